@@ -1,0 +1,13 @@
+"""Errors a user can act on: each message names the file, the column, the count and the fix."""
+
+
+class ClusteringError(Exception):
+    """Base class for problems the user can fix (bad data, bad configuration)."""
+
+
+class DataError(ClusteringError):
+    """The input data cannot be used as it is."""
+
+
+class ConfigError(ClusteringError):
+    """The configuration is invalid."""

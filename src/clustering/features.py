@@ -1,0 +1,228 @@
+"""Customer features as of a snapshot date, computed in DuckDB SQL.
+
+Only transactions strictly before the snapshot are used (nothing at or after it leaks in).
+Behavioural features look at the lookback window ``[snapshot - lookback_days, snapshot)``;
+recency and tenure look at the whole history before the snapshot. A *purchase* is a line with
+a positive amount that is not a return; *orders* are distinct order ids among purchases.
+
+Feature definitions (units in brackets):
+
+recency_days [days]
+    Days from the date of the last purchase (whole history) to the snapshot date; >= 1.
+frequency [orders]
+    Number of distinct purchase orders in the window.
+monetary_total [currency]
+    Net revenue in the window: purchases minus returns and cancellations (a huge order and
+    its exact negative mirror net to zero).
+avg_order_value [currency]
+    Gross purchase value in the window divided by ``frequency``.
+tenure_days [days]
+    Days from the first transaction (whole history) to the snapshot date; >= recency_days.
+mean_interpurchase_days [days]
+    (last order date - first order date) / (frequency - 1) in the window. A customer with a
+    single order in the window gets the window length: they did not repeat within it.
+revenue_cv_monthly [ratio]
+    Coefficient of variation (population std / mean) of gross revenue per calendar month, over
+    the months from the customer's first month in the window to the snapshot month, months
+    without purchases counted as 0. The XYZ stability measure: 0 = the same every month.
+revenue_growth [ratio in -1..1]
+    (late - early) / (late + early), where early and late are gross revenue in the older and
+    the more recent half of the window: -1 = bought only early, +1 = only recently.
+return_rate [ratio in 0..1]
+    Value of returned or cancelled lines / gross purchase value in the window, capped at 1.
+n_categories [count]       (needs ``category``)
+    Distinct product categories bought in the window.
+new_product_share [ratio]  (needs ``is_new_product``)
+    Share of purchase lines in the window that were flagged as new products.
+mean_payment_delay [days]  (needs ``payment_delay_days``)
+    Mean payment delay over purchase orders in the window.
+days_since_signup [days]   (needs a customers table with a signup date)
+    Days from signup / first contact to the snapshot date.
+
+Customer attributes from the customers table are passed through as categorical columns and
+encoded by the preprocessing step. Customers with no purchase in the window (``frequency`` 0:
+prospects from the customers table, and lapsed buyers) are kept in the table with
+``is_buyer = false`` so they can be reported; the segmenters fit on buyers.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+import duckdb
+import pandas as pd
+
+from clustering.errors import DataError
+from clustering.loading import LoadedData
+
+#: feature -> canonical source columns it needs beyond customer_id, ts and amount
+FEATURE_SOURCES: dict[str, tuple[str, ...]] = {
+    "recency_days": (),
+    "frequency": (),
+    "monetary_total": (),
+    "avg_order_value": (),
+    "tenure_days": (),
+    "mean_interpurchase_days": (),
+    "revenue_cv_monthly": (),
+    "revenue_growth": (),
+    "return_rate": (),
+    "n_categories": ("category",),
+    "new_product_share": ("is_new_product",),
+    "mean_payment_delay": ("payment_delay_days",),
+    "days_since_signup": ("signup_date",),
+}
+BEHAVIOURAL = list(FEATURE_SOURCES)
+
+
+@dataclass
+class FeatureResult:
+    """The feature table and what went into it."""
+
+    table: pd.DataFrame
+    snapshot_date: dt.date
+    window_start: dt.date
+    features: list[str]
+    attributes: list[str]
+    skipped: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def buyers(self) -> pd.DataFrame:
+        return self.table[self.table["is_buyer"]].reset_index(drop=True)
+
+
+def default_snapshot(con: duckdb.DuckDBPyConnection) -> dt.date:
+    """The day after the last transaction."""
+    last = con.execute("SELECT max(ts) FROM transactions").fetchall()[0][0]
+    if last is None:
+        raise DataError("no transactions with a valid customer id, date and amount")
+    return (pd.Timestamp(last).normalize() + pd.Timedelta(days=1)).date()
+
+
+def build_customer_features(
+    con: duckdb.DuckDBPyConnection,
+    loaded: LoadedData,
+    snapshot_date: dt.date | str | None = None,
+    lookback_days: int = 1095,
+    include: list[str] | None = None,
+) -> FeatureResult:
+    """Aggregate the ``transactions`` (and ``customers``) views into one row per customer.
+
+    Parameters
+    ----------
+    snapshot_date:
+        Features describe customers as of the start of this day; default the day after the
+        last transaction.
+    lookback_days:
+        Length of the behavioural window ending at the snapshot.
+    include:
+        Features to compute (default all); a requested feature whose source column is absent
+        is skipped and reported in ``skipped``.
+    """
+    snap = pd.Timestamp(snapshot_date).date() if snapshot_date else default_snapshot(con)
+    if lookback_days < 2:
+        raise DataError(f"features.lookback_days must be at least 2, got {lookback_days}")
+    start = snap - dt.timedelta(days=lookback_days)
+    mid = snap - dt.timedelta(days=lookback_days // 2)
+    available = set(loaded.available) | ({"signup_date"} if loaded.has_signup else set())
+    wanted = list(include) if include else list(BEHAVIOURAL)
+    unknown = [f for f in wanted if f not in FEATURE_SOURCES]
+    if unknown:
+        raise DataError(f"unknown features {unknown}; choose from {BEHAVIOURAL}")
+    skipped = {
+        f: "missing column(s) " + ", ".join(c for c in FEATURE_SOURCES[f] if c not in available)
+        for f in wanted
+        if any(c not in available for c in FEATURE_SOURCES[f])
+    }
+    features = [f for f in wanted if f not in skipped]
+    has_customers = bool(loaded.customer_files)
+    attrs = list(loaded.attributes) if has_customers else []
+
+    params = {"snap": snap, "start": start, "mid": mid, "lookback": float(lookback_days)}
+    expr = {
+        "recency_days": "date_diff('day', CAST(l.last_buy AS DATE), $snap::DATE)",
+        "frequency": "coalesce(o.frequency, 0)",
+        "monetary_total": "coalesce(n.net, 0)",
+        "avg_order_value": "o.gross / o.frequency",
+        "tenure_days": "date_diff('day', CAST(l.first_ts AS DATE), $snap::DATE)",
+        "mean_interpurchase_days": (
+            "CASE WHEN o.frequency > 1 THEN date_diff('day', CAST(o.first_w AS DATE), "
+            "CAST(o.last_w AS DATE)) / (o.frequency - 1) WHEN o.frequency = 1 THEN $lookback END"
+        ),
+        "revenue_cv_monthly": (
+            "sqrt(greatest(m.s2 / m.n_months - (m.s1 / m.n_months) ^ 2, 0)) / (m.s1 / m.n_months)"
+        ),
+        "revenue_growth": "(h.late - h.early) / nullif(h.late + h.early, 0)",
+        "return_rate": "CASE WHEN o.gross > 0 THEN least(coalesce(n.returned, 0) / o.gross, 1.0) END",
+        "n_categories": "b.n_categories",
+        "new_product_share": "b.new_product_share",
+        "mean_payment_delay": "o.mean_payment_delay",
+        "days_since_signup": "date_diff('day', CAST(c.signup_date AS DATE), $snap::DATE)",
+    }
+    cols = ",\n  ".join(f"CAST({expr[f]} AS DOUBLE) AS {f}" for f in features)
+    attr_cols = "".join(f',\n  c."{a}"' for a in attrs)
+    all_ids = (
+        "SELECT customer_id FROM life UNION SELECT customer_id FROM customers"
+        if has_customers else "SELECT customer_id FROM life"
+    )
+    cust_join = "LEFT JOIN customers c USING (customer_id)" if has_customers else ""
+    sql = f"""
+WITH tx AS (SELECT * FROM transactions WHERE ts < $snap::TIMESTAMP),
+win AS (SELECT * FROM tx WHERE ts >= $start::TIMESTAMP),
+buys AS (SELECT * FROM win WHERE amount > 0 AND NOT is_return),
+life AS (
+  SELECT customer_id, min(ts) AS first_ts,
+         max(ts) FILTER (WHERE amount > 0 AND NOT is_return) AS last_buy
+  FROM tx GROUP BY customer_id),
+orders AS (
+  SELECT customer_id, order_id, min(ts) AS ts, sum(amount) AS amount,
+         avg(payment_delay_days) AS delay
+  FROM buys GROUP BY customer_id, order_id),
+o AS (
+  SELECT customer_id, count(*) AS frequency, sum(amount) AS gross, min(ts) AS first_w,
+         max(ts) AS last_w, avg(delay) AS mean_payment_delay
+  FROM orders GROUP BY customer_id),
+n AS (
+  SELECT customer_id, sum(amount) AS net,
+         sum(CASE WHEN is_return OR amount < 0 THEN -amount ELSE 0 END) AS returned
+  FROM win GROUP BY customer_id),
+b AS (
+  SELECT customer_id, count(DISTINCT category) AS n_categories,
+         avg(CAST(is_new_product AS DOUBLE)) AS new_product_share
+  FROM buys GROUP BY customer_id),
+monthly AS (
+  SELECT customer_id, date_trunc('month', ts) AS month, sum(amount) AS rev
+  FROM buys GROUP BY customer_id, date_trunc('month', ts)),
+m AS (
+  SELECT customer_id, sum(rev) AS s1, sum(rev * rev) AS s2,
+         date_diff('month', min(month), date_trunc('month', $snap::TIMESTAMP - INTERVAL 1 SECOND)) + 1
+           AS n_months
+  FROM monthly GROUP BY customer_id),
+h AS (
+  SELECT customer_id,
+         coalesce(sum(amount) FILTER (WHERE ts < $mid::TIMESTAMP), 0) AS early,
+         coalesce(sum(amount) FILTER (WHERE ts >= $mid::TIMESTAMP), 0) AS late
+  FROM buys GROUP BY customer_id),
+ids AS ({all_ids})
+SELECT ids.customer_id,
+  coalesce(o.frequency, 0) > 0 AS is_buyer,
+  l.customer_id IS NULL AS is_prospect,
+  {cols}{attr_cols}
+FROM ids
+LEFT JOIN life l USING (customer_id)
+LEFT JOIN o USING (customer_id)
+LEFT JOIN n USING (customer_id)
+LEFT JOIN b USING (customer_id)
+LEFT JOIN m USING (customer_id)
+LEFT JOIN h USING (customer_id)
+{cust_join}
+ORDER BY ids.customer_id
+"""
+    table = con.execute(sql, params).df()
+    if not table["is_buyer"].any():
+        raise DataError(
+            f"no customer bought anything between {start} and {snap} (the lookback window). "
+            "Check features.snapshot_date and features.lookback_days against the data's dates."
+        )
+    return FeatureResult(table=table, snapshot_date=snap, window_start=start,
+                         features=features, attributes=attrs, skipped=skipped)

@@ -1,0 +1,278 @@
+"""Read transactions (and optional customer attributes) into DuckDB views with canonical names.
+
+Files are read by DuckDB directly (CSV, Parquet, a folder or a glob of them), so nothing is
+loaded into pandas before the features are aggregated. The user's column names are mapped to
+the canonical ones below; optional columns that are absent are reported, never invented.
+
+Canonical ``transactions`` view:
+
+================== ========= ==========================================================
+column             type      meaning
+================== ========= ==========================================================
+customer_id        VARCHAR   customer key (required)
+order_id           VARCHAR   order / invoice key; absent: one order per customer and day
+ts                 TIMESTAMP time of the line (required)
+amount             DOUBLE    line value in the data's currency; negative for returns
+                             (given, or quantity x unit price)
+quantity           DOUBLE    units (optional)
+category           VARCHAR   product category (optional)
+is_return          BOOLEAN   return / cancellation line (given flag OR negative amount)
+payment_delay_days DOUBLE    days between invoice and payment (optional)
+is_new_product     BOOLEAN   the product was new at the time of purchase (optional)
+================== ========= ==========================================================
+
+Canonical ``customers`` view: ``customer_id``, ``signup_date`` (optional) and the configured
+attribute columns, kept under their own names.
+"""
+
+from __future__ import annotations
+
+import difflib
+import glob
+import hashlib
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+
+from clustering.errors import DataError
+
+REQUIRED = ("customer_id", "timestamp")
+OPTIONAL = ("order_id", "quantity", "unit_price", "amount", "category", "is_return",
+            "payment_delay_days", "is_new_product")
+
+
+@dataclass
+class TableSource:
+    """Where a table lives and how to read it.
+
+    ``path`` is a file, a folder (all files of ``fmt`` inside) or a glob pattern.
+    ``fmt`` is ``csv``, ``parquet`` or ``auto`` (from the file extension).
+    """
+
+    path: str
+    fmt: str = "auto"
+    columns: dict[str, str | None] = field(default_factory=dict)
+    date_format: str | None = None
+    delimiter: str | None = None
+    encoding: str = "utf-8"
+
+
+@dataclass
+class LoadedData:
+    """What was registered in the connection, and what is missing."""
+
+    files: list[str]
+    available: set[str]
+    missing_optional: list[str]
+    customer_files: list[str] = field(default_factory=list)
+    attributes: list[str] = field(default_factory=list)
+    has_signup: bool = False
+
+
+def resolve_files(path: str, fmt: str = "auto", what: str = "transactions") -> list[str]:
+    """Expand a file, folder or glob into a sorted list of files; fail clearly if none."""
+    p = Path(path)
+    if p.is_dir():
+        exts = ("csv", "parquet") if fmt == "auto" else (fmt,)
+        files = sorted(str(f) for e in exts for f in p.glob(f"*.{e}"))
+        files += sorted(str(f) for e in exts for f in p.glob(f"*.{e}.gz"))
+    elif any(c in path for c in "*?["):
+        files = sorted(glob.glob(path, recursive=True))
+    else:
+        files = [str(p)] if p.is_file() else []
+    if not files:
+        raise DataError(
+            f"{what}: no input files at '{path}'. Give a CSV or Parquet file, a folder of them or "
+            f"a glob (data.path=...)."
+        )
+    return files
+
+
+def file_format(files: list[str], fmt: str) -> str:
+    if fmt != "auto":
+        return fmt
+    name = files[0].lower().removesuffix(".gz")
+    if name.endswith(".parquet") or name.endswith(".pq"):
+        return "parquet"
+    return "csv"
+
+
+def _reader_sql(files: list[str], fmt: str, delimiter: str | None, encoding: str) -> str:
+    flist = "[" + ", ".join(_quote(f) for f in files) + "]"
+    if fmt == "parquet":
+        return f"read_parquet({flist}, union_by_name=true)"
+    opts = ["header=true", "all_varchar=true", "union_by_name=true"]
+    if delimiter:
+        opts.append(f"delim={_quote(delimiter)}")
+    if encoding.lower().replace("-", "") not in ("utf8",):
+        opts.append(f"encoding={_quote(encoding)}")
+    return f"read_csv({flist}, {', '.join(opts)})"
+
+
+def _quote(s: str) -> str:
+    return "'" + s.replace("'", "''") + "'"
+
+
+def _ident(s: str) -> str:
+    return '"' + s.replace('"', '""') + '"'
+
+
+def _columns_of(con: duckdb.DuckDBPyConnection, reader: str, files: list[str]) -> dict[str, str]:
+    try:
+        rel = con.sql(f"SELECT * FROM {reader} LIMIT 0")
+    except duckdb.Error as exc:  # unreadable file: name it
+        raise DataError(f"cannot read {files[0]}{' (and others)' if len(files) > 1 else ''}: "
+                        f"{str(exc).splitlines()[0]}") from None
+    return dict(zip(rel.columns, [str(t) for t in rel.types]))
+
+
+def _missing_column(role: str, name: str, present: list[str], where: str, key: str) -> DataError:
+    close = difflib.get_close_matches(name, present, n=3, cutoff=0.5)
+    hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+    return DataError(
+        f"{where}: column '{name}' (for {role}) not found. Columns present: "
+        f"{', '.join(present)}.{hint} Map it with {key}.{role}=<column>."
+    )
+
+
+def register_transactions(con: duckdb.DuckDBPyConnection, source: TableSource) -> LoadedData:
+    """Create the canonical ``transactions`` view in ``con`` from ``source``."""
+    files = resolve_files(source.path, source.fmt)
+    fmt = file_format(files, source.fmt)
+    reader = _reader_sql(files, fmt, source.delimiter, source.encoding)
+    present = _columns_of(con, reader, files)
+    where = files[0] if len(files) == 1 else f"{source.path} ({len(files)} files)"
+    cols = {k: v for k, v in source.columns.items() if v}
+    for role in REQUIRED:
+        if role not in cols:
+            raise DataError(f"{where}: no column mapped for {role}; set data.columns.{role}=<column>.")
+    mapped: dict[str, str] = {}
+    missing_optional: list[str] = []
+    for role, name in cols.items():
+        if name in present:
+            mapped[role] = name
+        elif role in REQUIRED:
+            raise _missing_column(role, name, list(present), where, "data.columns")
+        else:
+            missing_optional.append(role)
+    for role in OPTIONAL:
+        if role not in cols and role not in missing_optional:
+            missing_optional.append(role)
+
+    def num(role: str) -> str:
+        return f"TRY_CAST({_ident(mapped[role])} AS DOUBLE)"
+
+    if "amount" in mapped:
+        amount = num("amount")
+    elif "quantity" in mapped and "unit_price" in mapped:
+        amount = f"({num('quantity')} * {num('unit_price')})"
+    else:
+        raise DataError(
+            f"{where}: no amount. Map data.columns.amount=<column>, or both "
+            f"data.columns.quantity and data.columns.unit_price (amount = quantity x unit price)."
+        )
+    ts_col = _ident(mapped["timestamp"])
+    if source.date_format:
+        ts = f"TRY_STRPTIME(CAST({ts_col} AS VARCHAR), {_quote(source.date_format)})"
+    elif present[mapped["timestamp"]].startswith(("TIMESTAMP", "DATE")):
+        ts = f"CAST({ts_col} AS TIMESTAMP)"
+    else:
+        ts = f"TRY_CAST({ts_col} AS TIMESTAMP)"
+    flag = "TRY_CAST({} AS BOOLEAN)"
+    order = (f"CAST({_ident(mapped['order_id'])} AS VARCHAR)" if "order_id" in mapped
+             else f"CAST({ts} AS DATE)::VARCHAR")
+    is_return = (f"(coalesce({flag.format(_ident(mapped['is_return']))}, false) OR {amount} < 0)"
+                 if "is_return" in mapped else f"({amount} < 0)")
+    select = [
+        f"CAST({_ident(mapped['customer_id'])} AS VARCHAR) AS customer_id",
+        f"{order} AS order_id",
+        f"{ts} AS ts",
+        f"{amount} AS amount",
+        f"{num('quantity') if 'quantity' in mapped else 'NULL::DOUBLE'} AS quantity",
+        (f"CAST({_ident(mapped['category'])} AS VARCHAR)" if "category" in mapped
+         else "NULL::VARCHAR") + " AS category",
+        f"{is_return} AS is_return",
+        f"{num('payment_delay_days') if 'payment_delay_days' in mapped else 'NULL::DOUBLE'}"
+        " AS payment_delay_days",
+        (flag.format(_ident(mapped["is_new_product"])) if "is_new_product" in mapped
+         else "NULL::BOOLEAN") + " AS is_new_product",
+    ]
+    con.sql(f"CREATE OR REPLACE VIEW transactions_raw AS SELECT * FROM {reader}")
+    con.sql(
+        "CREATE OR REPLACE VIEW transactions AS SELECT "
+        + ", ".join(select)
+        + " FROM transactions_raw WHERE "
+        + f"{_ident(mapped['customer_id'])} IS NOT NULL AND {ts} IS NOT NULL AND {amount} IS NOT NULL"
+    )
+    _check_dates(con, ts, ts_col, where, source.date_format)
+    available = set(mapped) | {"amount", "is_return"}
+    if "order_id" not in mapped:
+        available.discard("order_id")
+    return LoadedData(files=files, available=available,
+                      missing_optional=sorted(set(missing_optional) - available))
+
+
+def _check_dates(con: duckdb.DuckDBPyConnection, ts: str, ts_col: str, where: str,
+                 date_format: str | None) -> None:
+    """Fail when not a single timestamp parses: the format is wrong, not the data."""
+    n, parsed, example = con.execute(
+        f"SELECT count(*), count({ts}), any_value(CAST({ts_col} AS VARCHAR)) FROM transactions_raw"
+    ).fetchall()[0]
+    if n == 0:
+        raise DataError(f"{where}: no rows. Check data.path and that the file has data below its header.")
+    if parsed == 0:
+        fmt = f"date format '{date_format}'" if date_format else "the default timestamp parser"
+        raise DataError(
+            f"{where}: none of the {n} values in the date column parse with {fmt} "
+            f"(e.g. '{example}'). Set data.date_format, e.g. '%d/%m/%Y %H:%M' for '31/12/2024 13:05'."
+        )
+
+
+def register_customers(
+    con: duckdb.DuckDBPyConnection,
+    source: TableSource,
+    attributes: list[str],
+    loaded: LoadedData,
+) -> LoadedData:
+    """Create the canonical ``customers`` view (id, optional signup date, attributes)."""
+    files = resolve_files(source.path, source.fmt, what="customers")
+    fmt = file_format(files, source.fmt)
+    reader = _reader_sql(files, fmt, source.delimiter, source.encoding)
+    present = _columns_of(con, reader, files)
+    where = files[0]
+    cid = source.columns.get("customer_id") or "customer_id"
+    if cid not in present:
+        raise _missing_column("customer_id", cid, list(present), where, "data.customer_columns")
+    select = [f"CAST({_ident(cid)} AS VARCHAR) AS customer_id"]
+    signup = source.columns.get("signup_date")
+    has_signup = bool(signup and signup in present)
+    if has_signup:
+        col = _ident(signup)
+        expr = (f"TRY_STRPTIME(CAST({col} AS VARCHAR), {_quote(source.date_format)})"
+                if source.date_format else f"TRY_CAST({col} AS TIMESTAMP)")
+        select.append(f"{expr} AS signup_date")
+    for a in attributes:
+        if a not in present:
+            raise _missing_column("attribute", a, list(present), where, "data.attributes")
+        select.append(f"CAST({_ident(a)} AS VARCHAR) AS {_ident(a)}")
+    con.sql(
+        f"CREATE OR REPLACE VIEW customers AS SELECT {', '.join(select)} FROM {reader} "
+        f"WHERE {_ident(cid)} IS NOT NULL"
+    )
+    loaded.customer_files = files
+    loaded.attributes = list(attributes)
+    loaded.has_signup = has_signup
+    return loaded
+
+
+def digest_files(files: list[str], chunk: int = 1 << 20) -> str:
+    """SHA-256 over the files' names (relative order) and bytes: what the run was trained on."""
+    h = hashlib.sha256()
+    for f in files:
+        h.update(os.path.basename(f).encode())
+        with open(f, "rb") as fh:
+            while block := fh.read(chunk):
+                h.update(block)
+    return h.hexdigest()

@@ -1,0 +1,63 @@
+"""Plots a person would rather look at than read. Each returns the figure; nothing is shown."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from sklearn.decomposition import PCA  # noqa: E402
+
+
+def plot_projection(X: np.ndarray, labels: np.ndarray, max_points: int = 5000, seed: int = 0):
+    """Customers on the first two principal components, coloured by segment (a sample)."""
+    rng = np.random.default_rng(seed)
+    idx = rng.choice(len(X), size=min(max_points, len(X)), replace=False)
+    pca = PCA(n_components=2, random_state=seed).fit(X)
+    P = pca.transform(X[idx])
+    fig, ax = plt.subplots(figsize=(7, 6))
+    for s in np.unique(labels):
+        m = labels[idx] == s
+        ax.scatter(P[m, 0], P[m, 1], s=6, alpha=0.6, label=f"segment {s}")
+    ev = pca.explained_variance_ratio_
+    ax.set_xlabel(f"PC1 ({ev[0]:.0%} of variance)")
+    ax.set_ylabel(f"PC2 ({ev[1]:.0%} of variance)")
+    ax.set_title(f"Customers by segment (PCA, {len(idx):,} of {len(X):,} shown)")
+    ax.legend(markerscale=3, fontsize=8, loc="best")
+    fig.tight_layout()
+    return fig
+
+
+def plot_k_curve(curve: pd.DataFrame, criterion: str, chosen: int):
+    """The selection criterion and inertia per k, with the chosen k marked."""
+    fig, ax = plt.subplots(figsize=(7, 4))
+    ax.plot(curve["k"], curve[criterion], marker="o", color="C0")
+    ax.set_xlabel("number of segments k")
+    ax.set_ylabel(criterion, color="C0")
+    ax.axvline(chosen, color="grey", ls="--", lw=1)
+    ax2 = ax.twinx()
+    ax2.plot(curve["k"], curve["inertia"], marker="s", color="C1", alpha=0.6)
+    ax2.set_ylabel("inertia", color="C1")
+    ax.set_title(f"Choice of k by {criterion}: k = {chosen}")
+    fig.tight_layout()
+    return fig
+
+
+def plot_profile_heatmap(X: np.ndarray, labels: np.ndarray, names: list[str]):
+    """Mean of each (scaled) feature per segment, in standard deviations from the population."""
+    df = pd.DataFrame(X, columns=names)
+    z = (df.groupby(labels).mean() - df.mean()) / df.std(ddof=0).replace(0, 1)
+    fig, ax = plt.subplots(figsize=(max(6, 0.6 * len(names) + 2), 0.5 * len(z) + 2))
+    lim = float(np.nanmax(np.abs(z.to_numpy()))) or 1.0
+    im = ax.imshow(z.to_numpy(), cmap="RdBu_r", vmin=-lim, vmax=lim, aspect="auto")
+    ax.set_xticks(range(len(names)), names, rotation=60, ha="right", fontsize=8)
+    ax.set_yticks(range(len(z)), [f"segment {s}" for s in z.index])
+    for i in range(z.shape[0]):
+        for j in range(z.shape[1]):
+            ax.text(j, i, f"{z.iat[i, j]:.1f}", ha="center", va="center", fontsize=7)
+    fig.colorbar(im, ax=ax, label="difference from population mean (SD)")
+    ax.set_title("Segment profiles")
+    fig.tight_layout()
+    return fig

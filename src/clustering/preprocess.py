@@ -1,0 +1,117 @@
+"""Preprocessing as one fitted scikit-learn object, saved with the model.
+
+Numeric features: median imputation, a signed log transform for skewed amounts and counts,
+winsorising at fitted quantiles, then a scaler (standard, robust, quantile or min-max).
+Categorical attributes: one-hot encoding (unknown categories at scoring time are ignored).
+Every step is a class of this package (no lambdas), so the pickled model loads anywhere the
+package is installed.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin
+from sklearn.compose import ColumnTransformer
+from sklearn.impute import SimpleImputer
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import (
+    MinMaxScaler,
+    OneHotEncoder,
+    QuantileTransformer,
+    RobustScaler,
+    StandardScaler,
+)
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from clustering.errors import ConfigError
+
+SCALERS = {
+    "standard": lambda seed: StandardScaler(),
+    "robust": lambda seed: RobustScaler(),
+    "quantile": lambda seed: QuantileTransformer(
+        n_quantiles=1000, output_distribution="normal", subsample=100_000, random_state=seed
+    ),
+    "minmax": lambda seed: MinMaxScaler(),
+}
+
+#: features whose distribution is heavy-tailed by nature (amounts, counts, durations)
+DEFAULT_LOG_FEATURES = [
+    "frequency",
+    "monetary_total",
+    "avg_order_value",
+    "recency_days",
+    "tenure_days",
+    "mean_interpurchase_days",
+    "mean_payment_delay",
+    "n_categories",
+]
+
+
+class SignedLog1p(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
+    """``sign(x) * log1p(|x|)`` on the columns flagged in ``mask`` (net revenue can be < 0)."""
+
+    def __init__(self, mask: list[bool] | None = None):
+        self.mask = mask
+
+    def fit(self, X, y=None):
+        X = validate_data(self, X, ensure_all_finite="allow-nan")
+        self.mask_ = np.ones(X.shape[1], bool) if self.mask is None else np.asarray(self.mask, bool)
+        return self
+
+    def transform(self, X):
+        check_is_fitted(self, "mask_")
+        X = validate_data(self, X, reset=False, ensure_all_finite="allow-nan", copy=True)
+        X[:, self.mask_] = np.sign(X[:, self.mask_]) * np.log1p(np.abs(X[:, self.mask_]))
+        return X
+
+
+class Winsorizer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
+    """Clip each column to its ``lower`` and ``upper`` quantiles learnt in ``fit``."""
+
+    def __init__(self, lower: float = 0.01, upper: float = 0.99):
+        self.lower = lower
+        self.upper = upper
+
+    def fit(self, X, y=None):
+        X = validate_data(self, X)
+        if not 0 <= self.lower < self.upper <= 1:
+            raise ConfigError(
+                f"winsorize quantiles must satisfy 0 <= lower < upper <= 1, got {self.lower}, {self.upper}"
+            )
+        self.low_ = np.quantile(X, self.lower, axis=0)
+        self.high_ = np.quantile(X, self.upper, axis=0)
+        return self
+
+    def transform(self, X):
+        check_is_fitted(self, "low_")
+        X = validate_data(self, X, reset=False)
+        return np.clip(X, self.low_, self.high_)
+
+
+def build_preprocessor(
+    numeric: list[str],
+    categorical: list[str] | None = None,
+    log_features: list[str] | None = None,
+    scaler: str = "standard",
+    winsorize: tuple[float, float] | None = (0.01, 0.99),
+    seed: int = 0,
+) -> ColumnTransformer:
+    """The unfitted preprocessing step; input is the feature DataFrame, output a float matrix."""
+    if scaler not in SCALERS:
+        raise ConfigError(f"unknown scaler '{scaler}'; choose one of {sorted(SCALERS)}")
+    if not numeric and not categorical:
+        raise ConfigError("no features selected for the model (preprocess.features is empty)")
+    logs = DEFAULT_LOG_FEATURES if log_features is None else log_features
+    steps = [
+        ("impute", SimpleImputer(strategy="median")),
+        ("log", SignedLog1p(mask=[c in logs for c in numeric])),
+    ]
+    if winsorize is not None:
+        steps.append(("winsorize", Winsorizer(*winsorize)))
+    steps.append(("scale", SCALERS[scaler](seed)))
+    parts = [("num", Pipeline(steps), list(numeric))]
+    if categorical:
+        parts.append(
+            ("cat", OneHotEncoder(handle_unknown="ignore", sparse_output=False), list(categorical))
+        )
+    return ColumnTransformer(parts, remainder="drop", verbose_feature_names_out=False)

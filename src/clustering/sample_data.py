@@ -1,0 +1,326 @@
+"""Deterministic generator of a realistic customer base with planted customer types.
+
+The generated base follows the customer types of the domain notes (gold, loyal, small,
+sleeping, lost, new, one-time, big-but-irregular, growing, pioneers, problem, prospects).
+Behaviour overlaps between types on purpose: order rates and order values are log-normal per
+customer and per order, orders follow a yearly season (peak in December), and some customers
+get stray orders. Recovering the types is therefore possible but not trivial.
+
+The planted type is returned in a separate ground-truth table that must never be a feature.
+Everything is vectorised with numpy, so a million customers take seconds, not minutes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+CATEGORIES = [
+    "beverages",
+    "dairy",
+    "bakery",
+    "household",
+    "electronics",
+    "garden",
+    "office",
+    "personal_care",
+]
+REGIONS = ["north", "south", "east", "west", "central"]
+CHANNELS = ["web", "store", "sales_rep", "partner", "marketplace"]
+BUSINESS_TYPES = ["manufacturer", "trader", "shop", "public_body"]
+COMPANY_SIZES = ["1-9", "10-49", "50-249", "250+"]
+AGE_GROUPS = ["15-24", "25-44", "45-64", "65+"]
+
+
+@dataclass(frozen=True)
+class TypeProfile:
+    """Behavioural parameters of one planted customer type.
+
+    Rates are orders per 30 days, values are the median order value in currency units.
+    ``start`` and ``stop`` are (low, high) ranges in days: ``start`` counts from the first day
+    of the history, ``stop`` counts back from the last day (how long ago the customer stopped).
+    """
+
+    share: float
+    start: tuple[float, float]
+    stop: tuple[float, float]
+    rate: float
+    value: float
+    value_sigma: float
+    regular: bool = False
+    growth: float = 0.0
+    new_product: float = 0.04
+    returns: float = 0.02
+    delay_mean: float = 4.0
+    n_categories: float = 2.0
+    lines: float = 1.0
+
+
+TYPES: dict[str, TypeProfile] = {
+    "gold": TypeProfile(0.04, (0, 500), (0, 10), 2.0, 650, 0.35, regular=True,
+                        new_product=0.08, delay_mean=3, n_categories=6, lines=2.0),
+    "loyal": TypeProfile(0.14, (0, 600), (0, 25), 1.0, 120, 0.30, regular=True,
+                         n_categories=3, lines=1.5),
+    "small": TypeProfile(0.18, (0, 600), (0, 30), 1.2, 22, 0.45, n_categories=1.5,
+                         lines=0.3),
+    "sleeping": TypeProfile(0.10, (0, 450), (180, 365), 0.9, 90, 0.45, regular=True,
+                            n_categories=2.5, lines=1.0),
+    "lost": TypeProfile(0.08, (0, 250), (420, 800), 0.8, 70, 0.5, n_categories=2,
+                        lines=1.0),
+    "new": TypeProfile(0.07, (1020, 1090), (0, 0), 1.0, 80, 0.5, n_categories=1.5,
+                       lines=1.0),
+    "one_time": TypeProfile(0.10, (0, 990), (0, 0), 0.0, 60, 0.6, n_categories=1,
+                            lines=0.8),
+    "big_irregular": TypeProfile(0.05, (0, 500), (0, 60), 0.22, 2500, 0.9,
+                                 n_categories=3, lines=2.5),
+    "growing": TypeProfile(0.06, (150, 450), (0, 15), 0.7, 45, 0.45, growth=4.0,
+                           n_categories=2.5, lines=1.0),
+    "pioneer": TypeProfile(0.05, (0, 700), (0, 40), 0.7, 150, 0.45, new_product=0.55,
+                           n_categories=4, lines=1.5),
+    "problem": TypeProfile(0.06, (0, 700), (0, 40), 0.7, 110, 0.5, returns=0.25,
+                           delay_mean=45, n_categories=2, lines=1.0),
+    "prospect": TypeProfile(0.07, (0, 1095), (0, 0), 0.0, 0, 0.0),
+}
+
+
+@dataclass(frozen=True)
+class SampleData:
+    transactions: pd.DataFrame
+    customers: pd.DataFrame
+    truth: pd.DataFrame
+
+
+def _seasonal_weight(day_of_year: np.ndarray) -> np.ndarray:
+    """Relative purchase intensity by day of year: peak before Christmas, trough in summer."""
+    return 1.0 + 0.35 * np.cos(2 * np.pi * (day_of_year - 350) / 365.25)
+
+
+def generate_sample(
+    n_customers: int = 20_000,
+    seed: int = 42,
+    start: str = "2022-01-01",
+    end: str = "2024-12-31",
+    kind: str = "b2b",
+) -> SampleData:
+    """Generate transactions, customer attributes and the planted ground truth.
+
+    Parameters
+    ----------
+    n_customers:
+        Customers including prospects (who appear only in the customers table).
+    seed:
+        Seed of the random generator; the same seed gives identical tables.
+    start, end:
+        First and last day of the transaction history (inclusive).
+    kind:
+        ``"b2b"`` (business type and company size) or ``"b2c"`` (age group and gender).
+    """
+    if kind not in ("b2b", "b2c"):
+        raise ValueError(f"kind must be 'b2b' or 'b2c', got {kind!r}")
+    if n_customers < len(TYPES):
+        raise ValueError(f"n_customers must be at least {len(TYPES)}, got {n_customers}")
+    rng = np.random.default_rng(seed)
+    t0 = pd.Timestamp(start)
+    horizon = float((pd.Timestamp(end) - t0).days)  # last day index
+
+    names = list(TYPES)
+    shares = np.array([TYPES[t].share for t in names])
+    type_idx = rng.choice(len(names), size=n_customers, p=shares / shares.sum())
+    # every type present, whatever the size
+    type_idx[: len(names)] = np.arange(len(names))
+    type_idx = rng.permutation(type_idx)
+    prof = [TYPES[t] for t in names]
+
+    def per_type(attr: str) -> np.ndarray:
+        return np.array([getattr(p, attr) for p in prof], dtype=float)[type_idx]
+
+    def draw_range(attr: str) -> np.ndarray:
+        lo = np.array([getattr(p, attr)[0] for p in prof])[type_idx]
+        hi = np.array([getattr(p, attr)[1] for p in prof])[type_idx]
+        return lo + rng.random(n_customers) * (hi - lo)
+
+    buyer = np.array([n != "prospect" for n in names])[type_idx]
+    first = np.minimum(draw_range("start"), horizon)
+    last = horizon - draw_range("stop")
+    last = np.maximum(last, np.minimum(first + 60, horizon))
+    first = np.minimum(first, last)
+    is_one_time = type_idx == names.index("one_time")
+    is_new = type_idx == names.index("new")
+    last[is_one_time] = first[is_one_time]
+    span = np.maximum(last - first, 1.0)
+
+    # heavy-tailed customer-level scale of rate and value
+    rate = per_type("rate") * rng.lognormal(0.0, 0.35, n_customers)
+    value = per_type("value") * rng.lognormal(0.0, 0.45, n_customers)
+    n_orders = np.maximum(1, rng.poisson(rate * span / 30.0))
+    n_orders[is_one_time] = 1
+    n_orders[is_new] = 1 + rng.poisson(0.7, is_new.sum())
+    n_orders = np.minimum(n_orders, 400)
+    n_orders[~buyer] = 0
+
+    # --- orders -------------------------------------------------------------------------
+    cust = np.repeat(np.arange(n_customers), n_orders)
+    n_tot = cust.size
+    offsets = np.cumsum(n_orders) - n_orders
+    rank = np.arange(n_tot) - offsets[cust]
+    regular = per_type("regular").astype(bool)[cust]
+    growth = per_type("growth")[cust]
+
+    u = rng.random(n_tot)
+    # regular buyers: evenly spaced with jitter; growing: density rises over time
+    u_reg = np.clip((rank + 0.5) / n_orders[cust] + rng.normal(0, 0.25, n_tot) / n_orders[cust], 0, 1)
+    u = np.where(regular, u_reg, u)
+    u = np.where(growth > 0, u ** (1.0 / (1.0 + growth)), u)
+    day = first[cust] + u * span[cust]
+    # seasonality by thinning and redrawing the irregular buyers' orders
+    for _ in range(4):
+        doy = (t0 + pd.to_timedelta(np.floor(day), unit="D")).dayofyear.to_numpy()
+        reject = (~regular) & (n_orders[cust] > 1) & (
+            rng.random(n_tot) * 1.35 > _seasonal_weight(doy)
+        )
+        if not reject.any():
+            break
+        day[reject] = first[cust][reject] + rng.random(reject.sum()) * span[cust][reject]
+    day[is_one_time[cust]] = first[cust][is_one_time[cust]]
+    day = np.clip(day, 0, horizon)
+    # stray orders: a few customers buy once at a random time (noise)
+    stray = rng.random(n_tot) < 0.01
+    day[stray] = rng.random(stray.sum()) * horizon
+
+    order_value = value[cust] * rng.lognormal(0.0, per_type("value_sigma")[cust])
+    order_value *= 1.0 + growth * (day - first[cust]) / np.maximum(span[cust], 1.0)
+    doy = (t0 + pd.to_timedelta(np.floor(day), unit="D")).dayofyear.to_numpy()
+    order_value *= np.where(doy > 320, 1.15, 1.0)
+    order_value = np.maximum(order_value, 1.0)
+    seconds = rng.integers(8 * 3600, 20 * 3600, n_tot)
+    ts = t0 + pd.to_timedelta(np.floor(day), unit="D") + pd.to_timedelta(seconds, unit="s")
+    order_ids = np.char.add("O", np.char.zfill(np.arange(n_tot).astype(str), 9)).astype(object)
+    delay = rng.exponential(per_type("delay_mean")[cust]).round().astype(np.int32)
+
+    # --- lines ----------------------------------------------------------------------------
+    n_lines = 1 + rng.poisson(per_type("lines")[cust])
+    line_order = np.repeat(np.arange(n_tot), n_lines)
+    line_cust = cust[line_order]
+    share = rng.gamma(2.0, 1.0, line_order.size)
+    share /= np.bincount(line_order, weights=share, minlength=n_tot)[line_order]
+    line_amount = order_value[line_order] * share
+    quantity = 1 + rng.poisson(2.0, line_order.size)
+    unit_price = np.maximum(np.round(line_amount / quantity, 2), 0.01)
+    amount = np.round(quantity * unit_price, 2)
+    # category preference: each customer prefers a few categories
+    n_pref = np.clip(np.round(per_type("n_categories") * rng.lognormal(0, 0.3, n_customers)), 1, 8)
+    cat_perm = np.argsort(rng.random((n_customers, len(CATEGORIES))), axis=1)
+    pick = np.floor(rng.random(line_order.size) * n_pref[line_cust]).astype(int)
+    category = np.array(CATEGORIES)[cat_perm[line_cust, pick]]
+    new_product = rng.random(line_order.size) < per_type("new_product")[line_cust]
+
+    tx = pd.DataFrame(
+        {
+            "customer_id": _customer_ids(line_cust),
+            "order_id": order_ids[line_order],
+            "timestamp": ts[line_order],
+            "category": category,
+            "quantity": quantity.astype(np.int64),
+            "unit_price": unit_price,
+            "amount": amount,
+            "is_return": np.zeros(line_order.size, dtype=bool),
+            "payment_delay_days": delay[line_order],
+            "is_new_product": new_product,
+        }
+    )
+    # returns: a negative mirror line of the same order, a few days later (never past `end`)
+    ret = rng.random(line_order.size) < per_type("returns")[line_cust]
+    if ret.any():
+        r = tx.loc[ret].copy()
+        r["timestamp"] = np.minimum(
+            r["timestamp"] + pd.to_timedelta(rng.integers(2, 30, ret.sum()), unit="D"),
+            t0 + pd.Timedelta(days=horizon, hours=23),
+        )
+        r["quantity"] = -r["quantity"]
+        r["amount"] = -r["amount"]
+        r["is_return"] = True
+        tx = pd.concat([tx, r], ignore_index=True)
+    tx = tx.sort_values(["timestamp", "order_id"], kind="stable").reset_index(drop=True)
+
+    # --- customers --------------------------------------------------------------------
+    signup_day = np.where(buyer, first - rng.uniform(0, 60, n_customers), rng.uniform(0, horizon, n_customers))
+    signup = t0 + pd.to_timedelta(np.floor(signup_day), unit="D")
+    gold = type_idx == names.index("gold")
+    channel_p = np.where(gold[:, None], [0.1, 0.1, 0.6, 0.15, 0.05], [0.35, 0.25, 0.1, 0.1, 0.2])
+    channel = _choice_rows(rng, channel_p, CHANNELS)
+    customers = pd.DataFrame(
+        {
+            "customer_id": _customer_ids(np.arange(n_customers)),
+            "signup_date": signup.normalize(),
+            "region": np.array(REGIONS)[rng.integers(0, len(REGIONS), n_customers)],
+            "channel": channel,
+        }
+    )
+    if kind == "b2b":
+        customers["business_type"] = np.array(BUSINESS_TYPES)[
+            rng.choice(4, n_customers, p=[0.2, 0.3, 0.4, 0.1])
+        ]
+        size_p = np.where(gold[:, None], [0.05, 0.2, 0.4, 0.35], [0.45, 0.35, 0.15, 0.05])
+        customers["company_size"] = _choice_rows(rng, size_p, COMPANY_SIZES)
+    else:
+        customers["age_group"] = np.array(AGE_GROUPS)[rng.choice(4, n_customers, p=[0.15, 0.4, 0.3, 0.15])]
+        customers["gender"] = np.array(["f", "m"])[rng.integers(0, 2, n_customers)]
+    truth = pd.DataFrame(
+        {"customer_id": customers["customer_id"], "planted_type": np.array(names)[type_idx]}
+    )
+    return SampleData(transactions=tx, customers=customers, truth=truth)
+
+
+def _customer_ids(idx: np.ndarray) -> np.ndarray:
+    return np.char.add("C", np.char.zfill(idx.astype(str), 7)).astype(object)
+
+
+def _choice_rows(rng: np.random.Generator, p: np.ndarray, labels: list[str]) -> np.ndarray:
+    """One categorical draw per row, each row with its own probabilities."""
+    cum = np.cumsum(p, axis=1)
+    r = rng.random(p.shape[0])[:, None]
+    return np.array(labels)[np.minimum((r > cum).sum(axis=1), len(labels) - 1)]
+
+
+def ensure_sample_data(
+    directory: str,
+    n_customers: int = 20_000,
+    seed: int = 42,
+    start: str = "2022-01-01",
+    end: str = "2024-12-31",
+    kind: str = "b2b",
+) -> dict[str, str]:
+    """Write the sample tables as Parquet under ``directory`` unless the same ones are there.
+
+    A ``manifest.json`` records the parameters; files are written to temporary names and
+    renamed, so an interrupted generation never leaves a half-written table behind.
+    Returns the paths of ``transactions``, ``customers`` and ``truth``.
+    """
+    import json
+    import os
+    from pathlib import Path
+
+    out = Path(directory)
+    params = {"n_customers": n_customers, "seed": seed, "start": start, "end": end, "kind": kind,
+              "generator_version": 1}
+    paths = {name: str(out / f"{name}.parquet") for name in ("transactions", "customers", "truth")}
+    manifest = out / "manifest.json"
+    if manifest.exists() and all(Path(p).exists() for p in paths.values()):
+        try:
+            if json.loads(manifest.read_text()) == params:
+                return paths
+        except json.JSONDecodeError:
+            pass
+    out.mkdir(parents=True, exist_ok=True)
+    data = generate_sample(n_customers=n_customers, seed=seed, start=start, end=end, kind=kind)
+    for name, frame in (("transactions", data.transactions), ("customers", data.customers),
+                        ("truth", data.truth)):
+        tmp = paths[name] + ".tmp"
+        frame.to_parquet(tmp, index=False)
+        os.replace(tmp, paths[name])
+    tmp = str(manifest) + ".tmp"
+    Path(tmp).write_text(json.dumps(params, indent=2))
+    os.replace(tmp, manifest)
+    return paths

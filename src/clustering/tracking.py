@@ -1,0 +1,176 @@
+"""Everything MLflow, in one module: store, run context, parameters, metrics, artifacts, model.
+
+The default store is SQLite in the project folder (``sqlite:///<root>/mlflow.db``) with
+artifacts beside it in ``<root>/mlartifacts``; ``MLFLOW_TRACKING_URI`` or the configured URI
+(a tracking server, for a team) take precedence.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import tempfile
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import pandas as pd
+from mlflow.entities import RunStatus
+
+PARAM_VALUE_LIMIT = 6000
+
+
+def resolve_tracking_uri(configured: str | None, root: str | Path) -> str:
+    """Configured URI, else ``MLFLOW_TRACKING_URI``, else SQLite in the project folder."""
+    if configured:
+        return configured
+    if os.environ.get("MLFLOW_TRACKING_URI"):
+        return os.environ["MLFLOW_TRACKING_URI"]
+    return f"sqlite:///{Path(root).resolve() / 'mlflow.db'}"
+
+
+def _local_artifact_root(uri: str, root: str | Path) -> str | None:
+    """Artifacts of a local SQLite store go beside it, never into the working directory."""
+    if uri.startswith("sqlite:///"):
+        db = Path(uri.removeprefix("sqlite:///"))
+        return (db.parent / "mlartifacts").resolve().as_uri()
+    return None
+
+
+def ensure_experiment(name: str, uri: str, root: str | Path) -> str:
+    """The experiment's id, creating it (with a local artifact location) when missing."""
+    mlflow.set_tracking_uri(uri)
+    exp = mlflow.get_experiment_by_name(name)
+    if exp is not None:
+        return exp.experiment_id
+    art = _local_artifact_root(uri, root)
+    location = f"{art}/{name}" if art else None
+    try:
+        return mlflow.create_experiment(name, artifact_location=location)
+    except mlflow.exceptions.MlflowException:
+        # created meanwhile by a parallel job
+        exp = mlflow.get_experiment_by_name(name)
+        if exp is None:
+            raise
+        return exp.experiment_id
+
+
+@contextmanager
+def tracked_run(
+    uri: str, experiment: str, run_name: str, root: str | Path, tags: Mapping[str, str]
+) -> Iterator[mlflow.ActiveRun]:
+    """An MLflow run that is FINISHED on success, and FAILED (or KILLED on Ctrl-C) with the
+    error as a tag otherwise."""
+    exp_id = ensure_experiment(experiment, uri, root)
+    run = mlflow.start_run(experiment_id=exp_id, run_name=run_name, tags=dict(tags))
+    try:
+        yield run
+    except KeyboardInterrupt:
+        mlflow.set_tag("error", "interrupted (KeyboardInterrupt)")
+        mlflow.end_run(RunStatus.to_string(RunStatus.KILLED))
+        raise
+    except BaseException as exc:
+        mlflow.set_tag("error", f"{type(exc).__name__}: {exc}"[:5000])
+        mlflow.end_run(RunStatus.to_string(RunStatus.FAILED))
+        raise
+    else:
+        mlflow.end_run(RunStatus.to_string(RunStatus.FINISHED))
+
+
+def flatten(d: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
+    """``{"a": {"b": 1}}`` -> ``{"a.b": "1"}``; lists as JSON."""
+    out: dict[str, str] = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, Mapping):
+            out |= flatten(v, key + ".")
+        else:
+            s = json.dumps(v) if isinstance(v, (list, tuple)) else str(v)
+            out[key] = s[:PARAM_VALUE_LIMIT]
+    return out
+
+
+def log_params(params: Mapping[str, Any]) -> None:
+    flat = flatten(params)
+    items = list(flat.items())
+    for i in range(0, len(items), 100):
+        mlflow.log_params(dict(items[i : i + 100]))
+
+
+def log_metrics(metrics: Mapping[str, float], step: int | None = None) -> None:
+    clean = {k: float(v) for k, v in metrics.items() if v is not None and v == v}
+    mlflow.log_metrics(clean, step=step)
+
+
+def log_frame(df: pd.DataFrame, artifact_path: str) -> None:
+    """A table as CSV or Parquet (by the path's extension) under the run's artifacts."""
+    name = Path(artifact_path).name
+    with tempfile.TemporaryDirectory() as tmp:
+        local = Path(tmp) / name
+        if name.endswith(".parquet"):
+            df.to_parquet(local, index=False)
+        else:
+            df.to_csv(local, index=False)
+        mlflow.log_artifact(str(local), artifact_path=str(Path(artifact_path).parent) or None)
+
+
+def log_text(text: str, artifact_path: str) -> None:
+    mlflow.log_text(text, artifact_path)
+
+
+def log_figure(fig, artifact_path: str) -> None:
+    import matplotlib.pyplot as plt
+
+    mlflow.log_figure(fig, artifact_path)
+    plt.close(fig)
+
+
+def log_dataset(df: pd.DataFrame, source: str, name: str, digest: str) -> None:
+    """The training input as an MLflow dataset: the feature table, named by its source files."""
+    ds = mlflow.data.from_pandas(df, source=source, name=name, digest=digest[:36])
+    mlflow.log_input(ds, context="training")
+
+
+def requirements() -> list[str]:
+    """Pinned pip requirements of the logged model (explicit: no slow inference)."""
+    from importlib.metadata import version
+
+    pkgs = ["scikit-learn", "numpy", "pandas", "scipy", "cloudpickle", "hdbscan"]
+    reqs = []
+    for p in pkgs:
+        try:
+            reqs.append(f"{p}=={version(p)}")
+        except Exception:  # not installed: the model does not need it
+            continue
+    return reqs
+
+
+def log_sklearn_model(model, input_example: pd.DataFrame, code_paths: list[str] | None = None):
+    """Log the fitted preprocessing + segmenter pipeline (cloudpickle, explicit requirements)."""
+    from mlflow.models import infer_signature
+
+    signature = infer_signature(input_example, model.predict(input_example))
+    return mlflow.sklearn.log_model(
+        model,
+        name="model",
+        signature=signature,
+        input_example=input_example,
+        pip_requirements=requirements(),
+        code_paths=code_paths,
+        serialization_format="cloudpickle",
+    )
+
+
+def git_commit(root: str | Path) -> str:
+    """The project's git commit (``+dirty`` when the tree has changes), or ``unknown``."""
+    try:
+        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True,
+                             text=True, timeout=10, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+        return sha + ("+dirty" if dirty else "")
+    except Exception:
+        return "unknown"
