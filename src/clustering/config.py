@@ -8,7 +8,7 @@ message) and hands plain objects to the library, which never sees Hydra.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional  # noqa: UP035 (OmegaConf needs typing generics)
+from typing import Any  # noqa: UP035 (OmegaConf needs typing generics)
 
 
 @dataclass
@@ -33,36 +33,36 @@ class SampleConfig:
 class ColumnsConfig:
     """Canonical role -> column name in the transactions file (null: not available)."""
 
-    customer_id: Optional[str] = "customer_id"
-    order_id: Optional[str] = "order_id"
-    timestamp: Optional[str] = "timestamp"
-    amount: Optional[str] = "amount"
-    quantity: Optional[str] = "quantity"
-    unit_price: Optional[str] = "unit_price"
-    category: Optional[str] = "category"
-    is_return: Optional[str] = "is_return"
-    payment_delay_days: Optional[str] = "payment_delay_days"
-    is_new_product: Optional[str] = "is_new_product"
+    customer_id: str | None = "customer_id"
+    order_id: str | None = "order_id"
+    timestamp: str | None = "timestamp"
+    amount: str | None = "amount"
+    quantity: str | None = "quantity"
+    unit_price: str | None = "unit_price"
+    category: str | None = "category"
+    is_return: str | None = "is_return"
+    payment_delay_days: str | None = "payment_delay_days"
+    is_new_product: str | None = "is_new_product"
 
 
 @dataclass
 class CustomerColumnsConfig:
-    customer_id: Optional[str] = "customer_id"
-    signup_date: Optional[str] = "signup_date"
+    customer_id: str | None = "customer_id"
+    signup_date: str | None = "signup_date"
 
 
 @dataclass
 class DataConfig:
     name: str = "sample"
     format: str = "sample"  # sample | csv | parquet | auto
-    path: Optional[str] = None
-    customers_path: Optional[str] = None
-    truth_path: Optional[str] = None
+    path: str | None = None
+    customers_path: str | None = None
+    truth_path: str | None = None
     columns: ColumnsConfig = field(default_factory=ColumnsConfig)
     customer_columns: CustomerColumnsConfig = field(default_factory=CustomerColumnsConfig)
-    attributes: List[str] = field(default_factory=list)
-    date_format: Optional[str] = None
-    delimiter: Optional[str] = None
+    attributes: list[str] = field(default_factory=list)
+    date_format: str | None = None
+    delimiter: str | None = None
     encoding: str = "utf-8"
     currency: str = "EUR"
     sample: SampleConfig = field(default_factory=SampleConfig)
@@ -70,28 +70,28 @@ class DataConfig:
 
 @dataclass
 class FeaturesConfig:
-    snapshot_date: Optional[str] = None
+    snapshot_date: str | None = None
     lookback_days: int = 1095
-    include: List[str] = field(default_factory=list)
+    include: list[str] = field(default_factory=list)
 
 
 @dataclass
 class PreprocessConfig:
     scaler: str = "standard"
-    features: List[str] = field(default_factory=list)
-    categorical: List[str] = field(default_factory=list)
-    log_features: Optional[List[str]] = None
-    winsorize: Optional[List[float]] = field(default_factory=lambda: [0.01, 0.99])
+    features: list[str] = field(default_factory=list)
+    categorical: list[str] = field(default_factory=list)
+    log_features: list[str] | None = None
+    winsorize: list[float] | None = field(default_factory=lambda: [0.01, 0.99])
 
 
 @dataclass
 class ModelConfig:
     name: str = "kmeans"
-    k: Optional[int] = None
+    k: int | None = None
     k_min: int = 3
     k_max: int = 10
     criterion: str = "silhouette"
-    params: Dict[str, Any] = field(default_factory=dict)
+    params: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -101,16 +101,16 @@ class EvaluateConfig:
 
 @dataclass
 class MlflowConfig:
-    tracking_uri: Optional[str] = None
-    experiment: Optional[str] = None
+    tracking_uri: str | None = None
+    experiment: str | None = None
     log_model: bool = True
-    run_name: Optional[str] = None
+    run_name: str | None = None
 
 
 @dataclass
 class TrainConfig:
     seed: int = 42
-    threads: Optional[int] = None
+    threads: int | None = None
     paths: PathsConfig = field(default_factory=PathsConfig)
     data: DataConfig = field(default_factory=DataConfig)
     features: FeaturesConfig = field(default_factory=FeaturesConfig)

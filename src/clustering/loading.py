@@ -125,7 +125,7 @@ def _columns_of(con: duckdb.DuckDBPyConnection, reader: str, files: list[str]) -
     except duckdb.Error as exc:  # unreadable file: name it
         raise DataError(f"cannot read {files[0]}{' (and others)' if len(files) > 1 else ''}: "
                         f"{str(exc).splitlines()[0]}") from None
-    return dict(zip(rel.columns, [str(t) for t in rel.types]))
+    return dict(zip(rel.columns, [str(t) for t in rel.types], strict=False))
 
 
 def _missing_column(role: str, name: str, present: list[str], where: str, key: str) -> DataError:

@@ -130,7 +130,11 @@ def log_figure(fig, artifact_path: str) -> None:
 
 def log_dataset(df: pd.DataFrame, source: str, name: str, digest: str) -> None:
     """The training input as an MLflow dataset: the feature table, named by its source files."""
-    ds = mlflow.data.from_pandas(df, source=source, name=name, digest=digest[:36])
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="The specified dataset source")
+        ds = mlflow.data.from_pandas(df, source=source, name=name, digest=digest[:36])
     mlflow.log_input(ds, context="training")
 
 

@@ -112,14 +112,14 @@ def load_data(cfg: TrainConfig, con: duckdb.DuckDBPyConnection) -> tuple[LoadedD
 
 
 def _select_columns(cfg: TrainConfig, fr: FeatureResult) -> tuple[list[str], list[str]]:
-    numeric = list(cfg.preprocess.features) or list(fr.features)
-    unknown = [f for f in numeric if f not in fr.features]
+    """Model columns: the configured features that exist; those skipped for a missing source
+    column are left out (they are reported), unknown names are an error."""
+    wanted = list(cfg.preprocess.features) or list(fr.features)
+    unknown = [f for f in wanted if f not in fr.features and f not in fr.skipped]
     if unknown:
-        why = "; ".join(f"{f}: {fr.skipped[f]}" for f in unknown if f in fr.skipped)
-        raise ConfigError(
-            f"preprocess.features {unknown} are not available"
-            + (f" ({why})" if why else f"; computed features: {fr.features}")
-        )
+        raise ConfigError(f"preprocess.features {unknown} are not features; computed features: "
+                          f"{fr.features}")
+    numeric = [f for f in wanted if f in fr.features]
     categorical = list(cfg.preprocess.categorical)
     bad = [c for c in categorical if c not in fr.attributes]
     if bad:

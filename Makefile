@@ -1,0 +1,45 @@
+# Customer segmentation pipeline. `make help` lists the targets.
+# Every target that runs Python creates and uses the local virtual environment .venv itself.
+
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+ARGS   ?=
+HOST   ?= 127.0.0.1
+PORT   ?= 5000
+MLFLOW_DB ?= sqlite:///$(CURDIR)/mlflow.db
+
+.DEFAULT_GOAL := help
+.PHONY: help install train test test-fast ui lint clean
+
+help: ## list the targets
+	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-10s %s\n", $$1, $$2}'
+	@echo '  Pass Hydra overrides with ARGS, e.g. make train ARGS="model.k=6 preprocess=robust"'
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[dev]"
+	@touch $(STAMP)
+
+install: $(STAMP) ## create .venv and install the project with its dependencies
+
+train: $(STAMP) ## train on the bundled sample data (or your data via ARGS) and log to MLflow
+	$(PY) pipelines/train.py $(ARGS)
+
+test: $(STAMP) ## run the whole test suite (slow tests included)
+	$(PY) -m pytest $(ARGS)
+
+test-fast: $(STAMP) ## run the tests not marked slow
+	$(PY) -m pytest -m "not slow" $(ARGS)
+
+ui: $(STAMP) ## serve the MLflow UI on http://$(HOST):$(PORT)
+	$(VENV)/bin/mlflow ui --backend-store-uri $(MLFLOW_DB) --default-artifact-root $(CURDIR)/mlartifacts --host $(HOST) --port $(PORT)
+
+lint: $(STAMP) ## ruff on the code
+	$(VENV)/bin/ruff check src pipelines tests
+
+clean: ## remove generated data, outputs and caches (keeps .venv and the MLflow store)
+	rm -rf data outputs multirun reports .pytest_cache .ruff_cache
+	find . -name __pycache__ -type d -prune -not -path "./$(VENV)/*" -exec rm -rf {} +

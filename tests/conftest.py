@@ -1,0 +1,50 @@
+"""Shared fixtures: tiny hand-made tables, a small generated base, a temporary MLflow store."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+
+@pytest.fixture
+def mlflow_uri(tmp_path, monkeypatch) -> str:
+    """A fresh SQLite MLflow store for one test (never the project's mlflow.db)."""
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    return uri
+
+
+@pytest.fixture(scope="session")
+def small_sample(tmp_path_factory):
+    """A generated customer base of 6,000 customers, written as Parquet once per session."""
+    from clustering.sample_data import ensure_sample_data
+
+    d = tmp_path_factory.mktemp("sample")
+    return ensure_sample_data(str(d), n_customers=6000, seed=7)
+
+
+@pytest.fixture
+def tiny_transactions() -> pd.DataFrame:
+    """Three customers with hand-checkable histories (see test_features for the answers)."""
+    rows = [
+        # customer, order, timestamp, amount, category, is_return, delay, new
+        ("A", "O1", "2024-01-10 10:00", 60.0, "x", False, 10, True),
+        ("A", "O1", "2024-01-10 10:00", 40.0, "y", False, 10, False),
+        ("A", "O2", "2024-03-15 09:30", 50.0, "x", False, 20, False),
+        ("A", "O1", "2024-03-20 12:00", -40.0, "y", True, 10, False),
+        ("A", "O3", "2024-06-30 08:00", 200.0, "z", False, 0, False),  # on the snapshot day
+        ("B", "O4", "2023-12-01 15:00", 30.0, "x", False, 5, False),
+        ("C", "O5", "2023-01-01 11:00", 80.0, "x", False, 3, False),  # before the window
+    ]
+    df = pd.DataFrame(rows, columns=["customer_id", "order_id", "timestamp", "amount", "category",
+                                     "is_return", "payment_delay_days", "is_new_product"])
+    df["timestamp"] = pd.to_datetime(df["timestamp"])
+    df["quantity"] = 1
+    return df

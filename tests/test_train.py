@@ -1,0 +1,128 @@
+"""End to end: a training run into a temporary MLflow store, and the command line."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import mlflow
+import pandas as pd
+import pytest
+from hydra import compose, initialize_config_dir
+
+from clustering.training import run_training
+from pipelines.common import CONF_DIR, PROJECT_ROOT, to_settings
+
+
+def _settings(tmp_path, *overrides):
+    with initialize_config_dir(config_dir=CONF_DIR, version_base=None):
+        cfg = compose("train", overrides=[f"paths.data_dir={tmp_path / 'data'}", *overrides])
+    return to_settings(cfg)
+
+
+def test_training_run_is_tracked_with_metrics_artifacts_and_model(tmp_path, mlflow_uri):
+    settings, resolved = _settings(tmp_path, "data.sample.n_customers=4000", "model.k_min=3",
+                                   "model.k_max=5")
+    result = run_training(settings, resolved=resolved)
+    client = mlflow.MlflowClient(mlflow_uri)
+    run = client.get_run(result.run_id)
+    assert run.info.status == "FINISHED"
+    assert run.info.run_name == f"kmeans-k{int(result.metrics['k'])}-sample"
+    for m in ["silhouette", "calinski_harabasz", "davies_bouldin", "min_share", "max_share",
+              "ari_truth", "nmi_truth", "n_customers"]:
+        assert m in run.data.metrics, m
+    assert run.data.params["model.name"] == "kmeans"
+    assert run.data.params["data.sample.n_customers"] == "4000"
+    assert len(run.data.tags["git_commit"]) >= 7 and len(run.data.tags["data.digest"]) == 64
+    # the k curve is kept: one metric value per k
+    hist = client.get_metric_history(result.run_id, "k_curve_calinski_harabasz")
+    assert sorted(h.step for h in hist) == [3, 4, 5]
+    arts = {a.path for d in ["", "plots", "segments", "features", "config", "selection"]
+            for a in client.list_artifacts(result.run_id, d)}
+    for a in ["plots/projection.png", "plots/profile_heatmap.png", "plots/k_curve.png",
+              "segments/profiles.csv", "segments/labels.parquet", "features/feature_summary.csv",
+              "config/resolved.yaml", "selection/k_curve.csv"]:
+        assert a in arts, a
+    assert run.inputs.dataset_inputs, "training data logged as an MLflow dataset"
+    # the logged model reproduces the training labels
+    model = mlflow.sklearn.load_model(f"runs:/{result.run_id}/model")
+    X = result.features.buyers[model.feature_names_in_]
+    assert (model.predict(X) == result.labels["segment"].to_numpy()).all()
+    labels = pd.read_parquet(mlflow.artifacts.download_artifacts(
+        run_id=result.run_id, artifact_path="segments/labels.parquet", tracking_uri=mlflow_uri))
+    assert list(labels.columns) == ["customer_id", "segment"]
+    assert len(labels) == result.metrics["n_customers"]
+
+
+def test_own_csv_with_other_column_names_and_date_format(tmp_path, mlflow_uri, small_sample):
+    tx = pd.read_parquet(small_sample["transactions"])
+    csv = tmp_path / "export.csv"
+    out = pd.DataFrame({
+        "Kunde": tx.customer_id, "Beleg": tx.order_id,
+        "Datum": tx.timestamp.dt.strftime("%d.%m.%Y %H:%M"),
+        "Menge": tx.quantity, "Preis": tx.unit_price, "Warengruppe": tx.category,
+    })
+    out.to_csv(csv, sep=";", index=False)
+    settings, resolved = _settings(
+        tmp_path, "data=csv", f"data.path={csv}", "data.delimiter=';'",
+        "data.date_format='%d.%m.%Y %H:%M'", "data.columns.customer_id=Kunde",
+        "data.columns.order_id=Beleg", "data.columns.timestamp=Datum", "data.columns.amount=null",
+        "data.columns.quantity=Menge", "data.columns.unit_price=Preis",
+        "data.columns.category=Warengruppe", "model.k=4", "mlflow.log_model=false",
+    )
+    result = run_training(settings, resolved=resolved)
+    assert result.metrics["k"] == 4
+    assert result.run_name == "kmeans-k4-my_csv"
+    # payment delay and new-product flags are not in this export: skipped, not invented
+    assert {"mean_payment_delay", "new_product_share"} <= set(result.features.skipped)
+    start = pd.Timestamp(result.features.window_start)
+    n_buyers = tx.loc[(tx.amount > 0) & (tx.timestamp >= start), "customer_id"].nunique()
+    assert result.metrics["n_customers"] == n_buyers
+
+
+def test_failed_run_is_marked_failed_with_error_tag(tmp_path, mlflow_uri):
+    settings, resolved = _settings(tmp_path, "data.sample.n_customers=400", "model.k=100000")
+    from clustering.errors import DataError
+
+    with pytest.raises(DataError, match="cannot form 100000 segments"):
+        run_training(settings, resolved=resolved)
+    runs = mlflow.search_runs(experiment_names=["segmentation-sample"], output_format="list")
+    assert runs[0].info.status == "FAILED"
+    assert "cannot form" in runs[0].data.tags["error"]
+
+
+def _cli(*args, env_uri):
+    import os
+
+    env = dict(os.environ, MLFLOW_TRACKING_URI=env_uri)
+    return subprocess.run([sys.executable, str(PROJECT_ROOT / "pipelines" / "train.py"), *args],
+                          capture_output=True, text=True, env=env, timeout=300)
+
+
+def test_cli_config_errors_are_one_line(tmp_path, mlflow_uri):
+    r = _cli("model.k=-3", env_uri=mlflow_uri)
+    assert r.returncode == 2
+    assert r.stderr.strip() == "config error: model.k must be a positive integer, got -3"
+    r = _cli("+data.colums.customer_id=x", env_uri=mlflow_uri)
+    assert r.returncode == 2
+    assert "unknown config key 'data.colums'. Did you mean 'data.columns'?" in r.stderr
+    assert "Traceback" not in r.stderr
+    r = _cli("data=csv", f"data.path={tmp_path / 'nope.csv'}", env_uri=mlflow_uri)
+    assert r.returncode == 2 and "does not exist" in r.stderr
+
+
+def test_cli_help_lists_config_groups():
+    r = subprocess.run([sys.executable, str(PROJECT_ROOT / "pipelines" / "train.py"), "--help"],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0
+    for group in ["data:", "model:", "preprocess:", "features:", "mlflow:"]:
+        assert group in r.stdout
+
+
+def test_repo_has_no_generated_files_tracked():
+    r = subprocess.run(["git", "ls-files"], cwd=PROJECT_ROOT, capture_output=True, text=True)
+    tracked = r.stdout.split()
+    assert not [t for t in tracked if t.startswith(("mlruns/", "mlartifacts/", ".venv/", "data/"))
+                or t.endswith("mlflow.db")]
+    assert Path(PROJECT_ROOT / ".ci" / "run").read_text().strip().endswith("make test")
