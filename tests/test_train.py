@@ -51,8 +51,30 @@ def test_training_run_is_tracked_with_metrics_artifacts_and_model(tmp_path, mlfl
     assert (model.predict(X) == result.labels["segment"].to_numpy()).all()
     labels = pd.read_parquet(mlflow.artifacts.download_artifacts(
         run_id=result.run_id, artifact_path="segments/labels.parquet", tracking_uri=mlflow_uri))
-    assert list(labels.columns) == ["customer_id", "segment"]
+    assert list(labels.columns) == ["customer_id", "segment", "persona"]
     assert len(labels) == result.metrics["n_customers"]
+    # personas: every segment named, never "Cluster N"; the names travel with the model
+    assert labels["persona"].notna().all()
+    assert not labels["persona"].str.contains("cluster", case=False).any()
+    assert (model.predict_names(X) == labels["persona"].to_numpy()).all()
+    # the persona report exists (HTML and Markdown), locally and in MLflow
+    assert result.report_path.exists() and result.report_path.with_suffix(".md").exists()
+    html = result.report_path.read_text()
+    assert all(name in html for name in set(labels["persona"]))
+    assert "report/persona_report.html" in {a.path for a in client.list_artifacts(result.run_id, "report")}
+    for m in ["persona_fit", "business_separation", "small_segment_share", "future_auc_repeat",
+              "future_eta2_spend", "vs_rfm_ari", "vs_lifecycle_nmi"]:
+        assert m in run.data.metrics, m
+    # baselines: one child run each, tagged kind=baseline, with the same metrics
+    children = mlflow.search_runs(experiment_ids=[result.experiment_id], output_format="list",
+                                  filter_string="tags.kind = 'baseline'")
+    assert {c.data.tags["baseline"] for c in children} == {"rfm", "abc_xyz", "bcg", "lifecycle",
+                                                           "value_class"}
+    for c in children:
+        assert c.info.status == "FINISHED"
+        assert c.data.tags["mlflow.parentRunId"] == result.run_id
+        for m in ["silhouette", "business_separation", "future_auc_repeat", "ari_truth"]:
+            assert m in c.data.metrics, (c.data.tags["baseline"], m)
 
 
 def test_own_csv_with_other_column_names_and_date_format(tmp_path, mlflow_uri, small_sample):
@@ -70,6 +92,7 @@ def test_own_csv_with_other_column_names_and_date_format(tmp_path, mlflow_uri, s
         "data.columns.order_id=Beleg", "data.columns.timestamp=Datum", "data.columns.amount=null",
         "data.columns.quantity=Menge", "data.columns.unit_price=Preis",
         "data.columns.category=Warengruppe", "model.k=4", "mlflow.log_model=false",
+        "baselines.log_runs=false", "evaluate.holdout_days=0",
     )
     result = run_training(settings, resolved=resolved)
     assert result.metrics["k"] == 4
@@ -82,7 +105,8 @@ def test_own_csv_with_other_column_names_and_date_format(tmp_path, mlflow_uri, s
 
 
 def test_failed_run_is_marked_failed_with_error_tag(tmp_path, mlflow_uri):
-    settings, resolved = _settings(tmp_path, "data.sample.n_customers=400", "model.k=100000")
+    settings, resolved = _settings(tmp_path, "data.sample.n_customers=400", "model.k=100000",
+                                   "evaluate.holdout_days=0")
     from clustering.errors import DataError
 
     with pytest.raises(DataError, match="cannot form 100000 segments"):

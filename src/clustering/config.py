@@ -8,7 +8,7 @@ message) and hands plain objects to the library, which never sees Hydra.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any  # noqa: UP035 (OmegaConf needs typing generics)
+from typing import Any  # noqa: UP035 (OmegaConf reads these annotations)
 
 
 @dataclass
@@ -97,6 +97,23 @@ class ModelConfig:
 @dataclass
 class EvaluateConfig:
     silhouette_sample: int = 10_000
+    min_share: float = 0.02
+    holdout_days: int = 180
+
+
+@dataclass
+class PersonasConfig:
+    min_fit: float = 0.5
+    catalogue: dict[str, Any] = field(default_factory=dict)
+    special: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class BaselinesConfig:
+    enabled: list[str] = field(default_factory=lambda: ["rfm", "abc_xyz", "bcg", "lifecycle",
+                                                        "value_class"])
+    log_runs: bool = True
+    params: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -117,4 +134,6 @@ class TrainConfig:
     preprocess: PreprocessConfig = field(default_factory=PreprocessConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
+    personas: PersonasConfig = field(default_factory=PersonasConfig)
+    baselines: BaselinesConfig = field(default_factory=BaselinesConfig)
     mlflow: MlflowConfig = field(default_factory=MlflowConfig)

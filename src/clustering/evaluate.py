@@ -40,3 +40,33 @@ def score_segmentation(
         metrics["ari_truth"] = float(adjusted_rand_score(truth, labels))
         metrics["nmi_truth"] = float(normalized_mutual_info_score(truth, labels))
     return metrics
+
+
+def checklist_metrics(
+    labels: np.ndarray, revenue: np.ndarray, min_share: float = 0.02,
+    persona_fit: float | None = None,
+) -> dict[str, float]:
+    """The practitioners' checklist as numbers.
+
+    small_segment_share
+        Share of customers in segments smaller than ``min_share`` of the base (sizeable:
+        lower is better).
+    business_separation
+        Share of the variance of log revenue per customer explained by the segments (eta
+        squared, 0..1): how differently the segments are worth.
+    persona_fit
+        Size-weighted mean fit of the segments to their personas (describable), when given.
+    """
+    labels = np.asarray(labels)
+    _, inverse, counts = np.unique(labels, return_inverse=True, return_counts=True)
+    shares = counts / len(labels)
+    out = {"small_segment_share": float(shares[inverse][shares[inverse] < min_share].size
+                                        / len(labels))}
+    y = np.sign(revenue) * np.log1p(np.abs(np.asarray(revenue, float)))
+    total = float(((y - y.mean()) ** 2).sum())
+    means = np.bincount(inverse, weights=y) / counts
+    between = float((counts * (means - y.mean()) ** 2).sum())
+    out["business_separation"] = between / total if total > 0 else float("nan")
+    if persona_fit is not None:
+        out["persona_fit"] = float(persona_fit)
+    return out

@@ -38,6 +38,9 @@ mean_payment_delay [days]  (needs ``payment_delay_days``)
     Mean payment delay over purchase orders in the window.
 days_since_signup [days]   (needs a customers table with a signup date)
     Days from signup / first contact to the snapshot date.
+spend_last_quarter [currency], orders_last_quarter [orders]
+    Gross purchase value and purchase orders in the last 91 days before the snapshot (for the
+    quarterly value classes baseline; not used by the segmenters by default).
 
 Customer attributes from the customers table are passed through as categorical columns and
 encoded by the preprocessing step. Customers with no purchase in the window (``frequency`` 0:
@@ -71,7 +74,10 @@ FEATURE_SOURCES: dict[str, tuple[str, ...]] = {
     "new_product_share": ("is_new_product",),
     "mean_payment_delay": ("payment_delay_days",),
     "days_since_signup": ("signup_date",),
+    "spend_last_quarter": (),
+    "orders_last_quarter": (),
 }
+QUARTER_DAYS = 91
 BEHAVIOURAL = list(FEATURE_SOURCES)
 
 
@@ -138,7 +144,9 @@ def build_customer_features(
     has_customers = bool(loaded.customer_files)
     attrs = list(loaded.attributes) if has_customers else []
 
-    params = {"snap": snap, "start": start, "mid": mid, "lookback": float(lookback_days)}
+    quarter = snap - dt.timedelta(days=min(QUARTER_DAYS, lookback_days))
+    params = {"snap": snap, "start": start, "mid": mid, "lookback": float(lookback_days),
+              "quarter": quarter}
     expr = {
         "recency_days": "date_diff('day', CAST(l.last_buy AS DATE), $snap::DATE)",
         "frequency": "coalesce(o.frequency, 0)",
@@ -158,6 +166,8 @@ def build_customer_features(
         "new_product_share": "b.new_product_share",
         "mean_payment_delay": "o.mean_payment_delay",
         "days_since_signup": "date_diff('day', CAST(c.signup_date AS DATE), $snap::DATE)",
+        "spend_last_quarter": "coalesce(q.spend, 0)",
+        "orders_last_quarter": "coalesce(q.orders, 0)",
     }
     cols = ",\n  ".join(f"CAST({expr[f]} AS DOUBLE) AS {f}" for f in features)
     attr_cols = "".join(f',\n  c."{a}"' for a in attrs)
@@ -203,6 +213,9 @@ h AS (
          coalesce(sum(amount) FILTER (WHERE ts < $mid::TIMESTAMP), 0) AS early,
          coalesce(sum(amount) FILTER (WHERE ts >= $mid::TIMESTAMP), 0) AS late
   FROM buys GROUP BY customer_id),
+q AS (
+  SELECT customer_id, sum(amount) AS spend, count(DISTINCT order_id) AS orders
+  FROM buys WHERE ts >= $quarter::TIMESTAMP GROUP BY customer_id),
 ids AS ({all_ids})
 SELECT ids.customer_id,
   coalesce(o.frequency, 0) > 0 AS is_buyer,
@@ -215,6 +228,7 @@ LEFT JOIN n USING (customer_id)
 LEFT JOIN b USING (customer_id)
 LEFT JOIN m USING (customer_id)
 LEFT JOIN h USING (customer_id)
+LEFT JOIN q USING (customer_id)
 {cust_join}
 ORDER BY ids.customer_id
 """

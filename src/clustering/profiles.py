@@ -1,9 +1,27 @@
-"""Segment profiles: who is in each segment, in the business's own units."""
+"""Segment profiles: who is in each segment, in the business's own units.
+
+For every segment: size, share of customers, share of revenue, the median and mean of every
+feature in raw units (days, orders, currency), and each feature's standardised difference from
+the population (``z_<feature>``): (segment mean - population mean) / population SD, computed
+after the signed log transform of heavy-tailed features so that one huge customer does not
+dominate. ``distinguishing`` lists the features with the largest absolute differences.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+
+from clustering.preprocess import DEFAULT_LOG_FEATURES
+
+
+def _comparable(features: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    """Features on the scale used for comparisons: signed log for heavy-tailed ones."""
+    out = features[columns].astype(float).copy()
+    for c in columns:
+        if c in DEFAULT_LOG_FEATURES:
+            out[c] = np.sign(out[c]) * np.log1p(np.abs(out[c]))
+    return out
 
 
 def profile_segments(
@@ -11,21 +29,31 @@ def profile_segments(
     labels: np.ndarray,
     columns: list[str],
     revenue: str = "monetary_total",
+    n_distinguishing: int = 3,
 ) -> pd.DataFrame:
-    """One row per segment: size, share of customers, share of revenue, feature medians.
-
-    Medians are in the raw units of the features (days, orders, currency), not scaled.
-    """
-    df = features[columns].copy()
-    df["segment"] = np.asarray(labels)
-    g = df.groupby("segment")
+    """One row per segment with size, shares, medians, means and standardised differences."""
+    labels = np.asarray(labels)
+    df = features[columns].astype(float)
+    g = df.groupby(labels)
     out = pd.DataFrame({"size": g.size()})
+    out.index.name = "segment"
     out["share"] = out["size"] / len(df)
     if revenue in features:
-        rev = features[revenue].groupby(np.asarray(labels)).sum()
-        out["revenue_share"] = rev / rev.sum() if rev.sum() else np.nan
-    med = g[columns].median()
-    out = out.join(med.add_prefix("median_"))
+        rev = features[revenue].groupby(labels).sum()
+        total = rev.sum()
+        out["revenue_share"] = rev / total if total else np.nan
+        out["revenue_ratio"] = out["revenue_share"] / out["share"]
+    out = out.join(g.median().add_prefix("median_")).join(g.mean().add_prefix("mean_"))
+    comp = _comparable(features, columns)
+    sd = comp.std(ddof=0).replace(0, np.nan)
+    z = (comp.groupby(labels).mean() - comp.mean()) / sd
+    out = out.join(z.add_prefix("z_"))
+    zz = z.fillna(0.0)
+    out["distinguishing"] = [
+        ", ".join(f"{c} {'+' if zz.at[s, c] > 0 else '-'}{abs(zz.at[s, c]):.1f} SD"
+                  for c in zz.loc[s].abs().sort_values(ascending=False).index[:n_distinguishing])
+        for s in out.index
+    ]
     return out.reset_index()
 
 

@@ -8,6 +8,7 @@ time on the console.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import os
 import random
 from dataclasses import dataclass
@@ -17,14 +18,17 @@ from typing import Any
 import duckdb
 import numpy as np
 import pandas as pd
+from sklearn.base import clone
+from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 from sklearn.pipeline import Pipeline
 from threadpoolctl import threadpool_limits
 
 from clustering import tracking
+from clustering.baselines import BASELINES, make_baseline
 from clustering.config import DataConfig, TrainConfig
 from clustering.console import Console
 from clustering.errors import ConfigError, DataError
-from clustering.evaluate import score_segmentation
+from clustering.evaluate import checklist_metrics, score_segmentation
 from clustering.features import FeatureResult, build_customer_features
 from clustering.loading import (
     LoadedData,
@@ -33,11 +37,21 @@ from clustering.loading import (
     register_customers,
     register_transactions,
 )
+from clustering.model import SegmentationModel
+from clustering.personas import name_personas
 from clustering.plots import plot_k_curve, plot_profile_heatmap, plot_projection
 from clustering.preprocess import build_preprocessor
 from clustering.profiles import crosstab, profile_segments
+from clustering.report import (
+    persona_cards,
+    plot_size_vs_revenue,
+    render_html,
+    render_markdown,
+    write_atomic,
+)
 from clustering.sample_data import ensure_sample_data
 from clustering.segment import CRITERIA, SEGMENTERS, make_segmenter
+from clustering.validation import future_separation, holdout_outcomes
 
 SUMMARY_COLUMNS = ["recency_days", "frequency", "monetary_total", "avg_order_value"]
 
@@ -51,8 +65,11 @@ class TrainResult:
     metrics: dict[str, float]
     profile: pd.DataFrame
     labels: pd.DataFrame
-    model: Pipeline
+    model: SegmentationModel
     features: FeatureResult
+    personas: pd.DataFrame
+    baselines: dict[str, Segmentation]
+    report_path: Path
 
 
 def validate_config(cfg: TrainConfig) -> None:
@@ -75,6 +92,13 @@ def validate_config(cfg: TrainConfig) -> None:
             p = getattr(cfg.data, key)
             if p and not any(c in p for c in "*?[") and not Path(p).exists():
                 raise ConfigError(f"data.{key}: '{p}' does not exist")
+    unknown = [b for b in cfg.baselines.enabled if b not in BASELINES]
+    if unknown:
+        raise ConfigError(f"unknown baselines.enabled {unknown}; choose from {sorted(BASELINES)}")
+    if not 0 <= cfg.evaluate.min_share <= 1:
+        raise ConfigError(f"evaluate.min_share must be between 0 and 1, got {cfg.evaluate.min_share}")
+    if cfg.evaluate.holdout_days < 0:
+        raise ConfigError(f"evaluate.holdout_days must be >= 0, got {cfg.evaluate.holdout_days}")
     if cfg.evaluate.silhouette_sample < 0:
         raise ConfigError("evaluate.silhouette_sample must be >= 0 (0 = all customers)")
     if cfg.features.lookback_days < 2:
@@ -135,10 +159,68 @@ def _check_finite(X: np.ndarray, names: list[str], where: str) -> None:
         raise DataError(f"{where}: NaN or infinite values in {', '.join(cols)}")
 
 
+@dataclass
+class Segmentation:
+    """One labelling of the buyers (the clusters or a baseline) with its scores."""
+
+    name: str
+    labels: np.ndarray
+    metrics: dict[str, float]
+    holdout: pd.DataFrame | None = None
+
+
+def _int_codes(labels: np.ndarray) -> np.ndarray:
+    return pd.factorize(pd.Series(labels), sort=True)[0]
+
+
+def _score(name: str, labels: np.ndarray, Xs: np.ndarray, revenue: np.ndarray, cfg: TrainConfig,
+           truth: np.ndarray | None, persona_fit: float | None = None) -> Segmentation:
+    codes = _int_codes(labels) if labels.dtype == object else labels
+    metrics = score_segmentation(Xs, codes, revenue, cfg.evaluate.silhouette_sample, cfg.seed, truth)
+    metrics |= checklist_metrics(codes, revenue, cfg.evaluate.min_share, persona_fit)
+    return Segmentation(name, np.asarray(labels), metrics)
+
+
+def _future_validation(
+    cfg: TrainConfig, con: duckdb.DuckDBPyConnection, loaded: LoadedData, fr: FeatureResult,
+    model: Pipeline, k: int, numeric: list[str], categorical: list[str],
+    console: Console,
+) -> dict[str, tuple[dict[str, float], pd.DataFrame]]:
+    """Refit the clusters (same k) and the baselines as of snapshot - holdout and score what
+    customers did in the hold-out; {segmentation name: (metrics, per-segment table)}."""
+    days = cfg.evaluate.holdout_days
+    split = fr.snapshot_date - dt.timedelta(days=days)
+    try:
+        cal = build_customer_features(con, loaded, split, cfg.features.lookback_days,
+                                      list(cfg.features.include) or None)
+    except DataError as exc:
+        console.detail(f"future validation skipped: {exc}")
+        return {}
+    buyers = cal.buyers
+    if len(buyers) < max(2 * k, 20):
+        console.detail(f"future validation skipped: only {len(buyers)} buyers before {split}")
+        return {}
+    out = holdout_outcomes(con, buyers["customer_id"], split, days)
+    cal_model = clone(model).set_params(segment__n_clusters=k)
+    labelings = {"clusters": cal_model.fit(buyers[numeric + categorical])[-1].labels_}
+    for name in cfg.baselines.enabled:
+        labelings[name] = make_baseline(name, **_baseline_params(cfg, name)).fit(buyers).labels_
+    console.detail(f"calibration before {split}: {len(buyers):,} buyers, "
+                   f"{out['bought_again'].mean():.1%} bought again in the next {days} days")
+    return {name: future_separation(lab, out["bought_again"], out["holdout_spend"])
+            for name, lab in labelings.items()}
+
+
+def _baseline_params(cfg: TrainConfig, name: str) -> dict[str, Any]:
+    return {k: v for k, v in (cfg.baselines.params.get(name) or {}).items()}
+
+
 def run_training(
     cfg: TrainConfig, resolved: dict[str, Any] | None = None, console: Console | None = None
 ) -> TrainResult:
     """Train and track one segmentation; ``resolved`` is the config to log as parameters."""
+    import mlflow
+
     console = console or Console()
     validate_config(cfg)
     random.seed(cfg.seed)
@@ -149,7 +231,8 @@ def run_training(
     m = cfg.model
     k_part = f"k{m.k}" if m.k else f"k{m.k_min}-{m.k_max}"
     run_name = cfg.mlflow.run_name or f"{m.name}-{k_part}-{cfg.data.name}"
-    tags = {"git_commit": tracking.git_commit(root), "data": cfg.data.name, "model": m.name,
+    commit = tracking.git_commit(root)
+    tags = {"git_commit": commit, "data": cfg.data.name, "model": m.name,
             "seed": str(cfg.seed), "kind": "clustering"}
     console.say(f"Tracking to {uri} (experiment '{experiment}')")
     with tracking.tracked_run(uri, experiment, run_name, root, tags) as run, \
@@ -194,28 +277,68 @@ def run_training(
                 progress=console.detail, **dict(m.params),
             )
             seg.fit(Xs)
-            model = Pipeline([("preprocess", pre), ("segment", seg)])
+            seg.set_params(progress=None)  # the callback belongs to this session, not the model
+            pipe = Pipeline([("preprocess", pre), ("segment", seg)])
             labels = seg.labels_
-            console.detail(f"{seg.n_clusters_} segments")
-        with console.stage("evaluate"):
+            k = int(seg.n_clusters_)
+            console.detail(f"{k} segments")
+        with console.stage("profiles + personas"):
+            profile = profile_segments(buyers, labels, fr.features)
+            personas = name_personas(profile, {"catalogue": cfg.personas.catalogue,
+                                               "special": cfg.personas.special},
+                                     cfg.personas.min_fit)
+            seg_names = personas.names()
+            model = SegmentationModel(pipe, seg_names)
+            weights = profile.set_index("segment")["size"]
+            fit = float((personas.table.set_index("segment")["fit"] * weights).sum() / weights.sum())
+        with console.stage("evaluate + baselines"):
             truth = None
             if truth_path:
                 t = pd.read_parquet(truth_path) if truth_path.endswith(".parquet") else pd.read_csv(truth_path)
                 truth = buyers[["customer_id"]].merge(t, on="customer_id", how="left")["planted_type"]
                 truth = truth.fillna("unknown").to_numpy()
-            metrics = score_segmentation(Xs, labels, buyers["monetary_total"].to_numpy(),
-                                         cfg.evaluate.silhouette_sample, cfg.seed, truth)
-            metrics |= {"n_customers": float(len(buyers)), "n_prospects": float(n_pro),
-                        "n_lapsed": float(n_lapsed), "k": float(seg.n_clusters_)}
-            profile = profile_segments(buyers, labels, fr.features)
-        run_name = cfg.mlflow.run_name or f"{m.name}-k{seg.n_clusters_}-{cfg.data.name}"
-        labels_df = pd.DataFrame({"customer_id": buyers["customer_id"], "segment": labels})
+            revenue = buyers["monetary_total"].to_numpy()
+            clusters = _score("clusters", labels, Xs, revenue, cfg, truth, fit)
+            metrics = clusters.metrics | {"n_customers": float(len(buyers)),
+                                          "n_prospects": float(n_pro),
+                                          "n_lapsed": float(n_lapsed), "k": float(k)}
+            baselines = {}
+            for b in cfg.baselines.enabled:
+                est = make_baseline(b, **_baseline_params(cfg, b)).fit(buyers)
+                baselines[b] = _score(b, est.labels_, Xs, revenue, cfg, truth)
+                metrics[f"vs_{b}_ari"] = float(adjusted_rand_score(est.labels_, labels))
+                metrics[f"vs_{b}_nmi"] = float(normalized_mutual_info_score(est.labels_, labels))
+            console.detail(f"baselines: {', '.join(baselines) or 'none'}")
+        future = {}
+        if cfg.evaluate.holdout_days > 0:
+            with console.stage(f"future validation ({cfg.evaluate.holdout_days}-day hold-out)"):
+                future = _future_validation(cfg, con, loaded, fr, pipe, k, numeric, categorical,
+                                            console)
+                if "clusters" in future:
+                    metrics |= future["clusters"][0]
+                for b, seg_b in baselines.items():
+                    if b in future:
+                        seg_b.metrics |= future[b][0]
+        run_name = cfg.mlflow.run_name or f"{m.name}-k{k}-{cfg.data.name}"
+        labels_df = pd.DataFrame({"customer_id": buyers["customer_id"], "segment": labels,
+                                  "persona": [seg_names[int(s)] for s in labels]})
+        report_dir = Path(cfg.paths.reports_dir) / f"{run_name}-{run.info.run_id[:8]}"
+        with console.stage("persona report"):
+            pop = buyers[fr.features].median()
+            cards = persona_cards(profile, personas.table, pop)
+            extra = {"prospects": n_pro}
+            title = f"Customer personas: {cfg.data.name}, {run_name} (snapshot {fr.snapshot_date})"
+            md = render_markdown(cards, title, extra, cfg.personas.special, cfg.data.currency)
+            html_text = render_html(cards, title, [plot_size_vs_revenue(cards),
+                                                   plot_profile_heatmap(Xs, labels, names)],
+                                    extra, cfg.personas.special, cfg.data.currency)
+            report_path = write_atomic(report_dir / "persona_report.html", html_text)
+            write_atomic(report_dir / "persona_report.md", md)
         with console.stage("log to MLflow"):
-            import mlflow
-
             mlflow.set_tag("mlflow.runName", run_name)
             mlflow.set_tags({"data.digest": digest, "snapshot_date": str(fr.snapshot_date),
-                             "skipped_features": ",".join(fr.skipped) or "none"})
+                             "skipped_features": ",".join(fr.skipped) or "none",
+                             "personas": "; ".join(f"{s}: {n}" for s, n in seg_names.items())})
             tracking.log_metrics(metrics)
             curve = getattr(seg, "k_curve_", None)
             if curve is not None and len(curve) > 1:
@@ -223,15 +346,24 @@ def run_training(
                     tracking.log_metrics({f"k_curve_{c}": getattr(row, c) for c in curve.columns
                                           if c != "k"}, step=int(row.k))
                 tracking.log_frame(curve, "selection/k_curve.csv")
-                tracking.log_figure(plot_k_curve(curve, m.criterion, seg.n_clusters_),
-                                    "plots/k_curve.png")
+                tracking.log_figure(plot_k_curve(curve, m.criterion, k), "plots/k_curve.png")
             tracking.log_dataset(fr.table, ",".join(loaded.files), cfg.data.name, digest)
             tracking.log_frame(fr.table.describe(include="all").T.reset_index(names="feature"),
                                "features/feature_summary.csv")
             tracking.log_frame(profile, "segments/profiles.csv")
+            tracking.log_frame(personas.table.assign(actions=personas.table["actions"].map("; ".join)),
+                               "segments/personas.csv")
+            tracking.log_frame(personas.fit_matrix.reset_index(names="segment"),
+                               "segments/persona_fit_matrix.csv")
             tracking.log_frame(labels_df, "segments/labels.parquet")
             if truth is not None:
                 tracking.log_frame(crosstab(labels, truth).reset_index(), "segments/crosstab_truth.csv")
+            for b, seg_b in baselines.items():
+                tracking.log_frame(crosstab(labels, seg_b.labels, b).reset_index(),
+                                   f"baselines/crosstab_{b}.csv")
+            if "clusters" in future:
+                tracking.log_frame(future["clusters"][1], "validation/holdout_by_segment.csv")
+            mlflow.log_artifacts(str(report_dir), "report")
             tracking.log_figure(plot_projection(Xs, labels, seed=cfg.seed), "plots/projection.png")
             tracking.log_figure(plot_profile_heatmap(Xs, labels, names), "plots/profile_heatmap.png")
             if resolved is not None:
@@ -239,14 +371,28 @@ def run_training(
 
                 tracking.log_text(yaml.safe_dump(resolved, sort_keys=False), "config/resolved.yaml")
             if cfg.mlflow.log_model:
-                tracking.log_sklearn_model(
-                    model, X_df.head(5),
-                    code_paths=[str(Path(__file__).resolve().parent)],
-                )
+                tracking.log_sklearn_model(model, X_df.head(5),
+                                           code_paths=[str(Path(__file__).resolve().parent)])
+            if cfg.baselines.log_runs:
+                for b, seg_b in baselines.items():
+                    with mlflow.start_run(run_name=f"baseline-{b}-{cfg.data.name}", nested=True,
+                                          experiment_id=run.info.experiment_id,
+                                          tags={"kind": "baseline", "baseline": b,
+                                                "git_commit": commit, "data": cfg.data.name,
+                                                "data.digest": digest}):
+                        tracking.log_params({"baseline": b, **{f"{b}.{p}": v for p, v in
+                                                               _baseline_params(cfg, b).items()}})
+                        tracking.log_metrics(seg_b.metrics | {"n_customers": float(len(buyers)),
+                                                              "k": float(len(set(seg_b.labels)))})
+                        sizes = pd.Series(seg_b.labels).value_counts().rename_axis("segment")
+                        tracking.log_frame(sizes.reset_index(name="customers"),
+                                           "segments/sizes.csv")
+                        if b in future:
+                            tracking.log_frame(future[b][1], "validation/holdout_by_segment.csv")
         con.close()
     console.timings["total"] = sum(console.timings.values())
     return TrainResult(run.info.run_id, run.info.experiment_id, uri, run_name, metrics, profile,
-                       labels_df, model, fr)
+                       labels_df, model, fr, personas.table, baselines, report_path)
 
 
 def format_summary(result: TrainResult, currency: str = "") -> str:
@@ -255,21 +401,35 @@ def format_summary(result: TrainResult, currency: str = "") -> str:
     cols = {"segment": "segment", "size": "customers", "share": "share",
             "revenue_share": "revenue share"}
     table = p[list(cols)].rename(columns=cols)
+    names = dict(zip(result.personas["segment"], result.personas["name"], strict=True))
+    table.insert(1, "persona", table["segment"].map(names))
     table["share"] = (table["share"] * 100).map("{:.1f}%".format)
     table["revenue share"] = (table["revenue share"] * 100).map("{:.1f}%".format)
     for c in SUMMARY_COLUMNS:
         if f"median_{c}" in p:
             table[f"median {c}"] = p[f"median_{c}"].round(1)
     keys = ["k", "silhouette", "calinski_harabasz", "davies_bouldin", "min_share", "max_share",
+            "persona_fit", "business_separation", "future_auc_repeat", "future_eta2_spend",
             "ari_truth", "nmi_truth"]
     metrics = "  ".join(f"{k}={result.metrics[k]:.3f}" if k != "k" else f"k={int(result.metrics[k])}"
                         for k in keys if k in result.metrics)
+    cmp_keys = ["k", "silhouette", "business_separation", "small_segment_share",
+                "future_auc_repeat", "future_eta2_spend", "ari_truth"]
+    rows = {"clusters": result.metrics} | {b: s.metrics | {"k": len(set(s.labels))}
+                                           for b, s in result.baselines.items()}
+    compare = pd.DataFrame({n: {c: r.get(c, float("nan")) for c in cmp_keys}
+                            for n, r in rows.items()}).T.round(3)
     lines = [
         "",
         f"Segments ({result.run_name}):",
         table.to_string(index=False),
         "",
         f"Metrics: {metrics}",
+        "",
+        "Side by side (same metrics; future_* = hold-out validation):",
+        compare.to_string(),
+        "",
+        f"Persona report: {result.report_path}",
         f"MLflow run {result.run_id} in experiment {result.experiment_id} ({result.tracking_uri})",
         f"Open the UI with `make ui`, then http://127.0.0.1:{os.environ.get('MLFLOW_PORT', '5000')}"
         f"/#/experiments/{result.experiment_id}/runs/{result.run_id}",

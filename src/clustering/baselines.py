@@ -1,0 +1,284 @@
+"""Heuristic segmentations that practitioners use, as scikit-learn style estimators.
+
+Each baseline reads the customer feature table (:mod:`clustering.features`), learns its cut
+points in ``fit`` (quantiles, revenue shares) and assigns named segments with ``predict``;
+``labels_`` holds the training labels. Every threshold is a constructor argument whose default
+is the practitioners' number from the domain notes.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, ClusterMixin
+from sklearn.utils.validation import check_is_fitted
+
+from clustering.errors import ConfigError, DataError
+
+#: default named RFM segments for 1-5 scores: first matching rule wins; ranges are inclusive
+RFM_RULES: list[dict[str, Any]] = [
+    {"name": "champions", "r": [4, 5], "f": [4, 5], "m": [4, 5]},
+    {"name": "loyal", "r": [3, 5], "f": [4, 5]},
+    {"name": "new", "r": [5, 5], "f": [1, 1]},
+    {"name": "promising", "r": [4, 5], "f": [1, 3]},
+    {"name": "at_risk", "r": [1, 2], "f": [3, 5]},
+    {"name": "hibernating", "r": [1, 2], "f": [1, 2]},
+    {"name": "need_attention"},
+]
+
+
+def _require(X: pd.DataFrame, columns: list[str], who: str) -> None:
+    missing = [c for c in columns if c not in X]
+    if missing:
+        raise DataError(f"{who} baseline needs feature(s) {missing}; present: {list(X.columns)}")
+
+
+class _Baseline(ClusterMixin, BaseEstimator):
+    def fit_predict(self, X, y=None, **kwargs):
+        return self.fit(X).labels_
+
+
+def quantile_scores(train: np.ndarray, x: np.ndarray, n: int) -> np.ndarray:
+    """Scores 1..n by percentile rank among ``train``; tied values share the lower score.
+
+    score = ceil(n * (#train values < x + 1) / len(train)), clipped to 1..n.
+    """
+    s = np.sort(np.asarray(train, dtype=float))
+    rank = np.searchsorted(s, np.asarray(x, dtype=float), side="left") + 1
+    return np.clip(np.ceil(n * rank / len(s) - 1e-9), 1, n).astype(int)
+
+
+class RFMSegmenter(_Baseline):
+    """RFM scores and named RFM segments.
+
+    Scores are quantile scores 1..``n_scores`` (recency: fewer days is better) unless ``bins``
+    gives edges per dimension, e.g. ``{"recency": [30, 60, 90], "monetary": [200, 600, 1000]}``:
+    recency bins are upper-inclusive (0-30, 31-60, ...), frequency and monetary bins
+    lower-inclusive (0-199, 200-599, ...); there, scores run 1..len(edges)+1 with the best
+    bin highest. ``rules`` is the named-segment table (first match wins; see ``RFM_RULES``).
+    """
+
+    def __init__(self, n_scores: int = 5, bins: dict[str, list[float]] | None = None,
+                 rules: list[dict[str, Any]] | None = None):
+        self.n_scores = n_scores
+        self.bins = bins
+        self.rules = rules
+
+    COLUMNS = {"recency": "recency_days", "frequency": "frequency", "monetary": "monetary_total"}
+
+    def fit(self, X: pd.DataFrame, y=None):
+        _require(X, list(self.COLUMNS.values()), "RFM")
+        if self.n_scores < 2:
+            raise ConfigError(f"RFM n_scores must be at least 2, got {self.n_scores}")
+        self.train_ = {k: X[c].to_numpy(dtype=float) for k, c in self.COLUMNS.items()}
+        self.rules_ = list(self.rules or RFM_RULES)
+        self.labels_ = self.predict(X)
+        return self
+
+    def scores(self, X: pd.DataFrame) -> pd.DataFrame:
+        check_is_fitted(self, "train_")
+        out = {}
+        bins = self.bins or {}
+        for k, c in self.COLUMNS.items():
+            x = X[c].to_numpy(dtype=float)
+            if k in bins and bins[k]:
+                edges = np.sort(np.asarray(bins[k], dtype=float))
+                if k == "recency":
+                    out[k[0]] = len(edges) + 1 - np.searchsorted(edges, x, side="left")
+                else:
+                    out[k[0]] = 1 + np.searchsorted(edges, x, side="right")
+            elif k == "recency":
+                out[k[0]] = quantile_scores(-self.train_[k], -x, self.n_scores)
+            else:
+                out[k[0]] = quantile_scores(self.train_[k], x, self.n_scores)
+        df = pd.DataFrame(out, index=X.index)
+        df["rfm"] = df["r"].astype(str) + df["f"].astype(str) + df["m"].astype(str)
+        return df
+
+    def predict(self, X: pd.DataFrame) -> np.ndarray:
+        s = self.scores(X)
+        labels = np.full(len(s), "unmatched", dtype=object)
+        free = np.ones(len(s), bool)
+        for rule in self.rules_:
+            m = free.copy()
+            for dim in ("r", "f", "m"):
+                if dim in rule:
+                    lo, hi = rule[dim]
+                    m &= (s[dim].to_numpy() >= lo) & (s[dim].to_numpy() <= hi)
+            labels[m] = rule["name"]
+            free &= ~m
+        return labels
+
+
+class ABCXYZSegmenter(_Baseline):
+    """ABC by revenue (Pareto) crossed with XYZ by revenue stability.
+
+    ABC: customers sorted by net revenue; A = those making the first ``a_share`` of revenue
+    (the customer crossing the line included), B = the next ``b_share``, C = the rest. The
+    cut is learnt as a revenue level, so customers with equal revenue share a class.
+    XYZ: coefficient of variation of monthly revenue; X = lowest third, Y = middle, Z =
+    highest third (terciles), or fixed ``xyz_thresholds`` (X <= t1 < Y <= t2 < Z).
+    """
+
+    def __init__(self, a_share: float = 0.80, b_share: float = 0.15,
+                 xyz_thresholds: list[float] | None = None):
+        self.a_share = a_share
+        self.b_share = b_share
+        self.xyz_thresholds = xyz_thresholds
+
+    def fit(self, X: pd.DataFrame, y=None):
+        _require(X, ["monetary_total", "revenue_cv_monthly"], "ABC-XYZ")
+        if not (0 < self.a_share < 1 and 0 <= self.b_share <= 1 - self.a_share):
+            raise ConfigError("ABC shares must satisfy 0 < a_share < 1 and a_share + b_share <= 1")
+        rev = np.sort(np.clip(X["monetary_total"].to_numpy(float), 0, None))[::-1]
+        total = rev.sum()
+        if total <= 0:
+            raise DataError("ABC needs positive revenue; all customers have net revenue <= 0")
+        before = (np.cumsum(rev) - rev) / total
+        a = rev[before < self.a_share - 1e-12]
+        b = rev[before < self.a_share + self.b_share - 1e-12]
+        self.a_cut_ = float(a.min()) if len(a) else math.inf
+        self.b_cut_ = float(b.min()) if len(b) else math.inf
+        if self.xyz_thresholds:
+            self.xyz_cuts_ = [float(t) for t in self.xyz_thresholds]
+        else:
+            cv = X["revenue_cv_monthly"].dropna().to_numpy(float)
+            self.xyz_cuts_ = [float(np.quantile(cv, 1 / 3)), float(np.quantile(cv, 2 / 3))]
+        self.labels_ = self.predict(X)
+        return self
+
+    def abc(self, X: pd.DataFrame) -> np.ndarray:
+        check_is_fitted(self, "a_cut_")
+        m = np.clip(X["monetary_total"].to_numpy(float), 0, None)
+        return np.where(m >= self.a_cut_, "A", np.where((m >= self.b_cut_) & (m > 0), "B", "C"))
+
+    def xyz(self, X: pd.DataFrame) -> np.ndarray:
+        check_is_fitted(self, "xyz_cuts_")
+        cv = X["revenue_cv_monthly"].fillna(np.inf).to_numpy(float)
+        t1, t2 = self.xyz_cuts_
+        return np.where(cv <= t1, "X", np.where(cv <= t2, "Y", "Z"))
+
+    def predict(self, X: pd.DataFrame) -> np.ndarray:
+        return np.char.add(self.abc(X).astype(str), self.xyz(X).astype(str)).astype(object)
+
+
+class BCGSegmenter(_Baseline):
+    """BCG growth matrix: size (net revenue) x revenue growth.
+
+    Big = revenue at or above ``size_threshold`` (default: the median, learnt in ``fit``);
+    growing = ``revenue_growth`` above ``growth_threshold``. Stars (big, growing), cash cows
+    (big, not growing), dark horses (small, growing), dogs (small, not growing).
+    """
+
+    def __init__(self, size_threshold: float | None = None, growth_threshold: float = 0.0):
+        self.size_threshold = size_threshold
+        self.growth_threshold = growth_threshold
+
+    def fit(self, X: pd.DataFrame, y=None):
+        _require(X, ["monetary_total", "revenue_growth"], "BCG")
+        self.size_cut_ = (float(self.size_threshold) if self.size_threshold is not None
+                          else float(X["monetary_total"].median()))
+        self.labels_ = self.predict(X)
+        return self
+
+    def predict(self, X: pd.DataFrame) -> np.ndarray:
+        check_is_fitted(self, "size_cut_")
+        big = X["monetary_total"].to_numpy(float) >= self.size_cut_
+        grow = X["revenue_growth"].fillna(-np.inf).to_numpy(float) > self.growth_threshold
+        return np.select([big & grow, big & ~grow, ~big & grow],
+                         ["star", "cash_cow", "dark_horse"], "dog").astype(object)
+
+
+class LifecycleSegmenter(_Baseline):
+    """Recency lifecycle states, first match wins.
+
+    prospect (no purchase), new (first purchase at most ``new_days`` ago), new_churned (a
+    single purchase, more than ``new_days`` ago, within ``sleeping_days``), active (last
+    purchase within ``active_days``), inactive (within ``inactive_days``), sleeping (within
+    ``sleeping_days``), closed (longer ago).
+    """
+
+    def __init__(self, active_days: int = 90, inactive_days: int = 180,
+                 sleeping_days: int = 365, new_days: int = 60):
+        self.active_days = active_days
+        self.inactive_days = inactive_days
+        self.sleeping_days = sleeping_days
+        self.new_days = new_days
+
+    def fit(self, X: pd.DataFrame, y=None):
+        _require(X, ["recency_days", "frequency", "tenure_days"], "lifecycle")
+        if not self.active_days < self.inactive_days < self.sleeping_days:
+            raise ConfigError("lifecycle thresholds must satisfy active < inactive < sleeping days")
+        self.fitted_ = True
+        self.labels_ = self.predict(X)
+        return self
+
+    def predict(self, X: pd.DataFrame) -> np.ndarray:
+        check_is_fitted(self, "fitted_")
+        rec = X["recency_days"].to_numpy(float)
+        freq = X["frequency"].fillna(0).to_numpy(float)
+        ten = X["tenure_days"].to_numpy(float)
+        conds = [
+            (freq <= 0) | np.isnan(rec),
+            ten <= self.new_days,
+            (freq == 1) & (ten > self.new_days) & (rec <= self.sleeping_days),
+            rec <= self.active_days,
+            rec <= self.inactive_days,
+            rec <= self.sleeping_days,
+        ]
+        names = ["prospect", "new", "new_churned", "active", "inactive", "sleeping"]
+        return np.select(conds, names, "closed").astype(object)
+
+
+class ValueClassSegmenter(_Baseline):
+    """Quarterly value classes of a retail chain, on spend and visits in the last quarter.
+
+    premium: spend >= ``high`` with >= ``visits`` visits; loyal: ``mid`` <= spend < ``high``
+    with >= ``visits``; big_ticket_saver: spend >= ``mid`` with fewer visits; frequent_small:
+    spend < ``mid`` with >= ``visits``; disloyal: spend < ``mid`` with 1..visits-1;
+    no_visit: nothing bought in the quarter.
+    """
+
+    def __init__(self, high: float = 9000.0, mid: float = 3000.0, visits: int = 3):
+        self.high = high
+        self.mid = mid
+        self.visits = visits
+
+    def fit(self, X: pd.DataFrame, y=None):
+        _require(X, ["spend_last_quarter", "orders_last_quarter"], "value-class")
+        if not self.mid < self.high:
+            raise ConfigError("value classes need mid < high")
+        self.fitted_ = True
+        self.labels_ = self.predict(X)
+        return self
+
+    def predict(self, X: pd.DataFrame) -> np.ndarray:
+        check_is_fitted(self, "fitted_")
+        spend = X["spend_last_quarter"].fillna(0).to_numpy(float)
+        n = X["orders_last_quarter"].fillna(0).to_numpy(float)
+        many = n >= self.visits
+        conds = [n <= 0, (spend >= self.high) & many, (spend >= self.mid) & many,
+                 spend >= self.mid, many]
+        names = ["no_visit", "premium", "loyal", "big_ticket_saver", "frequent_small"]
+        return np.select(conds, names, "disloyal").astype(object)
+
+
+BASELINES: dict[str, type] = {
+    "rfm": RFMSegmenter,
+    "abc_xyz": ABCXYZSegmenter,
+    "bcg": BCGSegmenter,
+    "lifecycle": LifecycleSegmenter,
+    "value_class": ValueClassSegmenter,
+}
+
+
+def make_baseline(name: str, **params) -> _Baseline:
+    if name not in BASELINES:
+        raise ConfigError(f"unknown baseline '{name}'; choose from {sorted(BASELINES)}")
+    try:
+        return BASELINES[name](**params)
+    except TypeError as exc:
+        raise ConfigError(f"baseline '{name}': {exc}") from None

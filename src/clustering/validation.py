@@ -1,0 +1,60 @@
+"""Future validation: does a segmentation made before a date separate what happens after it?
+
+Calibration features are built as of a split date; the hold-out is the ``horizon_days`` after
+it. For every segment: the hold-out repeat-purchase rate and mean spend. Overall:
+
+auc_repeat
+    ROC AUC of "buys again in the hold-out" when each customer is scored by their segment's
+    hold-out repeat rate (0.5 = segments say nothing about who comes back, 1 = perfectly).
+eta2_spend
+    Share of the variance of hold-out spend explained by the segments (between-segment sum of
+    squares / total sum of squares), 0..1.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import duckdb
+import numpy as np
+import pandas as pd
+from sklearn.metrics import roc_auc_score
+
+
+def holdout_outcomes(
+    con: duckdb.DuckDBPyConnection, customer_ids: pd.Series, split: dt.date, horizon_days: int
+) -> pd.DataFrame:
+    """Per customer: bought again in ``[split, split + horizon)`` and gross spend there."""
+    end = split + dt.timedelta(days=horizon_days)
+    out = con.execute(
+        """SELECT customer_id, count(DISTINCT order_id) AS holdout_orders,
+                  sum(amount) AS holdout_spend
+           FROM transactions
+           WHERE ts >= $split::TIMESTAMP AND ts < $end::TIMESTAMP AND amount > 0 AND NOT is_return
+           GROUP BY customer_id""",
+        {"split": split, "end": end},
+    ).df()
+    frame = pd.DataFrame({"customer_id": customer_ids.to_numpy()})
+    frame = frame.merge(out, on="customer_id", how="left")
+    frame["holdout_orders"] = frame["holdout_orders"].fillna(0).astype(int)
+    frame["holdout_spend"] = frame["holdout_spend"].fillna(0.0)
+    frame["bought_again"] = frame["holdout_orders"] > 0
+    return frame
+
+
+def future_separation(
+    labels: np.ndarray, bought_again: np.ndarray, spend: np.ndarray
+) -> tuple[dict[str, float], pd.DataFrame]:
+    """Overall metrics and the per-segment hold-out table of one segmentation."""
+    df = pd.DataFrame({"segment": np.asarray(labels), "again": np.asarray(bought_again, bool),
+                       "spend": np.asarray(spend, float)})
+    g = df.groupby("segment")
+    table = pd.DataFrame({"customers": g.size(), "holdout_repeat_rate": g["again"].mean(),
+                          "holdout_mean_spend": g["spend"].mean()}).reset_index()
+    rate = df["segment"].map(g["again"].mean())
+    auc = (float(roc_auc_score(df["again"], rate)) if df["again"].nunique() == 2
+           else float("nan"))
+    total = float(((df["spend"] - df["spend"].mean()) ** 2).sum())
+    between = float((g.size() * (g["spend"].mean() - df["spend"].mean()) ** 2).sum())
+    eta2 = between / total if total > 0 else float("nan")
+    return {"future_auc_repeat": auc, "future_eta2_spend": eta2}, table
