@@ -17,7 +17,8 @@ from pipelines.common import CONF_DIR, PROJECT_ROOT, to_settings
 
 def _settings(tmp_path, *overrides):
     with initialize_config_dir(config_dir=CONF_DIR, version_base=None):
-        cfg = compose("train", overrides=[f"paths.data_dir={tmp_path / 'data'}", *overrides])
+        cfg = compose("train", overrides=[f"paths.data_dir={tmp_path / 'data'}",
+                                          f"paths.reports_dir={tmp_path / 'reports'}", *overrides])
     return to_settings(cfg)
 
 

@@ -178,3 +178,36 @@ def git_commit(root: str | Path) -> str:
         return sha + ("+dirty" if dirty else "")
     except Exception:
         return "unknown"
+
+
+def latest_run(experiment: str, uri: str | None = None, kind: str = "clustering"):
+    """The newest FINISHED run of ``kind`` in ``experiment`` (for notebooks and reports)."""
+    if uri:
+        mlflow.set_tracking_uri(uri)
+    runs = mlflow.search_runs(
+        experiment_names=[experiment], output_format="list", max_results=1,
+        filter_string=f"tags.kind = '{kind}' and attributes.status = 'FINISHED'",
+        order_by=["attributes.start_time DESC"],
+    )
+    if not runs:
+        raise LookupError(f"no finished {kind} run in experiment '{experiment}' at "
+                          f"{mlflow.get_tracking_uri()}: run `make train` first")
+    return runs[0]
+
+
+def load_table(run_id: str, artifact_path: str) -> pd.DataFrame:
+    """A CSV or Parquet artifact of a run as a DataFrame."""
+    local = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=artifact_path)
+    return pd.read_parquet(local) if local.endswith(".parquet") else pd.read_csv(local)
+
+
+def compare_runs(parent_run_id: str, metrics: list[str]) -> pd.DataFrame:
+    """The clustering run and its baseline child runs side by side on ``metrics``."""
+    parent = mlflow.get_run(parent_run_id)
+    children = mlflow.search_runs(
+        experiment_ids=[parent.info.experiment_id], output_format="list",
+        filter_string=f"tags.mlflow.parentRunId = '{parent_run_id}'",
+    )
+    rows = {"clusters": parent.data.metrics}
+    rows |= {c.data.tags.get("baseline", c.info.run_name): c.data.metrics for c in children}
+    return pd.DataFrame({n: {m: r.get(m) for m in metrics} for n, r in rows.items()}).T
