@@ -11,7 +11,7 @@ PORT   ?= 5000
 MLFLOW_DB ?= sqlite:///$(CURDIR)/mlflow.db
 
 .DEFAULT_GOAL := help
-.PHONY: help install train test test-fast ui lint clean
+.PHONY: help install train sweep test test-fast ui lint clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-10s %s\n", $$1, $$2}'
@@ -27,6 +27,9 @@ install: $(STAMP) ## create .venv and install the project with its dependencies
 
 train: $(STAMP) ## train on the bundled sample data (or your data via ARGS) and log to MLflow
 	$(PY) pipelines/train.py $(ARGS)
+
+sweep: $(STAMP) ## multirun over algorithms, k and scalers; comparison table and a champion model
+	$(PY) pipelines/sweep.py $(ARGS)
 
 test: $(STAMP) ## run the whole test suite (slow tests included)
 	$(PY) -m pytest $(ARGS)

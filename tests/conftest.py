@@ -14,11 +14,16 @@ if str(ROOT) not in sys.path:
 
 
 @pytest.fixture
-def mlflow_uri(tmp_path, monkeypatch) -> str:
+def mlflow_uri(tmp_path, monkeypatch):
     """A fresh SQLite MLflow store for one test (never the project's mlflow.db)."""
+    import mlflow
+
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
-    return uri
+    mlflow.set_tracking_uri(uri)  # an earlier test may have set another store globally
+    yield uri
+    if mlflow.active_run():
+        mlflow.end_run()
 
 
 @pytest.fixture(scope="session")

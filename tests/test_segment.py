@@ -1,30 +1,119 @@
-"""k-means segmenter: k selection, stable size-ordered ids, predict reproduces labels."""
+"""Segmenters: a common interface, planted segments recovered, predict reproduces labels."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
+from scipy.cluster.hierarchy import fcluster, linkage
 from sklearn.datasets import make_blobs
+from sklearn.metrics import adjusted_rand_score
 
 from clustering.errors import ConfigError, DataError
-from clustering.segment import CRITERIA, KMeansSegmenter, make_segmenter
+from clustering.segment import (
+    SEGMENTERS,
+    HierarchicalSegmenter,
+    KMeansSegmenter,
+    make_segmenter,
+    stability_ari,
+    weighted_linkage,
+)
 
 
-@pytest.mark.parametrize("criterion", sorted(CRITERIA))
-def test_k_selection_finds_planted_k_on_clean_blobs(criterion):
-    X, _ = make_blobs(n_samples=1500, centers=5, cluster_std=0.6, random_state=3)
-    seg = KMeansSegmenter(k_range=(2, 9), criterion=criterion, random_state=0).fit(X)
-    assert seg.n_clusters_ == 5
-    assert list(seg.k_curve_["k"]) == list(range(2, 10))
+@pytest.fixture(scope="module")
+def blobs():
+    X, y = make_blobs(n_samples=3000, centers=5, n_features=6, cluster_std=1.2, random_state=3)
+    return X, y
 
 
-def test_ids_ordered_by_size_and_predict_reproduces_labels():
-    X, _ = make_blobs(n_samples=[600, 100, 300], centers=None, cluster_std=0.5, random_state=1)
-    seg = KMeansSegmenter(n_clusters=3, random_state=0).fit(X)
-    assert np.bincount(seg.labels_).tolist() == [600, 300, 100]
+@pytest.mark.parametrize("name", sorted(SEGMENTERS))
+def test_each_algorithm_recovers_planted_blobs_and_predict_reproduces_labels(name, blobs):
+    X, y = blobs
+    params = {"min_cluster_size": 100} if name == "hdbscan" else {"n_clusters": 5}
+    seg = make_segmenter(name, random_state=0, **params).fit(X)
+    # floor 0.95: five well-separated blobs; anything lower means a broken assignment path
+    assert adjusted_rand_score(y, seg.labels_) >= 0.95, name
     np.testing.assert_array_equal(seg.predict(X), seg.labels_)
-    # distances: the nearest centre is the assigned segment
-    np.testing.assert_array_equal(seg.transform(X).argmin(axis=1), seg.labels_)
+    labels, conf, outlier = seg.membership(X[:200])
+    np.testing.assert_array_equal(labels, seg.labels_[:200])
+    assert ((conf >= 0) & (conf <= 1)).all() and outlier.dtype == bool
+    assert seg.cluster_centers_.shape == (seg.n_clusters_, X.shape[1])
+    # ids ordered by size
+    sizes = np.bincount(seg.labels_[seg.labels_ >= 0])
+    assert (np.diff(sizes) <= 0).all()
+
+
+@pytest.mark.parametrize(("name", "criterion"), [("kmeans", "calinski_harabasz"),
+                                                 ("kmeans", "silhouette"),
+                                                 ("kmeans", "davies_bouldin"),
+                                                 ("gmm", "bic"),
+                                                 ("hierarchical", "calinski_harabasz"),
+                                                 ("kmeans", "stability")])
+def test_k_selection_picks_the_planted_k_on_clean_blobs(name, criterion):
+    X, _ = make_blobs(n_samples=1500, centers=5, cluster_std=0.6, random_state=3)
+    seg = make_segmenter(name, k_range=(2, 8), criterion=criterion, random_state=0).fit(X)
+    assert seg.n_clusters_ == 5, seg.k_curve_
+    assert list(seg.k_curve_["k"]) == list(range(2, 9))
+
+
+def test_hdbscan_noise_is_explicit_and_predicted_again():
+    rng = np.random.default_rng(0)
+    X, _ = make_blobs(n_samples=2000, centers=3, n_features=2, cluster_std=0.4, random_state=1)
+    noise = rng.uniform(-15, 15, size=(150, 2))
+    Xn = np.vstack([X, noise])
+    seg = make_segmenter("hdbscan", min_cluster_size=50, n_components=None).fit(Xn)
+    assert seg.n_clusters_ == 3
+    assert (seg.labels_[2000:] == -1).mean() > 0.8   # most uniform noise is unassigned
+    assert (seg.labels_[:2000] >= 0).mean() > 0.95
+    np.testing.assert_array_equal(seg.predict(Xn), seg.labels_)  # outliers included
+    labels, strength, outlier = seg.membership(np.array([[100.0, 100.0]]))
+    assert labels[0] == -1 and outlier[0]
+
+
+@pytest.mark.parametrize("method", ["ward", "average", "complete"])
+def test_weighted_linkage_with_unit_weights_equals_scipy(method):
+    X, _ = make_blobs(n_samples=300, centers=4, random_state=5)
+    ours = weighted_linkage(X, np.ones(len(X)), method)
+    ref = linkage(X, method=method)
+    np.testing.assert_allclose(np.sort(ours[:, 2]), np.sort(ref[:, 2]), rtol=1e-8)
+    for k in (2, 4, 7):
+        assert adjusted_rand_score(fcluster(ours, k, "maxclust"), fcluster(ref, k, "maxclust")) == 1.0
+
+
+def test_weighted_ward_equals_ward_on_duplicated_points():
+    """A centre of weight w is w identical customers: the weighted tree must cut the same."""
+    rng = np.random.default_rng(2)
+    centers = rng.normal(size=(40, 3)) * 4
+    w = rng.integers(1, 6, size=40)
+    ours = weighted_linkage(centers, w.astype(float), "ward")
+    ref = linkage(np.repeat(centers, w, axis=0), method="ward")
+    for k in (2, 3, 5, 8):
+        a = fcluster(ours, k, "maxclust")
+        b = fcluster(ref, k, "maxclust")
+        assert adjusted_rand_score(np.repeat(a, w), b) == 1.0
+
+
+def test_compressed_hierarchical_agrees_with_exact_tree(blobs):
+    X, y = blobs
+    exact = HierarchicalSegmenter(n_clusters=5).fit(X)
+    compressed = HierarchicalSegmenter(n_clusters=5, exact_max=500, n_micro=300).fit(X)
+    assert exact.exact_ and not compressed.exact_
+    # floor 0.9 (the issue's bar): compression must not change the segments it finds
+    assert adjusted_rand_score(exact.labels_, compressed.labels_) >= 0.9
+    assert compressed.exact_agreement(X, sample=1500) >= 0.9
+    np.testing.assert_array_equal(compressed.predict(X), compressed.labels_)
+
+
+def test_hierarchical_cut_by_distance(blobs):
+    X, _ = blobs
+    seg = HierarchicalSegmenter(distance_threshold=60.0).fit(X)
+    assert seg.n_clusters_ >= 2 and seg.k_curve_["k"].isna().all()
+
+
+def test_stability_high_on_blobs_low_on_noise(blobs):
+    X, _ = blobs
+    assert stability_ari(KMeansSegmenter(n_clusters=5), X) > 0.95
+    U = np.random.default_rng(0).uniform(size=(3000, 6))
+    assert stability_ari(KMeansSegmenter(n_clusters=5), U) < 0.9
 
 
 def test_same_seed_same_labels():
@@ -41,3 +130,5 @@ def test_bad_settings_are_clear():
         make_segmenter("kmeans", n_clusterz=3)
     with pytest.raises(DataError, match="3 customers cannot form 5 segments"):
         KMeansSegmenter(n_clusters=5).fit(np.zeros((3, 2)))
+    with pytest.raises(ConfigError, match="unknown linkage"):
+        HierarchicalSegmenter(n_clusters=2, linkage="single").fit(np.random.rand(20, 2))

@@ -151,3 +151,47 @@ def test_repo_has_no_generated_files_tracked():
     assert not [t for t in tracked if t.startswith(("mlruns/", "mlartifacts/", ".venv/", "data/"))
                 or t.endswith("mlflow.db")]
     assert Path(PROJECT_ROOT / ".ci" / "run").read_text().strip().endswith("make test")
+
+
+@pytest.mark.parametrize("model", ["hierarchical", "hdbscan", "gmm", "minibatch_kmeans"])
+def test_every_algorithm_trains_end_to_end(model, tmp_path, mlflow_uri):
+    extra = ["model.params.min_cluster_size=60"] if model == "hdbscan" else ["model.k=5"]
+    settings, resolved = _settings(tmp_path, f"model={model}", "data.sample.n_customers=2500",
+                                   "baselines.log_runs=false", "evaluate.holdout_days=0",
+                                   "evaluate.stability_runs=0", *extra)
+    result = run_training(settings, resolved=resolved)
+    run = mlflow.MlflowClient(mlflow_uri).get_run(result.run_id)
+    assert run.info.status == "FINISHED" and run.data.tags["model"] == model.replace("minibatch_", "")
+    model_back = mlflow.sklearn.load_model(f"runs:/{result.run_id}/model")
+    X = result.features.buyers[model_back.feature_names_in_]
+    # the registered model reproduces the training labels and persona names exactly
+    assert (model_back.predict(X) == result.labels["segment"].to_numpy()).all()
+    assert (model_back.predict_names(X) == result.labels["persona"].to_numpy()).all()
+    if model == "hdbscan":
+        assert "dbcv_relative" in run.data.metrics and "noise_share" in run.data.metrics
+        if (result.labels["segment"] < 0).any():
+            assert set(result.labels.loc[result.labels.segment < 0, "persona"]) == {"Outliers / unassigned"}
+    if model == "hierarchical":
+        assert run.data.metrics["hierarchical_exact"] == 1.0
+
+
+@pytest.mark.slow
+def test_parallel_sweep_on_one_sqlite_store_crowns_a_champion(tmp_path, mlflow_uri):
+    import os
+
+    env = dict(os.environ, MLFLOW_TRACKING_URI=mlflow_uri)
+    r = subprocess.run(
+        [sys.executable, str(PROJECT_ROOT / "pipelines" / "sweep.py"), "--metric", "silhouette",
+         "--experiment", "sweep-test", f"paths.data_dir={tmp_path / 'data'}",
+         f"paths.reports_dir={tmp_path / 'reports'}", "data.sample.n_customers=1500",
+         "model=kmeans,gmm", "model.k=3,4", "preprocess=standard", "evaluate.holdout_days=0",
+         "hydra.launcher.n_jobs=2", f"hydra.sweep.dir={tmp_path / 'multirun'}"],
+        capture_output=True, text=True, env=env, timeout=900)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "database is locked" not in r.stderr
+    assert "Champion by silhouette" in r.stdout
+    runs = mlflow.search_runs(experiment_names=["sweep-test"], output_format="list",
+                              filter_string="tags.kind = 'clustering'")
+    assert len(runs) == 4 and all(x.info.status == "FINISHED" for x in runs)
+    mv = mlflow.MlflowClient().get_model_version_by_alias("customer-segmentation", "champion")
+    assert mv.run_id in {x.info.run_id for x in runs}

@@ -99,6 +99,7 @@ class EvaluateConfig:
     silhouette_sample: int = 10_000
     min_share: float = 0.02
     holdout_days: int = 180
+    stability_runs: int = 4
 
 
 @dataclass
@@ -122,6 +123,8 @@ class MlflowConfig:
     experiment: str | None = None
     log_model: bool = True
     run_name: str | None = None
+    parent_run_id: str | None = None
+    tags: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass

@@ -31,15 +31,18 @@ def plot_projection(X: np.ndarray, labels: np.ndarray, max_points: int = 5000, s
 
 
 def plot_k_curve(curve: pd.DataFrame, criterion: str, chosen: int):
-    """The selection criterion and inertia per k, with the chosen k marked."""
+    """The selection criterion per k (and inertia or BIC beside it), the chosen k marked."""
     fig, ax = plt.subplots(figsize=(7, 4))
     ax.plot(curve["k"], curve[criterion], marker="o", color="C0")
     ax.set_xlabel("number of segments k")
     ax.set_ylabel(criterion, color="C0")
     ax.axvline(chosen, color="grey", ls="--", lw=1)
-    ax2 = ax.twinx()
-    ax2.plot(curve["k"], curve["inertia"], marker="s", color="C1", alpha=0.6)
-    ax2.set_ylabel("inertia", color="C1")
+    other = next((c for c in ("inertia", "bic", "calinski_harabasz") if c in curve and c != criterion),
+                 None)
+    if other:
+        ax2 = ax.twinx()
+        ax2.plot(curve["k"], curve[other], marker="s", color="C1", alpha=0.6)
+        ax2.set_ylabel(other, color="C1")
     ax.set_title(f"Choice of k by {criterion}: k = {chosen}")
     fig.tight_layout()
     return fig
@@ -59,5 +62,31 @@ def plot_profile_heatmap(X: np.ndarray, labels: np.ndarray, names: list[str]):
             ax.text(j, i, f"{z.iat[i, j]:.1f}", ha="center", va="center", fontsize=7)
     fig.colorbar(im, ax=ax, label="difference from population mean (SD)")
     ax.set_title("Segment profiles")
+    fig.tight_layout()
+    return fig
+
+
+def plot_dendrogram(tree: np.ndarray, k: int, leaves: int = 30):
+    """The top of the hierarchical tree (last ``leaves`` merges), with the cut for k marked."""
+    from scipy.cluster.hierarchy import dendrogram
+
+    fig, ax = plt.subplots(figsize=(9, 5))
+    dendrogram(tree, truncate_mode="lastp", p=leaves, ax=ax, show_leaf_counts=True,
+               leaf_rotation=90, leaf_font_size=7, color_threshold=None)
+    if k > 1 and len(tree) >= k:
+        cut = (tree[-k, 2] + tree[-k + 1, 2]) / 2
+        ax.axhline(cut, color="grey", ls="--", lw=1)
+    ax.set_ylabel("merge distance")
+    ax.set_title(f"Hierarchical tree (top {leaves} branches), cut at k = {k}")
+    fig.tight_layout()
+    return fig
+
+
+def plot_condensed_tree(model):
+    """HDBSCAN's condensed tree: how clusters split and persist as density rises."""
+    fig, ax = plt.subplots(figsize=(9, 5))
+    # select_clusters=True draws ellipses that break on current matplotlib (hdbscan 0.8.x)
+    model.condensed_tree_.plot(select_clusters=False, axis=ax)
+    ax.set_title("HDBSCAN condensed tree")
     fig.tight_layout()
     return fig

@@ -1,8 +1,13 @@
 """Segmenters: scikit-learn style estimators that assign customers to segments.
 
-Every segmenter has ``fit``, ``predict``, ``labels_`` and ``n_clusters_``; where the algorithm
-knows them, ``cluster_centers_`` too. Segment ids are ordered by size (0 = largest) so that
-the same data and seed always give the same ids.
+Every segmenter has ``fit``, ``predict``, ``labels_``, ``n_clusters_`` and ``cluster_centers_``
+(the mean of each segment in the model's feature space), and ``membership(X)`` that returns
+labels, a confidence in [0, 1] and an outlier flag, so the rest of the pipeline never branches
+on the algorithm. Segment ids are ordered by size (0 = largest); -1 means "fits no segment"
+(HDBSCAN noise). ``predict`` on the training data reproduces ``labels_``.
+
+Where the number of segments is not given it is chosen over ``k_range`` by a criterion; the
+whole curve is kept in ``k_curve_``.
 """
 
 from __future__ import annotations
@@ -11,9 +16,17 @@ from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
-from sklearn.base import BaseEstimator, ClusterMixin, TransformerMixin
+from sklearn.base import BaseEstimator, ClusterMixin, clone
 from sklearn.cluster import KMeans, MiniBatchKMeans
-from sklearn.metrics import calinski_harabasz_score, davies_bouldin_score, silhouette_score
+from sklearn.decomposition import PCA
+from sklearn.metrics import (
+    adjusted_rand_score,
+    calinski_harabasz_score,
+    davies_bouldin_score,
+    silhouette_score,
+)
+from sklearn.mixture import GaussianMixture
+from sklearn.neighbors import NearestNeighbors
 from sklearn.utils.validation import check_is_fitted
 
 from clustering.errors import ConfigError, DataError
@@ -23,6 +36,8 @@ CRITERIA: dict[str, bool] = {
     "silhouette": True,
     "calinski_harabasz": True,
     "davies_bouldin": False,
+    "bic": False,
+    "stability": True,  # the largest k within 0.02 of the best stability
 }
 
 
@@ -38,50 +53,186 @@ def size_order(labels: np.ndarray, n: int) -> np.ndarray:
 def criterion_scores(
     X: np.ndarray, labels: np.ndarray, sample_size: int, seed: int
 ) -> dict[str, float]:
-    """Internal indices of one partition; silhouette on a sample (O(sample^2), not O(n^2))."""
-    if len(np.unique(labels)) < 2:
-        return {k: float("nan") for k in CRITERIA}
+    """Internal indices of one partition, ignoring customers labelled -1 (no segment);
+    silhouette on a sample (O(sample^2), not O(n^2))."""
+    keep = labels >= 0
+    X, labels = X[keep], labels[keep]
+    names = ("silhouette", "calinski_harabasz", "davies_bouldin")
+    if len(np.unique(labels)) < 2 or len(labels) < 3:
+        return {k: float("nan") for k in names}
     n = X.shape[0]
     size = min(sample_size, n) if sample_size else n
+    sil = silhouette_score(X, labels, sample_size=size if size < n else None, random_state=seed)
     return {
-        "silhouette": float(
-            silhouette_score(X, labels, sample_size=size if size < n else None, random_state=seed)
-        ),
+        "silhouette": float(sil),
         "calinski_harabasz": float(calinski_harabasz_score(X, labels)),
         "davies_bouldin": float(davies_bouldin_score(X, labels)),
     }
 
 
-class KMeansSegmenter(ClusterMixin, TransformerMixin, BaseEstimator):
-    """k-means with k given, or chosen over ``k_range`` by ``criterion``.
+def stability_ari(
+    estimator: BaseEstimator, X: np.ndarray, n_runs: int = 4, fraction: float = 0.8,
+    max_samples: int = 20_000, seed: int = 0,
+) -> float:
+    """Mean pairwise ARI between refits on random subsamples, compared on a common set.
 
-    Parameters
-    ----------
-    n_clusters:
-        Number of segments; ``None`` chooses it from ``k_range``.
-    k_range:
-        Inclusive (min, max) of k tried when ``n_clusters`` is None.
-    criterion:
-        ``silhouette`` (on a sample of ``sample_size``), ``calinski_harabasz`` or
-        ``davies_bouldin``. The whole curve is kept in ``k_curve_``.
-    minibatch:
-        Use mini-batch k-means (for large data).
-    progress:
-        Called with a message after each k (the training pipeline prints it).
+    Each run fits a clone of ``estimator`` on ``fraction`` of the customers (at most
+    ``max_samples``) and predicts a fixed evaluation sample; 1 = the same segments every time.
     """
+    rng = np.random.default_rng(seed)
+    n = X.shape[0]
+    evaluation = X[rng.choice(n, size=min(n, max_samples), replace=False)]
+    preds = []
+    for _ in range(n_runs):
+        idx = rng.choice(n, size=min(int(fraction * n), max_samples), replace=False)
+        m = clone(estimator).set_params(n_clusters=getattr(estimator, "n_clusters_", None)
+                                        or estimator.n_clusters, progress=None)
+        preds.append(m.fit(X[idx]).predict(evaluation))
+    pairs = [adjusted_rand_score(preds[i], preds[j])
+             for i in range(n_runs) for j in range(i + 1, n_runs)]
+    return float(np.mean(pairs)) if pairs else float("nan")
 
-    def __init__(
-        self,
-        n_clusters: int | None = None,
-        k_range: tuple[int, int] = (3, 10),
-        criterion: str = "silhouette",
-        n_init: int = 4,
-        max_iter: int = 300,
-        minibatch: bool = False,
-        sample_size: int = 10_000,
-        random_state: int = 0,
-        progress: Callable[[str], None] | None = None,
-    ):
+
+class Segmenter(ClusterMixin, BaseEstimator):
+    """Shared machinery: k selection, size-ordered ids, centres, membership."""
+
+    progress: Callable[[str], None] | None = None
+    n_clusters: int | None = None
+    k_range: tuple[int, int] = (3, 10)
+    criterion: str = "calinski_harabasz"
+    sample_size: int = 10_000
+    random_state: int = 0
+
+    # -- subclasses implement ----------------------------------------------------------
+    def _fit_k(self, X: np.ndarray, k: int):
+        """Fit for one k; return (labels on X, fitted state, extra curve columns)."""
+        raise NotImplementedError
+
+    def _set_state(self, state) -> None:
+        raise NotImplementedError
+
+    def _raw_predict(self, X: np.ndarray) -> np.ndarray:
+        """Labels in the algorithm's own numbering (before size ordering)."""
+        raise NotImplementedError
+
+    # -- shared --------------------------------------------------------------------------
+    def _say(self, msg: str) -> None:
+        if self.progress:
+            self.progress(msg)
+
+    def _candidates(self, n: int) -> list[int]:
+        if self.n_clusters is not None:
+            ks = [int(self.n_clusters)]
+            if ks[0] < 1:
+                raise ConfigError(f"model.k must be a positive integer, got {ks[0]}")
+        else:
+            lo, hi = (int(v) for v in self.k_range)
+            if lo < 2 or hi < lo:
+                raise ConfigError(f"model.k_min/k_max must satisfy 2 <= k_min <= k_max, got {lo}, {hi}")
+            ks = list(range(lo, hi + 1))
+        if self.criterion not in CRITERIA:
+            raise ConfigError(f"unknown criterion '{self.criterion}'; choose one of {sorted(CRITERIA)}")
+        if n < ks[0]:
+            raise DataError(f"{n} customers cannot form {ks[0]} segments: lower model.k")
+        return [k for k in ks if k <= n]
+
+    def fit(self, X, y=None):
+        X = np.asarray(X, dtype=np.float64)
+        self._prepare(X)
+        rows, best, best_score, best_state, states = [], None, None, None, {}
+        higher = CRITERIA[self.criterion]
+        ks = self._candidates(X.shape[0])
+        for k in ks:
+            labels, state, extra = self._fit_k(X, k)
+            scores = criterion_scores(X, labels, self.sample_size, self.random_state) | extra
+            if self.criterion == "stability" and len(ks) > 1:
+                probe = clone(self).set_params(n_clusters=k, progress=None)
+                scores["stability"] = stability_ari(probe, X, seed=self.random_state)
+            rows.append({"k": k, **scores})
+            s = scores.get(self.criterion, float("nan"))
+            if best is None or (not np.isnan(s) and (best_score is None or np.isnan(best_score)
+                                                     or (s > best_score if higher else s < best_score))):
+                best, best_score, best_state = k, s, state
+            if self.criterion == "stability":
+                states[k] = state
+            self._say(f"k={k}: {self.criterion}={s:.4f}")
+        self.k_curve_ = pd.DataFrame(rows)
+        if self.criterion == "stability" and len(ks) > 1:
+            # k=2 is nearly always stable: take the largest k within 0.02 of the most stable
+            stab = self.k_curve_.set_index("k")["stability"]
+            best = int(stab[stab >= stab.max() - 0.02].index.max())
+            best_state = states[best]
+        self._set_state(best_state)
+        raw = self._raw_predict(X)
+        n_raw = int(raw.max()) + 1 if (raw >= 0).any() else 0
+        self.mapping_ = size_order(raw, n_raw)
+        self.labels_ = self._map(raw)
+        self.n_clusters_ = int(len(np.unique(self.labels_[self.labels_ >= 0])))
+        if self.n_clusters_ == 0:
+            raise DataError("no segment found: every customer was left unassigned; for HDBSCAN "
+                            "lower model.params.min_cluster_size")
+        self.cluster_centers_ = np.vstack([X[self.labels_ == s].mean(axis=0)
+                                           for s in range(self.n_clusters_)])
+        d1 = self._distances(X)[np.arange(len(X)), np.maximum(self.labels_, 0)]
+        self.outlier_distance_ = float(np.quantile(d1[self.labels_ >= 0], 0.999)) if len(d1) else 0.0
+        return self
+
+    def _prepare(self, X: np.ndarray) -> None:
+        """Hook for work done once before the k loop (e.g. a tree)."""
+
+    def _map(self, raw: np.ndarray) -> np.ndarray:
+        out = np.full(raw.shape, -1, dtype=int)
+        ok = raw >= 0
+        out[ok] = self.mapping_[raw[ok]]
+        return out
+
+    def predict(self, X) -> np.ndarray:
+        check_is_fitted(self, "mapping_")
+        return self._map(self._raw_predict(np.asarray(X, dtype=np.float64)))
+
+    def _distances(self, X: np.ndarray) -> np.ndarray:
+        d = (np.einsum("ij,ij->i", X, X)[:, None] - 2 * X @ self.cluster_centers_.T
+             + np.einsum("ij,ij->i", self.cluster_centers_, self.cluster_centers_)[None, :])
+        return np.sqrt(np.maximum(d, 0))
+
+    def transform(self, X) -> np.ndarray:
+        """Distance to every segment centre (columns in segment-id order)."""
+        check_is_fitted(self, "cluster_centers_")
+        return self._distances(np.asarray(X, dtype=np.float64))
+
+    def membership(self, X) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Labels, confidence in [0, 1] and outlier flags for new customers.
+
+        Centroid methods: confidence = 1 - d1/d2 (the distance margin between the nearest and
+        the second-nearest centre); outlier = farther from its centre than 99.9% of the
+        training customers were.
+        """
+        X = np.asarray(X, dtype=np.float64)
+        labels = self.predict(X)
+        d = self._distances(X)
+        own = d[np.arange(len(X)), np.maximum(labels, 0)]
+        if d.shape[1] > 1:
+            d2 = np.partition(d, 1, axis=1)[:, 1]
+            conf = np.clip(1 - own / np.maximum(d2, 1e-12), 0, 1)
+        else:
+            conf = np.ones(len(X))
+        outlier = (labels < 0) | (own > self.outlier_distance_)
+        return labels, conf, outlier
+
+    def __getstate__(self):
+        # the progress callback belongs to the training session, not to the saved model
+        state = self.__dict__.copy()
+        state["progress"] = None
+        return state
+
+
+class KMeansSegmenter(Segmenter):
+    """k-means (or mini-batch k-means for large data), k given or chosen over ``k_range``."""
+
+    def __init__(self, n_clusters: int | None = None, k_range: tuple[int, int] = (3, 10),
+                 criterion: str = "calinski_harabasz", n_init: int = 4, max_iter: int = 300,
+                 minibatch: bool = False, sample_size: int = 10_000, random_state: int = 0,
+                 progress: Callable[[str], None] | None = None):
         self.n_clusters = n_clusters
         self.k_range = k_range
         self.criterion = criterion
@@ -92,79 +243,354 @@ class KMeansSegmenter(ClusterMixin, TransformerMixin, BaseEstimator):
         self.random_state = random_state
         self.progress = progress
 
-    def _make(self, k: int):
+    def _fit_k(self, X, k):
         if self.minibatch:
-            return MiniBatchKMeans(n_clusters=k, n_init=self.n_init, max_iter=self.max_iter,
-                                   random_state=self.random_state, batch_size=4096)
-        return KMeans(n_clusters=k, n_init=self.n_init, max_iter=self.max_iter,
-                      random_state=self.random_state)
-
-    def _candidates(self, n: int) -> list[int]:
-        if self.n_clusters is not None:
-            ks = [int(self.n_clusters)]
+            m = MiniBatchKMeans(n_clusters=k, n_init=self.n_init, max_iter=self.max_iter,
+                                random_state=self.random_state, batch_size=4096)
         else:
-            lo, hi = (int(v) for v in self.k_range)
-            if lo < 2 or hi < lo:
-                raise ConfigError(f"model.k_min/k_max must satisfy 2 <= k_min <= k_max, got {lo}, {hi}")
-            ks = list(range(lo, hi + 1))
-        if ks[0] < 1:
-            raise ConfigError(f"model.k must be a positive integer, got {ks[0]}")
-        if self.criterion not in CRITERIA:
-            raise ConfigError(f"unknown criterion '{self.criterion}'; choose one of {sorted(CRITERIA)}")
-        if n < ks[0]:
-            raise DataError(f"{n} customers cannot form {ks[0]} segments: lower model.k")
-        return [k for k in ks if k <= n]
+            m = KMeans(n_clusters=k, n_init=self.n_init, max_iter=self.max_iter,
+                       random_state=self.random_state)
+        m.fit(X)
+        return m.predict(X), m, {"inertia": float(m.inertia_)}
+
+    def _set_state(self, state):
+        self.model_ = state
+        self.inertia_ = float(state.inertia_)
+
+    def _raw_predict(self, X):
+        return self.model_.predict(X)
+
+
+class GaussianMixtureSegmenter(Segmenter):
+    """Gaussian mixture: soft membership; k chosen by BIC by default."""
+
+    def __init__(self, n_clusters: int | None = None, k_range: tuple[int, int] = (3, 10),
+                 criterion: str = "bic", covariance_type: str = "full", n_init: int = 1,
+                 sample_size: int = 10_000, random_state: int = 0,
+                 progress: Callable[[str], None] | None = None):
+        self.n_clusters = n_clusters
+        self.k_range = k_range
+        self.criterion = criterion
+        self.covariance_type = covariance_type
+        self.n_init = n_init
+        self.sample_size = sample_size
+        self.random_state = random_state
+        self.progress = progress
+
+    def _fit_k(self, X, k):
+        m = GaussianMixture(n_components=k, covariance_type=self.covariance_type,
+                            n_init=self.n_init, random_state=self.random_state).fit(X)
+        return m.predict(X), m, {"bic": float(m.bic(X))}
+
+    def _set_state(self, state):
+        self.model_ = state
 
     def fit(self, X, y=None):
-        X = np.asarray(X, dtype=np.float64)
-        rows = []
-        best, best_model, best_score = None, None, None
-        higher = CRITERIA[self.criterion]
-        for k in self._candidates(X.shape[0]):
-            model = self._make(k).fit(X)
-            scores = criterion_scores(X, model.labels_, self.sample_size, self.random_state)
-            rows.append({"k": k, "inertia": float(model.inertia_), **scores})
-            s = scores[self.criterion]
-            better = best_score is None or (not np.isnan(s) and (s > best_score if higher else s < best_score))
-            if better:
-                best, best_model, best_score = k, model, s
-            if self.progress:
-                self.progress(f"k={k}: {self.criterion}={s:.4f} inertia={model.inertia_:.4g}")
-        self.k_curve_ = pd.DataFrame(rows)
-        mapping = size_order(best_model.labels_, best)
-        centers = np.empty_like(best_model.cluster_centers_)
-        centers[mapping] = best_model.cluster_centers_
-        self.model_ = best_model
-        self.mapping_ = mapping
-        self.cluster_centers_ = centers
-        self.labels_ = mapping[best_model.labels_]
-        self.n_clusters_ = best
-        self.inertia_ = float(best_model.inertia_)
+        super().fit(X, y)
+        ll = self.model_.score_samples(np.asarray(X, dtype=np.float64))
+        self.outlier_loglik_ = float(np.quantile(ll, 0.001))
         return self
 
-    def predict(self, X) -> np.ndarray:
-        check_is_fitted(self, "cluster_centers_")
-        return self.mapping_[self.model_.predict(np.asarray(X, dtype=np.float64))]
+    def _raw_predict(self, X):
+        return self.model_.predict(X)
 
-    def transform(self, X) -> np.ndarray:
-        """Distance to every segment centre (columns in segment-id order)."""
-        check_is_fitted(self, "cluster_centers_")
-        d = self.model_.transform(np.asarray(X, dtype=np.float64))
-        out = np.empty_like(d)
-        out[:, self.mapping_] = d
+    def predict_proba(self, X) -> np.ndarray:
+        """Membership probability per segment (columns in segment-id order)."""
+        p = self.model_.predict_proba(np.asarray(X, dtype=np.float64))
+        out = np.zeros_like(p)
+        out[:, self.mapping_] = p
         return out
 
-    def __getstate__(self):
-        # the progress callback belongs to the training session, not to the saved model
-        state = self.__dict__.copy()
-        state["progress"] = None
-        return state
+    def membership(self, X):
+        X = np.asarray(X, dtype=np.float64)
+        p = self.predict_proba(X)
+        labels = self.predict(X)
+        outlier = self.model_.score_samples(X) < self.outlier_loglik_
+        return labels, p.max(axis=1), outlier
 
 
-SEGMENTERS: dict[str, type] = {"kmeans": KMeansSegmenter}
+# --- hierarchical -----------------------------------------------------------------------
+
+def weighted_linkage(centers: np.ndarray, weights: np.ndarray, method: str = "ward") -> np.ndarray:
+    """Agglomerative tree over weighted points (micro-cluster centres), in scipy's format.
+
+    Ward merges by the increase in within-cluster sum of squares of the *customers* (each
+    centre stands for ``weights`` customers), so the tree is the one exact Ward would build on
+    data where every micro-cluster collapsed to its centre. Average linkage weights by size;
+    complete takes the maximum. Nearest-neighbour chain: O(M^2) time and memory for M centres.
+    """
+    M = len(centers)
+    w = np.asarray(weights, dtype=np.float64).copy()
+    sq = np.einsum("ij,ij->i", centers, centers)
+    D = np.sqrt(np.maximum(sq[:, None] - 2 * centers @ centers.T + sq[None, :], 0))
+    if method == "ward":
+        D = np.sqrt(2 * w[:, None] * w[None, :] / (w[:, None] + w[None, :])) * D
+    elif method not in ("average", "complete"):
+        raise ConfigError(f"unknown linkage '{method}'; choose ward, average or complete")
+    np.fill_diagonal(D, np.inf)
+    active = np.ones(M, bool)
+    leaves = np.ones(M)  # scipy counts original observations (centres), not customers
+    merges = []
+    chain: list[int] = []
+    for _ in range(M - 1):
+        if not chain:
+            chain.append(int(np.flatnonzero(active)[0]))
+        while True:
+            a = chain[-1]
+            b = int(np.argmin(D[a]))
+            if len(chain) > 1 and D[a, chain[-2]] <= D[a, b]:
+                b = chain[-2]
+            if len(chain) > 1 and b == chain[-2]:
+                break
+            chain.append(b)
+        a, b = chain.pop(), chain.pop()
+        h = D[a, b]
+        na, nb = w[a], w[b]
+        if method == "ward":
+            nk = w
+            new = np.sqrt(np.maximum(((nk + na) * D[a] ** 2 + (nk + nb) * D[b] ** 2 - nk * h ** 2)
+                                     / (nk + na + nb), 0))
+        elif method == "average":
+            new = (na * D[a] + nb * D[b]) / (na + nb)
+        else:
+            new = np.maximum(D[a], D[b])
+        merges.append((a, b, h, leaves[a] + leaves[b]))
+        leaves[b] += leaves[a]
+        D[b, :] = new
+        D[:, b] = new
+        D[a, :] = np.inf
+        D[:, a] = np.inf
+        D[b, b] = np.inf
+        active[a] = False
+        w[b] = na + nb
+    return _to_scipy_linkage(merges, M)
 
 
-def make_segmenter(name: str, **params) -> BaseEstimator:
+def _to_scipy_linkage(merges: list[tuple[int, int, float, float]], M: int) -> np.ndarray:
+    """Sort NN-chain merges by height and renumber clusters as scipy expects."""
+    order = sorted(range(len(merges)), key=lambda i: merges[i][2])
+    parent = list(range(2 * M - 1))
+
+    def find(x: int) -> int:
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    root_id = {i: i for i in range(M)}
+    Z = np.zeros((len(merges), 4))
+    for row, i in enumerate(order):
+        a, b, h, n = merges[i]
+        ra, rb = find(a), find(b)
+        ia, ib = root_id[ra], root_id[rb]
+        Z[row] = [min(ia, ib), max(ia, ib), h, n]
+        parent[rb] = ra
+        root_id[ra] = M + row
+    return Z
+
+
+class HierarchicalSegmenter(Segmenter):
+    """Agglomerative clustering (Ward, average or complete linkage), cut by k or distance.
+
+    Up to ``exact_max`` customers the exact tree is built (fastcluster's memory-saving Ward,
+    O(n) memory; average/complete need the O(n^2) distance matrix, so their exact limit is
+    10,000). Beyond that, customers are compressed into ``n_micro`` k-means micro-clusters and
+    the tree is built over them with their sizes as weights (``weighted_linkage``); every
+    customer takes its micro-cluster's segment. ``predict`` assigns new customers the same way:
+    the nearest training customer (exact) or the nearest micro-cluster (compressed).
+    """
+
+    def __init__(self, n_clusters: int | None = None, k_range: tuple[int, int] = (3, 10),
+                 criterion: str = "calinski_harabasz", linkage: str = "ward",
+                 distance_threshold: float | None = None, exact_max: int = 20_000,
+                 n_micro: int = 2000, sample_size: int = 10_000, random_state: int = 0,
+                 progress: Callable[[str], None] | None = None):
+        self.n_clusters = n_clusters
+        self.k_range = k_range
+        self.criterion = criterion
+        self.linkage = linkage
+        self.distance_threshold = distance_threshold
+        self.exact_max = exact_max
+        self.n_micro = n_micro
+        self.sample_size = sample_size
+        self.random_state = random_state
+        self.progress = progress
+
+    def _exact_limit(self) -> int:
+        return self.exact_max if self.linkage == "ward" else min(self.exact_max, 10_000)
+
+    def _prepare(self, X):
+        import fastcluster
+
+        if self.linkage not in ("ward", "average", "complete"):
+            raise ConfigError(f"unknown linkage '{self.linkage}'; choose ward, average or complete")
+        n = X.shape[0]
+        self.exact_ = n <= self._exact_limit()
+        if self.exact_:
+            self._say(f"exact {self.linkage} tree on {n:,} customers")
+            self.points_ = X
+            self.tree_ = (fastcluster.linkage_vector(X, method="ward") if self.linkage == "ward"
+                          else fastcluster.linkage(X, method=self.linkage))
+            self.nn_ = NearestNeighbors(n_neighbors=1).fit(X)
+            self.point_map_ = np.arange(n)
+        else:
+            m = min(self.n_micro, n)
+            self._say(f"compressing {n:,} customers into {m:,} micro-clusters, "
+                      f"then a weighted {self.linkage} tree")
+            km = MiniBatchKMeans(n_clusters=m, n_init=1, batch_size=8192, max_iter=50,
+                                 random_state=self.random_state).fit(X)
+            self.points_ = km.cluster_centers_
+            self.nn_ = NearestNeighbors(n_neighbors=1).fit(self.points_)
+            self.point_map_ = self.nn_.kneighbors(X, return_distance=False)[:, 0]
+            weights = np.bincount(self.point_map_, minlength=m).astype(float)
+            used = weights > 0
+            self.points_, weights = self.points_[used], weights[used]
+            self.nn_ = NearestNeighbors(n_neighbors=1).fit(self.points_)
+            self.point_map_ = self.nn_.kneighbors(X, return_distance=False)[:, 0]
+            self.tree_ = weighted_linkage(self.points_, weights, self.linkage)
+
+    def _cut(self, k: int | None) -> np.ndarray:
+        from scipy.cluster.hierarchy import fcluster
+
+        if self.distance_threshold is not None and k is None:
+            return fcluster(self.tree_, self.distance_threshold, criterion="distance") - 1
+        return fcluster(self.tree_, k, criterion="maxclust") - 1
+
+    def _candidates(self, n):
+        if self.distance_threshold is not None and self.n_clusters is None:
+            return [None]
+        return super()._candidates(n)
+
+    def _fit_k(self, X, k):
+        point_labels = self._cut(k)
+        return point_labels[self.point_map_], point_labels, {}
+
+    def _set_state(self, state):
+        self.point_labels_ = state
+
+    def _raw_predict(self, X):
+        idx = self.nn_.kneighbors(X, return_distance=False)[:, 0]
+        return self.point_labels_[idx]
+
+    def exact_agreement(self, X: np.ndarray, sample: int = 5000, seed: int = 0) -> float:
+        """ARI between this model's labels and the exact tree built on a sample of customers,
+        cut at the same number of segments (1.0 when the model itself is exact)."""
+        import fastcluster
+        from scipy.cluster.hierarchy import fcluster
+
+        X = np.asarray(X, dtype=np.float64)
+        rng = np.random.default_rng(seed)
+        idx = rng.choice(len(X), size=min(sample, len(X)), replace=False)
+        tree = (fastcluster.linkage_vector(X[idx], method="ward") if self.linkage == "ward"
+                else fastcluster.linkage(X[idx], method=self.linkage))
+        exact = fcluster(tree, self.n_clusters_, criterion="maxclust")
+        return float(adjusted_rand_score(exact, self.predict(X[idx])))
+
+
+class HDBSCANSegmenter(Segmenter):
+    """HDBSCAN on a low-dimensional PCA embedding; noise customers get segment -1.
+
+    Density clustering in 12+ dimensions is slow and unreliable, so the scaled features are
+    first projected on ``n_components`` principal components (None: no projection). The
+    number of segments follows from the data (``min_cluster_size``), not from k.
+    ``predict``: a customer identical to a training customer gets that customer's label;
+    others get hdbscan's approximate prediction (noise -> -1).
+    """
+
+    def __init__(self, min_cluster_size: int = 100, min_samples: int | None = None,
+                 n_components: int | None = 5, cluster_selection_method: str = "eom",
+                 sample_size: int = 10_000, random_state: int = 0,
+                 progress: Callable[[str], None] | None = None, n_clusters=None,
+                 k_range=(3, 10), criterion: str = "calinski_harabasz"):
+        self.min_cluster_size = min_cluster_size
+        self.min_samples = min_samples
+        self.n_components = n_components
+        self.cluster_selection_method = cluster_selection_method
+        self.sample_size = sample_size
+        self.random_state = random_state
+        self.progress = progress
+        self.n_clusters = n_clusters  # ignored: kept for a uniform interface
+        self.k_range = k_range
+        self.criterion = criterion
+
+    def _embed(self, X):
+        return self.pca_.transform(X) if self.pca_ is not None else X
+
+    def _candidates(self, n):
+        if n < self.min_cluster_size:
+            raise DataError(f"{n} customers are fewer than model.params.min_cluster_size "
+                            f"({self.min_cluster_size})")
+        return [None]
+
+    def _fit_k(self, X, k):
+        import hdbscan
+
+        self.pca_ = (PCA(n_components=min(self.n_components, X.shape[1]),
+                         random_state=self.random_state).fit(X)
+                     if self.n_components else None)
+        E = self._embed(X)
+        self._say(f"HDBSCAN on {E.shape[0]:,} customers x {E.shape[1]} dimensions")
+        m = hdbscan.HDBSCAN(min_cluster_size=self.min_cluster_size, min_samples=self.min_samples,
+                            cluster_selection_method=self.cluster_selection_method,
+                            prediction_data=True, gen_min_span_tree=True,
+                            core_dist_n_jobs=1).fit(E)
+        self.train_embedding_ = E
+        self.nn_ = NearestNeighbors(n_neighbors=1).fit(E)
+        return m.labels_, m, {"dbcv_relative": float(m.relative_validity_)}
+
+    def _set_state(self, state):
+        self.model_ = state
+
+    def _approx(self, E):
+        import hdbscan
+
+        labels, strength = hdbscan.approximate_predict(self.model_, E)
+        d, idx = self.nn_.kneighbors(E)
+        same = d[:, 0] < 1e-9
+        labels = np.where(same, self.model_.labels_[idx[:, 0]], labels)
+        strength = np.where(same, self.model_.probabilities_[idx[:, 0]], strength)
+        return labels, strength
+
+    def _raw_predict(self, X):
+        return self._approx(self._embed(X))[0]
+
+    def fit(self, X, y=None):
+        super().fit(X, y)
+        self.probabilities_ = self.model_.probabilities_
+        self.outlier_distance_ = np.inf  # noise, not distance, marks HDBSCAN outliers
+        return self
+
+    def membership(self, X):
+        X = np.asarray(X, dtype=np.float64)
+        labels, strength = self._approx(self._embed(X))
+        labels = self._map(labels)
+        return labels, np.asarray(strength, float), labels < 0
+
+    def validity(self, X, sample: int = 2000, seed: int = 0) -> float:
+        """DBCV (density-based cluster validity) on a sample of the embedded customers."""
+        from hdbscan.validity import validity_index
+
+        E = self._embed(np.asarray(X, dtype=np.float64))
+        rng = np.random.default_rng(seed)
+        idx = rng.choice(len(E), size=min(sample, len(E)), replace=False)
+        lab = self.labels_[idx]
+        if len(np.unique(lab[lab >= 0])) < 2:
+            return float("nan")
+        try:
+            return float(validity_index(E[idx].astype(np.float64), lab))
+        except (ValueError, ZeroDivisionError):
+            return float("nan")
+
+
+SEGMENTERS: dict[str, type] = {
+    "kmeans": KMeansSegmenter,
+    "gmm": GaussianMixtureSegmenter,
+    "hierarchical": HierarchicalSegmenter,
+    "hdbscan": HDBSCANSegmenter,
+}
+
+
+def make_segmenter(name: str, **params) -> Segmenter:
     if name not in SEGMENTERS:
         raise ConfigError(f"unknown model '{name}'; choose one of {sorted(SEGMENTERS)}")
     try:

@@ -60,12 +60,14 @@ def ensure_experiment(name: str, uri: str, root: str | Path) -> str:
 
 @contextmanager
 def tracked_run(
-    uri: str, experiment: str, run_name: str, root: str | Path, tags: Mapping[str, str]
+    uri: str, experiment: str, run_name: str, root: str | Path, tags: Mapping[str, str],
+    parent_run_id: str | None = None,
 ) -> Iterator[mlflow.ActiveRun]:
     """An MLflow run that is FINISHED on success, and FAILED (or KILLED on Ctrl-C) with the
-    error as a tag otherwise."""
+    error as a tag otherwise; a child of ``parent_run_id`` when given (sweeps)."""
     exp_id = ensure_experiment(experiment, uri, root)
-    run = mlflow.start_run(experiment_id=exp_id, run_name=run_name, tags=dict(tags))
+    run = mlflow.start_run(experiment_id=exp_id, run_name=run_name, tags=dict(tags),
+                           parent_run_id=parent_run_id, nested=parent_run_id is not None)
     try:
         yield run
     except KeyboardInterrupt:

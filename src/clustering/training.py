@@ -39,7 +39,13 @@ from clustering.loading import (
 )
 from clustering.model import SegmentationModel
 from clustering.personas import name_personas
-from clustering.plots import plot_k_curve, plot_profile_heatmap, plot_projection
+from clustering.plots import (
+    plot_condensed_tree,
+    plot_dendrogram,
+    plot_k_curve,
+    plot_profile_heatmap,
+    plot_projection,
+)
 from clustering.preprocess import build_preprocessor
 from clustering.profiles import crosstab, profile_segments
 from clustering.report import (
@@ -50,7 +56,14 @@ from clustering.report import (
     write_atomic,
 )
 from clustering.sample_data import ensure_sample_data
-from clustering.segment import CRITERIA, SEGMENTERS, make_segmenter
+from clustering.segment import (
+    CRITERIA,
+    SEGMENTERS,
+    HDBSCANSegmenter,
+    HierarchicalSegmenter,
+    make_segmenter,
+    stability_ari,
+)
 from clustering.validation import future_separation, holdout_outcomes
 
 SUMMARY_COLUMNS = ["recency_days", "frequency", "monetary_total", "avg_order_value"]
@@ -83,6 +96,8 @@ def validate_config(cfg: TrainConfig) -> None:
         raise ConfigError(f"model.k_min/k_max must satisfy 2 <= k_min <= k_max, got {m.k_min}, {m.k_max}")
     if m.criterion not in CRITERIA:
         raise ConfigError(f"unknown model.criterion '{m.criterion}'; choose one of {sorted(CRITERIA)}")
+    if m.criterion == "bic" and m.name != "gmm":
+        raise ConfigError(f"model.criterion 'bic' needs a likelihood: use model=gmm (got {m.name})")
     if cfg.data.format not in ("sample", "csv", "parquet", "auto"):
         raise ConfigError(f"data.format must be sample, csv, parquet or auto, got '{cfg.data.format}'")
     if cfg.data.format != "sample":
@@ -211,6 +226,34 @@ def _future_validation(
             for name, lab in labelings.items()}
 
 
+def _algorithm_extras(seg, Xs: np.ndarray, cfg: TrainConfig, console: Console
+                      ) -> tuple[dict[str, float], dict[str, Any]]:
+    """What only some algorithms know: stability, agreement with the exact tree, noise, DBCV,
+    and their own plots (dendrogram, condensed tree)."""
+    metrics: dict[str, float] = {}
+    figures: dict[str, Any] = {}
+    labels = seg.labels_
+    if cfg.evaluate.stability_runs > 1 and cfg.model.name != "hdbscan":
+        metrics["stability_ari"] = stability_ari(seg, Xs, n_runs=cfg.evaluate.stability_runs,
+                                                 seed=cfg.seed)
+        console.detail(f"stability (mean ARI of {cfg.evaluate.stability_runs} refits on 80% "
+                       f"subsamples): {metrics['stability_ari']:.3f}")
+    if isinstance(seg, HierarchicalSegmenter):
+        metrics["hierarchical_exact"] = float(seg.exact_)
+        if not seg.exact_:
+            metrics["exact_agreement_ari"] = seg.exact_agreement(Xs, seed=cfg.seed)
+            console.detail(f"agreement with the exact tree on a 5,000-customer sample: "
+                           f"ARI {metrics['exact_agreement_ari']:.3f}")
+        figures["plots/dendrogram.png"] = plot_dendrogram(seg.tree_, seg.n_clusters_)
+    if isinstance(seg, HDBSCANSegmenter):
+        metrics["noise_share"] = float((labels < 0).mean())
+        metrics["dbcv"] = seg.validity(Xs, seed=cfg.seed)
+        metrics["dbcv_relative"] = float(seg.model_.relative_validity_)
+        metrics["mean_membership"] = float(seg.probabilities_[labels >= 0].mean())
+        figures["plots/condensed_tree.png"] = plot_condensed_tree(seg.model_)
+    return metrics, figures
+
+
 def _baseline_params(cfg: TrainConfig, name: str) -> dict[str, Any]:
     return {k: v for k, v in (cfg.baselines.params.get(name) or {}).items()}
 
@@ -233,9 +276,10 @@ def run_training(
     run_name = cfg.mlflow.run_name or f"{m.name}-{k_part}-{cfg.data.name}"
     commit = tracking.git_commit(root)
     tags = {"git_commit": commit, "data": cfg.data.name, "model": m.name,
-            "seed": str(cfg.seed), "kind": "clustering"}
+            "seed": str(cfg.seed), "kind": "clustering", **dict(cfg.mlflow.tags)}
     console.say(f"Tracking to {uri} (experiment '{experiment}')")
-    with tracking.tracked_run(uri, experiment, run_name, root, tags) as run, \
+    with tracking.tracked_run(uri, experiment, run_name, root, tags,
+                              cfg.mlflow.parent_run_id) as run, \
             threadpool_limits(limits=cfg.threads):
         tracking.log_params(resolved if resolved is not None else dataclasses.asdict(cfg))
         con = duckdb.connect()
@@ -281,7 +325,9 @@ def run_training(
             pipe = Pipeline([("preprocess", pre), ("segment", seg)])
             labels = seg.labels_
             k = int(seg.n_clusters_)
-            console.detail(f"{k} segments")
+            extra_metrics, extra_figures = _algorithm_extras(seg, Xs, cfg, console)
+            console.detail(f"{k} segments" + (f", {int((labels < 0).sum()):,} customers unassigned"
+                                               if (labels < 0).any() else ""))
         with console.stage("profiles + personas"):
             profile = profile_segments(buyers, labels, fr.features)
             personas = name_personas(profile, {"catalogue": cfg.personas.catalogue,
@@ -299,7 +345,7 @@ def run_training(
                 truth = truth.fillna("unknown").to_numpy()
             revenue = buyers["monetary_total"].to_numpy()
             clusters = _score("clusters", labels, Xs, revenue, cfg, truth, fit)
-            metrics = clusters.metrics | {"n_customers": float(len(buyers)),
+            metrics = clusters.metrics | extra_metrics | {"n_customers": float(len(buyers)),
                                           "n_prospects": float(n_pro),
                                           "n_lapsed": float(n_lapsed), "k": float(k)}
             baselines = {}
@@ -341,7 +387,7 @@ def run_training(
                              "personas": "; ".join(f"{s}: {n}" for s, n in seg_names.items())})
             tracking.log_metrics(metrics)
             curve = getattr(seg, "k_curve_", None)
-            if curve is not None and len(curve) > 1:
+            if curve is not None and len(curve) > 1 and m.criterion in curve:
                 for row in curve.itertuples(index=False):
                     tracking.log_metrics({f"k_curve_{c}": getattr(row, c) for c in curve.columns
                                           if c != "k"}, step=int(row.k))
@@ -364,6 +410,8 @@ def run_training(
             if "clusters" in future:
                 tracking.log_frame(future["clusters"][1], "validation/holdout_by_segment.csv")
             mlflow.log_artifacts(str(report_dir), "report")
+            for path, fig in extra_figures.items():
+                tracking.log_figure(fig, path)
             tracking.log_figure(plot_projection(Xs, labels, seed=cfg.seed), "plots/projection.png")
             tracking.log_figure(plot_profile_heatmap(Xs, labels, names), "plots/profile_heatmap.png")
             if resolved is not None:

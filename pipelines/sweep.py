@@ -1,0 +1,95 @@
+"""Sweep algorithms, k and scalers into one MLflow experiment and crown a champion.
+
+    python pipelines/sweep.py                                # the grid in conf/sweep.yaml
+    python pipelines/sweep.py hydra.sweeper.params.model.k=4,6,8 sweep.metric=silhouette
+
+1. prepares the MLflow store and experiment once (parallel jobs must not race to create them)
+   and opens a parent run for the sweep;
+2. runs the Hydra multirun (`pipelines/train.py --config-name sweep`, joblib launcher), every
+   job a child run tagged with the sweep id;
+3. prints and logs the comparison table, registers the best run's model (by ``--metric``) and
+   points the alias ``champion`` at it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import mlflow  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from clustering import tracking  # noqa: E402
+from pipelines.common import PROJECT_ROOT  # noqa: E402
+
+COLUMNS = ["silhouette", "calinski_harabasz", "davies_bouldin", "business_separation",
+           "persona_fit", "future_auc_repeat", "future_eta2_spend", "min_share", "ari_truth"]
+LOWER_IS_BETTER = {"davies_bouldin"}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--metric", default="future_auc_repeat",
+                    help="metric that picks the champion (default: future_auc_repeat)")
+    ap.add_argument("--experiment", default="segmentation-sample")
+    ap.add_argument("--model-name", default="customer-segmentation",
+                    help="registered model name for the champion")
+    ap.add_argument("overrides", nargs="*", help="Hydra overrides passed to every job")
+    args = ap.parse_args(argv)
+
+    uri = tracking.resolve_tracking_uri(None, PROJECT_ROOT)
+    exp_id = tracking.ensure_experiment(args.experiment, uri, PROJECT_ROOT)
+    sweep_id = uuid.uuid4().hex[:8]
+    with mlflow.start_run(experiment_id=exp_id, run_name=f"sweep-{sweep_id}",
+                          tags={"kind": "sweep", "sweep": sweep_id}) as parent:
+        cmd = [sys.executable, str(PROJECT_ROOT / "pipelines" / "train.py"), "--config-name",
+               "sweep", f"mlflow.experiment={args.experiment}",
+               f"mlflow.parent_run_id={parent.info.run_id}", f"+mlflow.tags.sweep={sweep_id}",
+               *args.overrides]
+        print(f"Sweep {sweep_id}: {' '.join(cmd[1:])}", flush=True)
+        env = {**__import__("os").environ, "MLFLOW_TRACKING_URI": uri}
+        if subprocess.run(cmd, env=env).returncode != 0:
+            raise SystemExit("sweep: a job failed (see above); finished jobs are in the MLflow UI")
+        table = comparison(exp_id, sweep_id)
+        if table.empty:
+            raise SystemExit("sweep: no finished runs")
+        if args.metric not in table:
+            raise SystemExit(f"sweep: metric '{args.metric}' not logged; choose from {list(table.columns)}")
+        table = table.sort_values(args.metric, ascending=args.metric in LOWER_IS_BETTER)
+        print("\n" + table.round(3).to_string(), flush=True)
+        tracking.log_frame(table.reset_index(), "sweep/comparison.csv")
+        best = table.index[0]
+        version = crown(best, args.model_name)
+        mlflow.set_tags({"champion_run": best, "metric": args.metric})
+        print(f"\nChampion by {args.metric}: run {best} ({table.at[best, 'run_name']}) -> "
+              f"models:/{args.model_name}@champion (version {version})")
+    return 0
+
+
+def comparison(experiment_id: str, sweep_id: str) -> pd.DataFrame:
+    runs = mlflow.search_runs(experiment_ids=[experiment_id], output_format="list",
+                              filter_string=f"tags.sweep = '{sweep_id}' and tags.kind = 'clustering'"
+                                            " and attributes.status = 'FINISHED'")
+    rows = {}
+    for r in runs:
+        p = r.data.params
+        rows[r.info.run_id] = {"run_name": r.info.run_name, "model": p.get("model.name"),
+                               "k": r.data.metrics.get("k"), "scaler": p.get("preprocess.scaler"),
+                               **{c: r.data.metrics.get(c) for c in COLUMNS}}
+    return pd.DataFrame.from_dict(rows, orient="index")
+
+
+def crown(run_id: str, name: str) -> str:
+    """Register the run's model and point the alias ``champion`` at the new version."""
+    mv = mlflow.register_model(f"runs:/{run_id}/model", name)
+    mlflow.MlflowClient().set_registered_model_alias(name, "champion", mv.version)
+    return mv.version
+
+
+if __name__ == "__main__":
+    sys.exit(main())
