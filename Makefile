@@ -11,7 +11,7 @@ PORT   ?= 5000
 MLFLOW_DB ?= sqlite:///$(CURDIR)/mlflow.db
 
 .DEFAULT_GOAL := help
-.PHONY: help install train sweep test test-fast ui lint clean
+.PHONY: help install train sweep score serve test test-fast ui lint clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-10s %s\n", $$1, $$2}'
@@ -30,6 +30,15 @@ train: $(STAMP) ## train on the bundled sample data (or your data via ARGS) and 
 
 sweep: $(STAMP) ## multirun over algorithms, k and scalers; comparison table and a champion model
 	$(PY) pipelines/sweep.py $(ARGS)
+
+score: $(STAMP) ## labels for new data from the registered model (see conf/score.yaml)
+	$(PY) pipelines/score.py $(ARGS)
+
+MODEL ?= models:/customer-segmentation@champion
+SERVE_PORT ?= 5001
+serve: $(STAMP) ## serve a registered model as a REST API (MODEL=models:/name@alias, SERVE_PORT=5001)
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" MLFLOW_TRACKING_URI=$${MLFLOW_TRACKING_URI:-$(MLFLOW_DB)} \
+	  $(VENV)/bin/mlflow models serve -m "$(MODEL)" --env-manager local -h $(HOST) -p $(SERVE_PORT)
 
 test: $(STAMP) ## run the whole test suite (slow tests included)
 	$(PY) -m pytest $(ARGS)

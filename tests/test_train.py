@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 from hydra import compose, initialize_config_dir
 
+from clustering.model import load_segmentation_model
 from clustering.training import run_training
 from pipelines.common import CONF_DIR, PROJECT_ROOT, to_settings
 
@@ -47,7 +48,7 @@ def test_training_run_is_tracked_with_metrics_artifacts_and_model(tmp_path, mlfl
         assert a in arts, a
     assert run.inputs.dataset_inputs, "training data logged as an MLflow dataset"
     # the logged model reproduces the training labels
-    model = mlflow.sklearn.load_model(f"runs:/{result.run_id}/model")
+    model = load_segmentation_model(f"runs:/{result.run_id}/model")
     X = result.features.buyers[model.feature_names_in_]
     assert (model.predict(X) == result.labels["segment"].to_numpy()).all()
     labels = pd.read_parquet(mlflow.artifacts.download_artifacts(
@@ -162,7 +163,7 @@ def test_every_algorithm_trains_end_to_end(model, tmp_path, mlflow_uri):
     result = run_training(settings, resolved=resolved)
     run = mlflow.MlflowClient(mlflow_uri).get_run(result.run_id)
     assert run.info.status == "FINISHED" and run.data.tags["model"] == model.replace("minibatch_", "")
-    model_back = mlflow.sklearn.load_model(f"runs:/{result.run_id}/model")
+    model_back = load_segmentation_model(f"runs:/{result.run_id}/model")
     X = result.features.buyers[model_back.feature_names_in_]
     # the registered model reproduces the training labels and persona names exactly
     assert (model_back.predict(X) == result.labels["segment"].to_numpy()).all()

@@ -125,6 +125,8 @@ class MlflowConfig:
     run_name: str | None = None
     parent_run_id: str | None = None
     tags: dict[str, str] = field(default_factory=dict)
+    registered_model_name: str | None = "customer-segmentation"
+    match_previous: bool = True
 
 
 @dataclass
@@ -140,3 +142,20 @@ class TrainConfig:
     personas: PersonasConfig = field(default_factory=PersonasConfig)
     baselines: BaselinesConfig = field(default_factory=BaselinesConfig)
     mlflow: MlflowConfig = field(default_factory=MlflowConfig)
+
+
+@dataclass
+class ScoreConfig:
+    """Settings of ``make score`` (pipelines/score.py)."""
+
+    model: str | None = None
+    model_name: str = "customer-segmentation"
+    input: str | None = None
+    input_kind: str = "transactions"  # transactions | features
+    id_column: str = "customer_id"
+    output: str = "./outputs/labels.parquet"
+    snapshot_date: str | None = None
+    previous: str | None = None
+    tracking_uri: str | None = None
+    paths: PathsConfig = field(default_factory=PathsConfig)
+    data: DataConfig = field(default_factory=DataConfig)

@@ -61,7 +61,8 @@ class SignedLog1p(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
     def transform(self, X):
         check_is_fitted(self, "mask_")
         X = validate_data(self, X, reset=False, ensure_all_finite="allow-nan", copy=True)
-        X[:, self.mask_] = np.sign(X[:, self.mask_]) * np.log1p(np.abs(X[:, self.mask_]))
+        sub = X[:, self.mask_]
+        X[:, self.mask_] = np.copysign(np.log1p(np.abs(sub)), sub)
         return X
 
 

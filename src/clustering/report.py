@@ -132,7 +132,7 @@ def render_html(cards: pd.DataFrame, title: str, figures: list, extra: dict[str,
 def write_atomic(path: Path, text: str) -> Path:
     """Write to a temporary name beside ``path``, then rename: never a half-written file."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     tmp.write_text(text, encoding="utf-8")
     os.replace(tmp, path)
     return path

@@ -317,10 +317,10 @@ def ensure_sample_data(
     data = generate_sample(n_customers=n_customers, seed=seed, start=start, end=end, kind=kind)
     for name, frame in (("transactions", data.transactions), ("customers", data.customers),
                         ("truth", data.truth)):
-        tmp = paths[name] + ".tmp"
+        tmp = f"{paths[name]}.{os.getpid()}.tmp"  # unique: parallel jobs may generate at once
         frame.to_parquet(tmp, index=False)
         os.replace(tmp, paths[name])
-    tmp = str(manifest) + ".tmp"
+    tmp = f"{manifest}.{os.getpid()}.tmp"
     Path(tmp).write_text(json.dumps(params, indent=2))
     os.replace(tmp, manifest)
     return paths

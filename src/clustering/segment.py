@@ -257,8 +257,26 @@ class KMeansSegmenter(Segmenter):
         self.model_ = state
         self.inertia_ = float(state.inertia_)
 
+    def _distances(self, X):
+        d = np.empty((len(X), len(self.mapping_)))
+        d[:, self.mapping_] = self.model_.transform(X)
+        return d
+
     def _raw_predict(self, X):
         return self.model_.predict(X)
+
+    def membership(self, X):
+        """One distance computation for labels, margin and outlier flag (the scoring path)."""
+        X = np.asarray(X, dtype=np.float64)
+        d = np.empty((len(X), len(self.mapping_)))
+        d[:, self.mapping_] = self.model_.transform(X)
+        labels = d.argmin(axis=1)
+        own = d[np.arange(len(X)), labels]
+        if d.shape[1] > 1:
+            conf = np.clip(1 - own / np.maximum(np.partition(d, 1, axis=1)[:, 1], 1e-12), 0, 1)
+        else:
+            conf = np.ones(len(X))
+        return labels, conf, own > self.outlier_distance_
 
 
 class GaussianMixtureSegmenter(Segmenter):

@@ -144,7 +144,8 @@ def requirements() -> list[str]:
     """Pinned pip requirements of the logged model (explicit: no slow inference)."""
     from importlib.metadata import version
 
-    pkgs = ["scikit-learn", "numpy", "pandas", "scipy", "cloudpickle", "hdbscan"]
+    pkgs = ["scikit-learn", "numpy", "pandas", "scipy", "cloudpickle", "hdbscan", "fastcluster",
+            "pyarrow"]
     reqs = []
     for p in pkgs:
         try:
@@ -154,20 +155,67 @@ def requirements() -> list[str]:
     return reqs
 
 
-def log_sklearn_model(model, input_example: pd.DataFrame, code_paths: list[str] | None = None):
-    """Log the fitted preprocessing + segmenter pipeline (cloudpickle, explicit requirements)."""
+def log_segmentation_model(model, input_example: pd.DataFrame, registered_name: str | None = None):
+    """Log the segmentation as a pyfunc model (code shipped with it, explicit requirements,
+    signature and input example); register it under ``registered_name`` when given."""
     from mlflow.models import infer_signature
 
-    signature = infer_signature(input_example, model.predict(input_example))
-    return mlflow.sklearn.log_model(
-        model,
-        name="model",
-        signature=signature,
-        input_example=input_example,
-        pip_requirements=requirements(),
-        code_paths=code_paths,
-        serialization_format="cloudpickle",
-    )
+    from clustering.model import SegmentationPyfunc, save_for_mlflow
+
+    package = Path(__file__).resolve().parent
+    with tempfile.TemporaryDirectory() as tmp:
+        path = save_for_mlflow(model, Path(tmp))
+        output = model.label_frame(input_example)
+        info = mlflow.pyfunc.log_model(
+            name="model",
+            python_model=SegmentationPyfunc(),
+            artifacts={"segmentation": str(path)},
+            code_paths=[str(package)],
+            signature=infer_signature(input_example, output),
+            input_example=input_example,
+            pip_requirements=requirements() + [f"mlflow=={mlflow.__version__}", "joblib"],
+            registered_model_name=registered_name,
+        )
+    return info
+
+
+def resolve_model_uri(model: str) -> str:
+    """``models:/name@alias``, ``models:/name/version``, ``runs:/...`` or a bare run id."""
+    if model.startswith(("models:/", "runs:/")) or "://" in model or Path(model).exists():
+        return model
+    if len(model) == 32 and all(c in "0123456789abcdef" for c in model):
+        return f"runs:/{model}/model"
+    raise ValueError(f"model '{model}' is not a models:/name@alias, models:/name/version, "
+                     "runs:/<run id>/model URI or a run id")
+
+
+def model_identity(uri: str) -> tuple[str, str]:
+    """(registered name, version) of a model URI; runs give ('run:<id>', '')."""
+    client = mlflow.MlflowClient()
+    if uri.startswith("models:/"):
+        ref = uri.removeprefix("models:/")
+        if "@" in ref:
+            name, alias = ref.split("@", 1)
+            return name, str(client.get_model_version_by_alias(name, alias).version)
+        name, _, version = ref.partition("/")
+        if version.isdigit():
+            return name, version
+        return name, version or ""
+    if uri.startswith("runs:/"):
+        return f"run:{uri.split('/')[1]}", ""
+    return uri, ""
+
+
+def previous_version(name: str) -> str | None:
+    """URI of the latest registered version of ``name``, if any (the model a retrain follows)."""
+    client = mlflow.MlflowClient()
+    try:
+        versions = client.search_model_versions(f"name = '{name}'")
+    except mlflow.exceptions.MlflowException:
+        return None
+    if not versions:
+        return None
+    return f"models:/{name}/{max(int(v.version) for v in versions)}"
 
 
 def git_commit(root: str | Path) -> str:

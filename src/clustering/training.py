@@ -37,7 +37,7 @@ from clustering.loading import (
     register_customers,
     register_transactions,
 )
-from clustering.model import SegmentationModel
+from clustering.model import SegmentationModel, load_segmentation_model
 from clustering.personas import name_personas
 from clustering.plots import (
     plot_condensed_tree,
@@ -64,6 +64,7 @@ from clustering.segment import (
     make_segmenter,
     stability_ari,
 )
+from clustering.stable_ids import match_segments
 from clustering.validation import future_separation, holdout_outcomes
 
 SUMMARY_COLUMNS = ["recency_days", "frequency", "monetary_total", "avg_order_value"]
@@ -254,6 +255,44 @@ def _algorithm_extras(seg, Xs: np.ndarray, cfg: TrainConfig, console: Console
     return metrics, figures
 
 
+def previous_uri_of(cfg: TrainConfig) -> str | None:
+    name = cfg.mlflow.registered_model_name
+    return tracking.previous_version(name) if name else None
+
+
+def _previous_model(cfg: TrainConfig, buyers: pd.DataFrame, console: Console):
+    """The previous registered version to keep segment ids stable against, if usable."""
+    if not (cfg.mlflow.match_previous and cfg.mlflow.log_model and cfg.mlflow.registered_model_name):
+        return None
+    uri = previous_uri_of(cfg)
+    if uri is None:
+        return None
+    try:
+        prev = load_segmentation_model(uri)
+    except Exception as exc:  # an old or foreign model: train without matching, but say so
+        console.detail(f"previous model {uri} not usable for id matching: {exc}")
+        return None
+    missing = [c for c in prev.feature_names_in_ if c not in buyers.columns]
+    if missing:
+        console.detail(f"previous model {uri} needs features {missing}: ids not matched")
+        return None
+    return prev
+
+
+def keep_previous_names(personas, previous: SegmentationModel, matches: pd.DataFrame):
+    """Matched segments keep the previous version's persona names; names stay unique."""
+    table = personas.table.copy()
+    kept = {int(r.published_id): previous.segment_names.get(int(r.previous_segment))
+            for r in matches.itertuples() if r.status == "matched"}
+    for i, row in table.iterrows():
+        name = kept.get(int(row["segment"]))
+        if name:
+            table.at[i, "name"] = name
+    dup = table["name"].duplicated(keep=False) & ~table["segment"].isin(list(kept))
+    table.loc[dup, "name"] = table.loc[dup].apply(lambda r: f"{r['name']} #{r['segment']}", axis=1)
+    return dataclasses.replace(personas, table=table)
+
+
 def _baseline_params(cfg: TrainConfig, name: str) -> dict[str, Any]:
     return {k: v for k, v in (cfg.baselines.params.get(name) or {}).items()}
 
@@ -328,13 +367,22 @@ def run_training(
             extra_metrics, extra_figures = _algorithm_extras(seg, Xs, cfg, console)
             console.detail(f"{k} segments" + (f", {int((labels < 0).sum()):,} customers unassigned"
                                                if (labels < 0).any() else ""))
+        previous, id_map, matches = _previous_model(cfg, buyers, console), None, None
+        if previous is not None:
+            id_map, matches = match_segments(previous, buyers, labels)
+            labels = np.vectorize(id_map.get, otypes=[int])(labels)
+            console.detail(f"segment ids matched to {previous_uri_of(cfg)}: "
+                           + ", ".join(f"{s} {int((matches.status == s).sum())}"
+                                       for s in ("matched", "new", "vanished")))
         with console.stage("profiles + personas"):
             profile = profile_segments(buyers, labels, fr.features)
             personas = name_personas(profile, {"catalogue": cfg.personas.catalogue,
                                                "special": cfg.personas.special},
                                      cfg.personas.min_fit)
+            if previous is not None:
+                personas = keep_previous_names(personas, previous, matches)
             seg_names = personas.names()
-            model = SegmentationModel(pipe, seg_names)
+            model = SegmentationModel(pipe, seg_names, id_map, cfg.features.lookback_days)
             weights = profile.set_index("segment")["size"]
             fit = float((personas.table.set_index("segment")["fit"] * weights).sum() / weights.sum())
         with console.stage("evaluate + baselines"):
@@ -418,9 +466,16 @@ def run_training(
                 import yaml
 
                 tracking.log_text(yaml.safe_dump(resolved, sort_keys=False), "config/resolved.yaml")
+            if matches is not None:
+                tracking.log_frame(matches, "segments/id_matching.csv")
+                tracking.log_metrics({f"{s}_segments": float((matches.status == s).sum())
+                                      for s in ("matched", "new", "vanished")})
             if cfg.mlflow.log_model:
-                tracking.log_sklearn_model(model, X_df.head(5),
-                                           code_paths=[str(Path(__file__).resolve().parent)])
+                info = tracking.log_segmentation_model(model, X_df.head(5),
+                                                       cfg.mlflow.registered_model_name)
+                if cfg.mlflow.registered_model_name and info.registered_model_version:
+                    console.detail(f"registered models:/{cfg.mlflow.registered_model_name}/"
+                                   f"{info.registered_model_version}")
             if cfg.baselines.log_runs:
                 for b, seg_b in baselines.items():
                     with mlflow.start_run(run_name=f"baseline-{b}-{cfg.data.name}", nested=True,

@@ -1,0 +1,91 @@
+"""Score customers with a registered segmentation model and write a labels file.
+
+    python pipelines/score.py                                  # sample data, champion model
+    python pipelines/score.py model=models:/customer-segmentation/3 data=csv data.path=tx.csv
+    python pipelines/score.py input_kind=features input=features.parquet output=labels.csv
+    python pipelines/score.py previous=outputs/labels_2024q3.parquet   # + migration matrix
+
+Configuration: conf/score.yaml (data.* maps your columns, as for training).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import hydra  # noqa: E402
+import mlflow  # noqa: E402
+import pandas as pd  # noqa: E402
+from omegaconf import DictConfig  # noqa: E402
+
+from clustering import tracking  # noqa: E402
+from clustering.config import ScoreConfig  # noqa: E402
+from clustering.errors import ClusteringError, ConfigError  # noqa: E402
+from clustering.scoring import score, write_labels  # noqa: E402
+from clustering.stable_ids import migration_matrix, plot_migration  # noqa: E402
+from clustering.training import _sources  # noqa: E402
+from pipelines.common import CONF_DIR, exit_on_user_error, to_settings  # noqa: E402
+
+
+def run(cfg: ScoreConfig) -> pd.DataFrame:
+    mlflow.set_tracking_uri(tracking.resolve_tracking_uri(cfg.tracking_uri, cfg.paths.root))
+    if cfg.input_kind not in ("transactions", "features"):
+        raise ConfigError(f"input_kind must be transactions or features, got '{cfg.input_kind}'")
+    model_ref = cfg.model or tracking.previous_version(cfg.model_name)
+    if model_ref is None:
+        raise ConfigError(f"no registered model '{cfg.model_name}' in {mlflow.get_tracking_uri()}: "
+                          "run `make train` first, or pass model=<models:/... URI or run id>")
+    try:
+        tracking.resolve_model_uri(model_ref)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    kwargs = {}
+    if cfg.input_kind == "features":
+        if not cfg.input:
+            raise ConfigError("input=<feature table> is required with input_kind=features")
+        kwargs["features_path"] = cfg.input
+    else:
+        data = cfg.data
+        if cfg.input:
+            data = dataclasses.replace(data, path=cfg.input,
+                                       format="auto" if data.format == "sample" else data.format)
+        tx, cust, _ = _sources(data, cfg.paths.data_dir)
+        kwargs |= {"transactions": tx, "customers": cust, "attributes": data.attributes}
+    try:
+        result = score(model_ref, id_column=cfg.id_column, snapshot_date=cfg.snapshot_date, **kwargs)
+    except mlflow.exceptions.MlflowException as exc:
+        raise ConfigError(f"model '{model_ref}': {str(exc).splitlines()[0]}") from None
+    out = write_labels(result.labels, cfg.output)
+    print(f"Scored {len(result.labels):,} customers with {result.model_name} "
+          f"version {result.model_version or '-'}"
+          + (f" as of {result.snapshot_date}" if result.snapshot_date else "") + f" -> {out}")
+    for reason, n in result.skipped.items():
+        if n:
+            print(f"  skipped {n:,}: {reason}")
+    print(result.labels["persona"].value_counts().to_string())
+    if cfg.previous:
+        prev_path = Path(cfg.previous)
+        prev = pd.read_parquet(prev_path) if prev_path.suffix != ".csv" else pd.read_csv(prev_path)
+        matrix = migration_matrix(prev, result.labels)
+        base = out.with_suffix("")
+        matrix.to_csv(f"{base}.migration.csv")
+        plot_migration(matrix).savefig(f"{base}.migration.png", dpi=110)
+        print(f"Segment migration (rows: before, columns: after) -> {base}.migration.csv\n"
+              f"{matrix.to_string()}")
+    return result.labels
+
+
+@hydra.main(version_base=None, config_path=CONF_DIR, config_name="score")
+def main(cfg: DictConfig) -> None:
+    try:
+        settings, _ = to_settings(cfg, ScoreConfig)
+        run(settings)
+    except ClusteringError as exc:
+        exit_on_user_error(exc)
+
+
+if __name__ == "__main__":
+    main()

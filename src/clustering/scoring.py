@@ -1,0 +1,139 @@
+"""Batch scoring: labels for new customers from a registered model.
+
+Input is either raw transactions (the same loading, feature code and snapshot logic as
+training, with the model's own lookback window) or a ready feature table. Output: one row per
+scored customer with segment id, persona, confidence, outlier flag, model name and version and
+the snapshot date, written atomically (temporary name, then rename).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+from sklearn.base import BaseEstimator, TransformerMixin
+
+from clustering import tracking
+from clustering.errors import DataError
+from clustering.features import build_customer_features
+from clustering.loading import register_customers, register_transactions
+from clustering.model import SegmentationModel, load_segmentation_model
+
+
+@dataclass
+class ScoreResult:
+    labels: pd.DataFrame
+    skipped: dict[str, int] = field(default_factory=dict)
+    snapshot_date: dt.date | None = None
+    model_name: str = ""
+    model_version: str = ""
+
+
+def score_features(model: SegmentationModel, features: pd.DataFrame,
+                   id_column: str = "customer_id") -> pd.DataFrame:
+    """Label a feature table (one row per customer)."""
+    if id_column not in features:
+        raise DataError(f"feature table has no '{id_column}' column; set id_column=<column>")
+    model.check_columns(features)
+    out = model.label_frame(features)
+    out.insert(0, "customer_id", features[id_column].to_numpy())
+    return out.reset_index(drop=True)
+
+
+def score_transactions(model: SegmentationModel, con: duckdb.DuckDBPyConnection, loaded,
+                       snapshot_date: str | None = None) -> tuple[pd.DataFrame, dict[str, int],
+                                                                  dt.date]:
+    """Build features as of the snapshot with the model's lookback and label the buyers.
+
+    Customers without a purchase in the window cannot be segmented: they are counted by
+    reason (prospects, lapsed) and left out of the labels.
+    """
+    fr = build_customer_features(con, loaded, snapshot_date, model.lookback_days)
+    t = fr.table
+    skipped = {
+        "prospect (never bought)": int(t["is_prospect"].sum()),
+        f"no purchase in the {model.lookback_days}-day window": int((~t["is_buyer"] & ~t["is_prospect"]).sum()),
+    }
+    return score_features(model, fr.buyers), skipped, fr.snapshot_date
+
+
+def write_labels(labels: pd.DataFrame, path: str | Path) -> Path:
+    """Parquet or CSV by extension, via a temporary file and an atomic rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    if path.suffix == ".csv":
+        labels.to_csv(tmp, index=False)
+    elif path.suffix in (".parquet", ".pq"):
+        labels.to_parquet(tmp, index=False)
+    else:
+        raise DataError(f"output '{path}': use a .parquet or .csv file name")
+    os.replace(tmp, path)
+    return path
+
+
+def score(model_ref: str, *, transactions=None, customers=None, attributes=None,
+          features_path: str | None = None, id_column: str = "customer_id",
+          snapshot_date: str | None = None) -> ScoreResult:
+    """Score customers with a model given as models:/name@alias, models:/name/version, a run id
+    or runs:/ URI. ``transactions`` (and ``customers``) are :class:`~clustering.loading.TableSource`."""
+    uri = tracking.resolve_model_uri(model_ref)
+    name, version = tracking.model_identity(uri)
+    model = load_segmentation_model(uri)
+    if features_path:
+        p = Path(features_path)
+        if not p.exists():
+            raise DataError(f"feature table '{features_path}' does not exist")
+        frame = pd.read_parquet(p) if p.suffix in (".parquet", ".pq") else pd.read_csv(p)
+        labels, skipped, snap = score_features(model, frame, id_column), {}, None
+    else:
+        con = duckdb.connect()
+        loaded = register_transactions(con, transactions)
+        if customers is not None:
+            loaded = register_customers(con, customers, list(attributes or []), loaded)
+        labels, skipped, snap = score_transactions(model, con, loaded, snapshot_date)
+        con.close()
+    labels["model_name"] = name
+    labels["model_version"] = version
+    labels["snapshot_date"] = pd.Timestamp(snap) if snap else pd.NaT
+    return ScoreResult(labels, skipped, snap, name, version)
+
+
+class SegmentFeatures(TransformerMixin, BaseEstimator):
+    """Adds a registered segmentation's output to a downstream scikit-learn ``Pipeline``.
+
+    ``transform`` takes customer feature rows and returns the segment one-hot columns
+    (``segment_<id>``), optionally the persona (categorical) and the distances to every
+    segment centre; with ``passthrough`` the input columns are kept too.
+    """
+
+    def __init__(self, model_uri: str, onehot: bool = True, persona: bool = False,
+                 distances: bool = True, passthrough: bool = False):
+        self.model_uri = model_uri
+        self.onehot = onehot
+        self.persona = persona
+        self.distances = distances
+        self.passthrough = passthrough
+
+    def fit(self, X: pd.DataFrame, y=None):
+        self.model_ = load_segmentation_model(tracking.resolve_model_uri(self.model_uri))
+        self.segments_ = sorted(self.model_.segment_names)
+        return self
+
+    def transform(self, X: pd.DataFrame) -> pd.DataFrame:
+        lab = self.model_.label_frame(X)
+        parts = [X.reset_index(drop=True)] if self.passthrough else []
+        if self.onehot:
+            seg = lab["segment"].to_numpy()
+            parts.append(pd.DataFrame({f"segment_{s}": (seg == s).astype(float)
+                                       for s in self.segments_}))
+        if self.persona:
+            parts.append(pd.DataFrame({"persona": pd.Categorical(
+                lab["persona"], categories=[self.model_.segment_names[s] for s in self.segments_])}))
+        if self.distances:
+            parts.append(self.model_.distances(X).reset_index(drop=True))
+        return pd.concat(parts, axis=1)

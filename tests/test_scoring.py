@@ -1,0 +1,188 @@
+"""Registered model, batch scoring, stable ids, migration, downstream use and serving."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+from hydra import compose, initialize_config_dir
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import roc_auc_score
+from sklearn.pipeline import make_pipeline
+
+from clustering.scoring import SegmentFeatures, score
+from clustering.stable_ids import migration_matrix
+from clustering.training import run_training
+from pipelines.common import CONF_DIR, PROJECT_ROOT, to_settings
+
+MODEL = "test-segmentation"
+COLUMNS = {c: c for c in ["customer_id", "order_id", "timestamp", "amount", "quantity",
+                          "category", "is_return", "payment_delay_days", "is_new_product"]}
+
+
+def _train(tmp_path, *overrides):
+    with initialize_config_dir(config_dir=CONF_DIR, version_base=None):
+        cfg = compose("train", overrides=[
+            f"paths.data_dir={tmp_path / 'data'}", f"paths.reports_dir={tmp_path / 'reports'}",
+            "data.sample.n_customers=3000", "baselines.log_runs=false", "evaluate.holdout_days=0",
+            "evaluate.stability_runs=0", f"mlflow.registered_model_name={MODEL}", *overrides])
+    settings, resolved = to_settings(cfg)
+    return run_training(settings, resolved=resolved), settings
+
+
+def _tx_source(settings):
+    from clustering.training import _sources
+
+    tx, cust, _ = _sources(settings.data, settings.paths.data_dir)
+    return tx, cust
+
+
+@pytest.mark.parametrize(("model", "extra"), [("kmeans", "model.k=6"),
+                                              ("hierarchical", "model.k=6"),
+                                              ("hdbscan", "model.params.min_cluster_size=60")])
+def test_scoring_training_customers_reproduces_labels_and_personas(model, extra, tmp_path,
+                                                                   mlflow_uri):
+    result, settings = _train(tmp_path, f"model={model}", extra)
+    tx, cust = _tx_source(settings)
+    scored = score(f"models:/{MODEL}/1", transactions=tx, customers=cust,
+                   attributes=settings.data.attributes)
+    merged = result.labels.merge(scored.labels, on="customer_id", suffixes=("_train", "_score"))
+    assert len(merged) == len(result.labels) == len(scored.labels)
+    assert (merged["segment_train"] == merged["segment_score"]).all()
+    assert (merged["persona_train"] == merged["persona_score"]).all()
+    assert scored.model_name == MODEL and scored.model_version == "1"
+    assert scored.labels["confidence"].between(0, 1).all()
+    assert scored.skipped["prospect (never bought)"] > 0
+
+
+def test_score_cli_writes_labels_and_names_missing_columns(tmp_path, mlflow_uri):
+    result, settings = _train(tmp_path, "model.k=5")
+    env = dict(os.environ, MLFLOW_TRACKING_URI=mlflow_uri)
+    out = tmp_path / "labels.csv"
+    common = [f"paths.data_dir={tmp_path / 'data'}", "data.sample.n_customers=3000",
+              f"model_name={MODEL}"]
+    r = subprocess.run([sys.executable, str(PROJECT_ROOT / "pipelines" / "score.py"), *common,
+                        f"output={out}"], capture_output=True, text=True, env=env, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    labels = pd.read_csv(out)
+    assert list(labels.columns) == ["customer_id", "segment", "persona", "confidence",
+                                    "is_outlier", "model_name", "model_version", "snapshot_date"]
+    assert f"Scored {len(labels):,} customers" in r.stdout and "skipped" in r.stdout
+    # a feature table with a misnamed column: a clear error naming it
+    feats = result.features.buyers.rename(columns={"recency_days": "recency"})
+    fpath = tmp_path / "features.parquet"
+    feats.to_parquet(fpath)
+    r = subprocess.run([sys.executable, str(PROJECT_ROOT / "pipelines" / "score.py"), *common,
+                        "input_kind=features", f"input={fpath}", f"output={tmp_path / 'x.csv'}"],
+                       capture_output=True, text=True, env=env, timeout=300)
+    assert r.returncode == 2
+    assert "feature column(s) missing: 'recency_days' (found 'recency')" in r.stderr
+    assert not (tmp_path / "x.csv").exists()
+
+
+def test_retrain_on_perturbed_data_keeps_ids_and_names(tmp_path, mlflow_uri):
+    first, settings = _train(tmp_path, "model.k=8", "features.snapshot_date=2024-12-01")
+    second, _ = _train(tmp_path, "model.k=8", "seed=7")  # a month later, another seed
+    both = first.labels.merge(second.labels, on="customer_id", suffixes=("_1", "_2"))
+    ct = pd.crosstab(both["segment_1"], both["segment_2"])
+    checked = 0
+    for seg, row in ct.iterrows():
+        target = row.idxmax()
+        # a segment that persists: most of it stays together and it makes up most of its target
+        if row.max() / row.sum() > 0.7 and ct[target].max() / ct[target].sum() > 0.7:
+            assert target == seg, ct
+            n1 = first.personas.set_index("segment").at[seg, "name"]
+            n2 = second.personas.set_index("segment").at[target, "name"]
+            assert n1 == n2
+            checked += 1
+    assert checked >= 4, ct
+    run = mlflow.get_run(second.run_id)
+    assert run.data.metrics["matched_segments"] >= 4
+
+
+def test_migration_matrix_counts_moves_and_newcomers():
+    before = pd.DataFrame({"customer_id": ["a", "b", "c", "d"],
+                           "persona": ["Loyal", "Loyal", "New", "Sleeping"]})
+    after = pd.DataFrame({"customer_id": ["a", "b", "c", "e"],
+                          "persona": ["Loyal", "Sleeping", "Loyal", "New"]})
+    m = migration_matrix(before, after)
+    assert m.loc["Loyal", "Sleeping"] == 1 and m.loc["Loyal", "Loyal"] == 1
+    assert m.loc["New", "Loyal"] == 1
+    assert m.loc["(new customer)", "New"] == 1 and m.loc["Sleeping", "(not scored)"] == 1
+
+
+def test_downstream_classifier_uses_segment_features(tmp_path, mlflow_uri):
+    """Predict next-period purchase from the segment one-hots and distances."""
+    result, settings = _train(tmp_path, "model.k=6", "features.snapshot_date=2024-07-01")
+    import duckdb
+
+    from clustering.loading import register_transactions
+    from clustering.validation import holdout_outcomes
+
+    tx, _ = _tx_source(settings)
+    con = duckdb.connect()
+    register_transactions(con, tx)
+    X = result.features.buyers
+    y = holdout_outcomes(con, X["customer_id"], result.features.snapshot_date, 180)["bought_again"]
+    rng = np.random.default_rng(0)
+    train = rng.random(len(X)) < 0.7
+    clf = make_pipeline(SegmentFeatures(f"models:/{MODEL}/1"), LogisticRegression(max_iter=1000))
+    clf.fit(X[train], y[train])
+    auc = roc_auc_score(y[~train], clf.predict_proba(X[~train])[:, 1])
+    # floor 0.75: segments carry recency and frequency; a broken transformer gives ~0.5
+    assert auc >= 0.75, auc
+    out = SegmentFeatures(f"models:/{MODEL}/1", persona=True).fit(X).transform(X.head(3))
+    assert {"segment_0", "persona", "distance_0"} <= set(out.columns)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_mlflow_models_serve_answers_json(tmp_path, mlflow_uri):
+    import requests
+
+    result, _ = _train(tmp_path, "model.k=5")
+    port = _free_port()
+    bindir = os.path.dirname(sys.executable)  # mlflow starts uvicorn from PATH
+    env = dict(os.environ, MLFLOW_TRACKING_URI=mlflow_uri,
+               PATH=bindir + os.pathsep + os.environ.get("PATH", ""))
+    mlflow_bin = os.path.join(bindir, "mlflow")
+    proc = subprocess.Popen([mlflow_bin, "models", "serve", "-m", f"models:/{MODEL}/1",
+                             "--env-manager", "local", "-h", "127.0.0.1", "-p", str(port)],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        rows = result.features.buyers.head(4)
+        cols = list(load_cols(result))
+        payload = {"dataframe_split": {"columns": cols,
+                                       "data": rows[cols].astype(object).where(rows[cols].notna(), None).values.tolist()}}
+        deadline = time.time() + 120
+        resp = None
+        while time.time() < deadline:
+            try:
+                resp = requests.post(f"http://127.0.0.1:{port}/invocations", json=payload, timeout=10)
+                break
+            except requests.ConnectionError:
+                time.sleep(1)
+        assert resp is not None, proc.stderr.read().decode()[-3000:] if proc.poll() is not None else "no answer"
+        assert resp.status_code == 200, resp.text
+        preds = resp.json()["predictions"]
+        assert [p["segment"] for p in preds] == result.labels["segment"].head(4).tolist()
+        assert [p["persona"] for p in preds] == result.labels["persona"].head(4).tolist()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def load_cols(result):
+    return result.model.feature_names_in_
