@@ -14,10 +14,10 @@ RETAIL_COLUMNS = {"customer_id": "CustomerID", "order_id": "InvoiceNo", "timesta
                   "category": "StockCode"}
 
 
-def _retail_csv(path, sep=","):
+def _retail_csv(path, sep=",", prefix=""):
     path.write_text(
         sep.join(["InvoiceNo", "StockCode", "Quantity", "InvoiceDate", "UnitPrice", "CustomerID"]) + "\n"
-        + "\n".join(sep.join(r) for r in [
+        + "\n".join(sep.join([prefix + r[0], *r[1:]]) for r in [
             ["536365", "85123A", "6", "01/12/2010 08:26", "2.55", "17850"],
             ["536365", "71053", "6", "01/12/2010 08:26", "3.39", "17850"],
             ["C536379", "D", "-1", "01/12/2010 09:41", "27.50", "17850"],
@@ -69,7 +69,7 @@ def test_folder_glob_and_semicolon_delimiter(tmp_path):
     d = tmp_path / "exports"
     d.mkdir()
     _retail_csv(d / "a.csv", sep=";")
-    _retail_csv(d / "b.csv", sep=";")
+    _retail_csv(d / "b.csv", sep=";", prefix="9")
     assert len(resolve_files(str(d))) == 2
     assert len(resolve_files(str(d / "*.csv"))) == 2
     con = duckdb.connect()

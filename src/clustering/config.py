@@ -43,12 +43,21 @@ class ColumnsConfig:
     is_return: str | None = "is_return"
     payment_delay_days: str | None = "payment_delay_days"
     is_new_product: str | None = "is_new_product"
+    currency: str | None = None
 
 
 @dataclass
 class CustomerColumnsConfig:
     customer_id: str | None = "customer_id"
     signup_date: str | None = "signup_date"
+
+
+@dataclass
+class QualityConfig:
+    """Data checks (clustering.quality): dedupe exact copies, fail above max_share."""
+
+    dedupe: bool = True
+    max_share: float = 0.05
 
 
 @dataclass
@@ -65,6 +74,8 @@ class DataConfig:
     delimiter: str | None = None
     encoding: str = "utf-8"
     currency: str = "EUR"
+    currency_rates: dict[str, float] | None = None
+    quality: QualityConfig = field(default_factory=QualityConfig)
     sample: SampleConfig = field(default_factory=SampleConfig)
 
 

@@ -37,10 +37,11 @@ from pathlib import Path
 import duckdb
 
 from clustering.errors import DataError
+from clustering.quality import QualityPolicy, QualityReport, apply_quality
 
 REQUIRED = ("customer_id", "timestamp")
 OPTIONAL = ("order_id", "quantity", "unit_price", "amount", "category", "is_return",
-            "payment_delay_days", "is_new_product")
+            "payment_delay_days", "is_new_product", "currency")
 
 
 @dataclass
@@ -69,6 +70,7 @@ class LoadedData:
     customer_files: list[str] = field(default_factory=list)
     attributes: list[str] = field(default_factory=list)
     has_signup: bool = False
+    quality: QualityReport | None = None
 
 
 def resolve_files(path: str, fmt: str = "auto", what: str = "transactions") -> list[str]:
@@ -137,8 +139,16 @@ def _missing_column(role: str, name: str, present: list[str], where: str, key: s
     )
 
 
-def register_transactions(con: duckdb.DuckDBPyConnection, source: TableSource) -> LoadedData:
-    """Create the canonical ``transactions`` view in ``con`` from ``source``."""
+def register_transactions(
+    con: duckdb.DuckDBPyConnection, source: TableSource, policy: QualityPolicy | None = None,
+    snapshot_date=None,
+) -> LoadedData:
+    """Create the canonical, checked ``transactions`` table in ``con`` from ``source``.
+
+    Rows that fail the checks of :mod:`clustering.quality` are set aside in ``quarantine``
+    with a reason; the report is in ``LoadedData.quality``.
+    """
+    policy = policy or QualityPolicy()
     files = resolve_files(source.path, source.fmt)
     fmt = file_format(files, source.fmt)
     reader = _reader_sql(files, fmt, source.delimiter, source.encoding)
@@ -199,19 +209,20 @@ def register_transactions(con: duckdb.DuckDBPyConnection, source: TableSource) -
         (flag.format(_ident(mapped["is_new_product"])) if "is_new_product" in mapped
          else "NULL::BOOLEAN") + " AS is_new_product",
     ]
+    if "currency" in mapped:
+        select.append(f"CAST({_ident(mapped['currency'])} AS VARCHAR) AS currency")
     con.sql(f"CREATE OR REPLACE VIEW transactions_raw AS SELECT * FROM {reader}")
-    con.sql(
-        "CREATE OR REPLACE VIEW transactions AS SELECT "
-        + ", ".join(select)
-        + " FROM transactions_raw WHERE "
-        + f"{_ident(mapped['customer_id'])} IS NOT NULL AND {ts} IS NOT NULL AND {amount} IS NOT NULL"
-    )
+    raw = "(SELECT DISTINCT * FROM transactions_raw)" if policy.dedupe else "transactions_raw"
+    con.sql(f"CREATE OR REPLACE VIEW transactions_typed AS SELECT {', '.join(select)}, "
+            f"COLUMNS(*) AS \"raw_\\0\" FROM {raw}")
     _check_dates(con, ts, ts_col, where, source.date_format)
     available = set(mapped) | {"amount", "is_return"}
     if "order_id" not in mapped:
         available.discard("order_id")
-    return LoadedData(files=files, available=available,
-                      missing_optional=sorted(set(missing_optional) - available))
+    loaded = LoadedData(files=files, available=available,
+                        missing_optional=sorted(set(missing_optional) - available - {"currency"}))
+    loaded.quality = apply_quality(con, policy, snapshot_date, where, "currency" in mapped)
+    return loaded
 
 
 def _check_dates(con: duckdb.DuckDBPyConnection, ts: str, ts_col: str, where: str,
@@ -220,6 +231,10 @@ def _check_dates(con: duckdb.DuckDBPyConnection, ts: str, ts_col: str, where: st
     n, parsed, example = con.execute(
         f"SELECT count(*), count({ts}), any_value(CAST({ts_col} AS VARCHAR)) FROM transactions_raw"
     ).fetchall()[0]
+    if n and parsed == 0 and len(cols := [c[0] for c in con.execute(
+            "DESCRIBE transactions_raw").fetchall()]) == 1:
+        raise DataError(f"{where}: the file reads as a single column '{cols[0][:80]}': wrong "
+                        "delimiter? Set data.delimiter (e.g. ';' or '\\t').")
     if n == 0:
         raise DataError(f"{where}: no rows. Check data.path and that the file has data below its header.")
     if parsed == 0:

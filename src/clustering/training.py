@@ -48,6 +48,7 @@ from clustering.plots import (
 )
 from clustering.preprocess import build_preprocessor
 from clustering.profiles import crosstab, profile_segments
+from clustering.quality import QualityPolicy, write_quarantine
 from clustering.report import (
     persona_cards,
     plot_size_vs_revenue,
@@ -142,7 +143,9 @@ def _sources(data: DataConfig, data_dir: str) -> tuple[TableSource, TableSource 
 def load_data(cfg: TrainConfig, con: duckdb.DuckDBPyConnection) -> tuple[LoadedData, str | None]:
     """Register the configured transactions (and customers) in ``con``."""
     tx, cust, truth = _sources(cfg.data, cfg.paths.data_dir)
-    loaded = register_transactions(con, tx)
+    policy = QualityPolicy(cfg.data.quality.dedupe, cfg.data.quality.max_share,
+                           dict(cfg.data.currency_rates) if cfg.data.currency_rates else None)
+    loaded = register_transactions(con, tx, policy, cfg.features.snapshot_date)
     attributes = list(cfg.data.attributes)
     if cust is not None:
         loaded = register_customers(con, cust, attributes, loaded)
@@ -331,6 +334,7 @@ def run_training(
                            + (f", customers: {loaded.customer_files[0]}" if loaded.customer_files else ""))
             if loaded.missing_optional:
                 console.detail(f"optional columns not available: {', '.join(loaded.missing_optional)}")
+            console.detail(f"checks: {loaded.quality.summary()}")
         with console.stage("build customer features"):
             fr = build_customer_features(con, loaded, cfg.features.snapshot_date,
                                          cfg.features.lookback_days, list(cfg.features.include) or None)
@@ -466,6 +470,14 @@ def run_training(
                 import yaml
 
                 tracking.log_text(yaml.safe_dump(resolved, sort_keys=False), "config/resolved.yaml")
+            q = loaded.quality
+            tracking.log_metrics({"rows_read": q.rows_read, "rows_kept": q.rows_kept,
+                                  "rows_quarantined": q.quarantined}
+                                 | {f"quarantine_{k}": v for k, v in q.counts.items()})
+            qpath = write_quarantine(con, report_dir / "quarantine.parquet")
+            if qpath is not None:
+                mlflow.log_artifact(str(qpath), "quality")
+                console.detail(f"quarantined rows with reasons: {qpath}")
             if matches is not None:
                 tracking.log_frame(matches, "segments/id_matching.csv")
                 tracking.log_metrics({f"{s}_segments": float((matches.status == s).sum())

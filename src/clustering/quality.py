@@ -1,0 +1,158 @@
+"""Data quality: checks on the typed transactions, with a policy per problem.
+
+Rows are never dropped silently. Each failing row is set aside in the ``quarantine`` table
+with the first matching reason code:
+
+=================== =====================================================================
+reason              rule
+=================== =====================================================================
+missing_customer_id the customer id is empty (guest checkouts)
+bad_date            the date does not parse with the configured format
+bad_amount          the amount (or quantity x unit price) is not a finite number
+unknown_currency    a currency without a rate in ``currency_rates`` (mixed currencies)
+after_snapshot      dated on or after the snapshot (kept out of the features: no leakage)
+zero_amount         amount 0 (samples, corrections)
+unmatched_return    a return / cancellation / negative line of a customer with no purchase
+                    on or before it (nothing to net it against)
+duplicate           an exact copy of an earlier line (one row per duplicated line, with the
+                    number of copies removed)
+=================== =====================================================================
+
+Matched returns stay in the data and are netted against their customer's revenue. Mixed
+currencies fail unless a rate table converts them to the data's currency. When more than
+``max_share`` of the rows (``after_snapshot`` not counted: those are deliberate) would be
+quarantined, the run fails: the data or the column mapping is wrong, not a few rows.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+from clustering.errors import DataError
+
+CANONICAL = ["customer_id", "order_id", "ts", "amount", "quantity", "category", "is_return",
+             "payment_delay_days", "is_new_product"]
+
+
+@dataclass
+class QualityPolicy:
+    """What to do with problem rows (see the module docstring for the reasons)."""
+
+    dedupe: bool = True
+    max_share: float = 0.05
+    currency_rates: dict[str, float] | None = None
+
+
+@dataclass
+class QualityReport:
+    rows_read: int
+    rows_kept: int
+    counts: dict[str, int] = field(default_factory=dict)
+    snapshot_date: dt.date | None = None
+
+    @property
+    def quarantined(self) -> int:
+        return sum(self.counts.values())
+
+    def summary(self) -> str:
+        if not self.quarantined:
+            return f"{self.rows_read:,} rows read, none quarantined"
+        parts = ", ".join(f"{k} {v:,}" for k, v in sorted(self.counts.items(), key=lambda kv: -kv[1]))
+        return (f"{self.rows_read:,} rows read, {self.rows_kept:,} kept, "
+                f"{self.quarantined:,} quarantined ({parts})")
+
+
+def apply_quality(con: duckdb.DuckDBPyConnection, policy: QualityPolicy, snapshot_date,
+                  where: str, has_currency: bool) -> QualityReport:
+    """Split ``transactions_typed`` into the ``transactions`` and ``quarantine`` tables."""
+    rates_sql = "NULL"
+    if has_currency:
+        currencies = [r[0] for r in con.execute(
+            "SELECT DISTINCT currency FROM transactions_typed WHERE currency IS NOT NULL "
+            "ORDER BY 1").fetchall()]
+        if len(currencies) > 1 and not policy.currency_rates:
+            raise DataError(f"{where}: {len(currencies)} currencies in the currency column "
+                            f"({', '.join(currencies[:8])}); give data.currency_rates "
+                            "{CODE: rate to data.currency} or filter the data to one currency")
+        if policy.currency_rates:
+            cases = " ".join(f"WHEN '{c.replace(chr(39), '')}' THEN {float(r)}"
+                             for c, r in policy.currency_rates.items())
+            rates_sql = f"(CASE currency {cases} END)"
+    amount = f"(amount * {rates_sql})" if rates_sql != "NULL" else "amount"
+    base = (f"SELECT * REPLACE ({amount} AS amount) FROM transactions_typed"
+            if rates_sql != "NULL" else "SELECT * FROM transactions_typed")
+    valid = ("customer_id IS NOT NULL AND trim(customer_id) <> '' AND ts IS NOT NULL "
+             "AND amount IS NOT NULL AND isfinite(amount)")
+    if snapshot_date is None:
+        last = con.execute(f"SELECT max(ts) FROM ({base}) WHERE {valid}").fetchall()[0][0]
+        if last is None:
+            raise DataError(f"{where}: no row has a customer id, a parseable date and an amount")
+        snapshot = (pd.Timestamp(last).normalize() + pd.Timedelta(days=1)).date()
+    else:
+        snapshot = pd.Timestamp(snapshot_date).date()
+    currency_rule = (f"WHEN {rates_sql} IS NULL THEN 'unknown_currency'"
+                     if rates_sql != "NULL" else "")
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE _first_buy AS
+        SELECT customer_id, min(ts) AS first_buy FROM ({base})
+        WHERE {valid} AND amount > 0 AND NOT coalesce(is_return, false) AND ts < $snap::TIMESTAMP
+        GROUP BY customer_id""", {"snap": snapshot})
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE _checked AS
+        SELECT t.*, CASE
+            WHEN t.customer_id IS NULL OR trim(t.customer_id) = '' THEN 'missing_customer_id'
+            WHEN t.ts IS NULL THEN 'bad_date'
+            WHEN t.amount IS NULL OR NOT isfinite(t.amount) THEN 'bad_amount'
+            {currency_rule}
+            WHEN t.ts >= $snap::TIMESTAMP THEN 'after_snapshot'
+            WHEN t.amount = 0 THEN 'zero_amount'
+            WHEN (coalesce(t.is_return, false) OR t.amount < 0)
+                 AND (f.first_buy IS NULL OR f.first_buy > t.ts) THEN 'unmatched_return'
+            END AS reason
+        FROM ({base}) t LEFT JOIN _first_buy f USING (customer_id)""", {"snap": snapshot})
+    cols = ", ".join(CANONICAL)
+    con.execute(f"CREATE OR REPLACE TABLE transactions AS SELECT {cols} FROM _checked "
+                "WHERE reason IS NULL")
+    con.execute("CREATE OR REPLACE TEMP TABLE quarantine AS SELECT reason, 1 AS copies, "
+                "COLUMNS('^raw_') FROM _checked WHERE reason IS NOT NULL")
+    counts = dict(con.execute("SELECT reason, count(*) FROM quarantine GROUP BY 1").fetchall())
+    n_checked = con.execute("SELECT count(*) FROM _checked").fetchall()[0][0]
+    n_read = n_checked
+    if policy.dedupe:
+        n_read = con.execute("SELECT count(*) FROM transactions_raw").fetchall()[0][0]
+        if n_read > n_checked:
+            con.execute("""INSERT INTO quarantine BY NAME
+                SELECT 'duplicate' AS reason, count(*) - 1 AS copies,
+                       COLUMNS(*) AS "raw_\\0"
+                FROM transactions_raw GROUP BY ALL HAVING count(*) > 1""")
+            counts["duplicate"] = n_read - n_checked
+    con.execute("DROP TABLE _checked")
+    kept = con.execute("SELECT count(*) FROM transactions").fetchall()[0][0]
+    report = QualityReport(int(n_read), int(kept), {k: int(v) for k, v in counts.items()}, snapshot)
+    errors = report.quarantined - counts.get("after_snapshot", 0)
+    if n_read and errors / n_read > policy.max_share:
+        raise DataError(
+            f"{where}: {errors:,} of {n_read:,} rows ({errors / n_read:.1%}) fail the checks, more "
+            f"than data.quality.max_share={policy.max_share:.0%}: {report.summary()}. Check the "
+            "column mapping and date format, or raise data.quality.max_share.")
+    if kept == 0:
+        raise DataError(f"{where}: no rows left after the checks: {report.summary()}")
+    return report
+
+
+def write_quarantine(con: duckdb.DuckDBPyConnection, path: str | Path) -> Path | None:
+    """The quarantined rows with their reason as Parquet (atomically); None when there are none."""
+    if con.execute("SELECT count(*) FROM quarantine").fetchall()[0][0] == 0:
+        return None
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    con.execute(f"COPY quarantine TO '{str(tmp).replace(chr(39), chr(39) * 2)}' (FORMAT parquet)")
+    os.replace(tmp, path)
+    return path
