@@ -45,10 +45,15 @@ def test_rfm_scores_and_names_by_hand():
 def test_rfm_user_bins_follow_the_domain_example():
     X = pd.DataFrame({"recency_days": [30, 31, 60, 61, 91], "frequency": [1, 1, 1, 1, 1],
                       "monetary_total": [199, 200, 599, 600, 1000]})
-    rfm = RFMSegmenter(bins={"recency": [30, 60, 90], "monetary": [200, 600, 1000]}).fit(X)
+    rules = [{"name": "good", "r": [3, 4], "m": [2, 4]}, {"name": "other"}]
+    rfm = RFMSegmenter(bins={"recency": [30, 60, 90], "monetary": [200, 600, 1000]},
+                       rules=rules).fit(X)
     s = rfm.scores(X)
     assert s["r"].tolist() == [4, 3, 3, 2, 1]      # 0-30 / 31-60 / 61-90 / 90+
     assert s["m"].tolist() == [1, 2, 2, 3, 4]      # 0-199 / 200-599 / 600-999 / 1000+
+    assert rfm.labels_.tolist() == ["other", "good", "good", "other", "other"]
+    with pytest.raises(ConfigError, match="expects 1..5"):
+        RFMSegmenter(bins={"recency": [30, 60, 90]}).fit(X)
 
 
 def test_abc_pareto_shares_with_ties():

@@ -110,3 +110,35 @@ def test_mirror_cancellation_nets_to_zero(tmp_path):
     x = fr.table.iloc[0]
     assert x.monetary_total == pytest.approx(10.0)
     assert x.return_rate == pytest.approx(80995.0 / 81005.0)
+
+
+def test_flagged_return_with_positive_amount_counts_against_revenue(tmp_path, tiny_transactions):
+    tx = tiny_transactions.copy()
+    tx.loc[tx.is_return, "amount"] = 40.0  # the export keeps returns positive, flagged
+    fr, _ = _features(tmp_path, tx, snapshot_date="2024-06-30", lookback_days=365)
+    a = fr.table.set_index("customer_id").loc["A"]
+    assert a.monetary_total == pytest.approx(110.0) and a.return_rate == pytest.approx(40 / 150)
+
+
+def test_customers_table_duplicates_and_future_signups(tmp_path, tiny_transactions):
+    customers = pd.DataFrame({
+        "customer_id": ["A", "A", "B", "E"],
+        "signup_date": pd.to_datetime(["2023-12-31", "2023-01-01", "2024-08-01", "2024-09-01"]),
+        "region": ["north", "south", "south", "east"],
+    })
+    fr, _ = _features(tmp_path, tiny_transactions, customers=customers,
+                      snapshot_date="2024-06-30", lookback_days=365)
+    t = fr.table
+    assert t["customer_id"].is_unique            # a repeated customer row never duplicates a buyer
+    assert "E" not in set(t["customer_id"])      # signed up after the snapshot: not yet known
+    b = t.set_index("customer_id").loc["B"]
+    assert pd.isna(b.days_since_signup)          # a signup after the snapshot is not used
+
+
+def test_one_month_of_history_has_no_stability_value(tmp_path):
+    tx = pd.DataFrame({"customer_id": ["D"], "order_id": ["O1"],
+                       "timestamp": pd.to_datetime(["2023-12-30 10:00"]), "amount": [20.0]})
+    fr, _ = _features(tmp_path, tx, columns={"customer_id": "customer_id", "order_id": "order_id",
+                                             "timestamp": "timestamp", "amount": "amount"},
+                      snapshot_date="2024-01-01")
+    assert pd.isna(fr.table.iloc[0].revenue_cv_monthly)

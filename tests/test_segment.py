@@ -132,3 +132,12 @@ def test_bad_settings_are_clear():
         KMeansSegmenter(n_clusters=5).fit(np.zeros((3, 2)))
     with pytest.raises(ConfigError, match="unknown linkage"):
         HierarchicalSegmenter(n_clusters=2, linkage="single").fit(np.random.rand(20, 2))
+
+
+@pytest.mark.parametrize("name", ["kmeans", "gmm"])
+def test_fewer_distinct_points_than_k_does_not_crash(name):
+    X = np.repeat(np.array([[0.0, 0.0], [5.0, 5.0], [10.0, 0.0]]), 50, axis=0)
+    seg = make_segmenter(name, n_clusters=5, random_state=0).fit(X)
+    np.testing.assert_array_equal(seg.predict(X), seg.labels_)
+    labels, conf, _ = seg.membership(X)
+    assert len(labels) == len(X) and np.isfinite(conf).all()

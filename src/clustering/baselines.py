@@ -73,6 +73,9 @@ class RFMSegmenter(_Baseline):
         _require(X, list(self.COLUMNS.values()), "RFM")
         if self.n_scores < 2:
             raise ConfigError(f"RFM n_scores must be at least 2, got {self.n_scores}")
+        if self.bins and not self.rules and any(len(e) + 1 != 5 for e in self.bins.values() if e):
+            raise ConfigError("RFM bins give scores 1..len(edges)+1 but the default rule table "
+                              "expects 1..5: give 4 edges per dimension, or your own rules")
         self.train_ = {k: X[c].to_numpy(dtype=float) for k, c in self.COLUMNS.items()}
         self.rules_ = list(self.rules or RFM_RULES)
         self.labels_ = self.predict(X)

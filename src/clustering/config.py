@@ -71,6 +71,7 @@ class DataConfig:
     customer_columns: CustomerColumnsConfig = field(default_factory=CustomerColumnsConfig)
     attributes: list[str] = field(default_factory=list)
     date_format: str | None = None
+    customer_date_format: str | None = None
     delimiter: str | None = None
     encoding: str = "utf-8"
     currency: str = "EUR"

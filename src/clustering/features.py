@@ -25,6 +25,7 @@ revenue_cv_monthly [ratio]
     Coefficient of variation (population std / mean) of gross revenue per calendar month, over
     the months from the customer's first month in the window to the snapshot month, months
     without purchases counted as 0. The XYZ stability measure: 0 = the same every month.
+    Undefined (NULL) with fewer than two months to compare.
 revenue_growth [ratio in -1..1]
     (late - early) / (late + early), where early and late are gross revenue in the older and
     the more recent half of the window: -1 = bought only early, +1 = only recently.
@@ -37,7 +38,8 @@ new_product_share [ratio]  (needs ``is_new_product``)
 mean_payment_delay [days]  (needs ``payment_delay_days``)
     Mean payment delay over purchase orders in the window.
 days_since_signup [days]   (needs a customers table with a signup date)
-    Days from signup / first contact to the snapshot date.
+    Days from signup / first contact to the snapshot date (NULL for a signup on or after it:
+    customers who sign up after the snapshot are not in the table at all).
 spend_last_quarter [currency], orders_last_quarter [orders]
     Gross purchase value and purchase orders in the last 91 days before the snapshot (for the
     quarterly value classes baseline; not used by the segmenters by default).
@@ -158,14 +160,16 @@ def build_customer_features(
             "CAST(o.last_w AS DATE)) / (o.frequency - 1) WHEN o.frequency = 1 THEN $lookback END"
         ),
         "revenue_cv_monthly": (
-            "sqrt(greatest(m.s2 / m.n_months - (m.s1 / m.n_months) ^ 2, 0)) / (m.s1 / m.n_months)"
+            "CASE WHEN m.n_months >= 2 THEN sqrt(greatest(m.s2 / m.n_months - "
+            "(m.s1 / m.n_months) ^ 2, 0)) / (m.s1 / m.n_months) END"
         ),
         "revenue_growth": "(h.late - h.early) / nullif(h.late + h.early, 0)",
         "return_rate": "CASE WHEN o.gross > 0 THEN least(coalesce(n.returned, 0) / o.gross, 1.0) END",
         "n_categories": "b.n_categories",
         "new_product_share": "b.new_product_share",
         "mean_payment_delay": "o.mean_payment_delay",
-        "days_since_signup": "date_diff('day', CAST(c.signup_date AS DATE), $snap::DATE)",
+        "days_since_signup": ("CASE WHEN c.signup_date < $snap::TIMESTAMP THEN "
+                              "date_diff('day', CAST(c.signup_date AS DATE), $snap::DATE) END"),
         "spend_last_quarter": "coalesce(q.spend, 0)",
         "orders_last_quarter": "coalesce(q.orders, 0)",
     }
@@ -173,6 +177,7 @@ def build_customer_features(
     attr_cols = "".join(f',\n  c."{a}"' for a in attrs)
     all_ids = (
         "SELECT customer_id FROM life UNION SELECT customer_id FROM customers"
+        + (" WHERE signup_date IS NULL OR signup_date < $snap::TIMESTAMP" if loaded.has_signup else "")
         if has_customers else "SELECT customer_id FROM life"
     )
     cust_join = "LEFT JOIN customers c USING (customer_id)" if has_customers else ""

@@ -125,14 +125,15 @@ def _columns_of(con: duckdb.DuckDBPyConnection, reader: str, files: list[str]) -
     try:
         rel = con.sql(f"SELECT * FROM {reader} LIMIT 0")
     except duckdb.Error as exc:  # unreadable file: name it
-        raise DataError(f"cannot read {files[0]}{' (and others)' if len(files) > 1 else ''}: "
-                        f"{str(exc).splitlines()[0]}") from None
+        raise _read_error(exc, files[0] + (" (and others)" if len(files) > 1 else "")) from None
     return dict(zip(rel.columns, [str(t) for t in rel.types], strict=False))
 
 
 def _missing_column(role: str, name: str, present: list[str], where: str, key: str) -> DataError:
     close = difflib.get_close_matches(name, present, n=3, cutoff=0.5)
     hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+    if len(present) == 1 and any(d in present[0] for d in ";\t|,"):
+        hint += " The file reads as a single column: wrong delimiter? Set data.delimiter."
     return DataError(
         f"{where}: column '{name}' (for {role}) not found. Columns present: "
         f"{', '.join(present)}.{hint} Map it with {key}.{role}=<column>."
@@ -183,6 +184,10 @@ def register_transactions(
             f"{where}: no amount. Map data.columns.amount=<column>, or both "
             f"data.columns.quantity and data.columns.unit_price (amount = quantity x unit price)."
         )
+    if "is_return" in mapped:
+        # a line flagged as a return counts against revenue even when exported as positive
+        amount = (f"(CASE WHEN coalesce(TRY_CAST({_ident(mapped['is_return'])} AS BOOLEAN), false) "
+                  f"AND {amount} > 0 THEN -{amount} ELSE {amount} END)")
     ts_col = _ident(mapped["timestamp"])
     if source.date_format:
         ts = f"TRY_STRPTIME(CAST({ts_col} AS VARCHAR), {_quote(source.date_format)})"
@@ -191,8 +196,9 @@ def register_transactions(
     else:
         ts = f"TRY_CAST({ts_col} AS TIMESTAMP)"
     flag = "TRY_CAST({} AS BOOLEAN)"
-    order = (f"CAST({_ident(mapped['order_id'])} AS VARCHAR)" if "order_id" in mapped
-             else f"CAST({ts} AS DATE)::VARCHAR")
+    by_day = f"CAST(CAST({ts} AS DATE) AS VARCHAR)"  # no order id: one order per day
+    order = (f"coalesce(CAST({_ident(mapped['order_id'])} AS VARCHAR), {by_day})"
+             if "order_id" in mapped else by_day)
     is_return = (f"(coalesce({flag.format(_ident(mapped['is_return']))}, false) OR {amount} < 0)"
                  if "is_return" in mapped else f"({amount} < 0)")
     select = [
@@ -215,14 +221,28 @@ def register_transactions(
     raw = "(SELECT DISTINCT * FROM transactions_raw)" if policy.dedupe else "transactions_raw"
     con.sql(f"CREATE OR REPLACE VIEW transactions_typed AS SELECT {', '.join(select)}, "
             f"COLUMNS(*) AS \"raw_\\0\" FROM {raw}")
-    _check_dates(con, ts, ts_col, where, source.date_format)
     available = set(mapped) | {"amount", "is_return"}
     if "order_id" not in mapped:
         available.discard("order_id")
     loaded = LoadedData(files=files, available=available,
                         missing_optional=sorted(set(missing_optional) - available - {"currency"}))
-    loaded.quality = apply_quality(con, policy, snapshot_date, where, "currency" in mapped)
+    try:
+        _check_dates(con, ts, ts_col, where, source.date_format)
+        loaded.quality = apply_quality(con, policy, snapshot_date, where, "currency" in mapped)
+    except duckdb.Error as exc:
+        raise _read_error(exc, where) from None
     return loaded
+
+
+def _read_error(exc: Exception, where: str) -> DataError:
+    """A DuckDB reading error as one clear message with the likely fix."""
+    text = str(exc)
+    first = next((ln for ln in text.splitlines() if ln.strip()), text)
+    if "unicode" in text.lower() or "utf-8" in text.lower():
+        return DataError(f"{where}: the file is not valid UTF-8 ({first.strip()}). Set "
+                         "data.encoding to its encoding, e.g. data.encoding=latin-1.")
+    return DataError(f"{where}: cannot read the file: {first.strip()}. Check data.delimiter, "
+                     "data.encoding and the header row.")
 
 
 def _check_dates(con: duckdb.DuckDBPyConnection, ts: str, ts_col: str, where: str,
@@ -272,9 +292,11 @@ def register_customers(
         if a not in present:
             raise _missing_column("attribute", a, list(present), where, "data.attributes")
         select.append(f"CAST({_ident(a)} AS VARCHAR) AS {_ident(a)}")
+    # one row per customer: a repeated id keeps its first row (a join must not duplicate buyers)
     con.sql(
         f"CREATE OR REPLACE VIEW customers AS SELECT {', '.join(select)} FROM {reader} "
-        f"WHERE {_ident(cid)} IS NOT NULL"
+        f"WHERE {_ident(cid)} IS NOT NULL "
+        f"QUALIFY row_number() OVER (PARTITION BY CAST({_ident(cid)} AS VARCHAR)) = 1"
     )
     loaded.customer_files = files
     loaded.attributes = list(attributes)

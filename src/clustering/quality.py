@@ -103,26 +103,28 @@ def apply_quality(con: duckdb.DuckDBPyConnection, policy: QualityPolicy, snapsho
         SELECT customer_id, min(ts) AS first_buy FROM ({base})
         WHERE {valid} AND amount > 0 AND NOT coalesce(is_return, false) AND ts < $snap::TIMESTAMP
         GROUP BY customer_id""", {"snap": snapshot})
+    # a view, not a table: the source is streamed twice instead of held in memory
     con.execute(f"""
-        CREATE OR REPLACE TEMP TABLE _checked AS
+        CREATE OR REPLACE TEMP VIEW _checked AS
         SELECT t.*, CASE
             WHEN t.customer_id IS NULL OR trim(t.customer_id) = '' THEN 'missing_customer_id'
             WHEN t.ts IS NULL THEN 'bad_date'
-            WHEN t.amount IS NULL OR NOT isfinite(t.amount) THEN 'bad_amount'
             {currency_rule}
-            WHEN t.ts >= $snap::TIMESTAMP THEN 'after_snapshot'
+            WHEN t.amount IS NULL OR NOT isfinite(t.amount) THEN 'bad_amount'
+            WHEN t.ts >= TIMESTAMP '{snapshot.isoformat()}' THEN 'after_snapshot'
             WHEN t.amount = 0 THEN 'zero_amount'
             WHEN (coalesce(t.is_return, false) OR t.amount < 0)
                  AND (f.first_buy IS NULL OR f.first_buy > t.ts) THEN 'unmatched_return'
             END AS reason
-        FROM ({base}) t LEFT JOIN _first_buy f USING (customer_id)""", {"snap": snapshot})
+        FROM ({base}) t LEFT JOIN _first_buy f USING (customer_id)""")
     cols = ", ".join(CANONICAL)
     con.execute(f"CREATE OR REPLACE TABLE transactions AS SELECT {cols} FROM _checked "
                 "WHERE reason IS NULL")
     con.execute("CREATE OR REPLACE TEMP TABLE quarantine AS SELECT reason, 1 AS copies, "
                 "COLUMNS('^raw_') FROM _checked WHERE reason IS NOT NULL")
     counts = dict(con.execute("SELECT reason, count(*) FROM quarantine GROUP BY 1").fetchall())
-    n_checked = con.execute("SELECT count(*) FROM _checked").fetchall()[0][0]
+    n_checked = (con.execute("SELECT count(*) FROM transactions").fetchall()[0][0]
+                 + sum(counts.values()))
     n_read = n_checked
     if policy.dedupe:
         n_read = con.execute("SELECT count(*) FROM transactions_raw").fetchall()[0][0]
@@ -132,7 +134,7 @@ def apply_quality(con: duckdb.DuckDBPyConnection, policy: QualityPolicy, snapsho
                        COLUMNS(*) AS "raw_\\0"
                 FROM transactions_raw GROUP BY ALL HAVING count(*) > 1""")
             counts["duplicate"] = n_read - n_checked
-    con.execute("DROP TABLE _checked")
+    con.execute("DROP VIEW _checked")
     kept = con.execute("SELECT count(*) FROM transactions").fetchall()[0][0]
     report = QualityReport(int(n_read), int(kept), {k: int(v) for k, v in counts.items()}, snapshot)
     errors = report.quarantined - counts.get("after_snapshot", 0)

@@ -164,7 +164,8 @@ class Segmenter(ClusterMixin, BaseEstimator):
             best_state = states[best]
         self._set_state(best_state)
         raw = self._raw_predict(X)
-        n_raw = int(raw.max()) + 1 if (raw >= 0).any() else 0
+        # k-means / GMM can leave their highest-numbered component empty: count the model's own
+        n_raw = max(int(raw.max()) + 1 if (raw >= 0).any() else 0, self._n_components())
         self.mapping_ = size_order(raw, n_raw)
         self.labels_ = self._map(raw)
         self.n_clusters_ = int(len(np.unique(self.labels_[self.labels_ >= 0])))
@@ -179,6 +180,10 @@ class Segmenter(ClusterMixin, BaseEstimator):
 
     def _prepare(self, X: np.ndarray) -> None:
         """Hook for work done once before the k loop (e.g. a tree)."""
+
+    def _n_components(self) -> int:
+        """Components of the fitted algorithm, empty ones included (0: follow the labels)."""
+        return 0
 
     def _map(self, raw: np.ndarray) -> np.ndarray:
         out = np.full(raw.shape, -1, dtype=int)
@@ -257,6 +262,9 @@ class KMeansSegmenter(Segmenter):
         self.model_ = state
         self.inertia_ = float(state.inertia_)
 
+    def _n_components(self) -> int:
+        return len(self.model_.cluster_centers_)
+
     def _distances(self, X):
         d = np.empty((len(X), len(self.mapping_)))
         d[:, self.mapping_] = self.model_.transform(X)
@@ -302,6 +310,9 @@ class GaussianMixtureSegmenter(Segmenter):
 
     def _set_state(self, state):
         self.model_ = state
+
+    def _n_components(self) -> int:
+        return int(self.model_.n_components)
 
     def fit(self, X, y=None):
         super().fit(X, y)

@@ -28,7 +28,8 @@ def match_segments(
     Xp = previous.pipeline[:-1].transform(X[list(previous.feature_names_in_)])
     prev_seg = previous.segmenter.predict(Xp)
     prev_pub = previous._publish(prev_seg)
-    prev_ids = np.unique(prev_pub[prev_pub >= 0])
+    prev_ids = np.unique(prev_pub[prev_pub >= 0])  # previous segments that still have customers
+    known = [int(i) for i in previous.segment_names if int(i) >= 0]  # all it ever published
     prev_c = np.vstack([Xp[prev_pub == i].mean(axis=0) for i in prev_ids])
     new_ids = np.unique(labels[labels >= 0])
     new_c = np.vstack([Xp[labels == i].mean(axis=0) for i in new_ids])
@@ -42,16 +43,17 @@ def match_segments(
         if cost[r, c] <= limit:
             id_map[int(new_ids[r])] = int(prev_ids[c])
             records.append((int(new_ids[r]), int(prev_ids[c]), float(cost[r, c]), "matched"))
-    next_id = int(max(prev_ids.max(initial=-1), new_ids.max(initial=-1))) + 1
+    # fresh ids never reuse one the previous version published, even an empty one
+    next_id = int(max(max(known, default=-1), prev_ids.max(initial=-1), new_ids.max(initial=-1))) + 1
     for n in new_ids:
         if int(n) not in id_map:
             id_map[int(n)] = next_id
             records.append((int(n), None, float(cost[list(new_ids).index(n)].min()), "new"))
             next_id += 1
     matched_prev = set(id_map.values())
-    for p in prev_ids:
-        if int(p) not in matched_prev:
-            records.append((None, int(p), float("nan"), "vanished"))
+    for p in sorted(set(known) | {int(i) for i in prev_ids}):
+        if p not in matched_prev:
+            records.append((None, p, float("nan"), "vanished"))
     if (labels < 0).any():
         id_map[-1] = -1
     table = pd.DataFrame(records, columns=["new_segment", "previous_segment", "cost", "status"])

@@ -218,6 +218,29 @@ def previous_version(name: str) -> str | None:
     return f"models:/{name}/{max(int(v.version) for v in versions)}"
 
 
+def log_environment() -> None:
+    """Python, platform, thread settings and the versions of the packages that shape results."""
+    import platform
+    from importlib.metadata import PackageNotFoundError, version
+
+    lines = [f"python=={platform.python_version()}", f"platform: {platform.platform()}"]
+    for p in ["numpy", "pandas", "scikit-learn", "scipy", "duckdb", "hdbscan", "fastcluster",
+              "mlflow", "hydra-core", "pyarrow", "threadpoolctl"]:
+        try:
+            lines.append(f"{p}=={version(p)}")
+        except PackageNotFoundError:
+            continue
+    try:
+        from threadpoolctl import threadpool_info
+
+        lines += [f"threadpool: {i.get('internal_api')} {i.get('num_threads')} threads"
+                  for i in threadpool_info()]
+    except Exception:  # informational only
+        pass
+    mlflow.log_text("\n".join(lines) + "\n", "environment/packages.txt")
+    mlflow.set_tag("python_version", platform.python_version())
+
+
 def git_commit(root: str | Path) -> str:
     """The project's git commit (``+dirty`` when the tree has changes), or ``unknown``."""
     try:

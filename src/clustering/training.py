@@ -135,7 +135,7 @@ def _sources(data: DataConfig, data_dir: str) -> tuple[TableSource, TableSource 
                 paths["truth"])
     tx = TableSource(data.path, data.format, cols, data.date_format, data.delimiter, data.encoding)
     cust = (TableSource(data.customers_path, "auto", dataclasses.asdict(data.customer_columns),
-                        data.date_format, data.delimiter, data.encoding)
+                        data.customer_date_format, data.delimiter, data.encoding)
             if data.customers_path else None)
     return tx, cust, data.truth_path
 
@@ -221,9 +221,18 @@ def _future_validation(
         return {}
     out = holdout_outcomes(con, buyers["customer_id"], split, days)
     cal_model = clone(model).set_params(segment__n_clusters=k)
-    labelings = {"clusters": cal_model.fit(buyers[numeric + categorical])[-1].labels_}
+    labelings = {}
+    # validation is a diagnostic: a segmentation that cannot be refitted on the earlier data
+    # (too few customers for HDBSCAN, no positive revenue for ABC, ...) is reported, not fatal
+    try:
+        labelings["clusters"] = cal_model.fit(buyers[numeric + categorical])[-1].labels_
+    except DataError as exc:
+        console.detail(f"future validation of the clusters skipped: {exc}")
     for name in cfg.baselines.enabled:
-        labelings[name] = make_baseline(name, **_baseline_params(cfg, name)).fit(buyers).labels_
+        try:
+            labelings[name] = make_baseline(name, **_baseline_params(cfg, name)).fit(buyers).labels_
+        except DataError as exc:
+            console.detail(f"future validation of {name} skipped: {exc}")
     console.detail(f"calibration before {split}: {len(buyers):,} buyers, "
                    f"{out['bought_again'].mean():.1%} bought again in the next {days} days")
     return {name: future_separation(lab, out["bought_again"], out["holdout_spend"])
@@ -282,15 +291,28 @@ def _previous_model(cfg: TrainConfig, buyers: pd.DataFrame, console: Console):
     return prev
 
 
-def keep_previous_names(personas, previous: SegmentationModel, matches: pd.DataFrame):
-    """Matched segments keep the previous version's persona names; names stay unique."""
+def keep_previous_names(personas, previous: SegmentationModel, matches: pd.DataFrame,
+                        catalogue) -> Any:
+    """Matched segments keep the previous version's persona names (with that persona's key,
+    description and actions, so a card never mixes two personas); names stay unique."""
     table = personas.table.copy()
+    by_name = {v["name"]: (k, v) for k, v in {**catalogue.catalogue, **catalogue.special}.items()}
     kept = {int(r.published_id): previous.segment_names.get(int(r.previous_segment))
             for r in matches.itertuples() if r.status == "matched"}
     for i, row in table.iterrows():
         name = kept.get(int(row["segment"]))
-        if name:
-            table.at[i, "name"] = name
+        if not name:
+            continue
+        table.at[i, "name"] = name
+        key, spec = by_name.get(name.split(" (")[0].split(" #")[0], (None, None))
+        if spec is not None:
+            table.at[i, "persona"] = key
+            table.at[i, "description"] = spec.get("description", "")
+            table.at[i, "actions"] = list(spec.get("actions", []))
+        else:  # a descriptive name: no catalogued description or actions apply
+            table.at[i, "persona"] = None
+            table.at[i, "description"] = f"Kept from the previous version: {name}."
+            table.at[i, "actions"] = []
     dup = table["name"].duplicated(keep=False) & ~table["segment"].isin(list(kept))
     table.loc[dup, "name"] = table.loc[dup].apply(lambda r: f"{r['name']} #{r['segment']}", axis=1)
     return dataclasses.replace(personas, table=table)
@@ -347,6 +369,9 @@ def run_training(
             for f, why in fr.skipped.items():
                 console.detail(f"skipped feature {f}: {why}")
         numeric, categorical = _select_columns(cfg, fr)
+        if buyers["customer_id"].nunique() < 2:
+            raise DataError(f"only {buyers['customer_id'].nunique()} customer bought in the window: "
+                            "segmentation needs at least two (check data.path and the dates)")
         X_df = buyers[numeric + categorical]
         if X_df[numeric].nunique().max() <= 1:
             raise DataError("all selected features are constant across customers: nothing to segment")
@@ -384,10 +409,11 @@ def run_training(
                                                "special": cfg.personas.special},
                                      cfg.personas.min_fit)
             if previous is not None:
-                personas = keep_previous_names(personas, previous, matches)
+                personas = keep_previous_names(personas, previous, matches, cfg.personas)
             seg_names = personas.names()
             model = SegmentationModel(pipe, seg_names, id_map, cfg.features.lookback_days)
             weights = profile.set_index("segment")["size"]
+            weights = weights[weights.index >= 0]  # outliers are not a described segment
             fit = float((personas.table.set_index("segment")["fit"] * weights).sum() / weights.sum())
         with console.stage("evaluate + baselines"):
             truth = None
@@ -434,6 +460,7 @@ def run_training(
             write_atomic(report_dir / "persona_report.md", md)
         with console.stage("log to MLflow"):
             mlflow.set_tag("mlflow.runName", run_name)
+            tracking.log_environment()
             mlflow.set_tags({"data.digest": digest, "snapshot_date": str(fr.snapshot_date),
                              "skipped_features": ",".join(fr.skipped) or "none",
                              "personas": "; ".join(f"{s}: {n}" for s, n in seg_names.items())})

@@ -1,0 +1,149 @@
+"""Bad inputs, table-driven: each gets an exact outcome (a message or quarantine counts)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import duckdb
+import pandas as pd
+import pytest
+from hydra import compose, initialize_config_dir
+
+from clustering.errors import ConfigError, DataError
+from clustering.loading import TableSource, register_transactions
+from clustering.quality import QualityPolicy, write_quarantine
+from clustering.training import validate_config
+from pipelines.common import CONF_DIR, PROJECT_ROOT, to_settings
+
+HEADER = "customer_id,order_id,timestamp,amount,currency\n"
+GOOD = "".join(f"C{i % 7},O{i},2024-0{1 + i % 9}-1{i % 10} 10:00,{10 + i}.5,EUR\n"
+               for i in range(60))
+COLS = {"customer_id": "customer_id", "order_id": "order_id", "timestamp": "timestamp",
+        "amount": "amount"}
+
+
+def _load(tmp_path, text: str | bytes, cols=COLS, policy=None, snapshot=None, **src):
+    path = tmp_path / "tx.csv"
+    path.write_bytes(text if isinstance(text, bytes) else text.encode())
+    con = duckdb.connect()
+    loaded = register_transactions(con, TableSource(str(path), "csv", dict(cols), **src),
+                                   policy or QualityPolicy(), snapshot)
+    return loaded, con
+
+
+# (case id, file text, extra kwargs, expected message) -> DataError
+FAILURES = [
+    ("required column missing", HEADER.replace("customer_id", "cust_id") + GOOD, {},
+     "column 'customer_id' (for customer_id) not found. Columns present: cust_id, order_id, "
+     "timestamp, amount, currency. Did you mean 'cust_id'"),
+    ("whole date column unparseable", HEADER + GOOD, {"date_format": "%d/%m/%Y"},
+     "none of the 60 values in the date column parse with date format '%d/%m/%Y'"),
+    ("header-only file", HEADER, {}, "no rows. Check data.path"),
+    ("wrong delimiter", HEADER.replace(",", ";") + GOOD.replace(",", ";"), {"delimiter": ","},
+     "The file reads as a single column: wrong delimiter? Set data.delimiter."),
+    ("non-UTF-8 bytes", (HEADER + GOOD).encode() + b"C\xe9,O99,2024-01-01 10:00,5.0,EUR\n", {},
+     "is not valid UTF-8"),
+    ("no amount source", HEADER + GOOD, {"cols": {**COLS, "amount": None}}, "no amount."),
+    ("mixed currencies without rates", HEADER + GOOD + "C1,O90,2024-01-01 10:00,5,USD\n",
+     {"cols": {**COLS, "currency": "currency"}}, "2 currencies in the currency column (EUR, USD)"),
+    ("quarantine above the ceiling", HEADER + GOOD + "".join(f",X{i},2024-01-01,1,EUR\n"
+                                                             for i in range(10)), {},
+     "10 of 70 rows (14.3%) fail the checks, more than data.quality.max_share=5%"),
+    ("no rows left", HEADER + "A,O1,2024-01-01,0,EUR\n", {"policy": QualityPolicy(max_share=1.0)},
+     "no rows left after the checks"),
+    ("no usable row at all", HEADER + ",O1,2024-01-01,1,EUR\n", {},
+     "no row has a customer id, a parseable date and an amount"),
+]
+
+
+@pytest.mark.parametrize(("text", "kwargs", "message"), [c[1:] for c in FAILURES],
+                         ids=[c[0] for c in FAILURES])
+def test_bad_input_fails_with_a_clear_message(tmp_path, text, kwargs, message):
+    with pytest.raises(DataError) as err:
+        _load(tmp_path, text, **kwargs)
+    assert message in str(err.value)
+    assert "tx.csv" in str(err.value)  # the file is named
+
+
+# (case id, extra lines, kwargs, expected quarantine counts, expected kept rows)
+QUARANTINES = [
+    ("missing customer id", ",O91,2024-01-01 10:00,5,EUR\n", {}, {"missing_customer_id": 1}),
+    ("unparseable date", "C1,O91,31/31/2024,5,EUR\n", {}, {"bad_date": 1}),
+    ("unparseable amount", "C1,O91,2024-01-01 10:00,five,EUR\n", {}, {"bad_amount": 1}),
+    ("infinite amount", "C1,O91,2024-01-01 10:00,inf,EUR\n", {}, {"bad_amount": 1}),
+    ("exact duplicate line", "C0,O0,2024-01-10 10:00,10.5,EUR\n", {}, {"duplicate": 1}),
+    ("after the snapshot", "C1,O91,2024-12-01 10:00,5,EUR\n", {"snapshot": "2024-11-01"},
+     {"after_snapshot": 1}),
+    ("zero amount", "C1,O91,2024-01-01 10:00,0,EUR\n", {}, {"zero_amount": 1}),
+    ("unmatched return", "Z9,C91,2024-01-01 10:00,-25,EUR\n", {}, {"unmatched_return": 1}),
+    ("matched return is kept", "C1,C91,2024-12-31 10:00,-5,EUR\n", {}, {}),
+    ("unknown currency with rates", "C1,O91,2024-01-01 10:00,5,GBP\n",
+     {"cols": {**COLS, "currency": "currency"},
+      "policy": QualityPolicy(currency_rates={"EUR": 1.0, "USD": 0.9})}, {"unknown_currency": 1}),
+    ("BOM at the start", None, {}, {}),
+    ("quoted field with a newline", 'C1,O91,2024-01-01 10:00,5,"EU\nR"\n', {}, {}),
+]
+
+
+@pytest.mark.parametrize(("extra", "kwargs", "counts"), [c[1:] for c in QUARANTINES],
+                         ids=[c[0] for c in QUARANTINES])
+def test_bad_rows_are_quarantined_with_reasons(tmp_path, extra, kwargs, counts):
+    text = (HEADER + GOOD + (extra or "")).encode()
+    if extra is None:
+        text = b"\xef\xbb\xbf" + text
+    loaded, con = _load(tmp_path, text, **kwargs)
+    q = loaded.quality
+    assert q.counts == counts
+    assert q.rows_read == 60 + (1 if extra else 0)
+    assert q.rows_kept + q.quarantined == q.rows_read
+    if counts:
+        path = write_quarantine(con, tmp_path / "q.parquet")
+        df = pd.read_parquet(path)
+        assert df["reason"].tolist() == list(counts)
+        assert "raw_customer_id" in df.columns
+
+
+def test_currency_rates_convert_amounts(tmp_path):
+    text = HEADER + "A,O1,2024-01-01 10:00,100,EUR\nA,O2,2024-01-02 10:00,100,USD\n"
+    loaded, con = _load(tmp_path, text, cols={**COLS, "currency": "currency"},
+                        policy=QualityPolicy(currency_rates={"EUR": 1.0, "USD": 0.5}))
+    assert sorted(r[0] for r in con.execute("SELECT amount FROM transactions").fetchall()) == [50, 100]
+
+
+def _settings(*overrides):
+    with initialize_config_dir(config_dir=CONF_DIR, version_base=None):
+        return to_settings(compose("train", overrides=list(overrides)))[0]
+
+
+CONFIG_ERRORS = [
+    ("model=kmeans", "model.name=kmedoids", "unknown model 'kmedoids'"),
+    ("model=kmeans", "model.k=-2", "model.k must be a positive integer, got -2"),
+    ("model=kmeans", "evaluate.min_share=1.5", "evaluate.min_share must be between 0 and 1"),
+    ("data=csv", "data.path=/no/such/file.csv", "data.path: '/no/such/file.csv' does not exist"),
+    ("model=kmeans", "model.criterion=bic", "model.criterion 'bic' needs a likelihood"),
+    ("model=kmeans", "baselines.enabled=[rfm,abcd]", "unknown baselines.enabled ['abcd']"),
+]
+
+
+@pytest.mark.parametrize(("group", "override", "message"), CONFIG_ERRORS,
+                         ids=[c[2][:40] for c in CONFIG_ERRORS])
+def test_config_errors_are_one_line_before_any_work(group, override, message):
+    with pytest.raises(ConfigError) as err:
+        validate_config(_settings(group, override))
+    assert message in str(err.value) and "\n" not in str(err.value)
+
+
+def test_cli_never_shows_a_traceback_for_bad_data(tmp_path):
+    bad = tmp_path / "bad.csv"
+    bad.write_text(HEADER.replace(",", ";") + GOOD.replace(",", ";"))
+    r = subprocess.run([sys.executable, str(PROJECT_ROOT / "pipelines" / "train.py"), "data=csv",
+                        f"data.path={bad}", f"paths.reports_dir={tmp_path}",
+                        "data.delimiter=','"],
+                       capture_output=True, text=True, timeout=300,
+                       env={"MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'm.db'}",
+                            "PATH": "/usr/bin:/bin"})
+    assert r.returncode == 2
+    assert r.stderr.strip().splitlines()[-1].startswith("data error: ")
+    assert "Traceback" not in r.stderr
+    assert "wrong delimiter" in r.stderr
