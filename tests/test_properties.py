@@ -1,0 +1,131 @@
+"""Property-based tests of the feature builder (hypothesis) and reproducibility of runs."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import duckdb
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from clustering.features import build_customer_features
+from clustering.loading import TableSource, register_transactions
+from clustering.quality import QualityPolicy
+from pipelines.common import PROJECT_ROOT
+
+COLS = {"customer_id": "customer_id", "order_id": "order_id", "timestamp": "timestamp",
+        "amount": "amount", "category": "category"}
+
+rows = st.lists(
+    st.tuples(
+        st.sampled_from(["a", "b", "c", "d", "e"]),            # customer
+        st.integers(0, 30),                                     # order number
+        st.integers(0, 700),                                    # day offset
+        st.one_of(st.floats(0.01, 5000, allow_nan=False), st.floats(-300, -0.01)),
+        st.sampled_from(["x", "y", "z"]),
+    ),
+    min_size=1, max_size=60,
+)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(rows=rows, lookback=st.integers(30, 800))
+def test_feature_builder_invariants(tmp_path_factory, rows, lookback):
+    start = dt.datetime(2023, 1, 1)
+    df = pd.DataFrame([{"customer_id": c, "order_id": f"{c}{o}", "category": cat,
+                        "timestamp": start + dt.timedelta(days=d, hours=o % 12), "amount": a}
+                       for c, o, d, a, cat in rows])
+    path = tmp_path_factory.mktemp("prop") / "tx.parquet"
+    df.to_parquet(path)
+    con = duckdb.connect()
+    try:
+        loaded = register_transactions(con, TableSource(str(path), columns=COLS),
+                                       QualityPolicy(max_share=1.0))
+    except Exception as exc:  # only "nothing usable" is an acceptable refusal
+        assert "no rows left" in str(exc) or "no row has" in str(exc)
+        return
+    q = loaded.quality
+    assert q.rows_kept + q.quarantined == q.rows_read
+    try:
+        fr = build_customer_features(con, loaded, lookback_days=lookback)
+    except Exception as exc:
+        assert "no customer bought" in str(exc)
+        return
+    t = fr.table
+    assert t["customer_id"].is_unique                         # one row per customer
+    buyers = t[t["is_buyer"]]
+    assert (buyers["frequency"] >= 1).all()                   # buyers bought at least once
+    both = t.dropna(subset=["recency_days", "tenure_days"])
+    assert (both["recency_days"] <= both["tenure_days"]).all()
+    assert (buyers["return_rate"].between(0, 1)).all()
+    # totals preserved: feature revenue = kept transaction revenue in the window
+    snap, start_w = fr.snapshot_date, fr.window_start
+    kept = con.execute("SELECT coalesce(sum(amount), 0) FROM transactions WHERE ts >= $a AND ts < $b",
+                       {"a": start_w, "b": snap}).fetchall()[0][0]
+    assert t["monetary_total"].sum() == pytest.approx(kept, rel=1e-9, abs=1e-6)
+
+
+def _train_cli(tmp_path, *args, uri):
+    env = dict(os.environ, MLFLOW_TRACKING_URI=uri)
+    return subprocess.Popen(
+        [sys.executable, "-u", str(PROJECT_ROOT / "pipelines" / "train.py"),
+         f"paths.data_dir={tmp_path / 'data'}", f"paths.reports_dir={tmp_path / 'reports'}",
+         "data.sample.n_customers=3000", "baselines.log_runs=false", *args],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def test_same_seed_same_labels_also_with_another_thread_count(tmp_path, mlflow_uri):
+    from hydra import compose, initialize_config_dir
+
+    from clustering.training import run_training
+    from pipelines.common import CONF_DIR, to_settings
+
+    results = []
+    for threads in (1, 2, 2):
+        with initialize_config_dir(config_dir=CONF_DIR, version_base=None):
+            cfg = compose("train", overrides=[
+                f"paths.data_dir={tmp_path / 'data'}", f"paths.reports_dir={tmp_path / 'r'}",
+                "data.sample.n_customers=3000", "baselines.log_runs=false",
+                "mlflow.log_model=false", "evaluate.stability_runs=2", f"threads={threads}"])
+        settings_, resolved = to_settings(cfg)
+        results.append(run_training(settings_, resolved=resolved))
+    for other in results[1:]:
+        np.testing.assert_array_equal(results[0].labels["segment"], other.labels["segment"])
+        assert results[0].labels["persona"].tolist() == other.labels["persona"].tolist()
+        for k in ("silhouette", "calinski_harabasz", "ari_truth", "future_auc_repeat",
+                  "stability_ari"):
+            assert results[0].metrics[k] == pytest.approx(other.metrics[k], rel=1e-9), k
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL], ids=["ctrl-c", "kill"])
+def test_killed_run_leaves_no_labels_and_is_not_finished(tmp_path, mlflow_uri, sig):
+    proc = _train_cli(tmp_path, uri=mlflow_uri)
+    seen = []
+    deadline = time.time() + 240
+    while time.time() < deadline:
+        line = proc.stdout.readline()
+        seen.append(line)
+        if "preprocess + segment" in line:
+            break
+    proc.send_signal(sig)
+    proc.wait(timeout=120)
+    runs = mlflow.search_runs(experiment_names=["segmentation-sample"], output_format="list")
+    assert len(runs) == 1, "".join(seen)
+    run = runs[0]
+    assert run.info.status != "FINISHED"
+    if sig == signal.SIGINT:
+        assert run.info.status == "KILLED"
+    client = mlflow.MlflowClient(mlflow_uri)
+    assert not client.list_artifacts(run.info.run_id, "segments")
+    leftovers = [p for p in (tmp_path / "reports").rglob("*") if p.is_file()] \
+        if (tmp_path / "reports").exists() else []
+    assert not [p for p in leftovers if "labels" in p.name or p.name.endswith(".tmp")]
