@@ -32,7 +32,7 @@ def test_csv_with_other_names_day_first_dates_and_computed_amount(tmp_path):
     con = duckdb.connect()
     loaded = register_transactions(con, TableSource(str(path), "csv", RETAIL_COLUMNS,
                                                     date_format="%d/%m/%Y %H:%M"))
-    df = con.execute("SELECT * FROM transactions ORDER BY ts, order_id").df()
+    df = con.execute("SELECT * FROM transactions ORDER BY ts, order_id, amount").df()
     assert len(df) == 4
     assert df["amount"].round(2).tolist() == [15.3, 20.34, -27.5, 90.0]  # quantity x unit price
     assert df["is_return"].tolist() == [False, False, True, False]

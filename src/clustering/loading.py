@@ -217,10 +217,17 @@ def register_transactions(
     ]
     if "currency" in mapped:
         select.append(f"CAST({_ident(mapped['currency'])} AS VARCHAR) AS currency")
+    # the source text of the key columns travels with each row for the quarantine file
+    raw_cols = [f"CAST({_ident(mapped[r])} AS VARCHAR) AS raw_{r}"
+                for r in ("customer_id", "timestamp", "amount", "quantity", "unit_price")
+                if r in mapped]
+    typed = ", ".join(select + raw_cols)
     con.sql(f"CREATE OR REPLACE VIEW transactions_raw AS SELECT * FROM {reader}")
     raw = "(SELECT DISTINCT * FROM transactions_raw)" if policy.dedupe else "transactions_raw"
-    con.sql(f"CREATE OR REPLACE VIEW transactions_typed AS SELECT {', '.join(select)}, "
-            f"COLUMNS(*) AS \"raw_\\0\" FROM {raw}")
+    con.sql(f"CREATE OR REPLACE VIEW transactions_typed AS SELECT {typed} FROM {raw}")
+    con.sql(f"CREATE OR REPLACE VIEW transactions_duplicates AS SELECT {typed}, _copies FROM "
+            "(SELECT *, count(*) - 1 AS _copies FROM transactions_raw GROUP BY ALL "
+            "HAVING count(*) > 1)")
     available = set(mapped) | {"amount", "is_return"}
     if "order_id" not in mapped:
         available.discard("order_id")

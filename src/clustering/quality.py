@@ -70,11 +70,16 @@ class QualityReport:
 
 def apply_quality(con: duckdb.DuckDBPyConnection, policy: QualityPolicy, snapshot_date,
                   where: str, has_currency: bool) -> QualityReport:
-    """Split ``transactions_typed`` into the ``transactions`` and ``quarantine`` tables."""
+    """Split ``transactions_typed`` into the ``transactions`` and ``quarantine`` tables.
+
+    The typed (and deduplicated) rows are materialised once, so the source is read and
+    deduplicated a single time whatever the number of checks.
+    """
+    con.execute("CREATE OR REPLACE TEMP TABLE _typed AS SELECT * FROM transactions_typed")
     rates_sql = "NULL"
     if has_currency:
         currencies = [r[0] for r in con.execute(
-            "SELECT DISTINCT currency FROM transactions_typed WHERE currency IS NOT NULL "
+            "SELECT DISTINCT currency FROM _typed WHERE currency IS NOT NULL "
             "ORDER BY 1").fetchall()]
         if len(currencies) > 1 and not policy.currency_rates:
             raise DataError(f"{where}: {len(currencies)} currencies in the currency column "
@@ -85,8 +90,8 @@ def apply_quality(con: duckdb.DuckDBPyConnection, policy: QualityPolicy, snapsho
                              for c, r in policy.currency_rates.items())
             rates_sql = f"(CASE currency {cases} END)"
     amount = f"(amount * {rates_sql})" if rates_sql != "NULL" else "amount"
-    base = (f"SELECT * REPLACE ({amount} AS amount) FROM transactions_typed"
-            if rates_sql != "NULL" else "SELECT * FROM transactions_typed")
+    base = (f"SELECT * REPLACE ({amount} AS amount) FROM _typed"
+            if rates_sql != "NULL" else "SELECT * FROM _typed")
     valid = ("customer_id IS NOT NULL AND trim(customer_id) <> '' AND ts IS NOT NULL "
              "AND amount IS NOT NULL AND isfinite(amount)")
     if snapshot_date is None:
@@ -120,8 +125,8 @@ def apply_quality(con: duckdb.DuckDBPyConnection, policy: QualityPolicy, snapsho
     cols = ", ".join(CANONICAL)
     con.execute(f"CREATE OR REPLACE TABLE transactions AS SELECT {cols} FROM _checked "
                 "WHERE reason IS NULL")
-    con.execute("CREATE OR REPLACE TEMP TABLE quarantine AS SELECT reason, 1 AS copies, "
-                "COLUMNS('^raw_') FROM _checked WHERE reason IS NOT NULL")
+    con.execute("CREATE OR REPLACE TEMP TABLE quarantine AS SELECT reason, 1 AS copies, * "
+                "EXCLUDE (reason) FROM _checked WHERE reason IS NOT NULL")
     counts = dict(con.execute("SELECT reason, count(*) FROM quarantine GROUP BY 1").fetchall())
     n_checked = (con.execute("SELECT count(*) FROM transactions").fetchall()[0][0]
                  + sum(counts.values()))
@@ -130,11 +135,11 @@ def apply_quality(con: duckdb.DuckDBPyConnection, policy: QualityPolicy, snapsho
         n_read = con.execute("SELECT count(*) FROM transactions_raw").fetchall()[0][0]
         if n_read > n_checked:
             con.execute("""INSERT INTO quarantine BY NAME
-                SELECT 'duplicate' AS reason, count(*) - 1 AS copies,
-                       COLUMNS(*) AS "raw_\\0"
-                FROM transactions_raw GROUP BY ALL HAVING count(*) > 1""")
+                SELECT 'duplicate' AS reason, _copies AS copies, * EXCLUDE (_copies)
+                FROM transactions_duplicates""")
             counts["duplicate"] = n_read - n_checked
     con.execute("DROP VIEW _checked")
+    con.execute("DROP TABLE _typed")
     kept = con.execute("SELECT count(*) FROM transactions").fetchall()[0][0]
     report = QualityReport(int(n_read), int(kept), {k: int(v) for k, v in counts.items()}, snapshot)
     errors = report.quarantined - counts.get("after_snapshot", 0)

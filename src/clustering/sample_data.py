@@ -103,6 +103,8 @@ def generate_sample(
     start: str = "2022-01-01",
     end: str = "2024-12-31",
     kind: str = "b2b",
+    intensity: float = 1.0,
+    id_offset: int = 0,
 ) -> SampleData:
     """Generate transactions, customer attributes and the planted ground truth.
 
@@ -116,6 +118,11 @@ def generate_sample(
         First and last day of the transaction history (inclusive).
     kind:
         ``"b2b"`` (business type and company size) or ``"b2c"`` (age group and gender).
+    intensity:
+        Multiplies purchase rates and lines per order (0.25 gives about 10 lines per customer
+        instead of about 40): benchmarks use it to set the transactions per customer.
+    id_offset:
+        First customer / order number, so that chunks generated separately do not collide.
     """
     if kind not in ("b2b", "b2c"):
         raise ValueError(f"kind must be 'b2b' or 'b2c', got {kind!r}")
@@ -152,7 +159,7 @@ def generate_sample(
     span = np.maximum(last - first, 1.0)
 
     # heavy-tailed customer-level scale of rate and value
-    rate = per_type("rate") * rng.lognormal(0.0, 0.35, n_customers)
+    rate = per_type("rate") * intensity * rng.lognormal(0.0, 0.35, n_customers)
     value = per_type("value") * rng.lognormal(0.0, 0.45, n_customers)
     n_orders = np.maximum(1, rng.poisson(rate * span / 30.0))
     n_orders[is_one_time] = 1
@@ -196,11 +203,12 @@ def generate_sample(
     order_value = np.maximum(order_value, 1.0)
     seconds = rng.integers(8 * 3600, 20 * 3600, n_tot)
     ts = t0 + pd.to_timedelta(np.floor(day), unit="D") + pd.to_timedelta(seconds, unit="s")
-    order_ids = np.char.add("O", np.char.zfill(np.arange(n_tot).astype(str), 9)).astype(object)
+    order_ids = np.char.add(
+        "O", np.char.zfill((np.arange(n_tot) + id_offset * 60).astype(str), 10)).astype(object)
     delay = rng.exponential(per_type("delay_mean")[cust]).round().astype(np.int32)
 
     # --- lines ----------------------------------------------------------------------------
-    n_lines = 1 + rng.poisson(per_type("lines")[cust])
+    n_lines = 1 + rng.poisson(per_type("lines")[cust] * min(intensity, 1.0))
     line_order = np.repeat(np.arange(n_tot), n_lines)
     line_cust = cust[line_order]
     share = rng.gamma(2.0, 1.0, line_order.size)
@@ -218,7 +226,7 @@ def generate_sample(
 
     tx = pd.DataFrame(
         {
-            "customer_id": _customer_ids(line_cust),
+            "customer_id": _customer_ids(line_cust + id_offset),
             "order_id": order_ids[line_order],
             "timestamp": ts[line_order],
             "category": category,
@@ -252,7 +260,7 @@ def generate_sample(
     channel = _choice_rows(rng, channel_p, CHANNELS)
     customers = pd.DataFrame(
         {
-            "customer_id": _customer_ids(np.arange(n_customers)),
+            "customer_id": _customer_ids(np.arange(n_customers) + id_offset),
             "signup_date": signup.normalize(),
             "region": np.array(REGIONS)[rng.integers(0, len(REGIONS), n_customers)],
             "channel": channel,
@@ -304,7 +312,7 @@ def ensure_sample_data(
 
     out = Path(directory)
     params = {"n_customers": n_customers, "seed": seed, "start": start, "end": end, "kind": kind,
-              "generator_version": 1}
+              "generator_version": 2}
     paths = {name: str(out / f"{name}.parquet") for name in ("transactions", "customers", "truth")}
     manifest = out / "manifest.json"
     if manifest.exists() and all(Path(p).exists() for p in paths.values()):

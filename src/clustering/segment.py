@@ -142,12 +142,20 @@ class Segmenter(ClusterMixin, BaseEstimator):
         rows, best, best_score, best_state, states = [], None, None, None, {}
         higher = CRITERIA[self.criterion]
         ks = self._candidates(X.shape[0])
+        Xk = X
+        limit = getattr(self, "selection_sample", None)
+        if len(ks) > 1 and limit and X.shape[0] > limit:
+            # the k curve on a random sample, then one fit of the chosen k on everyone:
+            # linear in customers instead of (number of k) full fits
+            idx = np.random.default_rng(self.random_state).choice(X.shape[0], limit, replace=False)
+            Xk = X[np.sort(idx)]
+            self._say(f"choosing k on a random sample of {limit:,} of {X.shape[0]:,} customers")
         for k in ks:
-            labels, state, extra = self._fit_k(X, k)
-            scores = criterion_scores(X, labels, self.sample_size, self.random_state) | extra
+            labels, state, extra = self._fit_k(Xk, k)
+            scores = criterion_scores(Xk, labels, self.sample_size, self.random_state) | extra
             if self.criterion == "stability" and len(ks) > 1:
                 probe = clone(self).set_params(n_clusters=k, progress=None)
-                scores["stability"] = stability_ari(probe, X, seed=self.random_state)
+                scores["stability"] = stability_ari(probe, Xk, seed=self.random_state)
             rows.append({"k": k, **scores})
             s = scores.get(self.criterion, float("nan"))
             if best is None or (not np.isnan(s) and (best_score is None or np.isnan(best_score)
@@ -162,6 +170,8 @@ class Segmenter(ClusterMixin, BaseEstimator):
             stab = self.k_curve_.set_index("k")["stability"]
             best = int(stab[stab >= stab.max() - 0.02].index.max())
             best_state = states[best]
+        if Xk is not X:
+            best_state = self._fit_k(X, best)[1]
         self._set_state(best_state)
         raw = self._raw_predict(X)
         # k-means / GMM can leave their highest-numbered component empty: count the model's own
@@ -237,13 +247,15 @@ class KMeansSegmenter(Segmenter):
     def __init__(self, n_clusters: int | None = None, k_range: tuple[int, int] = (3, 10),
                  criterion: str = "calinski_harabasz", n_init: int = 4, max_iter: int = 300,
                  minibatch: bool = False, sample_size: int = 10_000, random_state: int = 0,
-                 progress: Callable[[str], None] | None = None):
+                 progress: Callable[[str], None] | None = None,
+                 selection_sample: int | None = 200_000):
         self.n_clusters = n_clusters
         self.k_range = k_range
         self.criterion = criterion
         self.n_init = n_init
         self.max_iter = max_iter
         self.minibatch = minibatch
+        self.selection_sample = selection_sample
         self.sample_size = sample_size
         self.random_state = random_state
         self.progress = progress
@@ -293,7 +305,9 @@ class GaussianMixtureSegmenter(Segmenter):
     def __init__(self, n_clusters: int | None = None, k_range: tuple[int, int] = (3, 10),
                  criterion: str = "bic", covariance_type: str = "full", n_init: int = 1,
                  sample_size: int = 10_000, random_state: int = 0,
-                 progress: Callable[[str], None] | None = None):
+                 progress: Callable[[str], None] | None = None,
+                 selection_sample: int | None = 200_000):
+        self.selection_sample = selection_sample
         self.n_clusters = n_clusters
         self.k_range = k_range
         self.criterion = criterion

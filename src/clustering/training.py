@@ -34,8 +34,10 @@ from clustering.loading import (
     LoadedData,
     TableSource,
     digest_files,
+    file_format,
     register_customers,
     register_transactions,
+    resolve_files,
 )
 from clustering.model import SegmentationModel, load_segmentation_model
 from clustering.personas import name_personas
@@ -69,6 +71,7 @@ from clustering.stable_ids import match_segments
 from clustering.validation import future_separation, holdout_outcomes
 
 SUMMARY_COLUMNS = ["recency_days", "frequency", "monetary_total", "avg_order_value"]
+CALIBRATION_FIT_MAX = 200_000
 
 
 @dataclass
@@ -85,6 +88,14 @@ class TrainResult:
     personas: pd.DataFrame
     baselines: dict[str, Segmentation]
     report_path: Path
+
+
+def read_table(path: str) -> pd.DataFrame:
+    """A small side table (e.g. planted truth) from a CSV/Parquet file, folder or glob."""
+    files = resolve_files(path, what="table")
+    fmt = file_format(files, "auto")
+    frames = [pd.read_parquet(f) if fmt == "parquet" else pd.read_csv(f) for f in files]
+    return pd.concat(frames, ignore_index=True)
 
 
 def validate_config(cfg: TrainConfig) -> None:
@@ -189,13 +200,19 @@ class Segmentation:
 
 
 def _int_codes(labels: np.ndarray) -> np.ndarray:
-    return pd.factorize(pd.Series(labels), sort=True)[0]
+    """Integer codes of a labelling: metrics sort their inputs, and sorting a million Python
+    strings takes seconds where integers take milliseconds."""
+    labels = np.asarray(labels)
+    if labels.dtype.kind in "iu":
+        return labels
+    return pd.factorize(pd.Series(labels), sort=False)[0]
 
 
 def _score(name: str, labels: np.ndarray, Xs: np.ndarray, revenue: np.ndarray, cfg: TrainConfig,
            truth: np.ndarray | None, persona_fit: float | None = None) -> Segmentation:
-    codes = _int_codes(labels) if labels.dtype == object else labels
-    metrics = score_segmentation(Xs, codes, revenue, cfg.evaluate.silhouette_sample, cfg.seed, truth)
+    codes = _int_codes(labels)
+    metrics = score_segmentation(Xs, codes, revenue, cfg.evaluate.silhouette_sample, cfg.seed,
+                                 None if truth is None else _int_codes(truth))
     metrics |= checklist_metrics(codes, revenue, cfg.evaluate.min_share, persona_fit)
     return Segmentation(name, np.asarray(labels), metrics)
 
@@ -225,7 +242,12 @@ def _future_validation(
     # validation is a diagnostic: a segmentation that cannot be refitted on the earlier data
     # (too few customers for HDBSCAN, no positive revenue for ABC, ...) is reported, not fatal
     try:
-        labelings["clusters"] = cal_model.fit(buyers[numeric + categorical])[-1].labels_
+        X_cal = buyers[numeric + categorical]
+        if len(X_cal) > CALIBRATION_FIT_MAX:  # a diagnostic: fit on a sample, label everyone
+            cal_model.fit(X_cal.sample(CALIBRATION_FIT_MAX, random_state=cfg.seed))
+            labelings["clusters"] = np.asarray(cal_model.predict(X_cal))
+        else:
+            labelings["clusters"] = cal_model.fit(X_cal)[-1].labels_
     except DataError as exc:
         console.detail(f"future validation of the clusters skipped: {exc}")
     for name in cfg.baselines.enabled:
@@ -418,9 +440,10 @@ def run_training(
         with console.stage("evaluate + baselines"):
             truth = None
             if truth_path:
-                t = pd.read_parquet(truth_path) if truth_path.endswith(".parquet") else pd.read_csv(truth_path)
+                t = read_table(truth_path)
                 truth = buyers[["customer_id"]].merge(t, on="customer_id", how="left")["planted_type"]
-                truth = truth.fillna("unknown").to_numpy()
+                truth_types = pd.Categorical(truth.fillna("unknown"))
+                truth = truth_types.codes
             revenue = buyers["monetary_total"].to_numpy()
             clusters = _score("clusters", labels, Xs, revenue, cfg, truth, fit)
             metrics = clusters.metrics | extra_metrics | {"n_customers": float(len(buyers)),
@@ -430,8 +453,9 @@ def run_training(
             for b in cfg.baselines.enabled:
                 est = make_baseline(b, **_baseline_params(cfg, b)).fit(buyers)
                 baselines[b] = _score(b, est.labels_, Xs, revenue, cfg, truth)
-                metrics[f"vs_{b}_ari"] = float(adjusted_rand_score(est.labels_, labels))
-                metrics[f"vs_{b}_nmi"] = float(normalized_mutual_info_score(est.labels_, labels))
+                codes = _int_codes(est.labels_)
+                metrics[f"vs_{b}_ari"] = float(adjusted_rand_score(codes, labels))
+                metrics[f"vs_{b}_nmi"] = float(normalized_mutual_info_score(codes, labels))
             console.detail(f"baselines: {', '.join(baselines) or 'none'}")
         future = {}
         if cfg.evaluate.holdout_days > 0:
@@ -482,7 +506,8 @@ def run_training(
                                "segments/persona_fit_matrix.csv")
             tracking.log_frame(labels_df, "segments/labels.parquet")
             if truth is not None:
-                tracking.log_frame(crosstab(labels, truth).reset_index(), "segments/crosstab_truth.csv")
+                tracking.log_frame(crosstab(labels, np.asarray(truth_types)).reset_index(),
+                                   "segments/crosstab_truth.csv")
             for b, seg_b in baselines.items():
                 tracking.log_frame(crosstab(labels, seg_b.labels, b).reset_index(),
                                    f"baselines/crosstab_{b}.csv")
