@@ -11,7 +11,7 @@ PORT   ?= 5000
 MLFLOW_DB ?= sqlite:///$(CURDIR)/mlflow.db
 
 .DEFAULT_GOAL := help
-.PHONY: help install train sweep score serve test test-fast ui lint clean
+.PHONY: help install train sweep score serve bench test test-fast ui lint clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-10s %s\n", $$1, $$2}'
@@ -39,6 +39,11 @@ SERVE_PORT ?= 5001
 serve: $(STAMP) ## serve a registered model as a REST API (MODEL=models:/name@alias, SERVE_PORT=5001)
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" MLFLOW_TRACKING_URI=$${MLFLOW_TRACKING_URI:-$(MLFLOW_DB)} \
 	  $(VENV)/bin/mlflow models serve -m "$(MODEL)" --env-manager local -h $(HOST) -p $(SERVE_PORT)
+
+BENCH_SIZES ?= 100000,1000000
+bench: $(STAMP) ## benchmarks with ratios to references and peak memory (BENCH_SIZES=100000,1000000)
+	$(PY) -m pip install --quiet -e ".[dev,bench]"
+	$(PY) benchmarks/run.py --sizes $(BENCH_SIZES) $(ARGS)
 
 test: $(STAMP) ## run the whole test suite (slow tests included)
 	$(PY) -m pytest $(ARGS)

@@ -1,0 +1,212 @@
+"""Reproducible benchmarks: per stage and end to end, each figure beside a reference measured
+in the same run (ratios, because these machines are noisy), with peak memory.
+
+    python benchmarks/run.py                          # 100k and 1M customers (~10 lines each)
+    python benchmarks/run.py --sizes 100000,1000000,5000000
+    python benchmarks/run.py --stages features,train --sizes 1000000
+
+Every measurement runs in a fresh process, which reports its own wall time and peak resident
+memory. Results: benchmarks/results/results.json and results.md (printed too). The growth
+exponent between two sizes is log(t2 / t1) / log(n2 / n1): 1 = linear, 2 = quadratic.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+DATA = ROOT / "data" / "bench"
+RESULTS = ROOT / "benchmarks" / "results"
+COLUMNS = {c: c for c in ["customer_id", "order_id", "timestamp", "amount", "quantity",
+                          "category", "is_return", "payment_delay_days", "is_new_product"]}
+ATTRS = ["region", "channel", "business_type", "company_size"]
+
+
+# --- measured work (runs in a child process) ----------------------------------------------
+
+def _snapshot(paths) -> tuple:
+    import duckdb
+    import pandas as pd
+
+    last = duckdb.execute(f"SELECT max(timestamp) FROM read_parquet('{paths['transactions']}/*.parquet')"
+                          ).fetchall()[0][0]
+    return (pd.Timestamp(last).normalize() + pd.Timedelta(days=1)).date(), 1095
+
+
+def work(stage: str, n: int) -> dict:
+    from benchmarks.datasets import bench_dataset
+
+    paths = bench_dataset(n, DATA)
+    files = f"{paths['transactions']}/*.parquet"
+    if stage == "features":
+        import duckdb
+
+        from clustering.features import build_customer_features
+        from clustering.loading import TableSource, register_transactions
+
+        con = duckdb.connect()
+        loaded = register_transactions(con, TableSource(paths["transactions"], columns=COLUMNS))
+        fr = build_customer_features(con, loaded)
+        fr.buyers.to_parquet(Path(paths["transactions"]).parent / "features.parquet")
+        return {"rows": loaded.quality.rows_read, "customers": len(fr.buyers)}
+    if stage in ("features_duckdb", "features_polars", "features_pandas"):
+        from benchmarks import references
+
+        snap, lookback = _snapshot(paths)
+        fn = getattr(references, stage.replace("features_", "") + "_reference")
+        return {"customers": len(fn(files, snap, lookback))}
+    if stage == "train":
+        from hydra import compose, initialize_config_dir
+
+        from clustering.console import Console
+        from clustering.training import run_training
+        from pipelines.common import CONF_DIR, to_settings
+
+        with initialize_config_dir(config_dir=CONF_DIR, version_base=None):
+            cfg = compose("train", overrides=[
+                "data=parquet", f"data.name=bench{n}", f"data.path={paths['transactions']}",
+                f"data.customers_path={paths['customers']}", f"data.truth_path={paths['truth']}",
+                f"data.attributes=[{','.join(ATTRS)}]", "data.customer_columns.signup_date=signup_date",
+                "data.columns.is_return=is_return", "data.columns.payment_delay_days=payment_delay_days",
+                "data.columns.is_new_product=is_new_product", "model.k_min=3", "model.k_max=10",
+                "mlflow.registered_model_name=null",
+                f"mlflow.tracking_uri=sqlite:///{DATA / 'bench_mlflow.db'}"])
+        settings, resolved = to_settings(cfg)
+        console = Console(quiet=True)
+        result = run_training(settings, resolved=resolved, console=console)
+        return {"k": result.metrics["k"], "stages": {k: round(v, 2) for k, v in console.timings.items()}}
+    if stage.startswith("cluster_"):
+        import pandas as pd
+
+        from clustering.preprocess import build_preprocessor
+        from clustering.segment import make_segmenter
+
+        feats = pd.read_parquet(Path(paths["transactions"]).parent / "features.parquet")
+        cols = ["recency_days", "frequency", "monetary_total", "avg_order_value", "tenure_days",
+                "mean_interpurchase_days", "revenue_cv_monthly", "revenue_growth", "return_rate",
+                "n_categories", "new_product_share", "mean_payment_delay"]
+        X = build_preprocessor(cols).fit_transform(feats[cols])
+        name = stage.removeprefix("cluster_")
+        params = ({"n_clusters": 8} if name != "hdbscan"
+                  else {"min_cluster_size": max(100, len(X) // 200), "min_samples": 10})
+        t = time.perf_counter()
+        seg = make_segmenter(name, **params).fit(X)
+        out = {"fit_seconds": round(time.perf_counter() - t, 2), "segments": seg.n_clusters_}
+        if name == "hierarchical":
+            out["exact_agreement_ari"] = round(seg.exact_agreement(X, sample=5000), 3)
+        if name == "hdbscan":
+            out["noise_share"] = round(float((seg.labels_ < 0).mean()), 3)
+        return out
+    if stage in ("silhouette_full", "silhouette_sampled"):
+        from sklearn.datasets import make_blobs
+
+        from clustering.segment import criterion_scores
+
+        X, y = make_blobs(n_samples=20_000, centers=8, n_features=12, random_state=0)
+        from sklearn.metrics import silhouette_score
+
+        s = (silhouette_score(X, y) if stage == "silhouette_full"
+             else criterion_scores(X, y, 5000, 0)["silhouette"])
+        return {"silhouette": round(float(s), 4), "customers": 20_000}
+    raise SystemExit(f"unknown stage {stage}")
+
+
+# --- orchestration ------------------------------------------------------------------------
+
+def measure(stage: str, n: int) -> dict:
+    cmd = [sys.executable, __file__, "--child", stage, "--size", str(n)]
+    t = time.perf_counter()
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    wall = time.perf_counter() - t
+    if r.returncode != 0:
+        return {"stage": stage, "size": n, "error": r.stderr.strip().splitlines()[-1][:300]}
+    out = json.loads(r.stdout.strip().splitlines()[-1])
+    return {"stage": stage, "size": n, "seconds": round(out.pop("seconds"), 2),
+            "wall_with_startup": round(wall, 2), "peak_mb": out.pop("peak_mb"), **out}
+
+
+REFERENCES = {"features": ["features_duckdb", "features_polars", "features_pandas"],
+              "silhouette_sampled": ["silhouette_full"]}
+
+
+def markdown(rows: list[dict]) -> str:
+    lines = ["| stage | customers | seconds | peak MiB | vs reference | notes |",
+             "|---|---:|---:|---:|---|---|"]
+    by = {(r["stage"], r["size"]): r for r in rows}
+    for r in rows:
+        ratio = ""
+        refs = [by.get((ref, r["size"])) for ref in REFERENCES.get(r["stage"], [])]
+        refs = [x for x in refs if x and "seconds" in x]
+        if refs and "seconds" in r:
+            best = min(refs, key=lambda x: x["seconds"])
+            ratio = f"{r['seconds'] / best['seconds']:.2f}x {best['stage']}"
+        notes = ", ".join(f"{k}={v}" for k, v in r.items()
+                          if k not in ("stage", "size", "seconds", "peak_mb", "wall_with_startup"))
+        lines.append(f"| {r['stage']} | {r['size']:,} | {r.get('seconds', '-')} | "
+                     f"{r.get('peak_mb', '-')} | {ratio} | {notes} |")
+    growth = []
+    sizes = sorted({r["size"] for r in rows})
+    for stage in dict.fromkeys(r["stage"] for r in rows):
+        pts = [(n, by[(stage, n)]["seconds"]) for n in sizes
+               if (stage, n) in by and "seconds" in by[(stage, n)]]
+        for (n1, t1), (n2, t2) in zip(pts, pts[1:], strict=False):
+            if t1 > 0 and n2 > n1:
+                growth.append(f"| {stage} | {n1:,} -> {n2:,} | "
+                              f"{math.log(t2 / t1) / math.log(n2 / n1):.2f} |")
+    if growth:
+        lines += ["", "Growth exponent (1 = linear, 2 = quadratic):", "",
+                  "| stage | sizes | exponent |", "|---|---|---:|", *growth]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--sizes", default="100000,1000000")
+    ap.add_argument("--stages", default="features,features_duckdb,features_polars,features_pandas,"
+                                        "train,cluster_hierarchical,cluster_hdbscan,"
+                                        "silhouette_sampled,silhouette_full")
+    ap.add_argument("--child")
+    ap.add_argument("--size", type=int)
+    args = ap.parse_args()
+    if args.child:
+        t = time.perf_counter()
+        out = work(args.child, args.size)
+        out["seconds"] = time.perf_counter() - t
+        out["peak_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+        print(json.dumps(out))
+        return
+    from benchmarks.datasets import bench_dataset
+
+    sizes = [int(s) for s in args.sizes.split(",")]
+    stages = args.stages.split(",")
+    rows = []
+    for n in sizes:
+        t = time.perf_counter()
+        bench_dataset(n, DATA)
+        print(f"data for {n:,} customers ready ({time.perf_counter() - t:.0f}s)", flush=True)
+        for stage in stages:
+            if stage.startswith("silhouette") and n != sizes[0]:
+                continue
+            if stage == "features_pandas" and n > 1_000_000 and "--pandas-large" not in sys.argv:
+                continue
+            row = measure(stage, n)
+            rows.append(row)
+            print(json.dumps(row), flush=True)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "results.json").write_text(json.dumps(rows, indent=2))
+    md = markdown(rows)
+    (RESULTS / "results.md").write_text(md + "\n")
+    print("\n" + md)
+
+
+if __name__ == "__main__":
+    main()
