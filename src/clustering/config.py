@@ -142,10 +142,21 @@ class MlflowConfig:
 
 
 @dataclass
+class EngineConfig:
+    """Where the data work runs: local (DuckDB, embedded) or spark (local mode or a cluster)."""
+
+    name: str = "local"
+    master: str = "local[2]"
+    driver_memory: str = "2g"
+    conf: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
 class TrainConfig:
     seed: int = 42
     threads: int | None = None
     paths: PathsConfig = field(default_factory=PathsConfig)
+    engine: EngineConfig = field(default_factory=EngineConfig)
     data: DataConfig = field(default_factory=DataConfig)
     features: FeaturesConfig = field(default_factory=FeaturesConfig)
     preprocess: PreprocessConfig = field(default_factory=PreprocessConfig)

@@ -640,3 +640,62 @@ def make_segmenter(name: str, **params) -> Segmenter:
         return SEGMENTERS[name](**params)
     except TypeError as exc:
         raise ConfigError(f"model '{name}': {exc}") from None
+
+
+class SparkKMeansSegmenter(Segmenter):
+    """k-means or bisecting k-means (divisive hierarchical) trained by Spark MLlib.
+
+    MLlib learns the centres on a Spark DataFrame; customers are then assigned to the nearest
+    centre with numpy, so the saved model needs no Spark to score and ``predict`` reproduces
+    ``labels_``. (Bisecting k-means assigns through its tree; the nearest leaf centre agrees
+    with it for all but borderline customers.)
+    """
+
+    def __init__(self, n_clusters: int | None = None, k_range: tuple[int, int] = (3, 10),
+                 criterion: str = "calinski_harabasz", bisecting: bool = False,
+                 max_iter: int = 50, sample_size: int = 10_000, random_state: int = 0,
+                 progress: Callable[[str], None] | None = None,
+                 selection_sample: int | None = 200_000):
+        self.n_clusters = n_clusters
+        self.k_range = k_range
+        self.criterion = criterion
+        self.bisecting = bisecting
+        self.max_iter = max_iter
+        self.sample_size = sample_size
+        self.random_state = random_state
+        self.progress = progress
+        self.selection_sample = selection_sample
+
+    def _fit_k(self, X, k):
+        from pyspark.ml.clustering import BisectingKMeans
+        from pyspark.ml.clustering import KMeans as SparkKMeans
+        from pyspark.ml.functions import array_to_vector
+
+        from clustering.spark_engine import spark_session
+
+        spark = spark_session()
+        # MLlib's bisecting split perturbs the parent centre in proportion to its norm: on
+        # standardised data the root centre is exactly 0 and nothing ever splits. Clustering
+        # is translation invariant, so the data is shifted and the centres shifted back.
+        shift = 1.0
+        df = spark.createDataFrame(pd.DataFrame({"f": list(X + shift)})).select(
+            array_to_vector("f").alias("features"))
+        algo = (BisectingKMeans(k=k, seed=self.random_state, maxIter=self.max_iter)
+                if self.bisecting else
+                SparkKMeans(k=k, seed=self.random_state, maxIter=self.max_iter))
+        centers = np.array(algo.fit(df).clusterCenters()) - shift
+        d = ((X[:, None, :] - centers[None, :, :]) ** 2).sum(axis=2)
+        return d.argmin(axis=1), centers, {}
+
+    def _set_state(self, state):
+        self.centers_ = state
+
+    def _n_components(self) -> int:
+        return len(self.centers_)
+
+    def _raw_predict(self, X):
+        sq = np.einsum("ij,ij->i", self.centers_, self.centers_)
+        return (sq[None, :] - 2 * X @ self.centers_.T).argmin(axis=1)
+
+
+SEGMENTERS["spark_kmeans"] = SparkKMeansSegmenter

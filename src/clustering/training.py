@@ -100,6 +100,8 @@ def read_table(path: str) -> pd.DataFrame:
 
 def validate_config(cfg: TrainConfig) -> None:
     """Cheap checks that fail in one line before any work starts."""
+    if cfg.engine.name not in ("local", "spark"):
+        raise ConfigError(f"engine must be local or spark, got '{cfg.engine.name}'")
     m = cfg.model
     if m.name not in SEGMENTERS:
         raise ConfigError(f"unknown model '{m.name}'; choose one of {sorted(SEGMENTERS)}")
@@ -340,6 +342,24 @@ def keep_previous_names(personas, previous: SegmentationModel, matches: pd.DataF
     return dataclasses.replace(personas, table=table)
 
 
+def _spark_features(cfg: TrainConfig) -> tuple[LoadedData, str | None, FeatureResult]:
+    """Checks and features on Spark (same definitions as the local engine)."""
+    from clustering.spark_engine import (
+        build_customer_features_spark,
+        read_transactions,
+        spark_session,
+    )
+
+    e = cfg.engine
+    session = spark_session(e.master, e.driver_memory, dict(e.conf))
+    tx, _, truth = _sources(cfg.data, cfg.paths.data_dir)
+    snapshot, available = read_transactions(session, tx, cfg.features.snapshot_date)
+    fr = build_customer_features_spark(session, snapshot, available, cfg.features.lookback_days)
+    loaded = LoadedData(files=resolve_files(tx.path, tx.fmt), available=available,
+                        missing_optional=[])
+    return loaded, truth, fr
+
+
 def _baseline_params(cfg: TrainConfig, name: str) -> dict[str, Any]:
     return {k: v for k, v in (cfg.baselines.params.get(name) or {}).items()}
 
@@ -368,20 +388,30 @@ def run_training(
                               cfg.mlflow.parent_run_id) as run, \
             threadpool_limits(limits=cfg.threads):
         tracking.log_params(resolved if resolved is not None else dataclasses.asdict(cfg))
-        con = duckdb.connect()
-        if cfg.threads:
+        spark = cfg.engine.name == "spark"
+        con = None if spark else duckdb.connect()
+        if cfg.threads and con is not None:
             con.execute(f"SET threads = {int(cfg.threads)}")
-        with console.stage("load data"):
-            loaded, truth_path = load_data(cfg, con)
+        with console.stage(f"load data ({cfg.engine.name} engine)"):
+            if spark:
+                loaded, truth_path, fr = _spark_features(cfg)
+                if cfg.data.attributes or cfg.data.customers_path or cfg.data.format == "sample":
+                    console.detail("the Spark engine reads transactions only: customer "
+                                   "attributes and prospects are not used")
+            else:
+                loaded, truth_path = load_data(cfg, con)
             digest = digest_files(loaded.files + loaded.customer_files)
             console.detail(f"{len(loaded.files)} transaction file(s): {loaded.files[0]}"
                            + (f", customers: {loaded.customer_files[0]}" if loaded.customer_files else ""))
             if loaded.missing_optional:
                 console.detail(f"optional columns not available: {', '.join(loaded.missing_optional)}")
-            console.detail(f"checks: {loaded.quality.summary()}")
+            if loaded.quality is not None:
+                console.detail(f"checks: {loaded.quality.summary()}")
         with console.stage("build customer features"):
-            fr = build_customer_features(con, loaded, cfg.features.snapshot_date,
-                                         cfg.features.lookback_days, list(cfg.features.include) or None)
+            if not spark:
+                fr = build_customer_features(con, loaded, cfg.features.snapshot_date,
+                                             cfg.features.lookback_days,
+                                             list(cfg.features.include) or None)
             n_pro = int(fr.table["is_prospect"].sum())
             n_lapsed = int((~fr.table["is_buyer"] & ~fr.table["is_prospect"]).sum())
             buyers = fr.buyers
@@ -458,7 +488,9 @@ def run_training(
                 metrics[f"vs_{b}_nmi"] = float(normalized_mutual_info_score(codes, labels))
             console.detail(f"baselines: {', '.join(baselines) or 'none'}")
         future = {}
-        if cfg.evaluate.holdout_days > 0:
+        if spark and cfg.evaluate.holdout_days > 0:
+            console.detail("future validation runs on the local engine only: skipped")
+        if cfg.evaluate.holdout_days > 0 and not spark:
             with console.stage(f"future validation ({cfg.evaluate.holdout_days}-day hold-out)"):
                 future = _future_validation(cfg, con, loaded, fr, pipe, k, numeric, categorical,
                                             console)
@@ -523,10 +555,11 @@ def run_training(
 
                 tracking.log_text(yaml.safe_dump(resolved, sort_keys=False), "config/resolved.yaml")
             q = loaded.quality
-            tracking.log_metrics({"rows_read": q.rows_read, "rows_kept": q.rows_kept,
-                                  "rows_quarantined": q.quarantined}
-                                 | {f"quarantine_{k}": v for k, v in q.counts.items()})
-            qpath = write_quarantine(con, report_dir / "quarantine.parquet")
+            if q is not None:
+                tracking.log_metrics({"rows_read": q.rows_read, "rows_kept": q.rows_kept,
+                                      "rows_quarantined": q.quarantined}
+                                     | {f"quarantine_{k}": v for k, v in q.counts.items()})
+            qpath = write_quarantine(con, report_dir / "quarantine.parquet") if con else None
             if qpath is not None:
                 mlflow.log_artifact(str(qpath), "quality")
                 console.detail(f"quarantined rows with reasons: {qpath}")
@@ -556,7 +589,8 @@ def run_training(
                                            "segments/sizes.csv")
                         if b in future:
                             tracking.log_frame(future[b][1], "validation/holdout_by_segment.csv")
-        con.close()
+        if con is not None:
+            con.close()
     console.timings["total"] = sum(console.timings.values())
     return TrainResult(run.info.run_id, run.info.experiment_id, uri, run_name, metrics, profile,
                        labels_df, model, fr, personas.table, baselines, report_path)

@@ -1,0 +1,194 @@
+"""The Spark engine: the same transactions checks and customer features as the local DuckDB
+engine, written as Spark SQL, for data that outgrows one machine.
+
+``engine=spark`` reads the files with Spark, applies the same row checks as
+:mod:`clustering.quality` (counts only), and computes the features of
+:mod:`clustering.features` with the same definitions; the result (one row per customer) is
+collected for the rest of the pipeline. Point ``engine.master`` at a cluster
+(``spark://host:7077``, ``yarn``) to run the heavy part there. Requires ``pip install .[spark]``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import sys
+
+import pandas as pd
+
+from clustering.errors import ConfigError, DataError
+from clustering.features import BEHAVIOURAL, FEATURE_SOURCES, QUARTER_DAYS, FeatureResult
+from clustering.loading import TableSource, file_format, resolve_files
+
+STRFTIME_TO_JAVA = {"%Y": "yyyy", "%y": "yy", "%m": "MM", "%d": "dd", "%H": "HH", "%M": "mm",
+                    "%S": "ss", "%b": "MMM", "%p": "a", "%I": "hh"}
+
+
+def spark_session(master: str = "local[2]", driver_memory: str = "2g",
+                  conf: dict[str, str] | None = None):
+    """A Spark session whose Python workers run this interpreter (the project's venv)."""
+    try:
+        from pyspark.sql import SparkSession
+    except ImportError:
+        raise ConfigError("engine=spark needs PySpark: pip install '.[spark]'") from None
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+    builder = (SparkSession.builder.master(master).appName("customer-segmentation")
+               .config("spark.ui.enabled", "false")
+               .config("spark.sql.session.timeZone", "UTC")
+               .config("spark.driver.memory", driver_memory)
+               .config("spark.sql.shuffle.partitions", "8")
+               .config("spark.sql.execution.arrow.pyspark.enabled", "true"))
+    for k, v in (conf or {}).items():
+        builder = builder.config(k, v)
+    spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel("ERROR")
+    return spark
+
+
+def java_date_pattern(fmt: str) -> str:
+    out = fmt
+    for k, v in STRFTIME_TO_JAVA.items():
+        out = out.replace(k, v)
+    return out
+
+
+def read_transactions(spark, source: TableSource, snapshot_date=None):
+    """Canonical, checked transactions as a Spark DataFrame (view ``transactions``) and the
+    snapshot date; the same rules as the local engine's data checks."""
+    files = resolve_files(source.path, source.fmt)
+    fmt = file_format(files, source.fmt)
+    if fmt == "parquet":
+        raw = spark.read.parquet(*files)
+    else:
+        raw = (spark.read.option("header", True).option("multiLine", True)
+               .option("sep", source.delimiter or ",").option("encoding", source.encoding)
+               .csv(files))
+    cols = {k: v for k, v in source.columns.items() if v and v in raw.columns}
+    for role in ("customer_id", "timestamp"):
+        if role not in cols:
+            raise DataError(f"{files[0]}: column for {role} not found; present: {raw.columns}")
+    raw.createOrReplaceTempView("transactions_raw")
+    q = {r: f"`{c}`" for r, c in cols.items()}
+    if "amount" in q:
+        amount = f"CAST({q['amount']} AS DOUBLE)"
+    elif "quantity" in q and "unit_price" in q:
+        amount = f"(CAST({q['quantity']} AS DOUBLE) * CAST({q['unit_price']} AS DOUBLE))"
+    else:
+        raise DataError(f"{files[0]}: no amount column (or quantity and unit price)")
+    flag = "coalesce(CAST({} AS BOOLEAN), false)"
+    if "is_return" in q:
+        amount = f"(CASE WHEN {flag.format(q['is_return'])} AND {amount} > 0 THEN -{amount} ELSE {amount} END)"
+    ts = (f"to_timestamp(CAST({q['timestamp']} AS STRING), '{java_date_pattern(source.date_format)}')"
+          if source.date_format else f"CAST({q['timestamp']} AS TIMESTAMP)")
+    order = (f"coalesce(CAST({q['order_id']} AS STRING), CAST(CAST({ts} AS DATE) AS STRING))"
+             if "order_id" in q else f"CAST(CAST({ts} AS DATE) AS STRING)")
+    is_ret = (f"({flag.format(q['is_return'])} OR {amount} < 0)" if "is_return" in q
+              else f"({amount} < 0)")
+    opt = {r: (f"CAST({q[r]} AS DOUBLE)" if r in q else "CAST(NULL AS DOUBLE)")
+           for r in ("quantity", "payment_delay_days")}
+    spark.sql(f"""
+        SELECT CAST({q['customer_id']} AS STRING) AS customer_id, {order} AS order_id,
+               {ts} AS ts, {amount} AS amount, {opt['quantity']} AS quantity,
+               {'CAST(' + q['category'] + ' AS STRING)' if 'category' in q else 'CAST(NULL AS STRING)'} AS category,
+               {is_ret} AS is_return, {opt['payment_delay_days']} AS payment_delay_days,
+               {'CAST(' + q['is_new_product'] + ' AS BOOLEAN)' if 'is_new_product' in q else 'CAST(NULL AS BOOLEAN)'} AS is_new_product
+        FROM (SELECT DISTINCT * FROM transactions_raw)""").createOrReplaceTempView("typed")
+    def valid(p: str = "") -> str:
+        return (f"{p}customer_id IS NOT NULL AND trim({p}customer_id) <> '' AND {p}ts IS NOT NULL "
+                f"AND {p}amount IS NOT NULL AND NOT isnan({p}amount) "
+                f"AND abs({p}amount) < double('inf')")
+    if snapshot_date is None:
+        last = spark.sql(f"SELECT max(ts) FROM typed WHERE {valid()}").collect()[0][0]
+        if last is None:
+            raise DataError(f"{files[0]}: no row has a customer id, a parseable date and an amount")
+        snapshot = (pd.Timestamp(last).normalize() + pd.Timedelta(days=1)).date()
+    else:
+        snapshot = pd.Timestamp(snapshot_date).date()
+    snap = f"TIMESTAMP'{snapshot.isoformat()} 00:00:00'"
+    spark.sql(f"""
+        SELECT t.* FROM typed t
+        LEFT JOIN (SELECT customer_id, min(ts) AS first_buy FROM typed
+                   WHERE {valid()} AND amount > 0 AND NOT is_return AND ts < {snap}
+                   GROUP BY customer_id) f ON t.customer_id = f.customer_id
+        WHERE {valid("t.")}
+          AND t.ts < {snap} AND t.amount <> 0
+          AND NOT ((t.is_return OR t.amount < 0) AND (f.first_buy IS NULL OR f.first_buy > t.ts))
+    """).cache().createOrReplaceTempView("transactions")
+    available = {r for r in cols} | {"amount", "is_return"}
+    return snapshot, available
+
+
+def build_customer_features_spark(spark, snapshot: dt.date, available: set[str],
+                                  lookback_days: int = 1095) -> FeatureResult:
+    """The features of :func:`clustering.features.build_customer_features` in Spark SQL
+    (buyers and lapsed customers; prospects come with a customers table on the local engine)."""
+    start = snapshot - dt.timedelta(days=lookback_days)
+    mid = snapshot - dt.timedelta(days=lookback_days // 2)
+    quarter = snapshot - dt.timedelta(days=min(QUARTER_DAYS, lookback_days))
+    lit = lambda d: f"TIMESTAMP'{d.isoformat()} 00:00:00'"  # noqa: E731
+    snap_d = f"DATE'{snapshot.isoformat()}'"
+    skipped = {f: "missing column(s) " + ", ".join(c for c in FEATURE_SOURCES[f] if c not in available)
+               for f in BEHAVIOURAL if any(c not in available for c in FEATURE_SOURCES[f])}
+    skipped["days_since_signup"] = "customers table not used by the Spark engine"
+    features = [f for f in BEHAVIOURAL if f not in skipped]
+    expr = {
+        "recency_days": f"datediff({snap_d}, CAST(l.last_buy AS DATE))",
+        "frequency": "coalesce(o.frequency, 0)",
+        "monetary_total": "coalesce(n.net, 0)",
+        "avg_order_value": "o.gross / o.frequency",
+        "tenure_days": f"datediff({snap_d}, CAST(l.first_ts AS DATE))",
+        "mean_interpurchase_days": (
+            "CASE WHEN o.frequency > 1 THEN datediff(CAST(o.last_w AS DATE), CAST(o.first_w AS DATE))"
+            f" / (o.frequency - 1) WHEN o.frequency = 1 THEN {float(lookback_days)} END"),
+        "revenue_cv_monthly": (
+            "CASE WHEN m.n_months >= 2 THEN sqrt(greatest(m.s2 / m.n_months - "
+            "pow(m.s1 / m.n_months, 2), 0)) / (m.s1 / m.n_months) END"),
+        "revenue_growth": "(h.late - h.early) / nullif(h.late + h.early, 0)",
+        "return_rate": "CASE WHEN o.gross > 0 THEN least(coalesce(n.returned, 0) / o.gross, 1.0) END",
+        "n_categories": "b.n_categories",
+        "new_product_share": "b.new_product_share",
+        "mean_payment_delay": "o.mean_payment_delay",
+        "spend_last_quarter": "coalesce(q.spend, 0)",
+        "orders_last_quarter": "coalesce(q.orders, 0)",
+    }
+    cols = ",\n".join(f"CAST({expr[f]} AS DOUBLE) AS {f}" for f in features)
+    last_month = f"date_trunc('MONTH', {lit(snapshot)} - INTERVAL 1 SECOND)"
+    table = spark.sql(f"""
+    WITH win AS (SELECT * FROM transactions WHERE ts >= {lit(start)}),
+    buys AS (SELECT * FROM win WHERE amount > 0 AND NOT is_return),
+    l AS (SELECT customer_id, min(ts) AS first_ts,
+                 max(CASE WHEN amount > 0 AND NOT is_return THEN ts END) AS last_buy
+          FROM transactions GROUP BY customer_id),
+    orders AS (SELECT customer_id, order_id, min(ts) AS ts, sum(amount) AS amount,
+                      avg(payment_delay_days) AS delay FROM buys GROUP BY customer_id, order_id),
+    o AS (SELECT customer_id, count(*) AS frequency, sum(amount) AS gross, min(ts) AS first_w,
+                 max(ts) AS last_w, avg(delay) AS mean_payment_delay
+          FROM orders GROUP BY customer_id),
+    n AS (SELECT customer_id, sum(amount) AS net,
+                 sum(CASE WHEN is_return OR amount < 0 THEN -amount ELSE 0 END) AS returned
+          FROM win GROUP BY customer_id),
+    b AS (SELECT customer_id, count(DISTINCT category) AS n_categories,
+                 avg(CAST(is_new_product AS DOUBLE)) AS new_product_share
+          FROM buys GROUP BY customer_id),
+    monthly AS (SELECT customer_id, date_trunc('MONTH', ts) AS month, sum(amount) AS rev
+                FROM buys GROUP BY customer_id, date_trunc('MONTH', ts)),
+    m AS (SELECT customer_id, sum(rev) AS s1, sum(rev * rev) AS s2,
+                 CAST(months_between({last_month}, min(month)) AS INT) + 1 AS n_months
+          FROM monthly GROUP BY customer_id),
+    h AS (SELECT customer_id,
+                 coalesce(sum(CASE WHEN ts < {lit(mid)} THEN amount END), 0) AS early,
+                 coalesce(sum(CASE WHEN ts >= {lit(mid)} THEN amount END), 0) AS late
+          FROM buys GROUP BY customer_id),
+    q AS (SELECT customer_id, sum(amount) AS spend, count(DISTINCT order_id) AS orders
+          FROM buys WHERE ts >= {lit(quarter)} GROUP BY customer_id)
+    SELECT l.customer_id, coalesce(o.frequency, 0) > 0 AS is_buyer, false AS is_prospect,
+           {cols}
+    FROM l LEFT JOIN o USING (customer_id) LEFT JOIN n USING (customer_id)
+    LEFT JOIN b USING (customer_id) LEFT JOIN m USING (customer_id)
+    LEFT JOIN h USING (customer_id) LEFT JOIN q USING (customer_id)
+    """).toPandas().sort_values("customer_id").reset_index(drop=True)
+    if not table["is_buyer"].any():
+        raise DataError(f"no customer bought anything between {start} and {snapshot}")
+    return FeatureResult(table=table, snapshot_date=snapshot, window_start=start,
+                         features=features, attributes=[], skipped=skipped)

@@ -1,0 +1,87 @@
+"""The Spark engine in local mode: same features as the local engine, a tracked training run,
+and scoring a Spark DataFrame through MLflow's Spark UDF."""
+
+from __future__ import annotations
+
+import duckdb
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+
+pytest.importorskip("pyspark")
+
+from hydra import compose, initialize_config_dir  # noqa: E402
+
+from clustering.features import build_customer_features  # noqa: E402
+from clustering.loading import TableSource, register_transactions  # noqa: E402
+from clustering.model import load_segmentation_model  # noqa: E402
+from clustering.spark_engine import (  # noqa: E402
+    build_customer_features_spark,
+    read_transactions,
+    spark_session,
+)
+from clustering.training import run_training  # noqa: E402
+from pipelines.common import CONF_DIR, to_settings  # noqa: E402
+
+COLUMNS = {c: c for c in ["customer_id", "order_id", "timestamp", "amount", "quantity",
+                          "category", "is_return", "payment_delay_days", "is_new_product"]}
+
+
+@pytest.fixture(scope="module")
+def spark():
+    session = spark_session("local[2]", "1g")
+    yield session
+    session.stop()
+
+
+def test_spark_features_equal_local_features(spark, small_sample, tmp_path):
+    tx = pd.read_parquet(small_sample["transactions"])
+    # messy extras: an exact duplicate line, a zero amount, an unmatched return
+    extra = tx.head(1).copy()
+    zero = tx.head(1).assign(amount=0.0, order_id="Z1")
+    orphan = tx.head(1).assign(customer_id="NOBODY", amount=-10.0, is_return=True)
+    path = tmp_path / "tx.parquet"
+    pd.concat([tx, extra, zero, orphan]).to_parquet(path)
+    src = TableSource(str(path), columns=COLUMNS)
+    con = duckdb.connect()
+    local = build_customer_features(con, register_transactions(con, src))
+    snapshot, available = read_transactions(spark, src)
+    remote = build_customer_features_spark(spark, snapshot, available)
+    assert remote.snapshot_date == local.snapshot_date
+    a = local.table[~local.table["is_prospect"]].sort_values("customer_id").reset_index(drop=True)
+    b = remote.table.sort_values("customer_id").reset_index(drop=True)
+    assert a["customer_id"].tolist() == b["customer_id"].tolist()
+    for f in remote.features:
+        np.testing.assert_allclose(a[f].to_numpy(float), b[f].to_numpy(float), rtol=1e-9,
+                                   atol=1e-9, equal_nan=True, err_msg=f)
+
+
+@pytest.mark.parametrize("model", ["spark_kmeans", "spark_bisecting_kmeans"])
+def test_spark_training_run_is_tracked_and_scores_through_spark_udf(spark, model, tmp_path,
+                                                                   mlflow_uri):
+    with initialize_config_dir(config_dir=CONF_DIR, version_base=None):
+        cfg = compose("train", overrides=[
+            f"paths.data_dir={tmp_path / 'data'}", f"paths.reports_dir={tmp_path / 'reports'}",
+            "engine=spark", f"model={model}", "model.k=5", "data.sample.n_customers=2500",
+            "baselines.log_runs=false", "evaluate.stability_runs=0",
+            "mlflow.registered_model_name=spark-test"])
+    settings, resolved = to_settings(cfg)
+    result = run_training(settings, resolved=resolved)
+    run = mlflow.MlflowClient(mlflow_uri).get_run(result.run_id)
+    assert run.info.status == "FINISHED"
+    assert run.data.params["engine.name"] == "spark" and run.data.metrics["k"] == 5
+    # the registered model scores a Spark DataFrame through MLflow's Spark UDF
+    uri = f"models:/spark-test/{1}"
+    local_model = load_segmentation_model(uri)
+    X = result.features.buyers[list(local_model.feature_names_in_)].head(300)
+    udf = mlflow.pyfunc.spark_udf(
+        spark, uri, env_manager="local",
+        result_type="segment long, persona string, confidence double, is_outlier boolean")
+    sdf = spark.createDataFrame(X)
+    scored = sdf.withColumn("out", udf(*[sdf[c] for c in X.columns])).select("out.*").toPandas()
+    expected = local_model.label_frame(X).reset_index(drop=True)
+    assert scored["segment"].tolist() == expected["segment"].tolist()
+    assert scored["persona"].tolist() == expected["persona"].tolist()
+    np.testing.assert_allclose(scored["confidence"], expected["confidence"], rtol=1e-9)
+    assert (expected["segment"].to_numpy() == result.labels["segment"].head(300).to_numpy()).all()
