@@ -106,6 +106,44 @@ def work(stage: str, n: int) -> dict:
         if name == "hdbscan":
             out["noise_share"] = round(float((seg.labels_ < 0).mean()), 3)
         return out
+    if stage in ("scoring", "scoring_reference"):
+        # a registered-style pyfunc model loaded back from disk, scoring 1M feature rows;
+        # the reference is scikit-learn's own KMeans.predict on the already scaled matrix
+        import tempfile
+
+        import mlflow.pyfunc
+        import pandas as pd
+        from sklearn.pipeline import Pipeline
+
+        from clustering.model import SegmentationModel, SegmentationPyfunc, save_for_mlflow
+        from clustering.preprocess import build_preprocessor
+        from clustering.segment import KMeansSegmenter
+
+        feats = pd.read_parquet(Path(paths["transactions"]).parent / "features.parquet")
+        cols = ["recency_days", "frequency", "monetary_total", "avg_order_value", "tenure_days",
+                "mean_interpurchase_days", "revenue_cv_monthly", "revenue_growth", "return_rate",
+                "n_categories", "new_product_share", "mean_payment_delay"]
+        sample = feats[cols].sample(min(50_000, len(feats)), random_state=0)
+        pipe = Pipeline([("preprocess", build_preprocessor(cols)),
+                         ("segment", KMeansSegmenter(n_clusters=8))]).fit(sample)
+        model = SegmentationModel(pipe, {i: f"segment {i}" for i in range(8)})
+        rows = feats[cols].sample(1_000_000, replace=True, random_state=1).reset_index(drop=True)
+        with tempfile.TemporaryDirectory() as tmp:
+            path = save_for_mlflow(model, Path(tmp))
+            mlflow.pyfunc.save_model(f"{tmp}/m", python_model=SegmentationPyfunc(),
+                                     artifacts={"segmentation": str(path)})
+            loaded = mlflow.pyfunc.load_model(f"{tmp}/m")
+            loaded.predict(rows.head(1000))  # warm up
+            t = time.perf_counter()
+            if stage == "scoring":
+                out = loaded.predict(rows)
+            else:
+                Xs = pipe[:-1].transform(rows)
+                t = time.perf_counter()
+                out = pipe[-1].model_.predict(Xs)
+            secs = time.perf_counter() - t
+        return {"rows": len(out), "rows_per_second": int(len(rows) / secs),
+                "timed_seconds": round(secs, 3)}
     if stage in ("silhouette_full", "silhouette_sampled"):
         from sklearn.datasets import make_blobs
 
@@ -122,20 +160,26 @@ def work(stage: str, n: int) -> dict:
 
 # --- orchestration ------------------------------------------------------------------------
 
-def measure(stage: str, n: int) -> dict:
+def measure(stage: str, n: int, timeout: float | None = None) -> dict:
     cmd = [sys.executable, __file__, "--child", stage, "--size", str(n)]
     t = time.perf_counter()
-    r = subprocess.run(cmd, capture_output=True, text=True)
+    try:
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return {"stage": stage, "size": n, "error": f"over the {timeout:.0f} s time limit"}
     wall = time.perf_counter() - t
     if r.returncode != 0:
-        return {"stage": stage, "size": n, "error": r.stderr.strip().splitlines()[-1][:300]}
+        lines = r.stderr.strip().splitlines()
+        why = lines[-1][:300] if lines else f"exit status {r.returncode} (killed?)"
+        return {"stage": stage, "size": n, "error": why}
     out = json.loads(r.stdout.strip().splitlines()[-1])
     return {"stage": stage, "size": n, "seconds": round(out.pop("seconds"), 2),
             "wall_with_startup": round(wall, 2), "peak_mb": out.pop("peak_mb"), **out}
 
 
 REFERENCES = {"features": ["features_duckdb", "features_polars", "features_pandas"],
-              "silhouette_sampled": ["silhouette_full"]}
+              "silhouette_sampled": ["silhouette_full"],
+              "scoring": ["scoring_reference"]}
 
 
 def markdown(rows: list[dict]) -> str:
@@ -173,7 +217,10 @@ def main() -> None:
     ap.add_argument("--sizes", default="100000,1000000")
     ap.add_argument("--stages", default="features,features_duckdb,features_polars,features_pandas,"
                                         "train,cluster_hierarchical,cluster_hdbscan,"
-                                        "silhouette_sampled,silhouette_full")
+                                        "silhouette_sampled,silhouette_full,scoring,"
+                                        "scoring_reference")
+    ap.add_argument("--timeout", type=float, default=900,
+                    help="seconds one measurement may take before it is recorded as too slow")
     ap.add_argument("--child")
     ap.add_argument("--size", type=int)
     args = ap.parse_args()
@@ -194,11 +241,11 @@ def main() -> None:
         bench_dataset(n, DATA)
         print(f"data for {n:,} customers ready ({time.perf_counter() - t:.0f}s)", flush=True)
         for stage in stages:
-            if stage.startswith("silhouette") and n != sizes[0]:
+            if (stage.startswith("silhouette") or stage.startswith("scoring")) and n != max(sizes):
                 continue
             if stage == "features_pandas" and n > 1_000_000 and "--pandas-large" not in sys.argv:
                 continue
-            row = measure(stage, n)
+            row = measure(stage, n, args.timeout)
             rows.append(row)
             print(json.dumps(row), flush=True)
     RESULTS.mkdir(parents=True, exist_ok=True)
