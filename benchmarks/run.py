@@ -191,8 +191,9 @@ def markdown(rows: list[dict]) -> str:
         refs = [by.get((ref, r["size"])) for ref in REFERENCES.get(r["stage"], [])]
         refs = [x for x in refs if x and "seconds" in x]
         if refs and "seconds" in r:
-            best = min(refs, key=lambda x: x["seconds"])
-            ratio = f"{r['seconds'] / best['seconds']:.2f}x {best['stage']}"
+            key = "timed_seconds" if "timed_seconds" in r else "seconds"  # timed part only
+            best = min(refs, key=lambda x: x[key])
+            ratio = f"{r[key] / best[key]:.2f}x {best['stage']}"
         notes = ", ".join(f"{k}={v}" for k, v in r.items()
                           if k not in ("stage", "size", "seconds", "peak_mb", "wall_with_startup"))
         lines.append(f"| {r['stage']} | {r['size']:,} | {r.get('seconds', '-')} | "

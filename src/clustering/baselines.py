@@ -279,9 +279,6 @@ BASELINES: dict[str, type] = {
 
 
 def make_baseline(name: str, **params) -> _Baseline:
-    if name not in BASELINES:
-        raise ConfigError(f"unknown baseline '{name}'; choose from {sorted(BASELINES)}")
-    try:
-        return BASELINES[name](**params)
-    except TypeError as exc:
-        raise ConfigError(f"baseline '{name}': {exc}") from None
+    from clustering.registry import build
+
+    return build(BASELINES, name, params, "baseline")

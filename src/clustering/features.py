@@ -60,6 +60,7 @@ import pandas as pd
 
 from clustering.errors import DataError
 from clustering.loading import LoadedData
+from clustering.quality import resolve_snapshot
 
 #: feature -> canonical source columns it needs beyond customer_id, ts and amount
 FEATURE_SOURCES: dict[str, tuple[str, ...]] = {
@@ -101,10 +102,9 @@ class FeatureResult:
 
 def default_snapshot(con: duckdb.DuckDBPyConnection) -> dt.date:
     """The day after the last transaction."""
-    last = con.execute("SELECT max(ts) FROM transactions").fetchall()[0][0]
-    if last is None:
-        raise DataError("no transactions with a valid customer id, date and amount")
-    return (pd.Timestamp(last).normalize() + pd.Timedelta(days=1)).date()
+    return resolve_snapshot(
+        None, lambda: con.execute("SELECT max(ts) FROM transactions").fetchall()[0][0],
+        "transactions")
 
 
 def build_customer_features(

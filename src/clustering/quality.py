@@ -68,6 +68,17 @@ class QualityReport:
                 f"{self.quarantined:,} quarantined ({parts})")
 
 
+def resolve_snapshot(snapshot_date, last_timestamp, where: str) -> dt.date:
+    """The given snapshot, or the day after the last valid transaction (``last_timestamp()``
+    is only called then); the same rule for every engine."""
+    if snapshot_date is not None:
+        return pd.Timestamp(snapshot_date).date()
+    last = last_timestamp()
+    if last is None:
+        raise DataError(f"{where}: no row has a customer id, a parseable date and an amount")
+    return (pd.Timestamp(last).normalize() + pd.Timedelta(days=1)).date()
+
+
 def apply_quality(con: duckdb.DuckDBPyConnection, policy: QualityPolicy, snapshot_date,
                   where: str, has_currency: bool) -> QualityReport:
     """Split ``transactions_typed`` into the ``transactions`` and ``quarantine`` tables.
@@ -94,13 +105,10 @@ def apply_quality(con: duckdb.DuckDBPyConnection, policy: QualityPolicy, snapsho
             if rates_sql != "NULL" else "SELECT * FROM _typed")
     valid = ("customer_id IS NOT NULL AND trim(customer_id) <> '' AND ts IS NOT NULL "
              "AND amount IS NOT NULL AND isfinite(amount)")
-    if snapshot_date is None:
-        last = con.execute(f"SELECT max(ts) FROM ({base}) WHERE {valid}").fetchall()[0][0]
-        if last is None:
-            raise DataError(f"{where}: no row has a customer id, a parseable date and an amount")
-        snapshot = (pd.Timestamp(last).normalize() + pd.Timedelta(days=1)).date()
-    else:
-        snapshot = pd.Timestamp(snapshot_date).date()
+    snapshot = resolve_snapshot(
+        snapshot_date,
+        lambda: con.execute(f"SELECT max(ts) FROM ({base}) WHERE {valid}").fetchall()[0][0],
+        where)
     currency_rule = (f"WHEN {rates_sql} IS NULL THEN 'unknown_currency'"
                      if rates_sql != "NULL" else "")
     con.execute(f"""

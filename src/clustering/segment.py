@@ -634,12 +634,9 @@ SEGMENTERS: dict[str, type] = {
 
 
 def make_segmenter(name: str, **params) -> Segmenter:
-    if name not in SEGMENTERS:
-        raise ConfigError(f"unknown model '{name}'; choose one of {sorted(SEGMENTERS)}")
-    try:
-        return SEGMENTERS[name](**params)
-    except TypeError as exc:
-        raise ConfigError(f"model '{name}': {exc}") from None
+    from clustering.registry import build
+
+    return build(SEGMENTERS, name, params, "model")
 
 
 class SparkKMeansSegmenter(Segmenter):

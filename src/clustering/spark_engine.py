@@ -14,11 +14,10 @@ import datetime as dt
 import os
 import sys
 
-import pandas as pd
-
 from clustering.errors import ConfigError, DataError
 from clustering.features import BEHAVIOURAL, FEATURE_SOURCES, QUARTER_DAYS, FeatureResult
 from clustering.loading import TableSource, file_format, resolve_files
+from clustering.quality import resolve_snapshot
 
 STRFTIME_TO_JAVA = {"%Y": "yyyy", "%y": "yy", "%m": "MM", "%d": "dd", "%H": "HH", "%M": "mm",
                     "%S": "ss", "%b": "MMM", "%p": "a", "%I": "hh"}
@@ -98,13 +97,10 @@ def read_transactions(spark, source: TableSource, snapshot_date=None):
         return (f"{p}customer_id IS NOT NULL AND trim({p}customer_id) <> '' AND {p}ts IS NOT NULL "
                 f"AND {p}amount IS NOT NULL AND NOT isnan({p}amount) "
                 f"AND abs({p}amount) < double('inf')")
-    if snapshot_date is None:
-        last = spark.sql(f"SELECT max(ts) FROM typed WHERE {valid()}").collect()[0][0]
-        if last is None:
-            raise DataError(f"{files[0]}: no row has a customer id, a parseable date and an amount")
-        snapshot = (pd.Timestamp(last).normalize() + pd.Timedelta(days=1)).date()
-    else:
-        snapshot = pd.Timestamp(snapshot_date).date()
+    snapshot = resolve_snapshot(
+        snapshot_date,
+        lambda: spark.sql(f"SELECT max(ts) FROM typed WHERE {valid()}").collect()[0][0],
+        files[0])
     snap = f"TIMESTAMP'{snapshot.isoformat()} 00:00:00'"
     spark.sql(f"""
         SELECT t.* FROM typed t
