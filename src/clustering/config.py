@@ -146,6 +146,7 @@ class EngineConfig:
     """Where the data work runs: local (DuckDB, embedded) or spark (local mode or a cluster)."""
 
     name: str = "local"
+    memory_limit: str = "8GB"
     master: str = "local[2]"
     driver_memory: str = "2g"
     conf: dict[str, str] = field(default_factory=dict)

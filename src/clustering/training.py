@@ -90,6 +90,14 @@ class TrainResult:
     report_path: Path
 
 
+def duckdb_connection(memory_limit: str, data_dir: str) -> duckdb.DuckDBPyConnection:
+    """An in-process DuckDB that spills to disk past ``memory_limit``: files larger than
+    memory are streamed and aggregated within a bounded footprint."""
+    spill = Path(data_dir) / ".duckdb_tmp"
+    spill.mkdir(parents=True, exist_ok=True)
+    return duckdb.connect(config={"memory_limit": memory_limit, "temp_directory": str(spill)})
+
+
 def read_table(path: str) -> pd.DataFrame:
     """A small side table (e.g. planted truth) from a CSV/Parquet file, folder or glob."""
     files = resolve_files(path, what="table")
@@ -389,7 +397,7 @@ def run_training(
             threadpool_limits(limits=cfg.threads):
         tracking.log_params(resolved if resolved is not None else dataclasses.asdict(cfg))
         spark = cfg.engine.name == "spark"
-        con = None if spark else duckdb.connect()
+        con = None if spark else duckdb_connection(cfg.engine.memory_limit, cfg.paths.data_dir)
         if cfg.threads and con is not None:
             con.execute(f"SET threads = {int(cfg.threads)}")
         with console.stage(f"load data ({cfg.engine.name} engine)"):
