@@ -4,6 +4,7 @@ in the same run (ratios, because these machines are noisy), with peak memory.
     python benchmarks/run.py                          # 100k and 1M customers (~10 lines each)
     python benchmarks/run.py --sizes 100000,1000000,5000000
     python benchmarks/run.py --stages features,train --sizes 1000000
+    python benchmarks/run.py --stages large_csv --sizes 1000000   # a ~2 GB CSV, 4 GB memory limit
 
 Every measurement runs in a fresh process, which reports its own wall time and peak resident
 memory. Results: benchmarks/results/results.json and results.md (printed too). The growth
@@ -144,6 +145,27 @@ def work(stage: str, n: int) -> dict:
             secs = time.perf_counter() - t
         return {"rows": len(out), "rows_per_second": int(len(rows) / secs),
                 "timed_seconds": round(secs, 3)}
+    if stage == "large_csv":
+        # three copies of the base (distinct ids) as one CSV: ~2 GB at 1M customers; checks and
+        # features under a 4 GB DuckDB memory limit (spilling to disk)
+        import duckdb
+
+        from clustering.features import build_customer_features
+        from clustering.loading import TableSource, register_transactions
+        from clustering.training import duckdb_connection
+
+        csv = Path(paths["transactions"]).parent / "large.csv"
+        if not csv.exists():
+            duckdb.execute(f"""COPY (SELECT c || customer_id AS customer_id, c || order_id AS order_id,
+                timestamp, amount, quantity, category, is_return, payment_delay_days, is_new_product
+                FROM read_parquet('{files}'), (VALUES ('a'), ('b'), ('c')) v(c))
+                TO '{csv}' (HEADER, DELIMITER ',')""")
+        t = time.perf_counter()
+        con = duckdb_connection("4GB", str(DATA))
+        loaded = register_transactions(con, TableSource(str(csv), "csv", COLUMNS))
+        fr = build_customer_features(con, loaded)
+        return {"csv_gb": round(csv.stat().st_size / 1e9, 2), "rows": loaded.quality.rows_read,
+                "customers": len(fr.buyers), "timed_seconds": round(time.perf_counter() - t, 1)}
     if stage in ("silhouette_full", "silhouette_sampled"):
         from sklearn.datasets import make_blobs
 
