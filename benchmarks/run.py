@@ -30,6 +30,10 @@ RESULTS = ROOT / "benchmarks" / "results"
 COLUMNS = {c: c for c in ["customer_id", "order_id", "timestamp", "amount", "quantity",
                           "category", "is_return", "payment_delay_days", "is_new_product"]}
 ATTRS = ["region", "channel", "business_type", "company_size"]
+# end-to-end runs with the other segmenters (the default "train" is k-means)
+MODEL_OVERRIDES = {"train": ["model.k_min=3", "model.k_max=10"],
+                   "train_hierarchical": ["model=hierarchical", "model.k_min=3", "model.k_max=10"],
+                   "train_hdbscan": ["model=hdbscan"]}
 
 
 # --- measured work (runs in a child process) ----------------------------------------------
@@ -65,7 +69,7 @@ def work(stage: str, n: int) -> dict:
         snap, lookback = _snapshot(paths)
         fn = getattr(references, stage.replace("features_", "") + "_reference")
         return {"customers": len(fn(files, snap, lookback))}
-    if stage == "train":
+    if stage in ("train", "train_hierarchical", "train_hdbscan"):
         from hydra import compose, initialize_config_dir
 
         from clustering.console import Console
@@ -78,9 +82,10 @@ def work(stage: str, n: int) -> dict:
                 f"data.customers_path={paths['customers']}", f"data.truth_path={paths['truth']}",
                 f"data.attributes=[{','.join(ATTRS)}]", "data.customer_columns.signup_date=signup_date",
                 "data.columns.is_return=is_return", "data.columns.payment_delay_days=payment_delay_days",
-                "data.columns.is_new_product=is_new_product", "model.k_min=3", "model.k_max=10",
+                "data.columns.is_new_product=is_new_product",
                 "mlflow.registered_model_name=null",
-                f"mlflow.tracking_uri=sqlite:///{DATA / 'bench_mlflow.db'}"])
+                f"mlflow.tracking_uri=sqlite:///{DATA / 'bench_mlflow.db'}",
+                *MODEL_OVERRIDES.get(stage, [])])
         settings, resolved = to_settings(cfg)
         console = Console(quiet=True)
         result = run_training(settings, resolved=resolved, console=console)

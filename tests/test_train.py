@@ -169,7 +169,7 @@ def test_every_algorithm_trains_end_to_end(model, tmp_path, mlflow_uri):
     assert (model_back.predict(X) == result.labels["segment"].to_numpy()).all()
     assert (model_back.predict_names(X) == result.labels["persona"].to_numpy()).all()
     if model == "hdbscan":
-        assert "dbcv_relative" in run.data.metrics and "noise_share" in run.data.metrics
+        assert "dbcv" in run.data.metrics and "noise_share" in run.data.metrics
         if (result.labels["segment"] < 0).any():
             assert set(result.labels.loc[result.labels.segment < 0, "persona"]) == {"Outliers / unassigned"}
     if model == "hierarchical":

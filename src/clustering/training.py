@@ -293,9 +293,9 @@ def _algorithm_extras(seg, Xs: np.ndarray, cfg: TrainConfig, console: Console
     if isinstance(seg, HDBSCANSegmenter):
         metrics["noise_share"] = float((labels < 0).mean())
         metrics["dbcv"] = seg.validity(Xs, seed=cfg.seed)
-        metrics["dbcv_relative"] = float(seg.model_.relative_validity_)
+        metrics["hdbscan_fast_backend"] = float(seg.backend_ == "fast_hdbscan")
         metrics["mean_membership"] = float(seg.probabilities_[labels >= 0].mean())
-        figures["plots/condensed_tree.png"] = plot_condensed_tree(seg.model_)
+        figures["plots/condensed_tree.png"] = plot_condensed_tree(seg)
     return metrics, figures
 
 
