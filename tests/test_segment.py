@@ -46,6 +46,7 @@ def test_each_algorithm_recovers_planted_blobs_and_predict_reproduces_labels(nam
                                                  ("kmeans", "silhouette"),
                                                  ("kmeans", "davies_bouldin"),
                                                  ("gmm", "bic"),
+                                                 ("fuzzy_cmeans", "fpc"),
                                                  ("hierarchical", "calinski_harabasz"),
                                                  ("kmeans", "stability")])
 def test_k_selection_picks_the_planted_k_on_clean_blobs(name, criterion):
@@ -138,7 +139,7 @@ def test_bad_settings_are_clear():
         HierarchicalSegmenter(n_clusters=2, linkage="single").fit(np.random.rand(20, 2))
 
 
-@pytest.mark.parametrize("name", ["kmeans", "gmm"])
+@pytest.mark.parametrize("name", ["kmeans", "gmm", "fuzzy_cmeans"])
 def test_fewer_distinct_points_than_k_does_not_crash(name):
     X = np.repeat(np.array([[0.0, 0.0], [5.0, 5.0], [10.0, 0.0]]), 50, axis=0)
     seg = make_segmenter(name, n_clusters=5, random_state=0).fit(X)
@@ -178,3 +179,19 @@ def test_fast_backend_finds_the_same_segments_as_the_reference_library(blobs):
     both = (ref.labels_ >= 0) & (fast.labels_ >= 0)
     assert both.mean() > 0.9
     assert adjusted_rand_score(ref.labels_[both], fast.labels_[both]) >= 0.99
+
+
+def test_fuzzy_cmeans_memberships_match_scikit_fuzzy(blobs):
+    """Soft memberships for new customers against scikit-fuzzy's own cmeans_predict."""
+    import skfuzzy
+
+    X, y = blobs
+    seg = make_segmenter("fuzzy_cmeans", n_clusters=5, m=2.0, random_state=0).fit(X)
+    new = X[:300] + np.random.default_rng(0).normal(0, 1.0, (300, X.shape[1]))
+    u = skfuzzy.cluster.cmeans_predict(new.T, seg.centers_raw_, 2.0, error=1e-9, maxiter=2)[0]
+    ours = seg.predict_proba(new)
+    np.testing.assert_allclose(ours[:, seg.mapping_], u.T, atol=1e-6)
+    labels, conf, _ = seg.membership(new)
+    np.testing.assert_array_equal(labels, seg.predict(new))
+    np.testing.assert_allclose(conf, ours.max(axis=1))
+    assert 0.2 < conf.min() and conf.mean() > 0.6   # fuzzy, but confident on clear blobs

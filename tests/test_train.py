@@ -154,7 +154,8 @@ def test_repo_has_no_generated_files_tracked():
     assert Path(PROJECT_ROOT / ".ci" / "run").read_text().strip().endswith("make test")
 
 
-@pytest.mark.parametrize("model", ["hierarchical", "hdbscan", "gmm", "minibatch_kmeans"])
+@pytest.mark.parametrize("model", ["hierarchical", "hdbscan", "gmm", "fuzzy_cmeans",
+                                   "minibatch_kmeans"])
 def test_every_algorithm_trains_end_to_end(model, tmp_path, mlflow_uri):
     extra = ["model.params.min_cluster_size=60"] if model == "hdbscan" else ["model.k=5"]
     settings, resolved = _settings(tmp_path, f"model={model}", "data.sample.n_customers=2500",

@@ -37,6 +37,7 @@ CRITERIA: dict[str, bool] = {
     "calinski_harabasz": True,
     "davies_bouldin": False,
     "bic": False,
+    "fpc": True,  # fuzzy partition coefficient (fuzzy c-means only)
     "stability": True,  # the largest k within 0.02 of the best stability
 }
 
@@ -370,6 +371,67 @@ class GaussianMixtureSegmenter(Segmenter):
 
 
 # --- hierarchical -----------------------------------------------------------------------
+
+class FuzzyCMeansSegmenter(Segmenter):
+    """Fuzzy c-means (scikit-fuzzy): every customer belongs to every segment to a degree.
+
+    ``m`` (> 1) sets the fuzziness: near 1 it is k-means, 2 is the usual choice. The label is
+    the segment of highest membership, which for Euclidean c-means is the nearest centre, so
+    ``predict`` is exact; ``predict_proba`` and the membership confidence are the fuzzy
+    memberships. k can be chosen by the fuzzy partition coefficient (``criterion: fpc``,
+    1 = crisp segments) or by any of the shared criteria.
+    """
+
+    def __init__(self, n_clusters: int | None = None, k_range: tuple[int, int] = (3, 10),
+                 criterion: str = "fpc", m: float = 2.0, max_iter: int = 300,
+                 tol: float = 1e-5, sample_size: int = 10_000, random_state: int = 0,
+                 progress: Callable[[str], None] | None = None,
+                 selection_sample: int | None = 200_000):
+        self.n_clusters = n_clusters
+        self.k_range = k_range
+        self.criterion = criterion
+        self.m = m
+        self.max_iter = max_iter
+        self.tol = tol
+        self.sample_size = sample_size
+        self.random_state = random_state
+        self.progress = progress
+        self.selection_sample = selection_sample
+
+    def _fit_k(self, X, k):
+        import skfuzzy
+
+        if not self.m > 1:
+            raise ConfigError(f"model.params.m (fuzziness) must be > 1, got {self.m}")
+        centers, u, _, _, _, _, fpc = skfuzzy.cluster.cmeans(
+            X.T, c=k, m=self.m, error=self.tol, maxiter=self.max_iter, seed=self.random_state)
+        return nearest_center(X, centers), centers, {"fpc": float(fpc)}
+
+    def _set_state(self, state):
+        self.centers_raw_ = state
+
+    def _n_components(self) -> int:
+        return len(self.centers_raw_)
+
+    def _raw_predict(self, X):
+        return nearest_center(X, self.centers_raw_)
+
+    def predict_proba(self, X) -> np.ndarray:
+        """Fuzzy memberships, columns in segment-id order (rows sum to 1)."""
+        X = np.asarray(X, dtype=np.float64)
+        d = np.empty((len(X), len(self.mapping_)))
+        for raw, seg in enumerate(self.mapping_):
+            d[:, seg] = np.linalg.norm(X - self.centers_raw_[raw], axis=1)
+        d = np.maximum(d, 1e-12) ** (-2.0 / (self.m - 1))
+        return d / d.sum(axis=1, keepdims=True)
+
+    def membership(self, X):
+        X = np.asarray(X, dtype=np.float64)
+        p = self.predict_proba(X)
+        labels = p.argmax(axis=1)
+        own = self._distances(X)[np.arange(len(X)), labels]
+        return labels, p.max(axis=1), own > self.outlier_distance_
+
 
 def weighted_linkage(centers: np.ndarray, weights: np.ndarray, method: str = "ward") -> np.ndarray:
     """Agglomerative tree over weighted points (micro-cluster centres), in scipy's format.
@@ -708,6 +770,7 @@ class HDBSCANSegmenter(Segmenter):
 SEGMENTERS: dict[str, type] = {
     "kmeans": KMeansSegmenter,
     "gmm": GaussianMixtureSegmenter,
+    "fuzzy_cmeans": FuzzyCMeansSegmenter,
     "hierarchical": HierarchicalSegmenter,
     "hdbscan": HDBSCANSegmenter,
 }

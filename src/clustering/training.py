@@ -121,6 +121,9 @@ def validate_config(cfg: TrainConfig) -> None:
         raise ConfigError(f"unknown model.criterion '{m.criterion}'; choose one of {sorted(CRITERIA)}")
     if m.criterion == "bic" and m.name != "gmm":
         raise ConfigError(f"model.criterion 'bic' needs a likelihood: use model=gmm (got {m.name})")
+    if m.criterion == "fpc" and m.name != "fuzzy_cmeans":
+        raise ConfigError(f"model.criterion 'fpc' needs fuzzy memberships: use model=fuzzy_cmeans "
+                          f"(got {m.name})")
     if cfg.data.format not in ("sample", "csv", "parquet", "auto"):
         raise ConfigError(f"data.format must be sample, csv, parquet or auto, got '{cfg.data.format}'")
     if cfg.data.format != "sample":
