@@ -152,7 +152,7 @@ def build_customer_features(
     expr = {
         "recency_days": "date_diff('day', CAST(l.last_buy AS DATE), $snap::DATE)",
         "frequency": "coalesce(o.frequency, 0)",
-        "monetary_total": "coalesce(n.net, 0)",
+        "monetary_total": "coalesce(l.net, 0)",
         "avg_order_value": "o.gross / o.frequency",
         "tenure_days": "date_diff('day', CAST(l.first_ts AS DATE), $snap::DATE)",
         "mean_interpurchase_days": (
@@ -163,15 +163,15 @@ def build_customer_features(
             "CASE WHEN m.n_months >= 2 THEN sqrt(greatest(m.s2 / m.n_months - "
             "(m.s1 / m.n_months) ^ 2, 0)) / (m.s1 / m.n_months) END"
         ),
-        "revenue_growth": "(h.late - h.early) / nullif(h.late + h.early, 0)",
-        "return_rate": "CASE WHEN o.gross > 0 THEN least(coalesce(n.returned, 0) / o.gross, 1.0) END",
-        "n_categories": "b.n_categories",
-        "new_product_share": "b.new_product_share",
+        "revenue_growth": "(l.late - l.early) / nullif(l.late + l.early, 0)",
+        "return_rate": "CASE WHEN o.gross > 0 THEN least(coalesce(l.returned, 0) / o.gross, 1.0) END",
+        "n_categories": "CASE WHEN o.frequency > 0 THEN l.n_categories END",
+        "new_product_share": "l.new_product_share",
         "mean_payment_delay": "o.mean_payment_delay",
         "days_since_signup": ("CASE WHEN c.signup_date < $snap::TIMESTAMP THEN "
                               "date_diff('day', CAST(c.signup_date AS DATE), $snap::DATE) END"),
-        "spend_last_quarter": "coalesce(q.spend, 0)",
-        "orders_last_quarter": "coalesce(q.orders, 0)",
+        "spend_last_quarter": "coalesce(l.spend_quarter, 0)",
+        "orders_last_quarter": "coalesce(o.orders_quarter, 0)",
     }
     cols = ",\n  ".join(f"CAST({expr[f]} AS DOUBLE) AS {f}" for f in features)
     attr_cols = "".join(f',\n  c."{a}"' for a in attrs)
@@ -181,30 +181,32 @@ def build_customer_features(
         if has_customers else "SELECT customer_id FROM life"
     )
     cust_join = "LEFT JOIN customers c USING (customer_id)" if has_customers else ""
+    buy = "ts >= $start::TIMESTAMP AND amount > 0 AND NOT is_return"  # a purchase in the window
     sql = f"""
 WITH tx AS (SELECT * FROM transactions WHERE ts < $snap::TIMESTAMP),
-win AS (SELECT * FROM tx WHERE ts >= $start::TIMESTAMP),
-buys AS (SELECT * FROM win WHERE amount > 0 AND NOT is_return),
+buys AS (SELECT * FROM tx WHERE ts >= $start::TIMESTAMP AND amount > 0 AND NOT is_return),
+-- everything that aggregates lines directly, in one pass (FILTER picks each feature's lines)
 life AS (
   SELECT customer_id, min(ts) AS first_ts,
-         max(ts) FILTER (WHERE amount > 0 AND NOT is_return) AS last_buy
+         max(ts) FILTER (WHERE amount > 0 AND NOT is_return) AS last_buy,
+         sum(amount) FILTER (WHERE ts >= $start::TIMESTAMP) AS net,
+         sum(CASE WHEN is_return OR amount < 0 THEN -amount ELSE 0 END)
+           FILTER (WHERE ts >= $start::TIMESTAMP) AS returned,
+         count(DISTINCT category) FILTER (WHERE {buy}) AS n_categories,
+         avg(CAST(is_new_product AS DOUBLE)) FILTER (WHERE {buy}) AS new_product_share,
+         coalesce(sum(amount) FILTER (WHERE {buy} AND ts < $mid::TIMESTAMP), 0) AS early,
+         coalesce(sum(amount) FILTER (WHERE {buy} AND ts >= $mid::TIMESTAMP), 0) AS late,
+         sum(amount) FILTER (WHERE {buy} AND ts >= $quarter::TIMESTAMP) AS spend_quarter
   FROM tx GROUP BY customer_id),
 orders AS (
-  SELECT customer_id, order_id, min(ts) AS ts, sum(amount) AS amount,
+  SELECT customer_id, order_id, min(ts) AS ts, max(ts) AS last_ts, sum(amount) AS amount,
          avg(payment_delay_days) AS delay
   FROM buys GROUP BY customer_id, order_id),
 o AS (
   SELECT customer_id, count(*) AS frequency, sum(amount) AS gross, min(ts) AS first_w,
-         max(ts) AS last_w, avg(delay) AS mean_payment_delay
+         max(ts) AS last_w, avg(delay) AS mean_payment_delay,
+         count(*) FILTER (WHERE last_ts >= $quarter::TIMESTAMP) AS orders_quarter
   FROM orders GROUP BY customer_id),
-n AS (
-  SELECT customer_id, sum(amount) AS net,
-         sum(CASE WHEN is_return OR amount < 0 THEN -amount ELSE 0 END) AS returned
-  FROM win GROUP BY customer_id),
-b AS (
-  SELECT customer_id, count(DISTINCT category) AS n_categories,
-         avg(CAST(is_new_product AS DOUBLE)) AS new_product_share
-  FROM buys GROUP BY customer_id),
 monthly AS (
   SELECT customer_id, date_trunc('month', ts) AS month, sum(amount) AS rev
   FROM buys GROUP BY customer_id, date_trunc('month', ts)),
@@ -213,14 +215,6 @@ m AS (
          date_diff('month', min(month), date_trunc('month', $snap::TIMESTAMP - INTERVAL 1 SECOND)) + 1
            AS n_months
   FROM monthly GROUP BY customer_id),
-h AS (
-  SELECT customer_id,
-         coalesce(sum(amount) FILTER (WHERE ts < $mid::TIMESTAMP), 0) AS early,
-         coalesce(sum(amount) FILTER (WHERE ts >= $mid::TIMESTAMP), 0) AS late
-  FROM buys GROUP BY customer_id),
-q AS (
-  SELECT customer_id, sum(amount) AS spend, count(DISTINCT order_id) AS orders
-  FROM buys WHERE ts >= $quarter::TIMESTAMP GROUP BY customer_id),
 ids AS ({all_ids})
 SELECT ids.customer_id,
   coalesce(o.frequency, 0) > 0 AS is_buyer,
@@ -229,11 +223,7 @@ SELECT ids.customer_id,
 FROM ids
 LEFT JOIN life l USING (customer_id)
 LEFT JOIN o USING (customer_id)
-LEFT JOIN n USING (customer_id)
-LEFT JOIN b USING (customer_id)
 LEFT JOIN m USING (customer_id)
-LEFT JOIN h USING (customer_id)
-LEFT JOIN q USING (customer_id)
 {cust_join}
 ORDER BY ids.customer_id
 """

@@ -217,17 +217,18 @@ def register_transactions(
     ]
     if "currency" in mapped:
         select.append(f"CAST({_ident(mapped['currency'])} AS VARCHAR) AS currency")
-    # the source text of the key columns travels with each row for the quarantine file
-    raw_cols = [f"CAST({_ident(mapped[r])} AS VARCHAR) AS raw_{r}"
+    # the source values of the key columns travel with each row for the quarantine file (as
+    # text there: casting only the quarantined rows saves a string per line and column)
+    raw_cols = [f"{_ident(mapped[r])} AS raw_{r}"
                 for r in ("customer_id", "timestamp", "amount", "quantity", "unit_price")
                 if r in mapped]
     typed = ", ".join(select + raw_cols)
     con.sql(f"CREATE OR REPLACE VIEW transactions_raw AS SELECT * FROM {reader}")
-    raw = "(SELECT DISTINCT * FROM transactions_raw)" if policy.dedupe else "transactions_raw"
-    con.sql(f"CREATE OR REPLACE VIEW transactions_typed AS SELECT {typed} FROM {raw}")
-    con.sql(f"CREATE OR REPLACE VIEW transactions_duplicates AS SELECT {typed}, _copies FROM "
-            "(SELECT *, count(*) - 1 AS _copies FROM transactions_raw GROUP BY ALL "
-            "HAVING count(*) > 1)")
+    # one aggregation both deduplicates and counts the extra copies of each line (_copies)
+    raw = ("(SELECT *, count(*) - 1 AS __copies FROM transactions_raw GROUP BY ALL)"
+           if policy.dedupe else "(SELECT *, 0 AS __copies FROM transactions_raw)")
+    con.sql(f"CREATE OR REPLACE VIEW transactions_typed AS SELECT {typed}, __copies AS _copies "
+            f"FROM {raw}")
     available = set(mapped) | {"amount", "is_return"}
     if "order_id" not in mapped:
         available.discard("order_id")

@@ -83,8 +83,9 @@ def apply_quality(con: duckdb.DuckDBPyConnection, policy: QualityPolicy, snapsho
                   where: str, has_currency: bool) -> QualityReport:
     """Split ``transactions_typed`` into the ``transactions`` and ``quarantine`` tables.
 
-    The typed (and deduplicated) rows are materialised once, so the source is read and
-    deduplicated a single time whatever the number of checks.
+    The typed (and deduplicated) rows are materialised once, with the number of extra copies
+    of each line, so the source is read and deduplicated a single time whatever the number of
+    checks.
     """
     con.execute("CREATE OR REPLACE TEMP TABLE _typed AS SELECT * FROM transactions_typed")
     rates_sql = "NULL"
@@ -116,9 +117,14 @@ def apply_quality(con: duckdb.DuckDBPyConnection, policy: QualityPolicy, snapsho
         SELECT customer_id, min(ts) AS first_buy FROM ({base})
         WHERE {valid} AND amount > 0 AND NOT coalesce(is_return, false) AND ts < $snap::TIMESTAMP
         GROUP BY customer_id""", {"snap": snapshot})
-    # a view, not a table: the source is streamed twice instead of held in memory
-    con.execute(f"""
-        CREATE OR REPLACE TEMP VIEW _checked AS
+    # a query, not a table: the source is streamed twice instead of held in memory; only
+    # lines that can fail a check (the quarantine pass filters on this first) need the join
+    suspect = (f"NOT ({valid}) OR ts >= TIMESTAMP '{snapshot.isoformat()}' OR amount = 0 "
+               "OR coalesce(is_return, false) OR amount < 0"
+               + (f" OR {rates_sql} IS NULL" if rates_sql != "NULL" else ""))
+
+    def checked(where: str) -> str:
+        return f"""
         SELECT t.*, CASE
             WHEN t.customer_id IS NULL OR trim(t.customer_id) = '' THEN 'missing_customer_id'
             WHEN t.ts IS NULL THEN 'bad_date'
@@ -129,24 +135,27 @@ def apply_quality(con: duckdb.DuckDBPyConnection, policy: QualityPolicy, snapsho
             WHEN (coalesce(t.is_return, false) OR t.amount < 0)
                  AND (f.first_buy IS NULL OR f.first_buy > t.ts) THEN 'unmatched_return'
             END AS reason
-        FROM ({base}) t LEFT JOIN _first_buy f USING (customer_id)""")
+        FROM ({base} WHERE {where}) t LEFT JOIN _first_buy f USING (customer_id)"""
+
     cols = ", ".join(CANONICAL)
-    con.execute(f"CREATE OR REPLACE TABLE transactions AS SELECT {cols} FROM _checked "
+    con.execute(f"CREATE OR REPLACE TABLE transactions AS SELECT {cols} FROM ({checked('true')}) "
                 "WHERE reason IS NULL")
+    raw = [c for (c,) in con.execute("SELECT column_name FROM (DESCRIBE _typed)").fetchall()
+           if c.startswith("raw_")]
+    as_text = (" REPLACE (" + ", ".join(f'CAST("{c}" AS VARCHAR) AS "{c}"' for c in raw) + ")"
+               if raw else "")
     con.execute("CREATE OR REPLACE TEMP TABLE quarantine AS SELECT reason, 1 AS copies, * "
-                "EXCLUDE (reason) FROM _checked WHERE reason IS NOT NULL")
+                f"EXCLUDE (reason, _copies){as_text} FROM ({checked(suspect)}) "
+                "WHERE reason IS NOT NULL")
     counts = dict(con.execute("SELECT reason, count(*) FROM quarantine GROUP BY 1").fetchall())
-    n_checked = (con.execute("SELECT count(*) FROM transactions").fetchall()[0][0]
-                 + sum(counts.values()))
-    n_read = n_checked
-    if policy.dedupe:
-        n_read = con.execute("SELECT count(*) FROM transactions_raw").fetchall()[0][0]
-        if n_read > n_checked:
-            con.execute("""INSERT INTO quarantine BY NAME
-                SELECT 'duplicate' AS reason, _copies AS copies, * EXCLUDE (_copies)
-                FROM transactions_duplicates""")
-            counts["duplicate"] = n_read - n_checked
-    con.execute("DROP VIEW _checked")
+    n_distinct, n_extra = con.execute("SELECT count(*), coalesce(sum(_copies), 0) FROM _typed"
+                                      ).fetchall()[0]
+    n_read = n_distinct + n_extra
+    if n_extra:
+        con.execute("""INSERT INTO quarantine BY NAME
+            SELECT 'duplicate' AS reason, _copies AS copies, * EXCLUDE (_copies)
+            FROM _typed WHERE _copies > 0""")
+        counts["duplicate"] = int(n_extra)
     con.execute("DROP TABLE _typed")
     kept = con.execute("SELECT count(*) FROM transactions").fetchall()[0][0]
     report = QualityReport(int(n_read), int(kept), {k: int(v) for k, v in counts.items()}, snapshot)
