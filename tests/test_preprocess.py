@@ -44,3 +44,19 @@ def test_every_scaler_fits_and_pickles(scaler):
 def test_unknown_scaler_is_a_config_error():
     with pytest.raises(ConfigError, match="unknown scaler 'zscore'"):
         build_preprocessor(["frequency"], scaler="zscore")
+
+
+def test_median_imputer_equals_scikit_learns():
+    from sklearn.impute import SimpleImputer
+
+    from clustering.preprocess import MedianImputer
+
+    rng = np.random.default_rng(0)
+    X = rng.lognormal(size=(5001, 4))
+    X[rng.random(X.shape) < 0.2] = np.nan
+    ours = MedianImputer().fit(X)
+    ref = SimpleImputer(strategy="median").fit(X)
+    np.testing.assert_allclose(ours.statistics_, ref.statistics_)
+    np.testing.assert_allclose(ours.transform(X), ref.transform(X))
+    Z = np.column_stack([X[:, 0], np.full(len(X), np.nan)])  # an empty column becomes 0
+    assert (MedianImputer().fit_transform(Z)[:, 1] == 0).all()

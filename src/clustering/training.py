@@ -19,7 +19,6 @@ import duckdb
 import numpy as np
 import pandas as pd
 from sklearn.base import clone
-from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 from sklearn.pipeline import Pipeline
 from threadpoolctl import threadpool_limits
 
@@ -28,7 +27,7 @@ from clustering.baselines import BASELINES, make_baseline
 from clustering.config import DataConfig, TrainConfig
 from clustering.console import Console
 from clustering.errors import ConfigError, DataError
-from clustering.evaluate import checklist_metrics, score_segmentation
+from clustering.evaluate import agreement, checklist_metrics, score_segmentation
 from clustering.features import FeatureResult, build_customer_features
 from clustering.loading import (
     LoadedData,
@@ -496,8 +495,7 @@ def run_training(
                 est = make_baseline(b, **_baseline_params(cfg, b)).fit(buyers)
                 baselines[b] = _score(b, est.labels_, Xs, revenue, cfg, truth)
                 codes = _int_codes(est.labels_)
-                metrics[f"vs_{b}_ari"] = float(adjusted_rand_score(codes, labels))
-                metrics[f"vs_{b}_nmi"] = float(normalized_mutual_info_score(codes, labels))
+                metrics[f"vs_{b}_ari"], metrics[f"vs_{b}_nmi"] = agreement(codes, labels)
             console.detail(f"baselines: {', '.join(baselines) or 'none'}")
         future = {}
         if spark and cfg.evaluate.holdout_days > 0:
