@@ -3,6 +3,8 @@ and scoring a Spark DataFrame through MLflow's Spark UDF."""
 
 from __future__ import annotations
 
+import datetime as dt
+
 import duckdb
 import mlflow
 import numpy as np
@@ -14,14 +16,21 @@ pytest.importorskip("pyspark")
 from hydra import compose, initialize_config_dir  # noqa: E402
 
 from clustering.features import build_customer_features  # noqa: E402
-from clustering.loading import TableSource, register_transactions  # noqa: E402
+from clustering.loading import (  # noqa: E402
+    TableSource,
+    register_customers,
+    register_transactions,
+)
 from clustering.model import load_segmentation_model  # noqa: E402
 from clustering.spark_engine import (  # noqa: E402
     build_customer_features_spark,
+    holdout_outcomes_spark,
+    read_customers,
     read_transactions,
     spark_session,
 )
 from clustering.training import run_training  # noqa: E402
+from clustering.validation import holdout_outcomes  # noqa: E402
 from pipelines.common import CONF_DIR, to_settings  # noqa: E402
 
 COLUMNS = {c: c for c in ["customer_id", "order_id", "timestamp", "amount", "quantity",
@@ -44,17 +53,37 @@ def test_spark_features_equal_local_features(spark, small_sample, tmp_path):
     path = tmp_path / "tx.parquet"
     pd.concat([tx, extra, zero, orphan]).to_parquet(path)
     src = TableSource(str(path), columns=COLUMNS)
+    # the customers table adds prospects (never bought), a signup date and attributes
+    customers = pd.read_parquet(small_sample["customers"])
+    prospects = customers.head(40).assign(customer_id=lambda d: "P" + d["customer_id"])
+    cpath = tmp_path / "customers.parquet"
+    pd.concat([customers, prospects]).to_parquet(cpath)
+    csrc = TableSource(str(cpath), columns={"customer_id": "customer_id",
+                                            "signup_date": "signup_date"})
+    attrs = ["region", "channel"]
     con = duckdb.connect()
-    local = build_customer_features(con, register_transactions(con, src))
+    loaded = register_customers(con, csrc, attrs, register_transactions(con, src))
     snapshot, available = read_transactions(spark, src)
-    remote = build_customer_features_spark(spark, snapshot, available)
-    assert remote.snapshot_date == local.snapshot_date
-    a = local.table[~local.table["is_prospect"]].sort_values("customer_id").reset_index(drop=True)
-    b = remote.table.sort_values("customer_id").reset_index(drop=True)
-    assert a["customer_id"].tolist() == b["customer_id"].tolist()
-    for f in remote.features:
-        np.testing.assert_allclose(a[f].to_numpy(float), b[f].to_numpy(float), rtol=1e-9,
-                                   atol=1e-9, equal_nan=True, err_msg=f)
+    cust = read_customers(spark, csrc, attrs)
+    # the snapshot of the data and an earlier one (the hold-out validation's calibration date)
+    for snap in (None, snapshot - dt.timedelta(days=200)):
+        local = build_customer_features(con, loaded, snap)
+        remote = build_customer_features_spark(spark, snap or snapshot, available, customers=cust)
+        assert remote.snapshot_date == local.snapshot_date
+        assert remote.features == local.features and "days_since_signup" in remote.features
+        a = local.table.sort_values("customer_id").reset_index(drop=True)
+        b = remote.table.sort_values("customer_id").reset_index(drop=True)
+        assert a["customer_id"].tolist() == b["customer_id"].tolist()
+        assert a["is_prospect"].sum() >= 40
+        for c in ["is_buyer", "is_prospect", *attrs]:
+            assert a[c].tolist() == b[c].tolist(), c
+        for f in remote.features:
+            np.testing.assert_allclose(a[f].to_numpy(float), b[f].to_numpy(float), rtol=1e-9,
+                                       atol=1e-9, equal_nan=True, err_msg=f)
+    split = snapshot - dt.timedelta(days=180)
+    ids = local.buyers["customer_id"]
+    pd.testing.assert_frame_equal(holdout_outcomes_spark(spark, ids, split, 180),
+                                  holdout_outcomes(con, ids, split, 180), check_dtype=False)
 
 
 @pytest.mark.parametrize("model", ["spark_kmeans", "spark_bisecting_kmeans"])

@@ -35,7 +35,7 @@ def selected_clusters(tree: np.ndarray, labels: np.ndarray) -> dict[int, int]:
     below: dict[int, set[int]] = {int(k): set(v) for k, v in
                                   direct.groupby("node")["label"].unique().items()}
     clusters = ~points
-    up = dict(zip(child[clusters].tolist(), parent[clusters].tolist()))
+    up = dict(zip(child[clusters].tolist(), parent[clusters].tolist(), strict=True))
     for node in sorted(up, reverse=True):  # children before parents
         below.setdefault(up[node], set()).update(below.get(node, set()))
     out: dict[int, int] = {}
@@ -68,7 +68,7 @@ class DensityPredictor:
         n_labels = int(self.labels.max()) + 1 if (self.labels >= 0).any() else 0
         self.birth = np.zeros(n_labels)
         self.peak = np.zeros(n_labels)
-        birth_of = dict(zip(child[~points].tolist(), lam[~points].tolist()))
+        birth_of = dict(zip(child[~points].tolist(), lam[~points].tolist(), strict=True))
         peak_of = pd.Series(lam).groupby(parent).max()
         for label, node in selected_clusters(tree, self.labels).items():
             self.birth[label] = birth_of.get(node, 0.0)  # the root is born at lambda 0

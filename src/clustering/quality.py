@@ -81,17 +81,17 @@ def resolve_snapshot(snapshot_date, last_timestamp, where: str) -> dt.date:
 
 def apply_quality(con: duckdb.DuckDBPyConnection, policy: QualityPolicy, snapshot_date,
                   where: str, has_currency: bool) -> QualityReport:
-    """Split ``transactions_typed`` into the ``transactions`` and ``quarantine`` tables.
+    """Split ``transactions_typed`` into the ``transactions`` view and ``quarantine`` table.
 
-    The typed (and deduplicated) rows are materialised once, with the number of extra copies
-    of each line, so the source is read and deduplicated a single time whatever the number of
-    checks.
+    Aggregates that duplicate lines cannot change (currencies, the last date, each customer's
+    first purchase) stream the source; then the deduplicated lines are materialised once, with
+    their check result and number of extra copies, as ``_checked``. ``transactions`` is a view
+    of its clean lines, so the data is held in memory once.
     """
-    con.execute("CREATE OR REPLACE TEMP TABLE _typed AS SELECT * FROM transactions_typed")
     rates_sql = "NULL"
     if has_currency:
         currencies = [r[0] for r in con.execute(
-            "SELECT DISTINCT currency FROM _typed WHERE currency IS NOT NULL "
+            "SELECT DISTINCT currency FROM transactions_streamed WHERE currency IS NOT NULL "
             "ORDER BY 1").fetchall()]
         if len(currencies) > 1 and not policy.currency_rates:
             raise DataError(f"{where}: {len(currencies)} currencies in the currency column "
@@ -102,29 +102,27 @@ def apply_quality(con: duckdb.DuckDBPyConnection, policy: QualityPolicy, snapsho
                              for c, r in policy.currency_rates.items())
             rates_sql = f"(CASE currency {cases} END)"
     amount = f"(amount * {rates_sql})" if rates_sql != "NULL" else "amount"
-    base = (f"SELECT * REPLACE ({amount} AS amount) FROM _typed"
-            if rates_sql != "NULL" else "SELECT * FROM _typed")
+
+    def source(view: str) -> str:
+        return (f"SELECT * REPLACE ({amount} AS amount) FROM {view}"
+                if rates_sql != "NULL" else f"SELECT * FROM {view}")
+
+    base, streamed = source("transactions_typed"), source("transactions_streamed")
     valid = ("customer_id IS NOT NULL AND trim(customer_id) <> '' AND ts IS NOT NULL "
              "AND amount IS NOT NULL AND isfinite(amount)")
     snapshot = resolve_snapshot(
         snapshot_date,
-        lambda: con.execute(f"SELECT max(ts) FROM ({base}) WHERE {valid}").fetchall()[0][0],
+        lambda: con.execute(f"SELECT max(ts) FROM ({streamed}) WHERE {valid}").fetchall()[0][0],
         where)
     currency_rule = (f"WHEN {rates_sql} IS NULL THEN 'unknown_currency'"
                      if rates_sql != "NULL" else "")
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE _first_buy AS
-        SELECT customer_id, min(ts) AS first_buy FROM ({base})
+        SELECT customer_id, min(ts) AS first_buy FROM ({streamed})
         WHERE {valid} AND amount > 0 AND NOT coalesce(is_return, false) AND ts < $snap::TIMESTAMP
         GROUP BY customer_id""", {"snap": snapshot})
-    # a query, not a table: the source is streamed twice instead of held in memory; only
-    # lines that can fail a check (the quarantine pass filters on this first) need the join
-    suspect = (f"NOT ({valid}) OR ts >= TIMESTAMP '{snapshot.isoformat()}' OR amount = 0 "
-               "OR coalesce(is_return, false) OR amount < 0"
-               + (f" OR {rates_sql} IS NULL" if rates_sql != "NULL" else ""))
-
-    def checked(where: str) -> str:
-        return f"""
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE _checked AS
         SELECT t.*, CASE
             WHEN t.customer_id IS NULL OR trim(t.customer_id) = '' THEN 'missing_customer_id'
             WHEN t.ts IS NULL THEN 'bad_date'
@@ -135,28 +133,26 @@ def apply_quality(con: duckdb.DuckDBPyConnection, policy: QualityPolicy, snapsho
             WHEN (coalesce(t.is_return, false) OR t.amount < 0)
                  AND (f.first_buy IS NULL OR f.first_buy > t.ts) THEN 'unmatched_return'
             END AS reason
-        FROM ({base} WHERE {where}) t LEFT JOIN _first_buy f USING (customer_id)"""
-
+        FROM ({base}) t LEFT JOIN _first_buy f USING (customer_id)""")
     cols = ", ".join(CANONICAL)
-    con.execute(f"CREATE OR REPLACE TABLE transactions AS SELECT {cols} FROM ({checked('true')}) "
+    con.execute(f"CREATE OR REPLACE TABLE transactions AS SELECT {cols} FROM _checked "
                 "WHERE reason IS NULL")
-    raw = [c for (c,) in con.execute("SELECT column_name FROM (DESCRIBE _typed)").fetchall()
+    raw = [c for (c,) in con.execute("SELECT column_name FROM (DESCRIBE _checked)").fetchall()
            if c.startswith("raw_")]
     as_text = (" REPLACE (" + ", ".join(f'CAST("{c}" AS VARCHAR) AS "{c}"' for c in raw) + ")"
                if raw else "")
     con.execute("CREATE OR REPLACE TEMP TABLE quarantine AS SELECT reason, 1 AS copies, * "
-                f"EXCLUDE (reason, _copies){as_text} FROM ({checked(suspect)}) "
-                "WHERE reason IS NOT NULL")
+                f"EXCLUDE (reason, _copies){as_text} FROM _checked WHERE reason IS NOT NULL")
     counts = dict(con.execute("SELECT reason, count(*) FROM quarantine GROUP BY 1").fetchall())
-    n_distinct, n_extra = con.execute("SELECT count(*), coalesce(sum(_copies), 0) FROM _typed"
+    n_distinct, n_extra = con.execute("SELECT count(*), coalesce(sum(_copies), 0) FROM _checked"
                                       ).fetchall()[0]
     n_read = n_distinct + n_extra
     if n_extra:
         con.execute("""INSERT INTO quarantine BY NAME
-            SELECT 'duplicate' AS reason, _copies AS copies, * EXCLUDE (_copies)
-            FROM _typed WHERE _copies > 0""")
+            SELECT 'duplicate' AS reason, _copies AS copies, * EXCLUDE (_copies, reason)
+            FROM _checked WHERE _copies > 0""")
         counts["duplicate"] = int(n_extra)
-    con.execute("DROP TABLE _typed")
+    con.execute("DROP TABLE _checked")
     kept = con.execute("SELECT count(*) FROM transactions").fetchall()[0][0]
     report = QualityReport(int(n_read), int(kept), {k: int(v) for k, v in counts.items()}, snapshot)
     errors = report.quarantined - counts.get("after_snapshot", 0)

@@ -3,8 +3,9 @@ engine, written as Spark SQL, for data that outgrows one machine.
 
 ``engine=spark`` reads the files with Spark, applies the same row checks as
 :mod:`clustering.quality` (counts only), and computes the features of
-:mod:`clustering.features` with the same definitions; the result (one row per customer) is
-collected for the rest of the pipeline. Point ``engine.master`` at a cluster
+:mod:`clustering.features` with the same definitions, customers table (attributes, signup
+date, prospects) included; the result (one row per customer) is collected for the rest of
+the pipeline. The hold-out validation's calibration features and outcomes run on Spark too. Point ``engine.master`` at a cluster
 (``spark://host:7077``, ``yarn``) to run the heavy part there. Requires ``pip install .[spark]``.
 """
 
@@ -13,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import sys
+from dataclasses import dataclass
 
 from clustering.errors import ConfigError, DataError
 from clustering.features import BEHAVIOURAL, FEATURE_SOURCES, QUARTER_DAYS, FeatureResult
@@ -52,17 +54,79 @@ def java_date_pattern(fmt: str) -> str:
     return out
 
 
+def _read(spark, source: TableSource, what: str):
+    files = resolve_files(source.path, source.fmt, what=what)
+    if file_format(files, source.fmt) == "parquet":
+        return files, spark.read.parquet(*files)
+    return files, (spark.read.option("header", True).option("multiLine", True)
+                   .option("sep", source.delimiter or ",").option("encoding", source.encoding)
+                   .csv(files))
+
+
+@dataclass
+class SparkCustomers:
+    """What the ``customers`` view holds (see :func:`read_customers`)."""
+
+    files: list[str]
+    attributes: list[str]
+    has_signup: bool
+
+
+def read_customers(spark, source: TableSource, attributes: list[str]) -> SparkCustomers:
+    """The canonical ``customers`` view (id, optional signup date, attributes), one row per
+    customer, as :func:`clustering.loading.register_customers` builds it locally."""
+    files, raw = _read(spark, source, "customers")
+    cid = source.columns.get("customer_id") or "customer_id"
+    if cid not in raw.columns:
+        raise DataError(f"{files[0]}: customer id column '{cid}' not found; present: {raw.columns}"
+                        " (set data.customer_columns.customer_id)")
+    select = [f"CAST(`{cid}` AS STRING) AS customer_id"]
+    signup = source.columns.get("signup_date")
+    has_signup = bool(signup and signup in raw.columns)
+    if has_signup:
+        select.append(
+            f"to_timestamp(CAST(`{signup}` AS STRING), '{java_date_pattern(source.date_format)}')"
+            if source.date_format else f"CAST(`{signup}` AS TIMESTAMP)")
+        select[-1] += " AS signup_date"
+    for a in attributes:
+        if a not in raw.columns:
+            raise DataError(f"{files[0]}: attribute column '{a}' not found; present: {raw.columns}"
+                            " (check data.attributes)")
+        select.append(f"CAST(`{a}` AS STRING) AS `{a}`")
+    raw.createOrReplaceTempView("customers_raw")
+    names = ["customer_id"] + (["signup_date"] if has_signup else []) + [f"`{a}`" for a in attributes]
+    spark.sql(f"""SELECT {', '.join(names)} FROM (
+        SELECT {', '.join(select)}, row_number() OVER (PARTITION BY CAST(`{cid}` AS STRING)
+                                                       ORDER BY CAST(`{cid}` AS STRING)) AS _n
+        FROM customers_raw WHERE `{cid}` IS NOT NULL) WHERE _n = 1""").createOrReplaceTempView(
+        "customers")
+    return SparkCustomers(files, list(attributes), has_signup)
+
+
+def holdout_outcomes_spark(spark, customer_ids, split: dt.date, horizon_days: int):
+    """:func:`clustering.validation.holdout_outcomes` on the Spark ``transactions`` view."""
+    import pandas as pd
+
+    end = split + dt.timedelta(days=horizon_days)
+    out = spark.sql(f"""
+        SELECT customer_id, count(DISTINCT order_id) AS holdout_orders,
+               sum(amount) AS holdout_spend
+        FROM transactions
+        WHERE ts >= TIMESTAMP'{split.isoformat()} 00:00:00' AND ts < TIMESTAMP'{end.isoformat()} 00:00:00'
+          AND amount > 0 AND NOT is_return
+        GROUP BY customer_id""").toPandas()
+    frame = pd.DataFrame({"customer_id": customer_ids.to_numpy()})
+    frame = frame.merge(out, on="customer_id", how="left")
+    frame["holdout_orders"] = frame["holdout_orders"].fillna(0).astype(int)
+    frame["holdout_spend"] = frame["holdout_spend"].fillna(0.0).astype(float)
+    frame["bought_again"] = frame["holdout_orders"] > 0
+    return frame
+
+
 def read_transactions(spark, source: TableSource, snapshot_date=None):
     """Canonical, checked transactions as a Spark DataFrame (view ``transactions``) and the
     snapshot date; the same rules as the local engine's data checks."""
-    files = resolve_files(source.path, source.fmt)
-    fmt = file_format(files, source.fmt)
-    if fmt == "parquet":
-        raw = spark.read.parquet(*files)
-    else:
-        raw = (spark.read.option("header", True).option("multiLine", True)
-               .option("sep", source.delimiter or ",").option("encoding", source.encoding)
-               .csv(files))
+    files, raw = _read(spark, source, "transactions")
     cols = {k: v for k, v in source.columns.items() if v and v in raw.columns}
     for role in ("customer_id", "timestamp"):
         if role not in cols:
@@ -116,9 +180,11 @@ def read_transactions(spark, source: TableSource, snapshot_date=None):
 
 
 def build_customer_features_spark(spark, snapshot: dt.date, available: set[str],
-                                  lookback_days: int = 1095) -> FeatureResult:
-    """The features of :func:`clustering.features.build_customer_features` in Spark SQL
-    (buyers and lapsed customers; prospects come with a customers table on the local engine)."""
+                                  lookback_days: int = 1095,
+                                  customers: SparkCustomers | None = None) -> FeatureResult:
+    """The features of :func:`clustering.features.build_customer_features` in Spark SQL, as of
+    ``snapshot`` (any date up to the one the transactions were checked for); with
+    ``customers``, attributes, days since signup and prospects as well."""
     start = snapshot - dt.timedelta(days=lookback_days)
     mid = snapshot - dt.timedelta(days=lookback_days // 2)
     quarter = snapshot - dt.timedelta(days=min(QUARTER_DAYS, lookback_days))
@@ -126,7 +192,10 @@ def build_customer_features_spark(spark, snapshot: dt.date, available: set[str],
     snap_d = f"DATE'{snapshot.isoformat()}'"
     skipped = {f: "missing column(s) " + ", ".join(c for c in FEATURE_SOURCES[f] if c not in available)
                for f in BEHAVIOURAL if any(c not in available for c in FEATURE_SOURCES[f])}
-    skipped["days_since_signup"] = "customers table not used by the Spark engine"
+    if customers is not None and customers.has_signup:
+        skipped.pop("days_since_signup", None)
+    else:
+        skipped["days_since_signup"] = "missing column(s) signup_date"
     features = [f for f in BEHAVIOURAL if f not in skipped]
     expr = {
         "recency_days": f"datediff({snap_d}, CAST(l.last_buy AS DATE))",
@@ -145,17 +214,29 @@ def build_customer_features_spark(spark, snapshot: dt.date, available: set[str],
         "n_categories": "b.n_categories",
         "new_product_share": "b.new_product_share",
         "mean_payment_delay": "o.mean_payment_delay",
+        "days_since_signup": (f"CASE WHEN c.signup_date < {lit(snapshot)} THEN "
+                              f"datediff({snap_d}, CAST(c.signup_date AS DATE)) END"),
         "spend_last_quarter": "coalesce(q.spend, 0)",
         "orders_last_quarter": "coalesce(q.orders, 0)",
     }
     cols = ",\n".join(f"CAST({expr[f]} AS DOUBLE) AS {f}" for f in features)
     last_month = f"date_trunc('MONTH', {lit(snapshot)} - INTERVAL 1 SECOND)"
+    attrs = customers.attributes if customers is not None else []
+    attr_cols = "".join(f",\n           c.`{a}`" for a in attrs)
+    ids = "SELECT customer_id FROM l"
+    cust_join = ""
+    if customers is not None:
+        ids += " UNION SELECT customer_id FROM customers" + (
+            f" WHERE signup_date IS NULL OR signup_date < {lit(snapshot)}"
+            if customers.has_signup else "")
+        cust_join = "LEFT JOIN customers c USING (customer_id)"
     table = spark.sql(f"""
-    WITH win AS (SELECT * FROM transactions WHERE ts >= {lit(start)}),
+    WITH tx AS (SELECT * FROM transactions WHERE ts < {lit(snapshot)}),
+    win AS (SELECT * FROM tx WHERE ts >= {lit(start)}),
     buys AS (SELECT * FROM win WHERE amount > 0 AND NOT is_return),
     l AS (SELECT customer_id, min(ts) AS first_ts,
                  max(CASE WHEN amount > 0 AND NOT is_return THEN ts END) AS last_buy
-          FROM transactions GROUP BY customer_id),
+          FROM tx GROUP BY customer_id),
     orders AS (SELECT customer_id, order_id, min(ts) AS ts, sum(amount) AS amount,
                       avg(payment_delay_days) AS delay FROM buys GROUP BY customer_id, order_id),
     o AS (SELECT customer_id, count(*) AS frequency, sum(amount) AS gross, min(ts) AS first_w,
@@ -178,13 +259,17 @@ def build_customer_features_spark(spark, snapshot: dt.date, available: set[str],
           FROM buys GROUP BY customer_id),
     q AS (SELECT customer_id, sum(amount) AS spend, count(DISTINCT order_id) AS orders
           FROM buys WHERE ts >= {lit(quarter)} GROUP BY customer_id)
-    SELECT l.customer_id, coalesce(o.frequency, 0) > 0 AS is_buyer, false AS is_prospect,
-           {cols}
-    FROM l LEFT JOIN o USING (customer_id) LEFT JOIN n USING (customer_id)
+    ids AS ({ids})
+    SELECT ids.customer_id, coalesce(o.frequency, 0) > 0 AS is_buyer,
+           l.customer_id IS NULL AS is_prospect,
+           {cols}{attr_cols}
+    FROM ids LEFT JOIN l USING (customer_id) LEFT JOIN o USING (customer_id)
+    LEFT JOIN n USING (customer_id)
     LEFT JOIN b USING (customer_id) LEFT JOIN m USING (customer_id)
     LEFT JOIN h USING (customer_id) LEFT JOIN q USING (customer_id)
+    {cust_join}
     """).toPandas().sort_values("customer_id").reset_index(drop=True)
     if not table["is_buyer"].any():
         raise DataError(f"no customer bought anything between {start} and {snapshot}")
     return FeatureResult(table=table, snapshot_date=snapshot, window_start=start,
-                         features=features, attributes=[], skipped=skipped)
+                         features=features, attributes=attrs, skipped=skipped)

@@ -11,6 +11,7 @@ import dataclasses
 import datetime as dt
 import os
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -230,7 +231,7 @@ def _score(name: str, labels: np.ndarray, Xs: np.ndarray, revenue: np.ndarray, c
 
 
 def _future_validation(
-    cfg: TrainConfig, con: duckdb.DuckDBPyConnection, loaded: LoadedData, fr: FeatureResult,
+    cfg: TrainConfig, engine: Engine, fr: FeatureResult,
     model: Pipeline, k: int, numeric: list[str], categorical: list[str],
     console: Console,
 ) -> dict[str, tuple[dict[str, float], pd.DataFrame]]:
@@ -239,8 +240,7 @@ def _future_validation(
     days = cfg.evaluate.holdout_days
     split = fr.snapshot_date - dt.timedelta(days=days)
     try:
-        cal = build_customer_features(con, loaded, split, cfg.features.lookback_days,
-                                      list(cfg.features.include) or None)
+        cal = engine.features_at(split)
     except DataError as exc:
         console.detail(f"future validation skipped: {exc}")
         return {}
@@ -248,7 +248,7 @@ def _future_validation(
     if len(buyers) < max(2 * k, 20):
         console.detail(f"future validation skipped: only {len(buyers)} buyers before {split}")
         return {}
-    out = holdout_outcomes(con, buyers["customer_id"], split, days)
+    out = engine.outcomes(buyers["customer_id"], split, days)
     cal_model = clone(model).set_params(segment__n_clusters=k)
     labelings = {}
     # validation is a diagnostic: a segmentation that cannot be refitted on the earlier data
@@ -353,22 +353,51 @@ def keep_previous_names(personas, previous: SegmentationModel, matches: pd.DataF
     return dataclasses.replace(personas, table=table)
 
 
-def _spark_features(cfg: TrainConfig) -> tuple[LoadedData, str | None, FeatureResult]:
-    """Checks and features on Spark (same definitions as the local engine)."""
+@dataclass
+class Engine:
+    """What the stages after loading need from an engine: features as of a date and the
+    hold-out outcomes (DuckDB locally, Spark SQL with engine=spark)."""
+
+    features_at: Callable[[dt.date | None], FeatureResult]
+    outcomes: Callable[[pd.Series, dt.date, int], pd.DataFrame]
+
+
+def _local_engine(cfg: TrainConfig, con: duckdb.DuckDBPyConnection, loaded: LoadedData) -> Engine:
+    include = list(cfg.features.include) or None
+    return Engine(
+        lambda day: build_customer_features(con, loaded, day, cfg.features.lookback_days, include),
+        lambda ids, split, days: holdout_outcomes(con, ids, split, days))
+
+
+def _spark_engine(cfg: TrainConfig) -> tuple[LoadedData, str | None, Engine]:
+    """Checks on Spark (same rules and definitions as the local engine)."""
     from clustering.spark_engine import (
         build_customer_features_spark,
+        holdout_outcomes_spark,
+        read_customers,
         read_transactions,
         spark_session,
     )
 
     e = cfg.engine
     session = spark_session(e.master, e.driver_memory, dict(e.conf))
-    tx, _, truth = _sources(cfg.data, cfg.paths.data_dir)
+    tx, cust, truth = _sources(cfg.data, cfg.paths.data_dir)
     snapshot, available = read_transactions(session, tx, cfg.features.snapshot_date)
-    fr = build_customer_features_spark(session, snapshot, available, cfg.features.lookback_days)
+    customers = None
+    if cust is not None:
+        customers = read_customers(session, cust, list(cfg.data.attributes))
+    elif cfg.data.attributes:
+        raise ConfigError("data.attributes needs a customers table: set data.customers_path")
     loaded = LoadedData(files=resolve_files(tx.path, tx.fmt), available=available,
                         missing_optional=[])
-    return loaded, truth, fr
+    if customers is not None:
+        loaded.customer_files, loaded.attributes = customers.files, customers.attributes
+        loaded.has_signup = customers.has_signup
+    engine = Engine(
+        lambda day: build_customer_features_spark(session, day or snapshot, available,
+                                                  cfg.features.lookback_days, customers),
+        lambda ids, split, days: holdout_outcomes_spark(session, ids, split, days))
+    return loaded, truth, engine
 
 
 def _baseline_params(cfg: TrainConfig, name: str) -> dict[str, Any]:
@@ -405,12 +434,10 @@ def run_training(
             con.execute(f"SET threads = {int(cfg.threads)}")
         with console.stage(f"load data ({cfg.engine.name} engine)"):
             if spark:
-                loaded, truth_path, fr = _spark_features(cfg)
-                if cfg.data.attributes or cfg.data.customers_path or cfg.data.format == "sample":
-                    console.detail("the Spark engine reads transactions only: customer "
-                                   "attributes and prospects are not used")
+                loaded, truth_path, engine = _spark_engine(cfg)
             else:
                 loaded, truth_path = load_data(cfg, con)
+                engine = _local_engine(cfg, con, loaded)
             digest = digest_files(loaded.files + loaded.customer_files)
             console.detail(f"{len(loaded.files)} transaction file(s): {loaded.files[0]}"
                            + (f", customers: {loaded.customer_files[0]}" if loaded.customer_files else ""))
@@ -419,10 +446,7 @@ def run_training(
             if loaded.quality is not None:
                 console.detail(f"checks: {loaded.quality.summary()}")
         with console.stage("build customer features"):
-            if not spark:
-                fr = build_customer_features(con, loaded, cfg.features.snapshot_date,
-                                             cfg.features.lookback_days,
-                                             list(cfg.features.include) or None)
+            fr = engine.features_at(cfg.features.snapshot_date)
             n_pro = int(fr.table["is_prospect"].sum())
             n_lapsed = int((~fr.table["is_buyer"] & ~fr.table["is_prospect"]).sum())
             buyers = fr.buyers
@@ -498,11 +522,9 @@ def run_training(
                 metrics[f"vs_{b}_ari"], metrics[f"vs_{b}_nmi"] = agreement(codes, labels)
             console.detail(f"baselines: {', '.join(baselines) or 'none'}")
         future = {}
-        if spark and cfg.evaluate.holdout_days > 0:
-            console.detail("future validation runs on the local engine only: skipped")
-        if cfg.evaluate.holdout_days > 0 and not spark:
+        if cfg.evaluate.holdout_days > 0:
             with console.stage(f"future validation ({cfg.evaluate.holdout_days}-day hold-out)"):
-                future = _future_validation(cfg, con, loaded, fr, pipe, k, numeric, categorical,
+                future = _future_validation(cfg, engine, fr, pipe, k, numeric, categorical,
                                             console)
                 if "clusters" in future:
                     metrics |= future["clusters"][0]
