@@ -258,7 +258,7 @@ def build_customer_features_spark(spark, snapshot: dt.date, available: set[str],
                  coalesce(sum(CASE WHEN ts >= {lit(mid)} THEN amount END), 0) AS late
           FROM buys GROUP BY customer_id),
     q AS (SELECT customer_id, sum(amount) AS spend, count(DISTINCT order_id) AS orders
-          FROM buys WHERE ts >= {lit(quarter)} GROUP BY customer_id)
+          FROM buys WHERE ts >= {lit(quarter)} GROUP BY customer_id),
     ids AS ({ids})
     SELECT ids.customer_id, coalesce(o.frequency, 0) > 0 AS is_buyer,
            l.customer_id IS NULL AS is_prospect,
