@@ -246,7 +246,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sizes", default="100000,1000000")
     ap.add_argument("--stages", default="features,features_duckdb,features_polars,features_pandas,"
-                                        "train,cluster_hierarchical,cluster_hdbscan,"
+                                        "train,train_hierarchical,train_hdbscan,"
+                                        "cluster_hierarchical,cluster_hdbscan,"
                                         "silhouette_sampled,silhouette_full,scoring,"
                                         "scoring_reference")
     ap.add_argument("--timeout", type=float, default=900,
