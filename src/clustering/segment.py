@@ -17,7 +17,7 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, ClusterMixin, clone
-from sklearn.cluster import KMeans, MiniBatchKMeans
+from sklearn.cluster import KMeans, MiniBatchKMeans, kmeans_plusplus
 from sklearn.decomposition import PCA
 from sklearn.metrics import (
     adjusted_rand_score,
@@ -53,6 +53,13 @@ def nearest_center(X: np.ndarray, centers: np.ndarray, chunk: int = 2048) -> np.
         g += cc
         out[lo:lo + chunk] = g.argmin(axis=1)
     return out
+
+
+def _distances_to(X: np.ndarray, centers: np.ndarray) -> np.ndarray:
+    """Euclidean distance of every row to every centre."""
+    d = (np.einsum("ij,ij->i", X, X)[:, None] - 2 * X @ centers.T
+         + np.einsum("ij,ij->i", centers, centers)[None, :])
+    return np.sqrt(np.maximum(d, 0))
 
 
 def size_order(labels: np.ndarray, n: int) -> np.ndarray:
@@ -224,9 +231,7 @@ class Segmenter(ClusterMixin, BaseEstimator):
         return self._map(self._raw_predict(np.asarray(X, dtype=np.float64)))
 
     def _distances(self, X: np.ndarray) -> np.ndarray:
-        d = (np.einsum("ij,ij->i", X, X)[:, None] - 2 * X @ self.cluster_centers_.T
-             + np.einsum("ij,ij->i", self.cluster_centers_, self.cluster_centers_)[None, :])
-        return np.sqrt(np.maximum(d, 0))
+        return _distances_to(X, self.cluster_centers_)
 
     def transform(self, X) -> np.ndarray:
         """Distance to every segment centre (columns in segment-id order)."""
@@ -375,15 +380,19 @@ class GaussianMixtureSegmenter(Segmenter):
 class FuzzyCMeansSegmenter(Segmenter):
     """Fuzzy c-means (scikit-fuzzy): every customer belongs to every segment to a degree.
 
-    ``m`` (> 1) sets the fuzziness: near 1 it is k-means, 2 is the usual choice. The label is
+    ``m`` (> 1) sets the fuzziness: near 1 it is k-means. With a dozen features the textbook
+    2 flattens the memberships towards 1/k and pulls the centres together (on the sample data,
+    ARI against the planted types 0.63 at m=2, 0.73 at m=1.5; k-means 0.74). The search starts
+    from k-means++ seeds. The label is
     the segment of highest membership, which for Euclidean c-means is the nearest centre, so
     ``predict`` is exact; ``predict_proba`` and the membership confidence are the fuzzy
-    memberships. k can be chosen by the fuzzy partition coefficient (``criterion: fpc``,
-    1 = crisp segments) or by any of the shared criteria.
+    memberships. k is chosen by any of the shared criteria or by the fuzzy partition
+    coefficient (``criterion: fpc``, 1 = crisp segments), which finds the planted k on
+    separated segments but falls with k on overlapping data.
     """
 
     def __init__(self, n_clusters: int | None = None, k_range: tuple[int, int] = (3, 10),
-                 criterion: str = "fpc", m: float = 2.0, max_iter: int = 300,
+                 criterion: str = "calinski_harabasz", m: float = 1.5, max_iter: int = 300,
                  tol: float = 1e-5, sample_size: int = 10_000, random_state: int = 0,
                  progress: Callable[[str], None] | None = None,
                  selection_sample: int | None = 200_000):
@@ -403,8 +412,12 @@ class FuzzyCMeansSegmenter(Segmenter):
 
         if not self.m > 1:
             raise ConfigError(f"model.params.m (fuzziness) must be > 1, got {self.m}")
+        # start from k-means++ seeds: scikit-fuzzy's random start lands in poor local optima
+        seeds, _ = kmeans_plusplus(X, k, random_state=self.random_state)
+        init = np.maximum(_distances_to(X, seeds), 1e-12) ** (-2.0 / (self.m - 1))
+        init /= init.sum(axis=1, keepdims=True)
         centers, u, _, _, _, _, fpc = skfuzzy.cluster.cmeans(
-            X.T, c=k, m=self.m, error=self.tol, maxiter=self.max_iter, seed=self.random_state)
+            X.T, c=k, m=self.m, error=self.tol, maxiter=self.max_iter, init=init.T)
         return nearest_center(X, centers), centers, {"fpc": float(fpc)}
 
     def _set_state(self, state):
@@ -420,8 +433,7 @@ class FuzzyCMeansSegmenter(Segmenter):
         """Fuzzy memberships, columns in segment-id order (rows sum to 1)."""
         X = np.asarray(X, dtype=np.float64)
         d = np.empty((len(X), len(self.mapping_)))
-        for raw, seg in enumerate(self.mapping_):
-            d[:, seg] = np.linalg.norm(X - self.centers_raw_[raw], axis=1)
+        d[:, self.mapping_] = _distances_to(X, self.centers_raw_)
         d = np.maximum(d, 1e-12) ** (-2.0 / (self.m - 1))
         return d / d.sum(axis=1, keepdims=True)
 
