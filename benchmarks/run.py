@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import resource
 import subprocess
 import sys
@@ -242,6 +243,39 @@ def markdown(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def growth_plot(rows: list[dict], path: Path) -> Path | None:
+    """Seconds against customers on log-log axes, one line per stage measured at 2+ sizes,
+    with a linear-growth guide: a line steeper than the guide grows faster than the data."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    series: dict[str, list[tuple[int, float]]] = {}
+    for r in rows:
+        if "seconds" in r:
+            series.setdefault(r["stage"], []).append((r["size"], r["seconds"]))
+    series = {k: sorted(v) for k, v in series.items() if len(v) > 1}
+    if not series:
+        return None
+    fig, ax = plt.subplots(figsize=(7, 5))
+    for stage, pts in series.items():
+        ax.plot(*zip(*pts, strict=True), marker="o", label=stage)
+    n0 = min(p[0][0] for p in series.values())
+    n1 = max(p[-1][0] for p in series.values())
+    t0 = min(p[0][1] for p in series.values())
+    ax.plot([n0, n1], [t0, t0 * n1 / n0], "k--", lw=1, label="linear growth")
+    ax.set(xscale="log", yscale="log", xlabel="customers", ylabel="seconds",
+           title="Cost against customers (log-log)")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp.png")
+    fig.savefig(tmp, dpi=110)
+    plt.close(fig)
+    os.replace(tmp, path)
+    return path
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sizes", default="100000,1000000")
@@ -284,6 +318,9 @@ def main() -> None:
     md = markdown(rows)
     (RESULTS / "results.md").write_text(md + "\n")
     print("\n" + md)
+    plot = growth_plot(rows, RESULTS / "growth.png")
+    if plot:
+        print(f"\ngrowth curve: {plot}")
 
 
 if __name__ == "__main__":
