@@ -619,7 +619,7 @@ class HierarchicalSegmenter(Segmenter):
                 else fastcluster.linkage(X, method=self.linkage))
         return fcluster(tree, self.n_clusters_, criterion="maxclust")
 
-    def exact_agreement(self, X: np.ndarray, sample: int = 10_000, seed: int = 0
+    def exact_agreement(self, X: np.ndarray, sample: int = 30_000, seed: int = 0
                         ) -> dict[str, float]:
         """How closely this model follows the exact tree, beside how closely the exact tree
         follows itself.
@@ -630,6 +630,9 @@ class HierarchicalSegmenter(Segmenter):
         disjoint sample (its labels carried to the first sample by nearest neighbour): the
         ceiling any approximation can reach, since on overlapping segments the exact tree's
         upper merges change from one sample of customers to the next.
+        ``exact_agreement_sample``: customers in each sample. Small samples understate both
+        figures (on the 1M bench data: 0.66 / 0.69 with 10,000 customers, 0.87 / 0.81 with
+        30,000, 0.86 / 0.80 with 50,000).
         """
         X = np.asarray(X, dtype=np.float64)
         rng = np.random.default_rng(seed)
@@ -637,7 +640,8 @@ class HierarchicalSegmenter(Segmenter):
         idx = rng.choice(len(X), size=2 * m, replace=False)
         a, b = X[idx[:m]], X[idx[m:]]
         exact_a = self._exact_labels(a)
-        out = {"exact_agreement_ari": float(adjusted_rand_score(exact_a, self.predict(a)))}
+        out = {"exact_agreement_ari": float(adjusted_rand_score(exact_a, self.predict(a))),
+               "exact_agreement_sample": float(m)}
         exact_b = self._exact_labels(b)
         carried = exact_b[nearest_center(a, b)]
         out["exact_self_agreement_ari"] = float(adjusted_rand_score(exact_a, carried))

@@ -289,7 +289,8 @@ def _algorithm_extras(seg, Xs: np.ndarray, cfg: TrainConfig, console: Console
         metrics["hierarchical_exact"] = float(seg.exact_)
         if not seg.exact_:
             metrics |= seg.exact_agreement(Xs, seed=cfg.seed)
-            console.detail(f"agreement with the exact tree on a 10,000-customer sample: ARI "
+            console.detail(f"agreement with the exact tree on a "
+                           f"{int(metrics['exact_agreement_sample']):,}-customer sample: ARI "
                            f"{metrics['exact_agreement_ari']:.3f} (the exact tree on another "
                            f"sample: {metrics['exact_self_agreement_ari']:.3f})")
         figures["plots/dendrogram.png"] = plot_dendrogram(seg.tree_, seg.n_clusters_)
