@@ -375,17 +375,14 @@ class GaussianMixtureSegmenter(Segmenter):
         return labels, p.max(axis=1), outlier
 
 
-# --- hierarchical -----------------------------------------------------------------------
-
 class FuzzyCMeansSegmenter(Segmenter):
     """Fuzzy c-means (scikit-fuzzy): every customer belongs to every segment to a degree.
 
     ``m`` (> 1) sets the fuzziness: near 1 it is k-means. With a dozen features the textbook
     2 flattens the memberships towards 1/k and pulls the centres together (on the sample data,
     ARI against the planted types 0.63 at m=2, 0.73 at m=1.5; k-means 0.74). The search starts
-    from k-means++ seeds. The label is
-    the segment of highest membership, which for Euclidean c-means is the nearest centre, so
-    ``predict`` is exact; ``predict_proba`` and the membership confidence are the fuzzy
+    from k-means++ seeds. The label is the segment of highest membership, which for Euclidean
+    c-means is the nearest centre, so ``predict`` is exact; ``predict_proba`` and the membership confidence are the fuzzy
     memberships. k is chosen by any of the shared criteria or by the fuzzy partition
     coefficient (``criterion: fpc``, 1 = crisp segments), which finds the planted k on
     separated segments but falls with k on overlapping data.
@@ -416,7 +413,7 @@ class FuzzyCMeansSegmenter(Segmenter):
         seeds, _ = kmeans_plusplus(X, k, random_state=self.random_state)
         init = np.maximum(_distances_to(X, seeds), 1e-12) ** (-2.0 / (self.m - 1))
         init /= init.sum(axis=1, keepdims=True)
-        centers, u, _, _, _, _, fpc = skfuzzy.cluster.cmeans(
+        centers, _, _, _, _, _, fpc = skfuzzy.cluster.cmeans(
             X.T, c=k, m=self.m, error=self.tol, maxiter=self.max_iter, init=init.T)
         return nearest_center(X, centers), centers, {"fpc": float(fpc)}
 
@@ -444,6 +441,8 @@ class FuzzyCMeansSegmenter(Segmenter):
         own = self._distances(X)[np.arange(len(X)), labels]
         return labels, p.max(axis=1), own > self.outlier_distance_
 
+
+# --- hierarchical -----------------------------------------------------------------------
 
 def weighted_linkage(centers: np.ndarray, weights: np.ndarray, method: str = "ward") -> np.ndarray:
     """Agglomerative tree over weighted points (micro-cluster centres), in scipy's format.

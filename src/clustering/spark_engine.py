@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from clustering.errors import ConfigError, DataError
 from clustering.features import BEHAVIOURAL, FEATURE_SOURCES, QUARTER_DAYS, FeatureResult
-from clustering.loading import TableSource, file_format, resolve_files
+from clustering.loading import TableSource, _missing_column, file_format, resolve_files
 from clustering.quality import resolve_snapshot
 
 STRFTIME_TO_JAVA = {"%Y": "yyyy", "%y": "yy", "%m": "MM", "%d": "dd", "%H": "HH", "%M": "mm",
@@ -78,8 +78,7 @@ def read_customers(spark, source: TableSource, attributes: list[str]) -> SparkCu
     files, raw = _read(spark, source, "customers")
     cid = source.columns.get("customer_id") or "customer_id"
     if cid not in raw.columns:
-        raise DataError(f"{files[0]}: customer id column '{cid}' not found; present: {raw.columns}"
-                        " (set data.customer_columns.customer_id)")
+        raise _missing_column("customer_id", cid, raw.columns, files[0], "data.customer_columns")
     select = [f"CAST(`{cid}` AS STRING) AS customer_id"]
     signup = source.columns.get("signup_date")
     has_signup = bool(signup and signup in raw.columns)
@@ -90,8 +89,7 @@ def read_customers(spark, source: TableSource, attributes: list[str]) -> SparkCu
         select[-1] += " AS signup_date"
     for a in attributes:
         if a not in raw.columns:
-            raise DataError(f"{files[0]}: attribute column '{a}' not found; present: {raw.columns}"
-                            " (check data.attributes)")
+            raise _missing_column("attribute", a, raw.columns, files[0], "data.attributes")
         select.append(f"CAST(`{a}` AS STRING) AS `{a}`")
     raw.createOrReplaceTempView("customers_raw")
     names = ["customer_id"] + (["signup_date"] if has_signup else []) + [f"`{a}`" for a in attributes]
@@ -105,7 +103,7 @@ def read_customers(spark, source: TableSource, attributes: list[str]) -> SparkCu
 
 def holdout_outcomes_spark(spark, customer_ids, split: dt.date, horizon_days: int):
     """:func:`clustering.validation.holdout_outcomes` on the Spark ``transactions`` view."""
-    import pandas as pd
+    from clustering.validation import outcome_frame
 
     end = split + dt.timedelta(days=horizon_days)
     out = spark.sql(f"""
@@ -115,12 +113,7 @@ def holdout_outcomes_spark(spark, customer_ids, split: dt.date, horizon_days: in
         WHERE ts >= TIMESTAMP'{split.isoformat()} 00:00:00' AND ts < TIMESTAMP'{end.isoformat()} 00:00:00'
           AND amount > 0 AND NOT is_return
         GROUP BY customer_id""").toPandas()
-    frame = pd.DataFrame({"customer_id": customer_ids.to_numpy()})
-    frame = frame.merge(out, on="customer_id", how="left")
-    frame["holdout_orders"] = frame["holdout_orders"].fillna(0).astype(int)
-    frame["holdout_spend"] = frame["holdout_spend"].fillna(0.0).astype(float)
-    frame["bought_again"] = frame["holdout_orders"] > 0
-    return frame
+    return outcome_frame(customer_ids, out)
 
 
 def read_transactions(spark, source: TableSource, snapshot_date=None):

@@ -33,10 +33,16 @@ def holdout_outcomes(
            GROUP BY customer_id""",
         {"split": split, "end": end},
     ).df()
+    return outcome_frame(customer_ids, out)
+
+
+def outcome_frame(customer_ids: pd.Series, per_buyer: pd.DataFrame) -> pd.DataFrame:
+    """Every calibration customer with their hold-out orders and spend (0 when they did not
+    buy) from the per-buyer aggregate of either engine."""
     frame = pd.DataFrame({"customer_id": customer_ids.to_numpy()})
-    frame = frame.merge(out, on="customer_id", how="left")
+    frame = frame.merge(per_buyer, on="customer_id", how="left")
     frame["holdout_orders"] = frame["holdout_orders"].fillna(0).astype(int)
-    frame["holdout_spend"] = frame["holdout_spend"].fillna(0.0)
+    frame["holdout_spend"] = frame["holdout_spend"].fillna(0.0).astype(float)
     frame["bought_again"] = frame["holdout_orders"] > 0
     return frame
 
