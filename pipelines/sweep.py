@@ -1,7 +1,7 @@
 """Sweep algorithms, k and scalers into one MLflow experiment and crown a champion.
 
     python pipelines/sweep.py                                # the grid in conf/sweep.yaml
-    python pipelines/sweep.py hydra.sweeper.params.model.k=4,6,8 sweep.metric=silhouette
+    python pipelines/sweep.py --metric silhouette hydra.sweeper.params.model.k=4,6,8
 
 1. prepares the MLflow store and experiment once (parallel jobs must not race to create them)
    and opens a parent run for the sweep;
@@ -28,8 +28,9 @@ from clustering import tracking  # noqa: E402
 from pipelines.common import PROJECT_ROOT  # noqa: E402
 
 COLUMNS = ["silhouette", "calinski_harabasz", "davies_bouldin", "business_separation",
-           "persona_fit", "future_auc_repeat", "future_eta2_spend", "min_share", "ari_truth"]
-LOWER_IS_BETTER = {"davies_bouldin"}
+           "persona_fit", "future_auc_repeat", "future_eta2_spend", "min_share", "stability_ari",
+           "dbcv", "noise_share", "ari_truth"]
+LOWER_IS_BETTER = {"davies_bouldin", "noise_share", "bic"}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -55,12 +56,7 @@ def main(argv: list[str] | None = None) -> int:
         env = {**__import__("os").environ, "MLFLOW_TRACKING_URI": uri}
         if subprocess.run(cmd, env=env).returncode != 0:
             raise SystemExit("sweep: a job failed (see above); finished jobs are in the MLflow UI")
-        table = comparison(exp_id, sweep_id)
-        if table.empty:
-            raise SystemExit("sweep: no finished runs")
-        if args.metric not in table:
-            raise SystemExit(f"sweep: metric '{args.metric}' not logged; choose from {list(table.columns)}")
-        table = table.sort_values(args.metric, ascending=args.metric in LOWER_IS_BETTER)
+        table = rank(comparison(exp_id, sweep_id, args.metric), args.metric)
         print("\n" + table.round(3).to_string(), flush=True)
         tracking.log_frame(table.reset_index(), "sweep/comparison.csv")
         best = table.index[0]
@@ -71,17 +67,32 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def comparison(experiment_id: str, sweep_id: str) -> pd.DataFrame:
+def comparison(experiment_id: str, sweep_id: str, metric: str | None = None) -> pd.DataFrame:
+    """One row per finished job: its model, k, scaler and metrics (``COLUMNS`` and ``metric``)."""
     runs = mlflow.search_runs(experiment_ids=[experiment_id], output_format="list",
                               filter_string=f"tags.sweep = '{sweep_id}' and tags.kind = 'clustering'"
                                             " and attributes.status = 'FINISHED'")
+    columns = COLUMNS + ([metric] if metric and metric not in COLUMNS else [])
     rows = {}
     for r in runs:
         p = r.data.params
         rows[r.info.run_id] = {"run_name": r.info.run_name, "model": p.get("model.name"),
                                "k": r.data.metrics.get("k"), "scaler": p.get("preprocess.scaler"),
-                               **{c: r.data.metrics.get(c) for c in COLUMNS}}
+                               **{c: r.data.metrics.get(c) for c in columns}}
     return pd.DataFrame.from_dict(rows, orient="index")
+
+
+def rank(table: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """Runs that logged ``metric``, best first; the runs without it are dropped (not crowned)."""
+    if table.empty:
+        raise SystemExit("sweep: no finished runs")
+    scored = table[table[metric].notna()] if metric in table else table.iloc[:0]
+    if scored.empty:
+        logged = [c for c in table.columns[4:] if table[c].notna().any()]
+        raise SystemExit(f"sweep: no run logged the metric '{metric}'; choose --metric from "
+                         f"{logged}")
+    keep = [c for c in scored.columns if c == metric or scored[c].notna().any()]
+    return scored[keep].sort_values(metric, ascending=metric in LOWER_IS_BETTER, kind="stable")
 
 
 def crown(run_id: str, name: str) -> str:

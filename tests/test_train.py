@@ -195,5 +195,24 @@ def test_parallel_sweep_on_one_sqlite_store_crowns_a_champion(tmp_path, mlflow_u
     runs = mlflow.search_runs(experiment_names=["sweep-test"], output_format="list",
                               filter_string="tags.kind = 'clustering'")
     assert len(runs) == 4 and all(x.info.status == "FINISHED" for x in runs)
-    mv = mlflow.MlflowClient().get_model_version_by_alias("customer-segmentation", "champion")
+    client = mlflow.MlflowClient()
+    mv = client.get_model_version_by_alias("customer-segmentation", "champion")
     assert mv.run_id in {x.info.run_id for x in runs}
+    # the jobs only log their models: the champion is the one version registered
+    assert len(client.search_model_versions("name = 'customer-segmentation'")) == 1
+
+
+def test_sweep_ranks_only_runs_that_logged_the_metric():
+    import pandas as pd
+
+    from pipelines.sweep import rank
+
+    table = pd.DataFrame({"run_name": ["a", "b", "c"], "model": ["kmeans", "hdbscan", "gmm"],
+                          "k": [4, 5, 4], "scaler": ["standard"] * 3,
+                          "silhouette": [0.3, 0.2, 0.4], "dbcv": [None, 0.5, None],
+                          "davies_bouldin": [1.1, 0.9, 1.4]}, index=["r1", "r2", "r3"])
+    assert list(rank(table, "silhouette").index) == ["r3", "r1", "r2"]
+    assert list(rank(table, "davies_bouldin").index) == ["r2", "r1", "r3"]  # lower is better
+    assert list(rank(table, "dbcv").index) == ["r2"]  # never crowns a run without the metric
+    with pytest.raises(SystemExit, match="no run logged the metric 'future_auc_repeat'.*dbcv"):
+        rank(table.assign(future_auc_repeat=None), "future_auc_repeat")
