@@ -25,10 +25,12 @@ def blobs():
     return X, y
 
 
-@pytest.mark.parametrize("name", sorted(SEGMENTERS))
+@pytest.mark.parametrize("name", [*sorted(SEGMENTERS), "minibatch_kmeans"])
 def test_each_algorithm_recovers_planted_blobs_and_predict_reproduces_labels(name, blobs):
     X, y = blobs
     params = {"min_cluster_size": 100} if name == "hdbscan" else {"n_clusters": 5}
+    if name == "minibatch_kmeans":
+        name, params = "kmeans", {**params, "minibatch": True, "n_init": 3}
     seg = make_segmenter(name, random_state=0, **params).fit(X)
     # floor 0.95: five well-separated blobs; anything lower means a broken assignment path
     assert adjusted_rand_score(y, seg.labels_) >= 0.95, name
@@ -108,6 +110,34 @@ def test_compressed_hierarchical_agrees_with_exact_tree(blobs):
     assert agreement["exact_self_agreement_ari"] >= 0.9
     assert agreement["exact_perturbed_ari"] >= 0.9
     np.testing.assert_array_equal(compressed.predict(X), compressed.labels_)
+
+
+@pytest.mark.parametrize("linkage", ["average", "complete"])
+def test_compressed_average_and_complete_linkage_follow_their_exact_trees(linkage, blobs,
+                                                                           monkeypatch):
+    X, y = blobs
+    exact = HierarchicalSegmenter(n_clusters=5, linkage=linkage).fit(X)
+    compressed = HierarchicalSegmenter(n_clusters=5, linkage=linkage, exact_max=500,
+                                       n_micro=300).fit(X)
+    assert exact.exact_ and not compressed.exact_
+    assert adjusted_rand_score(exact.labels_, compressed.labels_) >= 0.9
+    assert adjusted_rand_score(y, compressed.labels_) >= 0.9
+    agreement = compressed.exact_agreement(X, sample=50_000)
+    assert agreement["exact_agreement_sample"] == len(X) // 2  # two disjoint samples
+    assert agreement["exact_agreement_ari"] >= 0.9
+    monkeypatch.setattr(HierarchicalSegmenter, "dense_limit", 800)  # the O(n^2) memory cap
+    assert compressed.exact_agreement(X, sample=50_000)["exact_agreement_sample"] == 800
+    np.testing.assert_array_equal(compressed.predict(X), compressed.labels_)
+
+
+@pytest.mark.parametrize(("name", "criterion"), [("kmeans", "bic"), ("gmm", "fpc"),
+                                                 ("hierarchical", "bic")])
+def test_a_criterion_the_model_does_not_compute_is_refused(name, criterion, blobs):
+    X, _ = blobs
+    with pytest.raises(ConfigError, match=f"criterion '{criterion}' is not computed"):
+        make_segmenter(name, k_range=(3, 5), criterion=criterion).fit(X[:500])
+    # a fixed k needs no criterion
+    assert make_segmenter(name, n_clusters=3, criterion=criterion).fit(X[:500]).n_clusters_ == 3
 
 
 def test_hierarchical_cut_by_distance(blobs):

@@ -177,8 +177,12 @@ class Segmenter(ClusterMixin, BaseEstimator):
             if self.criterion == "stability" and len(ks) > 1:
                 probe = clone(self).set_params(n_clusters=k, progress=None)
                 scores["stability"] = stability_ari(probe, Xk, seed=self.random_state)
+            if len(ks) > 1 and self.criterion not in scores:
+                raise ConfigError(f"criterion '{self.criterion}' is not computed by "
+                                  f"{type(self).__name__}; choose one of {sorted(scores)} "
+                                  "or stability")
             rows.append({"k": k, **scores})
-            s = scores.get(self.criterion, float("nan"))
+            s = scores[self.criterion] if len(ks) > 1 else float("nan")
             if best is None or (not np.isnan(s) and (best_score is None or np.isnan(best_score)
                                                      or (s > best_score if higher else s < best_score))):
                 best, best_score, best_state = k, s, state
@@ -549,8 +553,11 @@ class HierarchicalSegmenter(Segmenter):
         self.random_state = random_state
         self.progress = progress
 
+    #: average/complete linkage need the O(n^2) distance matrix: 10,000 customers is 400 MB
+    dense_limit = 10_000
+
     def _exact_limit(self) -> int:
-        return self.exact_max if self.linkage == "ward" else min(self.exact_max, 10_000)
+        return self.exact_max if self.linkage == "ward" else min(self.exact_max, self.dense_limit)
 
     def _prepare(self, X):
         import fastcluster
@@ -638,7 +645,7 @@ class HierarchicalSegmenter(Segmenter):
         """
         X = np.asarray(X, dtype=np.float64)
         rng = np.random.default_rng(seed)
-        m = min(sample, len(X) // 2)
+        m = min(sample if self.linkage == "ward" else min(sample, self.dense_limit), len(X) // 2)
         idx = rng.choice(len(X), size=2 * m, replace=False)
         a, b = X[idx[:m]], X[idx[m:]]
         exact_a = self._exact_labels(a)
