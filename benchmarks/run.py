@@ -140,8 +140,10 @@ def work(stage: str, n: int) -> dict:
                 "n_categories", "new_product_share", "mean_payment_delay"]
         X = build_preprocessor(cols).fit_transform(feats[cols])
         name = stage.removeprefix("cluster_")
-        params = ({"n_clusters": 8} if name != "hdbscan"
+        params = ({"n_clusters": 8} if not name.startswith("hdbscan")
                   else {"min_cluster_size": max(100, len(X) // 200), "min_samples": 10})
+        if name == "hdbscan_library":  # the reference: the hdbscan library at every size
+            name, params["backend"] = "hdbscan", "hdbscan"
         t = time.perf_counter()
         seg = make_segmenter(name, **params).fit(X)
         out = {"fit_seconds": round(time.perf_counter() - t, 2), "segments": seg.n_clusters_}
@@ -149,6 +151,7 @@ def work(stage: str, n: int) -> dict:
             out |= {k: round(v, 3) for k, v in seg.exact_agreement(X, perturbed=True).items()}
         if name == "hdbscan":
             out["noise_share"] = round(float((seg.labels_ < 0).mean()), 3)
+            out["backend"] = seg.backend_
         return out
     if stage in ("scoring", "scoring_reference"):
         # a registered-style pyfunc model loaded back from disk, scoring 1M feature rows;
@@ -244,7 +247,8 @@ def measure(stage: str, n: int, timeout: float | None = None) -> dict:
 
 REFERENCES = {"features": ["features_duckdb", "features_polars", "features_pandas"],
               "silhouette_sampled": ["silhouette_full"],
-              "scoring": ["scoring_reference"]}
+              "scoring": ["scoring_reference"],
+              "cluster_hdbscan": ["cluster_hdbscan_library"]}
 
 
 def markdown(rows: list[dict]) -> str:
@@ -317,7 +321,7 @@ def main() -> None:
     ap.add_argument("--stages", default="features,features_duckdb,features_polars,features_pandas,"
                                         "train,train_hierarchical,train_hdbscan,"
                                         "cluster_hierarchical,cluster_hierarchical_planted,"
-                                        "cluster_hdbscan,"
+                                        "cluster_hdbscan,cluster_hdbscan_library,"
                                         "silhouette_sampled,silhouette_full,scoring,"
                                         "scoring_reference")
     ap.add_argument("--timeout", type=float, default=900,

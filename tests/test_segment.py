@@ -146,6 +146,15 @@ def test_hierarchical_cut_by_distance(blobs):
     assert seg.n_clusters_ >= 2 and seg.k_curve_["k"].isna().all()
 
 
+def test_k_curve_carries_the_stability_of_every_k():
+    X, _ = make_blobs(n_samples=1500, centers=5, cluster_std=0.6, random_state=3)
+    seg = KMeansSegmenter(k_range=(3, 7), stability_runs=3, random_state=0).fit(X)
+    stab = seg.k_curve_.set_index("k")["stability"]
+    assert list(stab.index) == [3, 4, 5, 6, 7] and stab.between(-1, 1).all()
+    assert stab[5] > 0.95  # the planted k refits the same way every time
+    assert "stability" not in KMeansSegmenter(k_range=(3, 7)).fit(X).k_curve_
+
+
 def test_stability_high_on_blobs_low_on_noise(blobs):
     X, _ = blobs
     assert stability_ari(KMeansSegmenter(n_clusters=5), X) > 0.95

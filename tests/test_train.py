@@ -40,6 +40,10 @@ def test_training_run_is_tracked_with_metrics_artifacts_and_model(tmp_path, mlfl
     # the k curve is kept: one metric value per k
     hist = client.get_metric_history(result.run_id, "k_curve_calinski_harabasz")
     assert sorted(h.step for h in hist) == [3, 4, 5]
+    # ... with the stability of every k (evaluate.stability_runs refits), and the chosen one's
+    stab = client.get_metric_history(result.run_id, "k_curve_stability")
+    assert sorted(h.step for h in stab) == [3, 4, 5] and all(0 < h.value <= 1 for h in stab)
+    assert 0 < run.data.metrics["stability_ari"] <= 1
     arts = {a.path for d in ["", "plots", "segments", "features", "config", "selection"]
             for a in client.list_artifacts(result.run_id, d)}
     for a in ["plots/projection.png", "plots/profile_heatmap.png", "plots/k_curve.png",
@@ -157,10 +161,10 @@ def test_repo_has_no_generated_files_tracked():
 @pytest.mark.parametrize("model", ["hierarchical", "hdbscan", "gmm", "fuzzy_cmeans",
                                    "minibatch_kmeans"])
 def test_every_algorithm_trains_end_to_end(model, tmp_path, mlflow_uri):
-    extra = ["model.params.min_cluster_size=60"] if model == "hdbscan" else ["model.k=5"]
+    extra = (["model.params.min_cluster_size=60", "evaluate.stability_runs=2"]
+             if model == "hdbscan" else ["model.k=5", "evaluate.stability_runs=0"])
     settings, resolved = _settings(tmp_path, f"model={model}", "data.sample.n_customers=2500",
-                                   "baselines.log_runs=false", "evaluate.holdout_days=0",
-                                   "evaluate.stability_runs=0", *extra)
+                                   "baselines.log_runs=false", "evaluate.holdout_days=0", *extra)
     result = run_training(settings, resolved=resolved)
     run = mlflow.MlflowClient(mlflow_uri).get_run(result.run_id)
     assert run.info.status == "FINISHED" and run.data.tags["model"] == model.replace("minibatch_", "")
@@ -169,12 +173,16 @@ def test_every_algorithm_trains_end_to_end(model, tmp_path, mlflow_uri):
     # the registered model reproduces the training labels and persona names exactly
     assert (model_back.predict(X) == result.labels["segment"].to_numpy()).all()
     assert (model_back.predict_names(X) == result.labels["persona"].to_numpy()).all()
+    plots = {a.path for a in mlflow.MlflowClient(mlflow_uri).list_artifacts(result.run_id, "plots")}
     if model == "hdbscan":
         assert "dbcv" in run.data.metrics and "noise_share" in run.data.metrics
+        assert 0 <= run.data.metrics["stability_ari"] <= 1  # refits on subsamples, noise kept
+        assert "plots/condensed_tree.png" in plots
         if (result.labels["segment"] < 0).any():
             assert set(result.labels.loc[result.labels.segment < 0, "persona"]) == {"Outliers / unassigned"}
     if model == "hierarchical":
         assert run.data.metrics["hierarchical_exact"] == 1.0
+        assert "plots/dendrogram.png" in plots
 
 
 @pytest.mark.slow

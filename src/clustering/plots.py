@@ -31,8 +31,12 @@ def plot_projection(X: np.ndarray, labels: np.ndarray, max_points: int = 5000, s
 
 
 def plot_k_curve(curve: pd.DataFrame, criterion: str, chosen: int):
-    """The selection criterion per k (and inertia or BIC beside it), the chosen k marked."""
-    fig, ax = plt.subplots(figsize=(7, 4))
+    """The selection criterion per k (and inertia or BIC beside it), the chosen k marked;
+    below it the stability per k when the curve has one."""
+    stability = "stability" in curve and criterion != "stability"
+    fig, axes = plt.subplots(2 if stability else 1, 1, figsize=(7, 6 if stability else 4),
+                             sharex=True, squeeze=False)
+    ax = axes[0, 0]
     ax.plot(curve["k"], curve[criterion], marker="o", color="C0")
     ax.set_xlabel("number of segments k")
     ax.set_ylabel(criterion, color="C0")
@@ -44,6 +48,12 @@ def plot_k_curve(curve: pd.DataFrame, criterion: str, chosen: int):
         ax2.plot(curve["k"], curve[other], marker="s", color="C1", alpha=0.6)
         ax2.set_ylabel(other, color="C1")
     ax.set_title(f"Choice of k by {criterion}: k = {chosen}")
+    if stability:
+        low = axes[1, 0]
+        low.plot(curve["k"], curve["stability"], marker="o", color="C2")
+        low.axvline(chosen, color="grey", ls="--", lw=1)
+        low.set_ylabel("stability (mean ARI of refits)")
+        low.set_xlabel("number of segments k")
     fig.tight_layout()
     return fig
 

@@ -114,8 +114,16 @@ def stability_ari(
     return float(np.mean(pairs)) if pairs else float("nan")
 
 
+#: customers per refit of the per-k stability curve (kept small: it refits runs x k times)
+STABILITY_CURVE_SAMPLE = 5_000
+
+
 class Segmenter(ClusterMixin, BaseEstimator):
-    """Shared machinery: k selection, size-ordered ids, centres, membership."""
+    """Shared machinery: k selection, size-ordered ids, centres, membership.
+
+    With ``stability_runs`` > 1 (or the criterion ``stability``) the k curve also carries the
+    stability of every k: the mean ARI of that many refits on 80% subsamples.
+    """
 
     progress: Callable[[str], None] | None = None
     n_clusters: int | None = None
@@ -123,6 +131,7 @@ class Segmenter(ClusterMixin, BaseEstimator):
     criterion: str = "calinski_harabasz"
     sample_size: int = 10_000
     random_state: int = 0
+    stability_runs: int = 0
 
     # -- subclasses implement ----------------------------------------------------------
     def _fit_k(self, X: np.ndarray, k: int):
@@ -174,9 +183,14 @@ class Segmenter(ClusterMixin, BaseEstimator):
         for k in ks:
             labels, state, extra = self._fit_k(Xk, k)
             scores = criterion_scores(Xk, labels, self.sample_size, self.random_state) | extra
-            if self.criterion == "stability" and len(ks) > 1:
-                probe = clone(self).set_params(n_clusters=k, progress=None)
-                scores["stability"] = stability_ari(probe, Xk, seed=self.random_state)
+            runs = self.stability_runs if self.stability_runs > 1 else 4 * (self.criterion == "stability")
+            if runs and len(ks) > 1:
+                # built from the parameters, not cloned: clone would deep-copy the callback
+                probe = type(self)(**{**self.get_params(deep=False), "n_clusters": k,
+                                      "progress": None, "stability_runs": 0})
+                scores["stability"] = stability_ari(probe, Xk, n_runs=runs,
+                                                    max_samples=STABILITY_CURVE_SAMPLE,
+                                                    seed=self.random_state)
             if len(ks) > 1 and self.criterion not in scores:
                 raise ConfigError(f"criterion '{self.criterion}' is not computed by "
                                   f"{type(self).__name__}; choose one of {sorted(scores)} "
@@ -274,7 +288,7 @@ class KMeansSegmenter(Segmenter):
     def __init__(self, n_clusters: int | None = None, k_range: tuple[int, int] = (3, 10),
                  criterion: str = "calinski_harabasz", n_init: int = 4, max_iter: int = 300,
                  minibatch: bool = False, sample_size: int = 10_000, random_state: int = 0,
-                 progress: Callable[[str], None] | None = None,
+                 progress: Callable[[str], None] | None = None, stability_runs: int = 0,
                  selection_sample: int | None = 200_000):
         self.n_clusters = n_clusters
         self.k_range = k_range
@@ -286,6 +300,7 @@ class KMeansSegmenter(Segmenter):
         self.sample_size = sample_size
         self.random_state = random_state
         self.progress = progress
+        self.stability_runs = stability_runs
 
     def _fit_k(self, X, k):
         if self.minibatch:
@@ -332,7 +347,7 @@ class GaussianMixtureSegmenter(Segmenter):
     def __init__(self, n_clusters: int | None = None, k_range: tuple[int, int] = (3, 10),
                  criterion: str = "bic", covariance_type: str = "full", n_init: int = 1,
                  sample_size: int = 10_000, random_state: int = 0,
-                 progress: Callable[[str], None] | None = None,
+                 progress: Callable[[str], None] | None = None, stability_runs: int = 0,
                  selection_sample: int | None = 200_000):
         self.selection_sample = selection_sample
         self.n_clusters = n_clusters
@@ -343,6 +358,7 @@ class GaussianMixtureSegmenter(Segmenter):
         self.sample_size = sample_size
         self.random_state = random_state
         self.progress = progress
+        self.stability_runs = stability_runs
 
     def _fit_k(self, X, k):
         m = GaussianMixture(n_components=k, covariance_type=self.covariance_type,
@@ -395,7 +411,7 @@ class FuzzyCMeansSegmenter(Segmenter):
     def __init__(self, n_clusters: int | None = None, k_range: tuple[int, int] = (3, 10),
                  criterion: str = "calinski_harabasz", m: float = 1.5, max_iter: int = 300,
                  tol: float = 1e-5, sample_size: int = 10_000, random_state: int = 0,
-                 progress: Callable[[str], None] | None = None,
+                 progress: Callable[[str], None] | None = None, stability_runs: int = 0,
                  selection_sample: int | None = 200_000):
         self.n_clusters = n_clusters
         self.k_range = k_range
@@ -406,6 +422,7 @@ class FuzzyCMeansSegmenter(Segmenter):
         self.sample_size = sample_size
         self.random_state = random_state
         self.progress = progress
+        self.stability_runs = stability_runs
         self.selection_sample = selection_sample
 
     def _fit_k(self, X, k):
@@ -541,7 +558,7 @@ class HierarchicalSegmenter(Segmenter):
                  criterion: str = "calinski_harabasz", linkage: str = "ward",
                  distance_threshold: float | None = None, exact_max: int = 20_000,
                  n_micro: int = 2000, sample_size: int = 10_000, random_state: int = 0,
-                 progress: Callable[[str], None] | None = None):
+                 progress: Callable[[str], None] | None = None, stability_runs: int = 0):
         self.n_clusters = n_clusters
         self.k_range = k_range
         self.criterion = criterion
@@ -552,6 +569,7 @@ class HierarchicalSegmenter(Segmenter):
         self.sample_size = sample_size
         self.random_state = random_state
         self.progress = progress
+        self.stability_runs = stability_runs
 
     #: average/complete linkage need the O(n^2) distance matrix: 10,000 customers is 400 MB
     dense_limit = 10_000
@@ -678,7 +696,7 @@ class HDBSCANSegmenter(Segmenter):
                  n_components: int | None = 5, cluster_selection_method: str = "eom",
                  backend: str = "auto", fast_above: int = 50_000,
                  sample_size: int = 10_000, random_state: int = 0,
-                 progress: Callable[[str], None] | None = None, n_clusters=None,
+                 progress: Callable[[str], None] | None = None, stability_runs: int = 0, n_clusters=None,
                  k_range=(3, 10), criterion: str = "calinski_harabasz"):
         self.min_cluster_size = min_cluster_size
         self.min_samples = min_samples
@@ -689,6 +707,7 @@ class HDBSCANSegmenter(Segmenter):
         self.sample_size = sample_size
         self.random_state = random_state
         self.progress = progress
+        self.stability_runs = stability_runs
         self.n_clusters = n_clusters  # ignored: kept for a uniform interface
         self.k_range = k_range
         self.criterion = criterion
@@ -823,7 +842,7 @@ class SparkKMeansSegmenter(Segmenter):
     def __init__(self, n_clusters: int | None = None, k_range: tuple[int, int] = (3, 10),
                  criterion: str = "calinski_harabasz", bisecting: bool = False,
                  max_iter: int = 50, sample_size: int = 10_000, random_state: int = 0,
-                 progress: Callable[[str], None] | None = None,
+                 progress: Callable[[str], None] | None = None, stability_runs: int = 0,
                  selection_sample: int | None = 200_000):
         self.n_clusters = n_clusters
         self.k_range = k_range
@@ -833,6 +852,7 @@ class SparkKMeansSegmenter(Segmenter):
         self.sample_size = sample_size
         self.random_state = random_state
         self.progress = progress
+        self.stability_runs = stability_runs
         self.selection_sample = selection_sample
 
     def _fit_k(self, X, k):

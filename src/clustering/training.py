@@ -280,7 +280,7 @@ def _algorithm_extras(seg, Xs: np.ndarray, cfg: TrainConfig, console: Console
     metrics: dict[str, float] = {}
     figures: dict[str, Any] = {}
     labels = seg.labels_
-    if cfg.evaluate.stability_runs > 1 and cfg.model.name != "hdbscan":
+    if cfg.evaluate.stability_runs > 1:
         metrics["stability_ari"] = stability_ari(seg, Xs, n_runs=cfg.evaluate.stability_runs,
                                                  seed=cfg.seed)
         console.detail(f"stability (mean ARI of {cfg.evaluate.stability_runs} refits on 80% "
@@ -474,7 +474,8 @@ def run_training(
             seg = make_segmenter(
                 m.name, n_clusters=m.k, k_range=(m.k_min, m.k_max), criterion=m.criterion,
                 sample_size=cfg.evaluate.silhouette_sample, random_state=cfg.seed,
-                progress=console.detail, **dict(m.params),
+                stability_runs=cfg.evaluate.stability_runs, progress=console.detail,
+                **dict(m.params),
             )
             seg.fit(Xs)
             seg.set_params(progress=None)  # the callback belongs to this session, not the model
