@@ -140,6 +140,25 @@ def test_a_criterion_the_model_does_not_compute_is_refused(name, criterion, blob
     assert make_segmenter(name, n_clusters=3, criterion=criterion).fit(X[:500]).n_clusters_ == 3
 
 
+def test_confidence_is_the_margin_to_the_nearest_other_segment(blobs):
+    X, _ = blobs
+    km = KMeansSegmenter(n_clusters=5, random_state=0).fit(X)
+    d = km.transform(X[:300])
+    labels, conf, _ = km.membership(X[:300])
+    near, second = np.sort(d, axis=1)[:, 0], np.sort(d, axis=1)[:, 1]
+    np.testing.assert_allclose(conf, 1 - near / second)  # k-means: nearest vs second nearest
+    # hierarchical labels follow the tree, not the nearest centre: the margin is still taken
+    # against the closest *other* segment, so a customer is not given zero for being labelled
+    # by a farther centre than the nearest
+    h = HierarchicalSegmenter(n_clusters=5, exact_max=500, n_micro=300).fit(X)
+    labels, conf, _ = h.membership(X)
+    d = h.transform(X)
+    own = d[np.arange(len(X)), labels]
+    d[np.arange(len(X)), labels] = np.inf
+    np.testing.assert_allclose(conf, np.clip(1 - own / d.min(axis=1), 0, 1))
+    assert np.median(conf) > 0.5  # separated blobs: most customers sit clearly in their segment
+
+
 def test_hierarchical_cut_by_distance(blobs):
     X, _ = blobs
     seg = HierarchicalSegmenter(distance_threshold=60.0).fit(X)

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import mlflow
+import numpy as np
 import pandas as pd
 import pytest
 from hydra import compose, initialize_config_dir
@@ -57,8 +58,13 @@ def test_training_run_is_tracked_with_metrics_artifacts_and_model(tmp_path, mlfl
     assert (model.predict(X) == result.labels["segment"].to_numpy()).all()
     labels = pd.read_parquet(mlflow.artifacts.download_artifacts(
         run_id=result.run_id, artifact_path="segments/labels.parquet", tracking_uri=mlflow_uri))
-    assert list(labels.columns) == ["customer_id", "segment", "persona"]
+    assert list(labels.columns) == ["customer_id", "segment", "persona", "confidence",
+                                    "is_outlier"]
     assert len(labels) == result.metrics["n_customers"]
+    # confidence and outlier flags are the ones the registered model gives when scoring
+    frame = model.label_frame(X)
+    np.testing.assert_allclose(labels["confidence"], frame["confidence"])
+    np.testing.assert_array_equal(labels["is_outlier"], frame["is_outlier"])
     # personas: every segment named, never "Cluster N"; the names travel with the model
     assert labels["persona"].notna().all()
     assert not labels["persona"].str.contains("cluster", case=False).any()

@@ -115,7 +115,7 @@ def stability_ari(
 
 
 #: customers per refit of the per-k stability curve (kept small: it refits runs x k times)
-STABILITY_CURVE_SAMPLE = 5_000
+STABILITY_CURVE_SAMPLE = 2_000
 
 
 class Segmenter(ClusterMixin, BaseEstimator):
@@ -259,17 +259,21 @@ class Segmenter(ClusterMixin, BaseEstimator):
     def membership(self, X) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Labels, confidence in [0, 1] and outlier flags for new customers.
 
-        Centroid methods: confidence = 1 - d1/d2 (the distance margin between the nearest and
-        the second-nearest centre); outlier = farther from its centre than 99.9% of the
-        training customers were.
+        Confidence = 1 - d_own / d_other: the distance to the customer's own segment centre
+        against the nearest centre of another segment (for centroid methods the margin between
+        the nearest and second-nearest centre; for hierarchical, whose label follows the tree,
+        still the margin towards the closest alternative). Outlier = farther from its centre
+        than 99.9% of the training customers were.
         """
         X = np.asarray(X, dtype=np.float64)
         labels = self.predict(X)
         d = self._distances(X)
-        own = d[np.arange(len(X)), np.maximum(labels, 0)]
+        rows = np.arange(len(X))
+        own = d[rows, np.maximum(labels, 0)]
         if d.shape[1] > 1:
-            d2 = np.partition(d, 1, axis=1)[:, 1]
-            conf = np.clip(1 - own / np.maximum(d2, 1e-12), 0, 1)
+            others = d.copy()
+            others[rows, np.maximum(labels, 0)] = np.inf
+            conf = np.clip(1 - own / np.maximum(others.min(axis=1), 1e-12), 0, 1)
         else:
             conf = np.ones(len(X))
         outlier = (labels < 0) | (own > self.outlier_distance_)

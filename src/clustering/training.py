@@ -534,8 +534,10 @@ def run_training(
                     if b in future:
                         seg_b.metrics |= future[b][0]
         run_name = cfg.mlflow.run_name or f"{m.name}-k{k}-{cfg.data.name}"
+        _, confidence, outlier = seg.membership(Xs)  # the same figures scoring gives
         labels_df = pd.DataFrame({"customer_id": buyers["customer_id"], "segment": labels,
-                                  "persona": [seg_names[int(s)] for s in labels]})
+                                  "persona": [seg_names[int(s)] for s in labels],
+                                  "confidence": confidence, "is_outlier": outlier})
         report_dir = Path(cfg.paths.reports_dir) / f"{run_name}-{run.info.run_id[:8]}"
         with console.stage("persona report"):
             pop = buyers[fr.features].median()
