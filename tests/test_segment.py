@@ -159,6 +159,16 @@ def test_confidence_is_the_margin_to_the_nearest_other_segment(blobs):
     assert np.median(conf) > 0.5  # separated blobs: most customers sit clearly in their segment
 
 
+def test_dendrogram_leaves_count_customers_not_micro_clusters(blobs):
+    from clustering.plots import plot_dendrogram
+
+    X, _ = blobs
+    h = HierarchicalSegmenter(n_clusters=5, exact_max=500, n_micro=300).fit(X)
+    fig = plot_dendrogram(h.tree_, 5, weights=np.bincount(h.point_map_))
+    counts = [int(t.get_text().replace(",", "")) for t in fig.axes[0].get_xticklabels()]
+    assert len(counts) == 30 and sum(counts) == len(X)
+
+
 def test_hierarchical_cut_by_distance(blobs):
     X, _ = blobs
     seg = HierarchicalSegmenter(distance_threshold=60.0).fit(X)

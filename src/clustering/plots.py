@@ -76,13 +76,24 @@ def plot_profile_heatmap(X: np.ndarray, labels: np.ndarray, names: list[str]):
     return fig
 
 
-def plot_dendrogram(tree: np.ndarray, k: int, leaves: int = 30):
-    """The top of the hierarchical tree (last ``leaves`` merges), with the cut for k marked."""
+def plot_dendrogram(tree: np.ndarray, k: int, leaves: int = 30,
+                    weights: np.ndarray | None = None):
+    """The top of the hierarchical tree (last ``leaves`` merges), with the cut for k marked.
+
+    Leaves are labelled with the customers below them; ``weights`` gives the customers each
+    original point stands for (micro-cluster sizes in a compressed tree; None: one each).
+    """
     from scipy.cluster.hierarchy import dendrogram
 
+    m = len(tree) + 1
+    customers = np.concatenate([np.ones(m) if weights is None else np.asarray(weights, float),
+                                np.zeros(m - 1)])
+    for i, (a, b) in enumerate(tree[:, :2].astype(int)):
+        customers[m + i] = customers[a] + customers[b]
     fig, ax = plt.subplots(figsize=(9, 5))
-    dendrogram(tree, truncate_mode="lastp", p=leaves, ax=ax, show_leaf_counts=True,
-               leaf_rotation=90, leaf_font_size=7, color_threshold=None)
+    dendrogram(tree, truncate_mode="lastp", p=leaves, ax=ax, leaf_rotation=90, leaf_font_size=7,
+               color_threshold=None, leaf_label_func=lambda node: f"{customers[node]:,.0f}")
+    ax.set_xlabel("customers under each branch")
     if k > 1 and len(tree) >= k:
         cut = (tree[-k, 2] + tree[-k + 1, 2]) / 2
         ax.axhline(cut, color="grey", ls="--", lw=1)

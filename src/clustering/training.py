@@ -293,7 +293,8 @@ def _algorithm_extras(seg, Xs: np.ndarray, cfg: TrainConfig, console: Console
                            f"{int(metrics['exact_agreement_sample']):,}-customer sample: ARI "
                            f"{metrics['exact_agreement_ari']:.3f} (the exact tree on another "
                            f"sample: {metrics['exact_self_agreement_ari']:.3f})")
-        figures["plots/dendrogram.png"] = plot_dendrogram(seg.tree_, seg.n_clusters_)
+        figures["plots/dendrogram.png"] = plot_dendrogram(
+            seg.tree_, seg.n_clusters_, weights=np.bincount(seg.point_map_, minlength=len(seg.points_)))
     if isinstance(seg, HDBSCANSegmenter):
         metrics["noise_share"] = float((labels < 0).mean())
         metrics["dbcv"] = seg.validity(Xs, seed=cfg.seed)
