@@ -97,7 +97,12 @@ def rank(table: pd.DataFrame, metric: str) -> pd.DataFrame:
 
 def crown(run_id: str, name: str) -> str:
     """Register the run's model and point the alias ``champion`` at the new version."""
-    mv = mlflow.register_model(f"runs:/{run_id}/model", name)
+    run = mlflow.get_run(run_id)
+    logged = mlflow.search_logged_models(experiment_ids=[run.info.experiment_id],
+                                         filter_string=f"source_run_id = '{run_id}'",
+                                         output_format="list")
+    uri = logged[0].model_uri if logged else f"runs:/{run_id}/model"
+    mv = mlflow.register_model(uri, name)
     mlflow.MlflowClient().set_registered_model_alias(name, "champion", mv.version)
     return mv.version
 
