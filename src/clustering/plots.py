@@ -38,7 +38,8 @@ def plot_k_curve(curve: pd.DataFrame, criterion: str, chosen: int):
                              sharex=True, squeeze=False)
     ax = axes[0, 0]
     ax.plot(curve["k"], curve[criterion], marker="o", color="C0")
-    ax.set_xlabel("number of segments k")
+    if not stability:
+        ax.set_xlabel("number of segments k")
     ax.set_ylabel(criterion, color="C0")
     ax.axvline(chosen, color="grey", ls="--", lw=1)
     other = next((c for c in ("inertia", "bic", "calinski_harabasz") if c in curve and c != criterion),
