@@ -75,7 +75,7 @@ def _planted_hierarchical(n: int) -> dict:
         out |= {f"std{std}_{k.removeprefix('exact_')}": round(v, 3) for k, v in agree.items()
                 if k != "exact_agreement_sample"}
         out[f"std{std}_truth_ari"] = round(adjusted_rand_score(y, seg.labels_), 3)
-        idx = np.random.default_rng(1).choice(len(X), 30_000, replace=False)
+        idx = np.random.default_rng(1).choice(len(X), min(30_000, len(X)), replace=False)
         exact = fcluster(fastcluster.linkage_vector(X[idx], method="ward"), 8, "maxclust")
         out[f"std{std}_exact_truth_ari"] = round(adjusted_rand_score(y[idx], exact), 3)
     return out

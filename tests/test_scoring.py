@@ -89,7 +89,9 @@ def test_score_cli_writes_labels_and_names_missing_columns(tmp_path, mlflow_uri)
 
 def test_retrain_on_perturbed_data_keeps_ids_and_names(tmp_path, mlflow_uri):
     first, settings = _train(tmp_path, "model.k=8", "features.snapshot_date=2024-12-01")
-    second, _ = _train(tmp_path, "model.k=8", "seed=7")  # a month later, another seed
+    # a month later, another seed; logged without registering (as sweep jobs are), which must
+    # still follow the registered version's ids and names
+    second, _ = _train(tmp_path, "model.k=8", "seed=7", "mlflow.register=false")
     both = first.labels.merge(second.labels, on="customer_id", suffixes=("_1", "_2"))
     ct = pd.crosstab(both["segment_1"], both["segment_2"])
     checked = 0
@@ -105,6 +107,8 @@ def test_retrain_on_perturbed_data_keeps_ids_and_names(tmp_path, mlflow_uri):
     assert checked >= 4, ct
     run = mlflow.get_run(second.run_id)
     assert run.data.metrics["matched_segments"] >= 4
+    assert [v.version for v in mlflow.MlflowClient().search_model_versions(
+        f"name = '{MODEL}'")] == [1]
 
 
 def test_migration_matrix_counts_moves_and_newcomers():

@@ -138,6 +138,7 @@ class MlflowConfig:
     parent_run_id: str | None = None
     tags: dict[str, str] = field(default_factory=dict)
     registered_model_name: str | None = "customer-segmentation"
+    register: bool = True
     match_previous: bool = True
 
 

@@ -119,9 +119,10 @@ def validate_config(cfg: TrainConfig) -> None:
         raise ConfigError(f"model.k_min/k_max must satisfy 2 <= k_min <= k_max, got {m.k_min}, {m.k_max}")
     if m.criterion not in CRITERIA:
         raise ConfigError(f"unknown model.criterion '{m.criterion}'; choose one of {sorted(CRITERIA)}")
-    if m.criterion == "bic" and m.name != "gmm":
+    # (with a fixed k the criterion chooses nothing, so any is accepted, as the segmenters do)
+    if m.k is None and m.criterion == "bic" and m.name != "gmm":
         raise ConfigError(f"model.criterion 'bic' needs a likelihood: use model=gmm (got {m.name})")
-    if m.criterion == "fpc" and m.name != "fuzzy_cmeans":
+    if m.k is None and m.criterion == "fpc" and m.name != "fuzzy_cmeans":
         raise ConfigError(f"model.criterion 'fpc' needs fuzzy memberships: use model=fuzzy_cmeans "
                           f"(got {m.name})")
     if cfg.data.format not in ("sample", "csv", "parquet", "auto"):
@@ -605,9 +606,9 @@ def run_training(
                 tracking.log_metrics({f"{s}_segments": float((matches.status == s).sum())
                                       for s in ("matched", "new", "vanished")})
             if cfg.mlflow.log_model:
-                info = tracking.log_segmentation_model(model, X_df.head(5),
-                                                       cfg.mlflow.registered_model_name)
-                if cfg.mlflow.registered_model_name and info.registered_model_version:
+                register = cfg.mlflow.registered_model_name if cfg.mlflow.register else None
+                info = tracking.log_segmentation_model(model, X_df.head(5), register)
+                if register and info.registered_model_version:
                     console.detail(f"registered models:/{cfg.mlflow.registered_model_name}/"
                                    f"{info.registered_model_version}")
             if cfg.baselines.log_runs:
