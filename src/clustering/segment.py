@@ -668,12 +668,19 @@ class HierarchicalSegmenter(Segmenter):
                                                               np.arange(self.n_clusters_))
         if self.n_clusters_ < 2:
             return labels, np.ones(len(X)), outlier
+        # squared distances less |x|^2 in small chunks (cache-sized GEMMs), minimum per
+        # segment, then |x|^2 back and one square root on the (customers x segments) result
+        pp = np.einsum("ij,ij->i", points, points)
+        xx = np.einsum("ij,ij->i", X, X)
         per_segment = np.empty((len(X), self.n_clusters_))
-        step = max(1, 2**24 // max(len(points), 1))  # ~128 MB of distances at a time
-        for lo in range(0, len(X), step):
-            d = _distances_to(X[lo:lo + step], points)
-            d[d <= 1e-9] = np.inf
-            per_segment[lo:lo + step] = np.minimum.reduceat(d, starts, axis=1)
+        for lo in range(0, len(X), 1024):
+            d = X[lo:lo + 1024] @ points.T
+            d *= -2
+            d += pp
+            if self.exact_:  # the training customers are the points: pass over the customer
+                d[d + xx[lo:lo + 1024, None] <= 1e-12] = np.inf
+            per_segment[lo:lo + 1024] = np.minimum.reduceat(d, starts, axis=1)
+        per_segment = np.sqrt(np.maximum(per_segment + xx[:, None], 0))
         rows = np.arange(len(X))
         own = per_segment[rows, labels]
         per_segment[rows, labels] = np.inf
