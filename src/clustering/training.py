@@ -285,7 +285,7 @@ def _algorithm_extras(seg, Xs: np.ndarray, cfg: TrainConfig, console: Console
         metrics["stability_ari"] = stability_ari(seg, Xs, n_runs=cfg.evaluate.stability_runs,
                                                  seed=cfg.seed)
         console.detail(f"stability (mean ARI of {cfg.evaluate.stability_runs} refits on 80% "
-                       f"subsamples): {metrics['stability_ari']:.3f}")
+                       f"subsamples of at most 20,000 customers): {metrics['stability_ari']:.3f}")
     if isinstance(seg, HierarchicalSegmenter):
         metrics["hierarchical_exact"] = float(seg.exact_)
         if not seg.exact_:
