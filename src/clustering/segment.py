@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
-from sklearn.base import BaseEstimator, ClusterMixin, clone
+from sklearn.base import BaseEstimator, ClusterMixin
 from sklearn.cluster import KMeans, MiniBatchKMeans, kmeans_plusplus
 from sklearn.decomposition import PCA
 from sklearn.metrics import (
@@ -93,12 +93,13 @@ def criterion_scores(
 
 def stability_ari(
     estimator: BaseEstimator, X: np.ndarray, n_runs: int = 4, fraction: float = 0.8,
-    max_samples: int = 20_000, seed: int = 0,
+    max_samples: int = 20_000, seed: int = 0, n_clusters: int | None = None,
 ) -> float:
     """Mean pairwise ARI between refits on random subsamples, compared on a common set.
 
-    Each run fits a clone of ``estimator`` on ``fraction`` of the customers (at most
-    ``max_samples``) and predicts a fixed evaluation sample; 1 = the same segments every time.
+    Each run fits a copy of ``estimator`` (with ``n_clusters``, by default the fitted or set
+    number of segments) on ``fraction`` of the customers (at most ``max_samples``) and predicts
+    a fixed evaluation sample; 1 = the same segments every time.
     Customers a refit leaves unassigned (-1, HDBSCAN's noise) are left out of that pair's ARI,
     so it compares segments, not agreement on noise; a refit that finds no segment at all is
     skipped.
@@ -106,11 +107,13 @@ def stability_ari(
     rng = np.random.default_rng(seed)
     n = X.shape[0]
     evaluation = X[rng.choice(n, size=min(n, max_samples), replace=False)]
+    k = n_clusters or getattr(estimator, "n_clusters_", None) or estimator.n_clusters
+    # built from the parameters rather than cloned: clone would deep-copy a progress callback
+    params = {**estimator.get_params(deep=False), "n_clusters": k, "progress": None}
     preds = []
     for _ in range(n_runs):
         idx = rng.choice(n, size=min(int(fraction * n), max_samples), replace=False)
-        m = clone(estimator).set_params(n_clusters=getattr(estimator, "n_clusters_", None)
-                                        or estimator.n_clusters, progress=None)
+        m = type(estimator)(**params)
         try:
             preds.append(m.fit(X[idx]).predict(evaluation))
         except DataError:
@@ -194,16 +197,15 @@ class Segmenter(ClusterMixin, BaseEstimator):
         for k in ks:
             labels, state, extra = self._fit_k(Xk, k)
             scores = criterion_scores(Xk, labels, self.sample_size, self.random_state) | extra
-            runs = self.stability_runs if self.stability_runs > 1 else 4 * (self.criterion == "stability")
+            runs = self.stability_runs if self.stability_runs > 1 else 0
+            if self.criterion == "stability":
+                runs = runs or 4
             if runs and len(ks) > 1:
-                # built from the parameters, not cloned: clone would deep-copy the callback
-                probe = type(self)(**{**self.get_params(deep=False), "n_clusters": k,
-                                      "progress": None, "stability_runs": 0})
                 # deciding k deserves stability_ari's full 20,000-customer refits; a curve
                 # that is only reported gets small ones (runs x k refits)
                 size = 20_000 if self.criterion == "stability" else STABILITY_CURVE_SAMPLE
-                scores["stability"] = stability_ari(probe, Xk, n_runs=runs, max_samples=size,
-                                                    seed=self.random_state)
+                scores["stability"] = stability_ari(self, Xk, n_runs=runs, max_samples=size,
+                                                    seed=self.random_state, n_clusters=k)
             if len(ks) > 1 and self.criterion not in scores:
                 raise ConfigError(f"criterion '{self.criterion}' is not computed by "
                                   f"{type(self).__name__}; choose one of {sorted(scores)} "
