@@ -61,7 +61,7 @@ def _planted_hierarchical(n: int) -> dict:
     from sklearn.datasets import make_blobs
     from sklearn.metrics import adjusted_rand_score
 
-    from clustering.segment import HierarchicalSegmenter
+    from clustering.segmenters import HierarchicalSegmenter
 
     out: dict = {}
     sizes = (np.random.default_rng(0).dirichlet(np.full(8, 3.0)) * n).astype(int)
@@ -90,7 +90,7 @@ def work(stage: str, n: int) -> dict:
         import duckdb
 
         from clustering.features import build_customer_features
-        from clustering.loading import TableSource, register_transactions
+        from clustering.sources import TableSource, register_transactions
 
         con = duckdb.connect()
         loaded = register_transactions(con, TableSource(paths["transactions"], columns=COLUMNS))
@@ -132,7 +132,7 @@ def work(stage: str, n: int) -> dict:
         import pandas as pd
 
         from clustering.preprocess import build_preprocessor
-        from clustering.segment import make_segmenter
+        from clustering.segmenters import make_segmenter
 
         feats = pd.read_parquet(Path(paths["transactions"]).parent / "features.parquet")
         cols = ["recency_days", "frequency", "monetary_total", "avg_order_value", "tenure_days",
@@ -164,7 +164,7 @@ def work(stage: str, n: int) -> dict:
 
         from clustering.model import SegmentationModel, SegmentationPyfunc, save_for_mlflow
         from clustering.preprocess import build_preprocessor
-        from clustering.segment import KMeansSegmenter
+        from clustering.segmenters import KMeansSegmenter
 
         feats = pd.read_parquet(Path(paths["transactions"]).parent / "features.parquet")
         cols = ["recency_days", "frequency", "monetary_total", "avg_order_value", "tenure_days",
@@ -196,9 +196,9 @@ def work(stage: str, n: int) -> dict:
         # features under a 4 GB DuckDB memory limit (spilling to disk)
         import duckdb
 
+        from clustering.engines import duckdb_connection
         from clustering.features import build_customer_features
-        from clustering.loading import TableSource, register_transactions
-        from clustering.training import duckdb_connection
+        from clustering.sources import TableSource, register_transactions
 
         csv = Path(paths["transactions"]).parent / "large.csv"
         if not csv.exists():
@@ -215,13 +215,13 @@ def work(stage: str, n: int) -> dict:
     if stage in ("silhouette_full", "silhouette_sampled"):
         from sklearn.datasets import make_blobs
 
-        from clustering.segment import criterion_scores
+        from clustering.metrics import internal_indices
 
         X, y = make_blobs(n_samples=20_000, centers=8, n_features=12, random_state=0)
         from sklearn.metrics import silhouette_score
 
         s = (silhouette_score(X, y) if stage == "silhouette_full"
-             else criterion_scores(X, y, 5000, 0)["silhouette"])
+             else internal_indices(X, y, 5000, 0)["silhouette"])
         return {"silhouette": round(float(s), 4), "customers": 20_000}
     raise SystemExit(f"unknown stage {stage}")
 

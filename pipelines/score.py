@@ -24,9 +24,11 @@ from omegaconf import DictConfig  # noqa: E402
 from clustering import tracking  # noqa: E402
 from clustering.config import ScoreConfig  # noqa: E402
 from clustering.errors import ClusteringError, ConfigError  # noqa: E402
+from clustering.files import read_frame  # noqa: E402
+from clustering.model import previous_version, resolve_model_uri  # noqa: E402
 from clustering.scoring import score, write_labels  # noqa: E402
+from clustering.sources import sources_for  # noqa: E402
 from clustering.stable_ids import migration_matrix, plot_migration  # noqa: E402
-from clustering.training import _sources  # noqa: E402
 from pipelines.common import CONF_DIR, exit_on_user_error, to_settings  # noqa: E402
 
 
@@ -34,12 +36,12 @@ def run(cfg: ScoreConfig) -> pd.DataFrame:
     mlflow.set_tracking_uri(tracking.resolve_tracking_uri(cfg.tracking_uri, cfg.paths.root))
     if cfg.input_kind not in ("transactions", "features"):
         raise ConfigError(f"input_kind must be transactions or features, got '{cfg.input_kind}'")
-    model_ref = cfg.model or tracking.previous_version(cfg.model_name)
+    model_ref = cfg.model or previous_version(cfg.model_name)
     if model_ref is None:
         raise ConfigError(f"no registered model '{cfg.model_name}' in {mlflow.get_tracking_uri()}: "
                           "run `make train` first, or pass model=<models:/... URI or run id>")
     try:
-        tracking.resolve_model_uri(model_ref)
+        resolve_model_uri(model_ref)
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
     kwargs = {}
@@ -52,10 +54,10 @@ def run(cfg: ScoreConfig) -> pd.DataFrame:
         if cfg.input:
             data = dataclasses.replace(data, path=cfg.input,
                                        format="auto" if data.format == "sample" else data.format)
-        tx, cust, _ = _sources(data, cfg.paths.data_dir)
-        kwargs |= {"transactions": tx, "customers": cust, "attributes": data.attributes}
+        kwargs["sources"] = sources_for(data, cfg.paths.data_dir)
     try:
-        result = score(model_ref, id_column=cfg.id_column, snapshot_date=cfg.snapshot_date, **kwargs)
+        result = score(model_ref, id_column=cfg.id_column, snapshot_date=cfg.snapshot_date,
+                       data_dir=cfg.paths.data_dir, **kwargs)
     except mlflow.exceptions.MlflowException as exc:
         raise ConfigError(f"model '{model_ref}': {str(exc).splitlines()[0]}") from None
     out = write_labels(result.labels, cfg.output)
@@ -67,8 +69,7 @@ def run(cfg: ScoreConfig) -> pd.DataFrame:
             print(f"  skipped {n:,}: {reason}")
     print(result.labels["persona"].value_counts().to_string())
     if cfg.previous:
-        prev_path = Path(cfg.previous)
-        prev = pd.read_parquet(prev_path) if prev_path.suffix != ".csv" else pd.read_csv(prev_path)
+        prev = read_frame(cfg.previous)
         matrix = migration_matrix(prev, result.labels)
         base = out.with_suffix("")
         matrix.to_csv(f"{base}.migration.csv")

@@ -10,9 +10,9 @@ import pandas as pd
 import pytest
 from hydra import compose, initialize_config_dir
 
+from clustering.checks import QualityPolicy, write_quarantine
 from clustering.errors import ConfigError, DataError
-from clustering.loading import TableSource, register_transactions
-from clustering.quality import QualityPolicy, write_quarantine
+from clustering.sources import TableSource, register_transactions
 from clustering.training import validate_config
 from pipelines.common import CONF_DIR, PROJECT_ROOT, to_settings
 

@@ -9,7 +9,7 @@ from hydra import compose, initialize_config_dir
 
 from clustering.errors import ConfigError
 from clustering.preprocess import build_preprocessor
-from clustering.segment import make_segmenter
+from clustering.segmenters import make_segmenter
 from clustering.training import validate_config
 from pipelines.common import CONF_DIR, to_settings
 

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from clustering.features import build_customer_features, default_snapshot
-from clustering.loading import TableSource, register_customers, register_transactions
+from clustering.sources import TableSource, register_customers, register_transactions
 
 ALL_COLUMNS = {c: c for c in ["customer_id", "order_id", "timestamp", "amount", "quantity",
                               "category", "is_return", "payment_delay_days", "is_new_product"]}

@@ -7,11 +7,11 @@ import numpy as np
 import pandas as pd
 
 from clustering.features import build_customer_features
-from clustering.loading import TableSource, register_transactions
 from clustering.personas import descriptive_name, load_catalogue, name_personas
 from clustering.preprocess import build_preprocessor
 from clustering.profiles import profile_segments
-from clustering.segment import KMeansSegmenter
+from clustering.segmenters import KMeansSegmenter
+from clustering.sources import TableSource, register_transactions
 from pipelines.common import PROJECT_ROOT
 
 CATALOGUE = load_catalogue(PROJECT_ROOT / "conf" / "personas" / "default.yaml")

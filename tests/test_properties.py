@@ -17,9 +17,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from clustering.checks import QualityPolicy
 from clustering.features import build_customer_features
-from clustering.loading import TableSource, register_transactions
-from clustering.quality import QualityPolicy
+from clustering.sources import TableSource, register_transactions
 from pipelines.common import PROJECT_ROOT
 
 COLS = {"customer_id": "customer_id", "order_id": "order_id", "timestamp": "timestamp",

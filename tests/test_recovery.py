@@ -7,9 +7,9 @@ import pandas as pd
 from sklearn.metrics import adjusted_rand_score
 
 from clustering.features import build_customer_features
-from clustering.loading import TableSource, register_transactions
 from clustering.preprocess import build_preprocessor
-from clustering.segment import KMeansSegmenter
+from clustering.segmenters import KMeansSegmenter
+from clustering.sources import TableSource, register_transactions
 
 COLUMNS = {c: c for c in ["customer_id", "order_id", "timestamp", "amount", "quantity",
                           "category", "is_return", "payment_delay_days", "is_new_product"]}

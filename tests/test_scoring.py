@@ -28,20 +28,21 @@ COLUMNS = {c: c for c in ["customer_id", "order_id", "timestamp", "amount", "qua
 
 
 def _train(tmp_path, *overrides):
+    own_data = any(o.startswith("data=") for o in overrides)
     with initialize_config_dir(config_dir=CONF_DIR, version_base=None):
         cfg = compose("train", overrides=[
             f"paths.data_dir={tmp_path / 'data'}", f"paths.reports_dir={tmp_path / 'reports'}",
-            "data.sample.n_customers=3000", "baselines.log_runs=false", "evaluate.holdout_days=0",
+            *([] if own_data else ["data.sample.n_customers=3000"]),
+            "baselines.log_runs=false", "evaluate.holdout_days=0",
             "evaluate.stability_runs=0", f"mlflow.registered_model_name={MODEL}", *overrides])
     settings, resolved = to_settings(cfg)
     return run_training(settings, resolved=resolved), settings
 
 
-def _tx_source(settings):
-    from clustering.training import _sources
+def _sources(settings):
+    from clustering.sources import sources_for
 
-    tx, cust, _ = _sources(settings.data, settings.paths.data_dir)
-    return tx, cust
+    return sources_for(settings.data, settings.paths.data_dir)
 
 
 @pytest.mark.parametrize(("model", "extra"), [("kmeans", "model.k=6"),
@@ -50,9 +51,7 @@ def _tx_source(settings):
 def test_scoring_training_customers_reproduces_labels_and_personas(model, extra, tmp_path,
                                                                    mlflow_uri):
     result, settings = _train(tmp_path, f"model={model}", extra)
-    tx, cust = _tx_source(settings)
-    scored = score(f"models:/{MODEL}/1", transactions=tx, customers=cust,
-                   attributes=settings.data.attributes)
+    scored = score(f"models:/{MODEL}/1", sources=_sources(settings))
     merged = result.labels.merge(scored.labels, on="customer_id", suffixes=("_train", "_score"))
     assert len(merged) == len(result.labels) == len(scored.labels)
     assert (merged["segment_train"] == merged["segment_score"]).all()
@@ -127,12 +126,11 @@ def test_downstream_classifier_uses_segment_features(tmp_path, mlflow_uri):
     result, settings = _train(tmp_path, "model.k=6", "features.snapshot_date=2024-07-01")
     import duckdb
 
-    from clustering.loading import register_transactions
-    from clustering.validation import holdout_outcomes
+    from clustering.holdout import holdout_outcomes
+    from clustering.sources import register_transactions
 
-    tx, _ = _tx_source(settings)
     con = duckdb.connect()
-    register_transactions(con, tx)
+    register_transactions(con, _sources(settings).transactions)
     X = result.features.buyers
     y = holdout_outcomes(con, X["customer_id"], result.features.snapshot_date, 180)["bought_again"]
     rng = np.random.default_rng(0)
@@ -190,3 +188,31 @@ def test_mlflow_models_serve_answers_json(tmp_path, mlflow_uri):
 
 def load_cols(result):
     return result.model.feature_names_in_
+
+
+def test_scoring_applies_the_training_runs_currency_conversion(tmp_path, mlflow_uri):
+    """Lines in two currencies, converted by the training run's rates: scoring the same
+    transactions with the registered model converts alike (the rates travel with the model)
+    and reproduces the training labels exactly."""
+    import dataclasses
+
+    from clustering.checks import QualityPolicy
+    from clustering.sample_data import ensure_sample_data
+
+    paths = ensure_sample_data(str(tmp_path / "base"), n_customers=3000, seed=42)
+    tx = pd.read_parquet(paths["transactions"])
+    usd = np.random.default_rng(0).random(len(tx)) < 0.3
+    tx["currency"] = np.where(usd, "USD", "EUR")
+    tx.loc[usd, "amount"] = tx.loc[usd, "amount"] / 0.5  # 1 USD = 0.5 EUR here
+    tx.to_parquet(tmp_path / "tx.parquet")
+    result, settings = _train(
+        tmp_path, "data=parquet", f"data.path={tmp_path / 'tx.parquet'}",
+        f"data.customers_path={paths['customers']}", "data.columns.currency=currency",
+        "+data.currency_rates={EUR: 1.0, USD: 0.5}", "model.k=6")
+    assert result.model.checks.currency_rates == {"EUR": 1.0, "USD": 0.5}
+    # the scoring side knows nothing of the rates: the model's own checks apply
+    sources = dataclasses.replace(_sources(settings), policy=QualityPolicy())
+    scored = score(f"models:/{MODEL}/1", sources=sources)
+    merged = result.labels.merge(scored.labels, on="customer_id", suffixes=("_train", "_score"))
+    assert len(merged) == len(result.labels) == len(scored.labels)
+    assert (merged["segment_train"] == merged["segment_score"]).all()

@@ -16,12 +16,13 @@ pytest.importorskip("pyspark")
 from hydra import compose, initialize_config_dir  # noqa: E402
 
 from clustering.features import build_customer_features  # noqa: E402
-from clustering.loading import (  # noqa: E402
+from clustering.holdout import holdout_outcomes  # noqa: E402
+from clustering.model import load_segmentation_model  # noqa: E402
+from clustering.sources import (  # noqa: E402
     TableSource,
     register_customers,
     register_transactions,
 )
-from clustering.model import load_segmentation_model  # noqa: E402
 from clustering.spark_engine import (  # noqa: E402
     build_customer_features_spark,
     holdout_outcomes_spark,
@@ -30,7 +31,6 @@ from clustering.spark_engine import (  # noqa: E402
     spark_session,
 )
 from clustering.training import run_training  # noqa: E402
-from clustering.validation import holdout_outcomes  # noqa: E402
 from pipelines.common import CONF_DIR, to_settings  # noqa: E402
 
 COLUMNS = {c: c for c in ["customer_id", "order_id", "timestamp", "amount", "quantity",

@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from clustering.evaluate import checklist_metrics
-from clustering.validation import future_separation
+from clustering.holdout import future_separation
+from clustering.metrics import checklist_metrics
 
 
 def test_perfect_and_useless_segmentations():
@@ -42,7 +42,7 @@ def test_checklist_small_segments_and_separation():
 def test_agreement_equals_scikit_learns_ari_and_nmi(case):
     from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 
-    from clustering.evaluate import agreement
+    from clustering.metrics import agreement
 
     rng = np.random.default_rng(3)
     a = rng.integers(0, 6, 2000)

@@ -279,6 +279,6 @@ BASELINES: dict[str, type] = {
 
 
 def make_baseline(name: str, **params) -> _Baseline:
-    from clustering.registry import build
+    from clustering.segmenters import build
 
     return build(BASELINES, name, params, "baseline")

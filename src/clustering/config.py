@@ -8,7 +8,10 @@ message) and hands plain objects to the library, which never sees Hydra.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any  # noqa: UP035 (OmegaConf reads these annotations)
+
+from clustering.errors import ConfigError
 
 
 @dataclass
@@ -54,7 +57,7 @@ class CustomerColumnsConfig:
 
 @dataclass
 class QualityConfig:
-    """Data checks (clustering.quality): dedupe exact copies, fail above max_share."""
+    """Data checks (clustering.checks): dedupe exact copies, fail above max_share."""
 
     dedupe: bool = True
     max_share: float = 0.05
@@ -184,3 +187,47 @@ class ScoreConfig:
     tracking_uri: str | None = None
     paths: PathsConfig = field(default_factory=PathsConfig)
     data: DataConfig = field(default_factory=DataConfig)
+
+
+def validate_config(cfg: TrainConfig) -> None:
+    """Cheap checks that fail in one line before any work starts."""
+    from clustering.baselines import BASELINES
+    from clustering.segmenters import CRITERIA, SEGMENTERS
+
+    if cfg.engine.name not in ("local", "spark"):
+        raise ConfigError(f"engine must be local or spark, got '{cfg.engine.name}'")
+    m = cfg.model
+    if m.name not in SEGMENTERS:
+        raise ConfigError(f"unknown model '{m.name}'; choose one of {sorted(SEGMENTERS)}")
+    if m.k is not None and m.k < 1:
+        raise ConfigError(f"model.k must be a positive integer, got {m.k}")
+    if m.k is None and not 2 <= m.k_min <= m.k_max:
+        raise ConfigError(f"model.k_min/k_max must satisfy 2 <= k_min <= k_max, got {m.k_min}, {m.k_max}")
+    if m.criterion not in CRITERIA:
+        raise ConfigError(f"unknown model.criterion '{m.criterion}'; choose one of {sorted(CRITERIA)}")
+    # (with a fixed k the criterion chooses nothing, so any is accepted, as the segmenters do)
+    if m.k is None and m.criterion == "bic" and m.name != "gmm":
+        raise ConfigError(f"model.criterion 'bic' needs a likelihood: use model=gmm (got {m.name})")
+    if m.k is None and m.criterion == "fpc" and m.name != "fuzzy_cmeans":
+        raise ConfigError(f"model.criterion 'fpc' needs fuzzy memberships: use model=fuzzy_cmeans "
+                          f"(got {m.name})")
+    if cfg.data.format not in ("sample", "csv", "parquet", "auto"):
+        raise ConfigError(f"data.format must be sample, csv, parquet or auto, got '{cfg.data.format}'")
+    if cfg.data.format != "sample":
+        if not cfg.data.path:
+            raise ConfigError("data.path is required for your own data (a file, folder or glob)")
+        for key in ("path", "customers_path"):
+            p = getattr(cfg.data, key)
+            if p and not any(c in p for c in "*?[") and not Path(p).exists():
+                raise ConfigError(f"data.{key}: '{p}' does not exist")
+    unknown = [b for b in cfg.baselines.enabled if b not in BASELINES]
+    if unknown:
+        raise ConfigError(f"unknown baselines.enabled {unknown}; choose from {sorted(BASELINES)}")
+    if not 0 <= cfg.evaluate.min_share <= 1:
+        raise ConfigError(f"evaluate.min_share must be between 0 and 1, got {cfg.evaluate.min_share}")
+    if cfg.evaluate.holdout_days < 0:
+        raise ConfigError(f"evaluate.holdout_days must be >= 0, got {cfg.evaluate.holdout_days}")
+    if cfg.evaluate.silhouette_sample < 0:
+        raise ConfigError("evaluate.silhouette_sample must be >= 0 (0 = all customers)")
+    if cfg.features.lookback_days < 2:
+        raise ConfigError(f"features.lookback_days must be at least 2, got {cfg.features.lookback_days}")

@@ -58,9 +58,9 @@ from dataclasses import dataclass, field
 import duckdb
 import pandas as pd
 
+from clustering.checks import resolve_snapshot
 from clustering.errors import DataError
-from clustering.loading import LoadedData
-from clustering.quality import resolve_snapshot
+from clustering.sources import LoadedData
 
 #: feature -> canonical source columns it needs beyond customer_id, ts and amount
 FEATURE_SOURCES: dict[str, tuple[str, ...]] = {
@@ -98,6 +98,16 @@ class FeatureResult:
     @property
     def buyers(self) -> pd.DataFrame:
         return self.table[self.table["is_buyer"]].reset_index(drop=True)
+
+    @property
+    def n_prospects(self) -> int:
+        """Customers who never bought (from the customers table)."""
+        return int(self.table["is_prospect"].sum())
+
+    @property
+    def n_lapsed(self) -> int:
+        """Customers who bought before the window but not in it."""
+        return int((~self.table["is_buyer"] & ~self.table["is_prospect"]).sum())
 
 
 def default_snapshot(con: duckdb.DuckDBPyConnection) -> dt.date:

@@ -8,15 +8,19 @@ with the model as code) and the pinned requirements.
 
 from __future__ import annotations
 
+import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import joblib
+import mlflow
 import mlflow.pyfunc
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator
 from sklearn.pipeline import Pipeline
 
+from clustering.checks import QualityPolicy
 from clustering.errors import DataError
 
 OUTPUT_COLUMNS = ["segment", "persona", "confidence", "is_outlier"]
@@ -35,14 +39,19 @@ class SegmentationModel(BaseEstimator):
         Segmenter id -> published segment id (keeps ids stable across retrains); None: same.
     lookback_days:
         The feature window the model was trained with (scoring from transactions reuses it).
+    checks:
+        The data checks' policy of the training run (deduplication, quarantine ceiling,
+        currency rates): scoring from transactions checks and converts alike.
     """
 
     def __init__(self, pipeline: Pipeline, segment_names: dict[int, str],
-                 id_map: dict[int, int] | None = None, lookback_days: int = 1095):
+                 id_map: dict[int, int] | None = None, lookback_days: int = 1095,
+                 checks: QualityPolicy | None = None):
         self.pipeline = pipeline
         self.segment_names = segment_names
         self.id_map = id_map
         self.lookback_days = lookback_days
+        self.checks = checks
 
     @property
     def feature_names_in_(self) -> np.ndarray:
@@ -131,3 +140,101 @@ def load_segmentation_model(model_uri: str) -> SegmentationModel:
     """The :class:`SegmentationModel` inside a logged or registered pyfunc model."""
     pyfunc = mlflow.pyfunc.load_model(model_uri)
     return pyfunc.unwrap_python_model().model
+
+
+def requirements() -> list[str]:
+    """Pinned pip requirements of the logged model (explicit: no slow inference)."""
+    from importlib.metadata import version
+
+    pkgs = ["scikit-learn", "numpy", "pandas", "scipy", "cloudpickle", "hdbscan", "fastcluster",
+            "pyarrow"]
+    reqs = []
+    for p in pkgs:
+        try:
+            reqs.append(f"{p}=={version(p)}")
+        except Exception:  # not installed: the model does not need it
+            continue
+    return reqs
+
+
+def log_segmentation_model(model, input_example: pd.DataFrame, registered_name: str | None = None):
+    """Log the segmentation as a pyfunc model (code shipped with it, explicit requirements,
+    signature and input example); register it under ``registered_name`` when given."""
+    from mlflow.models import infer_signature
+
+    package = Path(__file__).resolve().parent
+    with tempfile.TemporaryDirectory() as tmp:
+        path = save_for_mlflow(model, Path(tmp))
+        output = model.label_frame(input_example)
+        info = mlflow.pyfunc.log_model(
+            name="model",
+            python_model=SegmentationPyfunc(),
+            artifacts={"segmentation": str(path)},
+            code_paths=[str(package)],
+            signature=infer_signature(input_example, output),
+            input_example=input_example,
+            pip_requirements=requirements() + [f"mlflow=={mlflow.__version__}", "joblib"],
+            registered_model_name=registered_name,
+        )
+    return info
+
+
+def resolve_model_uri(model: str) -> str:
+    """``models:/name@alias``, ``models:/name/version``, ``runs:/...`` or a bare run id."""
+    if model.startswith(("models:/", "runs:/")) or "://" in model or Path(model).exists():
+        return model
+    if len(model) == 32 and all(c in "0123456789abcdef" for c in model):
+        return f"runs:/{model}/model"
+    raise ValueError(f"model '{model}' is not a models:/name@alias, models:/name/version, "
+                     "runs:/<run id>/model URI or a run id")
+
+
+def model_identity(uri: str) -> tuple[str, str]:
+    """(registered name, version) of a model URI; runs give ('run:<id>', '')."""
+    client = mlflow.MlflowClient()
+    if uri.startswith("models:/"):
+        ref = uri.removeprefix("models:/")
+        if "@" in ref:
+            name, alias = ref.split("@", 1)
+            return name, str(client.get_model_version_by_alias(name, alias).version)
+        name, _, version = ref.partition("/")
+        if version.isdigit():
+            return name, version
+        return name, version or ""
+    if uri.startswith("runs:/"):
+        return f"run:{uri.split('/')[1]}", ""
+    return uri, ""
+
+
+def previous_version(name: str) -> str | None:
+    """URI of the latest registered version of ``name``, if any (the model a retrain follows)."""
+    client = mlflow.MlflowClient()
+    try:
+        versions = client.search_model_versions(f"name = '{name}'")
+    except mlflow.exceptions.MlflowException:
+        return None
+    if not versions:
+        return None
+    return f"models:/{name}/{max(int(v.version) for v in versions)}"
+
+
+def previous_model(settings, columns, say: Callable[[str], None]):
+    """(URI, model) of the latest registered version a retrain keeps its segment ids against,
+    or (URI or None, None) when there is none or it cannot be used; ``settings`` is the
+    :class:`clustering.config.MlflowConfig`."""
+    name = settings.registered_model_name
+    if not (settings.match_previous and settings.log_model and name):
+        return None, None
+    uri = previous_version(name)
+    if uri is None:
+        return None, None
+    try:
+        prev = load_segmentation_model(uri)
+    except Exception as exc:  # an old or foreign model: train without matching, but say so
+        say(f"previous model {uri} not usable for id matching: {exc}")
+        return uri, None
+    missing = [c for c in prev.feature_names_in_ if c not in columns]
+    if missing:
+        say(f"previous model {uri} needs features {missing}: ids not matched")
+        return uri, None
+    return uri, prev

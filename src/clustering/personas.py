@@ -15,6 +15,7 @@ features ("Large orders, rare, unstable"): never "Cluster 3".
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -192,3 +193,39 @@ def name_personas(
     dup = table["name"].duplicated(keep="first")
     table.loc[dup, "name"] = table.loc[dup].apply(lambda r: f"{r['name']} #{r['segment']}", axis=1)
     return PersonaAssignment(table=table, fit_matrix=fit)
+
+
+def keep_previous_names(personas, previous, matches: pd.DataFrame,
+                        catalogue) -> PersonaAssignment:
+    """Matched segments keep the previous version's persona names (with that persona's key,
+    description and actions, so a card never mixes two personas); names stay unique."""
+    table = personas.table.copy()
+    by_name = {v["name"]: (k, v) for k, v in {**catalogue.catalogue, **catalogue.special}.items()}
+    kept = {int(r.published_id): previous.segment_names.get(int(r.previous_segment))
+            for r in matches.itertuples() if r.status == "matched"}
+    for i, row in table.iterrows():
+        name = kept.get(int(row["segment"]))
+        if not name:
+            continue
+        table.at[i, "name"] = name
+        key, spec = by_name.get(name.split(" (")[0].split(" #")[0], (None, None))
+        if spec is not None:
+            table.at[i, "persona"] = key
+            table.at[i, "description"] = spec.get("description", "")
+            table.at[i, "actions"] = list(spec.get("actions", []))
+        else:  # a descriptive name: no catalogued description or actions apply
+            table.at[i, "persona"] = None
+            table.at[i, "description"] = f"Kept from the previous version: {name}."
+            table.at[i, "actions"] = []
+    dup = table["name"].duplicated(keep=False) & ~table["segment"].isin(list(kept))
+    table.loc[dup, "name"] = table.loc[dup].apply(lambda r: f"{r['name']} #{r['segment']}", axis=1)
+    return dataclasses.replace(personas, table=table)
+
+
+def weighted_fit(personas: PersonaAssignment, profile: pd.DataFrame) -> float:
+    """Size-weighted mean fit of the described segments (outliers are not one) to their names."""
+    weights = profile.set_index("segment")["size"]
+    weights = weights[weights.index >= 0]
+    fit = personas.table.set_index("segment")["fit"]
+    return float((fit * weights).sum() / weights.sum())
+

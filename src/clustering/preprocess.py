@@ -22,7 +22,8 @@ from sklearn.preprocessing import (
 )
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from clustering.errors import ConfigError
+from clustering.errors import ConfigError, DataError
+from clustering.files import signed_log
 
 SCALERS = {
     "standard": lambda seed: StandardScaler(),
@@ -61,7 +62,7 @@ class SignedLog1p(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         check_is_fitted(self, "mask_")
         X = validate_data(self, X, reset=False, ensure_all_finite="allow-nan", copy=True)
         sub = X[:, self.mask_]
-        X[:, self.mask_] = np.copysign(np.log1p(np.abs(sub)), sub)
+        X[:, self.mask_] = signed_log(sub)
         return X
 
 
@@ -141,3 +142,29 @@ def build_preprocessor(
             ("cat", OneHotEncoder(handle_unknown="ignore", sparse_output=False), list(categorical))
         )
     return ColumnTransformer(parts, remainder="drop", verbose_feature_names_out=False)
+
+
+def select_columns(wanted: list[str], categorical: list[str], features: list[str],
+                   skipped: dict[str, str], attributes: list[str]) -> tuple[list[str], list[str]]:
+    """Model columns: the configured features that exist (all computed ones when none are
+    configured); those skipped for a missing source column are left out (they are reported),
+    unknown names are an error, and so are categorical columns that are not attributes."""
+    wanted = list(wanted) or list(features)
+    unknown = [f for f in wanted if f not in features and f not in skipped]
+    if unknown:
+        raise ConfigError(f"preprocess.features {unknown} are not features; computed features: "
+                          f"{features}")
+    bad = [c for c in categorical if c not in attributes]
+    if bad:
+        raise ConfigError(f"preprocess.categorical {bad} are not customer attributes; "
+                          f"attributes loaded (data.attributes): {attributes}")
+    return [f for f in wanted if f in features], list(categorical)
+
+
+def check_finite(X: np.ndarray, names: list[str], where: str) -> None:
+    """Fail naming the columns (and rows) with NaN or infinite values."""
+    bad = ~np.isfinite(X)
+    if bad.any():
+        cols = [f"{names[j]} ({int(bad[:, j].sum())} rows)" for j in np.flatnonzero(bad.any(axis=0))]
+        raise DataError(f"{where}: NaN or infinite values in {', '.join(cols)}")
+

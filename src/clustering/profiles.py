@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from clustering.files import signed_log
 from clustering.preprocess import DEFAULT_LOG_FEATURES
 
 
@@ -20,7 +21,7 @@ def _comparable(features: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
     out = features[columns].astype(float).copy()
     for c in columns:
         if c in DEFAULT_LOG_FEATURES:
-            out[c] = np.sign(out[c]) * np.log1p(np.abs(out[c]))
+            out[c] = signed_log(out[c])
     return out
 
 

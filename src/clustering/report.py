@@ -5,8 +5,6 @@ from __future__ import annotations
 import base64
 import html
 import io
-import os
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -129,10 +127,13 @@ def render_html(cards: pd.DataFrame, title: str, figures: list, extra: dict[str,
     return "\n".join(parts)
 
 
-def write_atomic(path: Path, text: str) -> Path:
-    """Write to a temporary name beside ``path``, then rename: never a half-written file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-    return path
+def build_report(profile: pd.DataFrame, personas: pd.DataFrame, population: pd.Series,
+                 title: str, figures: list, n_prospects: int, special: dict,
+                 currency: str) -> tuple[str, str]:
+    """The persona report as (Markdown, self-contained HTML)."""
+    cards = persona_cards(profile, personas, population)
+    extra = {"prospects": n_prospects}
+    md = render_markdown(cards, title, extra, special, currency)
+    return md, render_html(cards, title, [plot_size_vs_revenue(cards), *figures], extra,
+                           special, currency)
+

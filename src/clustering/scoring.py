@@ -8,20 +8,24 @@ the snapshot date, written atomically (temporary name, then rename).
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import duckdb
 import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 
-from clustering import tracking
+from clustering.engines import Engine, LocalEngine
 from clustering.errors import DataError
-from clustering.features import build_customer_features
-from clustering.loading import register_customers, register_transactions
-from clustering.model import SegmentationModel, load_segmentation_model
+from clustering.files import read_frame, write_frame
+from clustering.model import (
+    SegmentationModel,
+    load_segmentation_model,
+    model_identity,
+    resolve_model_uri,
+)
+from clustering.sources import DataSources
 
 
 @dataclass
@@ -44,59 +48,52 @@ def score_features(model: SegmentationModel, features: pd.DataFrame,
     return out.reset_index(drop=True)
 
 
-def score_transactions(model: SegmentationModel, con: duckdb.DuckDBPyConnection, loaded,
-                       snapshot_date: str | None = None) -> tuple[pd.DataFrame, dict[str, int],
-                                                                  dt.date]:
+def score_transactions(model: SegmentationModel, engine: Engine,
+                       snapshot_date=None) -> tuple[pd.DataFrame, dict[str, int], dt.date]:
     """Build features as of the snapshot with the model's lookback and label the buyers.
 
     Customers without a purchase in the window cannot be segmented: they are counted by
     reason (prospects, lapsed) and left out of the labels.
     """
-    fr = build_customer_features(con, loaded, snapshot_date, model.lookback_days)
-    t = fr.table
+    fr = engine.features_at(pd.Timestamp(snapshot_date).date() if snapshot_date else None)
     skipped = {
-        "prospect (never bought)": int(t["is_prospect"].sum()),
-        f"no purchase in the {model.lookback_days}-day window": int((~t["is_buyer"] & ~t["is_prospect"]).sum()),
+        "prospect (never bought)": fr.n_prospects,
+        f"no purchase in the {model.lookback_days}-day window": fr.n_lapsed,
     }
     return score_features(model, fr.buyers), skipped, fr.snapshot_date
 
 
 def write_labels(labels: pd.DataFrame, path: str | Path) -> Path:
     """Parquet or CSV by extension, via a temporary file and an atomic rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    if path.suffix == ".csv":
-        labels.to_csv(tmp, index=False)
-    elif path.suffix in (".parquet", ".pq"):
-        labels.to_parquet(tmp, index=False)
-    else:
-        raise DataError(f"output '{path}': use a .parquet or .csv file name")
-    os.replace(tmp, path)
-    return path
+    return write_frame(labels, path)
 
 
-def score(model_ref: str, *, transactions=None, customers=None, attributes=None,
+def score(model_ref: str, *, sources: DataSources | None = None,
           features_path: str | None = None, id_column: str = "customer_id",
-          snapshot_date: str | None = None) -> ScoreResult:
+          snapshot_date: str | None = None, data_dir: str = "./data") -> ScoreResult:
     """Score customers with a model given as models:/name@alias, models:/name/version, a run id
-    or runs:/ URI. ``transactions`` (and ``customers``) are :class:`~clustering.loading.TableSource`."""
-    uri = tracking.resolve_model_uri(model_ref)
-    name, version = tracking.model_identity(uri)
+    or runs:/ URI, from transactions (``sources``: read and checked as in training, with the
+    training run's checks, currency rates and lookback) or a ready feature table."""
+    uri = resolve_model_uri(model_ref)
+    name, version = model_identity(uri)
     model = load_segmentation_model(uri)
     if features_path:
         p = Path(features_path)
         if not p.exists():
             raise DataError(f"feature table '{features_path}' does not exist")
-        frame = pd.read_parquet(p) if p.suffix in (".parquet", ".pq") else pd.read_csv(p)
-        labels, skipped, snap = score_features(model, frame, id_column), {}, None
+        labels, skipped, snap = score_features(model, read_frame(p), id_column), {}, None
     else:
-        con = duckdb.connect()
-        loaded = register_transactions(con, transactions)
-        if customers is not None:
-            loaded = register_customers(con, customers, list(attributes or []), loaded)
-        labels, skipped, snap = score_transactions(model, con, loaded, snapshot_date)
-        con.close()
+        if sources is None:
+            raise DataError("nothing to score: give transactions or a feature table")
+        checks = getattr(model, "checks", None)  # models saved before it carried its checks
+        if checks is not None:
+            sources = dataclasses.replace(sources, policy=checks)
+        engine = LocalEngine(sources, lookback_days=model.lookback_days,
+                             snapshot_date=snapshot_date, data_dir=data_dir)
+        try:
+            labels, skipped, snap = score_transactions(model, engine, snapshot_date)
+        finally:
+            engine.close()
     labels["model_name"] = name
     labels["model_version"] = version
     labels["snapshot_date"] = pd.Timestamp(snap) if snap else pd.NaT
@@ -120,7 +117,7 @@ class SegmentFeatures(TransformerMixin, BaseEstimator):
         self.passthrough = passthrough
 
     def fit(self, X: pd.DataFrame, y=None):
-        self.model_ = load_segmentation_model(tracking.resolve_model_uri(self.model_uri))
+        self.model_ = load_segmentation_model(resolve_model_uri(self.model_uri))
         self.segments_ = sorted(self.model_.segment_names)
         return self
 

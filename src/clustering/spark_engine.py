@@ -2,7 +2,7 @@
 engine, written as Spark SQL, for data that outgrows one machine.
 
 ``engine=spark`` reads the files with Spark, applies the same row checks as
-:mod:`clustering.quality` (counts only), and computes the features of
+:mod:`clustering.checks` (counts only), and computes the features of
 :mod:`clustering.features` with the same definitions, customers table (attributes, signup
 date, prospects) included; the result (one row per customer) is collected for the rest of
 the pipeline. The hold-out validation's calibration features and outcomes run on Spark too. Point ``engine.master`` at a cluster
@@ -16,10 +16,10 @@ import os
 import sys
 from dataclasses import dataclass
 
+from clustering.checks import resolve_snapshot
 from clustering.errors import ConfigError, DataError
 from clustering.features import BEHAVIOURAL, FEATURE_SOURCES, QUARTER_DAYS, FeatureResult
-from clustering.loading import TableSource, _missing_column, file_format, resolve_files
-from clustering.quality import resolve_snapshot
+from clustering.sources import TableSource, _missing_column, file_format, resolve_files
 
 STRFTIME_TO_JAVA = {"%Y": "yyyy", "%y": "yy", "%m": "MM", "%d": "dd", "%H": "HH", "%M": "mm",
                     "%S": "ss", "%b": "MMM", "%p": "a", "%I": "hh"}
@@ -74,7 +74,7 @@ class SparkCustomers:
 
 def read_customers(spark, source: TableSource, attributes: list[str]) -> SparkCustomers:
     """The canonical ``customers`` view (id, optional signup date, attributes), one row per
-    customer, as :func:`clustering.loading.register_customers` builds it locally."""
+    customer, as :func:`clustering.sources.register_customers` builds it locally."""
     files, raw = _read(spark, source, "customers")
     cid = source.columns.get("customer_id") or "customer_id"
     if cid not in raw.columns:
@@ -102,8 +102,8 @@ def read_customers(spark, source: TableSource, attributes: list[str]) -> SparkCu
 
 
 def holdout_outcomes_spark(spark, customer_ids, split: dt.date, horizon_days: int):
-    """:func:`clustering.validation.holdout_outcomes` on the Spark ``transactions`` view."""
-    from clustering.validation import outcome_frame
+    """:func:`clustering.holdout.holdout_outcomes` on the Spark ``transactions`` view."""
+    from clustering.holdout import outcome_frame
 
     end = split + dt.timedelta(days=horizon_days)
     out = spark.sql(f"""

@@ -11,7 +11,7 @@ import json
 import os
 import subprocess
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -61,14 +61,17 @@ def ensure_experiment(name: str, uri: str, root: str | Path) -> str:
 @contextmanager
 def tracked_run(
     uri: str, experiment: str, run_name: str, root: str | Path, tags: Mapping[str, str],
-    parent_run_id: str | None = None,
+    parent_run_id: str | None = None, params: Mapping[str, Any] | None = None,
 ) -> Iterator[mlflow.ActiveRun]:
     """An MLflow run that is FINISHED on success, and FAILED (or KILLED on Ctrl-C) with the
-    error as a tag otherwise; a child of ``parent_run_id`` when given (sweeps)."""
+    error as a tag otherwise; a child of ``parent_run_id`` when given (sweeps). ``params``
+    (the configuration) are logged at once, so a failed run still says what it ran with."""
     exp_id = ensure_experiment(experiment, uri, root)
     run = mlflow.start_run(experiment_id=exp_id, run_name=run_name, tags=dict(tags),
                            parent_run_id=parent_run_id, nested=parent_run_id is not None)
     try:
+        if params is not None:
+            log_params(params)
         yield run
     except KeyboardInterrupt:
         mlflow.set_tag("error", "interrupted (KeyboardInterrupt)")
@@ -144,84 +147,6 @@ def log_dataset(df: pd.DataFrame, source: str, name: str, digest: str) -> None:
     mlflow.log_input(ds, context="training")
 
 
-def requirements() -> list[str]:
-    """Pinned pip requirements of the logged model (explicit: no slow inference)."""
-    from importlib.metadata import version
-
-    pkgs = ["scikit-learn", "numpy", "pandas", "scipy", "cloudpickle", "hdbscan", "fastcluster",
-            "pyarrow"]
-    reqs = []
-    for p in pkgs:
-        try:
-            reqs.append(f"{p}=={version(p)}")
-        except Exception:  # not installed: the model does not need it
-            continue
-    return reqs
-
-
-def log_segmentation_model(model, input_example: pd.DataFrame, registered_name: str | None = None):
-    """Log the segmentation as a pyfunc model (code shipped with it, explicit requirements,
-    signature and input example); register it under ``registered_name`` when given."""
-    from mlflow.models import infer_signature
-
-    from clustering.model import SegmentationPyfunc, save_for_mlflow
-
-    package = Path(__file__).resolve().parent
-    with tempfile.TemporaryDirectory() as tmp:
-        path = save_for_mlflow(model, Path(tmp))
-        output = model.label_frame(input_example)
-        info = mlflow.pyfunc.log_model(
-            name="model",
-            python_model=SegmentationPyfunc(),
-            artifacts={"segmentation": str(path)},
-            code_paths=[str(package)],
-            signature=infer_signature(input_example, output),
-            input_example=input_example,
-            pip_requirements=requirements() + [f"mlflow=={mlflow.__version__}", "joblib"],
-            registered_model_name=registered_name,
-        )
-    return info
-
-
-def resolve_model_uri(model: str) -> str:
-    """``models:/name@alias``, ``models:/name/version``, ``runs:/...`` or a bare run id."""
-    if model.startswith(("models:/", "runs:/")) or "://" in model or Path(model).exists():
-        return model
-    if len(model) == 32 and all(c in "0123456789abcdef" for c in model):
-        return f"runs:/{model}/model"
-    raise ValueError(f"model '{model}' is not a models:/name@alias, models:/name/version, "
-                     "runs:/<run id>/model URI or a run id")
-
-
-def model_identity(uri: str) -> tuple[str, str]:
-    """(registered name, version) of a model URI; runs give ('run:<id>', '')."""
-    client = mlflow.MlflowClient()
-    if uri.startswith("models:/"):
-        ref = uri.removeprefix("models:/")
-        if "@" in ref:
-            name, alias = ref.split("@", 1)
-            return name, str(client.get_model_version_by_alias(name, alias).version)
-        name, _, version = ref.partition("/")
-        if version.isdigit():
-            return name, version
-        return name, version or ""
-    if uri.startswith("runs:/"):
-        return f"run:{uri.split('/')[1]}", ""
-    return uri, ""
-
-
-def previous_version(name: str) -> str | None:
-    """URI of the latest registered version of ``name``, if any (the model a retrain follows)."""
-    client = mlflow.MlflowClient()
-    try:
-        versions = client.search_model_versions(f"name = '{name}'")
-    except mlflow.exceptions.MlflowException:
-        return None
-    if not versions:
-        return None
-    return f"models:/{name}/{max(int(v.version) for v in versions)}"
-
-
 def log_environment() -> None:
     """Python, platform, thread settings and the versions of the packages that shape results."""
     import platform
@@ -288,3 +213,95 @@ def compare_runs(parent_run_id: str, metrics: list[str]) -> pd.DataFrame:
     rows = {"clusters": parent.data.metrics}
     rows |= {c.data.tags.get("baseline", c.info.run_name): c.data.metrics for c in children}
     return pd.DataFrame({n: {m: r.get(m) for m in metrics} for n, r in rows.items()}).T
+
+
+def log_training(result, say: Callable[[str], None]) -> None:
+    """Record a computed :class:`clustering.result.TrainResult` in the active run: tags,
+    metrics, the k curve, tables, plots, the report, the model and the baselines' child runs."""
+    import numpy as np
+
+    from clustering.model import log_segmentation_model
+    from clustering.profiles import crosstab
+
+    cfg = result.settings
+    run = mlflow.active_run()
+    fr, seg_names = result.features, result.model.segment_names
+    mlflow.set_tag("mlflow.runName", result.run_name)
+    log_environment()
+    mlflow.set_tags({"data.digest": result.digest, "snapshot_date": str(fr.snapshot_date),
+                     "skipped_features": ",".join(fr.skipped) or "none",
+                     "personas": "; ".join(f"{s}: {n}" for s, n in seg_names.items())})
+    log_metrics(result.metrics)
+    curve = result.k_curve
+    if curve is not None and len(curve) > 1 and cfg.model.criterion in curve:
+        for row in curve.itertuples(index=False):
+            log_metrics({f"k_curve_{c}": getattr(row, c) for c in curve.columns if c != "k"},
+                        step=int(row.k))
+        log_frame(curve, "selection/k_curve.csv")
+    log_dataset(fr.table, ",".join(result.loaded.files), cfg.data.name, result.digest)
+    log_frame(fr.table.describe(include="all").T.reset_index(names="feature"),
+              "features/feature_summary.csv")
+    log_frame(result.profile, "segments/profiles.csv")
+    personas = result.personas
+    log_frame(personas.assign(actions=personas["actions"].map("; ".join)), "segments/personas.csv")
+    log_frame(result.persona_fit_matrix.reset_index(names="segment"),
+              "segments/persona_fit_matrix.csv")
+    log_frame(result.labels, "segments/labels.parquet")
+    labels = result.labels["segment"].to_numpy()
+    if result.truth is not None:
+        log_frame(crosstab(labels, np.asarray(result.truth)).reset_index(),
+                  "segments/crosstab_truth.csv")
+    for b, seg_b in result.baselines.items():
+        log_frame(crosstab(labels, seg_b.labels, b).reset_index(), f"baselines/crosstab_{b}.csv")
+    if "clusters" in result.future:
+        log_frame(result.future["clusters"][1], "validation/holdout_by_segment.csv")
+    mlflow.log_artifacts(str(result.report_dir), "report")
+    for path, fig in result.figures.items():
+        log_figure(fig, path)
+    log_text(_yaml(cfg), "config/resolved.yaml")
+    q = result.loaded.quality
+    if q is not None:
+        log_metrics({"rows_read": q.rows_read, "rows_kept": q.rows_kept,
+                     "rows_quarantined": q.quarantined}
+                    | {f"quarantine_{k}": v for k, v in q.counts.items()})
+    if result.quarantine_path is not None:
+        mlflow.log_artifact(str(result.quarantine_path), "quality")
+        say(f"quarantined rows with reasons: {result.quarantine_path}")
+    if result.matches is not None:
+        log_frame(result.matches, "segments/id_matching.csv")
+        log_metrics({f"{s}_segments": float((result.matches.status == s).sum())
+                     for s in ("matched", "new", "vanished")})
+    if cfg.mlflow.log_model:
+        register = cfg.mlflow.registered_model_name if cfg.mlflow.register else None
+        info = log_segmentation_model(result.model, result.X.head(5), register)
+        if register and info.registered_model_version:
+            say(f"registered models:/{register}/{info.registered_model_version}")
+    if cfg.baselines.log_runs:
+        _log_baseline_runs(result, run)
+
+
+def _yaml(cfg) -> str:
+    import dataclasses
+
+    import yaml
+
+    return yaml.safe_dump(dataclasses.asdict(cfg), sort_keys=False)
+
+
+def _log_baseline_runs(result, run) -> None:
+    """One child run per baseline, tagged ``kind=baseline``, scored like the clusters."""
+    cfg = result.settings
+    n = float(len(result.labels))
+    for b, seg_b in result.baselines.items():
+        tags = {"kind": "baseline", "baseline": b, "git_commit": run.data.tags.get("git_commit", ""),
+                "data": cfg.data.name, "data.digest": result.digest}
+        with mlflow.start_run(run_name=f"baseline-{b}-{cfg.data.name}", nested=True,
+                              experiment_id=run.info.experiment_id, tags=tags):
+            params = dict(cfg.baselines.params.get(b) or {})
+            log_params({"baseline": b, **{f"{b}.{p}": v for p, v in params.items()}})
+            log_metrics(seg_b.metrics | {"n_customers": n, "k": float(len(set(seg_b.labels)))})
+            sizes = pd.Series(seg_b.labels).value_counts().rename_axis("segment")
+            log_frame(sizes.reset_index(name="customers"), "segments/sizes.csv")
+            if b in result.future:
+                log_frame(result.future[b][1], "validation/holdout_by_segment.csv")
+

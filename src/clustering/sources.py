@@ -1,4 +1,8 @@
-"""Read transactions (and optional customer attributes) into DuckDB views with canonical names.
+"""Where the data comes from: files -> checked DuckDB tables with canonical names.
+
+One path for training and scoring: :func:`sources_for` turns the data settings into table
+sources and the checks' policy, :func:`load_local` registers them (reading, checks,
+quarantine, currency conversion, snapshot) in a DuckDB connection.
 
 Files are read by DuckDB directly (CSV, Parquet, a folder or a glob of them), so nothing is
 loaded into pandas before the features are aggregated. The user's column names are mapped to
@@ -35,9 +39,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
+import pandas as pd
 
-from clustering.errors import DataError
-from clustering.quality import QualityPolicy, QualityReport, apply_quality
+from clustering.checks import QualityPolicy, QualityReport, apply_quality
+from clustering.errors import ConfigError, DataError
 
 REQUIRED = ("customer_id", "timestamp")
 OPTIONAL = ("order_id", "quantity", "unit_price", "amount", "category", "is_return",
@@ -146,7 +151,7 @@ def register_transactions(
 ) -> LoadedData:
     """Create the canonical, checked ``transactions`` table in ``con`` from ``source``.
 
-    Rows that fail the checks of :mod:`clustering.quality` are set aside in ``quarantine``
+    Rows that fail the checks of :mod:`clustering.checks` are set aside in ``quarantine``
     with a reason; the report is in ``LoadedData.quality``.
     """
     policy = policy or QualityPolicy()
@@ -325,3 +330,59 @@ def digest_files(files: list[str], chunk: int = 1 << 20) -> str:
             while block := fh.read(chunk):
                 h.update(block)
     return h.hexdigest()
+
+
+@dataclass
+class DataSources:
+    """The configured tables, the checks' policy and the attributes to load."""
+
+    transactions: TableSource
+    customers: TableSource | None = None
+    truth_path: str | None = None
+    policy: QualityPolicy = field(default_factory=QualityPolicy)
+    attributes: list[str] = field(default_factory=list)
+
+
+def sources_for(data, data_dir: str) -> DataSources:
+    """The sources of a :class:`clustering.config.DataConfig` (the bundled sample is generated
+    into ``data_dir`` on first use)."""
+    from dataclasses import asdict
+
+    from clustering.sample_data import ensure_sample_data
+
+    cols = asdict(data.columns)
+    policy = QualityPolicy(data.quality.dedupe, data.quality.max_share,
+                           dict(data.currency_rates) if data.currency_rates else None)
+    if data.format == "sample":
+        s = data.sample
+        paths = ensure_sample_data(
+            str(Path(data_dir) / "sample" / f"n{s.n_customers}-seed{s.seed}-{s.kind}"),
+            n_customers=s.n_customers, seed=s.seed, start=s.start, end=s.end, kind=s.kind,
+        )
+        return DataSources(TableSource(paths["transactions"], "parquet", cols),
+                           TableSource(paths["customers"], "parquet", asdict(data.customer_columns)),
+                           paths["truth"], policy, list(data.attributes))
+    tx = TableSource(data.path, data.format, cols, data.date_format, data.delimiter, data.encoding)
+    cust = (TableSource(data.customers_path, "auto", asdict(data.customer_columns),
+                        data.customer_date_format, data.delimiter, data.encoding)
+            if data.customers_path else None)
+    if cust is None and data.attributes:
+        raise ConfigError("data.attributes needs a customers table: set data.customers_path")
+    return DataSources(tx, cust, data.truth_path, policy, list(data.attributes))
+
+
+def load_local(con: duckdb.DuckDBPyConnection, sources: DataSources, snapshot_date=None) -> LoadedData:
+    """Register the checked ``transactions`` (and ``customers``) of ``sources`` in ``con``."""
+    loaded = register_transactions(con, sources.transactions, sources.policy, snapshot_date)
+    if sources.customers is not None:
+        loaded = register_customers(con, sources.customers, sources.attributes, loaded)
+    return loaded
+
+
+def read_table(path: str) -> pd.DataFrame:
+    """A small side table (e.g. planted truth) from a CSV/Parquet file, folder or glob."""
+    files = resolve_files(path, what="table")
+    fmt = file_format(files, "auto")
+    frames = [pd.read_parquet(f) if fmt == "parquet" else pd.read_csv(f) for f in files]
+    return pd.concat(frames, ignore_index=True)
+

@@ -14,10 +14,19 @@ eta2_spend
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
+from typing import Any
 
 import duckdb
 import numpy as np
 import pandas as pd
+from sklearn.base import clone
+
+from clustering.errors import DataError
+from clustering.metrics import eta_squared
+
+#: a diagnostic: the calibration clusters are fitted on at most this many customers
+CALIBRATION_FIT_MAX = 200_000
 
 
 def holdout_outcomes(
@@ -69,7 +78,53 @@ def future_separation(
     pos = g["again"].sum().to_numpy(float)
     auc = (grouped_auc(table["holdout_repeat_rate"].to_numpy(), pos, table["customers"] - pos)
            if df["again"].nunique() == 2 else float("nan"))
-    total = float(((df["spend"] - df["spend"].mean()) ** 2).sum())
-    between = float((g.size() * (g["spend"].mean() - df["spend"].mean()) ** 2).sum())
-    eta2 = between / total if total > 0 else float("nan")
+    eta2 = eta_squared(df["segment"], df["spend"])
     return {"future_auc_repeat": auc, "future_eta2_spend": eta2}, table
+
+
+def future_validation(
+    engine, snapshot: dt.date, days: int, model, columns: list[str],
+    baselines: dict[str, Callable[[], Any]], seed: int, say: Callable[[str], None] = print,
+) -> dict[str, tuple[dict[str, float], pd.DataFrame]]:
+    """Refit the clusters (same parameters, same k) and the baselines as of snapshot - days
+    and score what customers did in the hold-out; {segmentation name: (metrics, per-segment
+    table)}. ``baselines`` maps a name to a factory of an unfitted baseline estimator.
+
+    Validation is a diagnostic: a segmentation that cannot be refitted on the earlier data
+    (too few customers for HDBSCAN, no positive revenue for ABC, ...) is reported, not fatal.
+    """
+    split = snapshot - dt.timedelta(days=days)
+    try:
+        cal = engine.features_at(split)
+    except DataError as exc:
+        say(f"future validation skipped: {exc}")
+        return {}
+    buyers = cal.buyers
+    k = int(getattr(model[-1], "n_clusters_", 2))
+    if len(buyers) < max(2 * k, 20):
+        say(f"future validation skipped: only {len(buyers)} buyers before {split}")
+        return {}
+    out = engine.outcomes(buyers["customer_id"], split, days)
+    cal_model = clone(model)
+    if "n_clusters" in cal_model[-1].get_params():
+        cal_model.set_params(**{f"{cal_model.steps[-1][0]}__n_clusters": k})
+    labelings = {}
+    try:
+        X_cal = buyers[columns]
+        if len(X_cal) > CALIBRATION_FIT_MAX:  # fit on a sample, label everyone
+            cal_model.fit(X_cal.sample(CALIBRATION_FIT_MAX, random_state=seed))
+            labelings["clusters"] = np.asarray(cal_model.predict(X_cal))
+        else:
+            labelings["clusters"] = cal_model.fit(X_cal)[-1].labels_
+    except DataError as exc:
+        say(f"future validation of the clusters skipped: {exc}")
+    for name, make in baselines.items():
+        try:
+            labelings[name] = make().fit(buyers).labels_
+        except DataError as exc:
+            say(f"future validation of {name} skipped: {exc}")
+    say(f"calibration before {split}: {len(buyers):,} buyers, "
+        f"{out['bought_again'].mean():.1%} bought again in the next {days} days")
+    return {name: future_separation(lab, out["bought_again"], out["holdout_spend"])
+            for name, lab in labelings.items()}
+

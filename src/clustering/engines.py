@@ -1,0 +1,131 @@
+"""Engines: where the data work runs. DuckDB in-process by default, Spark SQL beyond one machine.
+
+An engine loads and checks the configured sources once, then answers what the stages after
+loading need: customer features as of a date, what customers did in a hold-out window, and the
+quarantined rows.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Protocol
+
+import duckdb
+import pandas as pd
+
+from clustering.checks import write_quarantine
+from clustering.features import FeatureResult, build_customer_features
+from clustering.holdout import holdout_outcomes
+from clustering.sources import DataSources, LoadedData, load_local, resolve_files
+
+
+class Engine(Protocol):
+    name: str
+    loaded: LoadedData
+
+    def features_at(self, day: dt.date | None) -> FeatureResult: ...
+
+    def outcomes(self, customer_ids: pd.Series, split: dt.date, days: int) -> pd.DataFrame: ...
+
+    def write_quarantine(self, path: Path) -> Path | None: ...
+
+    def close(self) -> None: ...
+
+
+def duckdb_connection(memory_limit: str, data_dir: str,
+                      threads: int | None = None) -> duckdb.DuckDBPyConnection:
+    """An in-process DuckDB that spills to disk past ``memory_limit``: files larger than
+    memory are streamed and aggregated within a bounded footprint."""
+    spill = Path(data_dir) / ".duckdb_tmp"
+    spill.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect(config={"memory_limit": memory_limit, "temp_directory": str(spill)})
+    if threads:
+        con.execute(f"SET threads = {int(threads)}")
+    return con
+
+
+class LocalEngine:
+    """DuckDB: the sources are read, checked and held in one in-process connection."""
+
+    name = "local"
+
+    def __init__(self, sources: DataSources, *, lookback_days: int,
+                 include: list[str] | None = None, snapshot_date=None,
+                 memory_limit: str = "8GB", data_dir: str = "./data", threads: int | None = None):
+        self.lookback_days = lookback_days
+        self.include = include or None
+        self.con = duckdb_connection(memory_limit, data_dir, threads)
+        try:
+            self.loaded = load_local(self.con, sources, snapshot_date)
+        except BaseException:
+            self.con.close()
+            raise
+
+    def features_at(self, day: dt.date | None) -> FeatureResult:
+        day = day or self.loaded.quality.snapshot_date  # the checks' snapshot: one rule
+        return build_customer_features(self.con, self.loaded, day, self.lookback_days, self.include)
+
+    def outcomes(self, customer_ids: pd.Series, split: dt.date, days: int) -> pd.DataFrame:
+        return holdout_outcomes(self.con, customer_ids, split, days)
+
+    def write_quarantine(self, path: Path) -> Path | None:
+        return write_quarantine(self.con, path)
+
+    def close(self) -> None:
+        self.con.close()
+
+
+class SparkEngine:
+    """Spark SQL: the same checks and feature definitions on a Spark session (local mode or a
+    cluster at ``master``)."""
+
+    name = "spark"
+
+    def __init__(self, sources: DataSources, *, lookback_days: int, snapshot_date=None,
+                 master: str = "local[2]", driver_memory: str = "2g",
+                 conf: dict[str, str] | None = None):
+        from clustering.spark_engine import read_customers, read_transactions, spark_session
+
+        self.lookback_days = lookback_days
+        self.session = spark_session(master, driver_memory, dict(conf or {}))
+        tx = sources.transactions
+        self.snapshot, available = read_transactions(self.session, tx, snapshot_date)
+        self.customers = None
+        self.loaded = LoadedData(files=resolve_files(tx.path, tx.fmt), available=available,
+                                 missing_optional=[])
+        if sources.customers is not None:
+            self.customers = read_customers(self.session, sources.customers, sources.attributes)
+            self.loaded.customer_files = self.customers.files
+            self.loaded.attributes = self.customers.attributes
+            self.loaded.has_signup = self.customers.has_signup
+
+    def features_at(self, day: dt.date | None) -> FeatureResult:
+        from clustering.spark_engine import build_customer_features_spark
+
+        return build_customer_features_spark(self.session, day or self.snapshot,
+                                             self.loaded.available, self.lookback_days,
+                                             self.customers)
+
+    def outcomes(self, customer_ids: pd.Series, split: dt.date, days: int) -> pd.DataFrame:
+        from clustering.spark_engine import holdout_outcomes_spark
+
+        return holdout_outcomes_spark(self.session, customer_ids, split, days)
+
+    def write_quarantine(self, path: Path) -> Path | None:
+        return None  # the Spark checks count nothing per row yet
+
+    def close(self) -> None:
+        """The session stays up for the caller (tests and notebooks reuse it)."""
+
+
+def open_engine(engine, sources: DataSources, *, lookback_days: int, include: list[str],
+                snapshot_date, data_dir: str, threads: int | None) -> Engine:
+    """The configured engine (:class:`clustering.config.EngineConfig`) with the data loaded."""
+    if engine.name == "spark":
+        return SparkEngine(sources, lookback_days=lookback_days, snapshot_date=snapshot_date,
+                           master=engine.master, driver_memory=engine.driver_memory,
+                           conf=dict(engine.conf))
+    return LocalEngine(sources, lookback_days=lookback_days, include=include,
+                       snapshot_date=snapshot_date, memory_limit=engine.memory_limit,
+                       data_dir=data_dir, threads=threads)

@@ -1,0 +1,60 @@
+"""Small file helpers used across the stages: atomic writes and reading a table by extension."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from clustering.errors import DataError
+
+TABLE_SUFFIXES = (".parquet", ".pq", ".csv")
+
+
+@contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """A temporary name beside ``path`` to write to; renamed onto ``path`` only when the block
+    succeeds, so a reader never sees a half-written file (removed on failure)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_text(path: str | Path, text: str) -> Path:
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    return Path(path)
+
+
+def write_frame(df: pd.DataFrame, path: str | Path) -> Path:
+    """Parquet or CSV by extension, atomically."""
+    path = Path(path)
+    if path.suffix not in TABLE_SUFFIXES:
+        raise DataError(f"output '{path}': use a .parquet or .csv file name")
+    with atomic_path(path) as tmp:
+        if path.suffix == ".csv":
+            df.to_csv(tmp, index=False)
+        else:
+            df.to_parquet(tmp, index=False)
+    return path
+
+
+def read_frame(path: str | Path) -> pd.DataFrame:
+    """A Parquet (``.parquet``, ``.pq``) or otherwise CSV file as a DataFrame."""
+    path = Path(path)
+    return pd.read_parquet(path) if path.suffix in (".parquet", ".pq") else pd.read_csv(path)
+
+
+def signed_log(x) -> np.ndarray:
+    """``sign(x) * log1p(|x|)``: a log scale for amounts that can be negative (net revenue)."""
+    x = np.asarray(x, dtype=np.float64)
+    return np.copysign(np.log1p(np.abs(x)), x)

@@ -1,0 +1,166 @@
+"""Centroid families: k-means (and mini-batch), Gaussian mixture, fuzzy c-means."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+from sklearn.cluster import KMeans, MiniBatchKMeans, kmeans_plusplus
+from sklearn.mixture import GaussianMixture
+
+from clustering.errors import ConfigError
+from clustering.segmenters.base import (
+    Segmenter,
+    check_k,
+    distances_to,
+    margin_confidence,
+    nearest_center,
+)
+
+
+class KMeansSegmenter(Segmenter):
+    """k-means (or mini-batch k-means for large data) with ``n_clusters`` segments."""
+
+    def __init__(self, n_clusters: int = 8, n_init: int = 4, max_iter: int = 300,
+                 minibatch: bool = False, random_state: int = 0,
+                 progress: Callable[[str], None] | None = None):
+        self.n_clusters = n_clusters
+        self.n_init = n_init
+        self.max_iter = max_iter
+        self.minibatch = minibatch
+        self.random_state = random_state
+        self.progress = progress
+
+    def _fit_raw(self, X):
+        k = check_k(self.n_clusters, len(X))
+        if self.minibatch:
+            m = MiniBatchKMeans(n_clusters=k, n_init=self.n_init, max_iter=self.max_iter,
+                                random_state=self.random_state, batch_size=4096)
+        else:
+            m = KMeans(n_clusters=k, n_init=self.n_init, max_iter=self.max_iter,
+                       random_state=self.random_state)
+        self.model_ = m.fit(X)
+        self.inertia_ = float(m.inertia_)
+        self.fit_scores_ = {"inertia": self.inertia_}
+
+    def _n_components(self) -> int:
+        return len(self.model_.cluster_centers_)
+
+    def _distances(self, X):
+        d = np.empty((len(X), len(self.mapping_)))
+        d[:, self.mapping_] = self.model_.transform(X)
+        return d
+
+    def _raw_predict(self, X):
+        return self.model_.predict(X)
+
+    def membership(self, X):
+        """One distance computation for labels, margin and outlier flag (the scoring path)."""
+        X = np.asarray(X, dtype=np.float64)
+        d = self._distances(X)
+        labels = d.argmin(axis=1)
+        own = d[np.arange(len(X)), labels]
+        return labels, margin_confidence(d, own), own > self.outlier_distance_
+
+
+class GaussianMixtureSegmenter(Segmenter):
+    """Gaussian mixture: soft membership; ``fit_scores_`` carries the BIC for choosing k."""
+
+    def __init__(self, n_clusters: int = 8, covariance_type: str = "full", n_init: int = 1,
+                 random_state: int = 0, progress: Callable[[str], None] | None = None):
+        self.n_clusters = n_clusters
+        self.covariance_type = covariance_type
+        self.n_init = n_init
+        self.random_state = random_state
+        self.progress = progress
+
+    def _fit_raw(self, X):
+        k = check_k(self.n_clusters, len(X))
+        self.model_ = GaussianMixture(n_components=k, covariance_type=self.covariance_type,
+                                      n_init=self.n_init, random_state=self.random_state).fit(X)
+        self.fit_scores_ = {"bic": float(self.model_.bic(X))}
+
+    def _n_components(self) -> int:
+        return int(self.model_.n_components)
+
+    def _finish(self, X):
+        super()._finish(X)
+        self.outlier_loglik_ = float(np.quantile(self.model_.score_samples(X), 0.001))
+        return self
+
+    def _raw_predict(self, X):
+        return self.model_.predict(X)
+
+    def predict_proba(self, X) -> np.ndarray:
+        """Membership probability per segment (columns in segment-id order)."""
+        p = self.model_.predict_proba(np.asarray(X, dtype=np.float64))
+        out = np.zeros_like(p)
+        out[:, self.mapping_] = p
+        return out
+
+    def membership(self, X):
+        X = np.asarray(X, dtype=np.float64)
+        p = self.predict_proba(X)
+        labels = self.predict(X)
+        outlier = self.model_.score_samples(X) < self.outlier_loglik_
+        return labels, p.max(axis=1), outlier
+
+
+class FuzzyCMeansSegmenter(Segmenter):
+    """Fuzzy c-means (scikit-fuzzy): every customer belongs to every segment to a degree.
+
+    ``m`` (> 1) sets the fuzziness: near 1 it is k-means. With a dozen features the textbook
+    2 flattens the memberships towards 1/k and pulls the centres together (on the sample data,
+    ARI against the planted types 0.63 at m=2, 0.73 at m=1.5; k-means 0.74). The search starts
+    from k-means++ seeds. The label is the segment of highest membership, which for Euclidean
+    c-means is the nearest centre, so ``predict`` is exact; ``predict_proba`` and the
+    membership confidence are the fuzzy memberships. ``fit_scores_`` carries the fuzzy
+    partition coefficient (``criterion: fpc``, 1 = crisp segments), which finds the planted k
+    on separated segments but falls with k on overlapping data.
+    """
+
+    def __init__(self, n_clusters: int = 8, m: float = 1.5, max_iter: int = 300,
+                 tol: float = 1e-5, random_state: int = 0,
+                 progress: Callable[[str], None] | None = None):
+        self.n_clusters = n_clusters
+        self.m = m
+        self.max_iter = max_iter
+        self.tol = tol
+        self.random_state = random_state
+        self.progress = progress
+
+    def _fit_raw(self, X):
+        import skfuzzy
+
+        k = check_k(self.n_clusters, len(X))
+        if not self.m > 1:
+            raise ConfigError(f"model.params.m (fuzziness) must be > 1, got {self.m}")
+        # start from k-means++ seeds: scikit-fuzzy's random start lands in poor local optima
+        seeds, _ = kmeans_plusplus(X, k, random_state=self.random_state)
+        init = np.maximum(distances_to(X, seeds), 1e-12) ** (-2.0 / (self.m - 1))
+        init /= init.sum(axis=1, keepdims=True)
+        centers, _, _, _, _, _, fpc = skfuzzy.cluster.cmeans(
+            X.T, c=k, m=self.m, error=self.tol, maxiter=self.max_iter, init=init.T)
+        self.centers_raw_ = centers
+        self.fit_scores_ = {"fpc": float(fpc)}
+
+    def _n_components(self) -> int:
+        return len(self.centers_raw_)
+
+    def _raw_predict(self, X):
+        return nearest_center(X, self.centers_raw_)
+
+    def predict_proba(self, X) -> np.ndarray:
+        """Fuzzy memberships, columns in segment-id order (rows sum to 1)."""
+        X = np.asarray(X, dtype=np.float64)
+        d = np.empty((len(X), len(self.mapping_)))
+        d[:, self.mapping_] = distances_to(X, self.centers_raw_)
+        d = np.maximum(d, 1e-12) ** (-2.0 / (self.m - 1))
+        return d / d.sum(axis=1, keepdims=True)
+
+    def membership(self, X):
+        X = np.asarray(X, dtype=np.float64)
+        p = self.predict_proba(X)
+        labels = p.argmax(axis=1)
+        own = self._distances(X)[np.arange(len(X)), labels]
+        return labels, p.max(axis=1), own > self.outlier_distance_

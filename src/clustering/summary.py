@@ -1,0 +1,51 @@
+"""The end-of-run console summary: segments with their personas, metrics, baselines, links."""
+
+from __future__ import annotations
+
+import os
+
+import pandas as pd
+
+SUMMARY_COLUMNS = ["recency_days", "frequency", "monetary_total", "avg_order_value"]
+
+
+def format_summary(result, currency: str = "") -> str:
+    """The end-of-run console summary: segments table, metrics, where to look."""
+    p = result.profile.copy()
+    cols = {"segment": "segment", "size": "customers", "share": "share",
+            "revenue_share": "revenue share"}
+    table = p[list(cols)].rename(columns=cols)
+    names = dict(zip(result.personas["segment"], result.personas["name"], strict=True))
+    table.insert(1, "persona", table["segment"].map(names))
+    table["share"] = (table["share"] * 100).map("{:.1f}%".format)
+    table["revenue share"] = (table["revenue share"] * 100).map("{:.1f}%".format)
+    for c in SUMMARY_COLUMNS:
+        if f"median_{c}" in p:
+            table[f"median {c}"] = p[f"median_{c}"].round(1)
+    keys = ["k", "silhouette", "calinski_harabasz", "davies_bouldin", "min_share", "max_share",
+            "persona_fit", "business_separation", "future_auc_repeat", "future_eta2_spend",
+            "ari_truth", "nmi_truth"]
+    metrics = "  ".join(f"{k}={result.metrics[k]:.3f}" if k != "k" else f"k={int(result.metrics[k])}"
+                        for k in keys if k in result.metrics)
+    cmp_keys = ["k", "silhouette", "business_separation", "small_segment_share",
+                "future_auc_repeat", "future_eta2_spend", "ari_truth"]
+    rows = {"clusters": result.metrics} | {b: s.metrics | {"k": len(set(s.labels))}
+                                           for b, s in result.baselines.items()}
+    compare = pd.DataFrame({n: {c: r.get(c, float("nan")) for c in cmp_keys}
+                            for n, r in rows.items()}).T.round(3)
+    lines = [
+        "",
+        f"Segments ({result.run_name}):",
+        table.to_string(index=False),
+        "",
+        f"Metrics: {metrics}",
+        "",
+        "Side by side (same metrics; future_* = hold-out validation):",
+        compare.to_string(),
+        "",
+        f"Persona report: {result.report_path}",
+        f"MLflow run {result.run_id} in experiment {result.experiment_id} ({result.tracking_uri})",
+        f"Open the UI with `make ui`, then http://127.0.0.1:{os.environ.get('MLFLOW_PORT', '5000')}"
+        f"/#/experiments/{result.experiment_id}/runs/{result.run_id}",
+    ]
+    return "\n".join(lines)
