@@ -4,9 +4,9 @@ written in chunks of customers to a folder of Parquet files (memory stays bounde
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
+from clustering.files import write_frame
 from clustering.sample_data import generate_sample
 
 INTENSITY = 0.36  # about 10 lines per customer (the default sample has about 40)
@@ -32,9 +32,7 @@ def bench_dataset(n_customers: int, root: str | Path, seed: int = 11) -> dict[st
         s = generate_sample(n, seed=seed + i, intensity=INTENSITY, id_offset=start)
         for name, frame in (("transactions", s.transactions), ("customers", s.customers),
                             ("truth", s.truth)):
-            tmp = Path(paths[name]) / f".part-{i:04d}.tmp"
-            frame.to_parquet(tmp, index=False)
-            os.replace(tmp, Path(paths[name]) / f"part-{i:04d}.parquet")
+            write_frame(frame, Path(paths[name]) / f"part-{i:04d}.parquet")
         lines += len(s.transactions)
     manifest.write_text(json.dumps(params))
     (out / "lines.txt").write_text(str(lines))

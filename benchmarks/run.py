@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import resource
 import subprocess
 import sys
@@ -290,6 +289,8 @@ def growth_plot(rows: list[dict], path: Path) -> Path | None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from clustering.files import atomic_path
+
     series: dict[str, list[tuple[int, float]]] = {}
     for r in rows:
         if "seconds" in r:
@@ -308,10 +309,9 @@ def growth_plot(rows: list[dict], path: Path) -> Path | None:
            title="Cost against customers (log-log)")
     ax.legend(fontsize=7)
     fig.tight_layout()
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp.png")
-    fig.savefig(tmp, dpi=110)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
     plt.close(fig)
-    os.replace(tmp, path)
     return path
 
 

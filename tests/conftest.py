@@ -53,3 +53,22 @@ def tiny_transactions() -> pd.DataFrame:
     df["timestamp"] = pd.to_datetime(df["timestamp"])
     df["quantity"] = 1
     return df
+
+
+@pytest.fixture
+def settings_for(tmp_path):
+    """``settings_for(*overrides)``: the typed settings (and resolved dict) of `make train` with
+    these Hydra overrides, its data and reports under the test's temporary folder."""
+    from hydra import compose, initialize_config_dir
+
+    from pipelines.common import CONF_DIR, to_settings
+
+    def make(*overrides: str):
+        with initialize_config_dir(config_dir=CONF_DIR, version_base=None):
+            cfg = compose("train", overrides=[f"paths.data_dir={tmp_path / 'data'}",
+                                              f"paths.reports_dir={tmp_path / 'reports'}",
+                                              *overrides])
+        return to_settings(cfg)
+
+    return make
+

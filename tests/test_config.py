@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 from hydra import compose, initialize_config_dir
 
+from clustering.config import TrainConfig, validate_config
 from clustering.errors import ConfigError
 from clustering.preprocess import build_preprocessor
 from clustering.segmenters import make_segmenter
-from clustering.training import validate_config
 from pipelines.common import CONF_DIR, to_settings
 
 GROUPS = {g.name: sorted(p.stem for p in g.glob("*.yaml")) for g in Path(CONF_DIR).iterdir()
@@ -54,3 +54,39 @@ def test_paths_are_rooted_at_the_project():
     settings, _ = to_settings(cfg)
     assert Path(settings.paths.root) == Path(CONF_DIR).parent
     assert settings.paths.data_dir.startswith(settings.paths.root)
+
+
+def _leaves(obj, prefix=""):
+    from dataclasses import fields, is_dataclass
+
+    for f in fields(obj):
+        v = getattr(obj, f.name)
+        if is_dataclass(v):
+            yield from _leaves(v, f"{prefix}{f.name}.")
+        else:
+            yield f"{prefix}{f.name}", v
+
+
+def test_the_yaml_is_the_one_source_of_defaults():
+    """The schema repeats no value of conf/: every leaf is MISSING, except the few that only
+    some options have (the bundled sample, a k range for families that take k, free params)."""
+    optional = {"data.sample": None, "model.k_min": None, "model.k_max": None,
+                "model.criterion": None, "model.params": {}}
+    for key, value in _leaves(TrainConfig()):
+        assert value == optional.get(key, "???"), key
+
+
+def test_a_yaml_without_a_required_value_names_the_key():
+    with initialize_config_dir(config_dir=CONF_DIR, version_base=None):
+        cfg = compose("train", overrides=["~evaluate.min_share"])
+    with pytest.raises(ConfigError, match="evaluate.min_share"):
+        to_settings(cfg)
+
+
+def test_a_share_given_as_a_percentage_is_refused():
+    with initialize_config_dir(config_dir=CONF_DIR, version_base=None):
+        cfg = compose("train", overrides=["data.quality.max_share=5"])
+    settings, _ = to_settings(cfg)
+    with pytest.raises(ConfigError, match=r"max_share is a share between 0 and 1 \(0.05 = 5%\)"):
+        validate_config(settings)
+

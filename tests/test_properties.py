@@ -83,6 +83,7 @@ def _train_cli(tmp_path, *args, uri):
         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
+@pytest.mark.slow
 def test_same_seed_same_labels_also_with_another_thread_count(tmp_path, mlflow_uri):
     from hydra import compose, initialize_config_dir
 
@@ -106,6 +107,7 @@ def test_same_seed_same_labels_also_with_another_thread_count(tmp_path, mlflow_u
             assert results[0].metrics[k] == pytest.approx(other.metrics[k], rel=1e-9), k
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL], ids=["ctrl-c", "kill"])
 def test_killed_run_leaves_no_labels_and_is_not_finished(tmp_path, mlflow_uri, sig):
     proc = _train_cli(tmp_path, uri=mlflow_uri)

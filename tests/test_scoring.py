@@ -12,7 +12,6 @@ import mlflow
 import numpy as np
 import pandas as pd
 import pytest
-from hydra import compose, initialize_config_dir
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 from sklearn.pipeline import make_pipeline
@@ -20,22 +19,19 @@ from sklearn.pipeline import make_pipeline
 from clustering.scoring import SegmentFeatures, score
 from clustering.stable_ids import migration_matrix
 from clustering.training import run_training
-from pipelines.common import CONF_DIR, PROJECT_ROOT, to_settings
+from pipelines.common import PROJECT_ROOT
 
 MODEL = "test-segmentation"
 COLUMNS = {c: c for c in ["customer_id", "order_id", "timestamp", "amount", "quantity",
                           "category", "is_return", "payment_delay_days", "is_new_product"]}
 
 
-def _train(tmp_path, *overrides):
+def _train(settings_for, *overrides):
     own_data = any(o.startswith("data=") for o in overrides)
-    with initialize_config_dir(config_dir=CONF_DIR, version_base=None):
-        cfg = compose("train", overrides=[
-            f"paths.data_dir={tmp_path / 'data'}", f"paths.reports_dir={tmp_path / 'reports'}",
-            *([] if own_data else ["data.sample.n_customers=3000"]),
-            "baselines.log_runs=false", "evaluate.holdout_days=0",
-            "evaluate.stability_runs=0", f"mlflow.registered_model_name={MODEL}", *overrides])
-    settings, resolved = to_settings(cfg)
+    settings, resolved = settings_for(
+        *([] if own_data else ["data.sample.n_customers=3000"]), "baselines.log_runs=false",
+        "evaluate.holdout_days=0", "evaluate.stability_runs=0",
+        f"mlflow.registered_model_name={MODEL}", *overrides)
     return run_training(settings, resolved=resolved), settings
 
 
@@ -45,12 +41,13 @@ def _sources(settings):
     return sources_for(settings.data, settings.paths.data_dir)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("model", "extra"), [("kmeans", "model.k=6"),
                                               ("hierarchical", "model.k=6"),
                                               ("hdbscan", "model.params.min_cluster_size=60")])
 def test_scoring_training_customers_reproduces_labels_and_personas(model, extra, tmp_path,
-                                                                   mlflow_uri):
-    result, settings = _train(tmp_path, f"model={model}", extra)
+                                                                   mlflow_uri, settings_for):
+    result, settings = _train(settings_for, f"model={model}", extra)
     scored = score(f"models:/{MODEL}/1", sources=_sources(settings))
     merged = result.labels.merge(scored.labels, on="customer_id", suffixes=("_train", "_score"))
     assert len(merged) == len(result.labels) == len(scored.labels)
@@ -61,8 +58,9 @@ def test_scoring_training_customers_reproduces_labels_and_personas(model, extra,
     assert scored.skipped["prospect (never bought)"] > 0
 
 
-def test_score_cli_writes_labels_and_names_missing_columns(tmp_path, mlflow_uri):
-    result, settings = _train(tmp_path, "model.k=5")
+@pytest.mark.slow
+def test_score_cli_writes_labels_and_names_missing_columns(tmp_path, mlflow_uri, settings_for):
+    result, settings = _train(settings_for, "model.k=5")
     env = dict(os.environ, MLFLOW_TRACKING_URI=mlflow_uri)
     out = tmp_path / "labels.csv"
     common = [f"paths.data_dir={tmp_path / 'data'}", "data.sample.n_customers=3000",
@@ -86,11 +84,12 @@ def test_score_cli_writes_labels_and_names_missing_columns(tmp_path, mlflow_uri)
     assert not (tmp_path / "x.csv").exists()
 
 
-def test_retrain_on_perturbed_data_keeps_ids_and_names(tmp_path, mlflow_uri):
-    first, settings = _train(tmp_path, "model.k=8", "features.snapshot_date=2024-12-01")
+@pytest.mark.slow
+def test_retrain_on_perturbed_data_keeps_ids_and_names(tmp_path, mlflow_uri, settings_for):
+    first, settings = _train(settings_for, "model.k=8", "features.snapshot_date=2024-12-01")
     # a month later, another seed; logged without registering (as sweep jobs are), which must
     # still follow the registered version's ids and names
-    second, _ = _train(tmp_path, "model.k=8", "seed=7", "mlflow.register=false")
+    second, _ = _train(settings_for, "model.k=8", "seed=7", "mlflow.register=false")
     both = first.labels.merge(second.labels, on="customer_id", suffixes=("_1", "_2"))
     ct = pd.crosstab(both["segment_1"], both["segment_2"])
     checked = 0
@@ -121,9 +120,10 @@ def test_migration_matrix_counts_moves_and_newcomers():
     assert m.loc["(new customer)", "New"] == 1 and m.loc["Sleeping", "(not scored)"] == 1
 
 
-def test_downstream_classifier_uses_segment_features(tmp_path, mlflow_uri):
+@pytest.mark.slow
+def test_downstream_classifier_uses_segment_features(tmp_path, mlflow_uri, settings_for):
     """Predict next-period purchase from the segment one-hots and distances."""
-    result, settings = _train(tmp_path, "model.k=6", "features.snapshot_date=2024-07-01")
+    result, settings = _train(settings_for, "model.k=6", "features.snapshot_date=2024-07-01")
     import duckdb
 
     from clustering.holdout import holdout_outcomes
@@ -151,10 +151,10 @@ def _free_port() -> int:
 
 
 @pytest.mark.slow
-def test_mlflow_models_serve_answers_json(tmp_path, mlflow_uri):
+def test_mlflow_models_serve_answers_json(tmp_path, mlflow_uri, settings_for):
     import requests
 
-    result, _ = _train(tmp_path, "model.k=5")
+    result, _ = _train(settings_for, "model.k=5")
     port = _free_port()
     bindir = os.path.dirname(sys.executable)  # mlflow starts uvicorn from PATH
     env = dict(os.environ, MLFLOW_TRACKING_URI=mlflow_uri,
@@ -190,7 +190,8 @@ def load_cols(result):
     return result.model.feature_names_in_
 
 
-def test_scoring_applies_the_training_runs_currency_conversion(tmp_path, mlflow_uri):
+@pytest.mark.slow
+def test_scoring_applies_the_training_runs_currency_conversion(tmp_path, mlflow_uri, settings_for):
     """Lines in two currencies, converted by the training run's rates: scoring the same
     transactions with the registered model converts alike (the rates travel with the model)
     and reproduces the training labels exactly."""
@@ -206,7 +207,7 @@ def test_scoring_applies_the_training_runs_currency_conversion(tmp_path, mlflow_
     tx.loc[usd, "amount"] = tx.loc[usd, "amount"] / 0.5  # 1 USD = 0.5 EUR here
     tx.to_parquet(tmp_path / "tx.parquet")
     result, settings = _train(
-        tmp_path, "data=parquet", f"data.path={tmp_path / 'tx.parquet'}",
+        settings_for, "data=parquet", f"data.path={tmp_path / 'tx.parquet'}",
         f"data.customers_path={paths['customers']}", "data.columns.currency=currency",
         "+data.currency_rates={EUR: 1.0, USD: 0.5}", "model.k=6")
     assert result.model.checks.currency_rates == {"EUR": 1.0, "USD": 0.5}

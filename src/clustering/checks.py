@@ -27,7 +27,6 @@ quarantined, the run fails: the data or the column mapping is wrong, not a few r
 from __future__ import annotations
 
 import datetime as dt
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,6 +34,7 @@ import duckdb
 import pandas as pd
 
 from clustering.errors import DataError
+from clustering.files import atomic_path
 
 CANONICAL = ["customer_id", "order_id", "ts", "amount", "quantity", "category", "is_return",
              "payment_delay_days", "is_new_product"]
@@ -69,8 +69,10 @@ class QualityReport:
 
 
 def resolve_snapshot(snapshot_date, last_timestamp, where: str) -> dt.date:
-    """The given snapshot, or the day after the last valid transaction (``last_timestamp()``
-    is only called then); the same rule for every engine."""
+    """The given snapshot, or the day after ``last_timestamp()`` (only called then); the one
+    rule of every engine. The checks call it twice without a configured date: first on the
+    lines that have an id, a date and an amount (to set the checks' cut-off), then on the lines
+    that passed every check, which is the snapshot the features use."""
     if snapshot_date is not None:
         return pd.Timestamp(snapshot_date).date()
     last = last_timestamp()
@@ -153,7 +155,11 @@ def apply_quality(con: duckdb.DuckDBPyConnection, policy: QualityPolicy, snapsho
             FROM _checked WHERE _copies > 0""")
         counts["duplicate"] = int(n_extra)
     con.execute("DROP TABLE _checked")
-    kept = con.execute("SELECT count(*) FROM transactions").fetchall()[0][0]
+    kept, last_clean = con.execute("SELECT count(*), max(ts) FROM transactions").fetchall()[0]
+    if snapshot_date is None and last_clean is not None:
+        # the day after the last line that passed the checks: a trailing day of only zero
+        # amounts or unmatched returns does not move the snapshot
+        snapshot = resolve_snapshot(None, lambda: last_clean, where)
     report = QualityReport(int(n_read), int(kept), {k: int(v) for k, v in counts.items()}, snapshot)
     errors = report.quarantined - counts.get("after_snapshot", 0)
     if n_read and errors / n_read > policy.max_share:
@@ -170,9 +176,6 @@ def write_quarantine(con: duckdb.DuckDBPyConnection, path: str | Path) -> Path |
     """The quarantined rows with their reason as Parquet (atomically); None when there are none."""
     if con.execute("SELECT count(*) FROM quarantine").fetchall()[0][0] == 0:
         return None
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    con.execute(f"COPY quarantine TO '{str(tmp).replace(chr(39), chr(39) * 2)}' (FORMAT parquet)")
-    os.replace(tmp, path)
-    return path
+    with atomic_path(path) as tmp:
+        con.execute(f"COPY quarantine TO '{str(tmp).replace(chr(39), chr(39) * 2)}' (FORMAT parquet)")
+    return Path(path)

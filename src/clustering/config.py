@@ -2,7 +2,8 @@
 
 These dataclasses are the schema of the Hydra configuration in ``conf/``: the entry point in
 ``pipelines/`` merges the composed YAML into them (a misspelt key fails there with a clear
-message) and hands plain objects to the library, which never sees Hydra.
+message) and hands plain objects to the library, which never sees Hydra. The values live in the
+YAML only: the schema marks them ``MISSING`` (a YAML that forgets one fails naming the key).
 """
 
 from __future__ import annotations
@@ -11,155 +12,158 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any  # noqa: UP035 (OmegaConf reads these annotations)
 
+from omegaconf import MISSING
+
 from clustering.errors import ConfigError
 
 
 @dataclass
 class PathsConfig:
-    root: str = "."
-    data_dir: str = "./data"
-    reports_dir: str = "./reports"
+    root: str = MISSING
+    data_dir: str = MISSING
+    reports_dir: str = MISSING
 
 
 @dataclass
 class SampleConfig:
     """The bundled generated data set (``data=sample``)."""
 
-    n_customers: int = 20_000
-    seed: int = 42
-    start: str = "2022-01-01"
-    end: str = "2024-12-31"
-    kind: str = "b2b"
+    n_customers: int = MISSING
+    seed: int = MISSING
+    start: str = MISSING
+    end: str = MISSING
+    kind: str = MISSING
 
 
 @dataclass
 class ColumnsConfig:
     """Canonical role -> column name in the transactions file (null: not available)."""
 
-    customer_id: str | None = "customer_id"
-    order_id: str | None = "order_id"
-    timestamp: str | None = "timestamp"
-    amount: str | None = "amount"
-    quantity: str | None = "quantity"
-    unit_price: str | None = "unit_price"
-    category: str | None = "category"
-    is_return: str | None = "is_return"
-    payment_delay_days: str | None = "payment_delay_days"
-    is_new_product: str | None = "is_new_product"
-    currency: str | None = None
+    customer_id: str | None = MISSING
+    order_id: str | None = MISSING
+    timestamp: str | None = MISSING
+    amount: str | None = MISSING
+    quantity: str | None = MISSING
+    unit_price: str | None = MISSING
+    category: str | None = MISSING
+    is_return: str | None = MISSING
+    payment_delay_days: str | None = MISSING
+    is_new_product: str | None = MISSING
+    currency: str | None = MISSING
 
 
 @dataclass
 class CustomerColumnsConfig:
-    customer_id: str | None = "customer_id"
-    signup_date: str | None = "signup_date"
+    customer_id: str | None = MISSING
+    signup_date: str | None = MISSING
 
 
 @dataclass
 class QualityConfig:
     """Data checks (clustering.checks): dedupe exact copies, fail above max_share."""
 
-    dedupe: bool = True
-    max_share: float = 0.05
+    dedupe: bool = MISSING
+    max_share: float = MISSING
 
 
 @dataclass
 class DataConfig:
-    name: str = "sample"
-    format: str = "sample"  # sample | csv | parquet | auto
-    path: str | None = None
-    customers_path: str | None = None
-    truth_path: str | None = None
+    name: str = MISSING
+    format: str = MISSING  # sample | csv | parquet | auto
+    path: str | None = MISSING
+    customers_path: str | None = MISSING
+    truth_path: str | None = MISSING
     columns: ColumnsConfig = field(default_factory=ColumnsConfig)
     customer_columns: CustomerColumnsConfig = field(default_factory=CustomerColumnsConfig)
-    attributes: list[str] = field(default_factory=list)
-    date_format: str | None = None
-    customer_date_format: str | None = None
-    delimiter: str | None = None
-    encoding: str = "utf-8"
-    currency: str = "EUR"
-    currency_rates: dict[str, float] | None = None
+    attributes: list[str] = MISSING
+    date_format: str | None = MISSING
+    customer_date_format: str | None = MISSING
+    delimiter: str | None = MISSING
+    encoding: str = MISSING
+    currency: str = MISSING
+    currency_rates: dict[str, float] | None = MISSING
     quality: QualityConfig = field(default_factory=QualityConfig)
-    sample: SampleConfig = field(default_factory=SampleConfig)
+    sample: SampleConfig | None = None  # only the bundled data (data=sample) has one
 
 
 @dataclass
 class FeaturesConfig:
-    snapshot_date: str | None = None
-    lookback_days: int = 1095
-    include: list[str] = field(default_factory=list)
+    snapshot_date: str | None = MISSING
+    lookback_days: int = MISSING
+    include: list[str] = MISSING
 
 
 @dataclass
 class PreprocessConfig:
-    scaler: str = "standard"
-    features: list[str] = field(default_factory=list)
-    categorical: list[str] = field(default_factory=list)
-    log_features: list[str] | None = None
-    winsorize: list[float] | None = field(default_factory=lambda: [0.01, 0.99])
+    scaler: str = MISSING
+    features: list[str] = MISSING
+    categorical: list[str] = MISSING
+    log_features: list[str] | None = MISSING
+    winsorize: list[float] | None = MISSING
 
 
 @dataclass
 class ModelConfig:
-    name: str = "kmeans"
-    k: int | None = None
-    k_min: int = 3
-    k_max: int = 10
-    criterion: str = "silhouette"
+    """``k_min``, ``k_max`` and ``criterion`` only for families given a number of segments."""
+
+    name: str = MISSING
+    k: int | None = MISSING
+    k_min: int | None = None
+    k_max: int | None = None
+    criterion: str | None = None
     params: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
 class EvaluateConfig:
-    silhouette_sample: int = 10_000
-    min_share: float = 0.02
-    holdout_days: int = 180
-    stability_runs: int = 4
+    silhouette_sample: int = MISSING
+    min_share: float = MISSING
+    holdout_days: int = MISSING
+    stability_runs: int = MISSING
 
 
 @dataclass
 class PersonasConfig:
-    min_fit: float = 0.5
-    catalogue: dict[str, Any] = field(default_factory=dict)
-    special: dict[str, Any] = field(default_factory=dict)
+    min_fit: float = MISSING
+    catalogue: dict[str, Any] = MISSING
+    special: dict[str, Any] = MISSING
 
 
 @dataclass
 class BaselinesConfig:
-    enabled: list[str] = field(default_factory=lambda: ["rfm", "abc_xyz", "bcg", "lifecycle",
-                                                        "value_class"])
-    log_runs: bool = True
-    params: dict[str, Any] = field(default_factory=dict)
+    enabled: list[str] = MISSING
+    log_runs: bool = MISSING
+    params: dict[str, Any] = MISSING
 
 
 @dataclass
 class MlflowConfig:
-    tracking_uri: str | None = None
-    experiment: str | None = None
-    log_model: bool = True
-    run_name: str | None = None
-    parent_run_id: str | None = None
-    tags: dict[str, str] = field(default_factory=dict)
-    registered_model_name: str | None = "customer-segmentation"
-    register: bool = True
-    match_previous: bool = True
+    tracking_uri: str | None = MISSING
+    experiment: str | None = MISSING
+    log_model: bool = MISSING
+    run_name: str | None = MISSING
+    parent_run_id: str | None = MISSING
+    tags: dict[str, str] = MISSING
+    registered_model_name: str | None = MISSING
+    register: bool = MISSING
+    match_previous: bool = MISSING
 
 
 @dataclass
 class EngineConfig:
     """Where the data work runs: local (DuckDB, embedded) or spark (local mode or a cluster)."""
 
-    name: str = "local"
-    memory_limit: str = "8GB"
-    master: str = "local[2]"
-    driver_memory: str = "2g"
-    conf: dict[str, str] = field(default_factory=dict)
+    name: str = MISSING
+    memory_limit: str = MISSING
+    master: str = MISSING
+    driver_memory: str = MISSING
+    conf: dict[str, str] = MISSING
 
 
 @dataclass
 class TrainConfig:
-    seed: int = 42
-    threads: int | None = None
+    seed: int = MISSING
+    threads: int | None = MISSING
     paths: PathsConfig = field(default_factory=PathsConfig)
     engine: EngineConfig = field(default_factory=EngineConfig)
     data: DataConfig = field(default_factory=DataConfig)
@@ -176,15 +180,15 @@ class TrainConfig:
 class ScoreConfig:
     """Settings of ``make score`` (pipelines/score.py)."""
 
-    model: str | None = None
-    model_name: str = "customer-segmentation"
-    input: str | None = None
-    input_kind: str = "transactions"  # transactions | features
-    id_column: str = "customer_id"
-    output: str = "./outputs/labels.parquet"
-    snapshot_date: str | None = None
-    previous: str | None = None
-    tracking_uri: str | None = None
+    model: str | None = MISSING
+    model_name: str = MISSING
+    input: str | None = MISSING
+    input_kind: str = MISSING  # transactions | features
+    id_column: str = MISSING
+    output: str = MISSING
+    snapshot_date: str | None = MISSING
+    previous: str | None = MISSING
+    tracking_uri: str | None = MISSING
     paths: PathsConfig = field(default_factory=PathsConfig)
     data: DataConfig = field(default_factory=DataConfig)
 
@@ -192,7 +196,7 @@ class ScoreConfig:
 def validate_config(cfg: TrainConfig) -> None:
     """Cheap checks that fail in one line before any work starts."""
     from clustering.baselines import BASELINES
-    from clustering.segmenters import CRITERIA, SEGMENTERS
+    from clustering.segmenters import CRITERIA, SEGMENTERS, takes_k
 
     if cfg.engine.name not in ("local", "spark"):
         raise ConfigError(f"engine must be local or spark, got '{cfg.engine.name}'")
@@ -201,9 +205,13 @@ def validate_config(cfg: TrainConfig) -> None:
         raise ConfigError(f"unknown model '{m.name}'; choose one of {sorted(SEGMENTERS)}")
     if m.k is not None and m.k < 1:
         raise ConfigError(f"model.k must be a positive integer, got {m.k}")
-    if m.k is None and not 2 <= m.k_min <= m.k_max:
+    if m.k is None and takes_k(m.name) and (m.k_min is None or m.k_max is None
+                                            or m.criterion is None):
+        raise ConfigError(f"model '{m.name}' needs model.k, or model.k_min, model.k_max and "
+                          "model.criterion to choose k")
+    if m.k is None and takes_k(m.name) and not 2 <= m.k_min <= m.k_max:
         raise ConfigError(f"model.k_min/k_max must satisfy 2 <= k_min <= k_max, got {m.k_min}, {m.k_max}")
-    if m.criterion not in CRITERIA:
+    if m.criterion is not None and m.criterion not in CRITERIA:
         raise ConfigError(f"unknown model.criterion '{m.criterion}'; choose one of {sorted(CRITERIA)}")
     # (with a fixed k the criterion chooses nothing, so any is accepted, as the segmenters do)
     if m.k is None and m.criterion == "bic" and m.name != "gmm":
@@ -213,9 +221,16 @@ def validate_config(cfg: TrainConfig) -> None:
                           f"(got {m.name})")
     if cfg.data.format not in ("sample", "csv", "parquet", "auto"):
         raise ConfigError(f"data.format must be sample, csv, parquet or auto, got '{cfg.data.format}'")
+    if cfg.data.format == "sample" and cfg.data.sample is None:
+        raise ConfigError("data.format=sample needs data.sample (use data=sample)")
+    if not 0 <= cfg.data.quality.max_share <= 1:
+        raise ConfigError(f"data.quality.max_share is a share between 0 and 1 (0.05 = 5%), got "
+                          f"{cfg.data.quality.max_share}")
     if cfg.data.format != "sample":
         if not cfg.data.path:
             raise ConfigError("data.path is required for your own data (a file, folder or glob)")
+        if cfg.data.attributes and not cfg.data.customers_path:
+            raise ConfigError("data.attributes needs a customers table: set data.customers_path")
         for key in ("path", "customers_path"):
             p = getattr(cfg.data, key)
             if p and not any(c in p for c in "*?[") and not Path(p).exists():

@@ -63,7 +63,6 @@ class LocalEngine:
             raise
 
     def features_at(self, day: dt.date | None) -> FeatureResult:
-        day = day or self.loaded.quality.snapshot_date  # the checks' snapshot: one rule
         return build_customer_features(self.con, self.loaded, day, self.lookback_days, self.include)
 
     def outcomes(self, customer_ids: pd.Series, split: dt.date, days: int) -> pd.DataFrame:

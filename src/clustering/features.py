@@ -111,7 +111,8 @@ class FeatureResult:
 
 
 def default_snapshot(con: duckdb.DuckDBPyConnection) -> dt.date:
-    """The day after the last transaction."""
+    """The day after the last transaction of a ``transactions`` table registered without the
+    checks' report (the checks give the same date in ``QualityReport.snapshot_date``)."""
     return resolve_snapshot(
         None, lambda: con.execute("SELECT max(ts) FROM transactions").fetchall()[0][0],
         "transactions")
@@ -137,7 +138,12 @@ def build_customer_features(
         Features to compute (default all); a requested feature whose source column is absent
         is skipped and reported in ``skipped``.
     """
-    snap = pd.Timestamp(snapshot_date).date() if snapshot_date else default_snapshot(con)
+    if snapshot_date:
+        snap = pd.Timestamp(snapshot_date).date()
+    elif loaded.quality is not None:
+        snap = loaded.quality.snapshot_date  # the checks' snapshot: one rule for every path
+    else:
+        snap = default_snapshot(con)
     if lookback_days < 2:
         raise DataError(f"features.lookback_days must be at least 2, got {lookback_days}")
     start = snap - dt.timedelta(days=lookback_days)

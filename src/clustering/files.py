@@ -7,7 +7,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from clustering.errors import DataError
@@ -52,9 +51,3 @@ def read_frame(path: str | Path) -> pd.DataFrame:
     """A Parquet (``.parquet``, ``.pq``) or otherwise CSV file as a DataFrame."""
     path = Path(path)
     return pd.read_parquet(path) if path.suffix in (".parquet", ".pq") else pd.read_csv(path)
-
-
-def signed_log(x) -> np.ndarray:
-    """``sign(x) * log1p(|x|)``: a log scale for amounts that can be negative (net revenue)."""
-    x = np.asarray(x, dtype=np.float64)
-    return np.copysign(np.log1p(np.abs(x)), x)

@@ -14,7 +14,7 @@ from sklearn.metrics import (
     silhouette_score,
 )
 
-from clustering.files import signed_log
+from clustering.preprocess import signed_log
 
 
 @dataclass
@@ -99,7 +99,7 @@ def score_segmentation(
     X: np.ndarray,
     labels: np.ndarray,
     revenue: np.ndarray,
-    sample_size: int = 10_000,
+    sample_size: int = 5_000,
     seed: int = 0,
     truth: np.ndarray | None = None,
 ) -> dict[str, float]:

@@ -120,11 +120,26 @@ class SegmentationModel(BaseEstimator):
         return pd.DataFrame(d, columns=[f"distance_{i}" for i in ids], index=X.index)
 
 
+#: modules that held pickled classes before they moved: models registered earlier still load
+MOVED_MODULES = {"clustering.segment": "clustering.segmenters",
+                 "clustering.density": "clustering.segmenters.density"}
+
+
+def load_pickled(path: str | Path) -> SegmentationModel:
+    """``joblib.load`` that also finds classes pickled under their former modules."""
+    import importlib
+    import sys
+
+    for old, new in MOVED_MODULES.items():
+        sys.modules.setdefault(old, importlib.import_module(new))
+    return joblib.load(path)
+
+
 class SegmentationPyfunc(mlflow.pyfunc.PythonModel):
     """MLflow pyfunc wrapper: feature rows in, ``segment, persona, confidence, is_outlier`` out."""
 
     def load_context(self, context):
-        self.model = joblib.load(context.artifacts["segmentation"])
+        self.model = load_pickled(context.artifacts["segmentation"])
 
     def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
         return self.model.label_frame(model_input)

@@ -23,7 +23,6 @@ from sklearn.preprocessing import (
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from clustering.errors import ConfigError, DataError
-from clustering.files import signed_log
 
 SCALERS = {
     "standard": lambda seed: StandardScaler(),
@@ -45,6 +44,12 @@ DEFAULT_LOG_FEATURES = [
     "mean_payment_delay",
     "n_categories",
 ]
+
+
+def signed_log(x) -> np.ndarray:
+    """``sign(x) * log1p(|x|)``: a log scale for amounts that can be negative (net revenue)."""
+    x = np.asarray(x, dtype=np.float64)
+    return np.copysign(np.log1p(np.abs(x)), x)
 
 
 class SignedLog1p(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):

@@ -12,8 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from clustering.files import signed_log
-from clustering.preprocess import DEFAULT_LOG_FEATURES
+from clustering.preprocess import DEFAULT_LOG_FEATURES, signed_log
 
 
 def _comparable(features: pd.DataFrame, columns: list[str]) -> pd.DataFrame:

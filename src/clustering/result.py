@@ -49,6 +49,7 @@ class TrainResult:
     report_path: Path | None = None
     report_dir: Path | None = None
     quarantine_path: Path | None = None
+    resolved: dict[str, Any] | None = None  # the configuration as the entry point composed it
     registered: dict[str, str] = field(default_factory=dict)
 
 

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from clustering.files import write_frame, write_text
+
 CATEGORIES = [
     "beverages",
     "dairy",
@@ -32,6 +34,7 @@ CHANNELS = ["web", "store", "sales_rep", "partner", "marketplace"]
 BUSINESS_TYPES = ["manufacturer", "trader", "shop", "public_body"]
 COMPANY_SIZES = ["1-9", "10-49", "50-249", "250+"]
 AGE_GROUPS = ["15-24", "25-44", "45-64", "65+"]
+
 
 
 @dataclass(frozen=True)
@@ -307,7 +310,6 @@ def ensure_sample_data(
     Returns the paths of ``transactions``, ``customers`` and ``truth``.
     """
     import json
-    import os
     from pathlib import Path
 
     out = Path(directory)
@@ -323,12 +325,9 @@ def ensure_sample_data(
             pass
     out.mkdir(parents=True, exist_ok=True)
     data = generate_sample(n_customers=n_customers, seed=seed, start=start, end=end, kind=kind)
+    # temporary names are per process: parallel jobs may generate at once
     for name, frame in (("transactions", data.transactions), ("customers", data.customers),
                         ("truth", data.truth)):
-        tmp = f"{paths[name]}.{os.getpid()}.tmp"  # unique: parallel jobs may generate at once
-        frame.to_parquet(tmp, index=False)
-        os.replace(tmp, paths[name])
-    tmp = f"{manifest}.{os.getpid()}.tmp"
-    Path(tmp).write_text(json.dumps(params, indent=2))
-    os.replace(tmp, manifest)
+        write_frame(frame, paths[name])
+    write_text(manifest, json.dumps(params, indent=2))
     return paths

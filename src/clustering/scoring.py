@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -70,10 +71,11 @@ def write_labels(labels: pd.DataFrame, path: str | Path) -> Path:
 
 def score(model_ref: str, *, sources: DataSources | None = None,
           features_path: str | None = None, id_column: str = "customer_id",
-          snapshot_date: str | None = None, data_dir: str = "./data") -> ScoreResult:
+          snapshot_date: str | None = None, data_dir: str | None = None) -> ScoreResult:
     """Score customers with a model given as models:/name@alias, models:/name/version, a run id
     or runs:/ URI, from transactions (``sources``: read and checked as in training, with the
-    training run's checks, currency rates and lookback) or a ready feature table."""
+    training run's checks, currency rates and lookback) or a ready feature table. DuckDB
+    spills beyond its memory limit into ``data_dir`` (default: the system's temporary folder)."""
     uri = resolve_model_uri(model_ref)
     name, version = model_identity(uri)
     model = load_segmentation_model(uri)
@@ -89,7 +91,8 @@ def score(model_ref: str, *, sources: DataSources | None = None,
         if checks is not None:
             sources = dataclasses.replace(sources, policy=checks)
         engine = LocalEngine(sources, lookback_days=model.lookback_days,
-                             snapshot_date=snapshot_date, data_dir=data_dir)
+                             snapshot_date=snapshot_date,
+                             data_dir=data_dir or tempfile.gettempdir())
         try:
             labels, skipped, snap = score_transactions(model, engine, snapshot_date)
         finally:

@@ -11,15 +11,20 @@ from sklearn.pipeline import Pipeline
 
 from clustering.config import EvaluateConfig, ModelConfig, PreprocessConfig
 from clustering.preprocess import build_preprocessor, check_finite
-from clustering.segmenters import make_segmenter, stability_ari
+from clustering.segmenters import SEGMENTERS, make_segmenter, stability_ari
 
 
 def fit_segmentation(
     X: pd.DataFrame, numeric: list[str], categorical: list[str], pre_cfg: PreprocessConfig,
     model_cfg: ModelConfig, eval_cfg: EvaluateConfig, seed: int, say: Callable[[str], None],
+    spark_master: str | None = None,
 ) -> tuple[Pipeline, np.ndarray, list[str], pd.DataFrame | None, dict[str, float]]:
-    """(fitted pipeline, scaled matrix, its column names, k curve or None, metrics)."""
+    """(fitted pipeline, scaled matrix, its column names, k curve or None, metrics).
+    ``spark_master``: where a Spark MLlib family starts Spark when no session is active."""
     m = model_cfg
+    params = dict(m.params)
+    if spark_master and "master" in SEGMENTERS[m.name]().get_params():
+        params.setdefault("master", spark_master)
     pre = build_preprocessor(numeric, categorical, pre_cfg.log_features, pre_cfg.scaler,
                              tuple(pre_cfg.winsorize) if pre_cfg.winsorize else None, seed)
     Xs = pre.fit_transform(X)
@@ -28,7 +33,7 @@ def fit_segmentation(
     fitted = make_segmenter(m.name, k=m.k, k_range=(m.k_min, m.k_max), criterion=m.criterion,
                             stability_runs=eval_cfg.stability_runs,
                             sample_size=eval_cfg.silhouette_sample, random_state=seed,
-                            progress=say, **dict(m.params)).fit(Xs)
+                            progress=say, **params).fit(Xs)
     seg = getattr(fitted, "best_estimator_", fitted).set_params(progress=None)
     metrics = {"k": float(seg.n_clusters_)}
     runs = eval_cfg.stability_runs

@@ -42,7 +42,8 @@ import duckdb
 import pandas as pd
 
 from clustering.checks import QualityPolicy, QualityReport, apply_quality
-from clustering.errors import ConfigError, DataError
+from clustering.errors import DataError
+from clustering.files import read_frame
 
 REQUIRED = ("customer_id", "timestamp")
 OPTIONAL = ("order_id", "quantity", "unit_price", "amount", "category", "is_return",
@@ -366,9 +367,8 @@ def sources_for(data, data_dir: str) -> DataSources:
     cust = (TableSource(data.customers_path, "auto", asdict(data.customer_columns),
                         data.customer_date_format, data.delimiter, data.encoding)
             if data.customers_path else None)
-    if cust is None and data.attributes:
-        raise ConfigError("data.attributes needs a customers table: set data.customers_path")
-    return DataSources(tx, cust, data.truth_path, policy, list(data.attributes))
+    return DataSources(tx, cust, data.truth_path, policy,
+                       list(data.attributes) if cust is not None else [])
 
 
 def load_local(con: duckdb.DuckDBPyConnection, sources: DataSources, snapshot_date=None) -> LoadedData:
@@ -383,6 +383,6 @@ def read_table(path: str) -> pd.DataFrame:
     """A small side table (e.g. planted truth) from a CSV/Parquet file, folder or glob."""
     files = resolve_files(path, what="table")
     fmt = file_format(files, "auto")
-    frames = [pd.read_parquet(f) if fmt == "parquet" else pd.read_csv(f) for f in files]
+    frames = [pd.read_parquet(f) if fmt == "parquet" else read_frame(f) for f in files]
     return pd.concat(frames, ignore_index=True)
 

@@ -168,6 +168,9 @@ def read_transactions(spark, source: TableSource, snapshot_date=None):
           AND t.ts < {snap} AND t.amount <> 0
           AND NOT ((t.is_return OR t.amount < 0) AND (f.first_buy IS NULL OR f.first_buy > t.ts))
     """).cache().createOrReplaceTempView("transactions")
+    if snapshot_date is None:  # the day after the last line that passed the checks
+        snapshot = resolve_snapshot(
+            None, lambda: spark.sql("SELECT max(ts) FROM transactions").collect()[0][0], files[0])
     available = {r for r in cols} | {"amount", "is_return"}
     return snapshot, available
 

@@ -20,6 +20,8 @@ import mlflow
 import pandas as pd
 from mlflow.entities import RunStatus
 
+from clustering.files import read_frame
+
 PARAM_VALUE_LIMIT = 6000
 
 
@@ -200,7 +202,7 @@ def latest_run(experiment: str, uri: str | None = None, kind: str = "clustering"
 def load_table(run_id: str, artifact_path: str) -> pd.DataFrame:
     """A CSV or Parquet artifact of a run as a DataFrame."""
     local = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=artifact_path)
-    return pd.read_parquet(local) if local.endswith(".parquet") else pd.read_csv(local)
+    return read_frame(local)
 
 
 def compare_runs(parent_run_id: str, metrics: list[str]) -> pd.DataFrame:
@@ -258,7 +260,8 @@ def log_training(result, say: Callable[[str], None]) -> None:
     mlflow.log_artifacts(str(result.report_dir), "report")
     for path, fig in result.figures.items():
         log_figure(fig, path)
-    log_text(_yaml(cfg), "config/resolved.yaml")
+    log_text(_yaml(result.resolved if result.resolved is not None else cfg),
+             "config/resolved.yaml")
     q = result.loaded.quality
     if q is not None:
         log_metrics({"rows_read": q.rows_read, "rows_kept": q.rows_kept,
@@ -285,7 +288,8 @@ def _yaml(cfg) -> str:
 
     import yaml
 
-    return yaml.safe_dump(dataclasses.asdict(cfg), sort_keys=False)
+    return yaml.safe_dump(cfg if isinstance(cfg, dict) else dataclasses.asdict(cfg),
+                          sort_keys=False)
 
 
 def _log_baseline_runs(result, run) -> None:

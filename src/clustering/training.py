@@ -46,16 +46,21 @@ def baseline_params(cfg: TrainConfig, name: str) -> dict[str, Any]:
     return dict(cfg.baselines.params.get(name) or {})
 
 
-def _compute(cfg: TrainConfig, sources: DataSources, engine: Engine,
-             console: Console) -> TrainResult:
-    loaded, m = engine.loaded, cfg.model
-    digest = digest_files(loaded.files + loaded.customer_files)
+def _loaded(engine: Engine, console: Console) -> str:
+    """Say what was read and checked; the digest of the input files."""
+    loaded = engine.loaded
     console.detail(f"{len(loaded.files)} transaction file(s): {loaded.files[0]}"
                    + (f", customers: {loaded.customer_files[0]}" if loaded.customer_files else ""))
     if loaded.missing_optional:
         console.detail(f"optional columns not available: {', '.join(loaded.missing_optional)}")
     if loaded.quality is not None:
         console.detail(f"checks: {loaded.quality.summary()}")
+    return digest_files(loaded.files + loaded.customer_files)
+
+
+def _compute(cfg: TrainConfig, sources: DataSources, engine: Engine, digest: str,
+             console: Console, run_id: str) -> TrainResult:
+    loaded, m = engine.loaded, cfg.model
     with console.stage("build customer features"):
         fr = engine.features_at(pd.Timestamp(cfg.features.snapshot_date).date()
                                 if cfg.features.snapshot_date else None)
@@ -75,7 +80,8 @@ def _compute(cfg: TrainConfig, sources: DataSources, engine: Engine,
         raise DataError("all selected features are constant across customers: nothing to segment")
     with console.stage(f"preprocess + segment ({m.name})"):
         pipe, Xs, names, curve, metrics = fit_segmentation(
-            X, numeric, categorical, cfg.preprocess, m, cfg.evaluate, cfg.seed, console.detail)
+            X, numeric, categorical, cfg.preprocess, m, cfg.evaluate, cfg.seed, console.detail,
+            cfg.engine.master)
         seg = pipe[-1]
         labels, k = seg.labels_, int(seg.n_clusters_)
     previous_uri, previous = previous_model(cfg.mlflow, buyers.columns, console.detail)
@@ -129,7 +135,7 @@ def _compute(cfg: TrainConfig, sources: DataSources, engine: Engine,
     labels_df = pd.DataFrame({"customer_id": buyers["customer_id"], "segment": labels,
                               "persona": [seg_names[int(s)] for s in labels],
                               "confidence": confidence, "is_outlier": outlier})
-    with console.stage("persona report + plots"):
+    with console.stage("persona report"):
         figures = seg.figures() | {
             "plots/projection.png": plot_projection(Xs, labels, seed=cfg.seed),
             "plots/profile_heatmap.png": plot_profile_heatmap(Xs, labels, names)}
@@ -139,9 +145,13 @@ def _compute(cfg: TrainConfig, sources: DataSources, engine: Engine,
         md, html = build_report(profile, personas.table, buyers[fr.features].median(), title,
                                 [plot_profile_heatmap(Xs, labels, names)], fr.n_prospects,
                                 cfg.personas.special, cfg.data.currency)
+        report_dir = Path(cfg.paths.reports_dir) / f"{run_name}-{run_id[:8]}"
+        report_path = write_text(report_dir / "persona_report.html", html)
+        write_text(report_dir / "persona_report.md", md)
     return TrainResult(cfg, run_name, loaded, digest, fr, X, Xs, names, curve, model, labels_df,
                        profile, personas.table, personas.fit_matrix, metrics, baselines, future,
-                       figures, md, html, truth, matches, previous_uri)
+                       figures, md, html, truth, matches, previous_uri, report_path=report_path,
+                       report_dir=report_dir)
 
 
 def run_training(cfg: TrainConfig, resolved: dict[str, Any] | None = None,
@@ -169,18 +179,17 @@ def run_training(cfg: TrainConfig, resolved: dict[str, Any] | None = None,
                                  include=list(cfg.features.include),
                                  snapshot_date=cfg.features.snapshot_date,
                                  data_dir=cfg.paths.data_dir, threads=cfg.threads)
+            digest = _loaded(engine, console)
         try:
-            result = _compute(cfg, sources, engine, console)
+            result = _compute(cfg, sources, engine, digest, console, run.info.run_id)
             result.run_id, result.experiment_id, result.tracking_uri = (
                 run.info.run_id, run.info.experiment_id, uri)
-            result.report_dir = Path(cfg.paths.reports_dir) / f"{result.run_name}-{run.info.run_id[:8]}"
-            result.report_path = write_text(result.report_dir / "persona_report.html",
-                                            result.report_html)
-            write_text(result.report_dir / "persona_report.md", result.report_markdown)
-            result.quarantine_path = engine.write_quarantine(result.report_dir / "quarantine.parquet")
+            result.resolved = resolved
+            with console.stage("log to MLflow"):
+                result.quarantine_path = engine.write_quarantine(
+                    result.report_dir / "quarantine.parquet")
+                tracking.log_training(result, console.detail)
         finally:
             engine.close()
-        with console.stage("log to MLflow"):
-            tracking.log_training(result, console.detail)
     console.timings["total"] = sum(console.timings.values())
     return result

@@ -16,7 +16,8 @@ from clustering.segmenters import (
 )
 
 
-@pytest.mark.parametrize("name", [*sorted(SEGMENTERS), "minibatch_kmeans"])
+@pytest.mark.parametrize("name", [*sorted(set(SEGMENTERS) - {"spark_kmeans"}), "minibatch_kmeans",
+                                  pytest.param("spark_kmeans", marks=pytest.mark.slow)])
 def test_each_algorithm_recovers_planted_blobs_and_predict_reproduces_labels(name, blobs):
     X, y = blobs
     params = {"min_cluster_size": 100} if name == "hdbscan" else {"n_clusters": 5}
@@ -53,6 +54,16 @@ def test_fewer_distinct_points_than_k_does_not_crash(name):
     np.testing.assert_array_equal(seg.predict(X), seg.labels_)
     labels, conf, _ = seg.membership(X)
     assert len(labels) == len(X) and np.isfinite(conf).all()
+
+
+def test_distances_to_equals_scikit_learn():
+    from sklearn.metrics.pairwise import euclidean_distances
+
+    from clustering.segmenters.base import distances_to
+
+    rng = np.random.default_rng(1)
+    X, C = rng.normal(size=(3000, 12)), rng.normal(size=(7, 12))
+    np.testing.assert_allclose(distances_to(X, C), euclidean_distances(X, C), atol=1e-9)
 
 
 def test_nearest_center_equals_scikit_learn():

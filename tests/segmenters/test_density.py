@@ -17,7 +17,8 @@ def test_hdbscan_noise_is_explicit_and_predicted_again(backend):
     X, _ = make_blobs(n_samples=2000, centers=3, n_features=2, cluster_std=0.4, random_state=1)
     noise = rng.uniform(-15, 15, size=(150, 2))
     Xn = np.vstack([X, noise])
-    seg = make_segmenter("hdbscan", min_cluster_size=50, n_components=None, backend=backend).fit(Xn)
+    seg = make_segmenter("hdbscan", min_cluster_size=50, min_samples=50, n_components=None,
+                         backend=backend).fit(Xn)
     assert seg.backend_ == backend
     assert seg.n_clusters_ == 3
     assert (seg.labels_[2000:] == -1).mean() > 0.8   # most uniform noise is unassigned

@@ -109,12 +109,40 @@ def test_hierarchical_cut_by_distance(blobs):
 
 
 def test_one_tree_cut_at_every_k_equals_a_fit_per_k(blobs):
-    """SelectK's path over k builds the tree once; each cut is what a fresh fit at k gives."""
+    """SelectK's path over k builds the tree once; every cut is what a fresh fit at k gives."""
     X, _ = blobs
-    selector = SelectK(HierarchicalSegmenter(exact_max=500, n_micro=300), (3, 6)).fit(X)
-    for k, row in zip(range(3, 7), selector.k_curve_.itertuples(), strict=True):
+    family = HierarchicalSegmenter(exact_max=500, n_micro=300)
+    for k, cut in zip(range(3, 7), family.fit_path(X, list(range(3, 7))), strict=True):
         fresh = HierarchicalSegmenter(n_clusters=k, exact_max=500, n_micro=300).fit(X)
-        assert row.k == k
-        if k == selector.n_clusters_:
-            np.testing.assert_array_equal(selector.labels_, fresh.labels_)
-    assert selector.n_clusters_ == 5
+        np.testing.assert_array_equal(cut.labels_, fresh.labels_)
+        cut._finish_geometry(X)
+        np.testing.assert_allclose(cut.cluster_centers_, fresh.cluster_centers_)
+        assert cut.outlier_distance_ == pytest.approx(fresh.outlier_distance_)
+    selector = SelectK(family, (3, 6)).fit(X)
+    assert selector.n_clusters_ == 5 and hasattr(selector.best_estimator_, "cluster_centers_")
+
+
+def test_compressed_tree_reports_its_agreement_with_exact_trees(blobs):
+    X, _ = blobs
+    seg = HierarchicalSegmenter(n_clusters=5, exact_max=500, n_micro=300).fit(X)
+    d = seg.diagnostics(X)
+    assert d["hierarchical_exact"] == 0.0
+    # separated blobs: the compressed tree finds what exact trees find
+    assert d["exact_agreement_ari"] >= 0.95 and d["exact_self_agreement_ari"] >= 0.95
+
+
+@pytest.mark.parametrize("exact_max", [100_000, 500])
+def test_membership_margin_equals_a_brute_force_computation(exact_max, blobs):
+    """The chunked per-segment minimum against scipy's full distance matrix."""
+    from scipy.spatial.distance import cdist
+
+    X, _ = blobs
+    h = HierarchicalSegmenter(n_clusters=5, exact_max=exact_max, n_micro=300).fit(X)
+    new = X[:400] + np.random.default_rng(0).normal(0, 0.5, (400, X.shape[1]))
+    labels, conf, _ = h.membership(new)
+    seg_of_point = h._map(h.point_labels_)
+    d = cdist(new, h.points_)
+    per_seg = np.column_stack([d[:, seg_of_point == s].min(axis=1) for s in range(5)])
+    own = per_seg[np.arange(len(new)), labels]
+    per_seg[np.arange(len(new)), labels] = np.inf
+    np.testing.assert_allclose(conf, np.clip(1 - own / per_seg.min(axis=1), 0, 1), atol=1e-9)

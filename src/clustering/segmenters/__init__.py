@@ -65,7 +65,7 @@ def takes_k(name: str) -> bool:
 
 def make_segmenter(
     name: str, k: int | None = None, k_range: tuple[int, int] | None = None,
-    criterion: str = "calinski_harabasz", stability_runs: int = 0, sample_size: int = 10_000,
+    criterion: str = "calinski_harabasz", stability_runs: int = 0, sample_size: int = 5_000,
     random_state: int = 0, progress: Callable[[str], None] | None = None, **params: Any,
 ) -> Segmenter | SelectK:
     """The family ``name`` with ``params``; with ``k`` None and a ``k_range`` (and no distance

@@ -119,6 +119,10 @@ class Segmenter(ClusterMixin, BaseEstimator):
 
     def _finish(self, X: np.ndarray):
         """Size-ordered ids, centres and the outlier distance of the fitted model."""
+        return self._finish_labels(X)._finish_geometry(X)
+
+    def _finish_labels(self, X: np.ndarray):
+        """Size-ordered ids of the training customers (all that choosing k needs)."""
         raw = self._train_raw(X)
         # k-means / GMM can leave their highest-numbered component empty: count the model's own
         n_raw = max(int(raw.max()) + 1 if (raw >= 0).any() else 0, self._n_components())
@@ -128,6 +132,10 @@ class Segmenter(ClusterMixin, BaseEstimator):
         if self.n_clusters_ == 0:
             raise DataError("no segment found: every customer was left unassigned; for HDBSCAN "
                             "lower model.params.min_cluster_size")
+        return self
+
+    def _finish_geometry(self, X: np.ndarray):
+        """Centres and the outlier distance (what assigning new customers needs)."""
         self.cluster_centers_ = np.vstack([X[self.labels_ == s].mean(axis=0)
                                            for s in range(self.n_clusters_)])
         d1 = self._distances(X)[np.arange(len(X)), np.maximum(self.labels_, 0)]

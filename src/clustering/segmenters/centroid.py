@@ -83,8 +83,8 @@ class GaussianMixtureSegmenter(Segmenter):
     def _n_components(self) -> int:
         return int(self.model_.n_components)
 
-    def _finish(self, X):
-        super()._finish(X)
+    def _finish_geometry(self, X):
+        super()._finish_geometry(X)
         self.outlier_loglik_ = float(np.quantile(self.model_.score_samples(X), 0.001))
         return self
 

@@ -127,7 +127,7 @@ class HDBSCANSegmenter(Segmenter):
     prediction for either backend (``DensityPredictor``), noise -> -1.
     """
 
-    def __init__(self, min_cluster_size: float = 100, min_samples: int | None = None,
+    def __init__(self, min_cluster_size: float = 0.0075, min_samples: int | None = 10,
                  n_components: int | None = 5, cluster_selection_method: str = "eom",
                  backend: str = "auto", fast_above: int = 50_000, random_state: int = 0,
                  progress: Callable[[str], None] | None = None):
@@ -201,8 +201,8 @@ class HDBSCANSegmenter(Segmenter):
     def _raw_predict(self, X):
         return self.predictor_.predict(self._embed(X))[0]
 
-    def _finish(self, X):
-        super()._finish(X)
+    def _finish_geometry(self, X):
+        super()._finish_geometry(X)
         self.outlier_distance_ = np.inf  # noise, not distance, marks HDBSCAN outliers
         return self
 

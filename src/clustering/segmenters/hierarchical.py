@@ -11,7 +11,7 @@ from sklearn.metrics import adjusted_rand_score
 from sklearn.neighbors import NearestNeighbors
 
 from clustering.errors import ConfigError
-from clustering.segmenters.base import Segmenter, check_k, nearest_center
+from clustering.segmenters.base import Segmenter, check_k, distances_to, nearest_center
 
 
 def weighted_linkage(centers: np.ndarray, weights: np.ndarray, method: str = "ward") -> np.ndarray:
@@ -24,8 +24,7 @@ def weighted_linkage(centers: np.ndarray, weights: np.ndarray, method: str = "wa
     """
     M = len(centers)
     w = np.asarray(weights, dtype=np.float64).copy()
-    sq = np.einsum("ij,ij->i", centers, centers)
-    D = np.sqrt(np.maximum(sq[:, None] - 2 * centers @ centers.T + sq[None, :], 0))
+    D = distances_to(centers, centers)
     if method == "ward":
         D = np.sqrt(2 * w[:, None] * w[None, :] / (w[:, None] + w[None, :])) * D
     elif method not in ("average", "complete"):
@@ -169,7 +168,9 @@ class HierarchicalSegmenter(Segmenter):
         self.point_labels_ = self._cut(k)
 
     def fit_path(self, X: np.ndarray, ks: list[int]) -> Iterator[HierarchicalSegmenter]:
-        """One tree, cut at every k: the tree is the expensive part."""
+        """One tree, cut at every k: the tree is the expensive part. The cuts carry their
+        labels; centres and outlier distances are left to ``_finish_geometry``, which SelectK
+        runs for the chosen k only."""
         X = np.asarray(X, dtype=np.float64)
         for k in ks:
             check_k(k, len(X))
@@ -179,7 +180,7 @@ class HierarchicalSegmenter(Segmenter):
             cut = copy.copy(tree).set_params(n_clusters=k)
             cut.fit_scores_ = {}
             cut.point_labels_ = cut._cut(k)
-            yield cut._finish(X)
+            yield cut._finish_labels(X)
 
     def _train_raw(self, X):
         return self.point_labels_[self.point_map_]

@@ -78,7 +78,7 @@ class SelectK(ClusterMixin, BaseEstimator):
 
     def __init__(self, estimator: BaseEstimator, k_range: tuple[int, int],
                  criterion: str = "calinski_harabasz", stability_runs: int = 0,
-                 selection_sample: int | None = None, sample_size: int = 10_000,
+                 selection_sample: int | None = None, sample_size: int = 5_000,
                  random_state: int = 0, progress: Callable[[str], None] | None = None):
         self.estimator = estimator
         self.k_range = k_range
@@ -145,6 +145,8 @@ class SelectK(ClusterMixin, BaseEstimator):
         chosen = fitted[best]
         if Xk is not X:
             chosen = type(base)(**{**base.get_params(deep=False), "n_clusters": best}).fit(X)
+        elif not hasattr(chosen, "cluster_centers_"):  # a path that left the geometry to us
+            chosen._finish_geometry(X)
         self.best_estimator_ = chosen.set_params(progress=None)
         return self
 

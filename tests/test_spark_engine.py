@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 
 pytest.importorskip("pyspark")
+pytestmark = pytest.mark.slow  # every test here starts Spark
 
 from hydra import compose, initialize_config_dir  # noqa: E402
 

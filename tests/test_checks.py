@@ -134,6 +134,7 @@ def test_config_errors_are_one_line_before_any_work(group, override, message):
     assert message in str(err.value) and "\n" not in str(err.value)
 
 
+@pytest.mark.slow
 def test_cli_never_shows_a_traceback_for_bad_data(tmp_path):
     bad = tmp_path / "bad.csv"
     bad.write_text(HEADER.replace(",", ";") + GOOD.replace(",", ";"))

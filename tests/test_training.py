@@ -10,22 +10,15 @@ import mlflow
 import numpy as np
 import pandas as pd
 import pytest
-from hydra import compose, initialize_config_dir
 
 from clustering.model import load_segmentation_model
 from clustering.training import run_training
-from pipelines.common import CONF_DIR, PROJECT_ROOT, to_settings
+from pipelines.common import PROJECT_ROOT
 
 
-def _settings(tmp_path, *overrides):
-    with initialize_config_dir(config_dir=CONF_DIR, version_base=None):
-        cfg = compose("train", overrides=[f"paths.data_dir={tmp_path / 'data'}",
-                                          f"paths.reports_dir={tmp_path / 'reports'}", *overrides])
-    return to_settings(cfg)
-
-
-def test_training_run_is_tracked_with_metrics_artifacts_and_model(tmp_path, mlflow_uri):
-    settings, resolved = _settings(tmp_path, "data.sample.n_customers=4000", "model.k_min=3",
+@pytest.mark.slow
+def test_training_run_is_tracked_with_metrics_artifacts_and_model(tmp_path, mlflow_uri, settings_for):
+    settings, resolved = settings_for("data.sample.n_customers=4000", "model.k_min=3",
                                    "model.k_max=5")
     result = run_training(settings, resolved=resolved)
     client = mlflow.MlflowClient(mlflow_uri)
@@ -89,7 +82,9 @@ def test_training_run_is_tracked_with_metrics_artifacts_and_model(tmp_path, mlfl
             assert m in c.data.metrics, (c.data.tags["baseline"], m)
 
 
-def test_own_csv_with_other_column_names_and_date_format(tmp_path, mlflow_uri, small_sample):
+@pytest.mark.slow
+def test_own_csv_with_other_column_names_and_date_format(tmp_path, mlflow_uri, small_sample,
+                                                        settings_for):
     tx = pd.read_parquet(small_sample["transactions"])
     csv = tmp_path / "export.csv"
     out = pd.DataFrame({
@@ -98,8 +93,8 @@ def test_own_csv_with_other_column_names_and_date_format(tmp_path, mlflow_uri, s
         "Menge": tx.quantity, "Preis": tx.unit_price, "Warengruppe": tx.category,
     })
     out.to_csv(csv, sep=";", index=False)
-    settings, resolved = _settings(
-        tmp_path, "data=csv", f"data.path={csv}", "data.delimiter=';'",
+    settings, resolved = settings_for(
+        "data=csv", f"data.path={csv}", "data.delimiter=';'",
         "data.date_format='%d.%m.%Y %H:%M'", "data.columns.customer_id=Kunde",
         "data.columns.order_id=Beleg", "data.columns.timestamp=Datum", "data.columns.amount=null",
         "data.columns.quantity=Menge", "data.columns.unit_price=Preis",
@@ -116,8 +111,9 @@ def test_own_csv_with_other_column_names_and_date_format(tmp_path, mlflow_uri, s
     assert result.metrics["n_customers"] == n_buyers
 
 
-def test_failed_run_is_marked_failed_with_error_tag(tmp_path, mlflow_uri):
-    settings, resolved = _settings(tmp_path, "data.sample.n_customers=400", "model.k=100000",
+@pytest.mark.slow
+def test_failed_run_is_marked_failed_with_error_tag(tmp_path, mlflow_uri, settings_for):
+    settings, resolved = settings_for("data.sample.n_customers=400", "model.k=100000",
                                    "evaluate.holdout_days=0")
     from clustering.errors import DataError
 
@@ -136,6 +132,7 @@ def _cli(*args, env_uri):
                           capture_output=True, text=True, env=env, timeout=300)
 
 
+@pytest.mark.slow
 def test_cli_config_errors_are_one_line(tmp_path, mlflow_uri):
     r = _cli("model.k=-3", env_uri=mlflow_uri)
     assert r.returncode == 2
@@ -148,6 +145,7 @@ def test_cli_config_errors_are_one_line(tmp_path, mlflow_uri):
     assert r.returncode == 2 and "does not exist" in r.stderr
 
 
+@pytest.mark.slow
 def test_cli_help_lists_config_groups():
     r = subprocess.run([sys.executable, str(PROJECT_ROOT / "pipelines" / "train.py"), "--help"],
                        capture_output=True, text=True, timeout=120)
@@ -156,6 +154,7 @@ def test_cli_help_lists_config_groups():
         assert group in r.stdout
 
 
+@pytest.mark.slow
 def test_repo_has_no_generated_files_tracked():
     r = subprocess.run(["git", "ls-files"], cwd=PROJECT_ROOT, capture_output=True, text=True)
     tracked = r.stdout.split()
@@ -164,12 +163,13 @@ def test_repo_has_no_generated_files_tracked():
     assert Path(PROJECT_ROOT / ".ci" / "run").read_text().strip().endswith("make test")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("model", ["hierarchical", "hdbscan", "gmm", "fuzzy_cmeans",
                                    "minibatch_kmeans"])
-def test_every_algorithm_trains_end_to_end(model, tmp_path, mlflow_uri):
+def test_every_algorithm_trains_end_to_end(model, tmp_path, mlflow_uri, settings_for):
     extra = (["model.params.min_cluster_size=60", "evaluate.stability_runs=2"]
              if model == "hdbscan" else ["model.k=5", "evaluate.stability_runs=0"])
-    settings, resolved = _settings(tmp_path, f"model={model}", "data.sample.n_customers=2500",
+    settings, resolved = settings_for(f"model={model}", "data.sample.n_customers=2500",
                                    "baselines.log_runs=false", "evaluate.holdout_days=0", *extra)
     result = run_training(settings, resolved=resolved)
     run = mlflow.MlflowClient(mlflow_uri).get_run(result.run_id)

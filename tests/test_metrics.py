@@ -1,0 +1,49 @@
+"""Segmentation metrics against hand computations and scikit-learn."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from clustering.metrics import agreement, checklist_metrics, eta_squared, internal_indices
+
+
+def test_checklist_small_segments_and_separation():
+    labels = np.array([0] * 97 + [1] * 3)
+    m = checklist_metrics(labels, np.ones(100), min_share=0.05, persona_fit=0.8)
+    assert m["small_segment_share"] == pytest.approx(0.03)
+    assert np.isnan(m["business_separation"])  # no variance in revenue
+    assert m["persona_fit"] == 0.8
+
+
+@pytest.mark.parametrize("case", ["random", "nested", "identical", "one_side_single", "all_singletons",
+                                  "strings"])
+def test_agreement_equals_scikit_learns_ari_and_nmi(case):
+    from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
+
+    rng = np.random.default_rng(3)
+    a = rng.integers(0, 6, 2000)
+    b = {"random": rng.integers(-1, 4, 2000), "nested": a // 2, "identical": a.copy(),
+         "one_side_single": np.zeros(2000, int), "all_singletons": np.arange(2000),
+         "strings": np.array(list("ABCD"))[a % 4]}[case]
+    ari, nmi = agreement(a, b)
+    assert ari == pytest.approx(adjusted_rand_score(a, b), abs=1e-12)
+    assert nmi == pytest.approx(normalized_mutual_info_score(a, b), abs=1e-12)
+
+
+def test_eta_squared_is_the_anova_ratio():
+    # groups {1, 3} and {5, 7}: SS_total 20, SS_between 16
+    assert eta_squared([0, 0, 1, 1], [1.0, 3, 5, 7]) == pytest.approx(0.8)
+    assert np.isnan(eta_squared([0, 1], [2.0, 2.0]))
+
+
+def test_internal_indices_leave_out_unassigned_customers():
+    from sklearn.datasets import make_blobs
+    from sklearn.metrics import calinski_harabasz_score
+
+    X, y = make_blobs(n_samples=600, centers=3, random_state=0)
+    noisy = y.copy()
+    noisy[:50] = -1
+    got = internal_indices(X, noisy, 0, 0)
+    assert got["calinski_harabasz"] == pytest.approx(calinski_harabasz_score(X[50:], y[50:]))
+    assert np.isnan(internal_indices(X, np.zeros(600, int), 0, 0)["silhouette"])

@@ -1,0 +1,40 @@
+"""The saved model: what it keeps, and models saved by earlier versions still load."""
+
+from __future__ import annotations
+
+import sys
+
+import joblib
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.datasets import make_blobs
+from sklearn.pipeline import Pipeline
+
+from clustering.model import SegmentationModel, load_pickled
+from clustering.preprocess import build_preprocessor
+from clustering.segmenters import KMeansSegmenter
+
+
+def _model() -> tuple[SegmentationModel, pd.DataFrame]:
+    X, _ = make_blobs(n_samples=300, centers=3, n_features=2, random_state=0)
+    df = pd.DataFrame(X, columns=["recency_days", "frequency"])
+    pipe = Pipeline([("preprocess", build_preprocessor(list(df.columns), winsorize=None)),
+                     ("segment", KMeansSegmenter(n_clusters=3))]).fit(df)
+    return SegmentationModel(pipe, {0: "a", 1: "b", 2: "c"}), df
+
+
+def test_a_model_pickled_when_segmenters_lived_in_clustering_segment_still_loads(
+        tmp_path, monkeypatch):
+    model, df = _model()
+    path = tmp_path / "segmentation.joblib"
+    # pickle it as the previous layout did: the class under clustering.segment
+    with monkeypatch.context() as m:
+        m.setattr(KMeansSegmenter, "__module__", "clustering.segment")
+        m.setitem(sys.modules, "clustering.segment", sys.modules["clustering.segmenters"])
+        joblib.dump(model, path)
+    sys.modules.pop("clustering.segment", None)
+    with pytest.raises(ModuleNotFoundError):
+        joblib.load(path)
+    loaded = load_pickled(path)
+    np.testing.assert_array_equal(loaded.predict(df), model.predict(df))
