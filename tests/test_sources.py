@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 
 from clustering.errors import DataError
-from clustering.sources import TableSource, digest_files, register_transactions, resolve_files
+from clustering.files import digest_files
+from clustering.sources import TableSource, register_transactions, resolve_files
 
 RETAIL_COLUMNS = {"customer_id": "CustomerID", "order_id": "InvoiceNo", "timestamp": "InvoiceDate",
                   "amount": None, "quantity": "Quantity", "unit_price": "UnitPrice",

@@ -282,3 +282,9 @@ def make_baseline(name: str, **params) -> _Baseline:
     from clustering.segmenters import build
 
     return build(BASELINES, name, params, "baseline")
+
+
+def baseline_params(settings, name: str) -> dict[str, Any]:
+    """The configured parameters of baseline ``name`` (:class:`clustering.config.BaselinesConfig`)."""
+    return dict(settings.params.get(name) or {})
+

@@ -125,6 +125,7 @@ class EvaluateConfig:
 @dataclass
 class PersonasConfig:
     min_fit: float = MISSING
+    min_member_share: float = MISSING
     catalogue: dict[str, Any] = MISSING
     special: dict[str, Any] = MISSING
 
@@ -214,6 +215,9 @@ def validate_config(cfg: TrainConfig) -> None:
     if m.criterion is not None and m.criterion not in CRITERIA:
         raise ConfigError(f"unknown model.criterion '{m.criterion}'; choose one of {sorted(CRITERIA)}")
     # (with a fixed k the criterion chooses nothing, so any is accepted, as the segmenters do)
+    if m.k is None and m.criterion == "future_auc" and cfg.evaluate.holdout_days <= 0:
+        raise ConfigError("model.criterion 'future_auc' scores segments on a hold-out: set "
+                          "evaluate.holdout_days > 0")
     if m.k is None and m.criterion == "bic" and m.name != "gmm":
         raise ConfigError(f"model.criterion 'bic' needs a likelihood: use model=gmm (got {m.name})")
     if m.k is None and m.criterion == "fpc" and m.name != "fuzzy_cmeans":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -51,3 +52,14 @@ def read_frame(path: str | Path) -> pd.DataFrame:
     """A Parquet (``.parquet``, ``.pq``) or otherwise CSV file as a DataFrame."""
     path = Path(path)
     return pd.read_parquet(path) if path.suffix in (".parquet", ".pq") else pd.read_csv(path)
+
+
+def digest_files(files: list[str], chunk: int = 1 << 20) -> str:
+    """SHA-256 over the files' names (relative order) and bytes: what the run was trained on."""
+    h = hashlib.sha256()
+    for f in files:
+        h.update(os.path.basename(f).encode())
+        with open(f, "rb") as fh:
+            while block := fh.read(chunk):
+                h.update(block)
+    return h.hexdigest()

@@ -163,3 +163,23 @@ def score_labelling(name: str, labels, X: np.ndarray, revenue: np.ndarray, *,
                                  None if truth is None else int_codes(truth))
     metrics |= checklist_metrics(codes, revenue, min_share, persona_fit)
     return Segmentation(name, np.asarray(labels), metrics)
+
+
+def persona_truth(planted, labels, personas: pd.DataFrame, catalogue: list[str]
+                  ) -> dict[str, float]:
+    """How well persona names tell the planted customer types (generated data only).
+
+    ``persona_precision_truth``: of the customers in segments named after a catalogue persona,
+    the share whose planted type is that persona. ``personas_named_truth``: planted types whose
+    persona is published on a segment made mostly (plurality) of that type.
+    """
+    keys = personas.set_index("segment")["persona"]
+    keys = keys[keys.isin(catalogue)]
+    df = pd.DataFrame({"type": np.asarray(planted, dtype=object),
+                       "persona": pd.Series(np.asarray(labels)).map(keys).to_numpy(dtype=object)})
+    named = df[df["persona"].notna()]
+    precision = float((named["type"] == named["persona"]).mean()) if len(named) else float("nan")
+    top = named.groupby("persona")["type"].agg(lambda t: t.value_counts().index[0])
+    found = {p for p, t in top.items() if p == t}
+    return {"persona_precision_truth": precision, "personas_named_truth": float(len(found))}
+

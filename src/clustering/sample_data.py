@@ -80,7 +80,7 @@ TYPES: dict[str, TypeProfile] = {
                                  n_categories=3, lines=2.5),
     "growing": TypeProfile(0.06, (150, 450), (0, 15), 0.7, 45, 0.45, growth=4.0,
                            n_categories=2.5, lines=1.0),
-    "pioneer": TypeProfile(0.05, (0, 700), (0, 40), 0.7, 150, 0.45, new_product=0.55,
+    "pioneers": TypeProfile(0.05, (0, 700), (0, 40), 0.7, 150, 0.45, new_product=0.55,
                            n_categories=4, lines=1.5),
     "problem": TypeProfile(0.06, (0, 700), (0, 40), 0.7, 110, 0.5, returns=0.25,
                            delay_mean=45, n_categories=2, lines=1.0),
@@ -314,7 +314,7 @@ def ensure_sample_data(
 
     out = Path(directory)
     params = {"n_customers": n_customers, "seed": seed, "start": start, "end": end, "kind": kind,
-              "generator_version": 2}
+              "generator_version": 3}
     paths = {name: str(out / f"{name}.parquet") for name in ("transactions", "customers", "truth")}
     manifest = out / "manifest.json"
     if manifest.exists() and all(Path(p).exists() for p in paths.values()):

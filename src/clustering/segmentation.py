@@ -14,6 +14,29 @@ from clustering.preprocess import build_preprocessor, check_finite
 from clustering.segmenters import SEGMENTERS, make_segmenter, stability_ari
 
 
+def _family_params(m: ModelConfig, spark_master: str | None) -> dict:
+    params = dict(m.params)
+    if spark_master and "master" in SEGMENTERS[m.name]().get_params():
+        params.setdefault("master", spark_master)
+    return params
+
+
+def _preprocessor(numeric: list[str], categorical: list[str], pre_cfg: PreprocessConfig,
+                  seed: int):
+    return build_preprocessor(numeric, categorical, pre_cfg.log_features, pre_cfg.scaler,
+                              tuple(pre_cfg.winsorize) if pre_cfg.winsorize else None, seed)
+
+
+def pipeline_at_k(numeric: list[str], categorical: list[str], pre_cfg: PreprocessConfig,
+                  model_cfg: ModelConfig, k: int, seed: int,
+                  spark_master: str | None = None) -> Pipeline:
+    """An unfitted preprocessing + family pipeline with ``k`` segments."""
+    family = make_segmenter(model_cfg.name, k=k, random_state=seed,
+                            **_family_params(model_cfg, spark_master))
+    return Pipeline([("preprocess", _preprocessor(numeric, categorical, pre_cfg, seed)),
+                     ("segment", family)])
+
+
 def fit_segmentation(
     X: pd.DataFrame, numeric: list[str], categorical: list[str], pre_cfg: PreprocessConfig,
     model_cfg: ModelConfig, eval_cfg: EvaluateConfig, seed: int, say: Callable[[str], None],
@@ -22,11 +45,8 @@ def fit_segmentation(
     """(fitted pipeline, scaled matrix, its column names, k curve or None, metrics).
     ``spark_master``: where a Spark MLlib family starts Spark when no session is active."""
     m = model_cfg
-    params = dict(m.params)
-    if spark_master and "master" in SEGMENTERS[m.name]().get_params():
-        params.setdefault("master", spark_master)
-    pre = build_preprocessor(numeric, categorical, pre_cfg.log_features, pre_cfg.scaler,
-                             tuple(pre_cfg.winsorize) if pre_cfg.winsorize else None, seed)
+    params = _family_params(m, spark_master)
+    pre = _preprocessor(numeric, categorical, pre_cfg, seed)
     Xs = pre.fit_transform(X)
     names = list(pre.get_feature_names_out())
     check_finite(Xs, names, "preprocessed features")

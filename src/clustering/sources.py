@@ -33,8 +33,6 @@ from __future__ import annotations
 
 import difflib
 import glob
-import hashlib
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -77,6 +75,16 @@ class LoadedData:
     attributes: list[str] = field(default_factory=list)
     has_signup: bool = False
     quality: QualityReport | None = None
+
+    def describe(self) -> list[str]:
+        """What was read and checked, a line each, for the console."""
+        lines = [f"{len(self.files)} transaction file(s): {self.files[0]}"
+                 + (f", customers: {self.customer_files[0]}" if self.customer_files else "")]
+        if self.missing_optional:
+            lines.append(f"optional columns not available: {', '.join(self.missing_optional)}")
+        if self.quality is not None:
+            lines.append(f"checks: {self.quality.summary()}")
+        return lines
 
 
 def resolve_files(path: str, fmt: str = "auto", what: str = "transactions") -> list[str]:
@@ -322,17 +330,6 @@ def register_customers(
     return loaded
 
 
-def digest_files(files: list[str], chunk: int = 1 << 20) -> str:
-    """SHA-256 over the files' names (relative order) and bytes: what the run was trained on."""
-    h = hashlib.sha256()
-    for f in files:
-        h.update(os.path.basename(f).encode())
-        with open(f, "rb") as fh:
-            while block := fh.read(chunk):
-                h.update(block)
-    return h.hexdigest()
-
-
 @dataclass
 class DataSources:
     """The configured tables, the checks' policy and the attributes to load."""
@@ -385,4 +382,13 @@ def read_table(path: str) -> pd.DataFrame:
     fmt = file_format(files, "auto")
     frames = [pd.read_parquet(f) if fmt == "parquet" else read_frame(f) for f in files]
     return pd.concat(frames, ignore_index=True)
+
+
+def planted_types(customer_ids: pd.Series, truth_path: str | None):
+    """The planted type of every customer (generated data only: ``truth_path``), else None."""
+    if not truth_path:
+        return None
+    planted = customer_ids.to_frame("customer_id").merge(
+        read_table(truth_path), on="customer_id", how="left")["planted_type"]
+    return planted.fillna("unknown").to_numpy(dtype=object)
 

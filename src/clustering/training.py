@@ -19,43 +19,26 @@ import pandas as pd
 from threadpoolctl import threadpool_limits
 
 from clustering import tracking
-from clustering.baselines import make_baseline
+from clustering.baselines import baseline_params, make_baseline
 from clustering.config import TrainConfig, validate_config
 from clustering.console import Console
 from clustering.engines import Engine, open_engine
 from clustering.errors import DataError
-from clustering.files import write_text
-from clustering.holdout import future_validation
-from clustering.metrics import agreement, int_codes, score_labelling
+from clustering.files import digest_files, write_text
+from clustering.holdout import choose_future_k, future_k_curve, future_validation
+from clustering.metrics import agreement, int_codes, persona_truth, score_labelling
 from clustering.model import SegmentationModel, previous_model
-from clustering.personas import keep_previous_names, name_personas, weighted_fit
+from clustering.personas import name_segments, weighted_fit
 from clustering.plots import plot_k_curve, plot_profile_heatmap, plot_projection
 from clustering.preprocess import select_columns
-from clustering.profiles import profile_segments
 from clustering.report import build_report
 from clustering.result import TrainResult
-from clustering.segmentation import fit_segmentation
-from clustering.sources import DataSources, digest_files, read_table, sources_for
+from clustering.segmentation import fit_segmentation, pipeline_at_k
+from clustering.sources import DataSources, planted_types, sources_for
 from clustering.stable_ids import match_segments
 from clustering.summary import format_summary
 
 __all__ = ["TrainResult", "format_summary", "run_training"]
-
-
-def baseline_params(cfg: TrainConfig, name: str) -> dict[str, Any]:
-    return dict(cfg.baselines.params.get(name) or {})
-
-
-def _loaded(engine: Engine, console: Console) -> str:
-    """Say what was read and checked; the digest of the input files."""
-    loaded = engine.loaded
-    console.detail(f"{len(loaded.files)} transaction file(s): {loaded.files[0]}"
-                   + (f", customers: {loaded.customer_files[0]}" if loaded.customer_files else ""))
-    if loaded.missing_optional:
-        console.detail(f"optional columns not available: {', '.join(loaded.missing_optional)}")
-    if loaded.quality is not None:
-        console.detail(f"checks: {loaded.quality.summary()}")
-    return digest_files(loaded.files + loaded.customer_files)
 
 
 def _compute(cfg: TrainConfig, sources: DataSources, engine: Engine, digest: str,
@@ -78,10 +61,21 @@ def _compute(cfg: TrainConfig, sources: DataSources, engine: Engine, digest: str
     X = buyers[numeric + categorical]
     if X[numeric].nunique().max() <= 1:
         raise DataError("all selected features are constant across customers: nothing to segment")
+    future_curve = None
+    if m.criterion == "future_auc" and m.k is None:
+        with console.stage("choose k by future separation"):
+            future_curve = future_k_curve(
+                engine, fr.snapshot_date, cfg.evaluate.holdout_days,
+                lambda k: pipeline_at_k(numeric, categorical, cfg.preprocess, m, k, cfg.seed,
+                                        cfg.engine.master),
+                list(range(m.k_min, m.k_max + 1)), numeric + categorical, cfg.seed,
+                console.detail)
+            m = dataclasses.replace(m, k=choose_future_k(future_curve))
     with console.stage(f"preprocess + segment ({m.name})"):
         pipe, Xs, names, curve, metrics = fit_segmentation(
             X, numeric, categorical, cfg.preprocess, m, cfg.evaluate, cfg.seed, console.detail,
             cfg.engine.master)
+        curve = future_curve if future_curve is not None else curve
         seg = pipe[-1]
         labels, k = seg.labels_, int(seg.n_clusters_)
     previous_uri, previous = previous_model(cfg.mlflow, buyers.columns, console.detail)
@@ -92,31 +86,28 @@ def _compute(cfg: TrainConfig, sources: DataSources, engine: Engine, digest: str
         console.detail(f"segment ids matched to {previous_uri}: " + ", ".join(
             f"{s} {int((matches.status == s).sum())}" for s in ("matched", "new", "vanished")))
     with console.stage("profiles + personas"):
-        profile = profile_segments(buyers, labels, fr.features)
-        personas = name_personas(profile, {"catalogue": cfg.personas.catalogue,
-                                           "special": cfg.personas.special}, cfg.personas.min_fit)
-        if previous is not None:
-            personas = keep_previous_names(personas, previous, matches, cfg.personas)
+        profile, personas = name_segments(
+            buyers, labels, fr.features, cfg.personas,
+            previous.segment_names if previous is not None else None, matches,
+            f"version {previous_uri.rsplit('/', 1)[-1]}" if previous_uri else "", console.detail)
         seg_names = personas.names()
         model = SegmentationModel(pipe, seg_names, id_map, cfg.features.lookback_days,
                                   checks=sources.policy)
     with console.stage("evaluate + baselines"):
-        truth = None
-        if sources.truth_path:
-            planted = buyers[["customer_id"]].merge(read_table(sources.truth_path), on="customer_id",
-                                                    how="left")["planted_type"]
-            truth = np.asarray(pd.Categorical(planted.fillna("unknown")))
+        truth = planted_types(buyers["customer_id"], sources.truth_path)
         revenue = buyers["monetary_total"].to_numpy()
         scoring = {"silhouette_sample": cfg.evaluate.silhouette_sample,
                    "min_share": cfg.evaluate.min_share, "seed": cfg.seed, "truth": truth}
         clusters = score_labelling("clusters", labels, Xs, revenue, **scoring,
                                    persona_fit=weighted_fit(personas, profile))
+        if truth is not None:
+            metrics |= persona_truth(truth, labels, personas.table, list(cfg.personas.catalogue))
         metrics = clusters.metrics | metrics | {"n_customers": float(len(buyers)),
                                                 "n_prospects": float(fr.n_prospects),
                                                 "n_lapsed": float(fr.n_lapsed)}
         baselines = {}
         for b in cfg.baselines.enabled:
-            est = make_baseline(b, **baseline_params(cfg, b)).fit(buyers)
+            est = make_baseline(b, **baseline_params(cfg.baselines, b)).fit(buyers)
             baselines[b] = score_labelling(b, est.labels_, Xs, revenue, **scoring)
             metrics[f"vs_{b}_ari"], metrics[f"vs_{b}_nmi"] = agreement(int_codes(est.labels_), labels)
         console.detail(f"baselines: {', '.join(baselines) or 'none'}")
@@ -125,7 +116,7 @@ def _compute(cfg: TrainConfig, sources: DataSources, engine: Engine, digest: str
         with console.stage(f"future validation ({cfg.evaluate.holdout_days}-day hold-out)"):
             future = future_validation(
                 engine, fr.snapshot_date, cfg.evaluate.holdout_days, pipe, numeric + categorical,
-                {b: (lambda b=b: make_baseline(b, **baseline_params(cfg, b)))
+                {b: (lambda b=b: make_baseline(b, **baseline_params(cfg.baselines, b)))
                  for b in cfg.baselines.enabled}, cfg.seed, console.detail)
             metrics |= future.get("clusters", ({}, None))[0]
             for b, seg_b in baselines.items():
@@ -139,8 +130,8 @@ def _compute(cfg: TrainConfig, sources: DataSources, engine: Engine, digest: str
         figures = seg.figures() | {
             "plots/projection.png": plot_projection(Xs, labels, seed=cfg.seed),
             "plots/profile_heatmap.png": plot_profile_heatmap(Xs, labels, names)}
-        if curve is not None and len(curve) > 1 and m.criterion in curve:
-            figures["plots/k_curve.png"] = plot_k_curve(curve, m.criterion, k)
+        if curve is not None and len(curve) > 1 and cfg.model.criterion in curve:
+            figures["plots/k_curve.png"] = plot_k_curve(curve, cfg.model.criterion, k)
         title = f"Customer personas: {cfg.data.name}, {run_name} (snapshot {fr.snapshot_date})"
         md, html = build_report(profile, personas.table, buyers[fr.features].median(), title,
                                 [plot_profile_heatmap(Xs, labels, names)], fr.n_prospects,
@@ -179,7 +170,9 @@ def run_training(cfg: TrainConfig, resolved: dict[str, Any] | None = None,
                                  include=list(cfg.features.include),
                                  snapshot_date=cfg.features.snapshot_date,
                                  data_dir=cfg.paths.data_dir, threads=cfg.threads)
-            digest = _loaded(engine, console)
+            for line in engine.loaded.describe():
+                console.detail(line)
+            digest = digest_files(engine.loaded.files + engine.loaded.customer_files)
         try:
             result = _compute(cfg, sources, engine, digest, console, run.info.run_id)
             result.run_id, result.experiment_id, result.tracking_uri = (

@@ -28,6 +28,7 @@ CRITERIA: dict[str, bool] = {
     "bic": False,
     "fpc": True,  # fuzzy partition coefficient (fuzzy c-means only)
     "stability": True,  # the largest k within 0.02 of the best stability
+    "future_auc": True,  # hold-out repeat-purchase AUC (chosen by the training run, not SelectK)
 }
 
 
