@@ -24,11 +24,15 @@ from omegaconf import DictConfig  # noqa: E402
 from clustering import tracking  # noqa: E402
 from clustering.config import ScoreConfig  # noqa: E402
 from clustering.errors import ClusteringError, ConfigError  # noqa: E402
-from clustering.files import read_frame  # noqa: E402
+from clustering.files import atomic_path, read_frame, write_frame  # noqa: E402
 from clustering.model import previous_version, resolve_model_uri  # noqa: E402
 from clustering.scoring import score, write_labels  # noqa: E402
 from clustering.sources import sources_for  # noqa: E402
-from clustering.stable_ids import migration_matrix, plot_migration  # noqa: E402
+from clustering.stable_ids import (  # noqa: E402
+    migration_matrix,
+    plot_migration,
+    renamed_segments,
+)
 from pipelines.common import CONF_DIR, exit_on_user_error, to_settings  # noqa: E402
 
 
@@ -44,6 +48,9 @@ def run(cfg: ScoreConfig) -> pd.DataFrame:
         resolve_model_uri(model_ref)
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
+    if cfg.previous and not Path(cfg.previous).is_file():
+        raise ConfigError(f"previous='{cfg.previous}' does not exist: give an earlier labels file "
+                          "(.parquet or .csv) or leave previous out")
     kwargs = {}
     if cfg.input_kind == "features":
         if not cfg.input:
@@ -66,16 +73,24 @@ def run(cfg: ScoreConfig) -> pd.DataFrame:
           + (f" as of {result.snapshot_date}" if result.snapshot_date else "") + f" -> {out}")
     for reason, n in result.skipped.items():
         if n:
-            print(f"  skipped {n:,}: {reason}")
+            print(f"  not segmented {n:,}: {reason}")
     print(result.labels["persona"].value_counts().to_string())
     if cfg.previous:
         prev = read_frame(cfg.previous)
         matrix = migration_matrix(prev, result.labels)
         base = out.with_suffix("")
-        matrix.to_csv(f"{base}.migration.csv")
-        plot_migration(matrix).savefig(f"{base}.migration.png", dpi=110)
-        print(f"Segment migration (rows: before, columns: after) -> {base}.migration.csv\n"
-              f"{matrix.to_string()}")
+        write_frame(matrix.reset_index(), f"{base}.migration.csv")
+        fig = plot_migration(matrix)
+        with atomic_path(f"{base}.migration.png") as tmp:
+            fig.savefig(tmp, dpi=110, format="png")
+        print(f"Segment migration (rows: before, columns: after; ids are stable, so a renamed "
+              f"segment stays on the diagonal) -> {base}.migration.csv\n{matrix.to_string()}")
+        renamed = renamed_segments(prev, result.labels)
+        if len(renamed):
+            write_frame(renamed, f"{base}.renamed.csv")
+            print("Renamed (the same segment, a new name: not customers moving):")
+            for r in renamed.itertuples():
+                print(f"  segment {r.segment}: {r.before} -> {r.after}")
     return result.labels
 
 

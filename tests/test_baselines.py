@@ -85,20 +85,50 @@ def test_bcg_matrix():
 
 def test_lifecycle_states_first_match_wins():
     X = pd.DataFrame({
-        "recency_days": [np.nan, 10, 100, 20, 120, 200, 400, 400],
-        "frequency":    [0,      1,  1,   5,  5,   5,   5,   1],
-        "tenure_days":  [np.nan, 30, 100, 900, 900, 900, 900, 400],
+        "recency_days":  [np.nan, 10, 100, 20, 120, 200, 400, 400, 700],
+        "frequency":     [0,      1,  1,   5,  5,   5,   5,   1,   1],
+        "tenure_days":   [np.nan, 30, 100, 900, 900, 900, 900, 400, 700],
+        "cycles_missed": [np.nan, np.nan, np.nan, 0.2, 1.2, 1.9, 3.0, np.nan, np.nan],
     })
     labels = LifecycleSegmenter().fit(X).labels_.tolist()
+    # one purchase more than 2 months ago and nothing since is new-customer churn at any
+    # recency (the last two), not "closed"
     assert labels == ["prospect", "new", "new_churned", "active", "inactive", "sleeping",
-                      "closed", "closed"]
+                      "closed", "new_churned", "new_churned"]
 
 
-def test_value_classes():
+def test_sleeping_follows_the_customers_own_rhythm():
+    """A weekly buyer silent for a month is sleeping; a quarterly buyer silent for a month is
+    active: the same 30 days, two rhythms (cycles_missed = recency / mean days between buys)."""
+    X = pd.DataFrame({"recency_days": [30, 30, 150], "frequency": [40, 8, 8],
+                      "tenure_days": [900, 900, 900], "cycles_missed": [30 / 7, 30 / 90, 150 / 90]})
+    assert LifecycleSegmenter().fit(X).labels_.tolist() == ["sleeping", "active", "inactive"]
+    # with the own-rhythm rule off, only the fixed months count
+    assert LifecycleSegmenter(sleeping_cycles=None).fit(X).labels_.tolist()[0] == "active"
+
+
+def test_value_classes_with_the_practitioners_thresholds():
     X = pd.DataFrame({"spend_last_quarter": [10000, 5000, 4000, 500, 500, 0],
                       "orders_last_quarter": [3, 4, 1, 6, 2, 0]})
-    assert ValueClassSegmenter().fit(X).labels_.tolist() == [
+    assert ValueClassSegmenter(high=9000, mid=3000).fit(X).labels_.tolist() == [
         "premium", "loyal", "big_ticket_saver", "frequent_small", "disloyal", "no_visit"]
+
+
+def test_value_class_thresholds_scale_with_the_currency():
+    """By default the cuts are quantiles of quarterly spend: the same customers priced in
+    roubles or in euros (1/100) fall in the same classes; fixed rouble amounts applied to
+    euros would put nobody above 'disloyal'."""
+    rng = np.random.default_rng(0)
+    rub = pd.DataFrame({"spend_last_quarter": rng.lognormal(8, 1, 500),
+                        "orders_last_quarter": rng.integers(0, 6, 500)})
+    eur = rub.assign(spend_last_quarter=rub["spend_last_quarter"] / 100)
+    a, b = ValueClassSegmenter().fit(rub), ValueClassSegmenter().fit(eur)
+    assert a.labels_.tolist() == b.labels_.tolist()
+    assert a.high_ == pytest.approx(100 * b.high_)
+    bought = rub["spend_last_quarter"][rub["orders_last_quarter"] > 0]
+    assert a.mid_ == pytest.approx(np.quantile(bought, 0.6))
+    fixed = ValueClassSegmenter(high=9000, mid=3000).fit(eur).labels_
+    assert set(fixed) <= {"frequent_small", "disloyal", "no_visit"}
 
 
 def test_bad_baseline_settings():

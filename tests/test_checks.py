@@ -119,7 +119,7 @@ def _settings(*overrides):
 CONFIG_ERRORS = [
     ("model=kmeans", "model.name=kmedoids", "unknown model 'kmedoids'"),
     ("model=kmeans", "model.k=-2", "model.k must be a positive integer, got -2"),
-    ("model=kmeans", "evaluate.min_share=1.5", "evaluate.min_share must be between 0 and 1"),
+    ("model=kmeans", "evaluate.min_share=1.5", "evaluate.min_share is a share between 0 and 1 (0.4 = 40%)"),
     ("data=csv", "data.path=/no/such/file.csv", "data.path: '/no/such/file.csv' does not exist"),
     ("model=kmeans", "model.criterion=bic", "model.criterion 'bic' needs a likelihood"),
     ("model=kmeans", "baselines.enabled=[rfm,abcd]", "unknown baselines.enabled ['abcd']"),

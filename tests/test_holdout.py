@@ -32,3 +32,39 @@ def test_grouped_auc_equals_roc_auc_on_the_customers():
     metrics, table = future_separation(labels, again, rng.random(5000))
     rate = pd.Series(labels).map(pd.Series(again).groupby(labels).mean())
     assert metrics["future_auc_repeat"] == pytest.approx(roc_auc_score(again, rate), abs=1e-12)
+
+
+def test_k_by_future_separation_finds_the_planted_k():
+    """Four planted groups of customers with repeat rates 10/40/70/95%: the hold-out AUC
+    rises until k=4 and is flat after it, so the criterion picks 4 (the smallest k within
+    the tolerance of the best)."""
+    import datetime as dt
+
+    from clustering.features import FeatureResult
+    from clustering.holdout import choose_future_k, future_k_curve, outcome_frame
+    from clustering.segmenters import KMeansSegmenter
+
+    rng = np.random.default_rng(0)
+    groups = np.repeat(np.arange(4), 500)
+    centres = np.array([[0, 0], [10, 0], [0, 10], [10, 10]], float)
+    X = centres[groups] + rng.normal(0, 1.0, (2000, 2))
+    table = pd.DataFrame({"customer_id": [f"c{i}" for i in range(2000)], "f1": X[:, 0],
+                          "f2": X[:, 1], "is_buyer": True})
+    again = rng.random(2000) < np.array([0.10, 0.40, 0.70, 0.95])[groups]
+
+    class Engine:
+        def features_at(self, day):
+            return FeatureResult(table, day, day, ["f1", "f2"], [])
+
+        def outcomes(self, ids, split, days):
+            per_buyer = pd.DataFrame({"customer_id": ids, "holdout_orders": again.astype(int),
+                                      "holdout_spend": again * 10.0})
+            return outcome_frame(ids, per_buyer)
+
+    curve = future_k_curve(Engine(), dt.date(2024, 1, 1), 180,
+                           lambda k: KMeansSegmenter(n_clusters=k), [2, 3, 4, 5, 6],
+                           ["f1", "f2"], 0, say=lambda m: None)
+    assert list(curve["k"]) == [2, 3, 4, 5, 6]
+    assert curve.set_index("k")["future_auc"].idxmax() >= 4
+    assert choose_future_k(curve) == 4
+    assert choose_future_k(pd.DataFrame({"k": [3, 4, 5], "future_auc": [0.90, 0.946, 0.95]})) == 4

@@ -11,7 +11,6 @@ import time
 
 import duckdb
 import mlflow
-import numpy as np
 import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -100,7 +99,7 @@ def test_same_seed_same_labels_also_with_another_thread_count(tmp_path, mlflow_u
         settings_, resolved = to_settings(cfg)
         results.append(run_training(settings_, resolved=resolved))
     for other in results[1:]:
-        np.testing.assert_array_equal(results[0].labels["segment"], other.labels["segment"])
+        pd.testing.assert_frame_equal(results[0].labels, other.labels)
         assert results[0].labels["persona"].tolist() == other.labels["persona"].tolist()
         for k in ("silhouette", "calinski_harabasz", "ari_truth", "future_auc_repeat",
                   "stability_ari"):

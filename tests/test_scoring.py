@@ -51,10 +51,11 @@ def test_scoring_training_customers_reproduces_labels_and_personas(model, extra,
     scored = score(f"models:/{MODEL}/1", sources=_sources(settings))
     merged = result.labels.merge(scored.labels, on="customer_id", suffixes=("_train", "_score"))
     assert len(merged) == len(result.labels) == len(scored.labels)
-    assert (merged["segment_train"] == merged["segment_score"]).all()
-    assert (merged["persona_train"] == merged["persona_score"]).all()
+    for c in ("relationship", "segment", "persona", "rfm", "abc_xyz", "lifecycle"):
+        pd.testing.assert_series_equal(merged[f"{c}_train"], merged[f"{c}_score"],
+                                       check_names=False)
     assert scored.model_name == MODEL and scored.model_version == "1"
-    assert scored.labels["confidence"].between(0, 1).all()
+    assert scored.labels["confidence"].dropna().between(0, 1).all()
     assert scored.skipped["prospect (never bought)"] > 0
 
 
@@ -69,9 +70,11 @@ def test_score_cli_writes_labels_and_names_missing_columns(tmp_path, mlflow_uri,
                         f"output={out}"], capture_output=True, text=True, env=env, timeout=300)
     assert r.returncode == 0, r.stderr[-2000:]
     labels = pd.read_csv(out)
-    assert list(labels.columns) == ["customer_id", "segment", "persona", "confidence",
-                                    "is_outlier", "model_name", "model_version", "snapshot_date"]
-    assert f"Scored {len(labels):,} customers" in r.stdout and "skipped" in r.stdout
+    assert list(labels.columns) == [
+        "customer_id", "relationship", "segment", "persona", "confidence", "is_outlier",
+        "rfm_cell", "rfm", "abc", "xyz", "abc_xyz", "bcg", "lifecycle", "value_class",
+        "model_name", "model_version", "snapshot_date"]
+    assert f"Scored {len(labels):,} customers" in r.stdout and "not segmented" in r.stdout
     # a feature table with a misnamed column: a clear error naming it
     feats = result.features.buyers.rename(columns={"recency_days": "recency"})
     fpath = tmp_path / "features.parquet"
@@ -107,6 +110,24 @@ def test_retrain_on_perturbed_data_keeps_ids_and_names(tmp_path, mlflow_uri, set
     assert run.data.metrics["matched_segments"] >= 4
     assert [v.version for v in mlflow.MlflowClient().search_model_versions(
         f"name = '{MODEL}'")] == [1]
+
+
+def test_migration_separates_customers_who_moved_from_segments_that_were_renamed():
+    from clustering.stable_ids import renamed_segments
+
+    before = pd.DataFrame({"customer_id": list("abcde"), "segment": [3, 3, 3, 5, pd.NA],
+                           "persona": ["Loyal customers"] * 3 + ["Lost customers", "Prospects"]})
+    after = pd.DataFrame({"customer_id": list("abcde"), "segment": [3, 3, 5, 5, 3],
+                          "persona": ["Sleeping customers"] * 2 + ["Lost customers"] * 2
+                          + ["Sleeping customers"]})
+    m = migration_matrix(before, after)
+    # segment 3 was renamed (Loyal -> Sleeping): its two staying customers are on the diagonal
+    assert m.loc["3 Sleeping customers", "3 Sleeping customers"] == 2
+    assert m.loc["3 Sleeping customers", "5 Lost customers"] == 1  # a real move
+    assert m.loc["Prospects", "3 Sleeping customers"] == 1  # a prospect who bought
+    r = renamed_segments(before, after)
+    assert r.to_dict("records") == [{"segment": 3, "before": "Loyal customers",
+                                     "after": "Sleeping customers"}]
 
 
 def test_migration_matrix_counts_moves_and_newcomers():
@@ -216,4 +237,5 @@ def test_scoring_applies_the_training_runs_currency_conversion(tmp_path, mlflow_
     scored = score(f"models:/{MODEL}/1", sources=sources)
     merged = result.labels.merge(scored.labels, on="customer_id", suffixes=("_train", "_score"))
     assert len(merged) == len(result.labels) == len(scored.labels)
-    assert (merged["segment_train"] == merged["segment_score"]).all()
+    pd.testing.assert_series_equal(merged["segment_train"], merged["segment_score"],
+                                   check_names=False)

@@ -114,4 +114,4 @@ def test_spark_training_run_is_tracked_and_scores_through_spark_udf(spark, model
     assert scored["segment"].tolist() == expected["segment"].tolist()
     assert scored["persona"].tolist() == expected["persona"].tolist()
     np.testing.assert_allclose(scored["confidence"], expected["confidence"], rtol=1e-9)
-    assert (expected["segment"].to_numpy() == result.labels["segment"].head(300).to_numpy()).all()
+    assert (expected["segment"].to_numpy() == result.segments[:300]).all()

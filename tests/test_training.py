@@ -19,7 +19,7 @@ from pipelines.common import PROJECT_ROOT
 @pytest.mark.slow
 def test_training_run_is_tracked_with_metrics_artifacts_and_model(tmp_path, mlflow_uri, settings_for):
     settings, resolved = settings_for("data.sample.n_customers=4000", "model.k_min=3",
-                                   "model.k_max=5")
+                                      "model.k_max=5", "model.criterion=calinski_harabasz")
     result = run_training(settings, resolved=resolved)
     client = mlflow.MlflowClient(mlflow_uri)
     run = client.get_run(result.run_id)
@@ -48,20 +48,33 @@ def test_training_run_is_tracked_with_metrics_artifacts_and_model(tmp_path, mlfl
     # the logged model reproduces the training labels
     model = load_segmentation_model(f"runs:/{result.run_id}/model")
     X = result.features.buyers[model.feature_names_in_]
-    assert (model.predict(X) == result.labels["segment"].to_numpy()).all()
+    assert (model.predict(X) == result.segments).all()
     labels = pd.read_parquet(mlflow.artifacts.download_artifacts(
         run_id=result.run_id, artifact_path="segments/labels.parquet", tracking_uri=mlflow_uri))
-    assert list(labels.columns) == ["customer_id", "segment", "persona", "confidence",
-                                    "is_outlier"]
-    assert len(labels) == result.metrics["n_customers"]
+    assert list(labels.columns) == [
+        "customer_id", "relationship", "segment", "persona", "confidence", "is_outlier",
+        "rfm_cell", "rfm", "abc", "xyz", "abc_xyz", "bcg", "lifecycle", "value_class"]
+    # every customer is labelled: buyers with their segment, prospects and former customers
+    # with their relationship, everyone with a history with the baselines' labels
+    assert len(labels) == len(result.features.table)
+    counts = labels["relationship"].value_counts()
+    assert counts["current"] == result.metrics["n_customers"]
+    assert counts["prospect"] == result.metrics["n_prospects"] > 0
+    prospects = labels[labels["relationship"] == "prospect"]
+    assert prospects["segment"].isna().all() and set(prospects["persona"]) == {"Prospects"}
+    assert prospects["rfm"].isna().all() and prospects["lifecycle"].isna().all()
+    current = labels[labels["relationship"] == "current"].reset_index(drop=True)
+    assert current["rfm_cell"].str.fullmatch(r"R[1-5]F[1-5]M[1-5]").all()
+    assert set(current["abc_xyz"]) <= {a + x for a in "ABC" for x in "XYZ"}
+    np.testing.assert_array_equal(current["segment"].to_numpy(int), result.segments)
     # confidence and outlier flags are the ones the registered model gives when scoring
     frame = model.label_frame(X)
-    np.testing.assert_allclose(labels["confidence"], frame["confidence"])
-    np.testing.assert_array_equal(labels["is_outlier"], frame["is_outlier"])
+    np.testing.assert_allclose(current["confidence"].astype(float), frame["confidence"])
+    np.testing.assert_array_equal(current["is_outlier"].astype(bool), frame["is_outlier"])
     # personas: every segment named, never "Cluster N"; the names travel with the model
     assert labels["persona"].notna().all()
     assert not labels["persona"].str.contains("cluster", case=False).any()
-    assert (model.predict_names(X) == labels["persona"].to_numpy()).all()
+    assert (model.predict_names(X) == current["persona"].to_numpy()).all()
     # the persona report exists (HTML and Markdown), locally and in MLflow
     assert result.report_path.exists() and result.report_path.with_suffix(".md").exists()
     html = result.report_path.read_text()
@@ -177,15 +190,16 @@ def test_every_algorithm_trains_end_to_end(model, tmp_path, mlflow_uri, settings
     model_back = load_segmentation_model(f"runs:/{result.run_id}/model")
     X = result.features.buyers[model_back.feature_names_in_]
     # the registered model reproduces the training labels and persona names exactly
-    assert (model_back.predict(X) == result.labels["segment"].to_numpy()).all()
-    assert (model_back.predict_names(X) == result.labels["persona"].to_numpy()).all()
+    current = result.labels[result.labels["relationship"] == "current"]
+    assert (model_back.predict(X) == result.segments).all()
+    assert (model_back.predict_names(X) == current["persona"].to_numpy()).all()
     plots = {a.path for a in mlflow.MlflowClient(mlflow_uri).list_artifacts(result.run_id, "plots")}
     if model == "hdbscan":
         assert "dbcv" in run.data.metrics and "noise_share" in run.data.metrics
         assert 0 <= run.data.metrics["stability_ari"] <= 1  # refits on subsamples, noise kept
         assert "plots/condensed_tree.png" in plots
-        if (result.labels["segment"] < 0).any():
-            assert set(result.labels.loc[result.labels.segment < 0, "persona"]) == {"Outliers / unassigned"}
+        if (result.segments < 0).any():
+            assert set(current.loc[current.segment < 0, "persona"]) == {"Outliers / unassigned"}
     if model == "hierarchical":
         assert run.data.metrics["hierarchical_exact"] == 1.0
         assert "plots/dendrogram.png" in plots

@@ -40,6 +40,10 @@ class _Baseline(ClusterMixin, BaseEstimator):
     def fit_predict(self, X, y=None, **kwargs):
         return self.fit(X).labels_
 
+    def label_columns(self, X: pd.DataFrame, name: str) -> pd.DataFrame:
+        """The per-customer label columns this baseline exports (``name``: its label)."""
+        return pd.DataFrame({name: self.predict(X)}, index=X.index)
+
 
 def quantile_scores(train: np.ndarray, x: np.ndarray, n: int) -> np.ndarray:
     """Scores 1..n by percentile rank among ``train``; tied values share the lower score.
@@ -101,8 +105,16 @@ class RFMSegmenter(_Baseline):
         df["rfm"] = df["r"].astype(str) + df["f"].astype(str) + df["m"].astype(str)
         return df
 
-    def predict(self, X: pd.DataFrame) -> np.ndarray:
+    def label_columns(self, X: pd.DataFrame, name: str) -> pd.DataFrame:
+        """The RFM cell (e.g. ``R5F4M3``) and the named segment."""
         s = self.scores(X)
+        cell = "R" + s["r"].astype(str) + "F" + s["f"].astype(str) + "M" + s["m"].astype(str)
+        return pd.DataFrame({f"{name}_cell": cell, name: self._name(s)}, index=X.index)
+
+    def predict(self, X: pd.DataFrame) -> np.ndarray:
+        return self._name(self.scores(X))
+
+    def _name(self, s: pd.DataFrame) -> np.ndarray:
         labels = np.full(len(s), "unmatched", dtype=object)
         free = np.ones(len(s), bool)
         for rule in self.rules_:
@@ -167,6 +179,12 @@ class ABCXYZSegmenter(_Baseline):
     def predict(self, X: pd.DataFrame) -> np.ndarray:
         return np.char.add(self.abc(X).astype(str), self.xyz(X).astype(str)).astype(object)
 
+    def label_columns(self, X: pd.DataFrame, name: str) -> pd.DataFrame:
+        """ABC, XYZ and the ABC-XYZ cell."""
+        abc, xyz = self.abc(X).astype(object), self.xyz(X).astype(object)
+        return pd.DataFrame({"abc": abc, "xyz": xyz, name: np.char.add(
+            abc.astype(str), xyz.astype(str)).astype(object)}, index=X.index)
+
 
 class BCGSegmenter(_Baseline):
     """BCG growth matrix: size (net revenue) x revenue growth.
@@ -199,17 +217,21 @@ class LifecycleSegmenter(_Baseline):
     """Recency lifecycle states, first match wins.
 
     prospect (no purchase), new (first purchase at most ``new_days`` ago), new_churned (a
-    single purchase, more than ``new_days`` ago, within ``sleeping_days``), active (last
-    purchase within ``active_days``), inactive (within ``inactive_days``), sleeping (within
-    ``sleeping_days``), closed (longer ago).
+    single purchase, more than ``new_days`` ago, at any recency: new-customer churn), closed
+    (last purchase more than ``sleeping_days`` ago), sleeping (a repeat buyer who let
+    ``sleeping_cycles`` of their own usual purchase cycles pass: ``cycles_missed``), active
+    (last purchase within ``active_days``), inactive (within ``inactive_days``), sleeping
+    (within ``sleeping_days``).
     """
 
     def __init__(self, active_days: int = 90, inactive_days: int = 180,
-                 sleeping_days: int = 365, new_days: int = 60):
+                 sleeping_days: int = 365, new_days: int = 60,
+                 sleeping_cycles: float | None = 2.0):
         self.active_days = active_days
         self.inactive_days = inactive_days
         self.sleeping_days = sleeping_days
         self.new_days = new_days
+        self.sleeping_cycles = sleeping_cycles
 
     def fit(self, X: pd.DataFrame, y=None):
         _require(X, ["recency_days", "frequency", "tenure_days"], "lifecycle")
@@ -224,16 +246,21 @@ class LifecycleSegmenter(_Baseline):
         rec = X["recency_days"].to_numpy(float)
         freq = X["frequency"].fillna(0).to_numpy(float)
         ten = X["tenure_days"].to_numpy(float)
+        cycles = (X["cycles_missed"].to_numpy(float) if "cycles_missed" in X
+                  else np.full(len(X), np.nan))
+        overdue = (np.nan_to_num(cycles, nan=0.0) >= self.sleeping_cycles
+                   if self.sleeping_cycles else np.zeros(len(X), bool))
         conds = [
             (freq <= 0) | np.isnan(rec),
             ten <= self.new_days,
-            (freq == 1) & (ten > self.new_days) & (rec <= self.sleeping_days),
+            (freq == 1) & (ten > self.new_days),
+            rec > self.sleeping_days,
+            overdue,
             rec <= self.active_days,
             rec <= self.inactive_days,
-            rec <= self.sleeping_days,
         ]
-        names = ["prospect", "new", "new_churned", "active", "inactive", "sleeping"]
-        return np.select(conds, names, "closed").astype(object)
+        names = ["prospect", "new", "new_churned", "closed", "sleeping", "active", "inactive"]
+        return np.select(conds, names, "sleeping").astype(object)
 
 
 class ValueClassSegmenter(_Baseline):
@@ -243,28 +270,45 @@ class ValueClassSegmenter(_Baseline):
     with >= ``visits``; big_ticket_saver: spend >= ``mid`` with fewer visits; frequent_small:
     spend < ``mid`` with >= ``visits``; disloyal: spend < ``mid`` with 1..visits-1;
     no_visit: nothing bought in the quarter.
+
+    ``high`` and ``mid`` are amounts in the data's currency; left empty (the default) they are
+    the ``quantiles`` of quarterly spend among the customers who bought in the quarter, so the
+    classes scale with the data's currency and price level (the practitioners' 9,000 / 3,000
+    were roubles of one retail chain: the 90th and 60th percentile there).
     """
 
-    def __init__(self, high: float = 9000.0, mid: float = 3000.0, visits: int = 3):
+    def __init__(self, high: float | None = None, mid: float | None = None, visits: int = 3,
+                 quantiles: tuple[float, float] = (0.6, 0.9)):
         self.high = high
         self.mid = mid
         self.visits = visits
+        self.quantiles = quantiles
 
     def fit(self, X: pd.DataFrame, y=None):
         _require(X, ["spend_last_quarter", "orders_last_quarter"], "value-class")
-        if not self.mid < self.high:
-            raise ConfigError("value classes need mid < high")
-        self.fitted_ = True
+        spend = X["spend_last_quarter"].fillna(0).to_numpy(float)
+        bought = spend[X["orders_last_quarter"].fillna(0).to_numpy(float) > 0]
+        q_mid, q_high = self.quantiles
+        if not 0 < q_mid < q_high < 1:
+            raise ConfigError(f"value-class quantiles must satisfy 0 < mid < high < 1, got "
+                              f"{list(self.quantiles)}")
+        def cut(given, q):
+            if given is not None:
+                return float(given)
+            return float(np.quantile(bought, q)) if len(bought) else float("inf")
+        self.mid_, self.high_ = cut(self.mid, q_mid), cut(self.high, q_high)
+        if not self.mid_ < self.high_:
+            raise ConfigError(f"value classes need mid < high, got {self.mid_:g} and {self.high_:g}")
         self.labels_ = self.predict(X)
         return self
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
-        check_is_fitted(self, "fitted_")
+        check_is_fitted(self, "high_")
         spend = X["spend_last_quarter"].fillna(0).to_numpy(float)
         n = X["orders_last_quarter"].fillna(0).to_numpy(float)
         many = n >= self.visits
-        conds = [n <= 0, (spend >= self.high) & many, (spend >= self.mid) & many,
-                 spend >= self.mid, many]
+        conds = [n <= 0, (spend >= self.high_) & many, (spend >= self.mid_) & many,
+                 spend >= self.mid_, many]
         names = ["no_visit", "premium", "loyal", "big_ticket_saver", "frequent_small"]
         return np.select(conds, names, "disloyal").astype(object)
 

@@ -118,6 +118,8 @@ class ModelConfig:
 class EvaluateConfig:
     silhouette_sample: int = MISSING
     min_share: float = MISSING
+    max_share: float = MISSING
+    max_personas: int = MISSING
     holdout_days: int = MISSING
     stability_runs: int = MISSING
 
@@ -242,8 +244,10 @@ def validate_config(cfg: TrainConfig) -> None:
     unknown = [b for b in cfg.baselines.enabled if b not in BASELINES]
     if unknown:
         raise ConfigError(f"unknown baselines.enabled {unknown}; choose from {sorted(BASELINES)}")
-    if not 0 <= cfg.evaluate.min_share <= 1:
-        raise ConfigError(f"evaluate.min_share must be between 0 and 1, got {cfg.evaluate.min_share}")
+    for key in ("min_share", "max_share"):
+        if not 0 <= getattr(cfg.evaluate, key) <= 1:
+            raise ConfigError(f"evaluate.{key} is a share between 0 and 1 (0.4 = 40%), got "
+                              f"{getattr(cfg.evaluate, key)}")
     if cfg.evaluate.holdout_days < 0:
         raise ConfigError(f"evaluate.holdout_days must be >= 0, got {cfg.evaluate.holdout_days}")
     if cfg.evaluate.silhouette_sample < 0:

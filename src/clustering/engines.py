@@ -55,6 +55,7 @@ class LocalEngine:
                  memory_limit: str = "8GB", data_dir: str = "./data", threads: int | None = None):
         self.lookback_days = lookback_days
         self.include = include or None
+        self._features: dict = {}
         self.con = duckdb_connection(memory_limit, data_dir, threads)
         try:
             self.loaded = load_local(self.con, sources, snapshot_date)
@@ -63,7 +64,12 @@ class LocalEngine:
             raise
 
     def features_at(self, day: dt.date | None) -> FeatureResult:
-        return build_customer_features(self.con, self.loaded, day, self.lookback_days, self.include)
+        """Features as of ``day`` (None: the snapshot); computed once per day, as choosing k
+        and validating on the hold-out both ask for the calibration date."""
+        if day not in self._features:
+            self._features[day] = build_customer_features(self.con, self.loaded, day,
+                                                          self.lookback_days, self.include)
+        return self._features[day]
 
     def outcomes(self, customer_ids: pd.Series, split: dt.date, days: int) -> pd.DataFrame:
         return holdout_outcomes(self.con, customer_ids, split, days)

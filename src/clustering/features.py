@@ -40,6 +40,10 @@ mean_payment_delay [days]  (needs ``payment_delay_days``)
 days_since_signup [days]   (needs a customers table with a signup date)
     Days from signup / first contact to the snapshot date (NULL for a signup on or after it:
     customers who sign up after the snapshot are not in the table at all).
+cycles_missed [cycles]      (derived: recency_days / mean_interpurchase_days)
+    How many of their own usual purchase cycles a repeat buyer has let pass since the last
+    purchase (NULL for a single order in the window): the own-rhythm sleeping signal, a
+    customer who buys weekly is overdue after weeks, one who buys yearly after years.
 spend_last_quarter [currency], orders_last_quarter [orders]
     Gross purchase value and purchase orders in the last 91 days before the snapshot (for the
     quarterly value classes baseline; not used by the segmenters by default).
@@ -108,6 +112,16 @@ class FeatureResult:
     def n_lapsed(self) -> int:
         """Customers who bought before the window but not in it."""
         return int((~self.table["is_buyer"] & ~self.table["is_prospect"]).sum())
+
+
+def with_derived(table: pd.DataFrame, features: list[str]) -> list[str]:
+    """Add the features computed from other features (the same for every engine) to
+    ``table`` in place; the feature list with them."""
+    if {"recency_days", "mean_interpurchase_days", "frequency"} <= set(table.columns):
+        cycle = table["mean_interpurchase_days"].where(table["frequency"] > 1)
+        table["cycles_missed"] = table["recency_days"] / cycle.where(cycle > 0)
+        features = [*features, "cycles_missed"]
+    return features
 
 
 def default_snapshot(con: duckdb.DuckDBPyConnection) -> dt.date:
@@ -250,4 +264,5 @@ ORDER BY ids.customer_id
             "Check features.snapshot_date and features.lookback_days against the data's dates."
         )
     return FeatureResult(table=table, snapshot_date=snap, window_start=start,
-                         features=features, attributes=attrs, skipped=skipped)
+                         features=with_derived(table, features), attributes=attrs,
+                         skipped=skipped)

@@ -27,6 +27,8 @@ from clustering.metrics import eta_squared
 
 #: a diagnostic: the calibration clusters are fitted on at most this many customers
 CALIBRATION_FIT_MAX = 200_000
+#: choosing k by future separation fits one model per k: on at most this many customers
+FUTURE_CURVE_FIT_MAX = 50_000
 
 
 def holdout_outcomes(
@@ -146,7 +148,7 @@ def future_k_curve(
         raise DataError(f"model.criterion=future_auc: every calibration customer did "
                         f"{'' if out['bought_again'].all() else 'not '}buy again after {split}")
     X = buyers[columns]
-    fit_on = X.sample(CALIBRATION_FIT_MAX, random_state=seed) if len(X) > CALIBRATION_FIT_MAX else X
+    fit_on = X.sample(FUTURE_CURVE_FIT_MAX, random_state=seed) if len(X) > FUTURE_CURVE_FIT_MAX else X
     rows = []
     for k in ks:
         labels = np.asarray(pipeline_at(k).fit(fit_on).predict(X))

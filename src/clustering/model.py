@@ -42,16 +42,25 @@ class SegmentationModel(BaseEstimator):
     checks:
         The data checks' policy of the training run (deduplication, quarantine ceiling,
         currency rates): scoring from transactions checks and converts alike.
+    baselines:
+        Baseline name -> the baseline fitted on the training customers, so every labelled
+        customer also carries the practitioners' labels (RFM cell, ABC-XYZ, ...).
+    relationship_names:
+        Persona name of customers who cannot be segmented: ``prospect`` (never bought) and
+        ``former`` (bought, but not in the feature window).
     """
 
     def __init__(self, pipeline: Pipeline, segment_names: dict[int, str],
                  id_map: dict[int, int] | None = None, lookback_days: int = 1095,
-                 checks: QualityPolicy | None = None):
+                 checks: QualityPolicy | None = None, baselines: dict | None = None,
+                 relationship_names: dict[str, str] | None = None):
         self.pipeline = pipeline
         self.segment_names = segment_names
         self.id_map = id_map
         self.lookback_days = lookback_days
         self.checks = checks
+        self.baselines = baselines
+        self.relationship_names = relationship_names
 
     @property
     def feature_names_in_(self) -> np.ndarray:
@@ -112,6 +121,38 @@ class SegmentationModel(BaseEstimator):
         return pd.DataFrame({"segment": ids.astype(np.int64), "persona": self.names_of(ids),
                              "confidence": np.asarray(conf, dtype=np.float64),
                              "is_outlier": np.asarray(outlier, dtype=bool)}, index=X.index)
+
+    def customer_labels(self, table: pd.DataFrame, id_column: str = "customer_id") -> pd.DataFrame:
+        """A label for every customer of a feature table: ``relationship`` (prospect, current,
+        former), segment (empty for prospects and former customers), persona, confidence,
+        outlier flag and each baseline's labels (empty for prospects, who have no history).
+        Rows without ``is_buyer`` / ``is_prospect`` columns count as current customers."""
+        n = len(table)
+        buyer = table["is_buyer"].to_numpy(bool) if "is_buyer" in table else np.ones(n, bool)
+        prospect = (table["is_prospect"].to_numpy(bool) if "is_prospect" in table
+                    else np.zeros(n, bool)) & ~buyer
+        relationship = np.where(buyer, "current", np.where(prospect, "prospect", "former"))
+        names = {"prospect": "Prospects", "former": "Former customers",
+                 **(getattr(self, "relationship_names", None) or {})}
+        out = pd.DataFrame({
+            "customer_id": table[id_column].to_numpy(), "relationship": relationship,
+            "segment": pd.array([pd.NA] * n, dtype="Int64"),
+            "persona": pd.Series(relationship, dtype=object).map(names).to_numpy(),
+            "confidence": np.full(n, np.nan), "is_outlier": np.zeros(n, bool)})
+        if buyer.any():
+            lab = self.label_frame(table[buyer])
+            rows = np.flatnonzero(buyer)
+            out.loc[rows, "segment"] = lab["segment"].to_numpy()
+            for c in ("persona", "confidence", "is_outlier"):
+                out.loc[rows, c] = lab[c].to_numpy()
+        history = ~prospect
+        for name, baseline in (getattr(self, "baselines", None) or {}).items():
+            cols = baseline.label_columns(table[history], name)
+            for c in cols.columns:
+                col = np.full(n, None, dtype=object)
+                col[history] = cols[c].to_numpy(dtype=object)
+                out[c] = col
+        return out
 
     def distances(self, X: pd.DataFrame) -> pd.DataFrame:
         """Distance to every segment centre, columns named by published segment id."""

@@ -41,6 +41,7 @@ FEATURE_WORDS: dict[str, tuple[str, str]] = {
     "new_product_share": ("new-product buyers", "established products"),
     "mean_payment_delay": ("late payers", "prompt payers"),
     "days_since_signup": ("signed up long ago", "signed up recently"),
+    "cycles_missed": ("overdue", "on their rhythm"),
 }
 
 

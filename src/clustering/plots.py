@@ -11,8 +11,10 @@ import pandas as pd  # noqa: E402
 from sklearn.decomposition import PCA  # noqa: E402
 
 
-def plot_projection(X: np.ndarray, labels: np.ndarray, max_points: int = 5000, seed: int = 0):
-    """Customers on the first two principal components, coloured by segment (a sample)."""
+def plot_projection(X: np.ndarray, labels: np.ndarray, max_points: int = 5000, seed: int = 0,
+                    segment_names: dict[int, str] | None = None):
+    """Customers on the first two principal components, coloured by segment (a sample),
+    the legend naming each segment's persona."""
     rng = np.random.default_rng(seed)
     idx = rng.choice(len(X), size=min(max_points, len(X)), replace=False)
     pca = PCA(n_components=2, random_state=seed).fit(X)
@@ -20,12 +22,14 @@ def plot_projection(X: np.ndarray, labels: np.ndarray, max_points: int = 5000, s
     fig, ax = plt.subplots(figsize=(7, 6))
     for s in np.unique(labels):
         m = labels[idx] == s
-        ax.scatter(P[m, 0], P[m, 1], s=6, alpha=0.6, label=f"segment {s}")
+        name = (segment_names or {}).get(int(s))
+        ax.scatter(P[m, 0], P[m, 1], s=6, alpha=0.6,
+                   label=f"{s}: {name}" if name else f"segment {s}")
     ev = pca.explained_variance_ratio_
     ax.set_xlabel(f"PC1 ({ev[0]:.0%} of variance)")
     ax.set_ylabel(f"PC2 ({ev[1]:.0%} of variance)")
     ax.set_title(f"Customers by segment (PCA, {len(idx):,} of {len(X):,} shown)")
-    ax.legend(markerscale=3, fontsize=8, loc="best")
+    ax.legend(markerscale=3, fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5))
     fig.tight_layout()
     return fig
 
@@ -59,15 +63,19 @@ def plot_k_curve(curve: pd.DataFrame, criterion: str, chosen: int):
     return fig
 
 
-def plot_profile_heatmap(X: np.ndarray, labels: np.ndarray, names: list[str]):
-    """Mean of each (scaled) feature per segment, in standard deviations from the population."""
+def plot_profile_heatmap(X: np.ndarray, labels: np.ndarray, names: list[str],
+                         segment_names: dict[int, str] | None = None,
+                         column_labels: list[str] | None = None):
+    """Mean of each (scaled) feature per segment, in standard deviations from the population;
+    rows named by persona, columns in business words when given."""
     df = pd.DataFrame(X, columns=names)
     z = (df.groupby(labels).mean() - df.mean()) / df.std(ddof=0).replace(0, 1)
-    fig, ax = plt.subplots(figsize=(max(6, 0.6 * len(names) + 2), 0.5 * len(z) + 2))
+    fig, ax = plt.subplots(figsize=(max(6, 0.6 * len(names) + 3), 0.5 * len(z) + 2.5))
     lim = float(np.nanmax(np.abs(z.to_numpy()))) or 1.0
     im = ax.imshow(z.to_numpy(), cmap="RdBu_r", vmin=-lim, vmax=lim, aspect="auto")
-    ax.set_xticks(range(len(names)), names, rotation=60, ha="right", fontsize=8)
-    ax.set_yticks(range(len(z)), [f"segment {s}" for s in z.index])
+    ax.set_xticks(range(len(names)), column_labels or names, rotation=60, ha="right", fontsize=8)
+    ax.set_yticks(range(len(z)), [f"{s}: {(segment_names or {}).get(int(s), f'segment {s}')}"
+                                  for s in z.index], fontsize=8)
     for i in range(z.shape[0]):
         for j in range(z.shape[1]):
             ax.text(j, i, f"{z.iat[i, j]:.1f}", ha="center", va="center", fontsize=7)
@@ -112,3 +120,19 @@ def plot_condensed_tree(model):
     ax.set_title("HDBSCAN condensed tree")
     fig.tight_layout()
     return fig
+
+
+def segmentation_figures(seg, X: np.ndarray, labels: np.ndarray, names: list[str],
+                         curve: pd.DataFrame | None, criterion: str | None, k: int,
+                         segment_names: dict[int, str], column_labels: list[str],
+                         seed: int = 0) -> dict[str, object]:
+    """Every plot of a training run, by artifact path: the family's own (dendrogram, condensed
+    tree), the projection, the profile heatmap and the k curve when k was chosen."""
+    figures = seg.figures() | {
+        "plots/projection.png": plot_projection(X, labels, seed=seed, segment_names=segment_names),
+        "plots/profile_heatmap.png": plot_profile_heatmap(X, labels, names, segment_names,
+                                                          column_labels)}
+    if curve is not None and len(curve) > 1 and criterion in curve:
+        figures["plots/k_curve.png"] = plot_k_curve(curve, criterion, k)
+    return figures
+

@@ -9,12 +9,10 @@ import io
 import numpy as np
 import pandas as pd
 
+from clustering.glossary import label, value
+
 KEY_FEATURES = ["recency_days", "frequency", "monetary_total", "avg_order_value", "tenure_days",
                 "revenue_growth", "return_rate"]
-LABELS = {"recency_days": "days since last purchase", "frequency": "orders",
-          "monetary_total": "net revenue", "avg_order_value": "mean order value",
-          "tenure_days": "days as customer", "revenue_growth": "revenue growth (-1..1)",
-          "return_rate": "return rate"}
 
 
 def _png(fig) -> str:
@@ -43,12 +41,6 @@ def plot_size_vs_revenue(cards: pd.DataFrame):
     return fig
 
 
-def _fmt(v: float) -> str:
-    if pd.isna(v):
-        return "–"
-    return f"{v:,.0f}" if abs(v) >= 100 else f"{v:,.2f}"
-
-
 def persona_cards(profile: pd.DataFrame, personas: pd.DataFrame,
                   population: pd.Series) -> pd.DataFrame:
     """One row per segment: persona name, size, shares, key medians vs the population."""
@@ -59,21 +51,61 @@ def persona_cards(profile: pd.DataFrame, personas: pd.DataFrame,
     return cards.sort_values("revenue_share", ascending=False).reset_index(drop=True)
 
 
+def fit_sentence(c: pd.Series) -> str:
+    """The fit of the name a card carries, in one sentence."""
+    if c.get("persona") is None or pd.isna(c.get("persona")):
+        return (f"No catalogued persona fits (best fit {c['fit']:.2f} of 1), so the name "
+                "describes what sets the segment apart.")
+    members = c.get("member_share")
+    tail = (f"; {members:.0%} of its customers meet the rules themselves"
+            if members is not None and pd.notna(members) else "")
+    return f"Fit {c['fit']:.2f}: how clearly the segment meets the persona's rules (1 = all{tail})."
+
+
+def _distinguishing(text: str) -> str:
+    """'recency_days +1.2 SD, frequency -0.8 SD' in business words."""
+    parts = []
+    for item in str(text or "").split(", "):
+        if " " not in item:
+            continue
+        feature, rest = item.split(" ", 1)
+        word = "higher" if rest.startswith("+") else "lower"
+        parts.append(f"{label(feature)} {word} ({rest.replace('SD', 'std. dev.')})")
+    return "; ".join(parts)
+
+
+def _composition(c: pd.Series, composition: dict[int, dict[str, str]] | None) -> dict[str, str]:
+    return (composition or {}).get(int(c["segment"]), {})
+
+
 def render_markdown(cards: pd.DataFrame, title: str, extra: dict[str, int] | None = None,
-                    special: dict | None = None, currency: str = "") -> str:
+                    special: dict | None = None, currency: str = "",
+                    warnings: list[str] | None = None, view: pd.DataFrame | None = None,
+                    composition: dict | None = None) -> str:
     lines = [f"# {title}", ""]
+    if warnings:
+        lines += ["**Checks:**", ""] + [f"- {w}" for w in warnings] + [""]
+    if view is not None and len(view):
+        lines += ["## Marketing view (segments with the same persona merged)", "",
+                  "| persona | customers | share | revenue share | segments |", "|---|---|---|---|---|"]
+        lines += [f"| {r.persona} | {r.customers:,} | {r.share:.1%} | {r.revenue_share:.1%} | "
+                  f"{r.segments} |" for r in view.itertuples()] + [""]
     for _, c in cards.iterrows():
         lines += [f"## {c['name']}", "",
                   f"Segment {c['segment']}: {c['size']:,} customers ({c['share']:.1%}), "
-                  f"{c['revenue_share']:.1%} of revenue; persona fit {c['fit']:.2f}.", "",
-                  c["description"], "", "| measure | segment median | population median |",
+                  f"{c['revenue_share']:.1%} of revenue. {fit_sentence(c)}", "",
+                  c["description"], "", "| measure (median) | segment | all customers |",
                   "|---|---|---|"]
         for f in KEY_FEATURES:
             if f"median_{f}" in c:
-                lines.append(f"| {LABELS[f]} | {_fmt(c[f'median_{f}'])} | {_fmt(c[f'pop_{f}'])} |")
+                lines.append(f"| {label(f)} | {value(f, c[f'median_{f}'], currency)} | "
+                             f"{value(f, c[f'pop_{f}'], currency)} |")
         lines.append("")
+        for attr, mix in _composition(c, composition).items():
+            lines.append(f"- {attr}: {mix}")
         if c["actions"]:
-            lines += ["Recommended actions:", ""] + [f"- {a}" for a in c["actions"]] + [""]
+            lines += ["", "Recommended actions:", ""] + [f"- {a}" for a in c["actions"]]
+        lines.append("")
     for key, n in (extra or {}).items():
         p = (special or {}).get(key)
         if p and n:
@@ -84,7 +116,9 @@ def render_markdown(cards: pd.DataFrame, title: str, extra: dict[str, int] | Non
 
 
 def render_html(cards: pd.DataFrame, title: str, figures: list, extra: dict[str, int] | None = None,
-                special: dict | None = None, currency: str = "") -> str:
+                special: dict | None = None, currency: str = "",
+                warnings: list[str] | None = None, view: pd.DataFrame | None = None,
+                composition: dict | None = None) -> str:
     esc = html.escape
     parts = [
         "<!doctype html><html><head><meta charset='utf-8'>",
@@ -93,26 +127,41 @@ def render_html(cards: pd.DataFrame, title: str, figures: list, extra: dict[str,
         ".cards{display:grid;grid-template-columns:repeat(auto-fill,minmax(330px,1fr));gap:1em}",
         ".card{border:1px solid #ccc;border-radius:8px;padding:1em;background:#fafafa}",
         ".card h2{margin:0 0 .3em;font-size:1.2em}.muted{color:#666;font-size:.9em}",
+        ".warn{background:#fff4e5;border:1px solid #f0b46c;border-radius:8px;padding:.5em 1em}",
         "table{border-collapse:collapse;width:100%;font-size:.9em}td,th{padding:2px 6px;"
         "border-bottom:1px solid #eee;text-align:right}td:first-child,th:first-child{text-align:left}",
         "img{max-width:100%}</style></head><body>",
-        f"<h1>{esc(title)}</h1><div class='cards'>",
+        f"<h1>{esc(title)}</h1>",
     ]
+    if warnings:
+        parts.append("<div class='warn'><b>Checks</b><ul>"
+                     + "".join(f"<li>{esc(w)}</li>" for w in warnings) + "</ul></div>")
+    if view is not None and len(view):
+        rows = "".join(f"<tr><td>{esc(r.persona)}</td><td>{r.customers:,}</td><td>{r.share:.1%}"
+                       f"</td><td>{r.revenue_share:.1%}</td><td>{esc(r.segments)}</td></tr>"
+                       for r in view.itertuples())
+        parts.append("<h2>Marketing view</h2><p class='muted'>Segments that carry the same "
+                     "persona, merged: one campaign each.</p><table><tr><th>persona</th>"
+                     f"<th>customers</th><th>share</th><th>revenue share</th><th>segments</th>"
+                     f"</tr>{rows}</table><h2>Segments</h2>")
+    parts.append("<div class='cards'>")
     for _, c in cards.iterrows():
         rows = "".join(
-            f"<tr><td>{esc(LABELS[f])}</td><td>{_fmt(c[f'median_{f}'])}</td>"
-            f"<td>{_fmt(c[f'pop_{f}'])}</td></tr>"
+            f"<tr><td>{esc(label(f))}</td><td>{value(f, c[f'median_{f}'], currency)}</td>"
+            f"<td>{value(f, c[f'pop_{f}'], currency)}</td></tr>"
             for f in KEY_FEATURES if f"median_{f}" in c)
+        mix = "".join(f"<li>{esc(a)}: {esc(m)}</li>" for a, m in _composition(c, composition).items())
         acts = "".join(f"<li>{esc(a)}</li>" for a in c["actions"])
         parts.append(
             f"<div class='card'><h2>{esc(c['name'])}</h2>"
             f"<div class='muted'>segment {c['segment']} · {c['size']:,} customers "
-            f"({c['share']:.1%}) · {c['revenue_share']:.1%} of revenue · fit {c['fit']:.2f}</div>"
-            f"<p>{esc(c['description'])}</p>"
-            f"<table><tr><th>median</th><th>segment</th><th>all</th></tr>{rows}</table>"
+            f"({c['share']:.1%}) · {c['revenue_share']:.1%} of revenue</div>"
+            f"<p>{esc(c['description'])}</p><p class='muted'>{esc(fit_sentence(c))}</p>"
+            f"<table><tr><th>median</th><th>segment</th><th>all customers</th></tr>{rows}</table>"
+            + (f"<p><b>Made of</b></p><ul class='muted'>{mix}</ul>" if mix else "")
             + (f"<p><b>Actions</b></p><ul>{acts}</ul>" if acts else "")
-            + f"<p class='muted'>Sets it apart: {esc(str(c.get('distinguishing', '')))}</p></div>"
-        )
+            + f"<p class='muted'>Sets it apart: {esc(_distinguishing(c.get('distinguishing')))}"
+            "</p></div>")
     for key, n in (extra or {}).items():
         p = (special or {}).get(key)
         if p and n:
@@ -128,12 +177,14 @@ def render_html(cards: pd.DataFrame, title: str, figures: list, extra: dict[str,
 
 
 def build_report(profile: pd.DataFrame, personas: pd.DataFrame, population: pd.Series,
-                 title: str, figures: list, n_prospects: int, special: dict,
-                 currency: str) -> tuple[str, str]:
-    """The persona report as (Markdown, self-contained HTML)."""
+                 title: str, figures: list, extra: dict[str, int], special: dict,
+                 currency: str, warnings: list[str] | None = None,
+                 view: pd.DataFrame | None = None,
+                 composition: dict | None = None) -> tuple[str, str]:
+    """The persona report as (Markdown, self-contained HTML); ``extra``: customers who are
+    not segmented, by special persona (prospects, former); ``warnings``: the guardrails;
+    ``view``: the marketing view; ``composition``: per segment, the mix of each attribute."""
     cards = persona_cards(profile, personas, population)
-    extra = {"prospects": n_prospects}
-    md = render_markdown(cards, title, extra, special, currency)
+    md = render_markdown(cards, title, extra, special, currency, warnings, view, composition)
     return md, render_html(cards, title, [plot_size_vs_revenue(cards), *figures], extra,
-                           special, currency)
-
+                           special, currency, warnings, view, composition)

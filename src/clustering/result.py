@@ -30,7 +30,7 @@ class TrainResult:
     feature_names: list[str]
     k_curve: pd.DataFrame | None
     model: SegmentationModel
-    labels: pd.DataFrame
+    labels: pd.DataFrame  # every customer: relationship, segment, persona, baselines' labels
     profile: pd.DataFrame
     personas: pd.DataFrame
     persona_fit_matrix: pd.DataFrame
@@ -49,7 +49,10 @@ class TrainResult:
     report_path: Path | None = None
     report_dir: Path | None = None
     quarantine_path: Path | None = None
-    resolved: dict[str, Any] | None = None  # the configuration as the entry point composed it
+    resolved: dict[str, Any] | None = None
+    segments: np.ndarray | None = None  # the buyers' segment ids, in features.buyers order
+    warnings: list[str] = field(default_factory=list)  # the guardrails the segments break
+    renamed: pd.DataFrame | None = None  # inherited names the segments no longer earned  # the configuration as the entry point composed it
     registered: dict[str, str] = field(default_factory=dict)
 
 

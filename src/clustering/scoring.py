@@ -40,28 +40,27 @@ class ScoreResult:
 
 def score_features(model: SegmentationModel, features: pd.DataFrame,
                    id_column: str = "customer_id") -> pd.DataFrame:
-    """Label a feature table (one row per customer)."""
+    """Label a feature table (one row per customer; with ``is_buyer`` / ``is_prospect``
+    columns, prospects and former customers get their relationship's label)."""
     if id_column not in features:
         raise DataError(f"feature table has no '{id_column}' column; set id_column=<column>")
     model.check_columns(features)
-    out = model.label_frame(features)
-    out.insert(0, "customer_id", features[id_column].to_numpy())
-    return out.reset_index(drop=True)
+    return model.customer_labels(features.reset_index(drop=True), id_column)
 
 
 def score_transactions(model: SegmentationModel, engine: Engine,
                        snapshot_date=None) -> tuple[pd.DataFrame, dict[str, int], dt.date]:
-    """Build features as of the snapshot with the model's lookback and label the buyers.
+    """Build features as of the snapshot with the model's lookback and label every customer.
 
-    Customers without a purchase in the window cannot be segmented: they are counted by
-    reason (prospects, lapsed) and left out of the labels.
+    Customers without a purchase in the window cannot be segmented: they are labelled by
+    their relationship (prospect, former) and counted in the second value.
     """
     fr = engine.features_at(pd.Timestamp(snapshot_date).date() if snapshot_date else None)
-    skipped = {
+    not_segmented = {
         "prospect (never bought)": fr.n_prospects,
-        f"no purchase in the {model.lookback_days}-day window": fr.n_lapsed,
+        f"former (no purchase in the {model.lookback_days}-day window)": fr.n_lapsed,
     }
-    return score_features(model, fr.buyers), skipped, fr.snapshot_date
+    return score_features(model, fr.table), not_segmented, fr.snapshot_date
 
 
 def write_labels(labels: pd.DataFrame, path: str | Path) -> Path:

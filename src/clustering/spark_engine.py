@@ -18,7 +18,13 @@ from dataclasses import dataclass
 
 from clustering.checks import resolve_snapshot
 from clustering.errors import ConfigError, DataError
-from clustering.features import BEHAVIOURAL, FEATURE_SOURCES, QUARTER_DAYS, FeatureResult
+from clustering.features import (
+    BEHAVIOURAL,
+    FEATURE_SOURCES,
+    QUARTER_DAYS,
+    FeatureResult,
+    with_derived,
+)
 from clustering.sources import TableSource, _missing_column, file_format, resolve_files
 
 STRFTIME_TO_JAVA = {"%Y": "yyyy", "%y": "yy", "%m": "MM", "%d": "dd", "%H": "HH", "%M": "mm",
@@ -268,4 +274,5 @@ def build_customer_features_spark(spark, snapshot: dt.date, available: set[str],
     if not table["is_buyer"].any():
         raise DataError(f"no customer bought anything between {start} and {snapshot}")
     return FeatureResult(table=table, snapshot_date=snapshot, window_start=start,
-                         features=features, attributes=attrs, skipped=skipped)
+                         features=with_derived(table, features), attributes=attrs,
+                         skipped=skipped)

@@ -61,18 +61,53 @@ def match_segments(
     return id_map, table
 
 
-def migration_matrix(before: pd.DataFrame, after: pd.DataFrame, by: str = "persona") -> pd.DataFrame:
+def _segment_keys(labels: pd.DataFrame, names: dict) -> pd.Series:
+    """'3 Sleeping customers' for a segmented customer (name as of ``names``), the persona
+    (Prospects, Former customers) for one without a segment."""
+    seg = labels["segment"]
+    keyed = seg.map(lambda s: f"{int(s)} {names.get(int(s), '')}".strip() if pd.notna(s) else None)
+    return keyed.where(seg.notna(), labels["persona"].astype(str))
+
+
+def migration_matrix(before: pd.DataFrame, after: pd.DataFrame, by: str = "segment") -> pd.DataFrame:
     """Customers moving between segments: rows = before, columns = after (counts).
 
-    Customers present in only one labelling appear as "(new customer)" / "(not scored)".
+    With segment ids in both labellings (ids are kept stable across retrains), customers are
+    compared by id and every id is shown with its current name: a segment that was only
+    renamed stays on the diagonal (see :func:`renamed_segments`), the off-diagonal counts are
+    customers who moved. Without ids, by ``persona``. Customers present in only one labelling
+    appear as "(new customer)" / "(not scored)".
     """
+    if by == "segment" and "segment" in before and "segment" in after:
+        names = current_names(after)
+        before = before.assign(_key=_segment_keys(before, names).to_numpy())
+        after = after.assign(_key=_segment_keys(after, names).to_numpy())
+        by = "_key"
+    elif by == "segment":
+        by = "persona"
     m = before[["customer_id", by]].merge(after[["customer_id", by]], on="customer_id",
                                           how="outer", suffixes=("_before", "_after"))
     m[f"{by}_before"] = m[f"{by}_before"].astype(object).where(m[f"{by}_before"].notna(),
                                                                "(new customer)")
     m[f"{by}_after"] = m[f"{by}_after"].astype(object).where(m[f"{by}_after"].notna(),
                                                              "(not scored)")
-    return pd.crosstab(m[f"{by}_before"].astype(str), m[f"{by}_after"].astype(str))
+    matrix = pd.crosstab(m[f"{by}_before"].astype(str), m[f"{by}_after"].astype(str))
+    return matrix.rename_axis(index="before", columns="after")
+
+
+def current_names(labels: pd.DataFrame) -> dict[int, str]:
+    """Segment id -> the persona name most of its customers carry in ``labels``."""
+    seg = labels.dropna(subset=["segment"])
+    return {int(s): g.mode().iat[0] for s, g in seg.groupby("segment")["persona"]}
+
+
+def renamed_segments(before: pd.DataFrame, after: pd.DataFrame) -> pd.DataFrame:
+    """Segments (same id) whose name changed between two labellings: renamings, not moves."""
+    if "segment" not in before or "segment" not in after:
+        return pd.DataFrame(columns=["segment", "before", "after"])
+    old, new = current_names(before), current_names(after)
+    rows = [(s, old[s], new[s]) for s in sorted(set(old) & set(new)) if old[s] != new[s]]
+    return pd.DataFrame(rows, columns=["segment", "before", "after"])
 
 
 def plot_migration(matrix: pd.DataFrame):

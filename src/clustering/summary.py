@@ -43,6 +43,10 @@ def format_summary(result, currency: str = "") -> str:
         "Side by side (same metrics; future_* = hold-out validation):",
         compare.to_string(),
         "",
+        *([f"Checks ({len(result.warnings)}):", *[f"  - {w}" for w in result.warnings], ""]
+          if result.warnings else []),
+        *([f"Renamed: {m}" for m in result.renamed["message"]] + [""]
+          if result.renamed is not None and len(result.renamed) else []),
         f"Persona report: {result.report_path}",
         f"MLflow run {result.run_id} in experiment {result.experiment_id} ({result.tracking_uri})",
         f"Open the UI with `make ui`, then http://127.0.0.1:{os.environ.get('MLFLOW_PORT', '5000')}"

@@ -248,8 +248,17 @@ def log_training(result, say: Callable[[str], None]) -> None:
     log_frame(personas.assign(actions=personas["actions"].map("; ".join)), "segments/personas.csv")
     log_frame(result.persona_fit_matrix.reset_index(names="segment"),
               "segments/persona_fit_matrix.csv")
+    from clustering.guardrails import marketing_view
+
+    log_frame(marketing_view(result.profile, personas), "segments/marketing_view.csv")
+    log_metrics({"n_personas": float(personas.loc[personas["segment"] >= 0, "name"].nunique()),
+                 "guardrail_warnings": float(len(result.warnings))})
+    if result.warnings:
+        log_text("\n".join(result.warnings) + "\n", "segments/guardrails.txt")
+    if result.renamed is not None and len(result.renamed):
+        log_frame(result.renamed, "segments/renamed.csv")
     log_frame(result.labels, "segments/labels.parquet")
-    labels = result.labels["segment"].to_numpy()
+    labels = np.asarray(result.segments)
     if result.truth is not None:
         log_frame(crosstab(labels, np.asarray(result.truth)).reset_index(),
                   "segments/crosstab_truth.csv")

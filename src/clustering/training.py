@@ -25,11 +25,13 @@ from clustering.console import Console
 from clustering.engines import Engine, open_engine
 from clustering.errors import DataError
 from clustering.files import digest_files, write_text
+from clustering.glossary import column_label
+from clustering.guardrails import composition, guardrail_warnings, marketing_view
 from clustering.holdout import choose_future_k, future_k_curve, future_validation
 from clustering.metrics import agreement, int_codes, persona_truth, score_labelling
 from clustering.model import SegmentationModel, previous_model
 from clustering.personas import name_segments, weighted_fit
-from clustering.plots import plot_k_curve, plot_profile_heatmap, plot_projection
+from clustering.plots import plot_profile_heatmap, segmentation_figures
 from clustering.preprocess import select_columns
 from clustering.report import build_report
 from clustering.result import TrainResult
@@ -90,9 +92,6 @@ def _compute(cfg: TrainConfig, sources: DataSources, engine: Engine, digest: str
             buyers, labels, fr.features, cfg.personas,
             previous.segment_names if previous is not None else None, matches,
             f"version {previous_uri.rsplit('/', 1)[-1]}" if previous_uri else "", console.detail)
-        seg_names = personas.names()
-        model = SegmentationModel(pipe, seg_names, id_map, cfg.features.lookback_days,
-                                  checks=sources.policy)
     with console.stage("evaluate + baselines"):
         truth = planted_types(buyers["customer_id"], sources.truth_path)
         revenue = buyers["monetary_total"].to_numpy()
@@ -105,12 +104,17 @@ def _compute(cfg: TrainConfig, sources: DataSources, engine: Engine, digest: str
         metrics = clusters.metrics | metrics | {"n_customers": float(len(buyers)),
                                                 "n_prospects": float(fr.n_prospects),
                                                 "n_lapsed": float(fr.n_lapsed)}
-        baselines = {}
+        baselines, fitted = {}, {}
         for b in cfg.baselines.enabled:
-            est = make_baseline(b, **baseline_params(cfg.baselines, b)).fit(buyers)
+            fitted[b] = est = make_baseline(b, **baseline_params(cfg.baselines, b)).fit(buyers)
             baselines[b] = score_labelling(b, est.labels_, Xs, revenue, **scoring)
             metrics[f"vs_{b}_ari"], metrics[f"vs_{b}_nmi"] = agreement(int_codes(est.labels_), labels)
         console.detail(f"baselines: {', '.join(baselines) or 'none'}")
+        special = {k: v.get("name", k) for k, v in cfg.personas.special.items()}
+        model = SegmentationModel(pipe, personas.names(), id_map, cfg.features.lookback_days,
+                                  sources.policy, fitted,
+                                  {"prospect": special.get("prospects", "Prospects"),
+                                   "former": special.get("former", "Former customers")})
     future = {}
     if cfg.evaluate.holdout_days > 0:
         with console.stage(f"future validation ({cfg.evaluate.holdout_days}-day hold-out)"):
@@ -122,27 +126,30 @@ def _compute(cfg: TrainConfig, sources: DataSources, engine: Engine, digest: str
             for b, seg_b in baselines.items():
                 seg_b.metrics |= future.get(b, ({}, None))[0]
     run_name = cfg.mlflow.run_name or f"{m.name}-k{k}-{cfg.data.name}"
-    _, confidence, outlier = seg.membership(Xs)  # the same figures scoring gives
-    labels_df = pd.DataFrame({"customer_id": buyers["customer_id"], "segment": labels,
-                              "persona": [seg_names[int(s)] for s in labels],
-                              "confidence": confidence, "is_outlier": outlier})
+    labels_df = model.customer_labels(fr.table)  # every customer, as scoring labels them
     with console.stage("persona report"):
-        figures = seg.figures() | {
-            "plots/projection.png": plot_projection(Xs, labels, seed=cfg.seed),
-            "plots/profile_heatmap.png": plot_profile_heatmap(Xs, labels, names)}
-        if curve is not None and len(curve) > 1 and cfg.model.criterion in curve:
-            figures["plots/k_curve.png"] = plot_k_curve(curve, cfg.model.criterion, k)
+        seg_names, columns = personas.names(), [column_label(c, fr.attributes) for c in names]
+        figures = segmentation_figures(seg, Xs, labels, names, curve, cfg.model.criterion, k,
+                                       seg_names, columns, cfg.seed)
+        warnings = guardrail_warnings(profile, personas.table, cfg.evaluate.min_share,
+                                      cfg.evaluate.max_share, cfg.evaluate.max_personas)
+        for w in warnings:
+            console.detail(f"check: {w}")
         title = f"Customer personas: {cfg.data.name}, {run_name} (snapshot {fr.snapshot_date})"
-        md, html = build_report(profile, personas.table, buyers[fr.features].median(), title,
-                                [plot_profile_heatmap(Xs, labels, names)], fr.n_prospects,
-                                cfg.personas.special, cfg.data.currency)
+        md, html = build_report(
+            profile, personas.table, buyers[fr.features].median(), title,
+            [plot_profile_heatmap(Xs, labels, names, seg_names, columns)],
+            {"prospects": fr.n_prospects, "former": fr.n_lapsed}, cfg.personas.special,
+            cfg.data.currency, warnings, marketing_view(profile, personas.table),
+            composition(buyers, labels, fr.attributes))
         report_dir = Path(cfg.paths.reports_dir) / f"{run_name}-{run_id[:8]}"
         report_path = write_text(report_dir / "persona_report.html", html)
         write_text(report_dir / "persona_report.md", md)
     return TrainResult(cfg, run_name, loaded, digest, fr, X, Xs, names, curve, model, labels_df,
                        profile, personas.table, personas.fit_matrix, metrics, baselines, future,
                        figures, md, html, truth, matches, previous_uri, report_path=report_path,
-                       report_dir=report_dir)
+                       report_dir=report_dir, segments=labels, warnings=warnings,
+                       renamed=personas.renamed)
 
 
 def run_training(cfg: TrainConfig, resolved: dict[str, Any] | None = None,
