@@ -61,7 +61,9 @@ def test_k_by_future_separation_finds_the_planted_k():
                                       "holdout_spend": again * 10.0})
             return outcome_frame(ids, per_buyer)
 
-    curve = future_k_curve(Engine(), dt.date(2024, 1, 1), 180,
+    from sklearn.preprocessing import StandardScaler
+
+    curve = future_k_curve(Engine(), dt.date(2024, 1, 1), 180, StandardScaler(),
                            lambda k: KMeansSegmenter(n_clusters=k), [2, 3, 4, 5, 6],
                            ["f1", "f2"], 0, say=lambda m: None)
     assert list(curve["k"]) == [2, 3, 4, 5, 6]

@@ -132,12 +132,13 @@ def future_validation(
 
 
 def future_k_curve(
-    engine, snapshot: dt.date, days: int, pipeline_at: Callable[[int], Any], ks: list[int],
-    columns: list[str], seed: int, say: Callable[[str], None] = print,
+    engine, snapshot: dt.date, days: int, preprocessor, family_at: Callable[[int], Any],
+    ks: list[int], columns: list[str], seed: int, say: Callable[[str], None] = print,
 ) -> pd.DataFrame:
-    """The hold-out separation of every k: segments fitted as of snapshot - days (a fresh
-    ``pipeline_at(k)`` per k), scored on who bought again afterwards. One row per k with
-    ``future_auc`` (repeat-purchase AUC) and ``future_eta2_spend``."""
+    """The hold-out separation of every k: segments fitted as of snapshot - days (the
+    ``preprocessor`` fitted once, a fresh ``family_at(k)`` per k, on at most
+    ``FUTURE_CURVE_FIT_MAX`` customers), scored on who bought again afterwards. One row per k
+    with ``future_auc`` (repeat-purchase AUC) and ``future_eta2_spend``."""
     split = snapshot - dt.timedelta(days=days)
     buyers = engine.features_at(split).buyers
     if len(buyers) < max(2 * max(ks), 20):
@@ -149,9 +150,11 @@ def future_k_curve(
                         f"{'' if out['bought_again'].all() else 'not '}buy again after {split}")
     X = buyers[columns]
     fit_on = X.sample(FUTURE_CURVE_FIT_MAX, random_state=seed) if len(X) > FUTURE_CURVE_FIT_MAX else X
+    pre = clone(preprocessor).fit(fit_on)
+    Xf, Xall = pre.transform(fit_on), pre.transform(X)
     rows = []
     for k in ks:
-        labels = np.asarray(pipeline_at(k).fit(fit_on).predict(X))
+        labels = np.asarray(family_at(k).fit(Xf).predict(Xall))
         m, _ = future_separation(labels, out["bought_again"], out["holdout_spend"])
         rows.append({"k": k, "future_auc": m["future_auc_repeat"],
                      "future_eta2_spend": m["future_eta2_spend"]})

@@ -27,14 +27,16 @@ def _preprocessor(numeric: list[str], categorical: list[str], pre_cfg: Preproces
                               tuple(pre_cfg.winsorize) if pre_cfg.winsorize else None, seed)
 
 
-def pipeline_at_k(numeric: list[str], categorical: list[str], pre_cfg: PreprocessConfig,
-                  model_cfg: ModelConfig, k: int, seed: int,
-                  spark_master: str | None = None) -> Pipeline:
-    """An unfitted preprocessing + family pipeline with ``k`` segments."""
-    family = make_segmenter(model_cfg.name, k=k, random_state=seed,
-                            **_family_params(model_cfg, spark_master))
-    return Pipeline([("preprocess", _preprocessor(numeric, categorical, pre_cfg, seed)),
-                     ("segment", family)])
+def preprocessor_for(numeric: list[str], categorical: list[str], pre_cfg: PreprocessConfig,
+                     seed: int):
+    """The unfitted preprocessing step of the configuration."""
+    return _preprocessor(numeric, categorical, pre_cfg, seed)
+
+
+def family_at_k(model_cfg: ModelConfig, k: int, seed: int, spark_master: str | None = None):
+    """An unfitted segmenter family of the configuration with ``k`` segments."""
+    return make_segmenter(model_cfg.name, k=k, random_state=seed,
+                          **_family_params(model_cfg, spark_master))
 
 
 def fit_segmentation(

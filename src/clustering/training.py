@@ -35,7 +35,7 @@ from clustering.plots import plot_profile_heatmap, segmentation_figures
 from clustering.preprocess import select_columns
 from clustering.report import build_report
 from clustering.result import TrainResult
-from clustering.segmentation import fit_segmentation, pipeline_at_k
+from clustering.segmentation import family_at_k, fit_segmentation, preprocessor_for
 from clustering.sources import DataSources, planted_types, sources_for
 from clustering.stable_ids import match_segments
 from clustering.summary import format_summary
@@ -68,8 +68,8 @@ def _compute(cfg: TrainConfig, sources: DataSources, engine: Engine, digest: str
         with console.stage("choose k by future separation"):
             future_curve = future_k_curve(
                 engine, fr.snapshot_date, cfg.evaluate.holdout_days,
-                lambda k: pipeline_at_k(numeric, categorical, cfg.preprocess, m, k, cfg.seed,
-                                        cfg.engine.master),
+                preprocessor_for(numeric, categorical, cfg.preprocess, cfg.seed),
+                lambda k: family_at_k(m, k, cfg.seed, cfg.engine.master),
                 list(range(m.k_min, m.k_max + 1)), numeric + categorical, cfg.seed,
                 console.detail)
             m = dataclasses.replace(m, k=choose_future_k(future_curve))
