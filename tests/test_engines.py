@@ -54,3 +54,13 @@ def test_a_failed_load_names_the_file_and_the_problem(tmp_path, tiny_transaction
     with pytest.raises(DataError, match=r"tx.parquet: no row has a customer id, a parseable date "
                                         "and an amount"):
         _engine(tmp_path, bad)
+
+
+def test_top_categories_per_segment_by_share_of_purchase_value(tmp_path, tiny_transactions):
+    engine = _engine(tmp_path, tiny_transactions)
+    segments = pd.DataFrame({"customer_id": ["A", "B", "C"], "segment": [0, 0, 1]})
+    got = engine.top_categories(segments, dt.date(2023, 7, 1), dt.date(2024, 7, 1))
+    # segment 0: z 200, x 60 + 50 + 30, y 40 (the returned y line is not a purchase) of 380;
+    # segment 1 (C) bought only before the window
+    assert got == {0: "z 53%, x 37%, y 11%"}
+    engine.close()

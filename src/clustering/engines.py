@@ -30,6 +30,9 @@ class Engine(Protocol):
 
     def write_quarantine(self, path: Path) -> Path | None: ...
 
+    def top_categories(self, customers: pd.DataFrame, since: dt.date, until: dt.date,
+                       top: int = 3) -> dict[int, str]: ...
+
     def close(self) -> None: ...
 
 
@@ -77,6 +80,30 @@ class LocalEngine:
     def write_quarantine(self, path: Path) -> Path | None:
         return write_quarantine(self.con, path)
 
+    def top_categories(self, customers: pd.DataFrame, since: dt.date, until: dt.date,
+                       top: int = 3) -> dict[int, str]:
+        """Per segment (``customers``: customer_id, segment), its ``top`` product categories by
+        share of the segment's purchase value in [since, until): 'dairy 31%, bakery 22%'."""
+        if "category" not in self.loaded.available:
+            return {}
+        self.con.register("_segments", customers[["customer_id", "segment"]])
+        rows = self.con.execute("""
+            WITH v AS (
+              SELECT s.segment, t.category, sum(t.amount) AS value
+              FROM transactions t JOIN _segments s USING (customer_id)
+              WHERE t.ts >= $since::TIMESTAMP AND t.ts < $until::TIMESTAMP AND t.amount > 0
+                AND NOT t.is_return AND t.category IS NOT NULL
+              GROUP BY ALL)
+            SELECT segment, category, value / sum(value) OVER (PARTITION BY segment) AS share
+            FROM v QUALIFY row_number() OVER (PARTITION BY segment ORDER BY value DESC,
+                                                         category) <= $top
+            ORDER BY segment, share DESC""", {"since": since, "until": until, "top": top}).fetchall()
+        self.con.unregister("_segments")
+        out: dict[int, list[str]] = {}
+        for segment, category, share in rows:
+            out.setdefault(int(segment), []).append(f"{category} {share:.0%}")
+        return {s: ", ".join(c) for s, c in out.items()}
+
     def close(self) -> None:
         self.con.close()
 
@@ -119,6 +146,10 @@ class SparkEngine:
 
     def write_quarantine(self, path: Path) -> Path | None:
         return None  # the Spark checks count nothing per row yet
+
+    def top_categories(self, customers: pd.DataFrame, since: dt.date, until: dt.date,
+                       top: int = 3) -> dict[int, str]:
+        return {}  # the local engine's report detail; not computed on Spark yet
 
     def close(self) -> None:
         """The session stays up for the caller (tests and notebooks reuse it)."""

@@ -48,11 +48,13 @@ def marketing_view(profile: pd.DataFrame, personas: pd.DataFrame) -> pd.DataFram
 
 
 def composition(buyers: pd.DataFrame, labels: np.ndarray, attributes: list[str],
-                top: int = 3) -> dict[int, dict[str, str]]:
+                categories: dict[int, str] | None = None, top: int = 3) -> dict[int, dict[str, str]]:
     """Per segment and attribute (region, channel, business type, ...), its most common values
-    with their shares: 'North 41%, South 33%, West 20%'."""
+    with their shares: 'North 41%, South 33%, West 20%'; with ``categories``, the segment's top
+    product categories too."""
     labels = np.asarray(labels)
-    out: dict[int, dict[str, str]] = {}
+    out: dict[int, dict[str, str]] = {s: {"top categories": c}
+                                      for s, c in (categories or {}).items()}
     for a in attributes:
         if a not in buyers:
             continue

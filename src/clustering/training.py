@@ -141,7 +141,9 @@ def _compute(cfg: TrainConfig, sources: DataSources, engine: Engine, digest: str
             [plot_profile_heatmap(Xs, labels, names, seg_names, columns)],
             {"prospects": fr.n_prospects, "former": fr.n_lapsed}, cfg.personas.special,
             cfg.data.currency, warnings, marketing_view(profile, personas.table),
-            composition(buyers, labels, fr.attributes))
+            composition(buyers, labels, fr.attributes, engine.top_categories(
+                pd.DataFrame({"customer_id": buyers["customer_id"], "segment": labels}),
+                fr.window_start, fr.snapshot_date)))
         report_dir = Path(cfg.paths.reports_dir) / f"{run_name}-{run_id[:8]}"
         report_path = write_text(report_dir / "persona_report.html", html)
         write_text(report_dir / "persona_report.md", md)
