@@ -11,7 +11,7 @@ PORT   ?= 5000
 MLFLOW_DB ?= sqlite:///$(CURDIR)/mlflow.db
 
 .DEFAULT_GOAL := help
-.PHONY: help install train sweep score serve bench test test-fast ui lint clean
+.PHONY: help install train sweep score serve promote bench test test-fast ui lint clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-10s %s\n", $$1, $$2}'
@@ -31,14 +31,20 @@ train: $(STAMP) ## train on the bundled sample data (or your data via ARGS) and 
 sweep: $(STAMP) ## multirun over algorithms, k and scalers; comparison table and a champion model
 	$(PY) pipelines/sweep.py $(ARGS)
 
-score: $(STAMP) ## labels for new data from the registered model (see conf/score.yaml)
+score: $(STAMP) ## labels for new data from the dataset's model (see conf/score.yaml)
 	$(PY) pipelines/score.py $(ARGS)
 
-MODEL ?= models:/customer-segmentation@champion
+promote: $(STAMP) ## make a version the champion if it beats the current one (ARGS="--version 3")
+	$(PY) pipelines/promote.py $(ARGS)
+
+MODEL ?=
+DATA ?= sample
+MODEL_NAME ?=
 SERVE_PORT ?= 5001
-serve: $(STAMP) ## serve a registered model as a REST API (MODEL=models:/name@alias, SERVE_PORT=5001)
+serve: $(STAMP) ## REST API of a dataset's model (DATA=sample; MODEL=3, champion or a URI; SERVE_PORT=5001)
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" MLFLOW_TRACKING_URI=$${MLFLOW_TRACKING_URI:-$(MLFLOW_DB)} \
-	  $(VENV)/bin/mlflow models serve -m "$(MODEL)" --env-manager local -h $(HOST) -p $(SERVE_PORT)
+	  $(PY) pipelines/serve.py --model "$(MODEL)" --data $(DATA) --host $(HOST) --port $(SERVE_PORT) \
+	  $(if $(MODEL_NAME),--model-name $(MODEL_NAME))
 
 BENCH_SIZES ?= 100000,1000000
 bench: $(STAMP) ## benchmarks with ratios to references and peak memory (BENCH_SIZES=100000,1000000)

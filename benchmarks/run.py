@@ -118,7 +118,7 @@ def work(stage: str, n: int) -> dict:
                 f"data.attributes=[{','.join(ATTRS)}]", "data.customer_columns.signup_date=signup_date",
                 "data.columns.is_return=is_return", "data.columns.payment_delay_days=payment_delay_days",
                 "data.columns.is_new_product=is_new_product",
-                "mlflow.registered_model_name=null",
+                "mlflow.register=false", "mlflow.match_previous=false",
                 f"mlflow.tracking_uri=sqlite:///{DATA / 'bench_mlflow.db'}",
                 *MODEL_OVERRIDES.get(stage, [])])
         settings, resolved = to_settings(cfg)

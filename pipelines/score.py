@@ -1,7 +1,8 @@
 """Score customers with a registered segmentation model and write a labels file.
 
-    python pipelines/score.py                                  # sample data, champion model
-    python pipelines/score.py model=models:/customer-segmentation/3 data=csv data.path=tx.csv
+    python pipelines/score.py                    # sample data, its champion (else latest) model
+    python pipelines/score.py model_uri=3        # version 3 of the dataset's model
+    python pipelines/score.py model_uri=champion data=csv data.path=tx.csv data.name=shop
     python pipelines/score.py input_kind=features input=features.parquet output=labels.csv
     python pipelines/score.py previous=outputs/labels_2024q3.parquet   # + migration matrix
 
@@ -25,7 +26,6 @@ from clustering import tracking  # noqa: E402
 from clustering.config import ScoreConfig  # noqa: E402
 from clustering.errors import ClusteringError, ConfigError  # noqa: E402
 from clustering.files import atomic_path, read_frame, write_frame  # noqa: E402
-from clustering.model import previous_version, resolve_model_uri  # noqa: E402
 from clustering.scoring import score, write_labels  # noqa: E402
 from clustering.sources import sources_for  # noqa: E402
 from clustering.stable_ids import (  # noqa: E402
@@ -40,14 +40,8 @@ def run(cfg: ScoreConfig) -> pd.DataFrame:
     mlflow.set_tracking_uri(tracking.resolve_tracking_uri(cfg.tracking_uri, cfg.paths.root))
     if cfg.input_kind not in ("transactions", "features"):
         raise ConfigError(f"input_kind must be transactions or features, got '{cfg.input_kind}'")
-    model_ref = cfg.model or previous_version(cfg.model_name)
-    if model_ref is None:
-        raise ConfigError(f"no registered model '{cfg.model_name}' in {mlflow.get_tracking_uri()}: "
-                          "run `make train` first, or pass model=<models:/... URI or run id>")
-    try:
-        resolve_model_uri(model_ref)
-    except ValueError as exc:
-        raise ConfigError(str(exc)) from None
+    model_ref = tracking.choose_model(
+        cfg.model_uri, tracking.model_name_for(cfg.model_name, cfg.data.name))
     if cfg.previous and not Path(cfg.previous).is_file():
         raise ConfigError(f"previous='{cfg.previous}' does not exist: give an earlier labels file "
                           "(.parquet or .csv) or leave previous out")

@@ -7,8 +7,9 @@
    and opens a parent run for the sweep;
 2. runs the Hydra multirun (`pipelines/train.py --config-name sweep`, joblib launcher), every
    job a child run tagged with the sweep id;
-3. prints and logs the comparison table, registers the best run's model (by ``--metric``) and
-   points the alias ``champion`` at it.
+3. prints and logs the comparison table, registers the best run's model (by ``--metric``) as a
+   new version of the dataset's model, and points the alias ``champion`` at it only if it beats
+   the current champion on the same metric (the comparison is a tag on the version).
 """
 
 from __future__ import annotations
@@ -37,12 +38,15 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--metric", default="future_auc_repeat",
                     help="metric that picks the champion (default: future_auc_repeat)")
-    ap.add_argument("--experiment", default="segmentation-sample")
-    ap.add_argument("--model-name", default="customer-segmentation",
-                    help="registered model name for the champion")
+    ap.add_argument("--data", default="sample", help="the dataset (data.name) of the jobs")
+    ap.add_argument("--experiment", default=None, help="default: segmentation-<data>")
+    ap.add_argument("--model-name", default=None,
+                    help="registered model (default: segmentation-<data>, as make train)")
     ap.add_argument("overrides", nargs="*", help="Hydra overrides passed to every job")
     args = ap.parse_args(argv)
 
+    args.experiment = args.experiment or f"segmentation-{args.data}"
+    args.model_name = tracking.model_name_for(args.model_name, args.data)
     uri = tracking.resolve_tracking_uri(None, PROJECT_ROOT)
     exp_id = tracking.ensure_experiment(args.experiment, uri, PROJECT_ROOT)
     sweep_id = uuid.uuid4().hex[:8]
@@ -50,6 +54,7 @@ def main(argv: list[str] | None = None) -> int:
                           tags={"kind": "sweep", "sweep": sweep_id}) as parent:
         cmd = [sys.executable, str(PROJECT_ROOT / "pipelines" / "train.py"), "--config-name",
                "sweep", f"mlflow.experiment={args.experiment}",
+               f"mlflow.registered_model_name={args.model_name}",
                f"mlflow.parent_run_id={parent.info.run_id}", f"+mlflow.tags.sweep={sweep_id}",
                *args.overrides]
         print(f"Sweep {sweep_id}: {' '.join(cmd[1:])}", flush=True)
@@ -60,10 +65,12 @@ def main(argv: list[str] | None = None) -> int:
         print("\n" + table.round(3).to_string(), flush=True)
         tracking.log_frame(table.reset_index(), "sweep/comparison.csv")
         best = table.index[0]
-        version = crown(best, args.model_name)
-        mlflow.set_tags({"champion_run": best, "metric": args.metric})
-        print(f"\nChampion by {args.metric}: run {best} ({table.at[best, 'run_name']}) -> "
-              f"models:/{args.model_name}@champion (version {version})")
+        version = register(best, args.model_name)
+        print(f"\nBest of the sweep by {args.metric}: run {best} ({table.at[best, 'run_name']})"
+              f" -> version {version} of {args.model_name}")
+        won = tracking.promote(args.model_name, version, args.metric,
+                               args.metric in LOWER_IS_BETTER)
+        mlflow.set_tags({"best_run": best, "metric": args.metric, "promoted": str(won)})
     return 0
 
 
@@ -95,16 +102,14 @@ def rank(table: pd.DataFrame, metric: str) -> pd.DataFrame:
     return scored[keep].sort_values(metric, ascending=metric in LOWER_IS_BETTER, kind="stable")
 
 
-def crown(run_id: str, name: str) -> str:
-    """Register the run's model and point the alias ``champion`` at the new version."""
+def register(run_id: str, name: str) -> str:
+    """Register the run's logged model as a new version of ``name``."""
     run = mlflow.get_run(run_id)
     logged = mlflow.search_logged_models(experiment_ids=[run.info.experiment_id],
                                          filter_string=f"source_run_id = '{run_id}'",
                                          output_format="list")
     uri = logged[0].model_uri if logged else f"runs:/{run_id}/model"
-    mv = mlflow.register_model(uri, name)
-    mlflow.MlflowClient().set_registered_model_alias(name, "champion", mv.version)
-    return mv.version
+    return mlflow.register_model(uri, name).version
 
 
 if __name__ == "__main__":

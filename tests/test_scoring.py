@@ -172,43 +172,44 @@ def _free_port() -> int:
 
 
 @pytest.mark.slow
-def test_mlflow_models_serve_answers_json(tmp_path, mlflow_uri, settings_for):
+def test_make_serve_answers_the_documented_curl_payload(tmp_path, mlflow_uri, settings_for):
+    """`make serve` right after a plain training (no champion yet: the latest version), on
+    loopback, answering the README's payload (docs/serve_example.json) with segments and
+    personas equal to the model's own."""
+    import json
+
     import requests
 
     result, _ = _train(settings_for, "model.k=5")
     port = _free_port()
-    bindir = os.path.dirname(sys.executable)  # mlflow starts uvicorn from PATH
-    env = dict(os.environ, MLFLOW_TRACKING_URI=mlflow_uri,
-               PATH=bindir + os.pathsep + os.environ.get("PATH", ""))
-    mlflow_bin = os.path.join(bindir, "mlflow")
-    proc = subprocess.Popen([mlflow_bin, "models", "serve", "-m", f"models:/{MODEL}/1",
-                             "--env-manager", "local", "-h", "127.0.0.1", "-p", str(port)],
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    env = dict(os.environ, MLFLOW_TRACKING_URI=mlflow_uri)
+    proc = subprocess.Popen(["make", "-s", "serve", f"SERVE_PORT={port}",
+                             f"MODEL_NAME={MODEL}"], cwd=PROJECT_ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    example = PROJECT_ROOT / "docs" / "serve_example.json"
     try:
-        rows = result.features.buyers.head(4)
-        cols = list(load_cols(result))
-        payload = {"dataframe_split": {"columns": cols,
-                                       "data": rows[cols].astype(object).where(rows[cols].notna(), None).values.tolist()}}
-        deadline = time.time() + 120
-        resp = None
-        while time.time() < deadline:
+        deadline, resp = time.time() + 120, None
+        while time.time() < deadline and proc.poll() is None:
             try:
-                resp = requests.post(f"http://127.0.0.1:{port}/invocations", json=payload, timeout=10)
+                resp = requests.post(f"http://127.0.0.1:{port}/invocations",
+                                     data=example.read_bytes(),
+                                     headers={"Content-Type": "application/json"}, timeout=10)
                 break
             except requests.ConnectionError:
                 time.sleep(1)
-        assert resp is not None, proc.stderr.read().decode()[-3000:] if proc.poll() is not None else "no answer"
+        assert resp is not None, proc.stderr.read().decode()[-3000:]
         assert resp.status_code == 200, resp.text
+        rows = pd.DataFrame(json.loads(example.read_text())["dataframe_records"])
+        expected = result.model.label_frame(rows)
         preds = resp.json()["predictions"]
-        assert [p["segment"] for p in preds] == result.labels["segment"].head(4).tolist()
-        assert [p["persona"] for p in preds] == result.labels["persona"].head(4).tolist()
+        assert [p["segment"] for p in preds] == expected["segment"].tolist()
+        assert [p["persona"] for p in preds] == expected["persona"].tolist()
+        assert {"confidence", "is_outlier"} <= set(preds[0])
     finally:
-        proc.terminate()
+        import signal
+
+        os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=30)
-
-
-def load_cols(result):
-    return result.model.feature_names_in_
 
 
 @pytest.mark.slow

@@ -24,7 +24,9 @@ def test_training_run_is_tracked_with_metrics_artifacts_and_model(tmp_path, mlfl
     client = mlflow.MlflowClient(mlflow_uri)
     run = client.get_run(result.run_id)
     assert run.info.status == "FINISHED"
-    assert run.info.run_name == f"kmeans-k{int(result.metrics['k'])}-sample"
+    # unique and readable: algorithm, k, scaler, dataset and the start of the run id
+    assert run.info.run_name == (f"kmeans-k{int(result.metrics['k'])}-standard-sample-"
+                                 f"{result.run_id[:6]}")
     for m in ["silhouette", "calinski_harabasz", "davies_bouldin", "min_share", "max_share",
               "ari_truth", "nmi_truth", "n_customers"]:
         assert m in run.data.metrics, m
@@ -116,7 +118,7 @@ def test_own_csv_with_other_column_names_and_date_format(tmp_path, mlflow_uri, s
     )
     result = run_training(settings, resolved=resolved)
     assert result.metrics["k"] == 4
-    assert result.run_name == "kmeans-k4-my_csv"
+    assert result.run_name == f"kmeans-k4-standard-my_csv-{result.run_id[:6]}"
     # payment delay and new-product flags are not in this export: skipped, not invented
     assert {"mean_payment_delay", "new_product_share"} <= set(result.features.skipped)
     start = pd.Timestamp(result.features.window_start)
@@ -219,15 +221,17 @@ def test_parallel_sweep_on_one_sqlite_store_crowns_a_champion(tmp_path, mlflow_u
         capture_output=True, text=True, env=env, timeout=900)
     assert r.returncode == 0, r.stderr[-3000:]
     assert "database is locked" not in r.stderr
-    assert "Champion by silhouette" in r.stdout
+    assert "Best of the sweep by silhouette" in r.stdout
     runs = mlflow.search_runs(experiment_names=["sweep-test"], output_format="list",
                               filter_string="tags.kind = 'clustering'")
     assert len(runs) == 4 and all(x.info.status == "FINISHED" for x in runs)
+    assert len({x.info.run_name for x in runs}) == 4  # unique run names
     client = mlflow.MlflowClient()
-    mv = client.get_model_version_by_alias("customer-segmentation", "champion")
+    mv = client.get_model_version_by_alias("segmentation-sample", "champion")
     assert mv.run_id in {x.info.run_id for x in runs}
-    # the jobs only log their models: the champion is the one version registered
-    assert len(client.search_model_versions("name = 'customer-segmentation'")) == 1
+    assert mv.tags["promotion"].startswith("promoted: silhouette")
+    # the jobs only log their models: the best one is the one version registered
+    assert len(client.search_model_versions("name = 'segmentation-sample'")) == 1
 
 
 def test_sweep_ranks_only_runs_that_logged_the_metric():

@@ -183,8 +183,8 @@ class TrainConfig:
 class ScoreConfig:
     """Settings of ``make score`` (pipelines/score.py)."""
 
-    model: str | None = MISSING
-    model_name: str = MISSING
+    model_uri: str | None = MISSING
+    model_name: str | None = MISSING
     input: str | None = MISSING
     input_kind: str = MISSING  # transactions | features
     id_column: str = MISSING

@@ -57,8 +57,10 @@ def internal_indices(
 
 def eta_squared(groups, y) -> float:
     """Share of the variance of ``y`` explained by ``groups`` (between-group over total sum of
-    squares, 0..1; NaN when ``y`` is constant)."""
-    _, inverse, counts = np.unique(np.asarray(groups), return_inverse=True, return_counts=True)
+    squares, 0..1; NaN when ``y`` is constant). Groups are hashed: sorting a million string
+    labels (the baselines') with ``np.unique`` took 5 s of a 1M-customer run."""
+    inverse = pd.factorize(pd.Series(np.asarray(groups)), sort=False, use_na_sentinel=False)[0]
+    counts = np.bincount(inverse)
     y = np.asarray(y, dtype=np.float64)
     total = float(((y - y.mean()) ** 2).sum())
     means = np.bincount(inverse, weights=y) / counts

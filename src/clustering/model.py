@@ -9,7 +9,6 @@ with the model as code) and the pinned requirements.
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Callable
 from pathlib import Path
 
 import joblib
@@ -233,64 +232,3 @@ def log_segmentation_model(model, input_example: pd.DataFrame, registered_name: 
             registered_model_name=registered_name,
         )
     return info
-
-
-def resolve_model_uri(model: str) -> str:
-    """``models:/name@alias``, ``models:/name/version``, ``runs:/...`` or a bare run id."""
-    if model.startswith(("models:/", "runs:/")) or "://" in model or Path(model).exists():
-        return model
-    if len(model) == 32 and all(c in "0123456789abcdef" for c in model):
-        return f"runs:/{model}/model"
-    raise ValueError(f"model '{model}' is not a models:/name@alias, models:/name/version, "
-                     "runs:/<run id>/model URI or a run id")
-
-
-def model_identity(uri: str) -> tuple[str, str]:
-    """(registered name, version) of a model URI; runs give ('run:<id>', '')."""
-    client = mlflow.MlflowClient()
-    if uri.startswith("models:/"):
-        ref = uri.removeprefix("models:/")
-        if "@" in ref:
-            name, alias = ref.split("@", 1)
-            return name, str(client.get_model_version_by_alias(name, alias).version)
-        name, _, version = ref.partition("/")
-        if version.isdigit():
-            return name, version
-        return name, version or ""
-    if uri.startswith("runs:/"):
-        return f"run:{uri.split('/')[1]}", ""
-    return uri, ""
-
-
-def previous_version(name: str) -> str | None:
-    """URI of the latest registered version of ``name``, if any (the model a retrain follows)."""
-    client = mlflow.MlflowClient()
-    try:
-        versions = client.search_model_versions(f"name = '{name}'")
-    except mlflow.exceptions.MlflowException:
-        return None
-    if not versions:
-        return None
-    return f"models:/{name}/{max(int(v.version) for v in versions)}"
-
-
-def previous_model(settings, columns, say: Callable[[str], None]):
-    """(URI, model) of the latest registered version a retrain keeps its segment ids against,
-    or (URI or None, None) when there is none or it cannot be used; ``settings`` is the
-    :class:`clustering.config.MlflowConfig`."""
-    name = settings.registered_model_name
-    if not (settings.match_previous and settings.log_model and name):
-        return None, None
-    uri = previous_version(name)
-    if uri is None:
-        return None, None
-    try:
-        prev = load_segmentation_model(uri)
-    except Exception as exc:  # an old or foreign model: train without matching, but say so
-        say(f"previous model {uri} not usable for id matching: {exc}")
-        return uri, None
-    missing = [c for c in prev.feature_names_in_ if c not in columns]
-    if missing:
-        say(f"previous model {uri} needs features {missing}: ids not matched")
-        return uri, None
-    return uri, prev

@@ -29,7 +29,7 @@ from clustering.glossary import column_label
 from clustering.guardrails import composition, guardrail_warnings, marketing_view
 from clustering.holdout import choose_future_k, future_k_curve, future_validation
 from clustering.metrics import agreement, int_codes, persona_truth, score_labelling
-from clustering.model import SegmentationModel, previous_model
+from clustering.model import SegmentationModel
 from clustering.personas import name_segments, weighted_fit
 from clustering.plots import plot_profile_heatmap, segmentation_figures
 from clustering.preprocess import select_columns
@@ -80,7 +80,10 @@ def _compute(cfg: TrainConfig, sources: DataSources, engine: Engine, digest: str
         curve = future_curve if future_curve is not None else curve
         seg = pipe[-1]
         labels, k = seg.labels_, int(seg.n_clusters_)
-    previous_uri, previous = previous_model(cfg.mlflow, buyers.columns, console.detail)
+    previous_uri, previous = tracking.previous_model(
+        tracking.model_name_for(cfg.mlflow.registered_model_name, cfg.data.name)
+        if cfg.mlflow.log_model else None, cfg.mlflow.match_previous,
+        buyers.columns, console.detail)
     id_map = matches = None
     if previous is not None:
         id_map, matches = match_segments(previous, buyers, labels)
@@ -125,7 +128,8 @@ def _compute(cfg: TrainConfig, sources: DataSources, engine: Engine, digest: str
             metrics |= future.get("clusters", ({}, None))[0]
             for b, seg_b in baselines.items():
                 seg_b.metrics |= future.get(b, ({}, None))[0]
-    run_name = cfg.mlflow.run_name or f"{m.name}-k{k}-{cfg.data.name}"
+    base = cfg.mlflow.run_name or f"{m.name}-k{k}-{cfg.preprocess.scaler}-{cfg.data.name}"
+    run_name = cfg.mlflow.run_name or f"{base}-{run_id[:6]}"  # unique: two runs never share it
     labels_df = model.customer_labels(fr.table)  # every customer, as scoring labels them
     with console.stage("persona report"):
         seg_names, columns = personas.names(), [column_label(c, fr.attributes) for c in names]
@@ -144,7 +148,7 @@ def _compute(cfg: TrainConfig, sources: DataSources, engine: Engine, digest: str
             composition(buyers, labels, fr.attributes, engine.top_categories(
                 pd.DataFrame({"customer_id": buyers["customer_id"], "segment": labels}),
                 fr.window_start, fr.snapshot_date)))
-        report_dir = Path(cfg.paths.reports_dir) / f"{run_name}-{run_id[:8]}"
+        report_dir = Path(cfg.paths.reports_dir) / f"{base}-{run_id[:8]}"
         report_path = write_text(report_dir / "persona_report.html", html)
         write_text(report_dir / "persona_report.md", md)
     return TrainResult(cfg, run_name, loaded, digest, fr, X, Xs, names, curve, model, labels_df,
@@ -174,11 +178,9 @@ def run_training(cfg: TrainConfig, resolved: dict[str, Any] | None = None,
             threadpool_limits(limits=cfg.threads):
         with console.stage(f"load data ({cfg.engine.name} engine)"):
             sources = sources_for(cfg.data, cfg.paths.data_dir)
-            engine = open_engine(cfg.engine, sources,
-                                 lookback_days=cfg.features.lookback_days,
-                                 include=list(cfg.features.include),
-                                 snapshot_date=cfg.features.snapshot_date,
-                                 data_dir=cfg.paths.data_dir, threads=cfg.threads)
+            engine = open_engine(cfg.engine, sources, lookback_days=cfg.features.lookback_days,
+                                 include=list(cfg.features.include), threads=cfg.threads,
+                                 snapshot_date=cfg.features.snapshot_date, data_dir=cfg.paths.data_dir)
             for line in engine.loaded.describe():
                 console.detail(line)
             digest = digest_files(engine.loaded.files + engine.loaded.customer_files)

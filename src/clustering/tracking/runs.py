@@ -284,7 +284,10 @@ def log_training(result, say: Callable[[str], None]) -> None:
         log_metrics({f"{s}_segments": float((result.matches.status == s).sum())
                      for s in ("matched", "new", "vanished")})
     if cfg.mlflow.log_model:
-        register = cfg.mlflow.registered_model_name if cfg.mlflow.register else None
+        from clustering.tracking.registry import model_name_for
+
+        register = (model_name_for(cfg.mlflow.registered_model_name, cfg.data.name)
+                    if cfg.mlflow.register else None)
         info = log_segmentation_model(result.model, result.X.head(5), register)
         if register and info.registered_model_version:
             say(f"registered models:/{register}/{info.registered_model_version}")

@@ -1,0 +1,53 @@
+"""Promote a registered version to champion, only if it beats the current champion.
+
+    python pipelines/promote.py                        # the sample's latest version
+    python pipelines/promote.py --version 3 --metric silhouette
+    python pipelines/promote.py --data shop --version 2
+
+The comparison (candidate against champion on the metric) is recorded as the tag `promotion`
+on the candidate version, whichever way it goes; the alias `champion` moves only on a win.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import mlflow  # noqa: E402
+
+from clustering import tracking  # noqa: E402
+from clustering.errors import ClusteringError, ConfigError  # noqa: E402
+from pipelines.common import PROJECT_ROOT, exit_on_user_error  # noqa: E402
+
+LOWER_IS_BETTER = {"davies_bouldin", "noise_share"}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", default="sample", help="the dataset (data.name) whose model")
+    ap.add_argument("--model-name", default=None, help="default: segmentation-<data>")
+    ap.add_argument("--version", default=None, help="candidate version (default: the latest)")
+    ap.add_argument("--metric", default="future_auc_repeat",
+                    help="the metric to compare on (default: future_auc_repeat)")
+    args = ap.parse_args(argv)
+    mlflow.set_tracking_uri(tracking.resolve_tracking_uri(None, PROJECT_ROOT))
+    name = tracking.model_name_for(args.model_name, args.data)
+    try:
+        uri = tracking.choose_model(args.version, name)
+        if args.version is None:
+            uri = tracking.previous_version(name) or uri
+        _, version = tracking.model_identity(uri)
+        if not version:
+            raise ConfigError(f"--version {args.version}: give a registered version of '{name}'")
+        tracking.promote(name, version, args.metric, args.metric in LOWER_IS_BETTER)
+    except ClusteringError as exc:
+        exit_on_user_error(exc)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,40 @@
+"""Everything MLflow: runs and what they log (:mod:`.runs`), the model registry (:mod:`.registry`).
+
+Nothing else under ``clustering`` talks to MLflow, except the saved model itself
+(:mod:`clustering.model`, an MLflow pyfunc).
+"""
+
+from clustering.tracking.registry import (
+    CHAMPION,
+    choose_model,
+    model_identity,
+    model_name_for,
+    previous_model,
+    previous_version,
+    promote,
+    resolve_model_uri,
+)
+from clustering.tracking.runs import (
+    compare_runs,
+    ensure_experiment,
+    flatten,
+    git_commit,
+    latest_run,
+    load_table,
+    log_dataset,
+    log_environment,
+    log_figure,
+    log_frame,
+    log_metrics,
+    log_params,
+    log_text,
+    log_training,
+    resolve_tracking_uri,
+    tracked_run,
+)
+
+__all__ = ["CHAMPION", "choose_model", "compare_runs", "ensure_experiment", "flatten",
+           "git_commit", "latest_run", "load_table", "log_dataset", "log_environment",
+           "log_figure", "log_frame", "log_metrics", "log_params", "log_text", "log_training",
+           "model_identity", "model_name_for", "previous_model", "previous_version", "promote",
+           "resolve_model_uri", "resolve_tracking_uri", "tracked_run"]

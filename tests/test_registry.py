@@ -1,0 +1,68 @@
+"""The model registry: choosing a model by version, alias or run id; promotion only on a win."""
+
+from __future__ import annotations
+
+import mlflow
+import mlflow.pyfunc
+import pytest
+
+from clustering.errors import ConfigError
+from clustering.tracking import CHAMPION, choose_model, model_name_for, promote
+
+NAME = "segmentation-test"
+
+
+class _Constant(mlflow.pyfunc.PythonModel):
+    def predict(self, context, model_input, params=None):
+        return [0] * len(model_input)
+
+
+def _register(metric: float) -> tuple[str, str]:
+    """A run with one metric and a tiny logged model, registered as a new version."""
+    with mlflow.start_run() as run:
+        mlflow.log_metric("future_auc_repeat", metric)
+        info = mlflow.pyfunc.log_model(name="model", python_model=_Constant(),
+                                       pip_requirements=[])
+    return mlflow.register_model(info.model_uri, NAME).version, run.info.run_id
+
+
+def test_one_model_per_dataset_by_default():
+    assert model_name_for(None, "shop") == "segmentation-shop"
+    assert model_name_for("my-model", "shop") == "my-model"
+
+
+def test_a_model_is_chosen_by_version_alias_or_run_id(mlflow_uri):
+    with pytest.raises(ConfigError, match="no registered model 'segmentation-test'.*make train"):
+        choose_model(None, NAME)
+    v1, run1 = _register(0.80)
+    v2, _ = _register(0.85)
+    assert choose_model(None, NAME) == f"models:/{NAME}/{v2}"  # no champion yet: the latest
+    assert choose_model("1", NAME) == f"models:/{NAME}/1"
+    assert choose_model(run1, NAME) == f"runs:/{run1}/model"
+    assert choose_model("models:/x/7", NAME) == "models:/x/7"
+    mlflow.MlflowClient().set_registered_model_alias(NAME, CHAMPION, v1)
+    assert choose_model(None, NAME) == f"models:/{NAME}@{CHAMPION}"  # the champion once set
+    assert choose_model("champion", NAME) == f"models:/{NAME}@{CHAMPION}"
+    with pytest.raises(ConfigError, match=r"has no version 9 \(versions: 1, 2\)"):
+        choose_model("9", NAME)
+    with pytest.raises(ConfigError, match=r"aliases: champion"):
+        choose_model("staging", NAME)
+    with pytest.raises(ConfigError, match="no run with this id"):
+        choose_model("0" * 32, NAME)
+
+
+def test_promotion_moves_the_champion_only_on_a_win(mlflow_uri):
+    client = mlflow.MlflowClient()
+    v1, _ = _register(0.90)
+    assert promote(NAME, v1, "future_auc_repeat", say=lambda m: None)  # no champion: promoted
+    v2, _ = _register(0.83)  # a worse candidate (a sweep's best that is worse than in use)
+    assert not promote(NAME, v2, "future_auc_repeat", say=lambda m: None)
+    assert client.get_model_version_by_alias(NAME, CHAMPION).version == v1
+    assert client.get_model_version(NAME, v2).tags["promotion"] == (
+        "not promoted: future_auc_repeat 0.8300 vs champion version 1: 0.9000")
+    v3, _ = _register(0.95)
+    assert promote(NAME, v3, "future_auc_repeat", say=lambda m: None)
+    assert client.get_model_version_by_alias(NAME, CHAMPION).version == v3
+    # where lower is better, the lower value wins
+    assert promote(NAME, v1, "future_auc_repeat", lower_is_better=True, say=lambda m: None)
+    assert client.get_model_version_by_alias(NAME, CHAMPION).version == v1
