@@ -50,6 +50,6 @@ def format_summary(result, currency: str = "") -> str:
         f"Persona report: {result.report_path}",
         f"MLflow run {result.run_id} in experiment {result.experiment_id} ({result.tracking_uri})",
         f"Open the UI with `make ui`, then http://127.0.0.1:{os.environ.get('MLFLOW_PORT', '5000')}"
-        f"/#/experiments/{result.experiment_id}/runs/{result.run_id}",
+        f"/#/experiments/{result.experiment_id}/runs/{result.run_id}?workflowType=machine_learning",
     ]
     return "\n".join(lines)

@@ -42,16 +42,24 @@ def _local_artifact_root(uri: str, root: str | Path) -> str | None:
     return None
 
 
+#: MLflow 3's UI opens an experiment in its GenAI view (traces) unless told it trains models
+EXPERIMENT_KIND = {"mlflow.experimentKind": "custom_model_development"}
+
+
 def ensure_experiment(name: str, uri: str, root: str | Path) -> str:
-    """The experiment's id, creating it (with a local artifact location) when missing."""
+    """The experiment's id, creating it (with a local artifact location, as a model-training
+    experiment) when missing."""
     mlflow.set_tracking_uri(uri)
     exp = mlflow.get_experiment_by_name(name)
     if exp is not None:
+        if exp.tags.get("mlflow.experimentKind") is None:
+            mlflow.MlflowClient().set_experiment_tag(exp.experiment_id, *next(iter(
+                EXPERIMENT_KIND.items())))
         return exp.experiment_id
     art = _local_artifact_root(uri, root)
     location = f"{art}/{name}" if art else None
     try:
-        return mlflow.create_experiment(name, artifact_location=location)
+        return mlflow.create_experiment(name, artifact_location=location, tags=EXPERIMENT_KIND)
     except mlflow.exceptions.MlflowException:
         # created meanwhile by a parallel job
         exp = mlflow.get_experiment_by_name(name)
@@ -100,9 +108,14 @@ def flatten(d: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
     return out
 
 
+#: configuration kept out of the run's parameters (it is in config/resolved.yaml): the persona
+#: catalogue's texts and rules would bury the parameters one compares runs by
+PARAMS_NOT_LOGGED = ("personas.catalogue.", "personas.special.")
+
+
 def log_params(params: Mapping[str, Any]) -> None:
     flat = flatten(params)
-    items = list(flat.items())
+    items = [(k, v) for k, v in flat.items() if not k.startswith(PARAMS_NOT_LOGGED)]
     for i in range(0, len(items), 100):
         mlflow.log_params(dict(items[i : i + 100]))
 
