@@ -11,7 +11,7 @@ PORT   ?= 5000
 MLFLOW_DB ?= sqlite:///$(CURDIR)/mlflow.db
 
 .DEFAULT_GOAL := help
-.PHONY: help install train sweep score serve promote bench test test-fast ui lint clean
+.PHONY: help install train sweep score serve promote bench test test-fast screenshot ui lint clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-10s %s\n", $$1, $$2}'
@@ -56,6 +56,13 @@ test: $(STAMP) ## run the whole test suite (slow tests included)
 
 test-fast: $(STAMP) ## run the tests not marked slow
 	$(PY) -m pytest -m "not slow" $(ARGS)
+
+screenshot: ## PNG of the newest persona report (headless Chromium: apt-get install chromium)
+	@report=$$(ls -t reports/*/persona_report.html 2>/dev/null | head -1); \
+	  test -n "$$report" || { echo "no persona report yet: run make train first"; exit 2; }; \
+	  chromium --headless --no-sandbox --disable-gpu --hide-scrollbars --window-size=1200,4000 \
+	    --screenshot="$${report%.html}.png" "file://$(CURDIR)/$$report" 2>/dev/null && \
+	  echo "$${report%.html}.png"
 
 ui: $(STAMP) ## serve the MLflow UI on http://$(HOST):$(PORT)
 	$(VENV)/bin/mlflow ui --backend-store-uri $(MLFLOW_DB) --default-artifact-root $(CURDIR)/mlartifacts --host $(HOST) --port $(PORT)

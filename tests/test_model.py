@@ -38,3 +38,20 @@ def test_a_model_pickled_when_segmenters_lived_in_clustering_segment_still_loads
         joblib.load(path)
     loaded = load_pickled(path)
     np.testing.assert_array_equal(loaded.predict(df), model.predict(df))
+
+
+def test_loading_from_another_folder_never_creates_an_empty_store(tmp_path, monkeypatch):
+    """Without MLFLOW_TRACKING_URI, a set URI or the project's store: one clear error, and no
+    stray mlflow.db in the caller's folder."""
+    import mlflow.tracking._tracking_service.utils as tracking_utils
+
+    import clustering.model as model_module
+    from clustering.errors import DataError
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.setattr(tracking_utils, "_tracking_uri", None)
+    monkeypatch.setattr(model_module, "PROJECT_STORE", tmp_path / "project" / "mlflow.db")
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(DataError, match="no MLflow store to load the model from"):
+        model_module.load_segmentation_model("models:/segmentation-sample/1")
+    assert not list(tmp_path.glob("mlflow.db")) and not (tmp_path / "mlruns").exists()

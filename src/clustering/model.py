@@ -191,8 +191,37 @@ def save_for_mlflow(model: SegmentationModel, directory: Path) -> Path:
     return path
 
 
-def load_segmentation_model(model_uri: str) -> SegmentationModel:
-    """The :class:`SegmentationModel` inside a logged or registered pyfunc model."""
+#: the project's own store, where `make train` logs by default
+PROJECT_STORE = Path(__file__).resolve().parents[2] / "mlflow.db"
+
+
+def use_store(tracking_uri: str | None = None) -> str:
+    """Point MLflow at ``tracking_uri``; else keep the store already set (MLFLOW_TRACKING_URI or
+    ``mlflow.set_tracking_uri``); else this project's SQLite store. Never a new empty store in
+    whatever folder the caller runs from: without any, a clear error."""
+    if tracking_uri:
+        mlflow.set_tracking_uri(tracking_uri)
+        return tracking_uri
+    try:
+        from mlflow.tracking._tracking_service.utils import is_tracking_uri_set
+    except ImportError:  # a future MLflow without it: trust what is set
+        return mlflow.get_tracking_uri()
+    if is_tracking_uri_set():
+        return mlflow.get_tracking_uri()
+    if PROJECT_STORE.exists():
+        uri = f"sqlite:///{PROJECT_STORE}"
+        mlflow.set_tracking_uri(uri)
+        return uri
+    raise DataError(f"no MLflow store to load the model from: set MLFLOW_TRACKING_URI (or pass "
+                    f"tracking_uri=...); the project's store {PROJECT_STORE} does not exist yet "
+                    "(run `make train` first)")
+
+
+def load_segmentation_model(model_uri: str, tracking_uri: str | None = None) -> SegmentationModel:
+    """The :class:`SegmentationModel` inside a logged or registered pyfunc model, from any
+    folder: the store is ``tracking_uri``, the one set, or the project's (:func:`use_store`)."""
+    if model_uri.startswith(("models:/", "runs:/")):
+        use_store(tracking_uri)
     pyfunc = mlflow.pyfunc.load_model(model_uri)
     return pyfunc.unwrap_python_model().model
 
