@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> None:
                                           tracking.model_name_for(args.model_name, args.data))
     except ClusteringError as exc:
         exit_on_user_error(exc)
-    print(f"Serving {model_uri} from {uri} on http://{args.host}:{args.port}/invocations",
+    print(f"Serving {model_uri} from {tracking.redact_uri(uri)} on http://{args.host}:{args.port}/invocations",
           flush=True)
     os.environ["MLFLOW_TRACKING_URI"] = uri
     mlflow_cli = shutil.which("mlflow", path=str(Path(sys.executable).parent)) or "mlflow"

@@ -123,6 +123,9 @@ CONFIG_ERRORS = [
     ("data=csv", "data.path=/no/such/file.csv", "data.path: '/no/such/file.csv' does not exist"),
     ("model=kmeans", "model.criterion=bic", "model.criterion 'bic' needs a likelihood"),
     ("model=kmeans", "baselines.enabled=[rfm,abcd]", "unknown baselines.enabled ['abcd']"),
+    ("model=kmeans", "features.snapshot_date=2024-02-30",
+     "features.snapshot_date '2024-02-30' is not a valid date: use YYYY-MM-DD"),
+    ("model=kmeans", "data.quality.max_share=5", "data.quality.max_share is a share between 0 and 1"),
 ]
 
 
@@ -148,3 +151,27 @@ def test_cli_never_shows_a_traceback_for_bad_data(tmp_path):
     assert r.stderr.strip().splitlines()[-1].startswith("data error: ")
     assert "Traceback" not in r.stderr
     assert "wrong delimiter" in r.stderr
+
+
+def test_an_empty_file_is_named_as_empty(tmp_path):
+    from clustering.sources import resolve_files
+
+    (tmp_path / "a.csv").write_text("customer_id,timestamp,amount\nA,2024-01-01,5\n")
+    (tmp_path / "b.csv").write_bytes(b"")
+    with pytest.raises(DataError, match=r"b.csv is empty \(0 bytes\): export it again"):
+        resolve_files(str(tmp_path))
+
+
+def test_secrets_are_masked_in_parameters_and_uris():
+    from clustering.tracking.runs import flatten, redact_uri, safe_params
+
+    flat = safe_params(flatten({
+        "engine": {"conf": {"spark.hadoop.fs.s3a.secret.key": "s3cr3t"}},
+        "mlflow": {"tracking_uri": "postgresql://ana:pa55@db:5432/mlflow"},
+        "data": {"name": "shop", "api_token": "t0k"}}))
+    assert flat["engine.conf.spark.hadoop.fs.s3a.secret.key"] == "***"
+    assert flat["data.api_token"] == "***" and flat["data.name"] == "shop"
+    assert flat["mlflow.tracking_uri"] == "postgresql://ana:***@db:5432/mlflow"
+    assert redact_uri("http://127.0.0.1:5000") == "http://127.0.0.1:5000"
+    assert "pa55" not in redact_uri("https://ana:pa55@mlflow.example/")
+

@@ -248,3 +248,20 @@ def test_sweep_ranks_only_runs_that_logged_the_metric():
     assert list(rank(table, "dbcv").index) == ["r2"]  # never crowns a run without the metric
     with pytest.raises(SystemExit, match="no run logged the metric 'future_auc_repeat'.*dbcv"):
         rank(table.assign(future_auc_repeat=None), "future_auc_repeat")
+
+
+@pytest.mark.slow
+def test_secrets_are_neither_logged_nor_printed(tmp_path, mlflow_uri, settings_for, capsys):
+    """Spark credentials in engine.conf and a password in the tracking URI stay out of the
+    run's parameters, its resolved configuration and the console."""
+    settings, resolved = settings_for(
+        "data.sample.n_customers=400", "model.k=3", "evaluate.holdout_days=0",
+        "evaluate.stability_runs=0", "mlflow.log_model=false", "baselines.enabled=[]",
+        "+engine.conf={spark.hadoop.fs.s3a.secret.key: s3cr3tvalue}")
+    result = run_training(settings, resolved=resolved)
+    run = mlflow.MlflowClient(mlflow_uri).get_run(result.run_id)
+    assert run.data.params["engine.conf.spark.hadoop.fs.s3a.secret.key"] == "***"
+    assert not any("s3cr3tvalue" in v for v in run.data.params.values())
+    text = mlflow.artifacts.load_text(f"runs:/{result.run_id}/config/resolved.yaml")
+    assert "s3cr3tvalue" not in text and "***" in text
+    assert "s3cr3tvalue" not in capsys.readouterr().out

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any  # noqa: UP035 (OmegaConf reads these annotations)
 
+import pandas as pd
 from omegaconf import MISSING
 
 from clustering.errors import ConfigError
@@ -252,5 +253,11 @@ def validate_config(cfg: TrainConfig) -> None:
         raise ConfigError(f"evaluate.holdout_days must be >= 0, got {cfg.evaluate.holdout_days}")
     if cfg.evaluate.silhouette_sample < 0:
         raise ConfigError("evaluate.silhouette_sample must be >= 0 (0 = all customers)")
+    if cfg.features.snapshot_date is not None:
+        try:
+            pd.Timestamp(str(cfg.features.snapshot_date))
+        except ValueError:
+            raise ConfigError(f"features.snapshot_date '{cfg.features.snapshot_date}' is not a "
+                              "valid date: use YYYY-MM-DD, e.g. 2024-02-29") from None
     if cfg.features.lookback_days < 2:
         raise ConfigError(f"features.lookback_days must be at least 2, got {cfg.features.lookback_days}")

@@ -103,6 +103,11 @@ def resolve_files(path: str, fmt: str = "auto", what: str = "transactions") -> l
             f"{what}: no input files at '{path}'. Give a CSV or Parquet file, a folder of them or "
             f"a glob (data.path=...)."
         )
+    empty = [f for f in files if Path(f).is_file() and Path(f).stat().st_size == 0]
+    if empty:
+        raise DataError(f"{what}: {empty[0]} is empty (0 bytes)"
+                        + (f", and {len(empty) - 1} more file(s)" if len(empty) > 1 else "")
+                        + ": export it again, or remove it from the folder")
     return files
 
 

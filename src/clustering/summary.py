@@ -6,6 +6,8 @@ import os
 
 import pandas as pd
 
+from clustering.tracking import redact_uri
+
 SUMMARY_COLUMNS = ["recency_days", "frequency", "monetary_total", "avg_order_value"]
 
 
@@ -48,7 +50,7 @@ def format_summary(result, currency: str = "") -> str:
         *([f"Renamed: {m}" for m in result.renamed["message"]] + [""]
           if result.renamed is not None and len(result.renamed) else []),
         f"Persona report: {result.report_path}",
-        f"MLflow run {result.run_id} in experiment {result.experiment_id} ({result.tracking_uri})",
+        f"MLflow run {result.run_id} in experiment {result.experiment_id} ({redact_uri(result.tracking_uri)})",
         f"Open the UI with `make ui`, then http://127.0.0.1:{os.environ.get('MLFLOW_PORT', '5000')}"
         f"/#/experiments/{result.experiment_id}/runs/{result.run_id}?workflowType=machine_learning",
     ]

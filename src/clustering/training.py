@@ -169,7 +169,7 @@ def run_training(cfg: TrainConfig, resolved: dict[str, Any] | None = None,
     experiment = cfg.mlflow.experiment or f"segmentation-{cfg.data.name}"
     m = cfg.model
     k_part = f"k{m.k}" if m.k else f"k{m.k_min}-{m.k_max}"
-    console.say(f"Tracking to {uri} (experiment '{experiment}')")
+    console.say(f"Tracking to {tracking.redact_uri(uri)} (experiment '{experiment}')")
     tags = {"git_commit": tracking.git_commit(cfg.paths.root), "data": cfg.data.name,
             "model": m.name, "seed": str(cfg.seed), "kind": "clustering", **dict(cfg.mlflow.tags)}
     with tracking.tracked_run(uri, experiment, cfg.mlflow.run_name or f"{m.name}-{k_part}-"

@@ -29,6 +29,7 @@ from clustering.tracking.runs import (
     log_params,
     log_text,
     log_training,
+    redact_uri,
     resolve_tracking_uri,
     tracked_run,
 )
@@ -37,4 +38,5 @@ __all__ = ["CHAMPION", "choose_model", "compare_runs", "ensure_experiment", "fla
            "git_commit", "latest_run", "load_table", "log_dataset", "log_environment",
            "log_figure", "log_frame", "log_metrics", "log_params", "log_text", "log_training",
            "model_identity", "model_name_for", "previous_model", "previous_version", "promote",
+           "redact_uri",
            "resolve_model_uri", "resolve_tracking_uri", "tracked_run"]

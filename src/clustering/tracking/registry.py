@@ -19,6 +19,12 @@ from clustering.errors import ConfigError
 CHAMPION = "champion"
 
 
+def _store() -> str:
+    from clustering.tracking.runs import redact_uri
+
+    return redact_uri(mlflow.get_tracking_uri())
+
+
 def model_name_for(configured: str | None, data_name: str) -> str:
     """The registered model of a dataset: the configured name, else ``segmentation-<data>``."""
     return configured or f"segmentation-{data_name}"
@@ -80,14 +86,14 @@ def choose_model(ref: str | None, name: str) -> str:
             client.get_run(ref)
         except mlflow.exceptions.MlflowException:
             raise ConfigError(f"model_uri={ref}: no run with this id in "
-                              f"{mlflow.get_tracking_uri()}") from None
+                              f"{_store()}") from None
         return f"runs:/{ref}/model"
     try:
         versions = client.search_model_versions(f"name = '{name}'")
     except mlflow.exceptions.MlflowException:
         versions = []
     if not versions:
-        raise ConfigError(f"no registered model '{name}' in {mlflow.get_tracking_uri()}: run "
+        raise ConfigError(f"no registered model '{name}' in {_store()}: run "
                           "`make train` on this dataset first, or give model_uri=<URI or run id>")
     numbers = sorted(int(v.version) for v in versions)
     aliases = sorted(client.get_registered_model(name).aliases or {})

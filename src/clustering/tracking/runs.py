@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import tempfile
 from collections.abc import Callable, Iterator, Mapping
@@ -113,8 +114,25 @@ def flatten(d: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
 PARAMS_NOT_LOGGED = ("personas.catalogue.", "personas.special.")
 
 
+#: parameters whose values are secrets: Spark settings (credentials of object stores, ...) and
+#: anything named like a password or token
+SECRET_KEYS = re.compile(r"(^engine\.conf\.)|(password|secret|token|credential|access[_.]?key)",
+                         re.IGNORECASE)
+
+
+def redact_uri(uri: str | None) -> str | None:
+    """A URI with the password of ``user:password@host`` replaced by ``***``."""
+    return None if uri is None else re.sub(r"(//[^:/@]+):[^@/]*@", r"\1:***@", str(uri))
+
+
+def safe_params(flat: Mapping[str, str]) -> dict[str, str]:
+    """Parameters fit to log and print: secrets masked, credentials out of URIs."""
+    return {k: "***" if SECRET_KEYS.search(k) else (redact_uri(v) if "://" in v else v)
+            for k, v in flat.items()}
+
+
 def log_params(params: Mapping[str, Any]) -> None:
-    flat = flatten(params)
+    flat = safe_params(flatten(params))
     items = [(k, v) for k, v in flat.items() if not k.startswith(PARAMS_NOT_LOGGED)]
     for i in range(0, len(items), 100):
         mlflow.log_params(dict(items[i : i + 100]))
@@ -283,7 +301,7 @@ def log_training(result, say: Callable[[str], None]) -> None:
     for path, fig in result.figures.items():
         log_figure(fig, path)
     log_text(_yaml(result.resolved if result.resolved is not None else cfg),
-             "config/resolved.yaml")
+             "config/resolved.yaml")  # secrets masked, as in the parameters
     q = result.loaded.quality
     if q is not None:
         log_metrics({"rows_read": q.rows_read, "rows_kept": q.rows_kept,
@@ -313,7 +331,15 @@ def _yaml(cfg) -> str:
 
     import yaml
 
-    return yaml.safe_dump(cfg if isinstance(cfg, dict) else dataclasses.asdict(cfg),
+    def mask(d, prefix=""):
+        if isinstance(d, Mapping):
+            return {k: mask(v, f"{prefix}{k}.") for k, v in d.items()}
+        key = prefix[:-1]
+        if d is not None and SECRET_KEYS.search(key):
+            return "***"
+        return redact_uri(d) if isinstance(d, str) and "://" in d else d
+
+    return yaml.safe_dump(mask(cfg if isinstance(cfg, dict) else dataclasses.asdict(cfg)),
                           sort_keys=False)
 
 
