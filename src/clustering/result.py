@@ -52,7 +52,8 @@ class TrainResult:
     resolved: dict[str, Any] | None = None
     segments: np.ndarray | None = None  # the buyers' segment ids, in features.buyers order
     warnings: list[str] = field(default_factory=list)  # the guardrails the segments break
-    renamed: pd.DataFrame | None = None  # inherited names the segments no longer earned  # the configuration as the entry point composed it
+    renamed: pd.DataFrame | None = None
+    marketing_view: pd.DataFrame | None = None  # segments of one persona merged  # inherited names the segments no longer earned  # the configuration as the entry point composed it
     registered: dict[str, str] = field(default_factory=dict)
 
 

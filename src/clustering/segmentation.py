@@ -21,16 +21,11 @@ def _family_params(m: ModelConfig, spark_master: str | None) -> dict:
     return params
 
 
-def _preprocessor(numeric: list[str], categorical: list[str], pre_cfg: PreprocessConfig,
-                  seed: int):
-    return build_preprocessor(numeric, categorical, pre_cfg.log_features, pre_cfg.scaler,
-                              tuple(pre_cfg.winsorize) if pre_cfg.winsorize else None, seed)
-
-
 def preprocessor_for(numeric: list[str], categorical: list[str], pre_cfg: PreprocessConfig,
                      seed: int):
     """The unfitted preprocessing step of the configuration."""
-    return _preprocessor(numeric, categorical, pre_cfg, seed)
+    return build_preprocessor(numeric, categorical, pre_cfg.log_features, pre_cfg.scaler,
+                              tuple(pre_cfg.winsorize) if pre_cfg.winsorize else None, seed)
 
 
 def family_at_k(model_cfg: ModelConfig, k: int, seed: int, spark_master: str | None = None):
@@ -48,7 +43,7 @@ def fit_segmentation(
     ``spark_master``: where a Spark MLlib family starts Spark when no session is active."""
     m = model_cfg
     params = _family_params(m, spark_master)
-    pre = _preprocessor(numeric, categorical, pre_cfg, seed)
+    pre = preprocessor_for(numeric, categorical, pre_cfg, seed)
     Xs = pre.fit_transform(X)
     names = list(pre.get_feature_names_out())
     check_finite(Xs, names, "preprocessed features")

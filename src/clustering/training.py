@@ -144,7 +144,7 @@ def _compute(cfg: TrainConfig, sources: DataSources, engine: Engine, digest: str
             profile, personas.table, buyers[fr.features].median(), title,
             [plot_profile_heatmap(Xs, labels, names, seg_names, columns)],
             {"prospects": fr.n_prospects, "former": fr.n_lapsed}, cfg.personas.special,
-            cfg.data.currency, warnings, marketing_view(profile, personas.table),
+            cfg.data.currency, warnings, view := marketing_view(profile, personas.table),
             composition(buyers, labels, fr.attributes, engine.top_categories(
                 pd.DataFrame({"customer_id": buyers["customer_id"], "segment": labels}),
                 fr.window_start, fr.snapshot_date)))
@@ -155,7 +155,7 @@ def _compute(cfg: TrainConfig, sources: DataSources, engine: Engine, digest: str
                        profile, personas.table, personas.fit_matrix, metrics, baselines, future,
                        figures, md, html, truth, matches, previous_uri, report_path=report_path,
                        report_dir=report_dir, segments=labels, warnings=warnings,
-                       renamed=personas.renamed)
+                       marketing_view=view, renamed=personas.renamed)
 
 
 def run_training(cfg: TrainConfig, resolved: dict[str, Any] | None = None,

@@ -279,9 +279,8 @@ def log_training(result, say: Callable[[str], None]) -> None:
     log_frame(personas.assign(actions=personas["actions"].map("; ".join)), "segments/personas.csv")
     log_frame(result.persona_fit_matrix.reset_index(names="segment"),
               "segments/persona_fit_matrix.csv")
-    from clustering.guardrails import marketing_view
-
-    log_frame(marketing_view(result.profile, personas), "segments/marketing_view.csv")
+    if result.marketing_view is not None:
+        log_frame(result.marketing_view, "segments/marketing_view.csv")
     log_metrics({"n_personas": float(personas.loc[personas["segment"] >= 0, "name"].nunique()),
                  "guardrail_warnings": float(len(result.warnings))})
     if result.warnings:
