@@ -11,7 +11,7 @@ PORT   ?= 5000
 MLFLOW_DB ?= sqlite:///$(CURDIR)/mlflow.db
 
 .DEFAULT_GOAL := help
-.PHONY: help install train sweep score serve promote bench test test-fast screenshot ui lint clean
+.PHONY: help install train sweep score serve promote server bench test test-fast browser screenshot ui lint clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-10s %s\n", $$1, $$2}'
@@ -20,7 +20,7 @@ help: ## list the targets
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[dev,spark]"
+	$(PY) -m pip install --quiet -e ".[dev,spark,server]"
 	@touch $(STAMP)
 
 install: $(STAMP) ## create .venv and install the project with its dependencies
@@ -46,18 +46,26 @@ serve: $(STAMP) ## REST API of a dataset's model (DATA=sample; MODEL=3, champion
 	  $(PY) pipelines/serve.py --model "$(MODEL)" --data $(DATA) --host $(HOST) --port $(SERVE_PORT) \
 	  $(if $(MODEL_NAME),--model-name $(MODEL_NAME))
 
+server: $(STAMP) ## team tracking server on HOST:PORT: basic auth, PostgreSQL, artifacts (needs MLFLOW_AUTH_ADMIN_PASSWORD)
+	$(PY) pipelines/server.py --host $(HOST) --port $(PORT) $(ARGS)
+
 BENCH_SIZES ?= 100000,1000000
 bench: $(STAMP) ## benchmarks with ratios to references and peak memory (BENCH_SIZES=100000,1000000)
 	$(PY) -m pip install --quiet -e ".[dev,bench]"
 	$(PY) benchmarks/run.py --sizes $(BENCH_SIZES) $(ARGS)
 
-test: $(STAMP) ## run the whole test suite (slow tests included)
+test: $(STAMP) browser ## run the whole test suite (slow tests included)
 	$(PY) -m pytest $(ARGS)
+
+browser: ## the distribution's headless Chromium, which the UI tests drive (installed when missing)
+	@command -v chromium >/dev/null || { \
+	  echo "installing Chromium (Debian package) for the UI tests ..."; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
 test-fast: $(STAMP) ## run the tests not marked slow
 	$(PY) -m pytest -m "not slow" $(ARGS)
 
-screenshot: ## PNG of the newest persona report (headless Chromium: apt-get install chromium)
+screenshot: browser ## PNG of the newest persona report (headless Chromium: apt-get install chromium)
 	@report=$$(ls -t reports/*/persona_report.html 2>/dev/null | head -1); \
 	  test -n "$$report" || { echo "no persona report yet: run make train first"; exit 2; }; \
 	  chromium --headless --no-sandbox --disable-gpu --hide-scrollbars --window-size=1200,4000 \

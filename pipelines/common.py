@@ -53,6 +53,5 @@ def to_settings(cfg: DictConfig, schema: type = TrainConfig) -> tuple[Any, dict]
 
 def exit_on_user_error(exc: ClusteringError) -> None:
     """Print a user error as one line (no traceback) and exit with status 2."""
-    kind = "config error" if isinstance(exc, ConfigError) else "data error"
-    print(f"{kind}: {exc}", file=sys.stderr, flush=True)
+    print(f"{exc.kind}: {exc}", file=sys.stderr, flush=True)
     sys.exit(2)

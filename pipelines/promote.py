@@ -16,7 +16,6 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import mlflow  # noqa: E402
 
 from clustering import tracking  # noqa: E402
 from clustering.errors import ClusteringError, ConfigError  # noqa: E402
@@ -34,9 +33,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--metric", default="future_auc_repeat",
                     help="the metric to compare on (default: future_auc_repeat)")
     args = ap.parse_args(argv)
-    mlflow.set_tracking_uri(tracking.resolve_tracking_uri(None, PROJECT_ROOT))
     name = tracking.model_name_for(args.model_name, args.data)
     try:
+        tracking.open_store(tracking.resolve_tracking_uri(None, PROJECT_ROOT))
         uri = tracking.choose_model(args.version, name)
         if args.version is None:
             uri = tracking.previous_version(name) or uri

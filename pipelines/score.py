@@ -37,7 +37,7 @@ from pipelines.common import CONF_DIR, exit_on_user_error, to_settings  # noqa: 
 
 
 def run(cfg: ScoreConfig) -> pd.DataFrame:
-    mlflow.set_tracking_uri(tracking.resolve_tracking_uri(cfg.tracking_uri, cfg.paths.root))
+    tracking.open_store(tracking.resolve_tracking_uri(cfg.tracking_uri, cfg.paths.root))
     if cfg.input_kind not in ("transactions", "features"):
         raise ConfigError(f"input_kind must be transactions or features, got '{cfg.input_kind}'")
     model_ref = tracking.choose_model(

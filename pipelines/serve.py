@@ -18,7 +18,6 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import mlflow  # noqa: E402
 
 from clustering import tracking  # noqa: E402
 from clustering.errors import ClusteringError  # noqa: E402
@@ -37,8 +36,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--port", default="5001")
     args = ap.parse_args(argv)
     uri = tracking.resolve_tracking_uri(None, PROJECT_ROOT)
-    mlflow.set_tracking_uri(uri)
     try:
+        tracking.open_store(uri)
         model_uri = tracking.choose_model(args.model or None,
                                           tracking.model_name_for(args.model_name, args.data))
     except ClusteringError as exc:

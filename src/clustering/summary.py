@@ -51,7 +51,15 @@ def format_summary(result, currency: str = "") -> str:
           if result.renamed is not None and len(result.renamed) else []),
         f"Persona report: {result.report_path}",
         f"MLflow run {result.run_id} in experiment {result.experiment_id} ({redact_uri(result.tracking_uri)})",
-        f"Open the UI with `make ui`, then http://127.0.0.1:{os.environ.get('MLFLOW_PORT', '5000')}"
-        f"/#/experiments/{result.experiment_id}/runs/{result.run_id}?workflowType=machine_learning",
+        ui_link(result.tracking_uri, result.experiment_id, result.run_id),
     ]
     return "\n".join(lines)
+
+
+def ui_link(tracking_uri: str | None, experiment_id: str, run_id: str) -> str:
+    """Where to see the run: the tracking server's own page, or `make ui` for a local store."""
+    page = f"/#/experiments/{experiment_id}/runs/{run_id}?workflowType=machine_learning"
+    if tracking_uri and tracking_uri.startswith(("http://", "https://")):
+        return f"Open it at {redact_uri(tracking_uri).rstrip('/')}{page}"
+    return (f"Open the UI with `make ui`, then "
+            f"http://127.0.0.1:{os.environ.get('MLFLOW_PORT', '5000')}{page}")

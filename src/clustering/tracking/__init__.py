@@ -33,10 +33,11 @@ from clustering.tracking.runs import (
     resolve_tracking_uri,
     tracked_run,
 )
+from clustering.tracking.store import StoreError, open_store
 
 __all__ = ["CHAMPION", "choose_model", "compare_runs", "ensure_experiment", "flatten",
            "git_commit", "latest_run", "load_table", "log_dataset", "log_environment",
            "log_figure", "log_frame", "log_metrics", "log_params", "log_text", "log_training",
-           "model_identity", "model_name_for", "previous_model", "previous_version", "promote",
+           "model_identity", "model_name_for", "open_store", "StoreError", "previous_model", "previous_version", "promote",
            "redact_uri",
            "resolve_model_uri", "resolve_tracking_uri", "tracked_run"]

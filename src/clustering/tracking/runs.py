@@ -22,6 +22,7 @@ import pandas as pd
 from mlflow.entities import RunStatus
 
 from clustering.files import read_frame
+from clustering.tracking.store import open_store
 
 PARAM_VALUE_LIMIT = 6000
 
@@ -50,7 +51,7 @@ EXPERIMENT_KIND = {"mlflow.experimentKind": "custom_model_development"}
 def ensure_experiment(name: str, uri: str, root: str | Path) -> str:
     """The experiment's id, creating it (with a local artifact location, as a model-training
     experiment) when missing."""
-    mlflow.set_tracking_uri(uri)
+    open_store(uri)
     exp = mlflow.get_experiment_by_name(name)
     if exp is not None:
         if exp.tags.get("mlflow.experimentKind") is None:
@@ -218,7 +219,7 @@ def git_commit(root: str | Path) -> str:
 def latest_run(experiment: str, uri: str | None = None, kind: str = "clustering"):
     """The newest FINISHED run of ``kind`` in ``experiment`` (for notebooks and reports)."""
     if uri:
-        mlflow.set_tracking_uri(uri)
+        open_store(uri)
     runs = mlflow.search_runs(
         experiment_names=[experiment], output_format="list", max_results=1,
         filter_string=f"tags.kind = '{kind}' and attributes.status = 'FINISHED'",

@@ -1,0 +1,69 @@
+"""Opening an MLflow store safely: a new SQLite store created by one job at a time, a tracking
+server that is down reported within seconds in one line (not after minutes of retries)."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import mlflow
+
+from clustering.errors import ClusteringError
+
+_ready: set[str] = set()
+
+#: a tracking server that stops answering mid-run: a few retries, not MLflow's default minutes
+HTTP_SETTINGS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "3", "MLFLOW_HTTP_REQUEST_TIMEOUT": "60",
+                 "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1"}
+
+
+class StoreError(ClusteringError):
+    """The MLflow store cannot be reached or opened."""
+
+    kind = "tracking error"
+
+
+def open_store(uri: str, timeout: float = 5.0) -> str:
+    """Point MLflow at ``uri`` once it is usable: a SQLite store's tables exist (created under a
+    file lock, so parallel jobs on a new store do not race to create them); a server answers."""
+    mlflow.set_tracking_uri(uri)
+    if uri in _ready:
+        return uri
+    if uri.startswith("sqlite:///"):
+        _create_sqlite_store(uri)
+    elif uri.startswith(("http://", "https://")):
+        for key, value in HTTP_SETTINGS.items():
+            os.environ.setdefault(key, value)
+        _check_server(uri, timeout)
+    _ready.add(uri)
+    return uri
+
+
+def _create_sqlite_store(uri: str) -> None:
+    db = Path(uri.removeprefix("sqlite:///"))
+    if not db.parent.exists():
+        raise StoreError(f"the folder of the MLflow store {db} does not exist")
+    with open(f"{db}.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            client = mlflow.MlflowClient(uri)
+            client.search_experiments(max_results=1)
+            client.search_registered_models(max_results=1)
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _check_server(uri: str, timeout: float) -> None:
+    from clustering.tracking.runs import redact_uri  # noqa: PLC0415
+
+    try:
+        urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=timeout).close()
+    except urllib.error.HTTPError:
+        return  # it answers (a proxy may guard /health): the requests themselves will tell
+    except (urllib.error.URLError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise StoreError(f"the MLflow tracking server {redact_uri(uri)} does not answer "
+                         f"({reason}): start it (make server) or fix MLFLOW_TRACKING_URI") from None
