@@ -42,7 +42,8 @@ FAILURES = [
     ("header-only file", HEADER, {}, "no rows. Check data.path"),
     ("wrong delimiter", HEADER.replace(",", ";") + GOOD.replace(",", ";"), {"delimiter": ","},
      "The file reads as a single column: wrong delimiter? Set data.delimiter."),
-    ("non-UTF-8 bytes", (HEADER + GOOD).encode() + b"C\xe9,O99,2024-01-01 10:00,5.0,EUR\n", {},
+    ("non-UTF-8 bytes said to be UTF-8",
+     (HEADER + GOOD).encode() + b"C\xe9,O99,2024-01-01 10:00,5.0,EUR\n", {"encoding": "utf-8"},
      "is not valid UTF-8"),
     ("no amount source", HEADER + GOOD, {"cols": {**COLS, "amount": None}}, "no amount."),
     ("mixed currencies without rates", HEADER + GOOD + "C1,O90,2024-01-01 10:00,5,USD\n",
@@ -153,13 +154,16 @@ def test_cli_never_shows_a_traceback_for_bad_data(tmp_path):
     assert "wrong delimiter" in r.stderr
 
 
-def test_an_empty_file_is_named_as_empty(tmp_path):
-    from clustering.sources import resolve_files
+def test_an_empty_file_is_named_as_empty_and_skipped_in_a_folder(tmp_path):
+    from clustering.inputs import list_files
 
     (tmp_path / "a.csv").write_text("customer_id,timestamp,amount\nA,2024-01-01,5\n")
     (tmp_path / "b.csv").write_bytes(b"")
     with pytest.raises(DataError, match=r"b.csv is empty \(0 bytes\): export it again"):
-        resolve_files(str(tmp_path))
+        list_files(str(tmp_path / "b.csv"))
+    files, skipped = list_files(str(tmp_path))
+    assert [f.split("/")[-1] for f in files] == ["a.csv"]
+    assert [(f.split("/")[-1], why) for f, why in skipped] == [("b.csv", "empty (0 bytes)")]
 
 
 def test_secrets_are_masked_in_parameters_and_uris():

@@ -6,6 +6,8 @@ with the first matching reason code:
 =================== =====================================================================
 reason              rule
 =================== =====================================================================
+junk_line           an empty date cell: a report footer (TOTAL row, "Exported by ..."),
+                    a blank or separator line
 missing_customer_id the customer id is empty (guest checkouts)
 bad_date            the date does not parse with the configured format
 bad_amount          the amount (or quantity x unit price) is not a finite number
@@ -21,7 +23,9 @@ duplicate           an exact copy of an earlier line (one row per duplicated lin
 Matched returns stay in the data and are netted against their customer's revenue. Mixed
 currencies fail unless a rate table converts them to the data's currency. When more than
 ``max_share`` of the rows (``after_snapshot`` not counted: those are deliberate) would be
-quarantined, the run fails: the data or the column mapping is wrong, not a few rows.
+quarantined, the run fails: the data or the column mapping is wrong, not a few rows. Up to
+``JUNK_ALLOWANCE`` junk lines are not counted either: footers are never a reason to reject a
+file. With several files, each row of the quarantine names its ``source_file``.
 """
 
 from __future__ import annotations
@@ -35,6 +39,9 @@ import pandas as pd
 
 from clustering.errors import DataError
 from clustering.files import atomic_path
+
+#: junk lines (footers) a file set may hold without counting towards ``max_share``
+JUNK_ALLOWANCE = 20
 
 CANONICAL = ["customer_id", "order_id", "ts", "amount", "quantity", "category", "is_return",
              "payment_delay_days", "is_new_product"]
@@ -55,6 +62,7 @@ class QualityReport:
     rows_kept: int
     counts: dict[str, int] = field(default_factory=dict)
     snapshot_date: dt.date | None = None
+    per_file: dict[str, tuple[int, int]] = field(default_factory=dict)  # file: (read, kept)
 
     @property
     def quarantined(self) -> int:
@@ -126,6 +134,7 @@ def apply_quality(con: duckdb.DuckDBPyConnection, policy: QualityPolicy, snapsho
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE _checked AS
         SELECT t.*, CASE
+            WHEN t._no_date THEN 'junk_line'
             WHEN t.customer_id IS NULL OR trim(t.customer_id) = '' THEN 'missing_customer_id'
             WHEN t.ts IS NULL THEN 'bad_date'
             {currency_rule}
@@ -144,24 +153,33 @@ def apply_quality(con: duckdb.DuckDBPyConnection, policy: QualityPolicy, snapsho
     as_text = (" REPLACE (" + ", ".join(f'CAST("{c}" AS VARCHAR) AS "{c}"' for c in raw) + ")"
                if raw else "")
     con.execute("CREATE OR REPLACE TEMP TABLE quarantine AS SELECT reason, 1 AS copies, * "
-                f"EXCLUDE (reason, _copies){as_text} FROM _checked WHERE reason IS NOT NULL")
+                f"EXCLUDE (reason, _copies, _no_date){as_text} FROM _checked WHERE reason IS NOT NULL")
     counts = dict(con.execute("SELECT reason, count(*) FROM quarantine GROUP BY 1").fetchall())
     n_distinct, n_extra = con.execute("SELECT count(*), coalesce(sum(_copies), 0) FROM _checked"
                                       ).fetchall()[0]
     n_read = n_distinct + n_extra
     if n_extra:
         con.execute("""INSERT INTO quarantine BY NAME
-            SELECT 'duplicate' AS reason, _copies AS copies, * EXCLUDE (_copies, reason)
+            SELECT 'duplicate' AS reason, _copies AS copies, * EXCLUDE (_copies, reason, _no_date)
             FROM _checked WHERE _copies > 0""")
         counts["duplicate"] = int(n_extra)
+    per_file = {}
+    if "source_file" in {c for (c,) in con.execute("SELECT column_name FROM (DESCRIBE _checked)"
+                                                   ).fetchall()}:
+        per_file = {f: (int(n), int(k)) for f, n, k in con.execute(
+            "SELECT source_file, sum(1 + _copies), count(*) FILTER (WHERE reason IS NULL) "
+            "FROM _checked GROUP BY 1").fetchall()}
     con.execute("DROP TABLE _checked")
     kept, last_clean = con.execute("SELECT count(*), max(ts) FROM transactions").fetchall()[0]
     if snapshot_date is None and last_clean is not None:
         # the day after the last line that passed the checks: a trailing day of only zero
         # amounts or unmatched returns does not move the snapshot
         snapshot = resolve_snapshot(None, lambda: last_clean, where)
-    report = QualityReport(int(n_read), int(kept), {k: int(v) for k, v in counts.items()}, snapshot)
-    errors = report.quarantined - counts.get("after_snapshot", 0)
+    report = QualityReport(int(n_read), int(kept), {k: int(v) for k, v in counts.items()}, snapshot,
+                           per_file)
+    junk = counts.get("junk_line", 0)
+    errors = (report.quarantined - counts.get("after_snapshot", 0)
+              - (junk if junk <= JUNK_ALLOWANCE else 0))
     if n_read and errors / n_read > policy.max_share:
         raise DataError(
             f"{where}: {errors:,} of {n_read:,} rows ({errors / n_read:.1%}) fail the checks, more "

@@ -81,6 +81,7 @@ class DataConfig:
     customer_date_format: str | None = MISSING
     delimiter: str | None = MISSING
     encoding: str = MISSING
+    decimal: str | None = MISSING
     currency: str = MISSING
     currency_rates: dict[str, float] | None = MISSING
     quality: QualityConfig = field(default_factory=QualityConfig)
@@ -226,8 +227,15 @@ def validate_config(cfg: TrainConfig) -> None:
     if m.k is None and m.criterion == "fpc" and m.name != "fuzzy_cmeans":
         raise ConfigError(f"model.criterion 'fpc' needs fuzzy memberships: use model=fuzzy_cmeans "
                           f"(got {m.name})")
-    if cfg.data.format not in ("sample", "csv", "parquet", "auto"):
-        raise ConfigError(f"data.format must be sample, csv, parquet or auto, got '{cfg.data.format}'")
+    if cfg.data.format not in ("sample", "csv", "parquet", "excel", "auto"):
+        raise ConfigError(f"data.format must be sample, csv, parquet, excel or auto, got "
+                          f"'{cfg.data.format}'")
+    if cfg.data.decimal not in (None, ".", ","):
+        raise ConfigError(f"data.decimal must be '.' or ',' (or null: sniffed), got "
+                          f"'{cfg.data.decimal}'")
+    if cfg.data.delimiter is not None and len(cfg.data.delimiter) != 1:
+        raise ConfigError(f"data.delimiter must be one character (e.g. ';' or '\\t'), got "
+                          f"'{cfg.data.delimiter}'")
     if cfg.data.format == "sample" and cfg.data.sample is None:
         raise ConfigError("data.format=sample needs data.sample (use data=sample)")
     if not 0 <= cfg.data.quality.max_share <= 1:

@@ -32,7 +32,6 @@ attribute columns, kept under their own names.
 from __future__ import annotations
 
 import difflib
-import glob
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -40,8 +39,10 @@ import duckdb
 import pandas as pd
 
 from clustering.checks import QualityPolicy, QualityReport, apply_quality
+from clustering.dialect import kind_of, number_sql, sniff_date_format, sniff_decimal
 from clustering.errors import DataError
 from clustering.files import read_frame
+from clustering.inputs import FILE_COL, GROUP_COL, Inputs, list_files, open_inputs, read_error
 
 REQUIRED = ("customer_id", "timestamp")
 OPTIONAL = ("order_id", "quantity", "unit_price", "amount", "category", "is_return",
@@ -61,7 +62,8 @@ class TableSource:
     columns: dict[str, str | None] = field(default_factory=dict)
     date_format: str | None = None
     delimiter: str | None = None
-    encoding: str = "utf-8"
+    encoding: str = "auto"
+    decimal: str | None = None  # "." or ","; None: sniffed per file group
 
 
 @dataclass
@@ -75,11 +77,18 @@ class LoadedData:
     attributes: list[str] = field(default_factory=list)
     has_signup: bool = False
     quality: QualityReport | None = None
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
     def describe(self) -> list[str]:
         """What was read and checked, a line each, for the console."""
         lines = [f"{len(self.files)} transaction file(s): {self.files[0]}"
                  + (f", customers: {self.customer_files[0]}" if self.customer_files else "")]
+        if self.quality is not None and len(self.quality.per_file) > 1:
+            lines += [f"  {Path(f).name}: {rows:,} rows, {kept:,} kept"
+                      for f, (rows, kept) in sorted(self.quality.per_file.items())]
+        lines += [f"skipped {Path(f).name}: {why}" for f, why in self.skipped]
+        lines += self.notes
         if self.missing_optional:
             lines.append(f"optional columns not available: {', '.join(self.missing_optional)}")
         if self.quality is not None:
@@ -88,48 +97,14 @@ class LoadedData:
 
 
 def resolve_files(path: str, fmt: str = "auto", what: str = "transactions") -> list[str]:
-    """Expand a file, folder or glob into a sorted list of files; fail clearly if none."""
-    p = Path(path)
-    if p.is_dir():
-        exts = ("csv", "parquet") if fmt == "auto" else (fmt,)
-        files = sorted(str(f) for e in exts for f in p.glob(f"*.{e}"))
-        files += sorted(str(f) for e in exts for f in p.glob(f"*.{e}.gz"))
-    elif any(c in path for c in "*?["):
-        files = sorted(glob.glob(path, recursive=True))
-    else:
-        files = [str(p)] if p.is_file() else []
-    if not files:
-        raise DataError(
-            f"{what}: no input files at '{path}'. Give a CSV or Parquet file, a folder of them or "
-            f"a glob (data.path=...)."
-        )
-    empty = [f for f in files if Path(f).is_file() and Path(f).stat().st_size == 0]
-    if empty:
-        raise DataError(f"{what}: {empty[0]} is empty (0 bytes)"
-                        + (f", and {len(empty) - 1} more file(s)" if len(empty) > 1 else "")
-                        + ": export it again, or remove it from the folder")
-    return files
+    """The table files at a file, folder or glob (see :func:`clustering.inputs.list_files`)."""
+    return list_files(path, what)[0]
 
 
 def file_format(files: list[str], fmt: str) -> str:
     if fmt != "auto":
         return fmt
-    name = files[0].lower().removesuffix(".gz")
-    if name.endswith(".parquet") or name.endswith(".pq"):
-        return "parquet"
-    return "csv"
-
-
-def _reader_sql(files: list[str], fmt: str, delimiter: str | None, encoding: str) -> str:
-    flist = "[" + ", ".join(_quote(f) for f in files) + "]"
-    if fmt == "parquet":
-        return f"read_parquet({flist}, union_by_name=true)"
-    opts = ["header=true", "all_varchar=true", "union_by_name=true"]
-    if delimiter:
-        opts.append(f"delim={_quote(delimiter)}")
-    if encoding.lower().replace("-", "") not in ("utf8",):
-        opts.append(f"encoding={_quote(encoding)}")
-    return f"read_csv({flist}, {', '.join(opts)})"
+    return kind_of(files[0]) or "csv"
 
 
 def _quote(s: str) -> str:
@@ -138,14 +113,6 @@ def _quote(s: str) -> str:
 
 def _ident(s: str) -> str:
     return '"' + s.replace('"', '""') + '"'
-
-
-def _columns_of(con: duckdb.DuckDBPyConnection, reader: str, files: list[str]) -> dict[str, str]:
-    try:
-        rel = con.sql(f"SELECT * FROM {reader} LIMIT 0")
-    except duckdb.Error as exc:  # unreadable file: name it
-        raise _read_error(exc, files[0] + (" (and others)" if len(files) > 1 else "")) from None
-    return dict(zip(rel.columns, [str(t) for t in rel.types], strict=False))
 
 
 def _missing_column(role: str, name: str, present: list[str], where: str, key: str) -> DataError:
@@ -169,10 +136,8 @@ def register_transactions(
     with a reason; the report is in ``LoadedData.quality``.
     """
     policy = policy or QualityPolicy()
-    files = resolve_files(source.path, source.fmt)
-    fmt = file_format(files, source.fmt)
-    reader = _reader_sql(files, fmt, source.delimiter, source.encoding)
-    present = _columns_of(con, reader, files)
+    inputs = open_inputs(con, source.path, source.fmt, source.delimiter, source.encoding)
+    files, present, reader = inputs.files, inputs.present, inputs.relation
     where = files[0] if len(files) == 1 else f"{source.path} ({len(files)} files)"
     cols = {k: v for k, v in source.columns.items() if v}
     for role in REQUIRED:
@@ -191,8 +156,10 @@ def register_transactions(
         if role not in cols and role not in missing_optional:
             missing_optional.append(role)
 
+    parse = _Parsers(con, inputs, mapped, source, where)
+
     def num(role: str) -> str:
-        return f"TRY_CAST({_ident(mapped[role])} AS DOUBLE)"
+        return parse.number(_ident(mapped[role]), role)
 
     if "amount" in mapped:
         amount = num("amount")
@@ -208,12 +175,7 @@ def register_transactions(
         amount = (f"(CASE WHEN coalesce(TRY_CAST({_ident(mapped['is_return'])} AS BOOLEAN), false) "
                   f"AND {amount} > 0 THEN -{amount} ELSE {amount} END)")
     ts_col = _ident(mapped["timestamp"])
-    if source.date_format:
-        ts = f"TRY_STRPTIME(CAST({ts_col} AS VARCHAR), {_quote(source.date_format)})"
-    elif present[mapped["timestamp"]].startswith(("TIMESTAMP", "DATE")):
-        ts = f"CAST({ts_col} AS TIMESTAMP)"
-    else:
-        ts = f"TRY_CAST({ts_col} AS TIMESTAMP)"
+    ts = parse.date(ts_col, mapped["timestamp"])
     flag = "TRY_CAST({} AS BOOLEAN)"
     by_day = f"CAST(CAST({ts} AS DATE) AS VARCHAR)"  # no order id: one order per day
     order = (f"coalesce(CAST({_ident(mapped['order_id'])} AS VARCHAR), {by_day})"
@@ -221,7 +183,7 @@ def register_transactions(
     is_return = (f"(coalesce({flag.format(_ident(mapped['is_return']))}, false) OR {amount} < 0)"
                  if "is_return" in mapped else f"({amount} < 0)")
     select = [
-        f"CAST({_ident(mapped['customer_id'])} AS VARCHAR) AS customer_id",
+        f"trim(CAST({_ident(mapped['customer_id'])} AS VARCHAR)) AS customer_id",
         f"{order} AS order_id",
         f"{ts} AS ts",
         f"{amount} AS amount",
@@ -242,11 +204,18 @@ def register_transactions(
     raw_cols = [f"{_ident(mapped[r])} AS raw_{r}"
                 for r in ("timestamp", "amount", "quantity", "unit_price")
                 if r in mapped and present.get(mapped[r]) == "VARCHAR"]
+    # an empty date cell: a footer, total or blank line rather than a bad date
+    raw_cols.append(f"nullif(trim(CAST({ts_col} AS VARCHAR)), '') IS NULL AS _no_date")
+    if inputs.per_file:
+        raw_cols.append(f"{FILE_COL} AS source_file")
     typed = ", ".join(select + raw_cols)
     con.sql(f"CREATE OR REPLACE VIEW transactions_raw AS SELECT * FROM {reader}")
-    # one aggregation both deduplicates and counts the extra copies of each line (_copies)
-    raw = ("(SELECT *, count(*) - 1 AS __copies FROM transactions_raw GROUP BY ALL)"
-           if policy.dedupe else "(SELECT *, 0 AS __copies FROM transactions_raw)")
+    # one aggregation both deduplicates and counts the extra copies of each line (_copies);
+    # copies of a line in several files are one line, counted with the first file
+    dedupe = (f"SELECT * EXCLUDE ({FILE_COL}), min({FILE_COL}) AS {FILE_COL}, count(*) - 1 "
+              "AS __copies FROM transactions_raw GROUP BY ALL" if inputs.per_file else
+              "SELECT *, count(*) - 1 AS __copies FROM transactions_raw GROUP BY ALL")
+    raw = (f"({dedupe})" if policy.dedupe else "(SELECT *, 0 AS __copies FROM transactions_raw)")
     con.sql(f"CREATE OR REPLACE VIEW transactions_typed AS SELECT {typed}, __copies AS _copies "
             f"FROM {raw}")
     # the same lines without deduplication: for aggregates that copies cannot change
@@ -256,24 +225,68 @@ def register_transactions(
     if "order_id" not in mapped:
         available.discard("order_id")
     loaded = LoadedData(files=files, available=available,
-                        missing_optional=sorted(set(missing_optional) - available - {"currency"}))
+                        missing_optional=sorted(set(missing_optional) - available - {"currency"}),
+                        skipped=inputs.skipped, notes=inputs.notes + parse.notes)
     try:
-        _check_dates(con, ts, ts_col, where, source.date_format)
+        _check_dates(con, ts, ts_col, where,
+                     source.date_format or next((f for f in parse.date_formats if f), None))
         loaded.quality = apply_quality(con, policy, snapshot_date, where, "currency" in mapped)
     except duckdb.Error as exc:
-        raise _read_error(exc, where) from None
+        raise read_error(exc, where) from None
+    if not inputs.per_file:
+        q = loaded.quality
+        q.per_file = {files[0]: (q.rows_read, q.rows_kept)}
     return loaded
 
 
-def _read_error(exc: Exception, where: str) -> DataError:
-    """A DuckDB reading error as one clear message with the likely fix."""
-    text = str(exc)
-    first = next((ln for ln in text.splitlines() if ln.strip()), text)
-    if "unicode" in text.lower() or "utf-8" in text.lower():
-        return DataError(f"{where}: the file is not valid UTF-8 ({first.strip()}). Set "
-                         "data.encoding to its encoding, e.g. data.encoding=latin-1.")
-    return DataError(f"{where}: cannot read the file: {first.strip()}. Check data.delimiter, "
-                     "data.encoding and the header row.")
+class _Parsers:
+    """Number and date parsing by each file group's dialect (decimal mark, date format):
+    given by the settings or sniffed from the group's values."""
+
+    def __init__(self, con, inputs: Inputs, mapped: dict[str, str], source: TableSource,
+                 where: str) -> None:
+        self.inputs, self.notes = inputs, []
+        self.decimals: list[str] = []
+        self.date_formats: list[str | None] = []
+        numeric = [mapped[r] for r in ("amount", "quantity", "unit_price") if r in mapped]
+        for g in inputs.groups:
+            if g.kind == "parquet":  # typed (or the typed group of a mixed folder)
+                self.decimals.append(".")
+                self.date_formats.append(None)
+                continue
+            cols = [_ident(c) for c in numeric]
+            if source.decimal:
+                decimal = source.decimal
+            else:
+                decimal, why = sniff_decimal(con, g.reader, cols, g.dialect.delimiter)
+                if decimal == "," or "ambiguous" in why or "thousands" in why:
+                    self.notes.append(f"numbers: {why} (set data.decimal to override)")
+            self.decimals.append(decimal)
+            fmt = source.date_format or sniff_date_format(
+                con, g.reader, _ident(mapped["timestamp"]), where)
+            if fmt and not source.date_format:
+                self.notes.append(f"dates: read as '{fmt}' (sniffed; set data.date_format to "
+                                  "override)")
+            self.date_formats.append(fmt)
+
+    def _per_group(self, exprs: list[str]) -> str:
+        if len(exprs) == 1:
+            return exprs[0]
+        return ("(CASE " + GROUP_COL + " " + " ".join(f"WHEN {i} THEN {e}"
+                                                      for i, e in enumerate(exprs)) + " END)")
+
+    def number(self, col: str, name: str) -> str:
+        typed = self.inputs.present.get(name, "VARCHAR") != "VARCHAR"
+        return self._per_group([f"TRY_CAST({col} AS DOUBLE)" if typed else number_sql(col, d)
+                                for d in self.decimals])
+
+    def date(self, col: str, name: str) -> str:
+        typed = self.inputs.present.get(name, "VARCHAR").startswith(("TIMESTAMP", "DATE"))
+        if typed:
+            return f"CAST({col} AS TIMESTAMP)"
+        return self._per_group([f"TRY_STRPTIME(trim({col}), {_quote(f)})" if f
+                                else f"TRY_CAST(trim({col}) AS TIMESTAMP)"
+                                for f in self.date_formats])
 
 
 def _check_dates(con: duckdb.DuckDBPyConnection, ts: str, ts_col: str, where: str,
@@ -283,7 +296,7 @@ def _check_dates(con: duckdb.DuckDBPyConnection, ts: str, ts_col: str, where: st
         f"SELECT count(*), count({ts}), any_value(CAST({ts_col} AS VARCHAR)) FROM transactions_raw"
     ).fetchall()[0]
     if n and parsed == 0 and len(cols := [c[0] for c in con.execute(
-            "DESCRIBE transactions_raw").fetchall()]) == 1:
+            "DESCRIBE transactions_raw").fetchall() if c[0] not in (FILE_COL, GROUP_COL)]) == 1:
         raise DataError(f"{where}: the file reads as a single column '{cols[0][:80]}': wrong "
                         "delimiter? Set data.delimiter (e.g. ';' or '\\t').")
     if n == 0:
@@ -303,15 +316,14 @@ def register_customers(
     loaded: LoadedData,
 ) -> LoadedData:
     """Create the canonical ``customers`` view (id, optional signup date, attributes)."""
-    files = resolve_files(source.path, source.fmt, what="customers")
-    fmt = file_format(files, source.fmt)
-    reader = _reader_sql(files, fmt, source.delimiter, source.encoding)
-    present = _columns_of(con, reader, files)
+    inputs = open_inputs(con, source.path, source.fmt, source.delimiter, source.encoding,
+                         what="customers")
+    files, present, reader = inputs.files, inputs.present, inputs.relation
     where = files[0]
     cid = source.columns.get("customer_id") or "customer_id"
     if cid not in present:
         raise _missing_column("customer_id", cid, list(present), where, "data.customer_columns")
-    select = [f"CAST({_ident(cid)} AS VARCHAR) AS customer_id"]
+    select = [f"trim(CAST({_ident(cid)} AS VARCHAR)) AS customer_id"]
     signup = source.columns.get("signup_date")
     has_signup = bool(signup and signup in present)
     if has_signup:
@@ -326,8 +338,8 @@ def register_customers(
     # one row per customer: a repeated id keeps its first row (a join must not duplicate buyers)
     con.sql(
         f"CREATE OR REPLACE VIEW customers AS SELECT {', '.join(select)} FROM {reader} "
-        f"WHERE {_ident(cid)} IS NOT NULL "
-        f"QUALIFY row_number() OVER (PARTITION BY CAST({_ident(cid)} AS VARCHAR)) = 1"
+        f"WHERE nullif(trim(CAST({_ident(cid)} AS VARCHAR)), '') IS NOT NULL "
+        f"QUALIFY row_number() OVER (PARTITION BY trim(CAST({_ident(cid)} AS VARCHAR))) = 1"
     )
     loaded.customer_files = files
     loaded.attributes = list(attributes)
@@ -365,9 +377,10 @@ def sources_for(data, data_dir: str) -> DataSources:
         return DataSources(TableSource(paths["transactions"], "parquet", cols),
                            TableSource(paths["customers"], "parquet", asdict(data.customer_columns)),
                            paths["truth"], policy, list(data.attributes))
-    tx = TableSource(data.path, data.format, cols, data.date_format, data.delimiter, data.encoding)
+    tx = TableSource(data.path, data.format, cols, data.date_format, data.delimiter, data.encoding,
+                     data.decimal)
     cust = (TableSource(data.customers_path, "auto", asdict(data.customer_columns),
-                        data.customer_date_format, data.delimiter, data.encoding)
+                        data.customer_date_format, data.delimiter, data.encoding, data.decimal)
             if data.customers_path else None)
     return DataSources(tx, cust, data.truth_path, policy,
                        list(data.attributes) if cust is not None else [])

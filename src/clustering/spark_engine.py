@@ -65,7 +65,8 @@ def _read(spark, source: TableSource, what: str):
     if file_format(files, source.fmt) == "parquet":
         return files, spark.read.parquet(*files)
     return files, (spark.read.option("header", True).option("multiLine", True)
-                   .option("sep", source.delimiter or ",").option("encoding", source.encoding)
+                   .option("sep", source.delimiter or ",")
+                   .option("encoding", "utf-8" if source.encoding == "auto" else source.encoding)
                    .csv(files))
 
 

@@ -1,0 +1,266 @@
+"""How an export is written: which files of a folder to read, their encoding, delimiter,
+decimal mark and date format, found by sniffing with a setting to override each.
+
+Real exports from ERPs, shops and Excel differ from clean CSV in ways that must never lose rows
+silently: ``;`` with a decimal comma (the usual European export), thousands separators of both
+styles, currency symbols, Excel's ``sep=;`` first line, a BOM, UTF-16, Latin-1, gzip, ``.xlsx``
+workbooks, and footers (a TOTAL row, "Exported by ..."). Footers are read as rows and
+quarantined by the checks with a reason, never a reason to reject the file.
+"""
+
+from __future__ import annotations
+
+import atexit
+import csv
+import gzip
+import hashlib
+import re
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+
+from clustering.errors import DataError
+
+CSV_EXTS = (".csv", ".tsv", ".txt")
+PARQUET_EXTS = (".parquet", ".pq")
+EXCEL_EXTS = (".xlsx", ".xlsm", ".xls")
+DELIMITERS = (",", ";", "\t", "|")
+PROBE_BYTES = 1 << 20
+
+#: tried in this order when the date column is not ISO 8601; day-first before month-first
+DATE_FORMATS = (
+    "%d.%m.%Y %H:%M:%S", "%d.%m.%Y %H:%M", "%d.%m.%Y", "%d.%m.%y",
+    "%d/%m/%Y %H:%M:%S", "%d/%m/%Y %H:%M", "%d/%m/%Y", "%d/%m/%y",
+    "%m/%d/%Y %H:%M:%S", "%m/%d/%Y %H:%M", "%m/%d/%Y", "%m/%d/%y",
+    "%d-%m-%Y %H:%M:%S", "%d-%m-%Y %H:%M", "%d-%m-%Y", "%Y/%m/%d", "%Y%m%d",
+)
+
+
+def kind_of(path: str) -> str | None:
+    """``csv``, ``parquet``, ``excel`` or None (not a table) from the file name."""
+    name = path.lower().removesuffix(".gz")
+    if name.endswith(PARQUET_EXTS):
+        return "parquet" if not path.lower().endswith(".gz") else None
+    if name.endswith(EXCEL_EXTS):
+        return "excel" if not path.lower().endswith(".gz") else None
+    if name.endswith(CSV_EXTS):
+        return "csv"
+    return None
+
+
+def skip_reason(path: Path) -> str | None:
+    """Why a file of a folder is not read (None: read it)."""
+    name = path.name
+    if name.startswith(("~$", ".~lock")) or name.endswith("#"):
+        return "an editor's lock file"
+    if name.startswith("."):
+        return "a hidden file"
+    if kind_of(name) is None:
+        return "not a table (csv, tsv, txt, parquet, xlsx; .gz for text)"
+    if path.stat().st_size == 0:
+        return "empty (0 bytes)"
+    return None
+
+
+@dataclass
+class TextDialect:
+    """How a text file is written (what DuckDB's reader needs)."""
+
+    encoding: str = "utf-8"
+    delimiter: str | None = None
+    skip: int = 0
+    ragged: bool = False  # lines with fewer fields than the header (footers): padded with NULL
+    quoted_newlines: bool = False  # then DuckDB cannot pad in parallel
+    notes: list[str] = field(default_factory=list)
+
+    def key(self) -> tuple:
+        return (self.encoding, self.delimiter, self.skip, self.ragged, self.quoted_newlines)
+
+
+_ENCODINGS = {"utf8": "utf-8", "utf-8": "utf-8", "utf-8-sig": "utf-8", "latin1": "latin-1",
+              "latin-1": "latin-1", "iso-8859-1": "latin-1", "iso8859-1": "latin-1",
+              "cp1252": "latin-1", "windows-1252": "latin-1", "utf16": "utf-16",
+              "utf-16": "utf-16", "utf-16le": "utf-16", "utf-16be": "utf-16"}
+
+
+def _head_and_tail(path: str) -> tuple[bytes, bytes]:
+    """The first MB and (uncompressed files) the last 64 kB: footers are at the end."""
+    with open(path, "rb") as f:
+        start = f.read(2)
+    if start == b"\x1f\x8b":
+        with gzip.open(path, "rb") as f:
+            return f.read(PROBE_BYTES), b""
+    with open(path, "rb") as f:
+        head = f.read(PROBE_BYTES)
+        size = f.seek(0, 2)
+        if size <= PROBE_BYTES:
+            return head, b""
+        f.seek(max(PROBE_BYTES, size - (1 << 16)))
+        tail = f.read()
+    return head, tail[tail.find(b"\n") + 1:]
+
+
+def _shape(lines: list[str], delimiter: str) -> tuple[bool, bool]:
+    """(some line has fewer fields than the first, some quoted field spans lines)."""
+    rows = list(csv.reader(lines, delimiter=delimiter))
+    width = len(rows[0]) if rows else 0
+    short = any(0 < len(r) < width for r in rows[1:])
+    spans = any("\n" in v or "\r" in v for r in rows for v in r)
+    return short, spans
+
+
+def sniff_text(path: str, encoding: str = "auto", delimiter: str | None = None) -> TextDialect:
+    """Encoding (BOM, else UTF-8 if it decodes, else Latin-1), Excel's ``sep=`` line and the
+    delimiter (the candidate most frequent in the header line) of a text file."""
+    head, tail = _head_and_tail(path)
+    d = TextDialect()
+    if encoding and encoding.lower() != "auto":
+        name = encoding.lower()
+        if name not in _ENCODINGS:
+            raise DataError(f"data.encoding={encoding}: not supported; use utf-8, utf-16, "
+                            "latin-1 (also for cp1252) or auto")
+        d.encoding = _ENCODINGS[name]
+    elif head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        d.encoding = "utf-16"
+    else:
+        cut = head[: head.rfind(b"\n") + 1] or head
+        try:
+            cut.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            line = cut[: exc.start].count(b"\n") + 1
+            d.encoding = "latin-1"
+            d.notes.append(f"{Path(path).name}: not UTF-8 (line {line}), read as Latin-1 "
+                           "(set data.encoding to override)")
+    codec = "utf-16" if d.encoding == "utf-16" else d.encoding
+    text = head.decode(codec, errors="replace").lstrip("\ufeff")
+    if len(head) == PROBE_BYTES:  # a cut line is not a short line
+        text = text[: text.rfind("\n") + 1]
+    lines = [ln for ln in text.splitlines(keepends=True) if ln.strip()]
+    if lines and (m := re.fullmatch(r'"?sep=(.)"?,*\s*', lines[0].strip(), re.IGNORECASE)):
+        d.skip = 1
+        d.delimiter = delimiter or m.group(1)
+        lines = lines[1:]
+    elif delimiter:
+        d.delimiter = delimiter
+    elif lines:
+        header = re.sub(r'"[^"]*"', "", lines[0])
+        counts = {c: header.count(c) for c in DELIMITERS}
+        best = max(counts, key=counts.get)
+        d.delimiter = best if counts[best] else None
+    tail_lines = [ln for ln in tail.decode(codec, errors="replace").splitlines(keepends=True)
+                  if ln.strip()]
+    if lines and d.delimiter:
+        short, spans = _shape(lines, d.delimiter)
+        tail_short = any(0 < len(r) < len(next(csv.reader(lines[:1], delimiter=d.delimiter)))
+                         for r in csv.reader(tail_lines, delimiter=d.delimiter))
+        d.ragged, d.quoted_newlines = short or tail_short, spans
+    return d
+
+
+_converted: Path | None = None
+
+
+def excel_as_parquet(path: str) -> str:
+    """An ``.xlsx`` workbook's first sheet as a Parquet file of text columns (integral numbers
+    without ``.0``, so ids keep their digits; dates in ISO 8601), converted once per run."""
+    global _converted
+    import pandas as pd  # noqa: PLC0415
+
+    if _converted is None:
+        _converted = Path(tempfile.mkdtemp(prefix="segmentation-xlsx-"))
+        atexit.register(shutil.rmtree, _converted, True)
+    stat = Path(path).stat()
+    key = hashlib.sha1(f"{Path(path).resolve()}:{stat.st_size}:{stat.st_mtime_ns}".encode())
+    out = _converted / f"{key.hexdigest()[:16]}.parquet"
+    if out.exists():
+        return str(out)
+    try:
+        df = pd.read_excel(path, engine="calamine", dtype=object)
+    except Exception as exc:  # noqa: BLE001 - any reader failure is the file's
+        raise DataError(f"{path}: cannot read the workbook ({type(exc).__name__}: {exc}). "
+                        "Save it again as .xlsx or export it as CSV.") from None
+
+    def text(v):
+        if v is None or (isinstance(v, float) and v != v):
+            return None
+        if isinstance(v, float) and v.is_integer():
+            return str(int(v))
+        if hasattr(v, "isoformat"):
+            return v.isoformat(sep=" ") if hasattr(v, "hour") else v.isoformat()
+        return str(v)
+
+    df.columns = [str(c) for c in df.columns]
+    df = df.apply(lambda col: col.map(text)).astype("string")
+    df.to_parquet(out, index=False)
+    return str(out)
+
+
+def number_sql(col: str, decimal: str) -> str:
+    """SQL turning the text ``col`` into a DOUBLE: currency symbols, spaces and apostrophes
+    dropped, thousands separators removed, ``decimal`` as the decimal mark; ``-`` before or
+    after the number and accounting parentheses ``(12.50)`` make it negative."""
+    digits = f"regexp_replace({col}, '[^0-9.,]', '', 'g')"
+    if decimal == ",":
+        plain = f"replace(replace({digits}, '.', ''), ',', '.')"
+    else:
+        plain = f"replace({digits}, ',', '')"
+    sign = f"(CASE WHEN {col} LIKE '%-%' OR trim({col}) LIKE '(%)' THEN -1 ELSE 1 END)"
+    parsed = f"({sign} * TRY_CAST(nullif({plain}, '') AS DOUBLE))"
+    if decimal == ",":
+        return parsed
+    # plain numbers take the fast cast; only what it cannot read goes through the cleaning
+    return f"coalesce(TRY_CAST({col} AS DOUBLE), {parsed})"
+
+
+def sniff_decimal(con: duckdb.DuckDBPyConnection, relation: str, columns: list[str],
+                  delimiter: str | None) -> tuple[str, str]:
+    """The decimal mark of the text ``columns`` and why: the mark after the last thousands
+    group, or before 1-2 (or 4+) trailing digits, wins; 3 trailing digits alone are ambiguous
+    ("1,234"), then a ``;`` delimiter means a decimal comma."""
+    if not columns:
+        return ".", "no text numbers"
+    values = " UNION ALL ".join(
+        f"(SELECT CAST({c} AS VARCHAR) AS v FROM {relation} WHERE {c} IS NOT NULL LIMIT 20000)"
+        for c in columns)
+    comma, point, ambiguous = con.execute(f"""
+        SELECT count(*) FILTER (WHERE regexp_matches(v, '\\.\\d{{3}},\\d+\\D*$')
+                                   OR regexp_matches(v, ',(\\d{{1,2}}|\\d{{4,}})\\D*$')),
+               count(*) FILTER (WHERE regexp_matches(v, ',\\d{{3}}\\.\\d+\\D*$')
+                                   OR regexp_matches(v, '\\.(\\d{{1,2}}|\\d{{4,}})\\D*$')),
+               count(*) FILTER (WHERE regexp_matches(v, '^\\D*\\d{{1,3}}[.,]\\d{{3}}\\D*$'))
+        FROM ({values})""").fetchall()[0]
+    if comma > point:
+        return ",", f"decimal comma in {comma:,} values"
+    if point > comma or not ambiguous:
+        return ".", "decimal point"
+    if delimiter == ";":
+        return ",", "'1,234'-style values with a ';' delimiter read as decimal comma"
+    return ".", "'1,234'-style values read as thousands (set data.decimal=',' if not)"
+
+
+def sniff_date_format(con: duckdb.DuckDBPyConnection, relation: str, col: str,
+                      where: str) -> str | None:
+    """None when the column is ISO 8601 (the default parser reads it), else the format of
+    :data:`DATE_FORMATS` that reads the most values; day-first and month-first both reading
+    every value (all days <= 12) is ambiguous and named."""
+    sample = (f"(SELECT DISTINCT trim(CAST({col} AS VARCHAR)) AS v FROM {relation} "
+              f"WHERE {col} IS NOT NULL LIMIT 20000)")
+    counts = con.execute(
+        "SELECT count(*), count(TRY_CAST(v AS TIMESTAMP)), "
+        + ", ".join(f"count(TRY_STRPTIME(v, '{f}'))" for f in DATE_FORMATS)
+        + f" FROM {sample}").fetchall()[0]
+    n, iso, per_format = counts[0], counts[1], counts[2:]
+    if n == 0 or iso >= 0.5 * n or max(per_format) <= iso:
+        return None
+    best = max(per_format)
+    winners = [f for f, c in zip(DATE_FORMATS, per_format, strict=True) if c == best]
+    day_first = [f for f in winners if f.startswith("%d")]
+    month_first = [f for f in winners if f.startswith("%m")]
+    if day_first and month_first:
+        raise DataError(f"{where}: the dates in '{col}' read both day-first and month-first "
+                        f"(no day above 12 among {n:,} values): set data.date_format, e.g. "
+                        f"'{day_first[0]}' or '{month_first[0]}'")
+    return winners[0]

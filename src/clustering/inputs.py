@@ -1,0 +1,167 @@
+"""Files -> one DuckDB relation: every file of a folder or glob, whatever its format.
+
+Files are grouped by how they are read (Parquet; text files of one encoding, delimiter and
+``sep=`` line; Excel workbooks, converted to text Parquet); a group is one DuckDB reader over
+its files. Several groups are stacked by column name, all as text, with the group's number in
+``__g`` so that numbers and dates are parsed by each group's own dialect
+(:mod:`clustering.dialect`). With more than one file, each row carries its file in ``__file``
+for the per-file counts. Files a folder holds that are not tables (lock files, empty files,
+other formats) are listed as skipped with the reason.
+"""
+
+from __future__ import annotations
+
+import glob
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+
+from clustering.dialect import TextDialect, excel_as_parquet, kind_of, skip_reason, sniff_text
+from clustering.errors import DataError
+
+FILE_COL = "__file"
+GROUP_COL = "__g"
+
+
+@dataclass
+class Group:
+    kind: str  # parquet (typed) | text (CSV-like, or a workbook's text Parquet)
+    files: list[str]
+    reader: str
+    dialect: TextDialect | None = None
+
+
+@dataclass
+class Inputs:
+    """What was found at a path and the relation that reads it."""
+
+    files: list[str]
+    skipped: list[tuple[str, str]]
+    groups: list[Group]
+    relation: str
+    present: dict[str, str]  # column -> DuckDB type (hidden columns excluded)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def grouped(self) -> bool:
+        return len(self.groups) > 1
+
+    @property
+    def per_file(self) -> bool:
+        return len(self.files) > 1
+
+
+def list_files(path: str, what: str = "transactions") -> tuple[list[str], list[tuple[str, str]]]:
+    """The table files at a file, folder or glob, and the files skipped there with why."""
+    p = Path(path)
+    if p.is_dir():
+        candidates = sorted(f for f in p.iterdir() if f.is_file())
+    elif any(c in path for c in "*?["):
+        candidates = sorted(Path(f) for f in glob.glob(path, recursive=True) if Path(f).is_file())
+    elif p.is_file():
+        if p.stat().st_size == 0:
+            raise DataError(f"{what}: {p} is empty (0 bytes): export it again")
+        return [str(p)], []
+    else:
+        candidates = []
+    files, skipped = [], []
+    for f in candidates:
+        reason = skip_reason(f)
+        (skipped.append((str(f), reason)) if reason else files.append(str(f)))
+    if not files:
+        detail = (f"; skipped {len(skipped)}: " + "; ".join(f"{Path(f).name} ({r})"
+                                                            for f, r in skipped[:5])
+                  if skipped else "")
+        raise DataError(f"{what}: no input files at '{path}'{detail}. Give a CSV, Parquet or "
+                        "Excel file, a folder of them or a glob (data.path=...).")
+    return files, skipped
+
+
+def _quote(s: str) -> str:
+    return "'" + s.replace("'", "''") + "'"
+
+
+def _flist(files: list[str]) -> str:
+    return "[" + ", ".join(_quote(f) for f in files) + "]"
+
+
+def _text_reader(files: list[str], d: TextDialect, per_file: bool) -> str:
+    opts = ["header=true", "all_varchar=true", "union_by_name=true"]
+    if d.ragged:
+        opts.append("null_padding=true")
+        if d.quoted_newlines:
+            opts.append("parallel=false")
+    if d.delimiter:
+        opts.append(f"delim={_quote(d.delimiter)}")
+    if d.skip:
+        opts.append(f"skip={d.skip}")
+    if d.encoding != "utf-8":
+        opts.append(f"encoding={_quote(d.encoding)}")
+    if per_file:
+        opts.append(f"filename={_quote(FILE_COL)}")
+    return f"read_csv({_flist(files)}, {', '.join(opts)})"
+
+
+def _parquet_reader(files: list[str], per_file: bool) -> str:
+    extra = f", filename={_quote(FILE_COL)}" if per_file else ""
+    return f"read_parquet({_flist(files)}, union_by_name=true{extra})"
+
+
+def open_inputs(con: duckdb.DuckDBPyConnection, path: str, fmt: str = "auto",
+                delimiter: str | None = None, encoding: str = "auto",
+                what: str = "transactions") -> Inputs:
+    """Find, sniff and group the files at ``path``; ``fmt`` names the format of files whose
+    name does not tell (``csv``, ``parquet``, ``excel``)."""
+    files, skipped = list_files(path, what)
+    per_file = len(files) > 1
+    text: dict[tuple, tuple[TextDialect, list[str]]] = {}
+    parquet, excel = [], []
+    notes: list[str] = []
+    for f in files:
+        kind = kind_of(f) or (fmt if fmt in ("csv", "parquet", "excel") else "csv")
+        if kind == "parquet":
+            parquet.append(f)
+        elif kind == "excel":
+            excel.append(f)
+        else:
+            d = sniff_text(f, encoding, delimiter)
+            notes += d.notes
+            text.setdefault(d.key(), (d, []))[1].append(f)
+    groups = [Group("parquet", parquet, _parquet_reader(parquet, per_file))] if parquet else []
+    groups += [Group("text", fs, _text_reader(fs, d, per_file), d) for d, fs in text.values()]
+    if excel:
+        converted = [excel_as_parquet(f) for f in excel]
+        reader = _parquet_reader(converted, per_file)
+        if per_file:  # name the workbooks, not their converted copies
+            cases = " ".join(f"WHEN {_quote(c)} THEN {_quote(f)}"
+                             for c, f in zip(converted, excel, strict=True))
+            reader = (f"(SELECT * REPLACE (CASE {FILE_COL} {cases} END AS {FILE_COL}) "
+                      f"FROM {reader})")
+        groups.append(Group("text", excel, reader, TextDialect()))
+    if len(groups) == 1:
+        relation = groups[0].reader
+    else:
+        relation = "(" + " UNION ALL BY NAME ".join(
+            f"SELECT COLUMNS(*)::VARCHAR, {i} AS {GROUP_COL} FROM {g.reader}"
+            for i, g in enumerate(groups)) + ")"
+    where = files[0] if len(files) == 1 else f"{path} ({len(files)} files)"
+    try:
+        rel = con.sql(f"SELECT * FROM {relation} LIMIT 0")
+    except duckdb.Error as exc:
+        raise read_error(exc, where) from None
+    present = {c: str(t) for c, t in zip(rel.columns, rel.types, strict=True)
+               if c not in (FILE_COL, GROUP_COL)}
+    return Inputs(files, skipped, groups, relation, present, notes)
+
+
+def read_error(exc: Exception, where: str) -> DataError:
+    """A DuckDB reading error as one clear message with the likely fix."""
+    text = str(exc)
+    first = next((ln for ln in text.splitlines() if ln.strip()), text).strip()
+    line = next((ln.strip() for ln in text.splitlines() if ln.strip().startswith("Line")), "")
+    if "unicode" in text.lower() or "utf-8" in text.lower():
+        return DataError(f"{where}: the file is not valid UTF-8 ({first}). Set data.encoding "
+                         "to its encoding, e.g. data.encoding=latin-1.")
+    return DataError(f"{where}: cannot read the file: {first}{' (' + line + ')' if line else ''}."
+                     " Check data.delimiter, data.encoding and the header row.")
