@@ -25,7 +25,7 @@ from omegaconf import DictConfig  # noqa: E402
 from clustering import tracking  # noqa: E402
 from clustering.config import ScoreConfig  # noqa: E402
 from clustering.errors import ClusteringError, ConfigError  # noqa: E402
-from clustering.files import atomic_path, read_frame, write_frame  # noqa: E402
+from clustering.files import atomic_path, check_writable, read_frame, write_frame  # noqa: E402
 from clustering.scoring import score, write_labels  # noqa: E402
 from clustering.sources import sources_for  # noqa: E402
 from clustering.stable_ids import (  # noqa: E402
@@ -38,6 +38,7 @@ from pipelines.common import CONF_DIR, exit_on_user_error, to_settings  # noqa: 
 
 def run(cfg: ScoreConfig) -> pd.DataFrame:
     tracking.open_store(tracking.resolve_tracking_uri(cfg.tracking_uri, cfg.paths.root))
+    check_writable(Path(cfg.output).parent, "output", cfg.output)
     if cfg.input_kind not in ("transactions", "features"):
         raise ConfigError(f"input_kind must be transactions or features, got '{cfg.input_kind}'")
     model_ref = tracking.choose_model(

@@ -61,6 +61,11 @@ def main(argv: list[str] | None = None) -> int:
         env = {**__import__("os").environ, "MLFLOW_TRACKING_URI": uri}
         if subprocess.run(cmd, env=env).returncode != 0:
             raise SystemExit("sweep: a job failed (see above); finished jobs are in the MLflow UI")
+        for r in mlflow.search_runs(experiment_ids=[exp_id], output_format="list",
+                                    filter_string=f"tags.sweep = '{sweep_id}' and "
+                                    "tags.kind = 'clustering' and attributes.status != 'FINISHED'"):
+            print(f"job {r.info.run_name}: {r.info.status} "
+                  f"{r.data.tags.get('error', '')[:300]}", file=sys.stderr, flush=True)
         table = rank(comparison(exp_id, sweep_id, args.metric), args.metric)
         print("\n" + table.round(3).to_string(), flush=True)
         tracking.log_frame(table.reset_index(), "sweep/comparison.csv")
@@ -92,7 +97,8 @@ def comparison(experiment_id: str, sweep_id: str, metric: str | None = None) -> 
 def rank(table: pd.DataFrame, metric: str) -> pd.DataFrame:
     """Runs that logged ``metric``, best first; the runs without it are dropped (not crowned)."""
     if table.empty:
-        raise SystemExit("sweep: no finished runs")
+        raise SystemExit("sweep: no finished runs (see the jobs' errors above, and their runs' "
+                         "status and `error` tag in the MLflow UI)")
     scored = table[table[metric].notna()] if metric in table else table.iloc[:0]
     if scored.empty:
         logged = [c for c in table.columns[4:] if table[c].notna().any()]

@@ -127,6 +127,9 @@ CONFIG_ERRORS = [
     ("model=kmeans", "features.snapshot_date=2024-02-30",
      "features.snapshot_date '2024-02-30' is not a valid date: use YYYY-MM-DD"),
     ("model=kmeans", "data.quality.max_share=5", "data.quality.max_share is a share between 0 and 1"),
+    ("model=kmeans", "data.decimal=';'",
+     "data.decimal must be '.' or ',' (or null: sniffed), got ';'"),
+    ("model=kmeans", "data.delimiter=';;'", "data.delimiter must be one character"),
 ]
 
 
@@ -179,3 +182,31 @@ def test_secrets_are_masked_in_parameters_and_uris():
     assert redact_uri("http://127.0.0.1:5000") == "http://127.0.0.1:5000"
     assert "pa55" not in redact_uri("https://ana:pa55@mlflow.example/")
 
+
+
+def test_unwritable_folders_are_named_before_any_work(tmp_path, settings_for):
+    from clustering.training import run_training
+
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")
+    settings, _ = settings_for(f"paths.reports_dir={blocker / 'reports'}")
+    with pytest.raises(ConfigError) as err:
+        run_training(settings)
+    assert str(err.value) == (f"paths.reports_dir={blocker / 'reports'}: cannot write there "
+                              "(Not a directory); choose a folder you can write to")
+    assert not list(tmp_path.glob("**/*.parquet"))  # nothing generated or written
+
+
+def test_too_few_customers_for_the_k_range_is_one_line(tmp_path, settings_for, mlflow_uri):
+    from clustering.training import run_training
+
+    path = tmp_path / "three.csv"
+    path.write_text("customer_id,order_id,timestamp,amount\nA,1,2024-01-01,5\nA,2,2024-03-01,7\n"
+                    "B,3,2024-02-01,50\nC,4,2024-02-05,9\nC,5,2024-06-05,19\n")
+    settings, _ = settings_for("data=csv", f"data.path={path}", "model.k=3",
+                               "data.columns.quantity=null", "data.columns.unit_price=null",
+                               "data.columns.category=null")
+    with pytest.raises(DataError) as err:
+        run_training(settings)
+    assert str(err.value) == ("3 customers bought in the window: too few for 3 segments (at "
+                              "least 4 needed); lower model.k (or model.k_min), or give more data")

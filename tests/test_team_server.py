@@ -133,7 +133,7 @@ def _parallel_sweeps(env: dict[str, str], data: Path, tmp_path: Path, uri: str) 
     for t in threads:
         t.join()
     for name, r in results.items():
-        assert r.returncode == 0, f"sweep {name}: {r.stderr[-3000:]}"
+        assert r.returncode == 0, f"sweep {name}: {r.stdout[-3000:]} {r.stderr[-6000:]}"
     client = mlflow.MlflowClient(uri)
     exp = client.get_experiment_by_name("parallel-sweeps")
     runs = client.search_runs([exp.experiment_id], "tags.kind = 'clustering'", max_results=100)

@@ -22,7 +22,8 @@ duplicate           an exact copy of an earlier line (one row per duplicated lin
 
 Matched returns stay in the data and are netted against their customer's revenue. Mixed
 currencies fail unless a rate table converts them to the data's currency. When more than
-``max_share`` of the rows (``after_snapshot`` not counted: those are deliberate) would be
+``max_share`` of the rows (``after_snapshot`` and ``duplicate`` not counted: those are
+deliberate or lose nothing) would be
 quarantined, the run fails: the data or the column mapping is wrong, not a few rows. Up to
 ``JUNK_ALLOWANCE`` junk lines are not counted either: footers are never a reason to reject a
 file. With several files, each row of the quarantine names its ``source_file``.
@@ -178,7 +179,7 @@ def apply_quality(con: duckdb.DuckDBPyConnection, policy: QualityPolicy, snapsho
     report = QualityReport(int(n_read), int(kept), {k: int(v) for k, v in counts.items()}, snapshot,
                            per_file)
     junk = counts.get("junk_line", 0)
-    errors = (report.quarantined - counts.get("after_snapshot", 0)
+    errors = (report.quarantined - counts.get("after_snapshot", 0) - counts.get("duplicate", 0)
               - (junk if junk <= JUNK_ALLOWANCE else 0))
     if n_read and errors / n_read > policy.max_share:
         raise DataError(

@@ -10,9 +10,24 @@ from pathlib import Path
 
 import pandas as pd
 
-from clustering.errors import DataError
+from clustering.errors import ConfigError, DataError
 
 TABLE_SUFFIXES = (".parquet", ".pq", ".csv")
+
+
+def check_writable(folder: str | Path, setting: str, given: str | None = None) -> Path:
+    """Create ``folder`` and prove a file can be written in it, before any work is done."""
+    path = Path(folder)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / f".write-test-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise ConfigError(f"{setting}={given or folder}: cannot write there "
+                          f"({exc.strerror or exc}); "
+                          "choose a folder you can write to") from None
+    return path
 
 
 @contextmanager
@@ -48,10 +63,13 @@ def write_frame(df: pd.DataFrame, path: str | Path) -> Path:
     return path
 
 
-def read_frame(path: str | Path) -> pd.DataFrame:
-    """A Parquet (``.parquet``, ``.pq``) or otherwise CSV file as a DataFrame."""
+def read_frame(path: str | Path, ids: tuple[str, ...] = ("customer_id",)) -> pd.DataFrame:
+    """A Parquet (``.parquet``, ``.pq``) or otherwise CSV file as a DataFrame; the ``ids``
+    columns of a CSV are read as text, so "000001" stays "000001"."""
     path = Path(path)
-    return pd.read_parquet(path) if path.suffix in (".parquet", ".pq") else pd.read_csv(path)
+    if path.suffix in (".parquet", ".pq"):
+        return pd.read_parquet(path)
+    return pd.read_csv(path, dtype={c: str for c in ids})
 
 
 def digest_files(files: list[str], chunk: int = 1 << 20) -> str:

@@ -78,7 +78,8 @@ def score(model_ref: str, *, sources: DataSources | None = None,
         p = Path(features_path)
         if not p.exists():
             raise DataError(f"feature table '{features_path}' does not exist")
-        labels, skipped, snap = score_features(model, read_frame(p), id_column), {}, None
+        table = read_frame(p, (id_column,))
+        labels, skipped, snap = score_features(model, table, id_column), {}, None
     else:
         if sources is None:
             raise DataError("nothing to score: give transactions or a feature table")

@@ -79,6 +79,7 @@ class LoadedData:
     quality: QualityReport | None = None
     skipped: list[tuple[str, str]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # also in the report and the summary
 
     def describe(self) -> list[str]:
         """What was read and checked, a line each, for the console."""
@@ -88,7 +89,7 @@ class LoadedData:
             lines += [f"  {Path(f).name}: {rows:,} rows, {kept:,} kept"
                       for f, (rows, kept) in sorted(self.quality.per_file.items())]
         lines += [f"skipped {Path(f).name}: {why}" for f, why in self.skipped]
-        lines += self.notes
+        lines += self.notes + [f"warning: {w}" for w in self.warnings]
         if self.missing_optional:
             lines.append(f"optional columns not available: {', '.join(self.missing_optional)}")
         if self.quality is not None:
@@ -119,7 +120,7 @@ def _missing_column(role: str, name: str, present: list[str], where: str, key: s
     close = difflib.get_close_matches(name, present, n=3, cutoff=0.5)
     hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
     if len(present) == 1 and any(d in present[0] for d in ";\t|,"):
-        hint += " The file reads as a single column: wrong delimiter? Set data.delimiter."
+        hint = " The file reads as a single column: wrong delimiter? Set data.delimiter."
     return DataError(
         f"{where}: column '{name}' (for {role}) not found. Columns present: "
         f"{', '.join(present)}.{hint} Map it with {key}.{role}=<column>."
@@ -344,7 +345,42 @@ def register_customers(
     loaded.customer_files = files
     loaded.attributes = list(attributes)
     loaded.has_signup = has_signup
+    loaded.warnings += customer_id_warnings(con, reader, _ident(cid), where)
     return loaded
+
+
+def customer_id_warnings(con: duckdb.DuckDBPyConnection, reader: str, cid: str,
+                         where: str) -> list[str]:
+    """What a customers table whose ids do not fit the transactions would otherwise hide: few
+    buyers found in it (and how many would match without leading zeros, which Excel strips),
+    and ids that appear more than once with different rows."""
+    out = []
+    buyers, matched, unzeroed = con.execute("""
+        WITH b AS (SELECT DISTINCT customer_id FROM transactions),
+             c AS (SELECT DISTINCT customer_id FROM customers)
+        SELECT (SELECT count(*) FROM b),
+               (SELECT count(*) FROM b SEMI JOIN c USING (customer_id)),
+               (SELECT count(*) FROM b WHERE ltrim(customer_id, '0') IN
+                   (SELECT ltrim(customer_id, '0') FROM c))""").fetchall()[0]
+    if buyers and matched < 0.5 * buyers:
+        msg = (f"{where}: only {matched:,} of {buyers:,} buyers' ids are in the customers table, "
+               "so the others get no attributes and its customers look like prospects")
+        if unzeroed - matched > 0.25 * buyers:
+            msg += (f"; {unzeroed:,} would match with leading zeros stripped: the file was "
+                    "re-saved with ids as numbers (keep the id column as text)")
+        out.append(msg)
+    repeated, conflicting = con.execute(f"""
+        SELECT count(*), count(*) FILTER (WHERE variants > 1) FROM (
+            SELECT count(DISTINCT src) AS variants FROM {reader} AS src
+            WHERE nullif(trim(CAST({cid} AS VARCHAR)), '') IS NOT NULL
+            GROUP BY trim(CAST({cid} AS VARCHAR)) HAVING count(*) > 1)""").fetchall()[0]
+    if conflicting:
+        out.append(f"{where}: {conflicting:,} customer ids appear more than once with different "
+                   "values; the first row of each is used (de-duplicate the file to choose)")
+    elif repeated:
+        out.append(f"{where}: {repeated:,} customer ids appear more than once (identical rows; "
+                   "one is used)")
+    return out
 
 
 @dataclass

@@ -24,7 +24,7 @@ from clustering.config import TrainConfig, validate_config
 from clustering.console import Console
 from clustering.engines import Engine, open_engine
 from clustering.errors import DataError
-from clustering.files import digest_files, write_text
+from clustering.files import check_writable, digest_files, write_text
 from clustering.glossary import column_label
 from clustering.guardrails import composition, guardrail_warnings, marketing_view
 from clustering.holdout import choose_future_k, future_k_curve, future_validation
@@ -36,6 +36,7 @@ from clustering.preprocess import select_columns
 from clustering.report import build_report
 from clustering.result import TrainResult
 from clustering.segmentation import family_at_k, fit_segmentation, preprocessor_for
+from clustering.segmenters import takes_k
 from clustering.sources import DataSources, planted_types, sources_for
 from clustering.stable_ids import match_segments
 from clustering.summary import format_summary
@@ -60,6 +61,16 @@ def _compute(cfg: TrainConfig, sources: DataSources, engine: Engine, digest: str
     if buyers["customer_id"].nunique() < 2:
         raise DataError(f"only {buyers['customer_id'].nunique()} customer bought in the window: "
                         "segmentation needs at least two (check data.path and the dates)")
+    n_buyers = buyers["customer_id"].nunique()
+    if takes_k(m.name):
+        need = (m.k or m.k_min) + 1  # the internal indices need more customers than segments
+        if n_buyers < need:
+            raise DataError(f"{n_buyers} customers bought in the window: too few for "
+                            f"{m.k or m.k_min} segments (at least {need} needed); lower model.k "
+                            "(or model.k_min), or give more data")
+        if m.k is None and m.k_max >= n_buyers:
+            console.detail(f"k range capped at {n_buyers - 1}: {n_buyers} customers")
+            m = dataclasses.replace(m, k_max=n_buyers - 1)
     X = buyers[numeric + categorical]
     if X[numeric].nunique().max() <= 1:
         raise DataError("all selected features are constant across customers: nothing to segment")
@@ -135,8 +146,9 @@ def _compute(cfg: TrainConfig, sources: DataSources, engine: Engine, digest: str
         seg_names, columns = personas.names(), [column_label(c, fr.attributes) for c in names]
         figures = segmentation_figures(seg, Xs, labels, names, curve, cfg.model.criterion, k,
                                        seg_names, columns, cfg.seed)
-        warnings = guardrail_warnings(profile, personas.table, cfg.evaluate.min_share,
-                                      cfg.evaluate.max_share, cfg.evaluate.max_personas)
+        warnings = engine.loaded.warnings + guardrail_warnings(
+            profile, personas.table, cfg.evaluate.min_share, cfg.evaluate.max_share,
+            cfg.evaluate.max_personas)
         for w in warnings:
             console.detail(f"check: {w}")
         title = f"Customer personas: {cfg.data.name}, {run_name} (snapshot {fr.snapshot_date})"
@@ -163,6 +175,9 @@ def run_training(cfg: TrainConfig, resolved: dict[str, Any] | None = None,
     """Train one segmentation and record it in MLflow; ``resolved`` is the config to log."""
     console = console or Console()
     validate_config(cfg)
+    check_writable(cfg.paths.reports_dir, "paths.reports_dir")
+    if cfg.data.format == "sample":
+        check_writable(cfg.paths.data_dir, "paths.data_dir")
     random.seed(cfg.seed)
     np.random.seed(cfg.seed)
     uri = tracking.resolve_tracking_uri(cfg.mlflow.tracking_uri, cfg.paths.root)

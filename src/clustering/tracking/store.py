@@ -52,8 +52,22 @@ def _create_sqlite_store(uri: str) -> None:
             client = mlflow.MlflowClient(uri)
             client.search_experiments(max_results=1)
             client.search_registered_models(max_results=1)
+            _write_ahead_log(db)
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _write_ahead_log(db: Path) -> None:
+    """SQLite's write-ahead log: readers never block the writer, so parallel jobs (sweeps) do
+    not hit "database is locked" when one reads while another commits. Kept in the file."""
+    import sqlite3  # noqa: PLC0415
+
+    try:
+        with sqlite3.connect(db, timeout=30) as con:
+            if con.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+                con.execute("PRAGMA journal_mode=WAL")
+    except sqlite3.Error:
+        pass  # busy or a file system without shared memory: the default journal still works
 
 
 def _check_server(uri: str, timeout: float) -> None:
