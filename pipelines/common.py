@@ -51,6 +51,26 @@ def to_settings(cfg: DictConfig, schema: type = TrainConfig) -> tuple[Any, dict]
         raise ConfigError(f"invalid value for '{key}': {msg}") from None
 
 
+def quote_overrides(argv: list[str]) -> list[str]:
+    """Overrides whose value Hydra's grammar cannot read as written, quoted for it.
+
+    ``make train ARGS="data.path='/data/Exporte März/Umsätze 2024.csv'"`` reaches Python
+    without the quotes (the shell removes them), and Hydra's lexer rejects the umlauts and
+    spaces; a plain value (no brackets, braces or commas) is then quoted as the user meant."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    parser, out = OverridesParser.create(), []
+    for arg in argv:
+        key, eq, value = arg.partition("=")
+        if eq and not arg.startswith("-") and value and not any(c in value for c in "[]{},'\""):
+            try:
+                parser.parse_override(arg)
+            except Exception:  # noqa: BLE001 - antlr's lexer errors escape unwrapped
+                arg = f"{key}='{value}'"
+        out.append(arg)
+    return out
+
+
 def exit_on_user_error(exc: ClusteringError) -> None:
     """Print a user error as one line (no traceback) and exit with status 2."""
     print(f"{exc.kind}: {exc}", file=sys.stderr, flush=True)

@@ -33,7 +33,12 @@ from clustering.stable_ids import (  # noqa: E402
     plot_migration,
     renamed_segments,
 )
-from pipelines.common import CONF_DIR, exit_on_user_error, to_settings  # noqa: E402
+from pipelines.common import (  # noqa: E402
+    CONF_DIR,
+    exit_on_user_error,
+    quote_overrides,
+    to_settings,
+)
 
 
 def run(cfg: ScoreConfig) -> pd.DataFrame:
@@ -99,4 +104,5 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
+    sys.argv[1:] = quote_overrides(sys.argv[1:])
     main()

@@ -21,7 +21,12 @@ from omegaconf import DictConfig  # noqa: E402
 
 from clustering.errors import ClusteringError  # noqa: E402
 from clustering.training import format_summary, run_training  # noqa: E402
-from pipelines.common import CONF_DIR, exit_on_user_error, to_settings  # noqa: E402
+from pipelines.common import (  # noqa: E402
+    CONF_DIR,
+    exit_on_user_error,
+    quote_overrides,
+    to_settings,
+)
 
 
 def train(cfg: DictConfig) -> float:
@@ -41,4 +46,5 @@ def main(cfg: DictConfig) -> float:
 
 
 if __name__ == "__main__":
+    sys.argv[1:] = quote_overrides(sys.argv[1:])
     main()

@@ -130,3 +130,54 @@ def test_killed_run_leaves_no_labels_and_is_not_finished(tmp_path, mlflow_uri, s
     leftovers = [p for p in (tmp_path / "reports").rglob("*") if p.is_file()] \
         if (tmp_path / "reports").exists() else []
     assert not [p for p in leftovers if "labels" in p.name or p.name.endswith(".tmp")]
+
+
+line = st.one_of(
+    st.tuples(st.sampled_from(["C1", " C2", "C3 ", "004"]), st.integers(0, 9),
+              st.integers(1, 28), st.sampled_from(["12.50", "1,234.00", "€ 7.25", "(3.00)", "0",
+                                                   "n/a", "", "5"])),
+    st.sampled_from(["junk", "blank_id", "bad_date"]),
+)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(files=st.lists(st.lists(line, min_size=1, max_size=25), min_size=1, max_size=3),
+       sep=st.sampled_from([",", ";", "\t"]), dup=st.booleans())
+def test_every_line_read_is_kept_or_quarantined_per_file(tmp_path_factory, files, sep, dup):
+    """Rows read = rows kept + rows quarantined, for every file of a folder and in total,
+    whatever the lines (footers, blank ids, bad dates and amounts, duplicates, padded ids)."""
+    folder = tmp_path_factory.mktemp("files")
+    written = {}
+    for i, lines in enumerate(files):
+        out = [sep.join(["customer_id", "order_id", "timestamp", "amount"])]
+        for ln in lines + (lines[:1] if dup else []):  # an exact copy of the first line
+            if ln == "junk":
+                out.append(f"TOTAL{i}{sep}{sep}{sep}99")  # (copies across files count once)
+            elif ln == "blank_id":
+                out.append(sep.join(["", f"F{i}X", "2024-02-01", "5"]))
+            elif ln == "bad_date":
+                out.append(sep.join(["C1", f"F{i}Y", "2024-02-31", "5"]))
+            else:
+                c, o, d, a = ln
+                a = f'"{a}"' if sep in a else a
+                out.append(sep.join([c, f"F{i}O{o}", f"2024-03-{d:02d}", a]))
+        path = folder / f"part{i}.csv"
+        path.write_text("\n".join(out) + "\n")
+        written[str(path)] = len(out) - 1
+    con = duckdb.connect()
+    try:
+        loaded = register_transactions(
+            con, TableSource(str(folder), columns={k: k for k in COLS if k != "category"}),
+            QualityPolicy(max_share=1.0))
+    except Exception as exc:  # only "nothing usable" is an acceptable refusal
+        assert any(m in str(exc) for m in ("no rows left", "no row has", "no dated rows",
+                                           "none of the")), exc
+        return
+    q = loaded.quality
+    assert q.rows_read == sum(written.values())
+    assert q.rows_kept + q.quarantined == q.rows_read
+    assert {f: rows for f, (rows, _) in q.per_file.items()} == written
+    assert sum(kept for _, kept in q.per_file.values()) == q.rows_kept
+    kept = con.execute("SELECT count(*), count(DISTINCT customer_id) FILTER "
+                       "(WHERE customer_id <> trim(customer_id)) FROM transactions").fetchall()[0]
+    assert kept[0] == q.rows_kept and kept[1] == 0  # ids trimmed

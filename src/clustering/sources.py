@@ -293,8 +293,9 @@ class _Parsers:
 def _check_dates(con: duckdb.DuckDBPyConnection, ts: str, ts_col: str, where: str,
                  date_format: str | None) -> None:
     """Fail when not a single timestamp parses: the format is wrong, not the data."""
-    n, parsed, example = con.execute(
-        f"SELECT count(*), count({ts}), any_value(CAST({ts_col} AS VARCHAR)) FROM transactions_raw"
+    text = f"nullif(trim(CAST({ts_col} AS VARCHAR)), '')"
+    n, dated, parsed, example = con.execute(
+        f"SELECT count(*), count({text}), count({ts}), any_value({text}) FROM transactions_raw"
     ).fetchall()[0]
     if n and parsed == 0 and len(cols := [c[0] for c in con.execute(
             "DESCRIBE transactions_raw").fetchall() if c[0] not in (FILE_COL, GROUP_COL)]) == 1:
@@ -302,10 +303,13 @@ def _check_dates(con: duckdb.DuckDBPyConnection, ts: str, ts_col: str, where: st
                         "delimiter? Set data.delimiter (e.g. ';' or '\\t').")
     if n == 0:
         raise DataError(f"{where}: no rows. Check data.path and that the file has data below its header.")
+    if dated == 0:
+        raise DataError(f"{where}: no dated rows: the date column is empty in all {n} rows. "
+                        "Check data.columns.timestamp.")
     if parsed == 0:
         fmt = f"date format '{date_format}'" if date_format else "the default timestamp parser"
         raise DataError(
-            f"{where}: none of the {n} values in the date column parse with {fmt} "
+            f"{where}: none of the {dated} values in the date column parse with {fmt} "
             f"(e.g. '{example}'). Set data.date_format, e.g. '%d/%m/%Y %H:%M' for '31/12/2024 13:05'."
         )
 
