@@ -181,3 +181,56 @@ def test_every_line_read_is_kept_or_quarantined_per_file(tmp_path_factory, files
     kept = con.execute("SELECT count(*), count(DISTINCT customer_id) FILTER "
                        "(WHERE customer_id <> trim(customer_id)) FROM transactions").fetchall()[0]
     assert kept[0] == q.rows_kept and kept[1] == 0  # ids trimmed
+
+
+def _versions(db) -> int:
+    import sqlite3
+
+    try:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1) as con:
+            return con.execute("SELECT count(*) FROM model_versions").fetchone()[0]
+    except sqlite3.Error:
+        return 0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("moment", ["artifact upload", "after registration"])
+def test_kill_at_the_worst_moment_leaves_nothing_used(tmp_path, mlflow_uri, moment):
+    """``kill -9`` while artifacts upload, or just after the model version is registered: the
+    run is never FINISHED, the next training marks it KILLED and neither matches its ids to
+    that version nor lets scoring pick it."""
+    from clustering.errors import ConfigError
+    from clustering.tracking import choose_model, previous_version
+
+    db = tmp_path / "mlflow.db"
+    proc = _train_cli(tmp_path, "model.k=4", uri=mlflow_uri)
+    deadline, seen = time.time() + 300, []
+    if moment == "artifact upload":
+        while time.time() < deadline and "log to MLflow" not in (line := proc.stdout.readline()):
+            seen.append(line)
+        time.sleep(0.5)
+    else:
+        os.set_blocking(proc.stdout.fileno(), False)
+        while time.time() < deadline and _versions(db) == 0 and proc.poll() is None:
+            time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=60)
+    client = mlflow.MlflowClient(mlflow_uri)
+    (run,) = mlflow.search_runs(experiment_names=["segmentation-sample"], output_format="list")
+    assert run.info.status == "RUNNING", "".join(seen)
+    versions = client.search_model_versions("name = 'segmentation-sample'")
+    assert len(versions) == (1 if moment == "after registration" else 0)
+    assert previous_version("segmentation-sample") is None
+    if versions:
+        with pytest.raises(ConfigError, match="did not finish"):  # nor picked by scoring
+            choose_model(None, "segmentation-sample")
+    # the next training: the killed run is marked, its version not followed
+    again = _train_cli(tmp_path, "model.k=4", uri=mlflow_uri)
+    out, _ = again.communicate(timeout=600)
+    assert again.returncode == 0, out[-3000:]
+    assert client.get_run(run.info.run_id).info.status == "KILLED"
+    assert "ended without finishing" in client.get_run(run.info.run_id).data.tags["error"]
+    new = max(client.search_model_versions("name = 'segmentation-sample'"),
+              key=lambda v: int(v.version))
+    assert client.get_run(new.run_id).data.metrics.get("matched_segments") is None  # no match
+    assert choose_model(None, "segmentation-sample") == f"models:/segmentation-sample/{new.version}"

@@ -66,12 +66,18 @@ def previous_version(name: str) -> str | None:
     except mlflow.exceptions.MlflowException:
         return None
     for v in sorted(versions, key=lambda v: -int(v.version)):
-        try:
-            if not v.run_id or client.get_run(v.run_id).info.status == "FINISHED":
-                return f"models:/{name}/{v.version}"
-        except mlflow.exceptions.MlflowException:
-            continue
+        if _run_finished(client, v.run_id):
+            return f"models:/{name}/{v.version}"
     return None
+
+
+def _run_finished(client, run_id: str | None) -> bool:
+    if not run_id:
+        return True  # registered from outside a run: nothing to check
+    try:
+        return client.get_run(run_id).info.status == "FINISHED"
+    except mlflow.exceptions.MlflowException:
+        return False
 
 
 def choose_model(ref: str | None, name: str) -> str:
@@ -96,13 +102,23 @@ def choose_model(ref: str | None, name: str) -> str:
         raise ConfigError(f"no registered model '{name}' in {_store()}: run "
                           "`make train` on this dataset first, or give model_uri=<URI or run id>")
     numbers = sorted(int(v.version) for v in versions)
+    unfinished = {int(v.version) for v in versions if not _run_finished(client, v.run_id)}
     aliases = sorted(client.get_registered_model(name).aliases or {})
     if ref is None:
-        return f"models:/{name}@{CHAMPION}" if CHAMPION in aliases else f"models:/{name}/{numbers[-1]}"
+        if CHAMPION in aliases:
+            return f"models:/{name}@{CHAMPION}"
+        usable = [n for n in numbers if n not in unfinished]
+        if not usable:
+            raise ConfigError(f"'{name}' has only versions whose training run did not finish "
+                              f"(killed?): {', '.join(map(str, numbers))}; run `make train` again")
+        return f"models:/{name}/{usable[-1]}"
     if ref.isdigit():
         if int(ref) not in numbers:
             raise ConfigError(f"model_uri={ref}: '{name}' has no version {ref} (versions: "
                               f"{', '.join(map(str, numbers))})")
+        if int(ref) in unfinished:
+            raise ConfigError(f"model_uri={ref}: the training run of version {ref} of '{name}' "
+                              "did not finish (killed?); choose another version")
         return f"models:/{name}/{ref}"
     if ref in aliases:
         return f"models:/{name}@{ref}"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import socket
 import subprocess
 import tempfile
 from collections.abc import Callable, Iterator, Mapping
@@ -79,6 +80,8 @@ def tracked_run(
     error as a tag otherwise; a child of ``parent_run_id`` when given (sweeps). ``params``
     (the configuration) are logged at once, so a failed run still says what it ran with."""
     exp_id = ensure_experiment(experiment, uri, root)
+    end_dead_runs(exp_id)
+    tags = {**tags, "host": socket.gethostname(), "pid": str(os.getpid())}
     run = mlflow.start_run(experiment_id=exp_id, run_name=run_name, tags=dict(tags),
                            parent_run_id=parent_run_id, nested=parent_run_id is not None)
     try:
@@ -95,6 +98,33 @@ def tracked_run(
         raise
     else:
         mlflow.end_run(RunStatus.to_string(RunStatus.FINISHED))
+
+
+def end_dead_runs(experiment_id: str) -> list[str]:
+    """Mark KILLED the runs of this machine still RUNNING whose process is gone (``kill -9``,
+    a crash, a power cut): they would otherwise stay RUNNING for ever."""
+    client, ended = mlflow.MlflowClient(), []
+    host = socket.gethostname()
+    for r in client.search_runs([experiment_id], f"attributes.status = 'RUNNING' and "
+                                f"tags.host = '{host}'", max_results=200):
+        pid = int(r.data.tags.get("pid", "0") or 0)
+        if pid <= 0 or pid == os.getpid() or _alive(pid):
+            continue
+        client.set_tag(r.info.run_id, "error", f"process {pid} ended without finishing the run "
+                       "(killed or crashed); marked KILLED by a later run")
+        client.set_terminated(r.info.run_id, RunStatus.to_string(RunStatus.KILLED))
+        ended.append(r.info.run_id)
+    return ended
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def flatten(d: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
@@ -314,7 +344,9 @@ def log_training(result, say: Callable[[str], None]) -> None:
         log_frame(result.matches, "segments/id_matching.csv")
         log_metrics({f"{s}_segments": float((result.matches.status == s).sum())
                      for s in ("matched", "new", "vanished")})
-    if cfg.mlflow.log_model:
+    if cfg.baselines.log_runs:
+        _log_baseline_runs(result, run)
+    if cfg.mlflow.log_model:  # last: a version is registered once its run holds everything
         from clustering.tracking.registry import model_name_for
 
         register = (model_name_for(cfg.mlflow.registered_model_name, cfg.data.name)
@@ -322,8 +354,6 @@ def log_training(result, say: Callable[[str], None]) -> None:
         info = log_segmentation_model(result.model, result.X.head(5), register)
         if register and info.registered_model_version:
             say(f"registered models:/{register}/{info.registered_model_version}")
-    if cfg.baselines.log_runs:
-        _log_baseline_runs(result, run)
 
 
 def _yaml(cfg) -> str:
