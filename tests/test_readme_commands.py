@@ -68,3 +68,16 @@ def test_the_european_erp_example_trains_and_scores_as_written(tmp_path):
     assert labels["persona"].notna().all()
     assert (tmp_path / "reports").is_dir() and list((tmp_path / "reports").glob(
         "*/persona_report.html"))
+    # the run records what it read and how: rows per file, the sniffed dialect
+    import mlflow
+
+    client = mlflow.MlflowClient(env["MLFLOW_TRACKING_URI"])
+    (run,) = client.search_runs([client.get_experiment_by_name("segmentation-erp").experiment_id],
+                                "tags.kind = 'clustering'")
+    files = pd.read_csv(client.download_artifacts(run.info.run_id, "quality/files.csv",
+                                                  str(tmp_path)))
+    assert files[["status", "rows", "kept"]].values.tolist() == [
+        ["read", len(de) + 3, run.data.metrics["rows_kept"]]]  # + the 3 footer lines
+    notes = Path(client.download_artifacts(run.info.run_id, "quality/notes.txt",
+                                           str(tmp_path))).read_text()
+    assert "decimal comma" in notes and "%d.%m.%Y" in notes

@@ -105,9 +105,11 @@ def test_retrain_on_perturbed_data_keeps_ids_and_names(tmp_path, mlflow_uri, set
             n2 = second.personas.set_index("segment").at[target, "name"]
             assert n1 == n2
             checked += 1
-    assert checked >= 4, ct
+    # measured: 6 persisting segments checked, 8 of 8 matched by id (seeded, so stable); the
+    # floors leave one segment of slack for a library's numeric change, not more
+    assert checked >= 5, ct
     run = mlflow.get_run(second.run_id)
-    assert run.data.metrics["matched_segments"] >= 4
+    assert run.data.metrics["matched_segments"] >= 7
     assert [v.version for v in mlflow.MlflowClient().search_model_versions(
         f"name = '{MODEL}'")] == [1]
 

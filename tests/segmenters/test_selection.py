@@ -70,7 +70,8 @@ def test_stability_high_on_blobs_low_on_noise(blobs):
     X, _ = blobs
     assert stability_ari(KMeansSegmenter(n_clusters=5), X) > 0.95
     U = np.random.default_rng(0).uniform(size=(3000, 6))
-    assert stability_ari(KMeansSegmenter(n_clusters=5), U) < 0.9
+    # uniform noise has no structure to find again: measured 0.27 (blobs: 1.0)
+    assert stability_ari(KMeansSegmenter(n_clusters=5), U) < 0.5
 
 
 def test_same_seed_same_labels():

@@ -337,6 +337,16 @@ def log_training(result, say: Callable[[str], None]) -> None:
         log_metrics({"rows_read": q.rows_read, "rows_kept": q.rows_kept,
                      "rows_quarantined": q.quarantined}
                     | {f"quarantine_{k}": v for k, v in q.counts.items()})
+        loaded = result.loaded
+        files = pd.DataFrame(
+            [{"file": f, "status": "read", "rows": n, "kept": k, "reason": ""}
+             for f, (n, k) in sorted(q.per_file.items())]
+            + [{"file": f, "status": "skipped", "rows": 0, "kept": 0, "reason": why}
+               for f, why in loaded.skipped])
+        log_frame(files, "quality/files.csv")
+        if loaded.notes or loaded.warnings:
+            log_text("\n".join(loaded.notes + [f"warning: {w}" for w in loaded.warnings]) + "\n",
+                     "quality/notes.txt")
     if result.quarantine_path is not None:
         mlflow.log_artifact(str(result.quarantine_path), "quality")
         say(f"quarantined rows with reasons: {result.quarantine_path}")
