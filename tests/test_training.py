@@ -132,11 +132,11 @@ def test_failed_run_is_marked_failed_with_error_tag(tmp_path, mlflow_uri, settin
                                    "evaluate.holdout_days=0")
     from clustering.errors import DataError
 
-    with pytest.raises(DataError, match="cannot form 100000 segments"):
+    with pytest.raises(DataError, match="too few for 100000 segments"):
         run_training(settings, resolved=resolved)
     runs = mlflow.search_runs(experiment_names=["segmentation-sample"], output_format="list")
     assert runs[0].info.status == "FAILED"
-    assert "cannot form" in runs[0].data.tags["error"]
+    assert "too few for 100000 segments" in runs[0].data.tags["error"]
 
 
 def _cli(*args, env_uri):
