@@ -9,6 +9,7 @@ with the model as code) and the pinned requirements.
 from __future__ import annotations
 
 import tempfile
+import warnings
 from pathlib import Path
 
 import joblib
@@ -247,7 +248,9 @@ def log_segmentation_model(model, input_example: pd.DataFrame, registered_name: 
     from mlflow.models import infer_signature
 
     package = Path(__file__).resolve().parent
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
+        # MLflow hints on every training that integer columns cannot hold missing values
+        warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer")
         path = save_for_mlflow(model, Path(tmp))
         output = model.label_frame(input_example)
         info = mlflow.pyfunc.log_model(
