@@ -17,7 +17,16 @@ from pathlib import Path
 
 import duckdb
 
-from clustering.dialect import TextDialect, excel_as_parquet, kind_of, skip_reason, sniff_text
+from clustering.dialect import (
+    TextDialect,
+    excel_as_parquet,
+    kind_of,
+    number_sql,
+    skip_reason,
+    sniff_date_format,
+    sniff_decimal,
+    sniff_text,
+)
 from clustering.errors import DataError
 
 FILE_COL = "__file"
@@ -153,6 +162,60 @@ def open_inputs(con: duckdb.DuckDBPyConnection, path: str, fmt: str = "auto",
     present = {c: str(t) for c, t in zip(rel.columns, rel.types, strict=True)
                if c not in (FILE_COL, GROUP_COL)}
     return Inputs(files, skipped, groups, relation, present, notes)
+
+
+class Parsers:
+    """Number and date parsing by each file group's dialect (decimal mark, date format):
+    given by the settings or sniffed from the group's values."""
+
+    def __init__(self, con, inputs: Inputs, mapped: dict[str, str], source,
+                 where: str) -> None:
+        self.inputs, self.notes = inputs, []
+        self.decimals: list[str] = []
+        self.date_formats: list[str | None] = []
+        numeric = [mapped[r] for r in ("amount", "quantity", "unit_price") if r in mapped]
+        for g in inputs.groups:
+            if g.kind == "parquet":  # typed (or the typed group of a mixed folder)
+                self.decimals.append(".")
+                self.date_formats.append(None)
+                continue
+            cols = [_ident(c) for c in numeric]
+            if source.decimal:
+                decimal = source.decimal
+            else:
+                decimal, why = sniff_decimal(con, g.reader, cols, g.dialect.delimiter)
+                if decimal == "," or "ambiguous" in why or "thousands" in why:
+                    self.notes.append(f"numbers: {why} (set data.decimal to override)")
+            self.decimals.append(decimal)
+            fmt = source.date_format or sniff_date_format(
+                con, g.reader, _ident(mapped["timestamp"]), where)
+            if fmt and not source.date_format:
+                self.notes.append(f"dates: read as '{fmt}' (sniffed; set data.date_format to "
+                                  "override)")
+            self.date_formats.append(fmt)
+
+    def _per_group(self, exprs: list[str]) -> str:
+        if len(exprs) == 1:
+            return exprs[0]
+        return ("(CASE " + GROUP_COL + " " + " ".join(f"WHEN {i} THEN {e}"
+                                                      for i, e in enumerate(exprs)) + " END)")
+
+    def number(self, col: str, name: str) -> str:
+        typed = self.inputs.present.get(name, "VARCHAR") != "VARCHAR"
+        return self._per_group([f"TRY_CAST({col} AS DOUBLE)" if typed else number_sql(col, d)
+                                for d in self.decimals])
+
+    def date(self, col: str, name: str) -> str:
+        typed = self.inputs.present.get(name, "VARCHAR").startswith(("TIMESTAMP", "DATE"))
+        if typed:
+            return f"CAST({col} AS TIMESTAMP)"
+        return self._per_group([f"TRY_STRPTIME(trim({col}), {_quote(f)})" if f
+                                else f"TRY_CAST(trim({col}) AS TIMESTAMP)"
+                                for f in self.date_formats])
+
+
+def _ident(s: str) -> str:
+    return '"' + s.replace('"', '""') + '"'
 
 
 def read_error(exc: Exception, where: str) -> DataError:

@@ -39,10 +39,10 @@ import duckdb
 import pandas as pd
 
 from clustering.checks import QualityPolicy, QualityReport, apply_quality
-from clustering.dialect import kind_of, number_sql, sniff_date_format, sniff_decimal
+from clustering.dialect import kind_of
 from clustering.errors import DataError
 from clustering.files import read_frame
-from clustering.inputs import FILE_COL, GROUP_COL, Inputs, list_files, open_inputs, read_error
+from clustering.inputs import FILE_COL, GROUP_COL, Parsers, list_files, open_inputs, read_error
 
 REQUIRED = ("customer_id", "timestamp")
 OPTIONAL = ("order_id", "quantity", "unit_price", "amount", "category", "is_return",
@@ -157,7 +157,7 @@ def register_transactions(
         if role not in cols and role not in missing_optional:
             missing_optional.append(role)
 
-    parse = _Parsers(con, inputs, mapped, source, where)
+    parse = Parsers(con, inputs, mapped, source, where)
 
     def num(role: str) -> str:
         return parse.number(_ident(mapped[role]), role)
@@ -238,56 +238,6 @@ def register_transactions(
         q = loaded.quality
         q.per_file = {files[0]: (q.rows_read, q.rows_kept)}
     return loaded
-
-
-class _Parsers:
-    """Number and date parsing by each file group's dialect (decimal mark, date format):
-    given by the settings or sniffed from the group's values."""
-
-    def __init__(self, con, inputs: Inputs, mapped: dict[str, str], source: TableSource,
-                 where: str) -> None:
-        self.inputs, self.notes = inputs, []
-        self.decimals: list[str] = []
-        self.date_formats: list[str | None] = []
-        numeric = [mapped[r] for r in ("amount", "quantity", "unit_price") if r in mapped]
-        for g in inputs.groups:
-            if g.kind == "parquet":  # typed (or the typed group of a mixed folder)
-                self.decimals.append(".")
-                self.date_formats.append(None)
-                continue
-            cols = [_ident(c) for c in numeric]
-            if source.decimal:
-                decimal = source.decimal
-            else:
-                decimal, why = sniff_decimal(con, g.reader, cols, g.dialect.delimiter)
-                if decimal == "," or "ambiguous" in why or "thousands" in why:
-                    self.notes.append(f"numbers: {why} (set data.decimal to override)")
-            self.decimals.append(decimal)
-            fmt = source.date_format or sniff_date_format(
-                con, g.reader, _ident(mapped["timestamp"]), where)
-            if fmt and not source.date_format:
-                self.notes.append(f"dates: read as '{fmt}' (sniffed; set data.date_format to "
-                                  "override)")
-            self.date_formats.append(fmt)
-
-    def _per_group(self, exprs: list[str]) -> str:
-        if len(exprs) == 1:
-            return exprs[0]
-        return ("(CASE " + GROUP_COL + " " + " ".join(f"WHEN {i} THEN {e}"
-                                                      for i, e in enumerate(exprs)) + " END)")
-
-    def number(self, col: str, name: str) -> str:
-        typed = self.inputs.present.get(name, "VARCHAR") != "VARCHAR"
-        return self._per_group([f"TRY_CAST({col} AS DOUBLE)" if typed else number_sql(col, d)
-                                for d in self.decimals])
-
-    def date(self, col: str, name: str) -> str:
-        typed = self.inputs.present.get(name, "VARCHAR").startswith(("TIMESTAMP", "DATE"))
-        if typed:
-            return f"CAST({col} AS TIMESTAMP)"
-        return self._per_group([f"TRY_STRPTIME(trim({col}), {_quote(f)})" if f
-                                else f"TRY_CAST(trim({col}) AS TIMESTAMP)"
-                                for f in self.date_formats])
 
 
 def _check_dates(con: duckdb.DuckDBPyConnection, ts: str, ts_col: str, where: str,
