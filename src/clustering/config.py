@@ -142,6 +142,25 @@ class BaselinesConfig:
 
 
 @dataclass
+class PotentialConfig:
+    enabled: bool = MISSING
+    horizon_days: int = MISSING
+    fit_sample: int = MISSING
+    as_features: bool = MISSING
+
+
+@dataclass
+class SignalsConfig:
+    """Per-customer signals and base-level health figures (clustering.signals)."""
+
+    potential: PotentialConfig = field(default_factory=PotentialConfig)
+    overdue_cycles: float = MISSING
+    new_customer_days: int = MISSING
+    abc_share: float = MISSING
+    matrix: list[str] = MISSING
+
+
+@dataclass
 class MlflowConfig:
     tracking_uri: str | None = MISSING
     experiment: str | None = MISSING
@@ -178,6 +197,7 @@ class TrainConfig:
     evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
     personas: PersonasConfig = field(default_factory=PersonasConfig)
     baselines: BaselinesConfig = field(default_factory=BaselinesConfig)
+    signals: SignalsConfig = field(default_factory=SignalsConfig)
     mlflow: MlflowConfig = field(default_factory=MlflowConfig)
 
 

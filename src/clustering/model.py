@@ -48,13 +48,17 @@ class SegmentationModel(BaseEstimator):
     relationship_names:
         Persona name of customers who cannot be segmented: ``prospect`` (never bought) and
         ``former`` (bought, but not in the feature window).
+    signals:
+        The fitted :class:`clustering.signals.CustomerSignals` (potential, overdue flag): every
+        labelled customer carries them too.
     """
 
     def __init__(self, pipeline: Pipeline, segment_names: dict[int, str],
                  id_map: dict[int, int] | None = None, lookback_days: int = 1095,
                  checks: QualityPolicy | None = None, baselines: dict | None = None,
-                 relationship_names: dict[str, str] | None = None):
+                 relationship_names: dict[str, str] | None = None, signals=None):
         self.pipeline = pipeline
+        self.signals = signals
         self.segment_names = segment_names
         self.id_map = id_map
         self.lookback_days = lookback_days
@@ -125,7 +129,8 @@ class SegmentationModel(BaseEstimator):
     def customer_labels(self, table: pd.DataFrame, id_column: str = "customer_id") -> pd.DataFrame:
         """A label for every customer of a feature table: ``relationship`` (prospect, current,
         former), segment (empty for prospects and former customers), persona, confidence,
-        outlier flag and each baseline's labels (empty for prospects, who have no history).
+        outlier flag, the signals (potential, overdue) and each baseline's labels (empty for
+        prospects, who have no history).
         Rows without ``is_buyer`` / ``is_prospect`` columns count as current customers."""
         n = len(table)
         buyer = table["is_buyer"].to_numpy(bool) if "is_buyer" in table else np.ones(n, bool)
@@ -145,6 +150,11 @@ class SegmentationModel(BaseEstimator):
             out.loc[rows, "segment"] = lab["segment"].to_numpy()
             for c in ("persona", "confidence", "is_outlier"):
                 out.loc[rows, c] = lab[c].to_numpy()
+        signals = getattr(self, "signals", None)
+        if signals is not None:
+            table = signals.add_to(table)
+            for c in signals.label_columns(table.head(0)).columns:
+                out[c] = table[c].to_numpy()
         history = ~prospect
         for name, baseline in (getattr(self, "baselines", None) or {}).items():
             cols = baseline.label_columns(table[history], name)

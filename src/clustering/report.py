@@ -5,6 +5,8 @@ from __future__ import annotations
 import base64
 import html
 import io
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -13,6 +15,47 @@ from clustering.glossary import label, value
 
 KEY_FEATURES = ["recency_days", "frequency", "monetary_total", "avg_order_value", "tenure_days",
                 "revenue_growth", "return_rate"]
+
+
+@dataclass
+class Section:
+    """A part of the report after the personas: a heading, a short reading, a table, a chart."""
+
+    title: str
+    text: str = ""
+    table: pd.DataFrame | None = None
+    figure: Any = None
+
+
+def _cell(v) -> str:
+    if isinstance(v, float):
+        return "" if np.isnan(v) else f"{v:,.2f}"
+    return f"{v:,}" if isinstance(v, (int, np.integer)) else str(v)
+
+
+def section_markdown(sec: Section) -> list[str]:
+    lines = [f"## {sec.title}", ""] + ([sec.text, ""] if sec.text else [])
+    if sec.table is not None and len(sec.table):
+        t = sec.table
+        lines += ["| " + " | ".join(map(str, t.columns)) + " |",
+                  "|" + "---|" * len(t.columns)]
+        lines += ["| " + " | ".join(_cell(v) for v in row) + " |"
+                  for row in t.itertuples(index=False)]
+        lines.append("")
+    return lines
+
+
+def section_html(sec: Section) -> str:
+    esc = html.escape
+    out = f"<h2>{esc(sec.title)}</h2>" + (f"<p>{esc(sec.text)}</p>" if sec.text else "")
+    if sec.table is not None and len(sec.table):
+        head = "".join(f"<th>{esc(str(c))}</th>" for c in sec.table.columns)
+        body = "".join("<tr>" + "".join(f"<td>{esc(_cell(v))}</td>" for v in row) + "</tr>"
+                       for row in sec.table.itertuples(index=False))
+        out += f"<table><tr>{head}</tr>{body}</table>"
+    if sec.figure is not None:
+        out += f"<p><img alt='{esc(sec.title)}' src='data:image/png;base64,{_png(sec.figure)}'></p>"
+    return out
 
 
 def _png(fig) -> str:
@@ -81,7 +124,7 @@ def _composition(c: pd.Series, composition: dict[int, dict[str, str]] | None) ->
 def render_markdown(cards: pd.DataFrame, title: str, extra: dict[str, int] | None = None,
                     special: dict | None = None, currency: str = "",
                     warnings: list[str] | None = None, view: pd.DataFrame | None = None,
-                    composition: dict | None = None) -> str:
+                    composition: dict | None = None, sections: list[Section] | None = None) -> str:
     lines = [f"# {title}", ""]
     if warnings:
         lines += ["**Checks:**", ""] + [f"- {w}" for w in warnings] + [""]
@@ -112,13 +155,15 @@ def render_markdown(cards: pd.DataFrame, title: str, extra: dict[str, int] | Non
             lines += [f"## {p['name']}", "", f"{n:,} customers (not segmented).", "",
                       p.get("description", ""), ""]
             lines += ["Recommended actions:", ""] + [f"- {a}" for a in p.get("actions", [])] + [""]
+    for sec in sections or []:
+        lines += section_markdown(sec)
     return "\n".join(lines)
 
 
 def render_html(cards: pd.DataFrame, title: str, figures: list, extra: dict[str, int] | None = None,
                 special: dict | None = None, currency: str = "",
                 warnings: list[str] | None = None, view: pd.DataFrame | None = None,
-                composition: dict | None = None) -> str:
+                composition: dict | None = None, sections: list[Section] | None = None) -> str:
     esc = html.escape
     parts = [
         "<!doctype html><html><head><meta charset='utf-8'>",
@@ -172,6 +217,7 @@ def render_html(cards: pd.DataFrame, title: str, figures: list, extra: dict[str,
     parts.append("</div>")
     for fig in figures:
         parts.append(f"<p><img alt='chart' src='data:image/png;base64,{_png(fig)}'></p>")
+    parts += [section_html(sec) for sec in sections or []]
     parts.append("</body></html>")
     return "\n".join(parts)
 
@@ -180,11 +226,14 @@ def build_report(profile: pd.DataFrame, personas: pd.DataFrame, population: pd.S
                  title: str, figures: list, extra: dict[str, int], special: dict,
                  currency: str, warnings: list[str] | None = None,
                  view: pd.DataFrame | None = None,
-                 composition: dict | None = None) -> tuple[str, str]:
+                 composition: dict | None = None,
+                 sections: list[Section] | None = None) -> tuple[str, str]:
     """The persona report as (Markdown, self-contained HTML); ``extra``: customers who are
     not segmented, by special persona (prospects, former); ``warnings``: the guardrails;
-    ``view``: the marketing view; ``composition``: per segment, the mix of each attribute."""
+    ``view``: the marketing view; ``composition``: per segment, the mix of each attribute;
+    ``sections``: the playbook's parts after the personas (:mod:`clustering.playbook`)."""
     cards = persona_cards(profile, personas, population)
-    md = render_markdown(cards, title, extra, special, currency, warnings, view, composition)
+    md = render_markdown(cards, title, extra, special, currency, warnings, view, composition,
+                         sections)
     return md, render_html(cards, title, [plot_size_vs_revenue(cards), *figures], extra,
-                           special, currency, warnings, view, composition)
+                           special, currency, warnings, view, composition, sections)

@@ -22,10 +22,13 @@ def _family_params(m: ModelConfig, spark_master: str | None) -> dict:
 
 
 def preprocessor_for(numeric: list[str], categorical: list[str], pre_cfg: PreprocessConfig,
-                     seed: int):
-    """The unfitted preprocessing step of the configuration."""
-    return build_preprocessor(numeric, categorical, pre_cfg.log_features, pre_cfg.scaler,
-                              tuple(pre_cfg.winsorize) if pre_cfg.winsorize else None, seed)
+                     seed: int, potential=None):
+    """The unfitted preprocessing step of the configuration; with ``potential`` (an unfitted
+    :class:`clustering.potential.PotentialModel`) its columns are computed first, so scoring
+    raw feature rows computes them too."""
+    pre = build_preprocessor(numeric, categorical, pre_cfg.log_features, pre_cfg.scaler,
+                             tuple(pre_cfg.winsorize) if pre_cfg.winsorize else None, seed)
+    return pre if potential is None else Pipeline([("potential", potential), ("columns", pre)])
 
 
 def family_at_k(model_cfg: ModelConfig, k: int, seed: int, spark_master: str | None = None):
@@ -37,13 +40,14 @@ def family_at_k(model_cfg: ModelConfig, k: int, seed: int, spark_master: str | N
 def fit_segmentation(
     X: pd.DataFrame, numeric: list[str], categorical: list[str], pre_cfg: PreprocessConfig,
     model_cfg: ModelConfig, eval_cfg: EvaluateConfig, seed: int, say: Callable[[str], None],
-    spark_master: str | None = None,
+    spark_master: str | None = None, potential=None,
 ) -> tuple[Pipeline, np.ndarray, list[str], pd.DataFrame | None, dict[str, float]]:
     """(fitted pipeline, scaled matrix, its column names, k curve or None, metrics).
-    ``spark_master``: where a Spark MLlib family starts Spark when no session is active."""
+    ``spark_master``: where a Spark MLlib family starts Spark when no session is active;
+    ``potential``: see :func:`preprocessor_for`."""
     m = model_cfg
     params = _family_params(m, spark_master)
-    pre = preprocessor_for(numeric, categorical, pre_cfg, seed)
+    pre = preprocessor_for(numeric, categorical, pre_cfg, seed, potential)
     Xs = pre.fit_transform(X)
     names = list(pre.get_feature_names_out())
     check_finite(Xs, names, "preprocessed features")

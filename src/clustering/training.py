@@ -31,12 +31,17 @@ from clustering.holdout import choose_future_k, future_k_curve, future_validatio
 from clustering.metrics import agreement, int_codes, persona_truth, score_labelling
 from clustering.model import SegmentationModel
 from clustering.personas import name_segments, weighted_fit
+from clustering.playbook import playbook
 from clustering.plots import plot_profile_heatmap, segmentation_figures
+from clustering.potential import COLUMNS as POTENTIAL_COLUMNS
+from clustering.potential import SOURCES as POTENTIAL_SOURCES
+from clustering.potential import PotentialModel
 from clustering.preprocess import select_columns
 from clustering.report import build_report
 from clustering.result import TrainResult
 from clustering.segmentation import family_at_k, fit_segmentation, preprocessor_for
 from clustering.segmenters import takes_k
+from clustering.signals import CustomerSignals
 from clustering.sources import DataSources, planted_types, sources_for
 from clustering.stable_ids import match_segments
 from clustering.summary import format_summary
@@ -56,8 +61,21 @@ def _compute(cfg: TrainConfig, sources: DataSources, engine: Engine, digest: str
                        "lapsed customers set aside (no purchase in the window)")
         for f, why in fr.skipped.items():
             console.detail(f"skipped feature {f}: {why}")
+    sig, pot = cfg.signals, cfg.signals.potential
+    with console.stage("signals (potential, overdue)"):
+        signals = CustomerSignals(pot.enabled, pot.horizon_days, pot.fit_sample,
+                                  sig.overdue_cycles, cfg.seed).fit(buyers)
+        buyers = signals.add_to(buyers)
+        if signals.potential_ is not None:
+            console.detail("potential (BG/NBD, Gamma-Gamma) fitted on "
+                           f"{signals.potential_.n_fit_:,} buyers: " + ", ".join(
+                               f"{k} {v:.3g}" for k, v in signals.potential_.parameters().items()))
     numeric, categorical = select_columns(cfg.preprocess.features, cfg.preprocess.categorical,
                                           fr.features, fr.skipped, fr.attributes)
+    potential_step = None
+    if pot.enabled and pot.as_features:
+        potential_step = PotentialModel(pot.horizon_days, pot.fit_sample, cfg.seed)
+        numeric = [c for c in numeric if c not in POTENTIAL_COLUMNS] + POTENTIAL_COLUMNS
     if buyers["customer_id"].nunique() < 2:
         raise DataError(f"only {buyers['customer_id'].nunique()} customer bought in the window: "
                         "segmentation needs at least two (check data.path and the dates)")
@@ -71,23 +89,26 @@ def _compute(cfg: TrainConfig, sources: DataSources, engine: Engine, digest: str
         if m.k is None and m.k_max >= n_buyers:
             console.detail(f"k range capped at {n_buyers - 1}: {n_buyers} customers")
             m = dataclasses.replace(m, k_max=n_buyers - 1)
-    X = buyers[numeric + categorical]
-    if X[numeric].nunique().max() <= 1:
+    inputs = [c for c in numeric if c not in POTENTIAL_COLUMNS or potential_step is None]
+    if potential_step is not None:
+        inputs += [c for c in POTENTIAL_SOURCES if c not in inputs]
+    X = buyers[inputs + categorical]
+    if buyers[numeric].nunique().max() <= 1:
         raise DataError("all selected features are constant across customers: nothing to segment")
     future_curve = None
     if m.criterion == "future_auc" and m.k is None:
         with console.stage("choose k by future separation"):
             future_curve = future_k_curve(
                 engine, fr.snapshot_date, cfg.evaluate.holdout_days,
-                preprocessor_for(numeric, categorical, cfg.preprocess, cfg.seed),
+                preprocessor_for(numeric, categorical, cfg.preprocess, cfg.seed, potential_step),
                 lambda k: family_at_k(m, k, cfg.seed, cfg.engine.master),
-                list(range(m.k_min, m.k_max + 1)), numeric + categorical, cfg.seed,
+                list(range(m.k_min, m.k_max + 1)), inputs + categorical, cfg.seed,
                 console.detail)
             m = dataclasses.replace(m, k=choose_future_k(future_curve))
     with console.stage(f"preprocess + segment ({m.name})"):
         pipe, Xs, names, curve, metrics = fit_segmentation(
             X, numeric, categorical, cfg.preprocess, m, cfg.evaluate, cfg.seed, console.detail,
-            cfg.engine.master)
+            cfg.engine.master, potential_step)
         curve = future_curve if future_curve is not None else curve
         seg = pipe[-1]
         labels, k = seg.labels_, int(seg.n_clusters_)
@@ -128,12 +149,17 @@ def _compute(cfg: TrainConfig, sources: DataSources, engine: Engine, digest: str
         model = SegmentationModel(pipe, personas.names(), id_map, cfg.features.lookback_days,
                                   sources.policy, fitted,
                                   {"prospect": special.get("prospects", "Prospects"),
-                                   "former": special.get("former", "Former customers")})
+                                   "former": special.get("former", "Former customers")},
+                                  signals)
+        pb = playbook(buyers, model.names_of(labels), fitted, fr.snapshot_date, fr.window_start,
+                      cfg.data.currency, sig.new_customer_days, sig.abc_share, pot.horizon_days)
+        metrics |= pb.metrics
+        console.detail(pb.sections[0].text)
     future = {}
     if cfg.evaluate.holdout_days > 0:
         with console.stage(f"future validation ({cfg.evaluate.holdout_days}-day hold-out)"):
             future = future_validation(
-                engine, fr.snapshot_date, cfg.evaluate.holdout_days, pipe, numeric + categorical,
+                engine, fr.snapshot_date, cfg.evaluate.holdout_days, pipe, inputs + categorical,
                 {b: (lambda b=b: make_baseline(b, **baseline_params(cfg.baselines, b)))
                  for b in cfg.baselines.enabled}, cfg.seed, console.detail)
             metrics |= future.get("clusters", ({}, None))[0]
@@ -159,13 +185,14 @@ def _compute(cfg: TrainConfig, sources: DataSources, engine: Engine, digest: str
             cfg.data.currency, warnings, view := marketing_view(profile, personas.table),
             composition(buyers, labels, fr.attributes, engine.top_categories(
                 pd.DataFrame({"customer_id": buyers["customer_id"], "segment": labels}),
-                fr.window_start, fr.snapshot_date)))
+                fr.window_start, fr.snapshot_date)), pb.sections)
         report_dir = Path(cfg.paths.reports_dir) / f"{base}-{run_id[:8]}"
         report_path = write_text(report_dir / "persona_report.html", html)
         write_text(report_dir / "persona_report.md", md)
     return TrainResult(cfg, run_name, loaded, digest, fr, X, Xs, names, curve, model, labels_df,
                        profile, personas.table, personas.fit_matrix, metrics, baselines, future,
-                       figures, md, html, truth, matches, previous_uri, report_path=report_path,
+                       figures | pb.figures, md, html, truth, matches, previous_uri,
+                       report_path=report_path, tables=pb.tables,
                        report_dir=report_dir, segments=labels, warnings=warnings,
                        marketing_view=view, renamed=personas.renamed)
 

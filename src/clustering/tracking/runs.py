@@ -330,6 +330,8 @@ def log_training(result, say: Callable[[str], None]) -> None:
     mlflow.log_artifacts(str(result.report_dir), "report")
     for path, fig in result.figures.items():
         log_figure(fig, path)
+    for path, table in result.tables.items():
+        log_frame(table, path)
     log_text(_yaml(result.resolved if result.resolved is not None else cfg),
              "config/resolved.yaml")  # secrets masked, as in the parameters
     q = result.loaded.quality

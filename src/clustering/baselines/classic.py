@@ -13,9 +13,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.base import BaseEstimator, ClusterMixin
 from sklearn.utils.validation import check_is_fitted
 
+from clustering.baselines.base import _Baseline, _require, quantile_scores
 from clustering.errors import ConfigError, DataError
 
 #: default named RFM segments for 1-5 scores: first matching rule wins; ranges are inclusive
@@ -28,31 +28,6 @@ RFM_RULES: list[dict[str, Any]] = [
     {"name": "hibernating", "r": [1, 2], "f": [1, 2]},
     {"name": "need_attention"},
 ]
-
-
-def _require(X: pd.DataFrame, columns: list[str], who: str) -> None:
-    missing = [c for c in columns if c not in X]
-    if missing:
-        raise DataError(f"{who} baseline needs feature(s) {missing}; present: {list(X.columns)}")
-
-
-class _Baseline(ClusterMixin, BaseEstimator):
-    def fit_predict(self, X, y=None, **kwargs):
-        return self.fit(X).labels_
-
-    def label_columns(self, X: pd.DataFrame, name: str) -> pd.DataFrame:
-        """The per-customer label columns this baseline exports (``name``: its label)."""
-        return pd.DataFrame({name: self.predict(X)}, index=X.index)
-
-
-def quantile_scores(train: np.ndarray, x: np.ndarray, n: int) -> np.ndarray:
-    """Scores 1..n by percentile rank among ``train``; tied values share the lower score.
-
-    score = ceil(n * (#train values < x + 1) / len(train)), clipped to 1..n.
-    """
-    s = np.sort(np.asarray(train, dtype=float))
-    rank = np.searchsorted(s, np.asarray(x, dtype=float), side="left") + 1
-    return np.clip(np.ceil(n * rank / len(s) - 1e-9), 1, n).astype(int)
 
 
 class RFMSegmenter(_Baseline):
@@ -128,30 +103,50 @@ class RFMSegmenter(_Baseline):
         return labels
 
 
-class ABCXYZSegmenter(_Baseline):
-    """ABC by revenue (Pareto) crossed with XYZ by revenue stability.
+#: attention tiers per ABC-XYZ cell (the domain notes' reading); the last tier takes the rest
+ABC_XYZ_TIERS: dict[str, dict[str, Any]] = {
+    "first": {"cells": ["AX", "AY", "AZ"],
+              "action": "most attention: key-account care, loyalty programme, supply secured"},
+    "extra": {"cells": ["BX", "BY"],
+              "action": "extra attention: regular personal contact, offers that grow them to A"},
+    "standard": {"cells": ["BZ", "CX", "CY", "CZ"],
+                 "action": "serve at lower cost: standard offers, automated contact"},
+}
 
-    ABC: customers sorted by net revenue; A = those making the first ``a_share`` of revenue
-    (the customer crossing the line included), B = the next ``b_share``, C = the rest. The
-    cut is learnt as a revenue level, so customers with equal revenue share a class.
+
+class ABCXYZSegmenter(_Baseline):
+    """ABC by value (Pareto) crossed with XYZ by revenue stability, and attention tiers.
+
+    ABC: customers sorted by value (profit where the data has costs or margins, else net
+    revenue); A = those making the first ``a_share`` of it (the customer crossing the line
+    included), B = the next ``b_share``, C = the rest. The cut is learnt as a value level, so
+    customers with equal value share a class.
     XYZ: coefficient of variation of monthly revenue; X = lowest third, Y = middle, Z =
     highest third (terciles), or fixed ``xyz_thresholds`` (X <= t1 < Y <= t2 < Z).
+    Tiers: ``tiers`` maps a tier name to its cells and action (first listed tier first);
+    cells of no tier get the last one. Default: the domain notes' AX/AY/AZ first, BX/BY
+    extra attention, the rest served at lower cost (:data:`ABC_XYZ_TIERS`).
     """
 
     def __init__(self, a_share: float = 0.80, b_share: float = 0.15,
-                 xyz_thresholds: list[float] | None = None):
+                 xyz_thresholds: list[float] | None = None,
+                 tiers: dict[str, dict[str, Any]] | None = None):
         self.a_share = a_share
         self.b_share = b_share
         self.xyz_thresholds = xyz_thresholds
+        self.tiers = tiers
 
     def fit(self, X: pd.DataFrame, y=None):
+        from clustering.signals import value_column
+
         _require(X, ["monetary_total", "revenue_cv_monthly"], "ABC-XYZ")
         if not (0 < self.a_share < 1 and 0 <= self.b_share <= 1 - self.a_share):
             raise ConfigError("ABC shares must satisfy 0 < a_share < 1 and a_share + b_share <= 1")
-        rev = np.sort(np.clip(X["monetary_total"].to_numpy(float), 0, None))[::-1]
+        self.value_ = value_column(X)
+        rev = np.sort(np.clip(X[self.value_].to_numpy(float), 0, None))[::-1]
         total = rev.sum()
         if total <= 0:
-            raise DataError("ABC needs positive revenue; all customers have net revenue <= 0")
+            raise DataError(f"ABC needs positive value; all customers have {self.value_} <= 0")
         before = (np.cumsum(rev) - rev) / total
         a = rev[before < self.a_share - 1e-12]
         b = rev[before < self.a_share + self.b_share - 1e-12]
@@ -167,7 +162,7 @@ class ABCXYZSegmenter(_Baseline):
 
     def abc(self, X: pd.DataFrame) -> np.ndarray:
         check_is_fitted(self, "a_cut_")
-        m = np.clip(X["monetary_total"].to_numpy(float), 0, None)
+        m = np.clip(X[getattr(self, "value_", "monetary_total")].to_numpy(float), 0, None)
         return np.where(m >= self.a_cut_, "A", np.where((m >= self.b_cut_) & (m > 0), "B", "C"))
 
     def xyz(self, X: pd.DataFrame) -> np.ndarray:
@@ -179,11 +174,23 @@ class ABCXYZSegmenter(_Baseline):
     def predict(self, X: pd.DataFrame) -> np.ndarray:
         return np.char.add(self.abc(X).astype(str), self.xyz(X).astype(str)).astype(object)
 
+    def tier_table(self) -> dict[str, dict[str, Any]]:
+        """Tier name -> {cells, action} (the configured table or :data:`ABC_XYZ_TIERS`)."""
+        return dict(self.tiers or ABC_XYZ_TIERS)
+
+    def tier_of(self, cells: np.ndarray) -> np.ndarray:
+        table = self.tier_table()
+        out = np.full(len(cells), list(table)[-1], dtype=object)
+        for tier, spec in reversed(list(table.items())):
+            out[np.isin(cells, list(spec.get("cells", [])))] = tier
+        return out
+
     def label_columns(self, X: pd.DataFrame, name: str) -> pd.DataFrame:
-        """ABC, XYZ and the ABC-XYZ cell."""
+        """ABC, XYZ, the ABC-XYZ cell and its attention tier."""
         abc, xyz = self.abc(X).astype(object), self.xyz(X).astype(object)
-        return pd.DataFrame({"abc": abc, "xyz": xyz, name: np.char.add(
-            abc.astype(str), xyz.astype(str)).astype(object)}, index=X.index)
+        cells = np.char.add(abc.astype(str), xyz.astype(str)).astype(object)
+        return pd.DataFrame({"abc": abc, "xyz": xyz, name: cells,
+                             f"{name}_tier": self.tier_of(cells)}, index=X.index)
 
 
 class BCGSegmenter(_Baseline):
@@ -311,24 +318,3 @@ class ValueClassSegmenter(_Baseline):
                  spend >= self.mid_, many]
         names = ["no_visit", "premium", "loyal", "big_ticket_saver", "frequent_small"]
         return np.select(conds, names, "disloyal").astype(object)
-
-
-BASELINES: dict[str, type] = {
-    "rfm": RFMSegmenter,
-    "abc_xyz": ABCXYZSegmenter,
-    "bcg": BCGSegmenter,
-    "lifecycle": LifecycleSegmenter,
-    "value_class": ValueClassSegmenter,
-}
-
-
-def make_baseline(name: str, **params) -> _Baseline:
-    from clustering.segmenters import build
-
-    return build(BASELINES, name, params, "baseline")
-
-
-def baseline_params(settings, name: str) -> dict[str, Any]:
-    """The configured parameters of baseline ``name`` (:class:`clustering.config.BaselinesConfig`)."""
-    return dict(settings.params.get(name) or {})
-

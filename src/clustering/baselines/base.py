@@ -1,0 +1,34 @@
+"""What every baseline shares: the estimator base class and quantile scores."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, ClusterMixin
+
+from clustering.errors import DataError
+
+
+def _require(X: pd.DataFrame, columns: list[str], who: str) -> None:
+    missing = [c for c in columns if c not in X]
+    if missing:
+        raise DataError(f"{who} baseline needs feature(s) {missing}; present: {list(X.columns)}")
+
+
+class _Baseline(ClusterMixin, BaseEstimator):
+    def fit_predict(self, X, y=None, **kwargs):
+        return self.fit(X).labels_
+
+    def label_columns(self, X: pd.DataFrame, name: str) -> pd.DataFrame:
+        """The per-customer label columns this baseline exports (``name``: its label)."""
+        return pd.DataFrame({name: self.predict(X)}, index=X.index)
+
+
+def quantile_scores(train: np.ndarray, x: np.ndarray, n: int) -> np.ndarray:
+    """Scores 1..n by percentile rank among ``train``; tied values share the lower score.
+
+    score = ceil(n * (#train values < x + 1) / len(train)), clipped to 1..n.
+    """
+    s = np.sort(np.asarray(train, dtype=float))
+    rank = np.searchsorted(s, np.asarray(x, dtype=float), side="left") + 1
+    return np.clip(np.ceil(n * rank / len(s) - 1e-9), 1, n).astype(int)

@@ -1,0 +1,171 @@
+"""The practitioners' playbook beside the personas: base health, potential, value baselines.
+
+:func:`playbook` turns the buyers' table (with the signals of :mod:`clustering.signals`), their
+persona and the fitted baselines into metrics for MLflow, tables for the run's artifacts and the
+report's sections, each with the reading a marketer needs.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from clustering.baselines.value import actions as value_actions
+from clustering.report import Section
+from clustering.signals import abc_health, churn_cohorts, churn_rate, value_column
+
+
+@dataclass
+class Playbook:
+    metrics: dict[str, float] = field(default_factory=dict)
+    tables: dict[str, pd.DataFrame] = field(default_factory=dict)  # artifact path -> table
+    sections: list[Section] = field(default_factory=list)
+    figures: dict[str, object] = field(default_factory=dict)  # artifact path -> figure
+
+
+def _pct(x: float) -> str:
+    return "" if pd.isna(x) else f"{x:.1%}"
+
+
+def _money(x: float, currency: str) -> str:
+    return "" if pd.isna(x) else f"{x:,.0f} {currency}".strip()
+
+
+def label_summary(labels: np.ndarray, value: np.ndarray, actions: dict[str, str] | None,
+                  currency: str, extra: dict[str, np.ndarray] | None = None) -> pd.DataFrame:
+    """Per label: customers, share, value share, medians of ``extra`` columns, the action."""
+    df = pd.DataFrame({"label": labels, "value": np.clip(value, 0, None), **(extra or {})})
+    total = df["value"].sum() or 1.0
+    g = df.groupby("label", sort=False)
+    out = pd.DataFrame({"customers": g.size(), "share": g.size() / len(df),
+                        "value share": g["value"].sum() / total})
+    for c in extra or {}:
+        out[f"median {c}"] = g[c].median()
+    out = out.sort_values("value share", ascending=False).reset_index(names="label")
+    out["share"] = out["share"].map(_pct)
+    out["value share"] = out["value share"].map(_pct)
+    for c in extra or {}:
+        out[f"median {c}"] = out[f"median {c}"].map(
+            (lambda v: _money(v, currency)) if "spend" in c else (lambda v: f"{v:.2f}"))
+    if actions:
+        out["action"] = out["label"].map(actions).fillna("")
+    return out
+
+
+def plot_churn_cohorts(cohorts: pd.DataFrame, new_days: int):
+    """New customers per monthly cohort (bars) and the share who never came back (line)."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(9, 3.6))
+    x = np.arange(len(cohorts))
+    ax.bar(x, cohorts["new_customers"], color="#9ecae1", label="new customers")
+    ax.set_ylabel("new customers")
+    step = max(1, len(x) // 12)
+    ax.set_xticks(x[::step], [d.strftime("%Y-%m") for d in cohorts["cohort"]][::step],
+                  rotation=45, ha="right")
+    ax2 = ax.twinx()
+    ax2.plot(x, cohorts["churn_rate"] * 100, color="#d62728", marker="o", ms=3,
+             label="churned %")
+    ax2.set_ylabel(f"% with one order only (> {new_days} days ago)")
+    ax2.set_ylim(0, 100)
+    ax.set_title("New-customer churn by acquisition month")
+    h1, l1 = ax.get_legend_handles_labels()
+    h2, l2 = ax2.get_legend_handles_labels()
+    ax.legend(h1 + h2, l1 + l2, loc="upper left")
+    fig.tight_layout()
+    return fig
+
+
+def playbook(buyers: pd.DataFrame, personas: np.ndarray, fitted: dict, snapshot: dt.date,
+             window_start: dt.date, currency: str, new_customer_days: int = 60,
+             abc_share: float = 0.80, horizon_days: int = 90) -> Playbook:
+    """Metrics, tables and report sections of the playbook for the buyers (rows of
+    ``buyers`` with their ``personas``, in the same order)."""
+    pb = Playbook()
+    vcol = value_column(buyers)
+    value = buyers[vcol].fillna(0).to_numpy(float)
+    what = "profit" if vcol == "profit_total" else "net revenue"
+
+    top, reading = abc_health(value, abc_share)
+    pb.metrics["abc_top_customer_share"] = top
+    text = (f"{_pct(top)} of customers make {abc_share:.0%} of {what}: {reading}. "
+            "The practitioners' reading: 5-10% is a dangerous dependence on a few customers, "
+            "15-25% is balanced, around 50% is costly to serve.")
+    sections = [Section("Base health: ABC concentration", text)]
+
+    if "abc_xyz" in fitted:
+        est = fitted["abc_xyz"]
+        cols = est.label_columns(buyers, "abc_xyz")
+        t = label_summary(cols["abc_xyz_tier"].to_numpy(), value,
+                          {k: v.get("action", "") for k, v in est.tier_table().items()}, currency)
+        cells = {k: ", ".join(v.get("cells", [])) for k, v in est.tier_table().items()}
+        t.insert(1, "cells", t["label"].map(cells))
+        pb.tables["playbook/abc_xyz_tiers.csv"] = t
+        sections.append(Section("Attention by ABC-XYZ cell", "Where the managers' time goes: "
+                                "the cells that need the most attention first.", t))
+
+    if "expected_spend" in buyers:
+        spend = buyers["expected_spend"].to_numpy(float)
+        alive = buyers["p_alive"].to_numpy(float)
+        pb.metrics |= {"p_alive_mean": float(np.nanmean(alive)),
+                       "expected_orders_total": float(np.nansum(buyers["expected_orders"])),
+                       "expected_spend_total": float(np.nansum(spend))}
+        t = label_summary(np.asarray(personas, dtype=object), value, None, currency,
+                          {"p_alive": alive, "expected spend": spend})
+        pb.tables["playbook/potential_by_persona.csv"] = t
+        sections.append(Section(
+            f"Potential: the next {horizon_days} days",
+            f"A buy-till-you-die model (BG/NBD with Gamma-Gamma spend) expects "
+            f"{np.nansum(buyers['expected_orders']):,.0f} orders worth "
+            f"{_money(np.nansum(spend), currency)} from today's buyers in the next {horizon_days} "
+            "days. p_alive: the chance a customer still buys from us at all.", t))
+
+    for name, title, intro in (
+        ("value_potential", "Value vs potential",
+         f"Today's {what} against the expected spend of the next period: hold, develop, "
+         "harvest, release."),
+        ("vip", "VIP / regular / difficult",
+         f"By {what}; difficult: many returns, late payment, deep discounts or a loss."),
+    ):
+        if name in fitted:
+            extra = ({"expected spend": buyers["expected_spend"].to_numpy(float)}
+                     if "expected_spend" in buyers else None)
+            t = label_summary(np.asarray(fitted[name].labels_, dtype=object), value,
+                              value_actions()[name], currency, extra)
+            pb.tables[f"playbook/{name}.csv"] = t
+            sections.append(Section(title, intro, t))
+
+    if "overdue" in buyers:
+        overdue = buyers["overdue"].fillna(False).to_numpy(bool)
+        repeat = buyers["frequency"].to_numpy(float) > 1
+        pb.metrics["overdue_share"] = float(overdue[repeat].mean()) if repeat.any() else 0.0
+        t = (pd.DataFrame({"persona": personas, "overdue": overdue, "repeat": repeat})
+             .groupby("persona").agg(repeat_buyers=("repeat", "sum"), overdue=("overdue", "sum"))
+             .reset_index())
+        t = t[t["overdue"] > 0].sort_values("overdue", ascending=False)
+        t["share of repeat buyers"] = (t["overdue"] / t["repeat_buyers"]).map(_pct)
+        pb.tables["playbook/overdue_by_persona.csv"] = t
+        sections.append(Section(
+            "Overdue customers", f"{int(overdue.sum()):,} repeat buyers "
+            f"({_pct(pb.metrics['overdue_share'])}) have let two or more of their own usual "
+            "purchase cycles pass: wake them up before they are lost (the `overdue` column of the "
+            "labels).", t))
+
+    cohorts = churn_cohorts(buyers, snapshot, window_start, new_customer_days)
+    if len(cohorts):
+        pb.metrics["new_customer_churn_rate"] = churn_rate(cohorts)
+        fig = plot_churn_cohorts(cohorts, new_customer_days)
+        pb.figures["playbook/new_customer_churn.png"] = fig
+        table = cohorts.assign(cohort=cohorts["cohort"].dt.strftime("%Y-%m"),
+                               churn_rate=cohorts["churn_rate"].map(_pct))
+        pb.tables["playbook/new_customer_churn.csv"] = table
+        sections.append(Section(
+            "New-customer churn by cohort",
+            f"{_pct(pb.metrics['new_customer_churn_rate'])} of customers acquired in the window "
+            f"bought once and not again within {new_customer_days} days or more: fix the first "
+            "impression, onboard, ask for the second order.", figure=fig))
+    pb.sections = sections
+    return pb
