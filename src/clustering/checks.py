@@ -46,6 +46,8 @@ JUNK_ALLOWANCE = 20
 
 CANONICAL = ["customer_id", "order_id", "ts", "amount", "quantity", "category", "is_return",
              "payment_delay_days", "is_new_product"]
+#: columns the transactions table has only when the data gives them (costs or margins, discounts)
+EXTRA = ["profit", "discount"]
 
 
 @dataclass
@@ -146,7 +148,8 @@ def apply_quality(con: duckdb.DuckDBPyConnection, policy: QualityPolicy, snapsho
                  AND (f.first_buy IS NULL OR f.first_buy > t.ts) THEN 'unmatched_return'
             END AS reason
         FROM ({base}) t LEFT JOIN _first_buy f USING (customer_id)""")
-    cols = ", ".join(CANONICAL)
+    present = {c for (c,) in con.execute("SELECT column_name FROM (DESCRIBE _checked)").fetchall()}
+    cols = ", ".join(CANONICAL + [c for c in EXTRA if c in present])
     con.execute(f"CREATE OR REPLACE TABLE transactions AS SELECT {cols} FROM _checked "
                 "WHERE reason IS NULL")
     raw = [c for (c,) in con.execute("SELECT column_name FROM (DESCRIBE _checked)").fetchall()

@@ -51,6 +51,8 @@ class ColumnsConfig:
     payment_delay_days: str | None = MISSING
     is_new_product: str | None = MISSING
     currency: str | None = MISSING
+    cost: str | None = MISSING
+    discount: str | None = MISSING
 
 
 @dataclass
@@ -84,6 +86,7 @@ class DataConfig:
     decimal: str | None = MISSING
     currency: str = MISSING
     currency_rates: dict[str, float] | None = MISSING
+    margins: dict[str, float] | None = MISSING
     quality: QualityConfig = field(default_factory=QualityConfig)
     sample: SampleConfig | None = None  # only the bundled data (data=sample) has one
 

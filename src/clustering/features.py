@@ -44,6 +44,16 @@ cycles_missed [cycles]      (derived: recency_days / mean_interpurchase_days)
     How many of their own usual purchase cycles a repeat buyer has let pass since the last
     purchase (NULL for a single order in the window): the own-rhythm sleeping signal, a
     customer who buys weekly is overdue after weeks, one who buys yearly after years.
+profit_total [currency]     (needs costs or margins: ``profit``)
+    Net profit in the window: per line amount minus cost (a return gives its cost back), or
+    amount x the category's margin rate (``data.margins``).
+margin_rate [ratio]          (needs ``profit``)
+    profit_total / gross purchase value in the window.
+profit_last_quarter [currency]  (needs ``profit``)
+    Profit of the last 91 days' purchases (value classes on profit).
+discount_share [ratio]       (needs ``discount``)
+    Discounts granted / (purchase value + discounts) on purchases in the window: the share of
+    list value given away.
 spend_last_quarter [currency], orders_last_quarter [orders]
     Gross purchase value and purchase orders in the last 91 days before the snapshot (for the
     quarterly value classes baseline; not used by the segmenters by default).
@@ -83,6 +93,10 @@ FEATURE_SOURCES: dict[str, tuple[str, ...]] = {
     "days_since_signup": ("signup_date",),
     "spend_last_quarter": (),
     "orders_last_quarter": (),
+    "profit_total": ("profit",),
+    "margin_rate": ("profit",),
+    "profit_last_quarter": ("profit",),
+    "discount_share": ("discount",),
 }
 QUARTER_DAYS = 91
 BEHAVIOURAL = list(FEATURE_SOURCES)
@@ -202,6 +216,10 @@ def build_customer_features(
                               "date_diff('day', CAST(c.signup_date AS DATE), $snap::DATE) END"),
         "spend_last_quarter": "coalesce(l.spend_quarter, 0)",
         "orders_last_quarter": "coalesce(o.orders_quarter, 0)",
+        "profit_total": "coalesce(l.profit, 0)",
+        "margin_rate": "CASE WHEN o.gross > 0 THEN l.profit / o.gross END",
+        "profit_last_quarter": "coalesce(l.profit_quarter, 0)",
+        "discount_share": "CASE WHEN o.gross > 0 THEN l.discount / (o.gross + l.discount) END",
     }
     cols = ",\n  ".join(f"CAST({expr[f]} AS DOUBLE) AS {f}" for f in features)
     attr_cols = "".join(f',\n  c."{a}"' for a in attrs)
@@ -212,6 +230,13 @@ def build_customer_features(
     )
     cust_join = "LEFT JOIN customers c USING (customer_id)" if has_customers else ""
     buy = "ts >= $start::TIMESTAMP AND amount > 0 AND NOT is_return"  # a purchase in the window
+    extra = ""  # aggregates of the columns only some data has
+    if "profit" in available:
+        extra += (",\n         sum(profit) FILTER (WHERE ts >= $start::TIMESTAMP) AS profit,"
+                  f"\n         sum(profit) FILTER (WHERE {buy} AND ts >= $quarter::TIMESTAMP)"
+                  " AS profit_quarter")
+    if "discount" in available:
+        extra += f",\n         coalesce(sum(discount) FILTER (WHERE {buy}), 0) AS discount"
     sql = f"""
 WITH tx AS (SELECT * FROM transactions WHERE ts < $snap::TIMESTAMP),
 buys AS (SELECT * FROM tx WHERE ts >= $start::TIMESTAMP AND amount > 0 AND NOT is_return),
@@ -226,7 +251,7 @@ life AS (
          avg(CAST(is_new_product AS DOUBLE)) FILTER (WHERE {buy}) AS new_product_share,
          coalesce(sum(amount) FILTER (WHERE {buy} AND ts < $mid::TIMESTAMP), 0) AS early,
          coalesce(sum(amount) FILTER (WHERE {buy} AND ts >= $mid::TIMESTAMP), 0) AS late,
-         sum(amount) FILTER (WHERE {buy} AND ts >= $quarter::TIMESTAMP) AS spend_quarter
+         sum(amount) FILTER (WHERE {buy} AND ts >= $quarter::TIMESTAMP) AS spend_quarter{extra}
   FROM tx GROUP BY customer_id),
 orders AS (
   SELECT customer_id, order_id, min(ts) AS ts, max(ts) AS last_ts, sum(amount) AS amount,

@@ -79,11 +79,31 @@ def plot_churn_cohorts(cohorts: pd.DataFrame, new_days: int):
     return fig
 
 
+def b2b_matrix(buyers: pd.DataFrame, personas: np.ndarray, value: np.ndarray,
+               traits: list[str]) -> pd.DataFrame:
+    """Per combination of external traits (e.g. business type x company size): customers,
+    value share and the two most common personas with their shares."""
+    df = buyers[traits].astype(object).fillna("(blank)").assign(
+        persona=personas, value=np.clip(value, 0, None))
+    total = df["value"].sum() or 1.0
+    rows = []
+    for key, g in df.groupby(traits, sort=True):
+        mix = g["persona"].value_counts(normalize=True)
+        top = [f"{p} {s:.0%}" for p, s in mix.head(2).items()]
+        rows.append([*(key if isinstance(key, tuple) else (key,)), len(g),
+                     _pct(g["value"].sum() / total), top[0], top[1] if len(top) > 1 else ""])
+    return pd.DataFrame(rows, columns=[*traits, "customers", "value share", "top persona",
+                                       "second persona"])
+
+
 def playbook(buyers: pd.DataFrame, personas: np.ndarray, fitted: dict, snapshot: dt.date,
              window_start: dt.date, currency: str, new_customer_days: int = 60,
-             abc_share: float = 0.80, horizon_days: int = 90) -> Playbook:
+             abc_share: float = 0.80, horizon_days: int = 90, matrix: list[str] | None = None,
+             attribute_quality: pd.DataFrame | None = None) -> Playbook:
     """Metrics, tables and report sections of the playbook for the buyers (rows of
-    ``buyers`` with their ``personas``, in the same order)."""
+    ``buyers`` with their ``personas``, in the same order); ``matrix``: the external traits
+    crossed with personas (when all are attributes); ``attribute_quality``: the customers
+    table's checks (:mod:`clustering.attributes`)."""
     pb = Playbook()
     vcol = value_column(buyers)
     value = buyers[vcol].fillna(0).to_numpy(float)
@@ -121,7 +141,9 @@ def playbook(buyers: pd.DataFrame, personas: np.ndarray, fitted: dict, snapshot:
             f"A buy-till-you-die model (BG/NBD with Gamma-Gamma spend) expects "
             f"{np.nansum(buyers['expected_orders']):,.0f} orders worth "
             f"{_money(np.nansum(spend), currency)} from today's buyers in the next {horizon_days} "
-            "days. p_alive: the chance a customer still buys from us at all.", t))
+            "days. p_alive: the chance a customer still buys from us at all (1.0 for one-time "
+            "buyers by the model's construction: it lets customers drop out only after a repeat "
+            "order; their expected spend says how likely they return).", t))
 
     for name, title, intro in (
         ("value_potential", "Value vs potential",
@@ -167,5 +189,22 @@ def playbook(buyers: pd.DataFrame, personas: np.ndarray, fitted: dict, snapshot:
             f"{_pct(pb.metrics['new_customer_churn_rate'])} of customers acquired in the window "
             f"bought once and not again within {new_customer_days} days or more: fix the first "
             "impression, onboard, ask for the second order.", figure=fig))
+    if matrix and all(t in buyers for t in matrix):
+        t = b2b_matrix(buyers, np.asarray(personas, dtype=object), value, list(matrix))
+        pb.tables["playbook/b2b_matrix.csv"] = t
+        sections.append(Section(
+            f"Customers by {' x '.join(matrix)}",
+            "External traits crossed with the personas: which kinds of companies each persona "
+            "is made of, and where the value sits.", t))
+    if attribute_quality is not None and len(attribute_quality):
+        q = attribute_quality
+        for c in ("blank", "placeholder", "spelling_variant", "conflicting_ids"):
+            pb.metrics[f"attribute_{c}"] = float(q[c].sum())
+        sections.append(Section(
+            "Customer attributes: data quality",
+            "Rows of the customers table per problem. Spelling variants are read as the most "
+            "common spelling and placeholders (unknown, n/a, ...) as blank; conflicting ids use "
+            "their first row. Correct them at the source: the segments are only as good as "
+            "these fields.", q))
     pb.sections = sections
     return pb

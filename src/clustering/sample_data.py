@@ -29,6 +29,8 @@ CATEGORIES = [
     "office",
     "personal_care",
 ]
+#: gross margin rate per category (the cost of goods is the rest of the list price)
+MARGINS = dict(zip(CATEGORIES, [0.25, 0.18, 0.30, 0.22, 0.12, 0.28, 0.20, 0.35]))
 REGIONS = ["north", "south", "east", "west", "central"]
 CHANNELS = ["web", "store", "sales_rep", "partner", "marketplace"]
 BUSINESS_TYPES = ["manufacturer", "trader", "shop", "public_body"]
@@ -59,6 +61,7 @@ class TypeProfile:
     delay_mean: float = 4.0
     n_categories: float = 2.0
     lines: float = 1.0
+    discount: float = 0.03  # mean share of list price given as discount
 
 
 TYPES: dict[str, TypeProfile] = {
@@ -83,7 +86,7 @@ TYPES: dict[str, TypeProfile] = {
     "pioneers": TypeProfile(0.05, (0, 700), (0, 40), 0.7, 150, 0.45, new_product=0.55,
                            n_categories=4, lines=1.5),
     "problem": TypeProfile(0.06, (0, 700), (0, 40), 0.7, 110, 0.5, returns=0.25,
-                           delay_mean=45, n_categories=2, lines=1.0),
+                           delay_mean=45, n_categories=2, lines=1.0, discount=0.22),
     "prospect": TypeProfile(0.07, (0, 1095), (0, 0), 0.0, 0, 0.0),
 }
 
@@ -224,8 +227,17 @@ def generate_sample(
     n_pref = np.clip(np.round(per_type("n_categories") * rng.lognormal(0, 0.3, n_customers)), 1, 8)
     cat_perm = np.argsort(rng.random((n_customers, len(CATEGORIES))), axis=1)
     pick = np.floor(rng.random(line_order.size) * n_pref[line_cust]).astype(int)
-    category = np.array(CATEGORIES)[cat_perm[line_cust, pick]]
+    cat_idx = cat_perm[line_cust, pick]
+    category = np.array(CATEGORIES)[cat_idx]
     new_product = rng.random(line_order.size) < per_type("new_product")[line_cust]
+    # discounts and costs from a second stream: the draws above stay those of earlier versions
+    rng2 = np.random.default_rng([seed, 2])
+    disc_rate = np.clip(rng2.exponential(per_type("discount")[line_cust]), 0, 0.6)
+    list_value = amount / (1 - disc_rate)
+    discount = np.round(list_value - amount, 2)
+    margin = np.array([MARGINS[c] for c in CATEGORIES])[cat_idx] * rng2.lognormal(
+        0, 0.15, line_order.size)
+    cost = np.round(list_value * (1 - np.clip(margin, 0, 0.9)), 2)
 
     tx = pd.DataFrame(
         {
@@ -239,6 +251,8 @@ def generate_sample(
             "is_return": np.zeros(line_order.size, dtype=bool),
             "payment_delay_days": delay[line_order],
             "is_new_product": new_product,
+            "cost": cost,
+            "discount": discount,
         }
     )
     # returns: a negative mirror line of the same order, a few days later (never past `end`)
@@ -251,6 +265,8 @@ def generate_sample(
         )
         r["quantity"] = -r["quantity"]
         r["amount"] = -r["amount"]
+        r["cost"] = -r["cost"]
+        r["discount"] = -r["discount"]
         r["is_return"] = True
         tx = pd.concat([tx, r], ignore_index=True)
     tx = tx.sort_values(["timestamp", "order_id"], kind="stable").reset_index(drop=True)
@@ -278,10 +294,30 @@ def generate_sample(
     else:
         customers["age_group"] = np.array(AGE_GROUPS)[rng.choice(4, n_customers, p=[0.15, 0.4, 0.3, 0.15])]
         customers["gender"] = np.array(["f", "m"])[rng.integers(0, 2, n_customers)]
+    _type_like_sales_staff(customers, np.random.default_rng([seed, 3]))
     truth = pd.DataFrame(
         {"customer_id": customers["customer_id"], "planted_type": np.array(names)[type_idx]}
     )
     return SampleData(transactions=tx, customers=customers, truth=truth)
+
+
+def _type_like_sales_staff(customers: pd.DataFrame, rng: np.random.Generator) -> None:
+    """Attributes as typed by hand: a few blanks, placeholders and other spellings of the same
+    value (``Trader``, ``TRADER``, ``trader ``), which the attribute checks must find."""
+    n = len(customers)
+    for col in ("channel", "business_type", "age_group"):
+        if col not in customers:
+            continue
+        v = customers[col].to_numpy(dtype=object).copy()
+        u = rng.random(n)
+        v[u < 0.02] = None
+        v[(u >= 0.02) & (u < 0.03)] = "unknown"
+        spell = (u >= 0.03) & (u < 0.06)
+        style = rng.integers(0, 3, n)
+        v[spell & (style == 0)] = [x.capitalize() for x in v[spell & (style == 0)]]
+        v[spell & (style == 1)] = [x.upper() for x in v[spell & (style == 1)]]
+        v[spell & (style == 2)] = [x + " " for x in v[spell & (style == 2)]]
+        customers[col] = v
 
 
 def _customer_ids(idx: np.ndarray) -> np.ndarray:
@@ -314,7 +350,7 @@ def ensure_sample_data(
 
     out = Path(directory)
     params = {"n_customers": n_customers, "seed": seed, "start": start, "end": end, "kind": kind,
-              "generator_version": 3}
+              "generator_version": 5}
     paths = {name: str(out / f"{name}.parquet") for name in ("transactions", "customers", "truth")}
     manifest = out / "manifest.json"
     if manifest.exists() and all(Path(p).exists() for p in paths.values()):

@@ -38,6 +38,8 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
+from clustering.attributes import canonical_select, canonical_tables
+from clustering.attributes import describe as describe_attributes
 from clustering.checks import QualityPolicy, QualityReport, apply_quality
 from clustering.dialect import kind_of
 from clustering.errors import DataError
@@ -46,7 +48,7 @@ from clustering.inputs import FILE_COL, GROUP_COL, Parsers, list_files, open_inp
 
 REQUIRED = ("customer_id", "timestamp")
 OPTIONAL = ("order_id", "quantity", "unit_price", "amount", "category", "is_return",
-            "payment_delay_days", "is_new_product", "currency")
+            "payment_delay_days", "is_new_product", "currency", "cost", "discount")
 
 
 @dataclass
@@ -64,6 +66,7 @@ class TableSource:
     delimiter: str | None = None
     encoding: str = "auto"
     decimal: str | None = None  # "." or ","; None: sniffed per file group
+    margins: dict[str, float] | None = None  # category -> margin rate ("default": the others)
 
 
 @dataclass
@@ -80,6 +83,7 @@ class LoadedData:
     skipped: list[tuple[str, str]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)  # also in the report and the summary
+    attribute_quality: pd.DataFrame | None = None  # per attribute: rows per problem
 
     def describe(self) -> list[str]:
         """What was read and checked, a line each, for the console."""
@@ -199,6 +203,12 @@ def register_transactions(
     ]
     if "currency" in mapped:
         select.append(f"CAST({_ident(mapped['currency'])} AS VARCHAR) AS currency")
+    profit = _profit_sql(amount, num("cost") if "cost" in mapped else None, source.margins,
+                         _ident(mapped["category"]) if "category" in mapped else None, where)
+    if profit:
+        select.append(f"{profit} AS profit")
+    if "discount" in mapped:
+        select.append(f"abs({num('discount')}) AS discount")
     # the source text of columns that are parsed travels with each row for the quarantine
     # file (typed sources such as Parquet have nothing to show beyond the typed value, and
     # each kept column costs 8-16 bytes per line: 0.8 GB at 50M lines)
@@ -222,7 +232,7 @@ def register_transactions(
     # the same lines without deduplication: for aggregates that copies cannot change
     con.sql(f"CREATE OR REPLACE VIEW transactions_streamed AS SELECT {typed}, 0 AS _copies "
             "FROM transactions_raw")
-    available = set(mapped) | {"amount", "is_return"}
+    available = set(mapped) | {"amount", "is_return"} | ({"profit"} if profit else set())
     if "order_id" not in mapped:
         available.discard("order_id")
     loaded = LoadedData(files=files, available=available,
@@ -264,6 +274,25 @@ def _check_dates(con: duckdb.DuckDBPyConnection, ts: str, ts_col: str, where: st
         )
 
 
+def _profit_sql(amount: str, cost: str | None, margins: dict[str, float] | None,
+                category: str | None, where: str) -> str | None:
+    """Profit of a line: amount minus its cost (a return gives its cost back), else amount x
+    the margin rate of its category (``margins``; "default" for the other categories)."""
+    if cost is not None:
+        return f"({amount} - sign({amount}) * abs({cost}))"
+    if not margins:
+        return None
+    rates = {str(k): float(v) for k, v in margins.items()}
+    default = rates.pop("default", None)
+    if rates and category is None:
+        raise DataError(f"{where}: data.margins gives rates per category, but no category column "
+                        "is mapped (data.columns.category); or give only a default rate")
+    cases = " ".join(f"WHEN '{k.replace(chr(39), chr(39) * 2)}' THEN {v}" for k, v in rates.items())
+    rate = (f"(CASE CAST({category} AS VARCHAR) {cases} ELSE {default if default is not None else 'NULL'} END)"
+            if rates else str(default))
+    return f"({amount} * {rate})"
+
+
 def register_customers(
     con: duckdb.DuckDBPyConnection,
     source: TableSource,
@@ -278,24 +307,28 @@ def register_customers(
     cid = source.columns.get("customer_id") or "customer_id"
     if cid not in present:
         raise _missing_column("customer_id", cid, list(present), where, "data.customer_columns")
-    select = [f"trim(CAST({_ident(cid)} AS VARCHAR)) AS customer_id"]
+    idcol = f"trim(CAST(src.{_ident(cid)} AS VARCHAR))"
+    select = [f"{idcol} AS customer_id"]
     signup = source.columns.get("signup_date")
     has_signup = bool(signup and signup in present)
     if has_signup:
-        col = _ident(signup)
+        col = f"src.{_ident(signup)}"
         expr = (f"TRY_STRPTIME(CAST({col} AS VARCHAR), {_quote(source.date_format)})"
                 if source.date_format else f"TRY_CAST({col} AS TIMESTAMP)")
         select.append(f"{expr} AS signup_date")
     for a in attributes:
         if a not in present:
             raise _missing_column("attribute", a, list(present), where, "data.attributes")
-        select.append(f"CAST({_ident(a)} AS VARCHAR) AS {_ident(a)}")
+    # attributes as their most common spelling, placeholders as missing (clustering.attributes)
+    loaded.attribute_quality = canonical_tables(con, reader, _ident(cid), list(attributes))
+    attr_select, attr_joins = canonical_select("src", list(attributes))
     # one row per customer: a repeated id keeps its first row (a join must not duplicate buyers)
     con.sql(
-        f"CREATE OR REPLACE VIEW customers AS SELECT {', '.join(select)} FROM {reader} "
-        f"WHERE nullif(trim(CAST({_ident(cid)} AS VARCHAR)), '') IS NOT NULL "
-        f"QUALIFY row_number() OVER (PARTITION BY trim(CAST({_ident(cid)} AS VARCHAR))) = 1"
+        f"CREATE OR REPLACE VIEW customers AS SELECT {', '.join(select + attr_select)} "
+        f"FROM {reader} AS src {attr_joins} WHERE nullif({idcol}, '') IS NOT NULL "
+        f"QUALIFY row_number() OVER (PARTITION BY {idcol}) = 1"
     )
+    loaded.notes += describe_attributes(loaded.attribute_quality)
     loaded.customer_files = files
     loaded.attributes = list(attributes)
     loaded.has_signup = has_signup
@@ -368,7 +401,7 @@ def sources_for(data, data_dir: str) -> DataSources:
                            TableSource(paths["customers"], "parquet", asdict(data.customer_columns)),
                            paths["truth"], policy, list(data.attributes))
     tx = TableSource(data.path, data.format, cols, data.date_format, data.delimiter, data.encoding,
-                     data.decimal)
+                     data.decimal, dict(data.margins) if data.margins else None)
     cust = (TableSource(data.customers_path, "auto", asdict(data.customer_columns),
                         data.customer_date_format, data.delimiter, data.encoding, data.decimal)
             if data.customers_path else None)

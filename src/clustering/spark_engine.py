@@ -199,7 +199,6 @@ def build_customer_features_spark(spark, snapshot: dt.date, available: set[str],
         skipped.pop("days_since_signup", None)
     else:
         skipped["days_since_signup"] = "missing column(s) signup_date"
-    features = [f for f in BEHAVIOURAL if f not in skipped]
     expr = {
         "recency_days": f"datediff({snap_d}, CAST(l.last_buy AS DATE))",
         "frequency": "coalesce(o.frequency, 0)",
@@ -222,6 +221,10 @@ def build_customer_features_spark(spark, snapshot: dt.date, available: set[str],
         "spend_last_quarter": "coalesce(q.spend, 0)",
         "orders_last_quarter": "coalesce(q.orders, 0)",
     }
+    for f in BEHAVIOURAL:
+        if f not in expr and f not in skipped:
+            skipped[f] = "not computed by the Spark engine"
+    features = [f for f in BEHAVIOURAL if f not in skipped]
     cols = ",\n".join(f"CAST({expr[f]} AS DOUBLE) AS {f}" for f in features)
     last_month = f"date_trunc('MONTH', {lit(snapshot)} - INTERVAL 1 SECOND)"
     attrs = customers.attributes if customers is not None else []

@@ -84,7 +84,7 @@ class ValuePotentialSegmenter(_Baseline):
 class VIPSegmenter(_Baseline):
     """VIP / (good /) regular / difficult by profitability, the simplest value method.
 
-    difficult: value <= 0, or ``return_rate`` >= ``max_return_rate``, or
+    difficult: value < 0 (a loss), or ``return_rate`` >= ``max_return_rate``, or
     ``mean_payment_delay`` >= ``max_payment_delay`` days, or ``discount_share`` >=
     ``max_discount_share`` (each where the column exists). Among the others, by value: vip =
     the top ``vip_share`` of customers, good = the next ``good_share`` (0: no such class),
@@ -102,7 +102,7 @@ class VIPSegmenter(_Baseline):
 
     def difficult(self, X: pd.DataFrame) -> np.ndarray:
         check_is_fitted(self, "value_")
-        bad = X[self.value_].fillna(0).to_numpy(float) <= 0
+        bad = X[self.value_].fillna(0).to_numpy(float) < 0  # a loss (no orders: 0, not a loss)
         for col, limit in (("return_rate", self.max_return_rate),
                            ("mean_payment_delay", self.max_payment_delay),
                            ("discount_share", self.max_discount_share)):

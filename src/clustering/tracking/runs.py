@@ -346,6 +346,8 @@ def log_training(result, say: Callable[[str], None]) -> None:
             + [{"file": f, "status": "skipped", "rows": 0, "kept": 0, "reason": why}
                for f, why in loaded.skipped])
         log_frame(files, "quality/files.csv")
+        if loaded.attribute_quality is not None and len(loaded.attribute_quality):
+            log_frame(loaded.attribute_quality, "quality/attributes.csv")
         if loaded.notes or loaded.warnings:
             log_text("\n".join(loaded.notes + [f"warning: {w}" for w in loaded.warnings]) + "\n",
                      "quality/notes.txt")
