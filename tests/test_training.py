@@ -55,7 +55,10 @@ def test_training_run_is_tracked_with_metrics_artifacts_and_model(tmp_path, mlfl
         run_id=result.run_id, artifact_path="segments/labels.parquet", tracking_uri=mlflow_uri))
     assert list(labels.columns) == [
         "customer_id", "relationship", "segment", "persona", "confidence", "is_outlier",
-        "rfm_cell", "rfm", "abc", "xyz", "abc_xyz", "bcg", "lifecycle", "value_class"]
+        "p_alive", "expected_orders", "expected_spend", "overdue", "activity_state",
+        "lead_temperature", "lead_qualification", "lead_qualified",
+        "rfm_cell", "rfm", "abc", "xyz", "abc_xyz", "abc_xyz_tier", "bcg", "lifecycle",
+        "value_class", "value_potential", "vip"]
     # every customer is labelled: buyers with their segment, prospects and former customers
     # with their relationship, everyone with a history with the baselines' labels
     assert len(labels) == len(result.features.table)
@@ -65,7 +68,15 @@ def test_training_run_is_tracked_with_metrics_artifacts_and_model(tmp_path, mlfl
     prospects = labels[labels["relationship"] == "prospect"]
     assert prospects["segment"].isna().all() and set(prospects["persona"]) == {"Prospects"}
     assert prospects["rfm"].isna().all() and prospects["lifecycle"].isna().all()
+    # the playbook's labels: potential for buyers only, lead temperature for everyone
+    assert prospects["p_alive"].isna().all() and prospects["value_potential"].isna().all()
+    assert set(prospects["lead_temperature"]) <= {"hot", "warm", "cold"}
+    assert set(prospects["activity_state"]) <= {"semi_active", "passive"}  # they never bought
     current = labels[labels["relationship"] == "current"].reset_index(drop=True)
+    assert current["p_alive"].between(0, 1).all() and (current["expected_spend"] >= 0).all()
+    assert set(current["value_potential"]) == {"hold", "develop", "harvest", "release"}
+    assert set(current["vip"]) <= {"vip", "regular", "difficult"}
+    assert set(current["abc_xyz_tier"]) == {"first", "extra", "standard"}
     assert current["rfm_cell"].str.fullmatch(r"R[1-5]F[1-5]M[1-5]").all()
     assert set(current["abc_xyz"]) <= {a + x for a in "ABC" for x in "XYZ"}
     np.testing.assert_array_equal(current["segment"].to_numpy(int), result.segments)
@@ -83,13 +94,25 @@ def test_training_run_is_tracked_with_metrics_artifacts_and_model(tmp_path, mlfl
     assert all(name in html for name in set(labels["persona"]))
     assert "report/persona_report.html" in {a.path for a in client.list_artifacts(result.run_id, "report")}
     for m in ["persona_fit", "business_separation", "small_segment_share", "future_auc_repeat",
-              "future_eta2_spend", "vs_rfm_ari", "vs_lifecycle_nmi"]:
+              "future_eta2_spend", "vs_rfm_ari", "vs_lifecycle_nmi", "abc_top_customer_share",
+              "new_customer_churn_rate", "p_alive_mean", "expected_spend_total",
+              "overdue_share", "activity_semi_active_share", "leads_hot",
+              "attribute_spelling_variant"]:
         assert m in run.data.metrics, m
+    # profit (the sample has costs): ABC health on profit, in the report with its reading
+    assert 0 < run.data.metrics["abc_top_customer_share"] < 1
+    assert "make 80% of profit" in html and "New-customer churn by cohort" in html
+    plays = {a.path for a in client.list_artifacts(result.run_id, "playbook")}
+    assert {"playbook/value_potential.csv", "playbook/vip.csv", "playbook/b2b_matrix.csv",
+            "playbook/new_customer_churn.csv", "playbook/new_customer_churn.png",
+            "playbook/leads.csv"} <= plays
+    assert "quality/attributes.csv" in {a.path for a in client.list_artifacts(result.run_id,
+                                                                                "quality")}
     # baselines: one child run each, tagged kind=baseline, with the same metrics
     children = mlflow.search_runs(experiment_ids=[result.experiment_id], output_format="list",
                                   filter_string="tags.kind = 'baseline'")
-    assert {c.data.tags["baseline"] for c in children} == {"rfm", "abc_xyz", "bcg", "lifecycle",
-                                                           "value_class"}
+    assert {c.data.tags["baseline"] for c in children} == {
+        "rfm", "abc_xyz", "bcg", "lifecycle", "value_class", "value_potential", "vip"}
     for c in children:
         assert c.info.status == "FINISHED"
         assert c.data.tags["mlflow.parentRunId"] == result.run_id

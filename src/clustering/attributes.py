@@ -32,7 +32,8 @@ def _placeholders() -> str:
 
 def canonical_tables(con: duckdb.DuckDBPyConnection, reader: str, cid: str,
                      attributes: list[str]) -> pd.DataFrame:
-    """Create ``_attr_canon_<i>(k, canonical)`` per attribute (the most common spelling of
+    """Create ``_attr_canon_<i>(k, canonical)`` per attribute (the most common spelling, ties
+    alphabetically, of
     each normalised value; placeholders map to NULL) and return the quality report, one row
     per attribute with counts of rows per problem."""
     rows = []
@@ -46,13 +47,13 @@ def canonical_tables(con: duckdb.DuckDBPyConnection, reader: str, cid: str,
         con.execute(f"""
             CREATE OR REPLACE TEMP TABLE _attr_canon_{i} AS
             SELECT k, CASE WHEN k IN ({_placeholders()}) THEN NULL
-                           ELSE arg_max(trim(v), n ORDER BY trim(v)) END AS canonical
+                           ELSE first(v ORDER BY n DESC, v) END AS canonical
             FROM (SELECT k, trim(v) AS v, count(*) AS n FROM _attr_vals WHERE k IS NOT NULL
                   GROUP BY ALL) GROUP BY k""")
         n, blank, placeholder, variant, distinct = con.execute(f"""
             SELECT count(*), count(*) FILTER (WHERE t.k IS NULL),
                    count(*) FILTER (WHERE t.k IN ({_placeholders()})),
-                   count(*) FILTER (WHERE c.canonical IS NOT NULL AND t.v <> c.canonical),
+                   count(*) FILTER (WHERE c.canonical IS NOT NULL AND trim(t.v) <> c.canonical),
                    count(DISTINCT c.canonical)
             FROM _attr_vals t LEFT JOIN _attr_canon_{i} c USING (k)""").fetchall()[0]
         conflicts = con.execute("""

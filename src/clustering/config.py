@@ -59,6 +59,16 @@ class ColumnsConfig:
 class CustomerColumnsConfig:
     customer_id: str | None = MISSING
     signup_date: str | None = MISSING
+    contact: str | None = None  # lead qualification: e-mail or phone, a stated need, a budget
+    need: str | None = None
+    budget: str | None = None
+
+
+@dataclass
+class EventColumnsConfig:
+    customer_id: str | None = MISSING
+    timestamp: str | None = MISSING
+    event_type: str | None = MISSING
 
 
 @dataclass
@@ -78,6 +88,9 @@ class DataConfig:
     truth_path: str | None = MISSING
     columns: ColumnsConfig = field(default_factory=ColumnsConfig)
     customer_columns: CustomerColumnsConfig = field(default_factory=CustomerColumnsConfig)
+    events_path: str | None = None  # visits, e-mail opens and clicks, requests, calls, meetings
+    event_columns: EventColumnsConfig = field(default_factory=EventColumnsConfig)
+    event_types: dict[str, str] | None = None  # raw event name -> kind (null: already kinds)
     attributes: list[str] = MISSING
     date_format: str | None = MISSING
     customer_date_format: str | None = MISSING
@@ -269,7 +282,7 @@ def validate_config(cfg: TrainConfig) -> None:
             raise ConfigError("data.path is required for your own data (a file, folder or glob)")
         if cfg.data.attributes and not cfg.data.customers_path:
             raise ConfigError("data.attributes needs a customers table: set data.customers_path")
-        for key in ("path", "customers_path"):
+        for key in ("path", "customers_path", "events_path"):
             p = getattr(cfg.data, key)
             if p and not any(c in p for c in "*?[") and not Path(p).exists():
                 raise ConfigError(f"data.{key}: '{p}' does not exist")

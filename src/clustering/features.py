@@ -54,6 +54,10 @@ profit_last_quarter [currency]  (needs ``profit``)
 discount_share [ratio]       (needs ``discount``)
     Discounts granted / (purchase value + discounts) on purchases in the window: the share of
     list value given away.
+days_since_event [days], events_last_quarter [events], contacts_last_30d [events]
+    (need an events table) Days since the last event of any kind (visit, e-mail open or click,
+    request, call, meeting); events in the last 91 days; requests, calls and meetings in the
+    last 30 days. Ids known only from events are prospects (leads).
 spend_last_quarter [currency], orders_last_quarter [orders]
     Gross purchase value and purchase orders in the last 91 days before the snapshot (for the
     quarterly value classes baseline; not used by the segmenters by default).
@@ -74,6 +78,7 @@ import pandas as pd
 
 from clustering.checks import resolve_snapshot
 from clustering.errors import DataError
+from clustering.events import CONTACT
 from clustering.sources import LoadedData
 
 #: feature -> canonical source columns it needs beyond customer_id, ts and amount
@@ -97,7 +102,11 @@ FEATURE_SOURCES: dict[str, tuple[str, ...]] = {
     "margin_rate": ("profit",),
     "profit_last_quarter": ("profit",),
     "discount_share": ("discount",),
+    "days_since_event": ("events",),
+    "events_last_quarter": ("events",),
+    "contacts_last_30d": ("events",),
 }
+HOT_DAYS = 30  # contacts_last_30d
 QUARTER_DAYS = 91
 BEHAVIOURAL = list(FEATURE_SOURCES)
 
@@ -220,14 +229,32 @@ def build_customer_features(
         "margin_rate": "CASE WHEN o.gross > 0 THEN l.profit / o.gross END",
         "profit_last_quarter": "coalesce(l.profit_quarter, 0)",
         "discount_share": "CASE WHEN o.gross > 0 THEN l.discount / (o.gross + l.discount) END",
+        "days_since_event": "date_diff('day', CAST(ev.last_event AS DATE), $snap::DATE)",
+        "events_last_quarter": "coalesce(ev.n_quarter, 0)",
+        "contacts_last_30d": "coalesce(ev.n_contacts, 0)",
     }
     cols = ",\n  ".join(f"CAST({expr[f]} AS DOUBLE) AS {f}" for f in features)
     attr_cols = "".join(f',\n  c."{a}"' for a in attrs)
+    if has_customers:
+        attr_cols += "".join(f",\n  c.has_{f}" for f in loaded.lead_fields)
     all_ids = (
         "SELECT customer_id FROM life UNION SELECT customer_id FROM customers"
         + (" WHERE signup_date IS NULL OR signup_date < $snap::TIMESTAMP" if loaded.has_signup else "")
         if has_customers else "SELECT customer_id FROM life"
     )
+    has_events = "events" in available
+    ev_cte = ev_join = ""
+    if has_events:  # leads known only from their events are customers too (prospects)
+        all_ids += " UNION SELECT customer_id FROM events WHERE ts < $snap::TIMESTAMP"
+        contact = ", ".join(f"'{k}'" for k in CONTACT)
+        ev_cte = f"""
+ev AS (
+  SELECT customer_id, max(ts) AS last_event,
+         count(*) FILTER (WHERE ts >= $quarter::TIMESTAMP) AS n_quarter,
+         count(*) FILTER (WHERE kind IN ({contact}) AND ts >= $hot::TIMESTAMP) AS n_contacts
+  FROM events WHERE ts < $snap::TIMESTAMP GROUP BY customer_id),"""
+        ev_join = "LEFT JOIN ev USING (customer_id)"
+        params["hot"] = snap - dt.timedelta(days=HOT_DAYS)
     cust_join = "LEFT JOIN customers c USING (customer_id)" if has_customers else ""
     buy = "ts >= $start::TIMESTAMP AND amount > 0 AND NOT is_return"  # a purchase in the window
     extra = ""  # aggregates of the columns only some data has
@@ -270,6 +297,7 @@ m AS (
          date_diff('month', min(month), date_trunc('month', $snap::TIMESTAMP - INTERVAL 1 SECOND)) + 1
            AS n_months
   FROM monthly GROUP BY customer_id),
+{ev_cte}
 ids AS ({all_ids})
 SELECT ids.customer_id,
   coalesce(o.frequency, 0) > 0 AS is_buyer,
@@ -279,6 +307,7 @@ FROM ids
 LEFT JOIN life l USING (customer_id)
 LEFT JOIN o USING (customer_id)
 LEFT JOIN m USING (customer_id)
+{ev_join}
 {cust_join}
 ORDER BY ids.customer_id
 """

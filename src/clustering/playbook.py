@@ -99,11 +99,13 @@ def b2b_matrix(buyers: pd.DataFrame, personas: np.ndarray, value: np.ndarray,
 def playbook(buyers: pd.DataFrame, personas: np.ndarray, fitted: dict, snapshot: dt.date,
              window_start: dt.date, currency: str, new_customer_days: int = 60,
              abc_share: float = 0.80, horizon_days: int = 90, matrix: list[str] | None = None,
-             attribute_quality: pd.DataFrame | None = None) -> Playbook:
+             attribute_quality: pd.DataFrame | None = None,
+             everyone: pd.DataFrame | None = None) -> Playbook:
     """Metrics, tables and report sections of the playbook for the buyers (rows of
     ``buyers`` with their ``personas``, in the same order); ``matrix``: the external traits
     crossed with personas (when all are attributes); ``attribute_quality``: the customers
-    table's checks (:mod:`clustering.attributes`)."""
+    table's checks (:mod:`clustering.attributes`); ``everyone``: every customer's features and
+    signals (activity states, leads)."""
     pb = Playbook()
     vcol = value_column(buyers)
     value = buyers[vcol].fillna(0).to_numpy(float)
@@ -196,6 +198,8 @@ def playbook(buyers: pd.DataFrame, personas: np.ndarray, fitted: dict, snapshot:
             f"Customers by {' x '.join(matrix)}",
             "External traits crossed with the personas: which kinds of companies each persona "
             "is made of, and where the value sits.", t))
+    if everyone is not None and "activity_state" in everyone:
+        sections += _activity_and_leads(everyone, matrix, pb)
     if attribute_quality is not None and len(attribute_quality):
         q = attribute_quality
         for c in ("blank", "placeholder", "spelling_variant", "conflicting_ids"):
@@ -208,3 +212,42 @@ def playbook(buyers: pd.DataFrame, personas: np.ndarray, fitted: dict, snapshot:
             "these fields.", q))
     pb.sections = sections
     return pb
+
+
+def _activity_and_leads(everyone: pd.DataFrame, matrix: list[str] | None,
+                        pb: Playbook) -> list[Section]:
+    """Activity states of every customer, and the prospects as leads: temperature by source
+    channel (an attribute named ``channel``) and qualification."""
+    state = everyone["activity_state"].value_counts()
+    for k in ("active", "semi_active", "passive"):
+        pb.metrics[f"activity_{k}_share"] = float(state.get(k, 0) / max(len(everyone), 1))
+    rel = np.where(everyone["is_buyer"], "current",
+                   np.where(everyone["is_prospect"], "prospect", "former"))
+    t = pd.crosstab(rel, everyone["activity_state"]).reindex(
+        columns=["active", "semi_active", "passive"], fill_value=0).reset_index(
+        names="relationship")
+    pb.tables["playbook/activity_states.csv"] = t
+    out = [Section("Activity", "active: bought in the last quarter; semi-active: looks (visits, "
+                   "opens, clicks, contacts) but did not buy; passive: neither. Semi-active "
+                   "customers are the cheapest to convert: they already read what we send.", t)]
+    leads = everyone[everyone["is_prospect"]]
+    if len(leads):
+        by = "channel" if "channel" in leads else None
+        g = leads.assign(channel=leads[by].fillna("(blank)") if by else "all")
+        t = pd.crosstab(g["channel"], g["lead_temperature"]).reindex(
+            columns=["hot", "warm", "cold"], fill_value=0)
+        if "lead_qualified" in g:
+            t["qualified"] = g.groupby("channel")["lead_qualified"].sum()
+        t = t.reset_index(names="source channel")
+        hot = int((leads["lead_temperature"] == "hot").sum())
+        pb.metrics["leads_hot"] = float(hot)
+        pb.tables["playbook/leads.csv"] = t
+        q = (f", {int(leads['lead_qualified'].sum()):,} qualified (contact, need and budget "
+             "known)" if "lead_qualified" in leads else "")
+        out.append(Section(
+            "Prospects: lead temperature", f"{len(leads):,} prospects: {hot:,} hot (asked, "
+            "called or met us in the last 30 days: call them now), "
+            f"{int((leads['lead_temperature'] == 'warm').sum()):,} warm (visited or read our "
+            f"mail this quarter: a personal offer){q}. Cold ones: a low-cost nurture stream.",
+            t))
+    return out

@@ -62,6 +62,8 @@ class TypeProfile:
     n_categories: float = 2.0
     lines: float = 1.0
     discount: float = 0.03  # mean share of list price given as discount
+    events: float = 0.3  # visits, e-mail opens/clicks, requests, calls, meetings per 30 days
+    looks_after: float = 30.0  # days they keep looking (visits, opens) after their last order
 
 
 TYPES: dict[str, TypeProfile] = {
@@ -72,7 +74,7 @@ TYPES: dict[str, TypeProfile] = {
     "small": TypeProfile(0.18, (0, 600), (0, 30), 1.2, 22, 0.45, n_categories=1.5,
                          lines=0.3),
     "sleeping": TypeProfile(0.10, (0, 450), (180, 365), 0.9, 90, 0.45, regular=True,
-                            n_categories=2.5, lines=1.0),
+                            n_categories=2.5, lines=1.0, looks_after=400),
     "lost": TypeProfile(0.08, (0, 250), (420, 800), 0.8, 70, 0.5, n_categories=2,
                         lines=1.0),
     "new": TypeProfile(0.07, (1020, 1090), (0, 0), 1.0, 80, 0.5, n_categories=1.5,
@@ -87,7 +89,7 @@ TYPES: dict[str, TypeProfile] = {
                            n_categories=4, lines=1.5),
     "problem": TypeProfile(0.06, (0, 700), (0, 40), 0.7, 110, 0.5, returns=0.25,
                            delay_mean=45, n_categories=2, lines=1.0, discount=0.22),
-    "prospect": TypeProfile(0.07, (0, 1095), (0, 0), 0.0, 0, 0.0),
+    "prospect": TypeProfile(0.07, (0, 1095), (0, 0), 0.0, 0, 0.0, events=0.6),
 }
 
 
@@ -96,6 +98,13 @@ class SampleData:
     transactions: pd.DataFrame
     customers: pd.DataFrame
     truth: pd.DataFrame
+    events: pd.DataFrame
+
+
+EVENT_KINDS = ["visit", "email_open", "email_click", "request", "call", "meeting"]
+#: kind probabilities of buyers' and prospects' events (prospects ask and call more)
+EVENT_P = {"buyer": [0.40, 0.35, 0.15, 0.04, 0.04, 0.02],
+           "prospect": [0.35, 0.25, 0.15, 0.12, 0.08, 0.05]}
 
 
 def _seasonal_weight(day_of_year: np.ndarray) -> np.ndarray:
@@ -295,10 +304,31 @@ def generate_sample(
         customers["age_group"] = np.array(AGE_GROUPS)[rng.choice(4, n_customers, p=[0.15, 0.4, 0.3, 0.15])]
         customers["gender"] = np.array(["f", "m"])[rng.integers(0, 2, n_customers)]
     _type_like_sales_staff(customers, np.random.default_rng([seed, 3]))
+    rng4 = np.random.default_rng([seed, 4])
+    fill = {"email": (0.9, 0.6), "stated_need": (0.2, 0.4), "budget": (0.1, 0.25)}
+    for col, (p_buyer, p_prospect) in fill.items():
+        has = rng4.random(n_customers) < np.where(buyer, p_buyer, p_prospect)
+        ids = customers["customer_id"].to_numpy(dtype=str)
+        values = {"email": np.char.add(np.char.lower(ids), "@example.com"),
+                  "stated_need": np.array(CATEGORIES)[rng4.integers(0, len(CATEGORIES), n_customers)],
+                  "budget": (rng4.integers(1, 50, n_customers) * 1000).astype(str)}[col]
+        customers[col] = np.where(has, values, None)
+    # events: while customers buy (and some time after), prospects from their sign-up on
+    lo = np.where(buyer, np.maximum(first - 30, 0), signup_day)
+    hi = np.where(buyer, np.minimum(last + per_type("looks_after"), horizon), horizon)
+    n_ev = rng4.poisson(per_type("events") * intensity * np.maximum(hi - lo, 1) / 30.0)
+    ev_cust = np.repeat(np.arange(n_customers), np.minimum(n_ev, 200))
+    ev_day = lo[ev_cust] + rng4.random(ev_cust.size) * (hi - lo)[ev_cust]
+    p = np.where(buyer[ev_cust, None], EVENT_P["buyer"], EVENT_P["prospect"])
+    events = pd.DataFrame({
+        "customer_id": _customer_ids(ev_cust + id_offset),
+        "timestamp": t0 + pd.to_timedelta(np.floor(ev_day), unit="D")
+        + pd.to_timedelta(rng4.integers(7 * 3600, 22 * 3600, ev_cust.size), unit="s"),
+        "event_type": _choice_rows(rng4, p, EVENT_KINDS)})
     truth = pd.DataFrame(
         {"customer_id": customers["customer_id"], "planted_type": np.array(names)[type_idx]}
     )
-    return SampleData(transactions=tx, customers=customers, truth=truth)
+    return SampleData(transactions=tx, customers=customers, truth=truth, events=events)
 
 
 def _type_like_sales_staff(customers: pd.DataFrame, rng: np.random.Generator) -> None:
@@ -350,8 +380,9 @@ def ensure_sample_data(
 
     out = Path(directory)
     params = {"n_customers": n_customers, "seed": seed, "start": start, "end": end, "kind": kind,
-              "generator_version": 5}
-    paths = {name: str(out / f"{name}.parquet") for name in ("transactions", "customers", "truth")}
+              "generator_version": 6}
+    paths = {name: str(out / f"{name}.parquet")
+             for name in ("transactions", "customers", "truth", "events")}
     manifest = out / "manifest.json"
     if manifest.exists() and all(Path(p).exists() for p in paths.values()):
         try:
@@ -363,7 +394,7 @@ def ensure_sample_data(
     data = generate_sample(n_customers=n_customers, seed=seed, start=start, end=end, kind=kind)
     # temporary names are per process: parallel jobs may generate at once
     for name, frame in (("transactions", data.transactions), ("customers", data.customers),
-                        ("truth", data.truth)):
+                        ("truth", data.truth), ("events", data.events)):
         write_frame(frame, paths[name])
     write_text(manifest, json.dumps(params, indent=2))
     return paths

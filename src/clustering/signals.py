@@ -79,6 +79,36 @@ def churn_rate(cohorts: pd.DataFrame) -> float:
     return float(cohorts["churned"].sum() / n) if n else float("nan")
 
 
+def activity_columns(X: pd.DataFrame) -> pd.DataFrame:
+    """Activity state, lead temperature and lead qualification where the table has the events
+    features (:mod:`clustering.events`) or the customers table's lead fields.
+
+    activity_state: active (bought in the last quarter), semi_active (no purchase, but visits,
+    opens, clicks or contacts in the last quarter: looks but does not buy), passive (neither).
+    lead_temperature: hot (a request, call or meeting in the last 30 days), warm (any event in
+    the last quarter), cold. lead_qualification: the filled-in fields among contact, need and
+    budget; lead_qualified: all mapped ones filled in.
+    """
+    out = pd.DataFrame(index=X.index)
+    if "events_last_quarter" in X:
+        events = X["events_last_quarter"].fillna(0).to_numpy(float) > 0
+        bought = (X["orders_last_quarter"].fillna(0).to_numpy(float) > 0
+                  if "orders_last_quarter" in X else np.zeros(len(X), bool))
+        contacts = X["contacts_last_30d"].fillna(0).to_numpy(float) > 0
+        out["activity_state"] = np.select([bought, events], ["active", "semi_active"],
+                                          "passive").astype(object)
+        out["lead_temperature"] = np.select([contacts, events], ["hot", "warm"],
+                                            "cold").astype(object)
+    fields = [f for f in ("contact", "need", "budget") if f"has_{f}" in X]
+    if fields:
+        has = np.column_stack([X[f"has_{f}"].fillna(False).to_numpy(bool) for f in fields])
+        names = np.array(["+".join(f for i, f in enumerate(fields) if code >> i & 1) or "none"
+                          for code in range(1 << len(fields))], dtype=object)
+        out["lead_qualification"] = names[has @ (1 << np.arange(len(fields)))]
+        out["lead_qualified"] = has.all(axis=1)
+    return out
+
+
 class CustomerSignals(BaseEstimator):
     """Fitted on the buyers; ``label_columns`` gives the per-customer signals of any feature
     table (customers without orders in the window get empty potential and no overdue flag)."""
@@ -105,6 +135,7 @@ class CustomerSignals(BaseEstimator):
                else pd.DataFrame(index=X.index))
         if "cycles_missed" in X:
             out["overdue"] = (X["cycles_missed"] >= self.overdue_cycles).to_numpy()
+        out = out.join(activity_columns(X)) if len(X.columns) else out
         return out
 
     def add_to(self, X: pd.DataFrame) -> pd.DataFrame:

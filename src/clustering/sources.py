@@ -43,6 +43,7 @@ from clustering.attributes import describe as describe_attributes
 from clustering.checks import QualityPolicy, QualityReport, apply_quality
 from clustering.dialect import kind_of
 from clustering.errors import DataError
+from clustering.events import register_events
 from clustering.files import read_frame
 from clustering.inputs import FILE_COL, GROUP_COL, Parsers, list_files, open_inputs, read_error
 
@@ -84,6 +85,8 @@ class LoadedData:
     notes: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)  # also in the report and the summary
     attribute_quality: pd.DataFrame | None = None  # per attribute: rows per problem
+    event_files: list[str] = field(default_factory=list)
+    lead_fields: list[str] = field(default_factory=list)  # contact, need, budget: mapped ones
 
     def describe(self) -> list[str]:
         """What was read and checked, a line each, for the console."""
@@ -319,6 +322,15 @@ def register_customers(
     for a in attributes:
         if a not in present:
             raise _missing_column("attribute", a, list(present), where, "data.attributes")
+    loaded.lead_fields = []
+    for role in ("contact", "need", "budget"):  # lead qualification: is the field filled in?
+        name = source.columns.get(role)
+        if name:
+            if name not in present:
+                raise _missing_column(role, name, list(present), where, "data.customer_columns")
+            select.append(f"nullif(trim(CAST(src.{_ident(name)} AS VARCHAR)), '') IS NOT NULL "
+                          f"AS has_{role}")
+            loaded.lead_fields.append(role)
     # attributes as their most common spelling, placeholders as missing (clustering.attributes)
     loaded.attribute_quality = canonical_tables(con, reader, _ident(cid), list(attributes))
     attr_select, attr_joins = canonical_select("src", list(attributes))
@@ -379,6 +391,8 @@ class DataSources:
     truth_path: str | None = None
     policy: QualityPolicy = field(default_factory=QualityPolicy)
     attributes: list[str] = field(default_factory=list)
+    events: TableSource | None = None
+    event_types: dict[str, str] | None = None
 
 
 def sources_for(data, data_dir: str) -> DataSources:
@@ -399,14 +413,18 @@ def sources_for(data, data_dir: str) -> DataSources:
         )
         return DataSources(TableSource(paths["transactions"], "parquet", cols),
                            TableSource(paths["customers"], "parquet", asdict(data.customer_columns)),
-                           paths["truth"], policy, list(data.attributes))
+                           paths["truth"], policy, list(data.attributes),
+                           TableSource(paths["events"], "parquet", asdict(data.event_columns)))
     tx = TableSource(data.path, data.format, cols, data.date_format, data.delimiter, data.encoding,
                      data.decimal, dict(data.margins) if data.margins else None)
     cust = (TableSource(data.customers_path, "auto", asdict(data.customer_columns),
                         data.customer_date_format, data.delimiter, data.encoding, data.decimal)
             if data.customers_path else None)
+    events = (TableSource(data.events_path, "auto", asdict(data.event_columns), data.date_format,
+                          data.delimiter, data.encoding, ".") if data.events_path else None)
     return DataSources(tx, cust, data.truth_path, policy,
-                       list(data.attributes) if cust is not None else [])
+                       list(data.attributes) if cust is not None else [], events,
+                       dict(data.event_types) if data.event_types else None)
 
 
 def load_local(con: duckdb.DuckDBPyConnection, sources: DataSources, snapshot_date=None) -> LoadedData:
@@ -414,6 +432,8 @@ def load_local(con: duckdb.DuckDBPyConnection, sources: DataSources, snapshot_da
     loaded = register_transactions(con, sources.transactions, sources.policy, snapshot_date)
     if sources.customers is not None:
         loaded = register_customers(con, sources.customers, sources.attributes, loaded)
+    if sources.events is not None:
+        register_events(con, sources.events, sources.event_types, loaded)
     return loaded
 
 

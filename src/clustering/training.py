@@ -153,7 +153,7 @@ def _compute(cfg: TrainConfig, sources: DataSources, engine: Engine, digest: str
                                   signals)
         pb = playbook(buyers, model.names_of(labels), fitted, fr.snapshot_date, fr.window_start,
                       cfg.data.currency, sig.new_customer_days, sig.abc_share, pot.horizon_days,
-                      list(sig.matrix), loaded.attribute_quality)
+                      list(sig.matrix), loaded.attribute_quality, signals.add_to(fr.table))
         metrics |= pb.metrics
         console.detail(pb.sections[0].text)
     future = {}

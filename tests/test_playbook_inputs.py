@@ -1,0 +1,137 @@
+"""Profit, events and attribute checks from small hand-made tables, against hand computations."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pytest
+
+from clustering.attributes import canonical_tables
+from clustering.errors import DataError
+from clustering.events import register_events
+from clustering.features import build_customer_features
+from clustering.signals import activity_columns
+from clustering.sources import TableSource, register_customers, register_transactions
+
+SNAP = dt.date(2024, 7, 1)
+TX = pd.DataFrame({
+    "customer_id": ["A", "A", "A", "B"],
+    "order_id": ["1", "2", "2", "3"],
+    "timestamp": pd.to_datetime(["2024-01-10", "2024-06-20", "2024-06-25", "2024-03-01"]),
+    "amount": [100.0, 50.0, -20.0, 80.0],  # A returns 20 of order 2
+    "category": ["x", "y", "y", "x"],
+    "cost": [60.0, 40.0, 16.0, 70.0],  # the return gives its cost back
+    "discount": [0.0, 50.0, 0.0, 20.0],
+})
+
+
+def _load(tmp_path, tx=TX, margins=None, cols=("cost", "discount")):
+    path = tmp_path / "tx.parquet"
+    tx.to_parquet(path)
+    con = duckdb.connect()
+    columns = {c: c for c in ["customer_id", "order_id", "timestamp", "amount", "category",
+                              *cols]}
+    loaded = register_transactions(con, TableSource(str(path), columns=columns,
+                                                    margins=margins), snapshot_date=SNAP)
+    return con, loaded
+
+
+def test_profit_from_costs_and_discount_share_by_hand(tmp_path):
+    con, loaded = _load(tmp_path)
+    t = build_customer_features(con, loaded, SNAP, 365).table.set_index("customer_id")
+    # A: (100 - 60) + (50 - 40) + (-20 + 16) = 46; gross purchases 150
+    assert t.loc["A", "profit_total"] == pytest.approx(46)
+    assert t.loc["A", "margin_rate"] == pytest.approx(46 / 150)
+    assert t.loc["A", "discount_share"] == pytest.approx(50 / 200)
+    assert t.loc["B", "profit_total"] == pytest.approx(10)
+    assert t.loc["B", "discount_share"] == pytest.approx(20 / 100)
+    # last quarter (91 days before July 1st): only A's June purchase, 50 - 40
+    assert t.loc["A", "profit_last_quarter"] == pytest.approx(10)
+
+
+def test_profit_from_margins_per_category_with_a_default(tmp_path):
+    con, loaded = _load(tmp_path, margins={"x": 0.3, "default": 0.1}, cols=())
+    t = build_customer_features(con, loaded, SNAP, 365).table.set_index("customer_id")
+    assert t.loc["A", "profit_total"] == pytest.approx(100 * 0.3 + 50 * 0.1 - 20 * 0.1)
+    assert "discount_share" not in t  # no discount column: skipped, not zero
+    con, loaded = _load(tmp_path, cols=())
+    fr = build_customer_features(con, loaded, SNAP, 365)
+    assert "profit_total" in fr.skipped and "profit_total" not in fr.table
+
+
+def test_events_features_kinds_and_leads_by_hand(tmp_path):
+    con, loaded = _load(tmp_path)
+    ev = pd.DataFrame({
+        "who": ["A", "A", "B", "L", "L", "L", "", "A"],
+        "when": ["2024-06-30", "2024-01-02", "2024-02-01", "2024-06-15", "2024-05-01",
+                 "2024-07-05", "2024-06-01", "2024-06-01"],
+        "what": ["Newsletter geöffnet", "visit", "visit", "Anfrage", "visit", "call", "visit",
+                 "fax"],
+    })
+    path = tmp_path / "events.csv"
+    ev.to_csv(path, index=False)
+    register_events(con, TableSource(str(path), columns={
+        "customer_id": "who", "timestamp": "when", "event_type": "what"}),
+        {"Newsletter geöffnet": "email_open", "anfrage": "request"}, loaded)
+    assert loaded.notes[-1].startswith("events: 6 of 8 rows kept")  # no id; an unknown kind
+    assert "1 events of unknown kind left out (e.g. fax)" in loaded.warnings[-1]
+    fr = build_customer_features(con, loaded, SNAP, 365)
+    t = fr.table.set_index("customer_id")
+    assert t.loc["A", "days_since_event"] == 1 and t.loc["A", "events_last_quarter"] == 1
+    assert t.loc["B", "events_last_quarter"] == 0 and t.loc["B", "days_since_event"] == 151
+    # L is known from events only: a prospect (lead) with a request 16 days ago; the call on
+    # July 5th is after the snapshot
+    assert t.loc["L", "is_prospect"] and t.loc["L", "contacts_last_30d"] == 1
+    assert t.loc["L", "events_last_quarter"] == 2
+    states = activity_columns(fr.table.set_index("customer_id"))
+    assert states.loc["A", "activity_state"] == "active"  # bought in June
+    assert states.loc["B", "activity_state"] == "passive"  # neither bought nor looked
+    assert states.loc["L", "activity_state"] == "semi_active"
+    assert states["lead_temperature"].to_dict() == {"A": "warm", "B": "cold", "L": "hot"}
+
+
+def test_events_to_unknown_kinds_is_a_config_error(tmp_path):
+    con, loaded = _load(tmp_path)
+    path = tmp_path / "events.csv"
+    pd.DataFrame({"customer_id": ["A"], "timestamp": ["2024-01-01"], "event_type": ["x"]}
+                 ).to_csv(path, index=False)
+    with pytest.raises(DataError, match="unknown kinds \\['webinar'\\]"):
+        register_events(con, TableSource(str(path), columns={
+            "customer_id": "customer_id", "timestamp": "timestamp", "event_type": "event_type"}),
+            {"x": "webinar"}, loaded)
+
+
+def test_attribute_quality_counts_and_canonical_spelling(tmp_path):
+    cust = pd.DataFrame({
+        "id": ["1", "2", "3", "4", "5", "6", "6", "7"],
+        "kind": ["Trader", "trader", "TRADER ", "shop", "", "n/a", "shop", None],
+        "need": ["x", None, "", "y", None, None, None, "z"],
+    })
+    path = tmp_path / "customers.csv"
+    cust.to_csv(path, index=False)
+    con = duckdb.connect()
+    q = canonical_tables(con, f"read_csv('{path}', all_varchar=true)", '"id"', ["kind"])
+    row = q.iloc[0]
+    # blanks: "" and None; placeholder: n/a; spelling variants of "trader" (2 rows differ from
+    # the most common spelling, which is a 1-1-1 tie broken alphabetically: "TRADER");
+    # id 6 appears twice with different values
+    assert (row.blank, row.placeholder, row.conflicting_ids, row.distinct_values) == (2, 1, 1, 2)
+    assert row.spelling_variant == 2
+    con.execute("CREATE TABLE c AS SELECT * FROM read_csv(?, all_varchar=true)", [str(path)])
+    # through the customers view: one spelling per value, placeholders blank, lead fields
+    tx_con, loaded = _load(tmp_path)
+    loaded = register_customers(tx_con, TableSource(str(path), columns={
+        "customer_id": "id", "need": "need"}), ["kind"], loaded)
+    view = tx_con.execute("SELECT customer_id, kind, has_need FROM customers ORDER BY 1").df()
+    assert set(view["kind"].dropna()) == {"TRADER", "shop"}
+    assert view.set_index("customer_id").loc["6", "kind"] in (None, "shop") or \
+        pd.isna(view.set_index("customer_id").loc["6", "kind"])
+    assert view["has_need"].tolist() == [True, False, False, True, False, False, True]
+    assert loaded.lead_fields == ["need"]
+    leads = activity_columns(pd.DataFrame({"has_need": view["has_need"]}))
+    assert leads["lead_qualified"].tolist() == view["has_need"].tolist()
+    assert set(leads["lead_qualification"]) == {"need", "none"}
+    assert np.all(q.columns[:2] == ["attribute", "rows"])
