@@ -98,8 +98,18 @@ def test_same_seed_same_labels_also_with_another_thread_count(tmp_path, mlflow_u
                 "mlflow.log_model=false", "evaluate.stability_runs=2", f"threads={threads}"])
         settings_, resolved = to_settings(cfg)
         results.append(run_training(settings_, resolved=resolved))
-    for other in results[1:]:
-        pd.testing.assert_frame_equal(results[0].labels, other.labels)
+    from clustering.potential import COLUMNS as POTENTIAL
+
+    for i, other in enumerate(results[1:], 1):
+        # every label equal; the potential's fitted parameters move with the last bits of the
+        # features (DuckDB's sums in another thread order), so its scores are equal to 1e-3
+        # across thread counts, and exactly with the same count
+        pd.testing.assert_frame_equal(results[0].labels.drop(columns=POTENTIAL),
+                                      other.labels.drop(columns=POTENTIAL))
+        pd.testing.assert_frame_equal(results[0].labels[POTENTIAL], other.labels[POTENTIAL],
+                                      rtol=1e-3, check_exact=False)
+        if i == 2:  # the same thread count twice: identical
+            pd.testing.assert_frame_equal(results[1].labels, other.labels)
         assert results[0].labels["persona"].tolist() == other.labels["persona"].tolist()
         for k in ("silhouette", "calinski_harabasz", "ari_truth", "future_auc_repeat",
                   "stability_ari"):

@@ -51,7 +51,9 @@ def test_scoring_training_customers_reproduces_labels_and_personas(model, extra,
     scored = score(f"models:/{MODEL}/1", sources=_sources(settings))
     merged = result.labels.merge(scored.labels, on="customer_id", suffixes=("_train", "_score"))
     assert len(merged) == len(result.labels) == len(scored.labels)
-    for c in ("relationship", "segment", "persona", "rfm", "abc_xyz", "lifecycle"):
+    for c in ("relationship", "segment", "persona", "rfm", "abc_xyz", "lifecycle",
+              "value_potential", "vip", "abc_xyz_tier", "overdue", "activity_state",
+              "lead_temperature", "p_alive", "expected_spend"):
         pd.testing.assert_series_equal(merged[f"{c}_train"], merged[f"{c}_score"],
                                        check_names=False)
     assert scored.model_name == MODEL and scored.model_version == "1"
@@ -72,8 +74,10 @@ def test_score_cli_writes_labels_and_names_missing_columns(tmp_path, mlflow_uri,
     labels = pd.read_csv(out)
     assert list(labels.columns) == [
         "customer_id", "relationship", "segment", "persona", "confidence", "is_outlier",
-        "rfm_cell", "rfm", "abc", "xyz", "abc_xyz", "bcg", "lifecycle", "value_class",
-        "model_name", "model_version", "snapshot_date"]
+        "p_alive", "expected_orders", "expected_spend", "overdue", "activity_state",
+        "lead_temperature", "lead_qualification", "lead_qualified",
+        "rfm_cell", "rfm", "abc", "xyz", "abc_xyz", "abc_xyz_tier", "bcg", "lifecycle",
+        "value_class", "value_potential", "vip", "model_name", "model_version", "snapshot_date"]
     assert f"Scored {len(labels):,} customers" in r.stdout and "not segmented" in r.stdout
     # a feature table with a misnamed column: a clear error naming it
     feats = result.features.buyers.rename(columns={"recency_days": "recency"})

@@ -62,7 +62,8 @@ def test_vip_regular_difficult_by_hand_with_ties():
     # ceil(0.6 * 7) = 5th customer, 200
     assert est.labels_.tolist() == ["vip", "vip", "vip", "good", "good", "difficult",
                                     "regular", "regular", "difficult", "difficult"]
-    assert est.vip_cut_ == 400 and est.good_cut_ == 200
+    # cuts halfway to the next lower value: 400 -> 350, 200 -> 125
+    assert est.vip_cut_ == 350 and est.good_cut_ == 125
     # without a good class, and the 5th customer's tie: a cut is a value level
     plain = VIPSegmenter(vip_share=0.2).fit(X)
     assert (plain.labels_ == "good").sum() == 0 and (plain.labels_ == "vip").sum() == 3

@@ -177,7 +177,7 @@ def test_cli_config_errors_are_one_line(tmp_path, mlflow_uri):
     assert r.stderr.strip() == "config error: model.k must be a positive integer, got -3"
     r = _cli("+data.colums.customer_id=x", env_uri=mlflow_uri)
     assert r.returncode == 2
-    assert "unknown config key 'data.colums'. Did you mean 'data.columns'?" in r.stderr
+    assert "unknown config key 'data.colums'. Did you mean 'data.columns'" in r.stderr
     assert "Traceback" not in r.stderr
     r = _cli("data=csv", f"data.path={tmp_path / 'nope.csv'}", env_uri=mlflow_uri)
     assert r.returncode == 2 and "does not exist" in r.stderr

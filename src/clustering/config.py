@@ -59,9 +59,9 @@ class ColumnsConfig:
 class CustomerColumnsConfig:
     customer_id: str | None = MISSING
     signup_date: str | None = MISSING
-    contact: str | None = None  # lead qualification: e-mail or phone, a stated need, a budget
-    need: str | None = None
-    budget: str | None = None
+    contact: str | None = MISSING  # lead qualification: e-mail or phone, a stated need, a budget
+    need: str | None = MISSING
+    budget: str | None = MISSING
 
 
 @dataclass
@@ -88,9 +88,9 @@ class DataConfig:
     truth_path: str | None = MISSING
     columns: ColumnsConfig = field(default_factory=ColumnsConfig)
     customer_columns: CustomerColumnsConfig = field(default_factory=CustomerColumnsConfig)
-    events_path: str | None = None  # visits, e-mail opens and clicks, requests, calls, meetings
+    events_path: str | None = MISSING  # visits, e-mail opens and clicks, requests, calls, meetings
     event_columns: EventColumnsConfig = field(default_factory=EventColumnsConfig)
-    event_types: dict[str, str] | None = None  # raw event name -> kind (null: already kinds)
+    event_types: dict[str, str] | None = MISSING  # raw event name -> kind (null: already kinds)
     attributes: list[str] = MISSING
     date_format: str | None = MISSING
     customer_date_format: str | None = MISSING

@@ -52,7 +52,8 @@ class Summary:
                             "features.include, or set potential.enabled=false")
         f = X["frequency"].to_numpy(float)
         x = np.where(f >= 1, f - 1, np.nan)
-        t_x = np.where(x > 0, x * X["mean_interpurchase_days"].to_numpy(float), 0.0)
+        # whole days between the first and the last order, without the division's last bits
+        t_x = np.round(np.where(x > 0, x * X["mean_interpurchase_days"].to_numpy(float), 0.0), 6)
         T = t_x + X["recency_days"].to_numpy(float)
         return cls(x, t_x, T, X["avg_order_value"].to_numpy(float))
 
@@ -78,15 +79,18 @@ def gamma_gamma_loglik(params: np.ndarray, x, m, weights=None) -> float:
     return float(np.sum(ll if weights is None else ll * weights))
 
 
-def _fit(loglik, n_params: int, args, scale: float) -> np.ndarray:
-    """Maximum likelihood over log-parameters (all parameters are positive): quasi-Newton from
-    two starts, the better optimum kept."""
+def _fit(loglik, n_params: int, args, scale: float, upper: list[float] | None = None) -> np.ndarray:
+    """Maximum likelihood over log-parameters (all parameters are positive, at most ``upper``):
+    quasi-Newton from two starts, the better optimum kept."""
     def nll(log_params):
         value = -loglik(np.exp(log_params), *args) / scale
         return value if np.isfinite(value) else 1e300
     best = None
     for start in (np.zeros(n_params), np.full(n_params, 2.0)):
-        res = minimize(nll, start, method="L-BFGS-B", bounds=[(-20.0, 20.0)] * n_params)
+        res = minimize(nll, start, method="L-BFGS-B", jac="3-point",
+                       bounds=[(-20.0, np.log(u) if u else 20.0)
+                               for u in (upper or [None] * n_params)],
+                       options={"ftol": 1e-15, "gtol": 1e-9, "maxiter": 2000})
         if best is None or res.fun < best.fun:
             best = res
     return np.exp(best.x)
@@ -97,9 +101,15 @@ def fit_bgnbd(x, t_x, T) -> np.ndarray:
     return _fit(bgnbd_loglik, 4, (x, t_x, T), len(x))
 
 
+#: Gamma-Gamma's shape p at most this: when customers' order values scatter little around
+#: their own mean, the likelihood keeps rising with p (no finite maximum); capped, the fit is
+#: the same on every machine and the expectation is each customer's own mean (+ v / x)
+GG_MAX_P = 1e4
+
+
 def fit_gamma_gamma(x, m) -> np.ndarray:
     """(p, q, v) maximising the Gamma-Gamma likelihood of repeat buyers' mean order values."""
-    return _fit(gamma_gamma_loglik, 3, (x, m), len(x))
+    return _fit(gamma_gamma_loglik, 3, (x, m), len(x), [GG_MAX_P, None, None])
 
 
 def p_alive(params, x, t_x, T) -> np.ndarray:

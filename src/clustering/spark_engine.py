@@ -16,6 +16,7 @@ import os
 import sys
 from dataclasses import dataclass
 
+from clustering.attributes import PLACEHOLDERS
 from clustering.checks import resolve_snapshot
 from clustering.errors import ConfigError, DataError
 from clustering.features import (
@@ -79,6 +80,15 @@ class SparkCustomers:
     has_signup: bool
 
 
+def _norm(col: str) -> str:
+    """Spark SQL twin of :func:`clustering.attributes._norm` (Java regex in a SQL literal)."""
+    return (f"nullif(trim(regexp_replace(lower(CAST({col} AS STRING)), '[\\\\s_.\\\\-]+', ' ')), '')")
+
+
+def _placeholders() -> str:
+    return ", ".join("'" + p.replace("'", "\\'") + "'" for p in PLACEHOLDERS)
+
+
 def read_customers(spark, source: TableSource, attributes: list[str]) -> SparkCustomers:
     """The canonical ``customers`` view (id, optional signup date, attributes), one row per
     customer, as :func:`clustering.sources.register_customers` builds it locally."""
@@ -86,25 +96,35 @@ def read_customers(spark, source: TableSource, attributes: list[str]) -> SparkCu
     cid = source.columns.get("customer_id") or "customer_id"
     if cid not in raw.columns:
         raise _missing_column("customer_id", cid, raw.columns, files[0], "data.customer_columns")
-    select = [f"CAST(`{cid}` AS STRING) AS customer_id"]
+    select = [f"CAST(r.`{cid}` AS STRING) AS customer_id"]
     signup = source.columns.get("signup_date")
     has_signup = bool(signup and signup in raw.columns)
     if has_signup:
         select.append(
-            f"to_timestamp(CAST(`{signup}` AS STRING), '{java_date_pattern(source.date_format)}')"
-            if source.date_format else f"CAST(`{signup}` AS TIMESTAMP)")
+            f"to_timestamp(CAST(r.`{signup}` AS STRING), '{java_date_pattern(source.date_format)}')"
+            if source.date_format else f"CAST(r.`{signup}` AS TIMESTAMP)")
         select[-1] += " AS signup_date"
-    for a in attributes:
+    raw.createOrReplaceTempView("customers_raw")
+    joins = []
+    for i, a in enumerate(attributes):
         if a not in raw.columns:
             raise _missing_column("attribute", a, raw.columns, files[0], "data.attributes")
-        select.append(f"CAST(`{a}` AS STRING) AS `{a}`")
-    raw.createOrReplaceTempView("customers_raw")
+        # as clustering.attributes does locally: the most common spelling, placeholders blank
+        spark.sql(f"""
+            SELECT k, CASE WHEN k IN ({_placeholders()}) THEN NULL ELSE v END AS canonical
+            FROM (SELECT k, v, row_number() OVER (PARTITION BY k ORDER BY n DESC, v) AS rk
+                  FROM (SELECT k, v, count(*) AS n FROM (
+                          SELECT {_norm(f'`{a}`')} AS k, trim(CAST(`{a}` AS STRING)) AS v
+                          FROM customers_raw) WHERE k IS NOT NULL GROUP BY k, v))
+            WHERE rk = 1""").createOrReplaceTempView(f"_attr_canon_{i}")
+        select.append(f"c{i}.canonical AS `{a}`")
+        joins.append(f"LEFT JOIN _attr_canon_{i} c{i} ON c{i}.k = {_norm(f'r.`{a}`')}")
     names = ["customer_id"] + (["signup_date"] if has_signup else []) + [f"`{a}`" for a in attributes]
     spark.sql(f"""SELECT {', '.join(names)} FROM (
-        SELECT {', '.join(select)}, row_number() OVER (PARTITION BY CAST(`{cid}` AS STRING)
-                                                       ORDER BY CAST(`{cid}` AS STRING)) AS _n
-        FROM customers_raw WHERE `{cid}` IS NOT NULL) WHERE _n = 1""").createOrReplaceTempView(
-        "customers")
+        SELECT {', '.join(select)}, row_number() OVER (PARTITION BY CAST(r.`{cid}` AS STRING)
+                                                       ORDER BY CAST(r.`{cid}` AS STRING)) AS _n
+        FROM customers_raw r {' '.join(joins)} WHERE r.`{cid}` IS NOT NULL) WHERE _n = 1"""
+              ).createOrReplaceTempView("customers")
     return SparkCustomers(files, list(attributes), has_signup)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, ClusterMixin
@@ -32,3 +34,17 @@ def quantile_scores(train: np.ndarray, x: np.ndarray, n: int) -> np.ndarray:
     s = np.sort(np.asarray(train, dtype=float))
     rank = np.searchsorted(s, np.asarray(x, dtype=float), side="left") + 1
     return np.clip(np.ceil(n * rank / len(s) - 1e-9), 1, n).astype(int)
+
+
+def robust_cut(values: np.ndarray, level: float) -> float:
+    """A threshold that puts the same training customers at or above it as ``level`` does,
+    halfway to the next lower value: a customer whose value is the cut itself keeps their class
+    when the features are recomputed with the last bits of a sum in another order (scoring,
+    another thread count). -inf when no value lies below ``level``."""
+    v = np.asarray(values, dtype=float)
+    if not np.isfinite(level):
+        return float(level)
+    below = v[v < level]
+    if not len(below):
+        return -math.inf
+    return float((below.max() + v[v >= level].min()) / 2) if (v >= level).any() else float(level)

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 from sklearn.utils.validation import check_is_fitted
 
-from clustering.baselines.base import _Baseline, _require, quantile_scores
+from clustering.baselines.base import _Baseline, _require, quantile_scores, robust_cut
 from clustering.errors import ConfigError, DataError
 
 #: default named RFM segments for 1-5 scores: first matching rule wins; ranges are inclusive
@@ -150,8 +150,8 @@ class ABCXYZSegmenter(_Baseline):
         before = (np.cumsum(rev) - rev) / total
         a = rev[before < self.a_share - 1e-12]
         b = rev[before < self.a_share + self.b_share - 1e-12]
-        self.a_cut_ = float(a.min()) if len(a) else math.inf
-        self.b_cut_ = float(b.min()) if len(b) else math.inf
+        self.a_cut_ = robust_cut(rev, float(a.min())) if len(a) else math.inf
+        self.b_cut_ = robust_cut(rev, float(b.min())) if len(b) else math.inf
         if self.xyz_thresholds:
             self.xyz_cuts_ = [float(t) for t in self.xyz_thresholds]
         else:
@@ -302,7 +302,7 @@ class ValueClassSegmenter(_Baseline):
         def cut(given, q):
             if given is not None:
                 return float(given)
-            return float(np.quantile(bought, q)) if len(bought) else float("inf")
+            return robust_cut(bought, float(np.quantile(bought, q))) if len(bought) else math.inf
         self.mid_, self.high_ = cut(self.mid, q_mid), cut(self.high, q_high)
         if not self.mid_ < self.high_:
             raise ConfigError(f"value classes need mid < high, got {self.mid_:g} and {self.high_:g}")

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 from sklearn.utils.validation import check_is_fitted
 
-from clustering.baselines.base import _Baseline, _require
+from clustering.baselines.base import _Baseline, _require, robust_cut
 from clustering.errors import ConfigError
 from clustering.potential import SOURCES, PotentialModel
 from clustering.signals import value_column
@@ -67,9 +67,10 @@ class ValuePotentialSegmenter(_Baseline):
             _require(X, SOURCES, "value-potential")
             self.potential_ = PotentialModel(self.horizon_days, self.fit_sample,
                                              self.random_state).fit(X)
-        self.value_cut_ = float(np.quantile(X[self.value_].fillna(0).to_numpy(float),
-                                            self.value_quantile))
-        self.potential_cut_ = float(np.quantile(self._potential(X), self.potential_quantile))
+        value, potential = X[self.value_].fillna(0).to_numpy(float), self._potential(X)
+        self.value_cut_ = robust_cut(value, float(np.quantile(value, self.value_quantile)))
+        self.potential_cut_ = robust_cut(potential, float(np.quantile(potential,
+                                                                      self.potential_quantile)))
         self.labels_ = self.predict(X)
         return self
 
@@ -88,7 +89,8 @@ class VIPSegmenter(_Baseline):
     ``mean_payment_delay`` >= ``max_payment_delay`` days, or ``discount_share`` >=
     ``max_discount_share`` (each where the column exists). Among the others, by value: vip =
     the top ``vip_share`` of customers, good = the next ``good_share`` (0: no such class),
-    regular = the rest. Cuts are learnt as value levels, so equal values share a class.
+    regular = the rest. Cuts are learnt as value levels (halfway to the next lower value), so
+    equal values share a class.
     """
 
     def __init__(self, vip_share: float = 0.10, good_share: float = 0.0,
@@ -120,7 +122,7 @@ class VIPSegmenter(_Baseline):
 
         def cut(share: float) -> float:
             n = int(np.ceil(share * len(v) - 1e-9))
-            return float(v[n - 1]) if n and len(v) else float("inf")
+            return robust_cut(v, float(v[n - 1])) if n and len(v) else float("inf")
         self.vip_cut_ = cut(self.vip_share)
         self.good_cut_ = cut(self.vip_share + self.good_share) if self.good_share else self.vip_cut_
         self.labels_ = self.predict(X)
