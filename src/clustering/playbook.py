@@ -79,6 +79,15 @@ def plot_churn_cohorts(cohorts: pd.DataFrame, new_days: int):
     return fig
 
 
+def _natural(key) -> tuple:
+    """Sort key of trait values with numbers in numeric order (1-9, 10-49, 50-249, 250+)."""
+    import re
+
+    parts = key if isinstance(key, tuple) else (key,)
+    return tuple(tuple(int(t) if t.isdigit() else t for t in re.split(r"(\d+)", str(p)))
+                 for p in parts)
+
+
 def b2b_matrix(buyers: pd.DataFrame, personas: np.ndarray, value: np.ndarray,
                traits: list[str]) -> pd.DataFrame:
     """Per combination of external traits (e.g. business type x company size): customers,
@@ -87,7 +96,7 @@ def b2b_matrix(buyers: pd.DataFrame, personas: np.ndarray, value: np.ndarray,
         persona=personas, value=np.clip(value, 0, None))
     total = df["value"].sum() or 1.0
     rows = []
-    for key, g in df.groupby(traits, sort=True):
+    for key, g in sorted(df.groupby(traits, sort=False), key=lambda kv: _natural(kv[0])):
         mix = g["persona"].value_counts(normalize=True)
         top = [f"{p} {s:.0%}" for p, s in mix.head(2).items()]
         rows.append([*(key if isinstance(key, tuple) else (key,)), len(g),
@@ -209,7 +218,9 @@ def playbook(buyers: pd.DataFrame, personas: np.ndarray, fitted: dict, snapshot:
             "Rows of the customers table per problem. Spelling variants are read as the most "
             "common spelling and placeholders (unknown, n/a, ...) as blank; conflicting ids use "
             "their first row. Correct them at the source: the segments are only as good as "
-            "these fields.", q))
+            "these fields.", q.rename(columns={
+                "spelling_variant": "spelling variants", "conflicting_ids": "conflicting ids",
+                "distinct_values": "values (merged)", "placeholder": "placeholders"})))
     pb.sections = sections
     return pb
 
