@@ -14,10 +14,12 @@ import pytest
 from clustering.potential import (
     PotentialModel,
     Summary,
+    bgnbd_loglik,
     expected_order_value,
     expected_purchases,
     fit_bgnbd,
     fit_gamma_gamma,
+    gamma_gamma_loglik,
     p_alive,
 )
 
@@ -140,3 +142,19 @@ def test_potential_model_ranks_active_repeat_buyers_above_lapsed_ones(data):
     assert out.loc[0, "expected_orders"] > out.loc[1, "expected_orders"]
     assert out.loc[2].isna().all()
     assert list(model.transform(probe).columns) == [*probe.columns, *out.columns]
+
+
+def test_analytic_gradients_equal_finite_differences(data):
+    from scipy.optimize import approx_fprime
+
+    x, t_x, T = (data[c].to_numpy() for c in ("x", "t_x", "T"))
+    theta = np.array([0.7, 25.0, 1.1, 3.5])
+    _, g = bgnbd_loglik(theta, x, t_x, T, grad=True)
+    num = approx_fprime(theta, lambda p: bgnbd_loglik(p, x, t_x, T), 1e-7)
+    np.testing.assert_allclose(g, num, rtol=1e-4, atol=1e-3)
+    rep = data[data["x"] > 0]
+    m = simulate_spend(rep["x"].to_numpy())
+    theta = np.array([5.0, 3.0, 12.0])
+    _, g = gamma_gamma_loglik(theta, rep["x"].to_numpy(), m, grad=True)
+    num = approx_fprime(theta, lambda p: gamma_gamma_loglik(p, rep["x"].to_numpy(), m), 1e-7)
+    np.testing.assert_allclose(g, num, rtol=1e-4, atol=1e-3)

@@ -5,7 +5,8 @@ blank cells, placeholder values (``unknown``, ``n/a``, ``-``, ...), spelling var
 equal once case, spaces, dots, dashes and underscores are ignored: ``Trader``, ``trader ``,
 ``TRADER``) and customer ids listed more than once with different values. Variants are
 read as their most common spelling and placeholders as missing (:func:`canonical_tables`), so
-segments and the report see one value per real category.
+segments and the report see one value per real category. :func:`customer_id_warnings` says
+when the table's ids do not fit the transactions' (leading zeros lost, repeated ids).
 """
 
 from __future__ import annotations
@@ -32,35 +33,52 @@ def _placeholders() -> str:
 
 def canonical_tables(con: duckdb.DuckDBPyConnection, reader: str, cid: str,
                      attributes: list[str]) -> pd.DataFrame:
-    """Create ``_attr_canon_<i>(k, canonical)`` per attribute (the most common spelling, ties
-    alphabetically, of
-    each normalised value; placeholders map to NULL) and return the quality report, one row
-    per attribute with counts of rows per problem."""
-    rows = []
+    """Create ``_attr_canon(attr, k, canonical)``: per attribute and normalised value, the most
+    common spelling (ties: alphabetically first; placeholders map to NULL); return the quality
+    report, one row per attribute with counts of rows per problem. One scan of the table."""
+    if not attributes:
+        return pd.DataFrame(columns=COLUMNS)
     idcol = f"trim(CAST({cid} AS VARCHAR))"
+    cols = ", ".join(f'CAST("{a.replace(chr(34), chr(34) * 2)}" AS VARCHAR) AS "a{i}"'
+                     for i, a in enumerate(attributes))
+    names = ", ".join(f"a{i}" for i in range(len(attributes)))
+    src = (f"SELECT {idcol} AS id, {cols} FROM {reader} WHERE nullif({idcol}, '') IS NOT NULL")
+    # the regular expression runs on the distinct spellings only, counted once
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE _attr_vals AS
+        SELECT attr, v, n, {_norm('v')} AS k FROM (
+            SELECT CAST(substr(attr, 2) AS INTEGER) AS attr, v, count(*) AS n
+            FROM ({src}) UNPIVOT INCLUDE NULLS (v FOR attr IN ({names})) GROUP BY ALL)""")
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE _attr_canon AS
+        SELECT attr, k, CASE WHEN k IN ({_placeholders()}) THEN NULL
+                             ELSE first(v ORDER BY n DESC, v) END AS canonical
+        FROM (SELECT attr, k, trim(v) AS v, sum(n) AS n FROM _attr_vals WHERE k IS NOT NULL
+              GROUP BY ALL) GROUP BY attr, k""")
+    stats = con.execute(f"""
+        SELECT t.attr, sum(n), coalesce(sum(n) FILTER (WHERE t.k IS NULL), 0),
+               coalesce(sum(n) FILTER (WHERE t.k IN ({_placeholders()})), 0),
+               coalesce(sum(n) FILTER (WHERE c.canonical IS NOT NULL
+                                       AND trim(t.v) <> c.canonical), 0),
+               count(DISTINCT c.canonical)
+        FROM _attr_vals t LEFT JOIN _attr_canon c USING (attr, k) GROUP BY t.attr""").fetchall()
+    # ids listed more than once (few): do their rows disagree once spellings are merged?
+    conflicts = dict(con.execute(f"""
+        WITH s AS ({src}), rep AS (SELECT id FROM s GROUP BY id HAVING count(*) > 1)
+        SELECT attr, count(*) FROM (
+            SELECT u.attr, u.id FROM (SELECT * FROM s SEMI JOIN rep USING (id))
+                UNPIVOT INCLUDE NULLS (v FOR attr IN ({names})) u
+            LEFT JOIN _attr_vals t ON t.attr = CAST(substr(u.attr, 2) AS INTEGER)
+                                  AND t.v IS NOT DISTINCT FROM u.v
+            GROUP BY u.attr, u.id HAVING count(DISTINCT coalesce(t.k, '')) > 1)
+        GROUP BY attr""").fetchall())
+    conflicts = {int(str(k)[1:]): v for k, v in conflicts.items()}
+    con.execute("DROP TABLE _attr_vals")
+    rows = []
     for i, a in enumerate(attributes):
-        col = '"' + a.replace('"', '""') + '"'
-        con.execute(f"""
-            CREATE OR REPLACE TEMP TABLE _attr_vals AS
-            SELECT {idcol} AS id, CAST({col} AS VARCHAR) AS v, {_norm(col)} AS k
-            FROM {reader} WHERE nullif({idcol}, '') IS NOT NULL""")
-        con.execute(f"""
-            CREATE OR REPLACE TEMP TABLE _attr_canon_{i} AS
-            SELECT k, CASE WHEN k IN ({_placeholders()}) THEN NULL
-                           ELSE first(v ORDER BY n DESC, v) END AS canonical
-            FROM (SELECT k, trim(v) AS v, count(*) AS n FROM _attr_vals WHERE k IS NOT NULL
-                  GROUP BY ALL) GROUP BY k""")
-        n, blank, placeholder, variant, distinct = con.execute(f"""
-            SELECT count(*), count(*) FILTER (WHERE t.k IS NULL),
-                   count(*) FILTER (WHERE t.k IN ({_placeholders()})),
-                   count(*) FILTER (WHERE c.canonical IS NOT NULL AND trim(t.v) <> c.canonical),
-                   count(DISTINCT c.canonical)
-            FROM _attr_vals t LEFT JOIN _attr_canon_{i} c USING (k)""").fetchall()[0]
-        conflicts = con.execute("""
-            SELECT count(*) FROM (SELECT id FROM _attr_vals GROUP BY id
-                                  HAVING count(DISTINCT coalesce(k, '')) > 1)""").fetchall()[0][0]
-        rows.append([a, n, blank, placeholder, variant, conflicts, distinct])
-    con.execute("DROP TABLE IF EXISTS _attr_vals")
+        n, blank, placeholder, variant, distinct = next(
+            (r[1:] for r in stats if r[0] == i), (0, 0, 0, 0, 0))
+        rows.append([a, n, blank, placeholder, variant, conflicts.get(i, 0), distinct])
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
@@ -70,7 +88,7 @@ def canonical_select(reader_alias: str, attributes: list[str]) -> tuple[list[str
     for i, a in enumerate(attributes):
         col = f'{reader_alias}."' + a.replace('"', '""') + '"'
         select.append(f'c{i}.canonical AS "' + a.replace('"', '""') + '"')
-        joins.append(f"LEFT JOIN _attr_canon_{i} c{i} ON c{i}.k = {_norm(col)}")
+        joins.append(f"LEFT JOIN _attr_canon c{i} ON c{i}.attr = {i} AND c{i}.k = {_norm(col)}")
     return select, " ".join(joins)
 
 
@@ -85,4 +103,38 @@ def describe(report: pd.DataFrame) -> list[str]:
         if parts:
             out.append(f"attribute {r.attribute}: {', '.join(parts)} of {r.rows:,} rows "
                        f"({r.distinct_values} values after merging spellings)")
+    return out
+
+
+def customer_id_warnings(con: duckdb.DuckDBPyConnection, reader: str, cid: str,
+                         where: str) -> list[str]:
+    """What a customers table whose ids do not fit the transactions would otherwise hide: few
+    buyers found in it (and how many would match without leading zeros, which Excel strips),
+    and ids that appear more than once with different rows."""
+    out = []
+    buyers, matched, unzeroed = con.execute("""
+        WITH b AS (SELECT DISTINCT customer_id FROM transactions),
+             c AS (SELECT DISTINCT customer_id FROM customers)
+        SELECT (SELECT count(*) FROM b),
+               (SELECT count(*) FROM b SEMI JOIN c USING (customer_id)),
+               (SELECT count(*) FROM b WHERE ltrim(customer_id, '0') IN
+                   (SELECT ltrim(customer_id, '0') FROM c))""").fetchall()[0]
+    if buyers and matched < 0.5 * buyers:
+        msg = (f"{where}: only {matched:,} of {buyers:,} buyers' ids are in the customers table, "
+               "so the others get no attributes and its customers look like prospects")
+        if unzeroed - matched > 0.25 * buyers:
+            msg += (f"; {unzeroed:,} would match with leading zeros stripped: the file was "
+                    "re-saved with ids as numbers (keep the id column as text)")
+        out.append(msg)
+    repeated, conflicting = con.execute(f"""
+        SELECT count(*), count(*) FILTER (WHERE variants > 1) FROM (
+            SELECT count(DISTINCT src) AS variants FROM {reader} AS src
+            WHERE nullif(trim(CAST({cid} AS VARCHAR)), '') IS NOT NULL
+            GROUP BY trim(CAST({cid} AS VARCHAR)) HAVING count(*) > 1)""").fetchall()[0]
+    if conflicting:
+        out.append(f"{where}: {conflicting:,} customer ids appear more than once with different "
+                   "values; the first row of each is used (de-duplicate the file to choose)")
+    elif repeated:
+        out.append(f"{where}: {repeated:,} customer ids appear more than once (identical rows; "
+                   "one is used)")
     return out

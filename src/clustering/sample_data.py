@@ -30,7 +30,7 @@ CATEGORIES = [
     "personal_care",
 ]
 #: gross margin rate per category (the cost of goods is the rest of the list price)
-MARGINS = dict(zip(CATEGORIES, [0.25, 0.18, 0.30, 0.22, 0.12, 0.28, 0.20, 0.35]))
+MARGINS = dict(zip(CATEGORIES, [0.25, 0.18, 0.30, 0.22, 0.12, 0.28, 0.20, 0.35], strict=True))
 REGIONS = ["north", "south", "east", "west", "central"]
 CHANNELS = ["web", "store", "sales_rep", "partner", "marketplace"]
 BUSINESS_TYPES = ["manufacturer", "trader", "shop", "public_body"]

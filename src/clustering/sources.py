@@ -38,7 +38,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from clustering.attributes import canonical_select, canonical_tables
+from clustering.attributes import canonical_select, canonical_tables, customer_id_warnings
 from clustering.attributes import describe as describe_attributes
 from clustering.checks import QualityPolicy, QualityReport, apply_quality
 from clustering.dialect import kind_of
@@ -334,9 +334,10 @@ def register_customers(
     # attributes as their most common spelling, placeholders as missing (clustering.attributes)
     loaded.attribute_quality = canonical_tables(con, reader, _ident(cid), list(attributes))
     attr_select, attr_joins = canonical_select("src", list(attributes))
-    # one row per customer: a repeated id keeps its first row (a join must not duplicate buyers)
+    # one row per customer: a repeated id keeps its first row (a join must not duplicate buyers);
+    # a table, so the spelling merge runs once, not on every feature pass
     con.sql(
-        f"CREATE OR REPLACE VIEW customers AS SELECT {', '.join(select + attr_select)} "
+        f"CREATE OR REPLACE TEMP TABLE customers AS SELECT {', '.join(select + attr_select)} "
         f"FROM {reader} AS src {attr_joins} WHERE nullif({idcol}, '') IS NOT NULL "
         f"QUALIFY row_number() OVER (PARTITION BY {idcol}) = 1"
     )
@@ -346,40 +347,6 @@ def register_customers(
     loaded.has_signup = has_signup
     loaded.warnings += customer_id_warnings(con, reader, _ident(cid), where)
     return loaded
-
-
-def customer_id_warnings(con: duckdb.DuckDBPyConnection, reader: str, cid: str,
-                         where: str) -> list[str]:
-    """What a customers table whose ids do not fit the transactions would otherwise hide: few
-    buyers found in it (and how many would match without leading zeros, which Excel strips),
-    and ids that appear more than once with different rows."""
-    out = []
-    buyers, matched, unzeroed = con.execute("""
-        WITH b AS (SELECT DISTINCT customer_id FROM transactions),
-             c AS (SELECT DISTINCT customer_id FROM customers)
-        SELECT (SELECT count(*) FROM b),
-               (SELECT count(*) FROM b SEMI JOIN c USING (customer_id)),
-               (SELECT count(*) FROM b WHERE ltrim(customer_id, '0') IN
-                   (SELECT ltrim(customer_id, '0') FROM c))""").fetchall()[0]
-    if buyers and matched < 0.5 * buyers:
-        msg = (f"{where}: only {matched:,} of {buyers:,} buyers' ids are in the customers table, "
-               "so the others get no attributes and its customers look like prospects")
-        if unzeroed - matched > 0.25 * buyers:
-            msg += (f"; {unzeroed:,} would match with leading zeros stripped: the file was "
-                    "re-saved with ids as numbers (keep the id column as text)")
-        out.append(msg)
-    repeated, conflicting = con.execute(f"""
-        SELECT count(*), count(*) FILTER (WHERE variants > 1) FROM (
-            SELECT count(DISTINCT src) AS variants FROM {reader} AS src
-            WHERE nullif(trim(CAST({cid} AS VARCHAR)), '') IS NOT NULL
-            GROUP BY trim(CAST({cid} AS VARCHAR)) HAVING count(*) > 1)""").fetchall()[0]
-    if conflicting:
-        out.append(f"{where}: {conflicting:,} customer ids appear more than once with different "
-                   "values; the first row of each is used (de-duplicate the file to choose)")
-    elif repeated:
-        out.append(f"{where}: {repeated:,} customer ids appear more than once (identical rows; "
-                   "one is used)")
-    return out
 
 
 @dataclass

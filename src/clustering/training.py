@@ -97,11 +97,14 @@ def _compute(cfg: TrainConfig, sources: DataSources, engine: Engine, digest: str
         raise DataError("all selected features are constant across customers: nothing to segment")
     future_curve = None
     if m.criterion == "future_auc" and m.k is None:
+        # the curve only ranks k: at most 4 k-means starts per k there, all starts for the model
+        curve_m = (dataclasses.replace(m, params={**m.params, "n_init": min(int(m.params["n_init"]), 4)})
+                   if "n_init" in m.params else m)
         with console.stage("choose k by future separation"):
             future_curve = future_k_curve(
                 engine, fr.snapshot_date, cfg.evaluate.holdout_days,
                 preprocessor_for(numeric, categorical, cfg.preprocess, cfg.seed, potential_step),
-                lambda k: family_at_k(m, k, cfg.seed, cfg.engine.master),
+                lambda k: family_at_k(curve_m, k, cfg.seed, cfg.engine.master),
                 list(range(m.k_min, m.k_max + 1)), inputs + categorical, cfg.seed,
                 console.detail)
             m = dataclasses.replace(m, k=choose_future_k(future_curve))
