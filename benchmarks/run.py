@@ -80,6 +80,39 @@ def _planted_hierarchical(n: int) -> dict:
     return out
 
 
+def _assign_hdbscan(paths, reference: bool) -> dict:
+    """HDBSCAN fitted (hdbscan library, prediction data kept) on 100,000 customers of the base,
+    then 1,000,000 customers of the base assigned to its segments; only the assignment is
+    timed. Ours: ``DensityPredictor``; the reference: the library's ``approximate_predict``
+    on the same fitted tree."""
+    import hdbscan
+    import pandas as pd
+
+    from clustering.preprocess import build_preprocessor
+    from clustering.segmenters import make_segmenter
+
+    feats = pd.read_parquet(Path(paths["transactions"]).parent / "features.parquet")
+    cols = ["recency_days", "frequency", "monetary_total", "avg_order_value", "tenure_days",
+            "mean_interpurchase_days", "revenue_cv_monthly", "revenue_growth", "return_rate"]
+    pre = build_preprocessor(cols).fit(feats[cols])
+    train = pre.transform(feats[cols].sample(min(100_000, len(feats)), random_state=0))
+    rows = pre.transform(feats[cols].sample(1_000_000, replace=True, random_state=1))
+    seg = make_segmenter("hdbscan", min_cluster_size=500, min_samples=10, backend="hdbscan",
+                         random_state=0).fit(train)
+    E = seg._embed(rows)
+    t = time.perf_counter()
+    if reference:
+        lib = hdbscan.HDBSCAN(min_cluster_size=500, min_samples=10,
+                              prediction_data=True).fit(seg._embed(train))
+        t = time.perf_counter()
+        labels, _ = hdbscan.approximate_predict(lib, E)
+    else:
+        labels = seg.predict(rows)
+    secs = time.perf_counter() - t
+    return {"rows": len(labels), "rows_per_second": int(len(labels) / secs),
+            "timed_seconds": round(secs, 3), "noise_share": round(float((labels < 0).mean()), 3)}
+
+
 def work(stage: str, n: int) -> dict:
     from benchmarks.datasets import bench_dataset
 
@@ -152,6 +185,8 @@ def work(stage: str, n: int) -> dict:
             out["noise_share"] = round(float((seg.labels_ < 0).mean()), 3)
             out["backend"] = seg.backend_
         return out
+    if stage in ("assign_hdbscan", "assign_hdbscan_reference"):
+        return _assign_hdbscan(paths, stage.endswith("reference"))
     if stage in ("scoring", "scoring_reference"):
         # a registered-style pyfunc model loaded back from disk, scoring 1M feature rows;
         # the reference is scikit-learn's own KMeans.predict on the already scaled matrix
@@ -247,7 +282,8 @@ def measure(stage: str, n: int, timeout: float | None = None) -> dict:
 REFERENCES = {"features": ["features_duckdb", "features_polars", "features_pandas"],
               "silhouette_sampled": ["silhouette_full"],
               "scoring": ["scoring_reference"],
-              "cluster_hdbscan": ["cluster_hdbscan_library"]}
+              "cluster_hdbscan": ["cluster_hdbscan_library"],
+              "assign_hdbscan": ["assign_hdbscan_reference"]}
 
 
 def markdown(rows: list[dict]) -> str:
@@ -323,7 +359,8 @@ def main() -> None:
                                         "cluster_hierarchical,cluster_hierarchical_planted,"
                                         "cluster_hdbscan,cluster_hdbscan_library,"
                                         "silhouette_sampled,silhouette_full,scoring,"
-                                        "scoring_reference")
+                                        "scoring_reference,assign_hdbscan,"
+                                        "assign_hdbscan_reference")
     ap.add_argument("--timeout", type=float, default=900,
                     help="seconds one measurement may take before it is recorded as too slow")
     ap.add_argument("--child")
@@ -346,7 +383,7 @@ def main() -> None:
         bench_dataset(n, DATA)
         print(f"data for {n:,} customers ready ({time.perf_counter() - t:.0f}s)", flush=True)
         for stage in stages:
-            if (stage.startswith("silhouette") or stage.startswith("scoring")) and n != max(sizes):
+            if (stage.startswith(("silhouette", "scoring", "assign"))) and n != max(sizes):
                 continue
             if stage == "features_pandas" and n > 1_000_000 and "--pandas-large" not in sys.argv:
                 continue

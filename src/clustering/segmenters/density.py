@@ -20,8 +20,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pandas as pd
+from scipy.spatial import cKDTree
 from sklearn.decomposition import PCA
-from sklearn.neighbors import KDTree
 
 from clustering.errors import ConfigError, DataError
 from clustering.segmenters.base import Segmenter
@@ -64,7 +64,7 @@ class DensityPredictor:
         self.probabilities = np.asarray(probabilities, dtype=np.float64)
         self.core = np.asarray(core_distances, dtype=np.float64)
         self.min_samples = int(min_samples)
-        self.kdtree = KDTree(np.asarray(embedding, dtype=np.float64))
+        self.kdtree = cKDTree(np.asarray(embedding, dtype=np.float64))
         parent = np.asarray(tree["parent"], dtype=np.int64)
         child = np.asarray(tree["child"], dtype=np.int64)
         lam = np.asarray(tree["lambda_val"], dtype=np.float64)
@@ -80,18 +80,27 @@ class DensityPredictor:
             self.birth[label] = birth_of.get(node, 0.0)  # the root is born at lambda 0
             self.peak[label] = float(peak_of.get(node, 0.0))
 
-    def predict(self, E: np.ndarray, chunk: int = 100_000) -> tuple[np.ndarray, np.ndarray]:
-        """Labels (-1: noise) and membership strengths in [0, 1] for embedded customers."""
+    def predict(self, E: np.ndarray, chunk: int = 200_000) -> tuple[np.ndarray, np.ndarray]:
+        """Labels (-1: noise) and membership strengths in [0, 1] for embedded customers
+        (in chunks: the neighbour lists of a chunk take 320 bytes per customer)."""
         E = np.asarray(E, dtype=np.float64)
         parts = [E[lo:lo + chunk] for lo in range(0, len(E), chunk)] or [E]
-        # KDTree queries release the GIL: chunks run on all cores
-        with ThreadPoolExecutor(max_workers=min(len(parts), os.cpu_count() or 1)) as pool:
-            done = list(pool.map(self._predict_chunk, parts))
+        done = [self._predict_chunk(p) for p in parts]
+        return np.concatenate([d[0] for d in done]), np.concatenate([d[1] for d in done])
+
+    def _neighbours(self, E: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        if isinstance(self.kdtree, cKDTree):  # scipy's tree queries on every core
+            d, idx = self.kdtree.query(E, k=k, workers=-1)
+            return d.reshape(len(E), k), idx.reshape(len(E), k)
+        # models saved before kept scikit-learn's KDTree: the same neighbours, one core per chunk
+        parts = np.array_split(E, max(1, min(os.cpu_count() or 1, len(E))))
+        with ThreadPoolExecutor(max_workers=len(parts)) as pool:
+            done = list(pool.map(lambda p: self.kdtree.query(p, k=k), parts))
         return np.concatenate([d[0] for d in done]), np.concatenate([d[1] for d in done])
 
     def _predict_chunk(self, E: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         k = min(2 * self.min_samples, len(self.labels))
-        d, idx = self.kdtree.query(E, k=k)
+        d, idx = self._neighbours(E, k)
         own_core = d[:, min(self.min_samples, k - 1)]
         mrd = np.maximum(np.maximum(self.core[idx], own_core[:, None]), d)
         best = mrd.argmin(axis=1)
