@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import resource
 import subprocess
 import sys
@@ -299,7 +300,8 @@ def markdown(rows: list[dict]) -> str:
             best = min(refs, key=lambda x: x[key])
             ratio = f"{r[key] / best[key]:.2f}x {best['stage']}"
         notes = ", ".join(f"{k}={v}" for k, v in r.items()
-                          if k not in ("stage", "size", "seconds", "peak_mb", "wall_with_startup"))
+                          if k not in ("stage", "size", "seconds", "peak_mb", "wall_with_startup",
+                                       "date", "commit", "machine"))
         lines.append(f"| {r['stage']} | {r['size']:,} | {r.get('seconds', '-')} | "
                      f"{r.get('peak_mb', '-')} | {ratio} | {notes} |")
     growth = []
@@ -351,6 +353,73 @@ def growth_plot(rows: list[dict], path: Path) -> Path | None:
     return path
 
 
+RECORD = ROOT / "benchmarks" / "RESULTS.json"  # committed: the latest row per stage and size
+
+
+def machine() -> dict[str, str]:
+    """What the figures were measured on and with."""
+    import platform
+    from importlib.metadata import PackageNotFoundError, version
+
+    cpu = next((line.split(":", 1)[1].strip() for line in
+                Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")),
+               platform.processor()) if Path("/proc/cpuinfo").exists() else platform.processor()
+    mem = next((int(line.split()[1]) / 1024 ** 2 for line in
+                Path("/proc/meminfo").read_text().splitlines() if line.startswith("MemTotal")),
+               0.0) if Path("/proc/meminfo").exists() else 0.0
+    out = {"cpu": f"{cpu}, {os.cpu_count()} cores", "memory": f"{mem:.0f} GiB",
+           "python": platform.python_version()}
+    for pkg in ("duckdb", "numpy", "pandas", "scikit-learn", "scipy", "hdbscan", "fast_hdbscan",
+                "polars", "pyspark", "mlflow"):
+        try:
+            out[pkg] = version(pkg)
+        except PackageNotFoundError:
+            continue
+    return out
+
+
+def record(rows: list[dict]) -> Path:
+    """Merge this run's rows into ``benchmarks/RESULTS.json`` (latest per stage and size, each
+    with its date, commit and machine) and render ``benchmarks/RESULTS.md`` from it."""
+    import datetime as dt
+
+    old = json.loads(RECORD.read_text()) if RECORD.exists() else []
+    stamp = {"date": dt.date.today().isoformat(), "commit": _commit(), "machine": machine()}
+    fresh = {(r["stage"], r["size"]): {**r, **stamp} for r in rows}
+    merged = [r for r in old if (r["stage"], r["size"]) not in fresh] + list(fresh.values())
+    merged.sort(key=lambda r: (r["size"], r["stage"]))
+    RECORD.write_text(json.dumps(merged, indent=2) + "\n")
+    machines = {json.dumps(r["machine"], sort_keys=True): r["machine"] for r in merged}
+    lines = ["# Benchmark results", "",
+             "Written by `make bench` (`benchmarks/run.py`): the latest measurement of every stage "
+             "and size, each stage in a fresh process (wall time, peak resident memory), ratios "
+             "against references measured in the same run. Regenerate with `make bench`; a run of "
+             "some stages replaces only their rows.", "",
+             "| stage | customers | date | commit | seconds | peak MiB | vs reference | notes |",
+             "|---|---:|---|---|---:|---:|---|---|"]
+    table = markdown(merged).splitlines()
+    body = [line for line in table[2:] if line.startswith("| ") and line.count("|") == 7]
+    for r, line in zip(merged, body, strict=False):
+        cells = line.split("|")
+        cells.insert(3, f" {r['date']} | {r['commit']} ")
+        lines.append("|".join(cells))
+    growth = table[table.index("Growth exponent (1 = linear, 2 = quadratic):"):] \
+        if "Growth exponent (1 = linear, 2 = quadratic):" in table else []
+    lines += ["", *growth, "", "Machines:", ""]
+    lines += [f"- {', '.join(f'{k} {v}' for k, v in m.items())}" for m in machines.values()]
+    out = ROOT / "benchmarks" / "RESULTS.md"
+    out.write_text("\n".join(lines) + "\n")
+    return out
+
+
+def _commit() -> str:
+    try:
+        return subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
+                              capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return ""
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sizes", default="100000,1000000")
@@ -363,9 +432,14 @@ def main() -> None:
                                         "assign_hdbscan_reference")
     ap.add_argument("--timeout", type=float, default=900,
                     help="seconds one measurement may take before it is recorded as too slow")
+    ap.add_argument("--render", action="store_true",
+                    help="only write benchmarks/RESULTS.md again from benchmarks/RESULTS.json")
     ap.add_argument("--child")
     ap.add_argument("--size", type=int)
     args = ap.parse_args()
+    if args.render:
+        print(f"written {record([])}")
+        return
     if args.child:
         t = time.perf_counter()
         out = work(args.child, args.size)
@@ -395,6 +469,7 @@ def main() -> None:
     md = markdown(rows)
     (RESULTS / "results.md").write_text(md + "\n")
     print("\n" + md)
+    print(f"\nrecorded in {record(rows)}")
     plot = growth_plot(rows, RESULTS / "growth.png")
     if plot:
         print(f"\ngrowth curve: {plot}")
