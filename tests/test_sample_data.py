@@ -34,3 +34,35 @@ def test_types_present_and_truth_is_separate():
 def test_b2c_attributes():
     s = generate_sample(500, seed=2, kind="b2c")
     assert {"age_group", "gender"} <= set(s.customers.columns)
+
+
+def test_large_bases_are_generated_chunk_by_chunk_and_train(tmp_path, monkeypatch, settings_for,
+                                                            mlflow_uri):
+    """Above CHUNK customers the tables are written part by part (bounded memory): ids never
+    collide across parts, and a training run reads the folders like the single files."""
+    import clustering.sample_data as sd
+    from clustering.sample_data import chunk_sizes, ensure_sample_data
+    from clustering.training import run_training
+
+    assert chunk_sizes(250, 100) == [84, 83, 83] and chunk_sizes(99, 100) == [99]
+    monkeypatch.setattr(sd, "CHUNK", 1000)
+    paths = ensure_sample_data(str(tmp_path / "base"), n_customers=2500, seed=5)
+    parts = sorted(p.name for p in (tmp_path / "base" / "transactions").iterdir())
+    assert parts == ["part-0000.parquet", "part-0001.parquet", "part-0002.parquet"]
+    customers = pd.read_parquet(paths["customers"])
+    tx = pd.read_parquet(paths["transactions"])
+    assert len(customers) == 2500 and customers["customer_id"].is_unique
+    assert set(tx["customer_id"]) <= set(customers["customer_id"])
+    # an order belongs to one customer, whichever part it comes from
+    assert tx.groupby("order_id")["customer_id"].nunique().max() == 1
+    # the same call again finds the tables complete and generates nothing
+    stamp = (tmp_path / "base" / "manifest.json").stat().st_mtime_ns
+    assert ensure_sample_data(str(tmp_path / "base"), n_customers=2500, seed=5) == paths
+    assert (tmp_path / "base" / "manifest.json").stat().st_mtime_ns == stamp
+    settings, resolved = settings_for("data.sample.n_customers=2500", "model.k=4",
+                                      "baselines.log_runs=false", "mlflow.log_model=false",
+                                      "evaluate.holdout_days=0", "evaluate.stability_runs=0")
+    result = run_training(settings, resolved=resolved)
+    assert result.metrics["n_customers"] + result.metrics["n_prospects"] \
+        + result.metrics["n_lapsed"] == 2500
+    assert "leads_hot" in result.metrics  # the events folder was read too

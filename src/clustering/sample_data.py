@@ -12,6 +12,7 @@ Everything is vectorised with numpy, so a million customers take seconds, not mi
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -248,9 +249,10 @@ def generate_sample(
         0, 0.15, line_order.size)
     cost = np.round(list_value * (1 - np.clip(margin, 0, 0.9)), 2)
 
+    ids = _customer_ids(np.arange(n_customers) + id_offset)  # once per customer, then taken
     tx = pd.DataFrame(
         {
-            "customer_id": _customer_ids(line_cust + id_offset),
+            "customer_id": ids[line_cust],
             "order_id": order_ids[line_order],
             "timestamp": ts[line_order],
             "category": category,
@@ -278,7 +280,10 @@ def generate_sample(
         r["discount"] = -r["discount"]
         r["is_return"] = True
         tx = pd.concat([tx, r], ignore_index=True)
-    tx = tx.sort_values(["timestamp", "order_id"], kind="stable").reset_index(drop=True)
+    # by time, then order (ids are zero-padded numbers), stable: integer keys sort fast
+    order_no = np.concatenate([line_order, line_order[ret]]) if ret.any() else line_order
+    by = np.lexsort((np.arange(len(tx)), order_no, tx["timestamp"].to_numpy().view(np.int64)))
+    tx = tx.take(by).reset_index(drop=True)
 
     # --- customers --------------------------------------------------------------------
     signup_day = np.where(buyer, first - rng.uniform(0, 60, n_customers), rng.uniform(0, horizon, n_customers))
@@ -288,7 +293,7 @@ def generate_sample(
     channel = _choice_rows(rng, channel_p, CHANNELS)
     customers = pd.DataFrame(
         {
-            "customer_id": _customer_ids(np.arange(n_customers) + id_offset),
+            "customer_id": ids,
             "signup_date": signup.normalize(),
             "region": np.array(REGIONS)[rng.integers(0, len(REGIONS), n_customers)],
             "channel": channel,
@@ -321,7 +326,7 @@ def generate_sample(
     ev_day = lo[ev_cust] + rng4.random(ev_cust.size) * (hi - lo)[ev_cust]
     p = np.where(buyer[ev_cust, None], EVENT_P["buyer"], EVENT_P["prospect"])
     events = pd.DataFrame({
-        "customer_id": _customer_ids(ev_cust + id_offset),
+        "customer_id": ids[ev_cust],
         "timestamp": t0 + pd.to_timedelta(np.floor(ev_day), unit="D")
         + pd.to_timedelta(rng4.integers(7 * 3600, 22 * 3600, ev_cust.size), unit="s"),
         "event_type": _choice_rows(rng4, p, EVENT_KINDS)})
@@ -361,6 +366,16 @@ def _choice_rows(rng: np.random.Generator, p: np.ndarray, labels: list[str]) -> 
     return np.array(labels)[np.minimum((r > cum).sum(axis=1), len(labels) - 1)]
 
 
+#: customers generated (and held in memory) at a time: about 2 GB at 40 lines per customer
+CHUNK = 100_000
+
+
+def chunk_sizes(n_customers: int, chunk: int = CHUNK) -> list[int]:
+    """Near-equal chunk sizes of at most ``chunk`` customers that add up to ``n_customers``."""
+    parts = max(1, -(-n_customers // chunk))
+    return [n_customers // parts + (1 if i < n_customers % parts else 0) for i in range(parts)]
+
+
 def ensure_sample_data(
     directory: str,
     n_customers: int = 20_000,
@@ -368,21 +383,27 @@ def ensure_sample_data(
     start: str = "2022-01-01",
     end: str = "2024-12-31",
     kind: str = "b2b",
+    progress: Callable[[str], None] | None = None,
 ) -> dict[str, str]:
     """Write the sample tables as Parquet under ``directory`` unless the same ones are there.
 
-    A ``manifest.json`` records the parameters; files are written to temporary names and
-    renamed, so an interrupted generation never leaves a half-written table behind.
-    Returns the paths of ``transactions``, ``customers`` and ``truth``.
+    Up to :data:`CHUNK` customers: one file per table. Beyond, the base is generated and written
+    chunk by chunk (``<table>/part-NNNN.parquet``; chunk i with seed + i and its own ids), so
+    memory stays bounded at any size. A ``manifest.json`` records the parameters and is written
+    last; every file is written to a temporary name and renamed, so an interrupted generation
+    never leaves a half-written table that looks complete.
+    Returns the paths of ``transactions``, ``customers``, ``truth`` and ``events``.
     """
     import json
+    import shutil
     from pathlib import Path
 
     out = Path(directory)
+    sizes = chunk_sizes(n_customers, CHUNK)
     params = {"n_customers": n_customers, "seed": seed, "start": start, "end": end, "kind": kind,
-              "generator_version": 6}
-    paths = {name: str(out / f"{name}.parquet")
-             for name in ("transactions", "customers", "truth", "events")}
+              "generator_version": 6, "chunk": CHUNK}
+    names = ("transactions", "customers", "truth", "events")
+    paths = {name: str(out / (f"{name}.parquet" if len(sizes) == 1 else name)) for name in names}
     manifest = out / "manifest.json"
     if manifest.exists() and all(Path(p).exists() for p in paths.values()):
         try:
@@ -391,10 +412,22 @@ def ensure_sample_data(
         except json.JSONDecodeError:
             pass
     out.mkdir(parents=True, exist_ok=True)
-    data = generate_sample(n_customers=n_customers, seed=seed, start=start, end=end, kind=kind)
-    # temporary names are per process: parallel jobs may generate at once
-    for name, frame in (("transactions", data.transactions), ("customers", data.customers),
-                        ("truth", data.truth), ("events", data.events)):
-        write_frame(frame, paths[name])
+    manifest.unlink(missing_ok=True)
+    if len(sizes) > 1:
+        for p in paths.values():
+            shutil.rmtree(p, ignore_errors=True)
+    offset = 0
+    for i, size in enumerate(sizes):
+        data = generate_sample(n_customers=size, seed=seed + i, start=start, end=end, kind=kind,
+                               id_offset=offset)
+        # temporary names are per process: parallel jobs may generate at once
+        for name in names:
+            frame = getattr(data, name)
+            write_frame(frame, paths[name] if len(sizes) == 1
+                        else Path(paths[name]) / f"part-{i:04d}.parquet")
+        offset += size
+        del data
+        if progress is not None and len(sizes) > 1:
+            progress(f"generated {offset:,} of {n_customers:,} customers")
     write_text(manifest, json.dumps(params, indent=2))
     return paths
