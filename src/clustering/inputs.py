@@ -228,3 +228,22 @@ def read_error(exc: Exception, where: str) -> DataError:
                          "to its encoding, e.g. data.encoding=latin-1.")
     return DataError(f"{where}: cannot read the file: {first}{' (' + line + ')' if line else ''}."
                      " Check data.delimiter, data.encoding and the header row.")
+
+
+def profit_sql(amount: str, cost: str | None, margins: dict[str, float] | None,
+                category: str | None, where: str) -> str | None:
+    """Profit of a line: amount minus its cost (a return gives its cost back), else amount x
+    the margin rate of its category (``margins``; "default" for the other categories)."""
+    if cost is not None:
+        return f"({amount} - sign({amount}) * abs({cost}))"
+    if not margins:
+        return None
+    rates = {str(k): float(v) for k, v in margins.items()}
+    default = rates.pop("default", None)
+    if rates and category is None:
+        raise DataError(f"{where}: data.margins gives rates per category, but no category column "
+                        "is mapped (data.columns.category); or give only a default rate")
+    cases = " ".join(f"WHEN '{k.replace(chr(39), chr(39) * 2)}' THEN {v}" for k, v in rates.items())
+    rate = (f"(CASE CAST({category} AS VARCHAR) {cases} ELSE {default if default is not None else 'NULL'} END)"
+            if rates else str(default))
+    return f"({amount} * {rate})"

@@ -45,7 +45,15 @@ from clustering.dialect import kind_of
 from clustering.errors import DataError
 from clustering.events import register_events
 from clustering.files import read_frame
-from clustering.inputs import FILE_COL, GROUP_COL, Parsers, list_files, open_inputs, read_error
+from clustering.inputs import (
+    FILE_COL,
+    GROUP_COL,
+    Parsers,
+    list_files,
+    open_inputs,
+    profit_sql,
+    read_error,
+)
 
 REQUIRED = ("customer_id", "timestamp")
 OPTIONAL = ("order_id", "quantity", "unit_price", "amount", "category", "is_return",
@@ -206,7 +214,7 @@ def register_transactions(
     ]
     if "currency" in mapped:
         select.append(f"CAST({_ident(mapped['currency'])} AS VARCHAR) AS currency")
-    profit = _profit_sql(amount, num("cost") if "cost" in mapped else None, source.margins,
+    profit = profit_sql(amount, num("cost") if "cost" in mapped else None, source.margins,
                          _ident(mapped["category"]) if "category" in mapped else None, where)
     if profit:
         select.append(f"{profit} AS profit")
@@ -275,25 +283,6 @@ def _check_dates(con: duckdb.DuckDBPyConnection, ts: str, ts_col: str, where: st
             f"{where}: none of the {dated} values in the date column parse with {fmt} "
             f"(e.g. '{example}'). Set data.date_format, e.g. '%d/%m/%Y %H:%M' for '31/12/2024 13:05'."
         )
-
-
-def _profit_sql(amount: str, cost: str | None, margins: dict[str, float] | None,
-                category: str | None, where: str) -> str | None:
-    """Profit of a line: amount minus its cost (a return gives its cost back), else amount x
-    the margin rate of its category (``margins``; "default" for the other categories)."""
-    if cost is not None:
-        return f"({amount} - sign({amount}) * abs({cost}))"
-    if not margins:
-        return None
-    rates = {str(k): float(v) for k, v in margins.items()}
-    default = rates.pop("default", None)
-    if rates and category is None:
-        raise DataError(f"{where}: data.margins gives rates per category, but no category column "
-                        "is mapped (data.columns.category); or give only a default rate")
-    cases = " ".join(f"WHEN '{k.replace(chr(39), chr(39) * 2)}' THEN {v}" for k, v in rates.items())
-    rate = (f"(CASE CAST({category} AS VARCHAR) {cases} ELSE {default if default is not None else 'NULL'} END)"
-            if rates else str(default))
-    return f"({amount} * {rate})"
 
 
 def register_customers(
