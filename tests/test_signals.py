@@ -103,3 +103,11 @@ def test_overdue_flag_from_own_cycles():
     X = pd.DataFrame({"cycles_missed": [0.5, 2.0, 3.5, np.nan]})
     cols = CustomerSignals(potential=False, overdue_cycles=2.0).fit(X).label_columns(X)
     assert cols["overdue"].tolist() == [False, True, True, False]
+
+
+def test_abc_xyz_fitted_before_tiers_existed_still_labels():
+    """Models registered before the tiers (no ``tiers`` attribute when unpickled) score."""
+    X = _table(monetary_total=[100.0, 50, 10], revenue_cv_monthly=[0.1, 0.5, 0.9])
+    est = ABCXYZSegmenter().fit(X)
+    del est.tiers
+    assert est.label_columns(X, "abc_xyz")["abc_xyz_tier"].tolist()[0] == "first"

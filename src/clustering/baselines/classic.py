@@ -176,7 +176,7 @@ class ABCXYZSegmenter(_Baseline):
 
     def tier_table(self) -> dict[str, dict[str, Any]]:
         """Tier name -> {cells, action} (the configured table or :data:`ABC_XYZ_TIERS`)."""
-        return dict(self.tiers or ABC_XYZ_TIERS)
+        return dict(getattr(self, "tiers", None) or ABC_XYZ_TIERS)  # models saved before: none
 
     def tier_of(self, cells: np.ndarray) -> np.ndarray:
         table = self.tier_table()
