@@ -40,8 +40,8 @@ def test_large_bases_are_generated_chunk_by_chunk_and_train(tmp_path, monkeypatc
                                                             mlflow_uri):
     """Above CHUNK customers the tables are written part by part (bounded memory): ids never
     collide across parts, and a training run reads the folders like the single files."""
-    import clustering.sample_data as sd
-    from clustering.sample_data import chunk_sizes, ensure_sample_data
+    import clustering.sample_files as sd
+    from clustering.sample_files import chunk_sizes, ensure_sample_data
     from clustering.training import run_training
 
     assert chunk_sizes(250, 100) == [84, 83, 83] and chunk_sizes(99, 100) == [99]

@@ -226,7 +226,7 @@ def test_scoring_applies_the_training_runs_currency_conversion(tmp_path, mlflow_
     import dataclasses
 
     from clustering.checks import QualityPolicy
-    from clustering.sample_data import ensure_sample_data
+    from clustering.sample_files import ensure_sample_data
 
     paths = ensure_sample_data(str(tmp_path / "base"), n_customers=3000, seed=42)
     tx = pd.read_parquet(paths["transactions"])

@@ -12,13 +12,10 @@ Everything is vectorised with numpy, so a million customers take seconds, not mi
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-
-from clustering.files import write_frame, write_text
 
 CATEGORIES = [
     "beverages",
@@ -313,8 +310,7 @@ def generate_sample(
     fill = {"email": (0.9, 0.6), "stated_need": (0.2, 0.4), "budget": (0.1, 0.25)}
     for col, (p_buyer, p_prospect) in fill.items():
         has = rng4.random(n_customers) < np.where(buyer, p_buyer, p_prospect)
-        ids = customers["customer_id"].to_numpy(dtype=str)
-        values = {"email": np.char.add(np.char.lower(ids), "@example.com"),
+        values = {"email": np.char.add(np.char.lower(ids.astype(str)), "@example.com"),
                   "stated_need": np.array(CATEGORIES)[rng4.integers(0, len(CATEGORIES), n_customers)],
                   "budget": (rng4.integers(1, 50, n_customers) * 1000).astype(str)}[col]
         customers[col] = np.where(has, values, None)
@@ -364,70 +360,3 @@ def _choice_rows(rng: np.random.Generator, p: np.ndarray, labels: list[str]) -> 
     cum = np.cumsum(p, axis=1)
     r = rng.random(p.shape[0])[:, None]
     return np.array(labels)[np.minimum((r > cum).sum(axis=1), len(labels) - 1)]
-
-
-#: customers generated (and held in memory) at a time: about 2 GB at 40 lines per customer
-CHUNK = 100_000
-
-
-def chunk_sizes(n_customers: int, chunk: int = CHUNK) -> list[int]:
-    """Near-equal chunk sizes of at most ``chunk`` customers that add up to ``n_customers``."""
-    parts = max(1, -(-n_customers // chunk))
-    return [n_customers // parts + (1 if i < n_customers % parts else 0) for i in range(parts)]
-
-
-def ensure_sample_data(
-    directory: str,
-    n_customers: int = 20_000,
-    seed: int = 42,
-    start: str = "2022-01-01",
-    end: str = "2024-12-31",
-    kind: str = "b2b",
-    progress: Callable[[str], None] | None = None,
-) -> dict[str, str]:
-    """Write the sample tables as Parquet under ``directory`` unless the same ones are there.
-
-    Up to :data:`CHUNK` customers: one file per table. Beyond, the base is generated and written
-    chunk by chunk (``<table>/part-NNNN.parquet``; chunk i with seed + i and its own ids), so
-    memory stays bounded at any size. A ``manifest.json`` records the parameters and is written
-    last; every file is written to a temporary name and renamed, so an interrupted generation
-    never leaves a half-written table that looks complete.
-    Returns the paths of ``transactions``, ``customers``, ``truth`` and ``events``.
-    """
-    import json
-    import shutil
-    from pathlib import Path
-
-    out = Path(directory)
-    sizes = chunk_sizes(n_customers, CHUNK)
-    params = {"n_customers": n_customers, "seed": seed, "start": start, "end": end, "kind": kind,
-              "generator_version": 6, "chunk": CHUNK}
-    names = ("transactions", "customers", "truth", "events")
-    paths = {name: str(out / (f"{name}.parquet" if len(sizes) == 1 else name)) for name in names}
-    manifest = out / "manifest.json"
-    if manifest.exists() and all(Path(p).exists() for p in paths.values()):
-        try:
-            if json.loads(manifest.read_text()) == params:
-                return paths
-        except json.JSONDecodeError:
-            pass
-    out.mkdir(parents=True, exist_ok=True)
-    manifest.unlink(missing_ok=True)
-    if len(sizes) > 1:
-        for p in paths.values():
-            shutil.rmtree(p, ignore_errors=True)
-    offset = 0
-    for i, size in enumerate(sizes):
-        data = generate_sample(n_customers=size, seed=seed + i, start=start, end=end, kind=kind,
-                               id_offset=offset)
-        # temporary names are per process: parallel jobs may generate at once
-        for name in names:
-            frame = getattr(data, name)
-            write_frame(frame, paths[name] if len(sizes) == 1
-                        else Path(paths[name]) / f"part-{i:04d}.parquet")
-        offset += size
-        del data
-        if progress is not None and len(sizes) > 1:
-            progress(f"generated {offset:,} of {n_customers:,} customers")
-    write_text(manifest, json.dumps(params, indent=2))
-    return paths

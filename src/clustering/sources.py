@@ -356,7 +356,7 @@ def sources_for(data, data_dir: str) -> DataSources:
     into ``data_dir`` on first use)."""
     from dataclasses import asdict
 
-    from clustering.sample_data import ensure_sample_data
+    from clustering.sample_files import ensure_sample_data
 
     cols = asdict(data.columns)
     policy = QualityPolicy(data.quality.dedupe, data.quality.max_share,
