@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 import subprocess
 import sys
 import uuid
@@ -53,10 +54,8 @@ def main(argv: list[str] | None = None) -> int:
     with mlflow.start_run(experiment_id=exp_id, run_name=f"sweep-{sweep_id}",
                           tags={"kind": "sweep", "sweep": sweep_id}) as parent:
         cmd = [sys.executable, str(PROJECT_ROOT / "pipelines" / "train.py"), "--config-name",
-               "sweep", f"mlflow.experiment={args.experiment}",
-               f"mlflow.registered_model_name={args.model_name}",
-               f"mlflow.parent_run_id={parent.info.run_id}", f"+mlflow.tags.sweep={sweep_id}",
-               *args.overrides]
+               "sweep", *job_overrides(args.experiment, args.model_name, parent.info.run_id,
+                                       sweep_id), *args.overrides]
         print(f"Sweep {sweep_id}: {' '.join(cmd[1:])}", flush=True)
         env = {**__import__("os").environ, "MLFLOW_TRACKING_URI": uri}
         if subprocess.run(cmd, env=env).returncode != 0:
@@ -77,6 +76,22 @@ def main(argv: list[str] | None = None) -> int:
                                args.metric in LOWER_IS_BETTER)
         mlflow.set_tags({"best_run": best, "metric": args.metric, "promoted": str(won)})
     return 0
+
+
+def hydra_string(value: str) -> str:
+    """``value`` as a quoted Hydra override value: unquoted, a sweep id such as ``688693e6``
+    parses as the float 6.88693e11 (and ``a,b`` as a sweep), so the tag would never match."""
+    # Hydra unescapes backslashes only before a quote (and the closing one)
+    quoted = re.sub(r"(\\*)'", lambda m: m.group(1) * 2 + "\\'", value)
+    return "'" + re.sub(r"(\\+)$", lambda m: m.group(1) * 2, quoted) + "'"
+
+
+def job_overrides(experiment: str, model_name: str, parent_run_id: str, sweep_id: str) -> list[str]:
+    """The overrides that file every job of the sweep under its parent run and sweep tag."""
+    return [f"mlflow.experiment={hydra_string(experiment)}",
+            f"mlflow.registered_model_name={hydra_string(model_name)}",
+            f"mlflow.parent_run_id={hydra_string(parent_run_id)}",
+            f"+mlflow.tags.sweep={hydra_string(sweep_id)}"]
 
 
 def comparison(experiment_id: str, sweep_id: str, metric: str | None = None) -> pd.DataFrame:

@@ -273,6 +273,21 @@ def test_sweep_ranks_only_runs_that_logged_the_metric():
         rank(table.assign(future_auc_repeat=None), "future_auc_repeat")
 
 
+@pytest.mark.parametrize("sweep_id", ["688693e6", "00123456", "1e5", "a,b", "it's", "x\\"])
+def test_sweep_passes_its_ids_to_the_jobs_as_strings(sweep_id):
+    """A sweep id such as 688693e6 reached the jobs as the float 688693000000.0, so the sweep
+    found none of its own runs (a CI failure); every value reaches Hydra as the same string."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    from pipelines.sweep import job_overrides
+
+    parser = OverridesParser.create()
+    parsed = [parser.parse_override(o) for o in job_overrides("exp 1", "model,2", "12e3", sweep_id)]
+    assert [(o.key_or_group, o.value()) for o in parsed] == [
+        ("mlflow.experiment", "exp 1"), ("mlflow.registered_model_name", "model,2"),
+        ("mlflow.parent_run_id", "12e3"), ("mlflow.tags.sweep", sweep_id)]
+
+
 @pytest.mark.slow
 def test_secrets_are_neither_logged_nor_printed(tmp_path, mlflow_uri, settings_for, capsys):
     """Spark credentials in engine.conf and a password in the tracking URI stay out of the
