@@ -33,8 +33,27 @@ COLUMNS = {c: c for c in ["customer_id", "order_id", "timestamp", "amount", "qua
 ATTRS = ["region", "channel", "business_type", "company_size"]
 # end-to-end runs with the other segmenters (the default "train" is k-means)
 MODEL_OVERRIDES = {"train": ["model.k_min=3", "model.k_max=10"],
+                   # the distributed Spark path (nothing per customer on the driver), k fixed
+                   "train_spark": ["engine=spark", "engine.distributed=true", "model=spark_kmeans",
+                                   "model.k=8", "model.params.n_init=1",
+                                   "engine.driver_memory=12g",
+                                   "+engine.conf={spark.sql.shuffle.partitions: 64}"],
                    "train_hierarchical": ["model=hierarchical", "model.k_min=3", "model.k_max=10"],
                    "train_hdbscan": ["model=hdbscan"]}
+
+
+def _jvm_peak_mb() -> int | None:
+    """Peak resident memory of the Spark JVM this process started (local mode: the driver
+    and its executors in one JVM), from /proc (Linux)."""
+    from pyspark import SparkContext
+
+    proc = getattr(getattr(SparkContext, "_gateway", None), "proc", None)
+    try:
+        status = Path(f"/proc/{proc.pid}/status").read_text()
+    except (AttributeError, OSError):
+        return None
+    kb = next((int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM")), 0)
+    return round(kb / 1024)
 
 
 # --- measured work (runs in a child process) ----------------------------------------------
@@ -139,7 +158,7 @@ def work(stage: str, n: int) -> dict:
         snap, lookback = _snapshot(paths)
         fn = getattr(references, stage.replace("features_", "") + "_reference")
         return {"customers": len(fn(files, snap, lookback))}
-    if stage in ("train", "train_hierarchical", "train_hdbscan"):
+    if stage in ("train", "train_hierarchical", "train_hdbscan", "train_spark"):
         from hydra import compose, initialize_config_dir
 
         from clustering.console import Console
@@ -159,7 +178,10 @@ def work(stage: str, n: int) -> dict:
         settings, resolved = to_settings(cfg)
         console = Console(quiet=True)
         result = run_training(settings, resolved=resolved, console=console)
-        return {"k": result.metrics["k"], "stages": {k: round(v, 2) for k, v in console.timings.items()}}
+        out = {"k": result.metrics["k"], "stages": {k: round(v, 2) for k, v in console.timings.items()}}
+        if stage == "train_spark":  # peak_mb is this (the driver's) Python process; the JVM too
+            out["jvm_peak_mb"] = _jvm_peak_mb()
+        return out
     if stage == "cluster_hierarchical_planted":
         return _planted_hierarchical(n)
     if stage.startswith("cluster_"):

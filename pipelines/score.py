@@ -51,6 +51,8 @@ def run(cfg: ScoreConfig) -> pd.DataFrame:
     if cfg.previous and not Path(cfg.previous).is_file():
         raise ConfigError(f"previous='{cfg.previous}' does not exist: give an earlier labels file "
                           "(.parquet or .csv) or leave previous out")
+    if cfg.engine.name == "spark":
+        return _run_on_spark(cfg, model_ref)
     kwargs = {}
     if cfg.input_kind == "features":
         if not cfg.input:
@@ -92,6 +94,33 @@ def run(cfg: ScoreConfig) -> pd.DataFrame:
             for r in renamed.itertuples():
                 print(f"  segment {r.segment}: {r.before} -> {r.after}")
     return result.labels
+
+
+def _run_on_spark(cfg: ScoreConfig, model_ref: str) -> None:
+    """engine=spark: features on Spark, labels by MLflow's spark_udf, a Parquet folder per
+    persona at ``output``."""
+    from clustering.spark_scoring import score_on_spark
+
+    if cfg.input_kind != "transactions" or cfg.previous:
+        raise ConfigError("engine=spark scores transactions (input_kind=transactions) without "
+                          "previous=; use the local engine for feature tables and migrations")
+    data = cfg.data
+    if cfg.input:
+        data = dataclasses.replace(data, path=cfg.input,
+                                   format="auto" if data.format == "sample" else data.format)
+    out = Path(cfg.output)
+    if out.suffix in (".csv",):
+        raise ConfigError(f"output={cfg.output}: engine=spark writes a Parquet folder; give a "
+                          "folder (or a .parquet name)")
+    try:
+        result = score_on_spark(model_ref, sources_for(data, cfg.paths.data_dir), out,
+                                cfg.engine, cfg.snapshot_date)
+    except mlflow.exceptions.MlflowException as exc:
+        raise ConfigError(f"model '{model_ref}': {str(exc).splitlines()[0]}") from None
+    print(f"Scored {int(result.counts['customers'].sum()):,} customers on Spark with "
+          f"{result.model_name} version {result.model_version} as of {result.snapshot_date} -> "
+          f"{result.path} (a folder per persona)")
+    print(result.counts.to_string(index=False))
 
 
 @hydra.main(version_base=None, config_path=CONF_DIR, config_name="score")

@@ -198,6 +198,8 @@ class EngineConfig:
     master: str = MISSING
     driver_memory: str = MISSING
     conf: dict[str, str] = MISSING
+    distributed: bool = MISSING  # spark: nothing per customer collected (Spark MLlib models)
+    sample_rows: int = MISSING  # spark distributed: the seeded sample for scaling and metrics
 
 
 @dataclass
@@ -232,6 +234,7 @@ class ScoreConfig:
     tracking_uri: str | None = MISSING
     paths: PathsConfig = field(default_factory=PathsConfig)
     data: DataConfig = field(default_factory=DataConfig)
+    engine: EngineConfig = field(default_factory=EngineConfig)
 
 
 def validate_config(cfg: TrainConfig) -> None:

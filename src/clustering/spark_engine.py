@@ -43,6 +43,7 @@ def spark_session(master: str = "local[2]", driver_memory: str = "2g",
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
     builder = (SparkSession.builder.master(master).appName("customer-segmentation")
                .config("spark.ui.enabled", "false")
+               .config("spark.ui.showConsoleProgress", "false")
                .config("spark.sql.session.timeZone", "UTC")
                .config("spark.driver.memory", driver_memory)
                .config("spark.sql.shuffle.partitions", "8")
@@ -202,12 +203,40 @@ def read_transactions(spark, source: TableSource, snapshot_date=None):
     return snapshot, available
 
 
+@dataclass
+class SparkFeatures:
+    """The feature table as a Spark DataFrame (one row per customer, nothing collected) and
+    what went into it, as :class:`clustering.features.FeatureResult` says it."""
+
+    frame: object  # pyspark.sql.DataFrame
+    snapshot_date: dt.date
+    window_start: dt.date
+    features: list[str]
+    attributes: list[str]
+    skipped: dict[str, str]
+
+
 def build_customer_features_spark(spark, snapshot: dt.date, available: set[str],
                                   lookback_days: int = 1095,
                                   customers: SparkCustomers | None = None) -> FeatureResult:
     """The features of :func:`clustering.features.build_customer_features` in Spark SQL, as of
     ``snapshot`` (any date up to the one the transactions were checked for); with
-    ``customers``, attributes, days since signup and prospects as well."""
+    ``customers``, attributes, days since signup and prospects as well; collected."""
+    sf = customer_features_frame(spark, snapshot, available, lookback_days, customers,
+                                 derived=False)
+    table = sf.frame.toPandas().sort_values("customer_id").reset_index(drop=True)
+    if not table["is_buyer"].any():
+        raise DataError(f"no customer bought anything between {sf.window_start} and {snapshot}")
+    return FeatureResult(table=table, snapshot_date=snapshot, window_start=sf.window_start,
+                         features=with_derived(table, sf.features), attributes=sf.attributes,
+                         skipped=sf.skipped)
+
+
+def customer_features_frame(spark, snapshot: dt.date, available: set[str],
+                            lookback_days: int = 1095, customers: SparkCustomers | None = None,
+                            derived: bool = True) -> SparkFeatures:
+    """The feature query as a Spark DataFrame; with ``derived``, the features computed from
+    other features too (:func:`clustering.features.with_derived`, in Spark SQL)."""
     start = snapshot - dt.timedelta(days=lookback_days)
     mid = snapshot - dt.timedelta(days=lookback_days // 2)
     quarter = snapshot - dt.timedelta(days=min(QUARTER_DAYS, lookback_days))
@@ -294,9 +323,10 @@ def build_customer_features_spark(spark, snapshot: dt.date, available: set[str],
     LEFT JOIN b USING (customer_id) LEFT JOIN m USING (customer_id)
     LEFT JOIN h USING (customer_id) LEFT JOIN q USING (customer_id)
     {cust_join}
-    """).toPandas().sort_values("customer_id").reset_index(drop=True)
-    if not table["is_buyer"].any():
-        raise DataError(f"no customer bought anything between {start} and {snapshot}")
-    return FeatureResult(table=table, snapshot_date=snapshot, window_start=start,
-                         features=with_derived(table, features), attributes=attrs,
-                         skipped=skipped)
+    """)
+    if derived and {"recency_days", "mean_interpurchase_days", "frequency"} <= set(features):
+        table = table.selectExpr("*", "recency_days / CASE WHEN frequency > 1 AND "
+                                 "mean_interpurchase_days > 0 THEN mean_interpurchase_days END "
+                                 "AS cycles_missed")
+        features = [*features, "cycles_missed"]
+    return SparkFeatures(table, snapshot, start, features, attrs, skipped)

@@ -206,6 +206,11 @@ def run_training(cfg: TrainConfig, resolved: dict[str, Any] | None = None,
     """Train one segmentation and record it in MLflow; ``resolved`` is the config to log."""
     console = console or Console()
     validate_config(cfg)
+    if cfg.engine.name == "spark" and cfg.engine.distributed:
+        from clustering.spark_training import run_distributed_training
+
+        check_writable(cfg.paths.reports_dir, "paths.reports_dir")
+        return run_distributed_training(cfg, resolved, console)
     check_writable(cfg.paths.reports_dir, "paths.reports_dir")
     if cfg.data.format == "sample":
         check_writable(cfg.paths.data_dir, "paths.data_dir")

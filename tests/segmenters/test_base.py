@@ -16,8 +16,9 @@ from clustering.segmenters import (
 )
 
 
-@pytest.mark.parametrize("name", [*sorted(set(SEGMENTERS) - {"spark_kmeans"}), "minibatch_kmeans",
-                                  pytest.param("spark_kmeans", marks=pytest.mark.slow)])
+@pytest.mark.parametrize("name", [*sorted(set(SEGMENTERS) - {"spark_kmeans", "spark_gmm"}), "minibatch_kmeans",
+                                  pytest.param("spark_kmeans", marks=pytest.mark.slow),
+                                  pytest.param("spark_gmm", marks=pytest.mark.slow)])
 def test_each_algorithm_recovers_planted_blobs_and_predict_reproduces_labels(name, blobs):
     X, y = blobs
     params = {"min_cluster_size": 100} if name == "hdbscan" else {"n_clusters": 5}

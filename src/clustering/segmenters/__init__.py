@@ -9,7 +9,7 @@ selection    ``SelectK`` (the k loop, its curve and stability) and ``stability_a
 centroid     k-means, mini-batch k-means, Gaussian mixture, fuzzy c-means
 hierarchical Ward / average / complete, exact or over weighted micro-clusters
 density      HDBSCAN and the assignment of new customers to its segments
-spark        k-means and bisecting k-means trained by Spark MLlib
+spark        k-means, bisecting k-means and Gaussian mixtures trained by Spark MLlib
 ============ ===============================================================================
 
 :func:`make_segmenter` builds a family by its configured name, wrapped in ``SelectK`` when k is
@@ -31,7 +31,7 @@ from clustering.segmenters.centroid import (
 from clustering.segmenters.density import HDBSCANSegmenter
 from clustering.segmenters.hierarchical import HierarchicalSegmenter
 from clustering.segmenters.selection import SelectK, stability_ari
-from clustering.segmenters.spark import SparkKMeansSegmenter
+from clustering.segmenters.spark import SparkGaussianMixtureSegmenter, SparkKMeansSegmenter
 
 SEGMENTERS: dict[str, type] = {
     "kmeans": KMeansSegmenter,
@@ -40,12 +40,13 @@ SEGMENTERS: dict[str, type] = {
     "hierarchical": HierarchicalSegmenter,
     "hdbscan": HDBSCANSegmenter,
     "spark_kmeans": SparkKMeansSegmenter,
+    "spark_gmm": SparkGaussianMixtureSegmenter,
 }
 
 #: families whose k curve is computed on a sample of this many customers, the chosen k then
 #: refitted on everyone (the hierarchical tree is built once for every k, HDBSCAN has no k)
 SELECTION_SAMPLE: dict[str, int] = {"kmeans": 200_000, "gmm": 200_000, "fuzzy_cmeans": 200_000,
-                                    "spark_kmeans": 200_000}
+                                    "spark_kmeans": 200_000, "spark_gmm": 200_000}
 
 
 def build(registry: dict[str, type], name: str, params: dict[str, Any], what: str):
@@ -86,5 +87,5 @@ def make_segmenter(
 
 __all__ = ["CRITERIA", "SEGMENTERS", "FuzzyCMeansSegmenter", "GaussianMixtureSegmenter",
            "HDBSCANSegmenter", "HierarchicalSegmenter", "KMeansSegmenter", "SelectK", "Segmenter",
-           "SparkKMeansSegmenter", "build", "make_segmenter", "nearest_center", "size_order",
+           "SparkGaussianMixtureSegmenter", "SparkKMeansSegmenter", "build", "make_segmenter", "nearest_center", "size_order",
            "stability_ari"]
