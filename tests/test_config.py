@@ -90,3 +90,18 @@ def test_a_share_given_as_a_percentage_is_refused():
     with pytest.raises(ConfigError, match=r"max_share is a share between 0 and 1 \(0.05 = 5%\)"):
         validate_config(settings)
 
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (["engine.distributed=true"], "engine.distributed=true runs on Spark: add engine=spark"),
+    (["engine=spark", "engine.distributed=true", "model=kmeans"],
+     "trains Spark MLlib models: model=spark_kmeans.*got model=kmeans"),
+    (["engine=spark", "engine.distributed=true", "model=spark_gmm", "model.criterion=bic"],
+     "chooses k by calinski_harabasz, silhouette, davies_bouldin"),
+    (["engine=spark", "engine.distributed=true", "model=spark_kmeans", "engine.sample_rows=10"],
+     "engine.sample_rows must be at least 1000"),
+])
+def test_distributed_settings_fail_before_spark_starts(settings_for, overrides, message):
+    settings, _ = settings_for(*overrides)
+    with pytest.raises(ConfigError, match=message):
+        validate_config(settings)

@@ -244,6 +244,12 @@ def validate_config(cfg: TrainConfig) -> None:
 
     if cfg.engine.name not in ("local", "spark"):
         raise ConfigError(f"engine must be local or spark, got '{cfg.engine.name}'")
+    if cfg.engine.distributed:
+        if cfg.engine.name != "spark":
+            raise ConfigError("engine.distributed=true runs on Spark: add engine=spark")
+        from clustering.spark_training import check_distributed
+
+        check_distributed(cfg)
     m = cfg.model
     if m.name not in SEGMENTERS:
         raise ConfigError(f"unknown model '{m.name}'; choose one of {sorted(SEGMENTERS)}")

@@ -77,6 +77,7 @@ class DistributedResult:
 
 
 def check_distributed(cfg: TrainConfig) -> None:
+    """What ``engine.distributed=true`` needs (part of :func:`clustering.config.validate_config`)."""
     m = cfg.model
     if m.name not in DISTRIBUTED_MODELS:
         raise ConfigError(f"engine.distributed=true trains Spark MLlib models: model=spark_kmeans, "
@@ -331,7 +332,6 @@ def compute_distributed(cfg: TrainConfig, sources: DataSources, engine: SparkEng
 def run_distributed_training(cfg: TrainConfig, resolved: dict[str, Any] | None,
                              console: Console) -> DistributedResult:
     """Train on Spark DataFrames end to end and record the run in MLflow."""
-    check_distributed(cfg)
     uri = tracking.resolve_tracking_uri(cfg.mlflow.tracking_uri, cfg.paths.root)
     experiment = cfg.mlflow.experiment or f"segmentation-{cfg.data.name}"
     m = cfg.model
