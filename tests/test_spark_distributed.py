@@ -15,7 +15,7 @@ pytestmark = pytest.mark.slow  # every test here starts Spark
 
 from pyspark.sql.classic.dataframe import DataFrame  # noqa: E402  (what a local session runs)
 
-from clustering.baselines import LifecycleSegmenter, RFMSegmenter  # noqa: E402
+from clustering.baselines import ABCXYZSegmenter, LifecycleSegmenter, RFMSegmenter  # noqa: E402
 from clustering.features import build_customer_features  # noqa: E402
 from clustering.model import load_segmentation_model  # noqa: E402
 from clustering.profiles import profile_segments  # noqa: E402
@@ -95,6 +95,10 @@ def test_distributed_run_collects_only_the_sample_and_matches_the_local_engine(
     assert current["rfm_cell"].tolist() == cells["rfm_cell"].tolist()
     assert current["rfm"].tolist() == cells["rfm"].tolist()
     assert current["lifecycle"].tolist() == list(LifecycleSegmenter().fit(buyers).labels_)
+    revenue_only = buyers.drop(columns=[c for c in buyers if c.startswith("profit")])
+    abc = ABCXYZSegmenter().fit(revenue_only).label_columns(revenue_only, "abc_xyz")
+    for c in ("abc", "xyz", "abc_xyz", "abc_xyz_tier"):
+        assert current[c].tolist() == abc[c].tolist(), c
     # the profile from Spark aggregates equals pandas' on the same labels
     segs = current["segment"].to_numpy(int)
     both = [c for c in local.features if f"mean_{c}" in result.profile]  # Spark lacks profit
@@ -138,3 +142,21 @@ def test_distributed_gaussian_mixture_chooses_k_and_labels_like_its_model(spark,
     np.testing.assert_array_equal(labels["segment"].fillna(-9).to_numpy(int),
                                   expected["segment"].fillna(-9).to_numpy(int))
     assert labels["is_outlier"].tolist() == expected["is_outlier"].tolist()
+
+
+@pytest.mark.parametrize("share", [0.5, 0.8, 0.95])
+def test_abc_value_level_narrowed_by_quantiles_is_exact(spark, monkeypatch, share):
+    """The Spark ABC level equals the local one when the bracket has to be narrowed (a few
+    distinct values allowed at the end), on values with ties and zeros."""
+    from clustering import spark_baselines as sb
+
+    monkeypatch.setattr(sb, "MAX_EXACT", 40)
+    monkeypatch.setattr(sb, "BRACKETS", 8)
+    rng = np.random.default_rng(3)
+    v = np.round(rng.lognormal(4, 1.2, 6000), 0)
+    v[:500] = 0.0
+    spark.createDataFrame(pd.DataFrame({"v": v})).createOrReplaceTempView("_vals")
+    rev = np.sort(v)[::-1]
+    before = (np.cumsum(rev) - rev) / rev.sum()
+    expected = float(rev[before < share - 1e-12].min())
+    assert sb._value_level(spark, "_vals", "v", share) == expected

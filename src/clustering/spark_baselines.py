@@ -1,10 +1,11 @@
 """The practitioners' baselines in Spark SQL, for the distributed path: the same labels as
 :mod:`clustering.baselines` computes on a pandas table, with nothing per customer collected.
 
-RFM quantile scores need the training distribution's order statistics: one aggregate query
-asks ``percentile_approx`` for exactly the ranks the local scores compare against (with an
+RFM quantile scores and XYZ terciles need the training distribution's order statistics: one
+aggregate query asks ``percentile_approx`` for exactly the ranks the local code uses (with an
 accuracy above the customer count, Spark's answer is the exact order statistic; beyond it,
-within ``1 / accuracy`` of the rank). Lifecycle states are a ``CASE`` per customer.
+within ``1 / accuracy`` of the rank). ABC's value levels are found exactly: quantiles bracket
+them, the distinct values inside the bracket settle them. Lifecycle states are a ``CASE``.
 """
 
 from __future__ import annotations
@@ -13,10 +14,19 @@ import math
 from typing import Any
 
 from clustering.baselines import baseline_params
-from clustering.baselines.classic import RFM_RULES, LifecycleSegmenter, RFMSegmenter
+from clustering.baselines.classic import (
+    RFM_RULES,
+    ABCXYZSegmenter,
+    LifecycleSegmenter,
+    RFMSegmenter,
+)
 
 #: baselines the distributed path computes; the others are reported as skipped
-SPARK_BASELINES = ("rfm", "lifecycle")
+SPARK_BASELINES = ("rfm", "lifecycle", "abc_xyz")
+#: breakpoints per round that narrow the bracket around an ABC value level, and the distinct
+#: values at most left in it for the exact search (one aggregated row per value)
+BRACKETS = 200
+MAX_EXACT = 20_000
 
 #: percentile_approx accuracy: exact below this many customers, 1e-6 of the rank beyond
 ACCURACY = 1_000_000
@@ -91,6 +101,87 @@ def lifecycle_columns(params: dict[str, Any]) -> list[str]:
         ELSE 'sleeping' END AS lifecycle"""]
 
 
+def _value_level(spark, view: str, value: str, share: float) -> float:
+    """The value of the customer who crosses ``share`` of the total when customers are sorted
+    by value, descending (the local ABC's ``a.min()``): the smallest value v with
+    sum(values > v) < share * total. Approximate quantiles narrow a bracket around it (one
+    aggregate sums above every breakpoint) until at most ``MAX_EXACT`` distinct values remain,
+    which, aggregated per value, settle it exactly."""
+    total = float(spark.sql(f"SELECT sum({value}) FROM {view}").collect()[0][0])
+    target = (share - 1e-12) * total
+    lo_q, hi_q, hi_sum = -math.inf, math.inf, 0.0  # the level lies in (lo_q, hi_q]
+    probs = ", ".join(repr(i / BRACKETS) for i in range(1, BRACKETS))
+    for _ in range(8):
+        inside = f"{value} > {_literal(lo_q)} AND {value} <= {_literal(hi_q)}"
+        n_distinct = spark.sql(f"SELECT count(DISTINCT {value}) FROM {view} WHERE {inside}"
+                               ).collect()[0][0]
+        if n_distinct <= MAX_EXACT:
+            break
+        qs = sorted(set(spark.sql(f"SELECT percentile_approx({value}, array({probs}), 10000) "
+                                  f"FROM {view} WHERE {inside}").collect()[0][0]))
+        above = ", ".join(f"sum(CASE WHEN {value} > {q!r} THEN {value} ELSE 0 END)" for q in qs)
+        sums = [float(x) for x in spark.sql(f"SELECT {above} FROM {view}").collect()[0]]
+        hi = next((i for i, s in enumerate(sums) if s < target), None)  # sums fall as q grows
+        if hi is None:
+            lo_q = qs[-1]
+        else:
+            lo_q = qs[hi - 1] if hi else lo_q
+            hi_q, hi_sum = qs[hi], sums[hi]
+    rows = spark.sql(f"SELECT {value} AS v, sum({value}) AS s FROM {view} WHERE {value} > "
+                     f"{_literal(lo_q)} AND {value} <= {_literal(hi_q)} GROUP BY {value} "
+                     "ORDER BY v DESC").collect()
+    level, running = math.inf, hi_sum  # running: the sum of the values above the current one
+    for r in rows:
+        if running >= target:
+            break
+        level = float(r.v)
+        running += float(r.s)
+    return level
+
+
+def _robust_level(spark, view: str, value: str, level: float) -> float:
+    """:func:`clustering.baselines.base.robust_cut` of ``level``: halfway to the next lower value."""
+    if not math.isfinite(level):
+        return level
+    below = spark.sql(f"SELECT max({value}) FROM {view} WHERE {value} < {level!r}").collect()[0][0]
+    return -math.inf if below is None else (float(below) + level) / 2
+
+
+def abc_xyz_columns(spark, view: str, params: dict[str, Any]) -> list[str]:
+    """SQL for ``abc``, ``xyz``, ``abc_xyz`` and ``abc_xyz_tier`` as
+    :class:`clustering.baselines.classic.ABCXYZSegmenter` labels them (on net revenue: the
+    Spark engine has no profit)."""
+    est = ABCXYZSegmenter(**params)
+    value = "greatest(CAST(monetary_total AS DOUBLE), 0.0)"
+    spark.sql(f"SELECT {value} AS v, CAST(revenue_cv_monthly AS DOUBLE) AS cv FROM {view}"
+              ).createOrReplaceTempView("_abc_values")
+    a_cut = _robust_level(spark, "_abc_values", "v", _value_level(spark, "_abc_values", "v",
+                                                                  est.a_share))
+    b_cut = _robust_level(spark, "_abc_values", "v", _value_level(
+        spark, "_abc_values", "v", est.a_share + est.b_share))
+    if est.xyz_thresholds:
+        t1, t2 = (float(t) for t in est.xyz_thresholds)
+    else:  # numpy's linear quantiles from the two order statistics around each
+        n = int(spark.sql("SELECT count(cv) FROM _abc_values").collect()[0][0])
+        cuts = []
+        for p in (1 / 3, 2 / 3):
+            h = (n - 1) * p
+            j = math.floor(h)
+            lo, hi = _order_statistics(spark, "_abc_values", "cv", [j + 1, min(j + 2, n)], n)
+            cuts.append(lo + (h - j) * (hi - lo))
+        t1, t2 = cuts
+    abc = (f"CASE WHEN {value} >= {_literal(a_cut)} THEN 'A' WHEN {value} >= {_literal(b_cut)} "
+           f"AND {value} > 0 THEN 'B' ELSE 'C' END")
+    cv = "coalesce(CAST(revenue_cv_monthly AS DOUBLE), double('inf'))"
+    xyz = f"CASE WHEN {cv} <= {t1!r} THEN 'X' WHEN {cv} <= {t2!r} THEN 'Y' ELSE 'Z' END"
+    cell = f"concat({abc}, {xyz})"
+    table = est.tier_table()
+    whens = " ".join(f"WHEN {cell} IN ({', '.join(repr(str(c)) for c in spec.get('cells', []))}) "
+                     f"THEN {tier!r}" for tier, spec in table.items() if spec.get("cells"))
+    tier = f"CASE {whens} ELSE {list(table)[-1]!r} END" if whens else repr(list(table)[-1])
+    return [f"{abc} AS abc", f"{xyz} AS xyz", f"{cell} AS abc_xyz", f"{tier} AS abc_xyz_tier"]
+
+
 def baseline_frame(spark, view: str, n_rows: int, settings, enabled: list[str]):
     """``customer_id`` and the label columns of every enabled baseline the distributed path
     computes, over the buyers in ``view``; and the enabled baselines it skips."""
@@ -100,6 +191,8 @@ def baseline_frame(spark, view: str, n_rows: int, settings, enabled: list[str]):
             cols += rfm_columns(spark, view, n_rows, baseline_params(settings, b))
         elif b == "lifecycle":
             cols += lifecycle_columns(baseline_params(settings, b))
+        elif b == "abc_xyz":
+            cols += abc_xyz_columns(spark, view, baseline_params(settings, b))
         else:
             skipped.append(b)
     return spark.sql(f"SELECT customer_id, {', '.join(cols) or 'NULL AS none'} FROM {view}"), skipped

@@ -4,9 +4,12 @@ engine, written as Spark SQL, for data that outgrows one machine.
 ``engine=spark`` reads the files with Spark, applies the same row checks as
 :mod:`clustering.checks` (counts only), and computes the features of
 :mod:`clustering.features` with the same definitions, customers table (attributes, signup
-date, prospects) included; the result (one row per customer) is collected for the rest of
-the pipeline. The hold-out validation's calibration features and outcomes run on Spark too. Point ``engine.master`` at a cluster
-(``spark://host:7077``, ``yarn``) to run the heavy part there. Requires ``pip install .[spark]``.
+date, prospects) included. With ``engine.distributed=false`` the result (one row per customer)
+is collected for the rest of the pipeline (the hold-out validation's calibration features and
+outcomes run on Spark too); with ``true`` it stays a DataFrame
+(:func:`customer_features_frame`, :mod:`clustering.spark_training`). Point ``engine.master``
+at a cluster (``spark://host:7077``, ``yarn``) to run the heavy part there. Requires
+``pip install .[spark]``.
 """
 
 from __future__ import annotations

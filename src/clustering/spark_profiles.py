@@ -33,7 +33,7 @@ def profile_from_spark(spark, view: str, columns: list[str], revenue: str = "mon
     rev = f", sum(CAST(`{revenue}` AS DOUBLE)) AS _revenue" if revenue in columns else ""
     g = spark.sql(f"SELECT segment, count(*) AS size{rev}, {per} FROM {view} "
                   "GROUP BY segment ORDER BY segment").toPandas()
-    pop = spark.sql(f"SELECT count(*) AS n, " + ", ".join(
+    pop = spark.sql("SELECT count(*) AS n, " + ", ".join(
         f"avg({_comparable(c)}) AS `mu_{c}`, stddev_pop({_comparable(c)}) AS `sd_{c}`, "
         f"percentile_approx(CAST(`{c}` AS DOUBLE), 0.5, {ACCURACY}) AS `median_{c}`"
         for c in columns) + f" FROM {view}").toPandas().iloc[0]

@@ -242,7 +242,8 @@ def compute_distributed(cfg: TrainConfig, sources: DataSources, engine: SparkEng
         seg, curve = _choose_k(family, vec, Xs, m, cfg, console.detail)
         vec.unpersist()
         k = int(seg.n_clusters_)
-        console.detail(f"{k} segments; sizes {', '.join(f'{int(s):,}' for s in sorted(seg.training_sizes_, reverse=True))}")
+        sizes = sorted(seg.training_sizes_, reverse=True)
+        console.detail(f"{k} segments; sizes {', '.join(f'{int(s):,}' for s in sizes)}")
         labelled = _label_all(spark.table("customer_features"), pre, seg, inputs)
         labelled.persist(StorageLevel.MEMORY_AND_DISK).createOrReplaceTempView("segment_labels")
         spark.sql("SELECT b.*, l.segment FROM buyers b JOIN segment_labels l USING (customer_id)"
@@ -285,8 +286,9 @@ def compute_distributed(cfg: TrainConfig, sources: DataSources, engine: SparkEng
     special = {k: v.get("name", k) for k, v in cfg.personas.special.items()}
     relationship = {"prospect": special.get("prospects", "Prospects"),
                     "former": special.get("former", "Former customers")}
-    model = SegmentationModel(Pipeline([("preprocess", pre), ("segment", seg)]), personas.names(), None,
-        cfg.features.lookback_days, sources.policy, None, relationship, None)
+    model = SegmentationModel(Pipeline([("preprocess", pre), ("segment", seg)]),
+                              personas.names(), None, cfg.features.lookback_days, sources.policy,
+                              None, relationship, None)
     base = cfg.mlflow.run_name or f"{m.name}-k{k}-{cfg.preprocess.scaler}-{cfg.data.name}"
     run_name = cfg.mlflow.run_name or f"{base}-{run_id[:6]}"
     report_dir = Path(cfg.paths.reports_dir) / f"{base}-{run_id[:8]}"
@@ -305,7 +307,8 @@ def compute_distributed(cfg: TrainConfig, sources: DataSources, engine: SparkEng
             FROM customer_features f JOIN segment_labels l USING (customer_id)
             LEFT JOIN baseline_labels bl USING (customer_id)""")
         labels_path = write_partitioned(labels, report_dir / "labels")
-        console.detail(f"labels of {int(counts.n):,} customers: {labels_path} (a folder per persona)")
+        console.detail(f"labels of {int(counts.n):,} customers: {labels_path} "
+                       "(a folder per persona)")
     with console.stage("persona report"):
         columns = [column_label(c, sf.attributes) for c in names]
         figures = segmentation_figures(seg, Xs, seg.labels_, names, curve, m.criterion, k,
