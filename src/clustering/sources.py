@@ -405,7 +405,12 @@ def planted_types(customer_ids: pd.Series, truth_path: str | None):
     """The planted type of every customer (generated data only: ``truth_path``), else None."""
     if not truth_path:
         return None
+    files = resolve_files(truth_path, what="table")
+    fmt, wanted = file_format(files, "auto"), pd.Index(customer_ids.unique())
+    # file by file, keeping only the wanted customers: a sample's truth in bounded memory
+    parts = [t[t["customer_id"].isin(wanted)] for t in
+             (pd.read_parquet(f) if fmt == "parquet" else read_frame(f) for f in files)]
     planted = customer_ids.to_frame("customer_id").merge(
-        read_table(truth_path), on="customer_id", how="left")["planted_type"]
+        pd.concat(parts, ignore_index=True), on="customer_id", how="left")["planted_type"]
     return planted.fillna("unknown").to_numpy(dtype=object)
 
