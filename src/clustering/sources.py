@@ -393,14 +393,6 @@ def load_local(con: duckdb.DuckDBPyConnection, sources: DataSources, snapshot_da
     return loaded
 
 
-def read_table(path: str) -> pd.DataFrame:
-    """A small side table (e.g. planted truth) from a CSV/Parquet file, folder or glob."""
-    files = resolve_files(path, what="table")
-    fmt = file_format(files, "auto")
-    frames = [pd.read_parquet(f) if fmt == "parquet" else read_frame(f) for f in files]
-    return pd.concat(frames, ignore_index=True)
-
-
 def planted_types(customer_ids: pd.Series, truth_path: str | None):
     """The planted type of every customer (generated data only: ``truth_path``), else None."""
     if not truth_path:
