@@ -15,6 +15,7 @@ pytestmark = pytest.mark.slow  # every test here starts Spark
 
 from pyspark.sql.classic.dataframe import DataFrame  # noqa: E402  (what a local session runs)
 
+from clustering import spark_baselines  # noqa: E402
 from clustering.baselines import ABCXYZSegmenter, LifecycleSegmenter, RFMSegmenter  # noqa: E402
 from clustering.features import build_customer_features  # noqa: E402
 from clustering.model import load_segmentation_model  # noqa: E402
@@ -65,6 +66,8 @@ def test_distributed_run_collects_only_the_sample_and_matches_the_local_engine(
 
     monkeypatch.setattr(DataFrame, "toPandas", counted_to_pandas)
     monkeypatch.setattr(DataFrame, "collect", counted_collect)
+    # ABC's exact search takes at most MAX_EXACT distinct values: here fewer than the sample
+    monkeypatch.setattr(spark_baselines, "MAX_EXACT", 200)
     settings, result = _train(settings_for, "model=spark_kmeans", "model.k=8")
     monkeypatch.undo()
     run = mlflow.MlflowClient(mlflow_uri).get_run(result.run_id)
@@ -133,9 +136,9 @@ def test_distributed_run_collects_only_the_sample_and_matches_the_local_engine(
 def test_distributed_gaussian_mixture_chooses_k_and_labels_like_its_model(spark, settings_for,
                                                                           mlflow_uri):
     settings, result = _train(settings_for, "model=spark_gmm", "model.k_min=3", "model.k_max=4", "model.params.n_init=1",
-                              "baselines.enabled=[lifecycle,abc_xyz]")
+                              "baselines.enabled=[lifecycle,bcg]")
     assert list(result.k_curve["k"]) == [3, 4] and result.metrics["k"] in (3, 4)
-    assert "baseline abc_xyz" in result.skipped  # said, not silently dropped
+    assert "baseline bcg" in result.skipped  # said, not silently dropped
     labels = pd.read_parquet(result.labels_path).sort_values("customer_id").reset_index(drop=True)
     local = _local_features(settings)
     expected = result.model.customer_labels(local.table).sort_values("customer_id")

@@ -153,8 +153,9 @@ def abc_xyz_columns(spark, view: str, params: dict[str, Any]) -> list[str]:
     Spark engine has no profit)."""
     est = ABCXYZSegmenter(**params)
     value = "greatest(CAST(monetary_total AS DOUBLE), 0.0)"
-    spark.sql(f"SELECT {value} AS v, CAST(revenue_cv_monthly AS DOUBLE) AS cv FROM {view}"
-              ).createOrReplaceTempView("_abc_values")
+    values = spark.sql(f"SELECT {value} AS v, CAST(revenue_cv_monthly AS DOUBLE) AS cv "
+                       f"FROM {view}").persist()  # two columns, scanned a few times below
+    values.createOrReplaceTempView("_abc_values")
     a_cut = _robust_level(spark, "_abc_values", "v", _value_level(spark, "_abc_values", "v",
                                                                   est.a_share))
     b_cut = _robust_level(spark, "_abc_values", "v", _value_level(
@@ -163,17 +164,19 @@ def abc_xyz_columns(spark, view: str, params: dict[str, Any]) -> list[str]:
         t1, t2 = (float(t) for t in est.xyz_thresholds)
     else:  # numpy's linear quantiles from the two order statistics around each
         n = int(spark.sql("SELECT count(cv) FROM _abc_values").collect()[0][0])
-        cuts = []
-        for p in (1 / 3, 2 / 3):
-            h = (n - 1) * p
-            j = math.floor(h)
-            lo, hi = _order_statistics(spark, "_abc_values", "cv", [j + 1, min(j + 2, n)], n)
-            cuts.append(lo + (h - j) * (hi - lo))
-        t1, t2 = cuts
+        t1 = t2 = -math.inf  # no customer with two months of revenue: all Z
+        if n:
+            hs = [(n - 1) * p for p in (1 / 3, 2 / 3)]
+            ranks = [r for h in hs for r in (math.floor(h) + 1, min(math.floor(h) + 2, n))]
+            x = _order_statistics(spark, "_abc_values", "cv", ranks, n)
+            t1, t2 = (x[2 * i] + (h - math.floor(h)) * (x[2 * i + 1] - x[2 * i])
+                      for i, h in enumerate(hs))
+    values.unpersist()
     abc = (f"CASE WHEN {value} >= {_literal(a_cut)} THEN 'A' WHEN {value} >= {_literal(b_cut)} "
            f"AND {value} > 0 THEN 'B' ELSE 'C' END")
     cv = "coalesce(CAST(revenue_cv_monthly AS DOUBLE), double('inf'))"
-    xyz = f"CASE WHEN {cv} <= {t1!r} THEN 'X' WHEN {cv} <= {t2!r} THEN 'Y' ELSE 'Z' END"
+    xyz = (f"CASE WHEN {cv} <= {_literal(t1)} THEN 'X' WHEN {cv} <= {_literal(t2)} THEN 'Y' "
+           "ELSE 'Z' END")
     cell = f"concat({abc}, {xyz})"
     table = est.tier_table()
     whens = " ".join(f"WHEN {cell} IN ({', '.join(repr(str(c)) for c in spec.get('cells', []))}) "
