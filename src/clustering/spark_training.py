@@ -71,6 +71,11 @@ class DistributedResult:
     warnings: list[str] = field(default_factory=list)
     renamed: pd.DataFrame | None = None
     skipped: dict[str, str] = field(default_factory=dict)
+    figures: dict[str, Any] = field(default_factory=dict)  # artifact path -> figure
+    fit_matrix: pd.DataFrame | None = None  # segments x personas
+    snapshot: Any = None  # the snapshot date
+    inputs: list[str] = field(default_factory=list)  # the model's input columns
+    files: list[str] = field(default_factory=list)  # what the run read (for the digest)
     run_id: str = ""
     experiment_id: str = ""
     tracking_uri: str = ""
@@ -326,9 +331,9 @@ def compute_distributed(cfg: TrainConfig, sources: DataSources, engine: SparkEng
         write_text(report_dir / "persona_report.md", md)
     result = DistributedResult(cfg, run_name, profile, personas.table, metrics, baselines, model,
                                labels_path, report_path, report_dir, sample, curve, warnings,
-                               skipped=skipped | {f: w for f, w in sf.skipped.items()})
-    result.figures, result.fit_matrix, result.snapshot = figures, personas.fit_matrix, snap
-    result.inputs, result.files = inputs, engine.loaded.files + engine.loaded.customer_files
+                               skipped=skipped | dict(sf.skipped), figures=figures,
+                               fit_matrix=personas.fit_matrix, snapshot=snap, inputs=inputs,
+                               files=engine.loaded.files + engine.loaded.customer_files)
     return result
 
 
