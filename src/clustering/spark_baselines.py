@@ -21,8 +21,6 @@ from clustering.baselines.classic import (
     RFMSegmenter,
 )
 
-#: baselines the distributed path computes; the others are reported as skipped
-SPARK_BASELINES = ("rfm", "lifecycle", "abc_xyz")
 #: breakpoints per round that narrow the bracket around an ABC value level, and the distinct
 #: values at most left in it for the exact search (one aggregated row per value)
 BRACKETS = 200
