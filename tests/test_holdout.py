@@ -34,6 +34,19 @@ def test_grouped_auc_equals_roc_auc_on_the_customers():
     assert metrics["future_auc_repeat"] == pytest.approx(roc_auc_score(again, rate), abs=1e-12)
 
 
+def test_per_segment_table_equals_a_groupby():
+    rng = np.random.default_rng(2)
+    labels = np.array(["Loyal", "Lost", "At risk", None], dtype=object)[rng.integers(0, 4, 3000)]
+    again, spend = rng.random(3000) < 0.4, rng.gamma(2.0, 50.0, 3000)
+    _, table = future_separation(labels, again, spend)
+    df = pd.DataFrame({"segment": labels, "again": again, "spend": spend})
+    g = df.groupby("segment")  # drops the unlabelled customers, sorts the segments
+    assert table["segment"].tolist() == ["At risk", "Lost", "Loyal"]
+    np.testing.assert_array_equal(table["customers"], g.size().to_numpy())
+    np.testing.assert_allclose(table["holdout_repeat_rate"], g["again"].mean().to_numpy())
+    np.testing.assert_allclose(table["holdout_mean_spend"], g["spend"].mean().to_numpy())
+
+
 def test_k_by_future_separation_finds_the_planted_k():
     """Four planted groups of customers with repeat rates 10/40/70/95%: the hold-out AUC
     rises until k=4 and is flat after it, so the criterion picks 4 (the smallest k within

@@ -47,3 +47,28 @@ def test_internal_indices_leave_out_unassigned_customers():
     got = internal_indices(X, noisy, 0, 0)
     assert got["calinski_harabasz"] == pytest.approx(calinski_harabasz_score(X[50:], y[50:]))
     assert np.isnan(internal_indices(X, np.zeros(600, int), 0, 0)["silhouette"])
+
+
+@pytest.mark.parametrize("case", ["blobs", "sparse_ids", "singletons", "identical_points",
+                                  "one_point_per_segment"])
+def test_dispersion_indices_equal_scikit_learns(case):
+    from sklearn.datasets import make_blobs
+    from sklearn.metrics import calinski_harabasz_score, davies_bouldin_score
+
+    from clustering.metrics import dispersion_indices
+
+    X, y = make_blobs(n_samples=3000, centers=5, n_features=7, random_state=1)
+    if case == "sparse_ids":  # ids with gaps, unsorted
+        y = np.array([7, 2, 40, 11, 3])[y]
+    elif case == "singletons":  # two segments of one customer
+        y = y.copy()
+        y[:2] = [5, 6]
+    elif case == "identical_points":  # every customer of a segment at one point
+        X = np.repeat(np.eye(7)[:3] * 5, 1000, axis=0)
+        y = np.repeat([0, 1, 2], 1000)
+    elif case == "one_point_per_segment":  # all but one segment a single customer
+        X, y = X[:5], np.array([0, 1, 2, 3, 3])
+    ch, db = dispersion_indices(X, y, chunk=1024)
+    assert ch == pytest.approx(calinski_harabasz_score(X, y), rel=1e-10)
+    # scikit-learn's distances expand |x - c|^2 and lose ~1e-8 where a segment is one point
+    assert db == pytest.approx(davies_bouldin_score(X, y), rel=1e-7, abs=1e-12)

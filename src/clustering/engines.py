@@ -59,6 +59,7 @@ class LocalEngine:
         self.lookback_days = lookback_days
         self.include = include or None
         self._features: dict = {}
+        self._outcomes: dict = {}
         self.con = duckdb_connection(memory_limit, data_dir, threads)
         try:
             self.loaded = load_local(self.con, sources, snapshot_date)
@@ -75,7 +76,13 @@ class LocalEngine:
         return self._features[day]
 
     def outcomes(self, customer_ids: pd.Series, split: dt.date, days: int) -> pd.DataFrame:
-        return holdout_outcomes(self.con, customer_ids, split, days)
+        """Hold-out outcomes of ``customer_ids``; kept for the same customers and window, as
+        choosing k and validating both ask for the calibration buyers'."""
+        key = (split, days)
+        cached = self._outcomes.get(key)
+        if cached is None or not cached["customer_id"].equals(customer_ids.reset_index(drop=True)):
+            self._outcomes[key] = holdout_outcomes(self.con, customer_ids, split, days)
+        return self._outcomes[key]
 
     def write_quarantine(self, path: Path) -> Path | None:
         return write_quarantine(self.con, path)

@@ -50,7 +50,7 @@ def holdout_outcomes(
 def outcome_frame(customer_ids: pd.Series, per_buyer: pd.DataFrame) -> pd.DataFrame:
     """Every calibration customer with their hold-out orders and spend (0 when they did not
     buy) from the per-buyer aggregate of either engine."""
-    frame = pd.DataFrame({"customer_id": customer_ids.to_numpy()})
+    frame = customer_ids.reset_index(drop=True).rename("customer_id").to_frame()
     frame = frame.merge(per_buyer, on="customer_id", how="left")
     frame["holdout_orders"] = frame["holdout_orders"].fillna(0).astype(int)
     frame["holdout_spend"] = frame["holdout_spend"].fillna(0.0).astype(float)
@@ -71,16 +71,22 @@ def grouped_auc(score: np.ndarray, positives: np.ndarray, negatives: np.ndarray)
 def future_separation(
     labels: np.ndarray, bought_again: np.ndarray, spend: np.ndarray
 ) -> tuple[dict[str, float], pd.DataFrame]:
-    """Overall metrics and the per-segment hold-out table of one segmentation."""
-    df = pd.DataFrame({"segment": np.asarray(labels), "again": np.asarray(bought_again, bool),
-                       "spend": np.asarray(spend, float)})
-    g = df.groupby("segment")
-    table = pd.DataFrame({"customers": g.size(), "holdout_repeat_rate": g["again"].mean(),
-                          "holdout_mean_spend": g["spend"].mean()}).reset_index()
-    pos = g["again"].sum().to_numpy(float)
-    auc = (grouped_auc(table["holdout_repeat_rate"].to_numpy(), pos, table["customers"] - pos)
-           if df["again"].nunique() == 2 else float("nan"))
-    eta2 = eta_squared(df["segment"], df["spend"])
+    """Overall metrics and the per-segment hold-out table of one segmentation (segments in
+    sorted order; customers without a label count in no segment's row)."""
+    labels = np.asarray(labels)
+    again = np.asarray(bought_again, bool)
+    spend = np.asarray(spend, float)
+    codes, uniques = pd.factorize(labels, sort=True)  # hashed: no groupby of a million rows
+    keep = codes >= 0
+    counts = np.bincount(codes[keep], minlength=len(uniques))
+    pos = np.bincount(codes[keep], weights=again[keep], minlength=len(uniques))
+    table = pd.DataFrame({"segment": uniques, "customers": counts,
+                          "holdout_repeat_rate": pos / counts,
+                          "holdout_mean_spend": np.bincount(codes[keep], weights=spend[keep],
+                                                            minlength=len(uniques)) / counts})
+    auc = (grouped_auc(table["holdout_repeat_rate"].to_numpy(), pos, counts - pos)
+           if 0 < again.sum() < len(again) else float("nan"))
+    eta2 = eta_squared(labels, spend)
     return {"future_auc_repeat": auc, "future_eta2_spend": eta2}, table
 
 

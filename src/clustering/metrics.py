@@ -6,13 +6,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from scipy import sparse
 from scipy.special import comb
-from sklearn.metrics import (
-    calinski_harabasz_score,
-    davies_bouldin_score,
-    mutual_info_score,
-    silhouette_score,
-)
+from sklearn.metrics import mutual_info_score, silhouette_score
 
 from clustering.preprocess import signed_log
 
@@ -35,24 +31,53 @@ def int_codes(labels) -> np.ndarray:
     return pd.factorize(pd.Series(labels), sort=False)[0]
 
 
+def dispersion_indices(X: np.ndarray, labels: np.ndarray, chunk: int = 65_536
+                       ) -> tuple[float, float]:
+    """(Calinski-Harabasz, Davies-Bouldin) of a partition of ``X`` from one pass over the rows.
+
+    Equal to scikit-learn's ``calinski_harabasz_score`` and ``davies_bouldin_score`` (tested),
+    which loop over the segments with a boolean mask each: eight baselines and the clusters of a
+    million customers took 3 s that way. Segment sums come from one sparse product, each row's
+    distance to its centre from chunks of the matrix."""
+    codes, _ = pd.factorize(labels, sort=True)
+    n, k = len(codes), int(codes.max()) + 1
+    X = np.asarray(X, dtype=np.float64)
+    onehot = sparse.csr_matrix((np.ones(n), (codes, np.arange(n))), shape=(k, n))
+    counts = np.bincount(codes, minlength=k).astype(np.float64)
+    centers = np.asarray(onehot @ X) / counts[:, None]
+    within, dist_sum = 0.0, np.zeros(k)
+    for lo in range(0, n, chunk):
+        c = codes[lo:lo + chunk]
+        d2 = ((X[lo:lo + chunk] - centers[c]) ** 2).sum(axis=1)
+        within += float(d2.sum())
+        dist_sum += np.bincount(c, weights=np.sqrt(d2), minlength=k)
+    between = float((counts * ((centers - X.mean(axis=0)) ** 2).sum(axis=1)).sum())
+    ch = 1.0 if within == 0 else between * (n - k) / (within * (k - 1.0))
+    intra = dist_sum / counts
+    gaps = np.sqrt(np.maximum(((centers[:, None, :] - centers[None, :, :]) ** 2).sum(axis=2), 0))
+    if np.allclose(intra, 0) or np.allclose(gaps, 0):
+        return float(ch), 0.0
+    gaps[gaps == 0] = np.inf
+    db = float(np.mean(np.max((intra[:, None] + intra[None, :]) / gaps, axis=1)))
+    return float(ch), db
+
+
 def internal_indices(
     X: np.ndarray, labels: np.ndarray, sample_size: int, seed: int
 ) -> dict[str, float]:
     """Silhouette, Calinski-Harabasz and Davies-Bouldin of one partition, ignoring customers
     labelled -1 (no segment); silhouette on a sample (O(sample^2), not O(n^2))."""
     keep = labels >= 0
-    X, labels = X[keep], labels[keep]
+    if not keep.all():
+        X, labels = X[keep], labels[keep]
     names = ("silhouette", "calinski_harabasz", "davies_bouldin")
-    if len(np.unique(labels)) < 2 or len(labels) < 3:
+    if len(pd.unique(labels)) < 2 or len(labels) < 3:
         return {k: float("nan") for k in names}
     n = X.shape[0]
     size = min(sample_size, n) if sample_size else n
     sil = silhouette_score(X, labels, sample_size=size if size < n else None, random_state=seed)
-    return {
-        "silhouette": float(sil),
-        "calinski_harabasz": float(calinski_harabasz_score(X, labels)),
-        "davies_bouldin": float(davies_bouldin_score(X, labels)),
-    }
+    ch, db = dispersion_indices(X, labels)
+    return {"silhouette": float(sil), "calinski_harabasz": ch, "davies_bouldin": db}
 
 
 def eta_squared(groups, y) -> float:

@@ -17,6 +17,7 @@ import mlflow
 import mlflow.pyfunc
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 from sklearn.base import BaseEstimator
 from sklearn.pipeline import Pipeline
 
@@ -24,6 +25,25 @@ from clustering.checks import QualityPolicy
 from clustering.errors import DataError
 
 OUTPUT_COLUMNS = ["segment", "persona", "confidence", "is_outlier"]
+
+
+def text_from_codes(codes: np.ndarray, categories: list[str]) -> pd.Series:
+    """A text column from integer codes into ``categories`` (-1: empty), taken from an Arrow
+    dictionary: no Python string per row (a million of them took a second a column)."""
+    codes = np.asarray(codes)
+    arr = pa.DictionaryArray.from_arrays(pa.array(codes.astype(np.int32), mask=codes < 0),
+                                         pa.array([str(c) for c in categories], pa.string()))
+    return arr.cast(pa.string()).to_pandas()
+
+
+def text_column(values, rows: np.ndarray) -> pd.Series:
+    """``values`` (one per True of ``rows``) as a text column as long as ``rows``, empty
+    elsewhere."""
+    codes, uniques = pd.factorize(np.asarray(values) if not isinstance(values, pd.Series)
+                                  else values)
+    full = np.full(len(rows), -1, dtype=np.int64)
+    full[rows] = codes
+    return text_from_codes(full, list(uniques))
 
 
 class SegmentationModel(BaseEstimator):
@@ -152,33 +172,37 @@ class SegmentationModel(BaseEstimator):
         buyer = table["is_buyer"].to_numpy(bool) if "is_buyer" in table else np.ones(n, bool)
         prospect = (table["is_prospect"].to_numpy(bool) if "is_prospect" in table
                     else np.zeros(n, bool)) & ~buyer
-        relationship = np.where(buyer, "current", np.where(prospect, "prospect", "former"))
+        kinds = ["current", "prospect", "former"]
+        kind = np.where(buyer, 0, np.where(prospect, 1, 2))
         names = {"prospect": "Prospects", "former": "Former customers",
                  **(getattr(self, "relationship_names", None) or {})}
-        out = pd.DataFrame({
-            "customer_id": table[id_column].to_numpy(), "relationship": relationship,
-            "segment": pd.array([pd.NA] * n, dtype="Int64"),
-            "persona": pd.Series(relationship, dtype=object).map(names).to_numpy(),
-            "confidence": np.full(n, np.nan), "is_outlier": np.zeros(n, bool)})
+        segment = np.zeros(n, dtype=np.int64)
+        confidence, outlier = np.full(n, np.nan), np.zeros(n, bool)
+        personas = [names.get(k, k) for k in kinds]
+        persona = kind.copy()  # codes into ``personas``
         if buyer.any():
             lab = self.label_frame(table[buyer])
-            rows = np.flatnonzero(buyer)
-            out.loc[rows, "segment"] = lab["segment"].to_numpy()
-            for c in ("persona", "confidence", "is_outlier"):
-                out.loc[rows, c] = lab[c].to_numpy()
+            codes, uniques = pd.factorize(lab["persona"])
+            persona[buyer] = codes + len(personas)
+            personas += list(uniques)
+            segment[buyer] = lab["segment"].to_numpy()
+            confidence[buyer] = lab["confidence"].to_numpy()
+            outlier[buyer] = lab["is_outlier"].to_numpy()
+        out = {"customer_id": table[id_column].to_numpy(), "relationship": text_from_codes(kind, kinds),
+               "segment": pd.arrays.IntegerArray(segment, ~buyer), "persona": text_from_codes(persona, personas),
+               "confidence": confidence, "is_outlier": outlier}
         signals = getattr(self, "signals", None)
         if signals is not None:
             table = signals.add_to(table)
             for c in signals.label_columns(table.head(0)).columns:
                 out[c] = table[c].to_numpy()
         history = ~prospect
+        past = table[history] if (getattr(self, "baselines", None) and not history.all()) else table
         for name, baseline in (getattr(self, "baselines", None) or {}).items():
-            cols = baseline.label_columns(table[history], name)
+            cols = baseline.label_columns(past, name)
             for c in cols.columns:
-                col = np.full(n, None, dtype=object)
-                col[history] = cols[c].to_numpy(dtype=object)
-                out[c] = col
-        return out
+                out[c] = text_column(cols[c], history)
+        return pd.DataFrame(out, index=pd.RangeIndex(n))
 
     def distances(self, X: pd.DataFrame) -> pd.DataFrame:
         """Distance to every segment centre, columns named by published segment id."""

@@ -37,6 +37,9 @@ from pathlib import Path
 
 import duckdb
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from clustering.attributes import canonical_select, canonical_tables, customer_id_warnings
 from clustering.attributes import describe as describe_attributes
@@ -394,15 +397,25 @@ def load_local(con: duckdb.DuckDBPyConnection, sources: DataSources, snapshot_da
 
 
 def planted_types(customer_ids: pd.Series, truth_path: str | None):
-    """The planted type of every customer (generated data only: ``truth_path``), else None."""
+    """The planted type of every customer (generated data only: ``truth_path``), else None.
+
+    Read file by file keeping only the wanted customers (a sample's truth in bounded memory),
+    matched by hashing in Arrow: pandas' ``isin`` on Arrow strings converts the wanted ids to
+    Python objects once per file (20 s for 1M customers and five files)."""
     if not truth_path:
         return None
     files = resolve_files(truth_path, what="table")
-    fmt, wanted = file_format(files, "auto"), pd.Index(customer_ids.unique())
-    # file by file, keeping only the wanted customers: a sample's truth in bounded memory
-    parts = [t[t["customer_id"].isin(wanted)] for t in
-             (pd.read_parquet(f) if fmt == "parquet" else read_frame(f) for f in files)]
-    planted = customer_ids.to_frame("customer_id").merge(
-        pd.concat(parts, ignore_index=True), on="customer_id", how="left")["planted_type"]
-    return planted.fillna("unknown").to_numpy(dtype=object)
-
+    fmt, cols = file_format(files, "auto"), ["customer_id", "planted_type"]
+    ids = pa.Array.from_pandas(customer_ids).cast(pa.string())
+    wanted, kept, types = pc.unique(ids), [], []
+    for f in files:
+        t = (pq.read_table(f, columns=cols) if fmt == "parquet"
+             else pa.Table.from_pandas(read_frame(f)[cols], preserve_index=False))
+        cid = t["customer_id"].cast(pa.string())
+        mask = pc.is_in(cid, value_set=wanted)
+        kept.append(cid.filter(mask))
+        types.append(t["planted_type"].cast(pa.string()).filter(mask))
+    kept_ids = pa.chunked_array(kept, pa.string()).combine_chunks()
+    planted = pc.take(pa.chunked_array(types, pa.string()),
+                      pc.index_in(ids, value_set=kept_ids))
+    return pc.fill_null(planted, "unknown").to_numpy(zero_copy_only=False).astype(object)
