@@ -105,6 +105,23 @@ def test_bad_rows_are_quarantined_with_reasons(tmp_path, extra, kwargs, counts):
         assert {"raw_timestamp", "raw_amount"} <= set(df.columns)  # the source text
 
 
+def test_duplicates_are_exact_lines_empty_cells_and_unmapped_columns_included(tmp_path):
+    """Copies of a line count once (empty cells equal empty cells); lines that differ in any
+    column, mapped or not (currency), are distinct lines."""
+    extra = ("C1,O91,2024-01-01 10:00,,EUR\n" * 3          # an empty amount, three times
+             + "C2,O92,2024-01-02 10:00,7,EUR\n" * 2       # a good line twice
+             + "C2,O92,2024-01-02 10:00,7,USD\n"           # differs only in currency
+             + ",O93,2024-01-03 10:00,4,\n" * 2)           # no id, no currency, twice
+    loaded, con = _load(tmp_path, HEADER + GOOD + extra)
+    q = loaded.quality
+    assert q.rows_read == 60 + 8
+    assert q.counts == {"duplicate": 4, "bad_amount": 1, "missing_customer_id": 1}
+    assert q.rows_kept == 60 + 2
+    df = pd.read_parquet(write_quarantine(con, tmp_path / "q.parquet"))
+    assert df.groupby("reason")["copies"].sum().to_dict() == {
+        "bad_amount": 1, "duplicate": 4, "missing_customer_id": 1}
+
+
 def test_currency_rates_convert_amounts(tmp_path):
     text = HEADER + "A,O1,2024-01-01 10:00,100,EUR\nA,O2,2024-01-02 10:00,100,USD\n"
     loaded, con = _load(tmp_path, text, cols={**COLS, "currency": "currency"},

@@ -123,17 +123,25 @@ def apply_quality(con: duckdb.DuckDBPyConnection, policy: QualityPolicy, snapsho
     base, streamed = source("transactions_typed"), source("transactions_streamed")
     valid = ("customer_id IS NOT NULL AND trim(customer_id) <> '' AND ts IS NOT NULL "
              "AND amount IS NOT NULL AND isfinite(amount)")
-    snapshot = resolve_snapshot(
-        snapshot_date,
-        lambda: con.execute(f"SELECT max(ts) FROM ({streamed}) WHERE {valid}").fetchall()[0][0],
-        where)
+    buy = "amount > 0 AND NOT coalesce(is_return, false)"
+    if snapshot_date is None:
+        # the snapshot follows the last valid line, so every valid line is before it: each
+        # customer's first purchase and the last date come from one scan
+        con.execute(f"""
+            CREATE OR REPLACE TEMP TABLE _first_buy AS
+            SELECT customer_id, min(ts) FILTER (WHERE {buy}) AS first_buy, max(ts) AS last_ts
+            FROM ({streamed}) WHERE {valid} GROUP BY customer_id""")
+        snapshot = resolve_snapshot(None, lambda: con.execute(
+            "SELECT max(last_ts) FROM _first_buy").fetchall()[0][0], where)
+    else:
+        snapshot = resolve_snapshot(snapshot_date, None, where)
+        con.execute(f"""
+            CREATE OR REPLACE TEMP TABLE _first_buy AS
+            SELECT customer_id, min(ts) AS first_buy FROM ({streamed})
+            WHERE {valid} AND {buy} AND ts < $snap::TIMESTAMP
+            GROUP BY customer_id""", {"snap": snapshot})
     currency_rule = (f"WHEN {rates_sql} IS NULL THEN 'unknown_currency'"
                      if rates_sql != "NULL" else "")
-    con.execute(f"""
-        CREATE OR REPLACE TEMP TABLE _first_buy AS
-        SELECT customer_id, min(ts) AS first_buy FROM ({streamed})
-        WHERE {valid} AND amount > 0 AND NOT coalesce(is_return, false) AND ts < $snap::TIMESTAMP
-        GROUP BY customer_id""", {"snap": snapshot})
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE _checked AS
         SELECT t.*, CASE
