@@ -25,6 +25,22 @@ def test_quantile_scores_ties_share_the_lower_score():
     assert quantile_scores(train, np.array([0.0, 100.0]), 5).tolist() == [1, 5]
 
 
+def test_quantile_scores_follow_the_rank_formula_on_any_data():
+    """Few training values, more scores than values, ties, missing values and infinities: the
+    thresholds give the formula's score for every value."""
+    rng = np.random.default_rng(0)
+    for trial in range(500):
+        size, n = int(rng.integers(1, 40)), int(rng.integers(2, 11))
+        train = rng.integers(0, 6, size).astype(float) if trial % 2 else rng.normal(size=size)
+        if trial % 5 == 0:
+            train[: size // 3] = np.nan
+        x = np.concatenate([train, rng.integers(-2, 8, 20), [np.nan, np.inf, -np.inf]])
+        s = np.sort(train)
+        rank = np.searchsorted(s, x, side="left") + 1
+        want = np.clip(np.ceil(n * rank / size - 1e-9), 1, n).astype(int)
+        np.testing.assert_array_equal(quantile_scores(train, x, n), want)
+
+
 def test_rfm_scores_and_names_by_hand():
     X = pd.DataFrame({
         "recency_days": [5, 10, 200, 300, 20],

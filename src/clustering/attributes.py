@@ -112,25 +112,29 @@ def customer_id_warnings(con: duckdb.DuckDBPyConnection, reader: str, cid: str,
     buyers found in it (and how many would match without leading zeros, which Excel strips),
     and ids that appear more than once with different rows."""
     out = []
-    buyers, matched, unzeroed = con.execute("""
-        WITH b AS (SELECT DISTINCT customer_id FROM transactions),
-             c AS (SELECT DISTINCT customer_id FROM customers)
-        SELECT (SELECT count(*) FROM b),
-               (SELECT count(*) FROM b SEMI JOIN c USING (customer_id)),
-               (SELECT count(*) FROM b WHERE ltrim(customer_id, '0') IN
-                   (SELECT ltrim(customer_id, '0') FROM c))""").fetchall()[0]
-    if buyers and matched < 0.5 * buyers:
+    con.execute("CREATE OR REPLACE TEMP TABLE _buyer_ids AS "
+                "SELECT DISTINCT customer_id FROM transactions")
+    buyers, matched = con.execute("""
+        SELECT count(*), count(*) FILTER (WHERE customer_id IN (SELECT customer_id FROM customers))
+        FROM _buyer_ids""").fetchall()[0]
+    if buyers and matched < 0.5 * buyers:  # only then: would the ids match without zeros?
+        unzeroed = con.execute("""
+            SELECT count(*) FROM _buyer_ids WHERE ltrim(customer_id, '0') IN
+                (SELECT ltrim(customer_id, '0') FROM customers)""").fetchall()[0][0]
         msg = (f"{where}: only {matched:,} of {buyers:,} buyers' ids are in the customers table, "
                "so the others get no attributes and its customers look like prospects")
         if unzeroed - matched > 0.25 * buyers:
             msg += (f"; {unzeroed:,} would match with leading zeros stripped: the file was "
                     "re-saved with ids as numbers (keep the id column as text)")
         out.append(msg)
+    con.execute("DROP TABLE _buyer_ids")
+    key = f"trim(CAST({cid} AS VARCHAR))"
     repeated, conflicting = con.execute(f"""
+        WITH rep AS (SELECT {key} AS id FROM {reader} WHERE nullif({key}, '') IS NOT NULL
+                     GROUP BY 1 HAVING count(*) > 1)
         SELECT count(*), count(*) FILTER (WHERE variants > 1) FROM (
             SELECT count(DISTINCT src) AS variants FROM {reader} AS src
-            WHERE nullif(trim(CAST({cid} AS VARCHAR)), '') IS NOT NULL
-            GROUP BY trim(CAST({cid} AS VARCHAR)) HAVING count(*) > 1)""").fetchall()[0]
+            WHERE {key} IN (SELECT id FROM rep) GROUP BY {key})""").fetchall()[0]
     if conflicting:
         out.append(f"{where}: {conflicting:,} customer ids appear more than once with different "
                    "values; the first row of each is used (de-duplicate the file to choose)")

@@ -289,6 +289,19 @@ def weighted_fit(personas: PersonaAssignment, profile: pd.DataFrame) -> float:
     return float((fit * weights).sum() / weights.sum())
 
 
+#: members' own fits are checked on at most this many customers (a seeded sample, as the
+#: distributed path does): a 5% segment keeps 10,000 sampled members, so its member share has
+#: a standard error under half a point; 3 s less at a million customers
+MEMBER_SAMPLE = 200_000
+
+
+def member_sample(n: int, size: int = MEMBER_SAMPLE, seed: int = 0) -> np.ndarray | None:
+    """Sorted positions of a seeded sample of ``size`` of ``n`` customers; None: everyone."""
+    if n <= size:
+        return None
+    return np.sort(np.random.default_rng(seed).choice(n, size, replace=False))
+
+
 def name_segments(buyers: pd.DataFrame, labels: np.ndarray, features: list[str], settings,
                   previous_names: dict[int, str] | None = None,
                   matches: pd.DataFrame | None = None, version: str = "the previous version",
@@ -299,8 +312,11 @@ def name_segments(buyers: pd.DataFrame, labels: np.ndarray, features: list[str],
 
     profile = profile_segments(buyers, labels, features)
     catalogue = {"catalogue": settings.catalogue, "special": settings.special}
+    rows = member_sample(len(buyers))
     personas = name_personas(profile, catalogue, settings.min_fit,
-                             customer_stats(buyers, features), labels, settings.min_member_share)
+                             customer_stats(buyers, features, rows=rows),
+                             np.asarray(labels) if rows is None else np.asarray(labels)[rows],
+                             settings.min_member_share)
     if previous_names is not None and matches is not None:
         personas = keep_previous_names(personas, previous_names, matches, settings, version)
         for message in personas.renamed["message"]:

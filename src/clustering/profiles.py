@@ -63,18 +63,23 @@ def crosstab(labels: np.ndarray, other: np.ndarray, name: str = "truth") -> pd.D
 
 
 def customer_stats(features: pd.DataFrame, columns: list[str],
-                   revenue: str = "monetary_total") -> pd.DataFrame:
+                   revenue: str = "monetary_total", rows: np.ndarray | None = None) -> pd.DataFrame:
     """Per customer, the statistics a segment profile has, on the same scales: ``median_<f>``
     and ``mean_<f>`` are the customer's own value, ``z_<f>`` its standardised difference from
     the population, ``revenue_ratio`` its revenue over the mean revenue. Persona rules written
-    for segment profiles can so be checked on every member."""
-    df = features[columns].astype(float)
+    for segment profiles can so be checked on every member. ``rows``: only these customers
+    (positions), still compared with the whole population."""
     comp = _comparable(features, columns)
-    z = (comp - comp.mean()) / comp.std(ddof=0).replace(0, np.nan)
+    mean, sd = comp.mean(), comp.std(ddof=0).replace(0, np.nan)
+    mean_revenue = float(features[revenue].mean()) if revenue in features else None
+    if rows is not None:
+        features, comp = features.iloc[rows], comp.iloc[rows]
+    df = features[columns].astype(float)
+    z = (comp - mean) / sd
     out = pd.concat([df.add_prefix("median_"), df.add_prefix("mean_"), z.add_prefix("z_")],
                     axis=1)
-    if revenue in features:
-        mean = float(features[revenue].mean())
-        out["revenue_ratio"] = features[revenue].to_numpy(float) / mean if mean else np.nan
+    if mean_revenue is not None:
+        out["revenue_ratio"] = (features[revenue].to_numpy(float) / mean_revenue if mean_revenue
+                                else np.nan)
     return out
 

@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -436,4 +437,6 @@ def planted_types(customer_ids: pd.Series, truth_path: str | None):
     kept_ids = pa.chunked_array(kept, pa.string()).combine_chunks()
     planted = pc.take(pa.chunked_array(types, pa.string()),
                       pc.index_in(ids, value_set=kept_ids))
-    return pc.fill_null(planted, "unknown").to_numpy(zero_copy_only=False).astype(object)
+    codes = pc.fill_null(planted, "unknown").combine_chunks().dictionary_encode()
+    # one Python string per type, shared by its customers: not one per customer
+    return np.asarray(codes.dictionary.to_pylist(), dtype=object)[codes.indices.to_numpy()]

@@ -29,11 +29,18 @@ class _Baseline(ClusterMixin, BaseEstimator):
 def quantile_scores(train: np.ndarray, x: np.ndarray, n: int) -> np.ndarray:
     """Scores 1..n by percentile rank among ``train``; tied values share the lower score.
 
-    score = ceil(n * (#train values < x + 1) / len(train)), clipped to 1..n.
+    score = ceil(n * (#train values < x + 1) / len(train)), clipped to 1..n. Computed from the
+    n - 1 training values where the score steps up (x above the value: one more), so a million
+    customers are compared with four thresholds, not searched among a million values.
     """
     s = np.sort(np.asarray(train, dtype=float))
-    rank = np.searchsorted(s, np.asarray(x, dtype=float), side="left") + 1
-    return np.clip(np.ceil(n * rank / len(s) - 1e-9), 1, n).astype(int)
+    below = np.arange(len(s) + 1)  # possible counts of training values under x
+    by_count = np.clip(np.ceil(n * (below + 1) / len(s) - 1e-9), 1, n)
+    first = np.searchsorted(by_count, np.arange(2, n + 1), side="left")  # count reaching s+1
+    reach = first[(first > 0) & (first <= len(s))]
+    steps = s[reach - 1]  # x above steps[i]: x has at least reach[i] training values below it
+    return (1 + int((first == 0).sum())
+            + np.searchsorted(steps, np.asarray(x, dtype=float), side="left")).astype(int)
 
 
 def robust_cut(values: np.ndarray, level: float) -> float:
