@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from clustering.files import write_frame
-from clustering.sample_data import generate_sample
+from clustering.sample_data import generate_tables
 
 INTENSITY = 0.36  # about 10 lines per customer (the default sample has about 40)
 CHUNK = 250_000
@@ -29,7 +29,7 @@ def bench_dataset(n_customers: int, root: str | Path, seed: int = 11) -> dict[st
     lines = 0
     for i, start in enumerate(range(0, n_customers, CHUNK)):
         n = min(CHUNK, n_customers - start)
-        s = generate_sample(n, seed=seed + i, intensity=INTENSITY, id_offset=start)
+        s = generate_tables(n, seed=seed + i, intensity=INTENSITY, id_offset=start)
         for name, frame in (("transactions", s.transactions), ("customers", s.customers),
                             ("truth", s.truth)):
             write_frame(frame, Path(paths[name]) / f"part-{i:04d}.parquet")

@@ -58,6 +58,39 @@ def _jvm_peak_mb() -> int | None:
 
 # --- measured work (runs in a child process) ----------------------------------------------
 
+class TreePeak:
+    """Peak resident memory of this process and its children summed, sampled every 0.2 s on a
+    thread (``ru_maxrss`` sees one process: the generator's workers are several)."""
+
+    def __init__(self):
+        import threading
+
+        self.peak_kb, self._stop = 0, threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    @staticmethod
+    def _rss_kb(pid: int) -> int:
+        try:
+            status = Path(f"/proc/{pid}/status").read_text()
+            kids = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        except OSError:
+            return 0
+        own = next((int(x.split()[1]) for x in status.splitlines() if x.startswith("VmRSS")), 0)
+        return own + sum(TreePeak._rss_kb(int(k)) for k in kids)
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.2):
+            self.peak_kb = max(self.peak_kb, self._rss_kb(os.getpid()))
+
+    def __enter__(self) -> TreePeak:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
 def _snapshot(paths) -> tuple:
     import duckdb
     import pandas as pd
@@ -134,6 +167,18 @@ def _assign_hdbscan(paths, reference: bool) -> dict:
 
 
 def work(stage: str, n: int) -> dict:
+    if stage == "generate":  # the bundled generator (about 40 lines per customer), as make train
+        import tempfile
+
+        import pyarrow.parquet as pq
+
+        from clustering.sample_files import ensure_sample_data
+        from clustering.sources import resolve_files
+
+        with tempfile.TemporaryDirectory(dir=DATA) as tmp, TreePeak() as peak:
+            files = resolve_files(ensure_sample_data(tmp, n_customers=n, seed=42)["transactions"])
+            lines = sum(pq.ParquetFile(f).metadata.num_rows for f in files)
+        return {"lines": lines, "processes_peak_mb": round(peak.peak_kb / 1024)}
     from benchmarks.datasets import bench_dataset
 
     paths = bench_dataset(n, DATA)
@@ -451,7 +496,7 @@ def _commit() -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sizes", default="100000,1000000")
-    ap.add_argument("--stages", default="features,features_duckdb_checked,features_duckdb,"
+    ap.add_argument("--stages", default="generate,features,features_duckdb_checked,features_duckdb,"
                                         "features_polars,features_pandas,"
                                         "train,train_hierarchical,train_hdbscan,"
                                         "cluster_hierarchical,cluster_hierarchical_planted,"

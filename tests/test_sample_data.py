@@ -59,6 +59,11 @@ def test_large_bases_are_generated_chunk_by_chunk_and_train(tmp_path, monkeypatc
     stamp = (tmp_path / "base" / "manifest.json").stat().st_mtime_ns
     assert ensure_sample_data(str(tmp_path / "base"), n_customers=2500, seed=5) == paths
     assert (tmp_path / "base" / "manifest.json").stat().st_mtime_ns == stamp
+    # chunks written by parallel processes (above) equal chunks written one after the other
+    monkeypatch.setattr(sd, "MAX_WORKERS", 1)
+    serial = ensure_sample_data(str(tmp_path / "serial"), n_customers=2500, seed=5)
+    for name, path in paths.items():
+        pd.testing.assert_frame_equal(pd.read_parquet(path), pd.read_parquet(serial[name]))
     settings, resolved = settings_for("data.sample.n_customers=2500", "model.k=4",
                                       "baselines.log_runs=false", "mlflow.log_model=false",
                                       "evaluate.holdout_days=0", "evaluate.stability_runs=0")

@@ -9,6 +9,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from clustering.errors import ConfigError, DataError
 
@@ -50,13 +52,25 @@ def write_text(path: str | Path, text: str) -> Path:
     return Path(path)
 
 
-def write_frame(df: pd.DataFrame, path: str | Path) -> Path:
-    """Parquet or CSV by extension, atomically."""
+def plain_text(table: pa.Table) -> pa.Table:
+    """``table`` with its dictionary-encoded columns as plain text (a fast take in Arrow;
+    Parquet's writer falls back slowly from a dictionary of a million order ids)."""
+    return table.cast(pa.schema([pa.field(f.name, f.type.value_type)
+                                 if pa.types.is_dictionary(f.type) else f for f in table.schema]))
+
+
+def write_frame(df: pd.DataFrame | pa.Table, path: str | Path) -> Path:
+    """Parquet or CSV by extension, atomically; an Arrow table is written without going
+    through pandas."""
     path = Path(path)
     if path.suffix not in TABLE_SUFFIXES:
         raise DataError(f"output '{path}': use a .parquet or .csv file name")
     with atomic_path(path) as tmp:
-        if path.suffix == ".csv":
+        if isinstance(df, pa.Table) and path.suffix != ".csv":
+            pq.write_table(plain_text(df), tmp)
+        elif isinstance(df, pa.Table):
+            plain_text(df).to_pandas().to_csv(tmp, index=False)
+        elif path.suffix == ".csv":
             df.to_csv(tmp, index=False)
         else:
             df.to_parquet(tmp, index=False)

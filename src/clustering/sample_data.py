@@ -12,10 +12,15 @@ Everything is vectorised with numpy, so a million customers take seconds, not mi
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from clustering.files import plain_text
 
 CATEGORIES = [
     "beverages",
@@ -93,7 +98,7 @@ TYPES: dict[str, TypeProfile] = {
 
 @dataclass(frozen=True)
 class SampleData:
-    transactions: pd.DataFrame
+    transactions: pd.DataFrame  # an Arrow table from :func:`generate_tables`
     customers: pd.DataFrame
     truth: pd.DataFrame
     events: pd.DataFrame
@@ -137,6 +142,21 @@ def generate_sample(
     id_offset:
         First customer / order number, so that chunks generated separately do not collide.
     """
+    data = generate_tables(n_customers, seed, start, end, kind, intensity, id_offset)
+    return dataclasses.replace(data, transactions=plain_text(data.transactions).to_pandas())
+
+
+def generate_tables(
+    n_customers: int = 20_000,
+    seed: int = 42,
+    start: str = "2022-01-01",
+    end: str = "2024-12-31",
+    kind: str = "b2b",
+    intensity: float = 1.0,
+    id_offset: int = 0,
+) -> SampleData:
+    """:func:`generate_sample` with the transactions as an Arrow table whose text columns are
+    dictionary-encoded, as the sample files are written (no text per line is materialised)."""
     if kind not in ("b2b", "b2c"):
         raise ValueError(f"kind must be 'b2b' or 'b2c', got {kind!r}")
     if n_customers < len(TYPES):
@@ -215,9 +235,8 @@ def generate_sample(
     order_value *= np.where(doy > 320, 1.15, 1.0)
     order_value = np.maximum(order_value, 1.0)
     seconds = rng.integers(8 * 3600, 20 * 3600, n_tot)
-    ts = t0 + pd.to_timedelta(np.floor(day), unit="D") + pd.to_timedelta(seconds, unit="s")
-    order_ids = np.char.add(
-        "O", np.char.zfill((np.arange(n_tot) + id_offset * 60).astype(str), 10)).astype(object)
+    # order times in microseconds after t0 (the tables' unit)
+    ts_us = (np.floor(day).astype(np.int64) * 86_400 + seconds) * 1_000_000
     delay = rng.exponential(per_type("delay_mean")[cust]).round().astype(np.int32)
 
     # --- lines ----------------------------------------------------------------------------
@@ -235,7 +254,6 @@ def generate_sample(
     cat_perm = np.argsort(rng.random((n_customers, len(CATEGORIES))), axis=1)
     pick = np.floor(rng.random(line_order.size) * n_pref[line_cust]).astype(int)
     cat_idx = cat_perm[line_cust, pick]
-    category = np.array(CATEGORIES)[cat_idx]
     new_product = rng.random(line_order.size) < per_type("new_product")[line_cust]
     # discounts and costs from a second stream: the draws above stay those of earlier versions
     rng2 = np.random.default_rng([seed, 2])
@@ -247,40 +265,40 @@ def generate_sample(
     cost = np.round(list_value * (1 - np.clip(margin, 0, 0.9)), 2)
 
     ids = _customer_ids(np.arange(n_customers) + id_offset)  # once per customer, then taken
-    tx = pd.DataFrame(
-        {
-            "customer_id": ids[line_cust],
-            "order_id": order_ids[line_order],
-            "timestamp": ts[line_order],
-            "category": category,
-            "quantity": quantity.astype(np.int64),
-            "unit_price": unit_price,
-            "amount": amount,
-            "is_return": np.zeros(line_order.size, dtype=bool),
-            "payment_delay_days": delay[line_order],
-            "is_new_product": new_product,
-            "cost": cost,
-            "discount": discount,
-        }
-    )
     # returns: a negative mirror line of the same order, a few days later (never past `end`)
-    ret = rng.random(line_order.size) < per_type("returns")[line_cust]
+    n_lines = line_order.size
+    ret = rng.random(n_lines) < per_type("returns")[line_cust]
+    src = np.concatenate([np.arange(n_lines), np.flatnonzero(ret)])  # line of every row
+    is_return = np.arange(src.size) >= n_lines
+    when = ts_us[line_order[src]]
     if ret.any():
-        r = tx.loc[ret].copy()
-        r["timestamp"] = np.minimum(
-            r["timestamp"] + pd.to_timedelta(rng.integers(2, 30, ret.sum()), unit="D"),
-            t0 + pd.Timedelta(days=horizon, hours=23),
-        )
-        r["quantity"] = -r["quantity"]
-        r["amount"] = -r["amount"]
-        r["cost"] = -r["cost"]
-        r["discount"] = -r["discount"]
-        r["is_return"] = True
-        tx = pd.concat([tx, r], ignore_index=True)
+        when[n_lines:] = np.minimum(when[n_lines:] + rng.integers(2, 30, ret.sum()) * 86_400_000_000,
+                                    (int(horizon) * 24 + 23) * 3_600_000_000)
     # by time, then order (ids are zero-padded numbers), stable: integer keys sort fast
-    order_no = np.concatenate([line_order, line_order[ret]]) if ret.any() else line_order
-    by = np.lexsort((np.arange(len(tx)), order_no, tx["timestamp"].to_numpy().view(np.int64)))
-    tx = tx.take(by).reset_index(drop=True)
+    by = np.lexsort((np.arange(src.size), line_order[src], when))
+    row, is_return = src[by], is_return[by]
+
+    def signed(x: np.ndarray) -> np.ndarray:
+        x = x[row]
+        return np.negative(x, out=x, where=is_return)
+
+    order_ids = pc.binary_join_element_wise(
+        "O", pc.utf8_lpad(pc.cast(pa.array(np.arange(n_tot) + id_offset * 60), pa.string()),
+                          10, "0"), "")
+    tx = pa.table({
+        "customer_id": _text(line_cust[row], ids),
+        "order_id": _text(line_order[row], order_ids),
+        "timestamp": pa.array(when[by] + t0.value // 1000, pa.timestamp("us")),
+        "category": _text(cat_idx[row], CATEGORIES),
+        "quantity": signed(quantity.astype(np.int64)),
+        "unit_price": unit_price[row],
+        "amount": signed(amount),
+        "is_return": is_return,
+        "payment_delay_days": delay[line_order[row]],
+        "is_new_product": new_product[row],
+        "cost": signed(cost),
+        "discount": signed(discount),
+    })
 
     # --- customers --------------------------------------------------------------------
     signup_day = np.where(buyer, first - rng.uniform(0, 60, n_customers), rng.uniform(0, horizon, n_customers))
@@ -349,6 +367,13 @@ def _type_like_sales_staff(customers: pd.DataFrame, rng: np.random.Generator) ->
         v[spell & (style == 1)] = [x.upper() for x in v[spell & (style == 1)]]
         v[spell & (style == 2)] = [x + " " for x in v[spell & (style == 2)]]
         customers[col] = v
+
+
+def _text(codes: np.ndarray, values) -> pa.Array:
+    """``values[codes]`` as a dictionary-encoded Arrow text column: no Python string per row
+    (a million-customer base has 40 million lines)."""
+    dictionary = values if isinstance(values, pa.Array) else pa.array(np.asarray(values, dtype=object))
+    return pa.DictionaryArray.from_arrays(pa.array(codes, pa.int32()), dictionary)
 
 
 def _customer_ids(idx: np.ndarray) -> np.ndarray:

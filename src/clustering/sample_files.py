@@ -3,13 +3,29 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
+from pathlib import Path
 
 from clustering.files import write_frame, write_text
-from clustering.sample_data import generate_sample
+from clustering.sample_data import generate_tables
 
 #: customers generated (and held in memory) at a time: about 2 GB at 40 lines per customer
 CHUNK = 100_000
+
+
+#: processes generating chunks at once (each holds one chunk: about 1.5 GB at 40 lines each)
+MAX_WORKERS = 2
+
+
+def _write_chunk(files: dict[str, str], params: dict) -> int:
+    """Generate one chunk of the base and write its tables to ``files``; its customer count."""
+    data = generate_tables(**params)
+    for name, path in files.items():
+        write_frame(getattr(data, name), path)
+    return params["n_customers"]
 
 
 def chunk_sizes(n_customers: int, chunk: int = CHUNK) -> list[int]:
@@ -31,14 +47,14 @@ def ensure_sample_data(
 
     Up to :data:`CHUNK` customers: one file per table. Beyond, the base is generated and written
     chunk by chunk (``<table>/part-NNNN.parquet``; chunk i with seed + i and its own ids), so
-    memory stays bounded at any size. A ``manifest.json`` records the parameters and is written
+    memory stays bounded at any size, by up to :data:`MAX_WORKERS` processes at once (the
+    same files whatever the number). A ``manifest.json`` records the parameters and is written
     last; every file is written to a temporary name and renamed, so an interrupted generation
     never leaves a half-written table that looks complete.
     Returns the paths of ``transactions``, ``customers``, ``truth`` and ``events``.
     """
     import json
     import shutil
-    from pathlib import Path
 
     out = Path(directory)
     sizes = chunk_sizes(n_customers, CHUNK)
@@ -58,18 +74,23 @@ def ensure_sample_data(
     if len(sizes) > 1:
         for p in paths.values():
             shutil.rmtree(p, ignore_errors=True)
-    offset = 0
-    for i, size in enumerate(sizes):
-        data = generate_sample(n_customers=size, seed=seed + i, start=start, end=end, kind=kind,
-                               id_offset=offset)
-        # temporary names are per process: parallel jobs may generate at once
-        for name in names:
-            frame = getattr(data, name)
-            write_frame(frame, paths[name] if len(sizes) == 1
-                        else Path(paths[name]) / f"part-{i:04d}.parquet")
-        offset += size
-        del data
-        if progress is not None and len(sizes) > 1:
-            progress(f"generated {offset:,} of {n_customers:,} customers")
+    offsets = [sum(sizes[:i]) for i in range(len(sizes))]
+    jobs = [(paths if len(sizes) == 1 else {k: str(Path(v) / f"part-{i:04d}.parquet")
+                                            for k, v in paths.items()},
+             dict(n_customers=size, seed=seed + i, start=start, end=end, kind=kind,
+                  id_offset=offsets[i])) for i, size in enumerate(sizes)]
+    workers = min(len(jobs), os.cpu_count() or 1, MAX_WORKERS)
+    done = 0
+    if workers == 1:
+        for job in jobs:
+            done += _write_chunk(*job)
+            if progress is not None and len(sizes) > 1:
+                progress(f"generated {done:,} of {n_customers:,} customers")
+    else:  # chunks are independent: one process per core (spawned: no inherited threads)
+        with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
+            for n in pool.map(_write_chunk, *zip(*jobs, strict=True)):
+                done += n
+                if progress is not None:
+                    progress(f"generated {done:,} of {n_customers:,} customers")
     write_text(manifest, json.dumps(params, indent=2))
     return paths
