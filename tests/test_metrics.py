@@ -72,3 +72,20 @@ def test_dispersion_indices_equal_scikit_learns(case):
     assert ch == pytest.approx(calinski_harabasz_score(X, y), rel=1e-10)
     # scikit-learn's distances expand |x - c|^2 and lose ~1e-8 where a segment is one point
     assert db == pytest.approx(davies_bouldin_score(X, y), rel=1e-7, abs=1e-12)
+
+
+def test_sampled_silhouette_equals_scikit_learns_for_every_labelling_of_one_matrix():
+    from sklearn.datasets import make_blobs
+    from sklearn.metrics import silhouette_score
+
+    X, y = make_blobs(n_samples=4000, centers=4, n_features=5, random_state=2)
+    other = (X[:, 0] > 0).astype(int) + 2 * (X[:, 1] > 0)
+    for labels in (y, other, y):  # the cached distances serve the second and third
+        got = internal_indices(X, labels, 500, 7)["silhouette"]
+        assert got == pytest.approx(silhouette_score(X, labels, sample_size=500, random_state=7),
+                                    rel=1e-12)
+    shifted = X + 1.0  # another matrix: new distances (same sample rows), same silhouette
+    assert internal_indices(shifted, y, 500, 7)["silhouette"] == pytest.approx(
+        silhouette_score(shifted, y, sample_size=500, random_state=7), rel=1e-9)
+    assert internal_indices(X, y, 500, 8)["silhouette"] == pytest.approx(
+        silhouette_score(X, y, sample_size=500, random_state=8), rel=1e-12)

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 from scipy import sparse
 from scipy.special import comb
-from sklearn.metrics import mutual_info_score, silhouette_score
+from sklearn.metrics import (
+    mutual_info_score,
+    pairwise_distances,
+    silhouette_samples,
+    silhouette_score,
+)
+from sklearn.utils import check_random_state
 
 from clustering.preprocess import signed_log
 
@@ -62,6 +69,30 @@ def dispersion_indices(X: np.ndarray, labels: np.ndarray, chunk: int = 65_536
     return float(ch), db
 
 
+_SAMPLE: dict = {}  # the last silhouette sample: {"key": ..., "rows": ..., "distances": ...}
+
+
+def sampled_silhouette(X: np.ndarray, labels: np.ndarray, size: int, seed: int) -> float:
+    """scikit-learn's ``silhouette_score(X, labels, sample_size=size, random_state=seed)``,
+    with the sample's distance matrix kept while ``X`` lives: the clusters and every baseline
+    are scored on the same customers, so the distances are computed once per run, not once
+    per labelling (0.3 s -> 0.07 s each at 5,000)."""
+    key = (id(X), X.shape, size, seed)
+    if _SAMPLE.get("key") != key:
+        rows = check_random_state(seed).permutation(X.shape[0])[:size]
+        _SAMPLE.clear()
+        _SAMPLE.update(key=key, rows=rows, distances=pairwise_distances(X[rows]))
+        weakref.finalize(X, _forget, key)
+    rows = _SAMPLE["rows"]
+    return float(silhouette_samples(_SAMPLE["distances"], np.asarray(labels)[rows],
+                                    metric="precomputed").mean())
+
+
+def _forget(key) -> None:
+    if _SAMPLE.get("key") == key:
+        _SAMPLE.clear()
+
+
 def internal_indices(
     X: np.ndarray, labels: np.ndarray, sample_size: int, seed: int
 ) -> dict[str, float]:
@@ -75,7 +106,7 @@ def internal_indices(
         return {k: float("nan") for k in names}
     n = X.shape[0]
     size = min(sample_size, n) if sample_size else n
-    sil = silhouette_score(X, labels, sample_size=size if size < n else None, random_state=seed)
+    sil = silhouette_score(X, labels) if size >= n else sampled_silhouette(X, labels, size, seed)
     ch, db = dispersion_indices(X, labels)
     return {"silhouette": float(sil), "calinski_harabasz": ch, "davies_bouldin": db}
 
