@@ -76,15 +76,17 @@ class RFMSegmenter(_Baseline):
                 out[k[0]] = quantile_scores(-self.train_[k], -x, self.n_scores)
             else:
                 out[k[0]] = quantile_scores(self.train_[k], x, self.n_scores)
-        df = pd.DataFrame(out, index=X.index)
-        df["rfm"] = df["r"].astype(str) + df["f"].astype(str) + df["m"].astype(str)
-        return df
+        return pd.DataFrame(out, index=X.index)
 
     def label_columns(self, X: pd.DataFrame, name: str) -> pd.DataFrame:
         """The RFM cell (e.g. ``R5F4M3``) and the named segment."""
         s = self.scores(X)
-        cell = "R" + s["r"].astype(str) + "F" + s["f"].astype(str) + "M" + s["m"].astype(str)
-        return pd.DataFrame({f"{name}_cell": cell, name: self._name(s)}, index=X.index)
+        r, f, m = (s[c].to_numpy(np.int64) for c in "rfm")
+        # each distinct cell's text once, then looked up by code (not built per customer)
+        codes, cells = pd.factorize((r * 1000 + f) * 1000 + m)
+        text = np.array([f"R{c // 1_000_000}F{c // 1000 % 1000}M{c % 1000}" for c in cells],
+                        dtype=object)
+        return pd.DataFrame({f"{name}_cell": text[codes], name: self._name(s)}, index=X.index)
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
         return self._name(self.scores(X))
@@ -160,19 +162,28 @@ class ABCXYZSegmenter(_Baseline):
         self.labels_ = self.predict(X)
         return self
 
-    def abc(self, X: pd.DataFrame) -> np.ndarray:
+    #: the nine cells, numbered ABC code x 3 + XYZ code
+    CELLS = np.array([a + x for a in "ABC" for x in "XYZ"], dtype=object)
+
+    def _abc_codes(self, X: pd.DataFrame) -> np.ndarray:
         check_is_fitted(self, "a_cut_")
         m = np.clip(X[getattr(self, "value_", "monetary_total")].to_numpy(float), 0, None)
-        return np.where(m >= self.a_cut_, "A", np.where((m >= self.b_cut_) & (m > 0), "B", "C"))
+        return np.where(m >= self.a_cut_, 0, np.where((m >= self.b_cut_) & (m > 0), 1, 2))
 
-    def xyz(self, X: pd.DataFrame) -> np.ndarray:
+    def _xyz_codes(self, X: pd.DataFrame) -> np.ndarray:
         check_is_fitted(self, "xyz_cuts_")
         cv = X["revenue_cv_monthly"].fillna(np.inf).to_numpy(float)
         t1, t2 = self.xyz_cuts_
-        return np.where(cv <= t1, "X", np.where(cv <= t2, "Y", "Z"))
+        return np.where(cv <= t1, 0, np.where(cv <= t2, 1, 2))
+
+    def abc(self, X: pd.DataFrame) -> np.ndarray:
+        return np.array(list("ABC"))[self._abc_codes(X)]
+
+    def xyz(self, X: pd.DataFrame) -> np.ndarray:
+        return np.array(list("XYZ"))[self._xyz_codes(X)]
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
-        return np.char.add(self.abc(X).astype(str), self.xyz(X).astype(str)).astype(object)
+        return self.CELLS[self._abc_codes(X) * 3 + self._xyz_codes(X)]
 
     def tier_table(self) -> dict[str, dict[str, Any]]:
         """Tier name -> {cells, action} (the configured table or :data:`ABC_XYZ_TIERS`)."""
@@ -187,10 +198,12 @@ class ABCXYZSegmenter(_Baseline):
 
     def label_columns(self, X: pd.DataFrame, name: str) -> pd.DataFrame:
         """ABC, XYZ, the ABC-XYZ cell and its attention tier."""
-        abc, xyz = self.abc(X).astype(object), self.xyz(X).astype(object)
-        cells = np.char.add(abc.astype(str), xyz.astype(str)).astype(object)
-        return pd.DataFrame({"abc": abc, "xyz": xyz, name: cells,
-                             f"{name}_tier": self.tier_of(cells)}, index=X.index)
+        a, x = self._abc_codes(X), self._xyz_codes(X)
+        cell = a * 3 + x  # codes, looked up: no text built per customer
+        return pd.DataFrame({"abc": np.array(list("ABC"), dtype=object)[a],
+                             "xyz": np.array(list("XYZ"), dtype=object)[x],
+                             name: self.CELLS[cell], f"{name}_tier": self.tier_of(self.CELLS)[cell]},
+                            index=X.index)
 
 
 class BCGSegmenter(_Baseline):
