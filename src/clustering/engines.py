@@ -30,6 +30,8 @@ class Engine(Protocol):
 
     def write_quarantine(self, path: Path) -> Path | None: ...
 
+    def release(self, day: dt.date) -> None: ...
+
     def top_categories(self, customers: pd.DataFrame, since: dt.date, until: dt.date,
                        top: int = 3) -> dict[int, str]: ...
 
@@ -86,6 +88,12 @@ class LocalEngine:
 
     def write_quarantine(self, path: Path) -> Path | None:
         return write_quarantine(self.con, path)
+
+    def release(self, day: dt.date) -> None:
+        """Forget the features and outcomes kept for ``day`` (the calibration date, once the
+        hold-out validation is done: 700 MB at a million customers)."""
+        self._features.pop(day, None)
+        self._outcomes = {k: v for k, v in self._outcomes.items() if k[0] != day}
 
     def top_categories(self, customers: pd.DataFrame, since: dt.date, until: dt.date,
                        top: int = 3) -> dict[int, str]:
@@ -153,6 +161,9 @@ class SparkEngine:
 
     def write_quarantine(self, path: Path) -> Path | None:
         return None  # the Spark checks count nothing per row yet
+
+    def release(self, day: dt.date) -> None:
+        """Nothing is kept per date on Spark."""
 
     def top_categories(self, customers: pd.DataFrame, since: dt.date, until: dt.date,
                        top: int = 3) -> dict[int, str]:

@@ -72,6 +72,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import duckdb
 import pandas as pd
@@ -122,8 +123,10 @@ class FeatureResult:
     attributes: list[str]
     skipped: dict[str, str] = field(default_factory=dict)
 
-    @property
+    @cached_property
     def buyers(self) -> pd.DataFrame:
+        """The customers who bought in the window (made once: choosing k and the hold-out
+        validation both use the calibration date's)."""
         return self.table[self.table["is_buyer"]].reset_index(drop=True)
 
     @property

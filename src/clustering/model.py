@@ -193,8 +193,10 @@ class SegmentationModel(BaseEstimator):
                "confidence": confidence, "is_outlier": outlier}
         signals = getattr(self, "signals", None)
         if signals is not None:
-            table = signals.add_to(table)
-            for c in signals.label_columns(table.head(0)).columns:
+            names = list(signals.label_columns(table.head(0)).columns)
+            if not set(names) <= set(table.columns):  # a training run passes them computed
+                table = signals.add_to(table)
+            for c in names:
                 out[c] = table[c].to_numpy()
         history = ~prospect
         past = table[history] if (getattr(self, "baselines", None) and not history.all()) else table

@@ -10,6 +10,7 @@ nothing else is logged before every stage has finished.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import random
 from pathlib import Path
 from typing import Any
@@ -66,6 +67,7 @@ def _compute(cfg: TrainConfig, sources: DataSources, engine: Engine, digest: str
         signals = CustomerSignals(pot.enabled, pot.horizon_days, pot.fit_sample,
                                   sig.overdue_cycles, cfg.seed).fit(buyers)
         buyers = signals.add_to(buyers)
+        del fr.buyers  # the run holds its own copy, with the signals
         if signals.potential_ is not None:
             console.detail("potential (BG/NBD, Gamma-Gamma) fitted on "
                            f"{signals.potential_.n_fit_:,} buyers: " + ", ".join(
@@ -156,7 +158,8 @@ def _compute(cfg: TrainConfig, sources: DataSources, engine: Engine, digest: str
                                   signals)
         pb = playbook(buyers, model.names_of(labels), fitted, fr.snapshot_date, fr.window_start,
                       cfg.data.currency, sig.new_customer_days, sig.abc_share, pot.horizon_days,
-                      list(sig.matrix), loaded.attribute_quality, signals.add_to(fr.table))
+                      list(sig.matrix), loaded.attribute_quality,
+                      everyone := signals.add_to(fr.table))
         metrics |= pb.metrics
         console.detail(pb.sections[0].text)
     future = {}
@@ -169,9 +172,11 @@ def _compute(cfg: TrainConfig, sources: DataSources, engine: Engine, digest: str
             metrics |= future.get("clusters", ({}, None))[0]
             for b, seg_b in baselines.items():
                 seg_b.metrics |= future.get(b, ({}, None))[0]
+    engine.release(fr.snapshot_date - dt.timedelta(days=cfg.evaluate.holdout_days))
     base = cfg.mlflow.run_name or f"{m.name}-k{k}-{cfg.preprocess.scaler}-{cfg.data.name}"
     run_name = cfg.mlflow.run_name or f"{base}-{run_id[:6]}"  # unique: two runs never share it
-    labels_df = model.customer_labels(fr.table)  # every customer, as scoring labels them
+    labels_df = model.customer_labels(everyone)  # every customer, as scoring labels them
+    del everyone
     with console.stage("persona report"):
         seg_names, columns = personas.names(), [column_label(c, fr.attributes) for c in names]
         figures = segmentation_figures(seg, Xs, labels, names, curve, cfg.model.criterion, k,
