@@ -89,3 +89,18 @@ def test_sampled_silhouette_equals_scikit_learns_for_every_labelling_of_one_matr
         silhouette_score(shifted, y, sample_size=500, random_state=7), rel=1e-9)
     assert internal_indices(X, y, 500, 8)["silhouette"] == pytest.approx(
         silhouette_score(X, y, sample_size=500, random_state=8), rel=1e-12)
+
+
+def test_crosstab_equals_pandas_crosstab():
+    import pandas as pd
+
+    from clustering.profiles import crosstab
+
+    rng = np.random.default_rng(4)
+    labels = rng.integers(0, 5, 3000)
+    other = np.array(["loyal", "lost", "new", None], dtype=object)[rng.integers(0, 4, 3000)]
+    other[labels == 4] = None  # a segment whose customers all lack the other label
+    want = pd.crosstab(pd.Series(labels, name="segment"), pd.Series(other, name="rfm"))
+    got = crosstab(labels, other, "rfm")
+    pd.testing.assert_frame_equal(got, want, check_dtype=False, check_index_type=False,
+                                  check_column_type=False)

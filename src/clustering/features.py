@@ -314,7 +314,7 @@ LEFT JOIN m USING (customer_id)
 {cust_join}
 ORDER BY ids.customer_id
 """
-    table = con.execute(sql, params).df()
+    table = con.sql(sql, params=params).to_arrow_table().to_pandas()  # text stays Arrow
     if not table["is_buyer"].any():
         raise DataError(
             f"no customer bought anything between {start} and {snap} (the lookback window). "
