@@ -67,7 +67,6 @@ def _compute(cfg: TrainConfig, sources: DataSources, engine: Engine, digest: str
         signals = CustomerSignals(pot.enabled, pot.horizon_days, pot.fit_sample,
                                   sig.overdue_cycles, cfg.seed).fit(buyers)
         buyers = signals.add_to(buyers)
-        del fr.buyers  # the run holds its own copy, with the signals
         if signals.potential_ is not None:
             console.detail("potential (BG/NBD, Gamma-Gamma) fitted on "
                            f"{signals.potential_.n_fit_:,} buyers: " + ", ".join(
