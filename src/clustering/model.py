@@ -188,19 +188,22 @@ class SegmentationModel(BaseEstimator):
             segment[buyer] = lab["segment"].to_numpy()
             confidence[buyer] = lab["confidence"].to_numpy()
             outlier[buyer] = lab["is_outlier"].to_numpy()
-        out = {"customer_id": table[id_column].to_numpy(), "relationship": text_from_codes(kind, kinds),
-               "segment": pd.arrays.IntegerArray(segment, ~buyer), "persona": text_from_codes(persona, personas),
+        out = {"customer_id": table[id_column].to_numpy(),
+               "relationship": text_from_codes(kind, kinds),
+               "segment": pd.arrays.IntegerArray(segment, ~buyer),
+               "persona": text_from_codes(persona, personas),
                "confidence": confidence, "is_outlier": outlier}
         signals = getattr(self, "signals", None)
         if signals is not None:
-            names = list(signals.label_columns(table.head(0)).columns)
-            if not set(names) <= set(table.columns):  # a training run passes them computed
+            signal_columns = list(signals.label_columns(table.head(0)).columns)
+            if not set(signal_columns) <= set(table.columns):  # training passes them computed
                 table = signals.add_to(table)
-            for c in names:
+            for c in signal_columns:
                 out[c] = table[c].to_numpy()
-        history = ~prospect
-        past = table[history] if (getattr(self, "baselines", None) and not history.all()) else table
-        for name, baseline in (getattr(self, "baselines", None) or {}).items():
+        history = ~prospect  # baselines label everyone with a purchase history (text columns)
+        baselines = getattr(self, "baselines", None) or {}
+        past = table[history] if baselines and not history.all() else table
+        for name, baseline in baselines.items():
             cols = baseline.label_columns(past, name)
             for c in cols.columns:
                 out[c] = text_column(cols[c], history)

@@ -171,7 +171,7 @@ def _compute(cfg: TrainConfig, sources: DataSources, engine: Engine, digest: str
             metrics |= future.get("clusters", ({}, None))[0]
             for b, seg_b in baselines.items():
                 seg_b.metrics |= future.get(b, ({}, None))[0]
-    engine.release(fr.snapshot_date - dt.timedelta(days=cfg.evaluate.holdout_days))
+        engine.release(fr.snapshot_date - dt.timedelta(days=cfg.evaluate.holdout_days))
     base = cfg.mlflow.run_name or f"{m.name}-k{k}-{cfg.preprocess.scaler}-{cfg.data.name}"
     run_name = cfg.mlflow.run_name or f"{base}-{run_id[:6]}"  # unique: two runs never share it
     labels_df = model.customer_labels(everyone)  # every customer, as scoring labels them
