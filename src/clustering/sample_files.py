@@ -12,11 +12,10 @@ from pathlib import Path
 from clustering.files import write_frame, write_text
 from clustering.sample_data import generate_tables
 
-#: customers generated (and held in memory) at a time: about 2 GB at 40 lines per customer
+#: customers generated (and held in memory) at a time: about 1.5 GB at 40 lines per customer
 CHUNK = 100_000
-
-
-#: processes generating chunks at once (each holds one chunk: about 1.5 GB at 40 lines each)
+#: processes generating chunks at once, each holding one chunk (spawned processes receive the
+#: parent's import path, so a source checkout works as an installed package does)
 MAX_WORKERS = 2
 
 
