@@ -36,22 +36,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
-import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from clustering.attributes import canonical_select, canonical_tables, customer_id_warnings
 from clustering.attributes import describe as describe_attributes
-from clustering.checks import QualityPolicy, QualityReport, apply_quality
+from clustering.checks import QualityPolicy, QualityReport, apply_quality, check_dates
 from clustering.dialect import kind_of
 from clustering.errors import DataError
 from clustering.events import register_events
-from clustering.files import read_frame
 from clustering.inputs import (
     FILE_COL,
-    GROUP_COL,
     Parsers,
     list_files,
     open_inputs,
@@ -250,7 +244,7 @@ def register_transactions(
                         missing_optional=sorted(set(missing_optional) - available - {"currency"}),
                         skipped=inputs.skipped, notes=inputs.notes + parse.notes)
     try:
-        _check_dates(con, ts, ts_col, where,
+        check_dates(con, ts, ts_col, where,
                      source.date_format or next((f for f in parse.date_formats if f), None),
                      present.get(mapped["timestamp"], "VARCHAR").startswith(("TIMESTAMP", "DATE")))
         loaded.quality = apply_quality(con, policy, snapshot_date, where, "currency" in mapped)
@@ -280,31 +274,6 @@ def _dedupe(con: duckdb.DuckDBPyConnection, per_file: bool) -> str:
         UNION ALL BY NAME
         SELECT * EXCLUDE (__h{', ' + FILE_COL if per_file else ''}){first}, count(*) - 1 AS __copies
         FROM _h WHERE __h IN (SELECT __h FROM _shared) GROUP BY ALL"""
-
-
-def _check_dates(con: duckdb.DuckDBPyConnection, ts: str, ts_col: str, where: str,
-                 date_format: str | None, typed: bool = False) -> None:
-    """Fail when not a single timestamp parses: the format is wrong, not the data. A column the
-    file already types as a date is only counted (casting 10M dates to text took 0.7 s)."""
-    text = ts_col if typed else f"nullif(trim(CAST({ts_col} AS VARCHAR)), '')"
-    n, dated, parsed, example = con.execute(
-        f"SELECT count(*), count({text}), count({ts}), any_value({text}) FROM transactions_raw"
-    ).fetchall()[0]
-    if n and parsed == 0 and len(cols := [c[0] for c in con.execute(
-            "DESCRIBE transactions_raw").fetchall() if c[0] not in (FILE_COL, GROUP_COL)]) == 1:
-        raise DataError(f"{where}: the file reads as a single column '{cols[0][:80]}': wrong "
-                        "delimiter? Set data.delimiter (e.g. ';' or '\\t').")
-    if n == 0:
-        raise DataError(f"{where}: no rows. Check data.path and that the file has data below its header.")
-    if dated == 0:
-        raise DataError(f"{where}: no dated rows: the date column is empty in all {n} rows. "
-                        "Check data.columns.timestamp.")
-    if parsed == 0:
-        fmt = f"date format '{date_format}'" if date_format else "the default timestamp parser"
-        raise DataError(
-            f"{where}: none of the {dated} values in the date column parse with {fmt} "
-            f"(e.g. '{example}'). Set data.date_format, e.g. '%d/%m/%Y %H:%M' for '31/12/2024 13:05'."
-        )
 
 
 def register_customers(
@@ -413,30 +382,3 @@ def load_local(con: duckdb.DuckDBPyConnection, sources: DataSources, snapshot_da
     if sources.events is not None:
         register_events(con, sources.events, sources.event_types, loaded)
     return loaded
-
-
-def planted_types(customer_ids: pd.Series, truth_path: str | None):
-    """The planted type of every customer (generated data only: ``truth_path``), else None.
-
-    Read file by file keeping only the wanted customers (a sample's truth in bounded memory),
-    matched by hashing in Arrow: pandas' ``isin`` on Arrow strings converts the wanted ids to
-    Python objects once per file (20 s for 1M customers and five files)."""
-    if not truth_path:
-        return None
-    files = resolve_files(truth_path, what="table")
-    fmt, cols = file_format(files, "auto"), ["customer_id", "planted_type"]
-    ids = pa.Array.from_pandas(customer_ids).cast(pa.string())
-    wanted, kept, types = pc.unique(ids), [], []
-    for f in files:
-        t = (pq.read_table(f, columns=cols) if fmt == "parquet"
-             else pa.Table.from_pandas(read_frame(f)[cols], preserve_index=False))
-        cid = t["customer_id"].cast(pa.string())
-        mask = pc.is_in(cid, value_set=wanted)
-        kept.append(cid.filter(mask))
-        types.append(t["planted_type"].cast(pa.string()).filter(mask))
-    kept_ids = pa.chunked_array(kept, pa.string()).combine_chunks()
-    planted = pc.take(pa.chunked_array(types, pa.string()),
-                      pc.index_in(ids, value_set=kept_ids))
-    codes = pc.fill_null(planted, "unknown").combine_chunks().dictionary_encode()
-    # one Python string per type, shared by its customers: not one per customer
-    return np.asarray(codes.dictionary.to_pylist(), dtype=object)[codes.indices.to_numpy()]

@@ -43,7 +43,8 @@ from clustering.report import build_report
 from clustering.segmentation import preprocessor_for
 from clustering.segmenters import CRITERIA, make_segmenter
 from clustering.segmenters.selection import internal_indices
-from clustering.sources import DataSources, planted_types, sources_for
+from clustering.sources import DataSources, sources_for
+from clustering.truth import planted_types
 
 #: the MLlib families the distributed path trains
 DISTRIBUTED_MODELS = ("spark_kmeans", "spark_gmm")

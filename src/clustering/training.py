@@ -43,9 +43,10 @@ from clustering.result import TrainResult
 from clustering.segmentation import family_at_k, fit_segmentation, preprocessor_for
 from clustering.segmenters import takes_k
 from clustering.signals import CustomerSignals
-from clustering.sources import DataSources, planted_types, sources_for
+from clustering.sources import DataSources, sources_for
 from clustering.stable_ids import match_segments
 from clustering.summary import format_summary
+from clustering.truth import planted_types
 
 __all__ = ["TrainResult", "format_summary", "run_training"]
 
