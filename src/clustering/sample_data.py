@@ -98,7 +98,7 @@ TYPES: dict[str, TypeProfile] = {
 
 @dataclass(frozen=True)
 class SampleData:
-    transactions: pd.DataFrame  # an Arrow table from :func:`generate_tables`
+    transactions: pd.DataFrame | pa.Table  # Arrow, dictionary-encoded text: generate_tables
     customers: pd.DataFrame
     truth: pd.DataFrame
     events: pd.DataFrame
