@@ -64,3 +64,30 @@ def test_top_categories_per_segment_by_share_of_purchase_value(tmp_path, tiny_tr
     # segment 1 (C) bought only before the window
     assert got == {0: "z 53%, x 37%, y 11%"}
     engine.close()
+
+
+def test_a_prefetched_pass_equals_the_direct_one_and_raises_where_it_is_read(tmp_path,
+                                                                             settings_for):
+    """The calibration pass started in the background (on a second connection, with the
+    customers and events tables of the sample) gives the same features and outcomes as the
+    pass on the main connection, and its errors surface when the features are asked for."""
+    from clustering.sources import sources_for
+
+    cfg, _ = settings_for("data.sample.n_customers=1500", "data.sample.seed=3")
+    sources = sources_for(cfg.data, cfg.paths.data_dir)
+    engine = LocalEngine(sources, lookback_days=730, data_dir=str(tmp_path))
+    split = engine.features_at(None).snapshot_date - dt.timedelta(days=180)
+    engine.prefetch(split, 180)
+    engine.prefetch(dt.date(1990, 1, 1), 180)  # nobody bought before: fails in the background
+    cal = engine.features_at(split)
+    direct = build_customer_features(engine.con, engine.loaded, split, 730)
+    pd.testing.assert_frame_equal(cal.table, direct.table)
+    assert cal.n_prospects > 0 and cfg.data.attributes[0] in cal.table and "days_since_event" in cal.features
+    ids = cal.buyers["customer_id"]
+    assert engine._outcomes[(split, 180)] is engine.outcomes(ids, split, 180)  # kept, not redone
+    pd.testing.assert_frame_equal(engine.outcomes(ids, split, 180),
+                                  holdout_outcomes(engine.con, ids, split, 180))
+    with pytest.raises(DataError, match="no customer bought anything"):
+        engine.features_at(dt.date(1990, 1, 1))
+    engine.prefetch(split - dt.timedelta(days=30), 180)  # still running or queued when closed
+    engine.close()

@@ -8,6 +8,7 @@ quarantined rows.
 from __future__ import annotations
 
 import datetime as dt
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Protocol
 
@@ -25,6 +26,8 @@ class Engine(Protocol):
     loaded: LoadedData
 
     def features_at(self, day: dt.date | None) -> FeatureResult: ...
+
+    def prefetch(self, day: dt.date, days: int) -> None: ...
 
     def outcomes(self, customer_ids: pd.Series, split: dt.date, days: int) -> pd.DataFrame: ...
 
@@ -62,6 +65,8 @@ class LocalEngine:
         self.include = include or None
         self._features: dict = {}
         self._outcomes: dict = {}
+        self._pool: ThreadPoolExecutor | None = None
+        self._background: list[duckdb.DuckDBPyConnection] = []
         self.con = duckdb_connection(memory_limit, data_dir, threads)
         try:
             self.loaded = load_local(self.con, sources, snapshot_date)
@@ -72,10 +77,32 @@ class LocalEngine:
     def features_at(self, day: dt.date | None) -> FeatureResult:
         """Features as of ``day`` (None: the snapshot); computed once per day, as choosing k
         and validating on the hold-out both ask for the calibration date."""
-        if day not in self._features:
+        kept = self._features.get(day)
+        if isinstance(kept, Future):  # started by prefetch: its errors are raised here
+            self._features[day], (key, outcome) = kept.result()
+            self._outcomes[key] = outcome
+        elif kept is None:
             self._features[day] = build_customer_features(self.con, self.loaded, day,
                                                           self.lookback_days, self.include)
         return self._features[day]
+
+    def prefetch(self, day: dt.date, days: int) -> None:
+        """Start the features as of ``day`` and its buyers' outcomes over the next ``days`` on
+        a second connection, in a background thread, while the caller goes on with work in
+        Python: the calibration pass of the hold-out then uses the core that the Python
+        stages leave idle. :meth:`features_at` waits for it."""
+        if day in self._features:
+            return
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(1, thread_name_prefix="features")
+        cur = self.con.cursor()  # a DuckDB connection is used by one thread at a time
+        self._background.append(cur)
+
+        def work() -> tuple[FeatureResult, tuple]:
+            fr = build_customer_features(cur, self.loaded, day, self.lookback_days, self.include)
+            return fr, ((day, days), holdout_outcomes(cur, fr.buyers["customer_id"], day, days))
+
+        self._features[day] = self._pool.submit(work)
 
     def outcomes(self, customer_ids: pd.Series, split: dt.date, days: int) -> pd.DataFrame:
         """Hold-out outcomes of ``customer_ids``; kept for the same customers and window, as
@@ -92,7 +119,9 @@ class LocalEngine:
     def release(self, day: dt.date) -> None:
         """Forget the features and outcomes kept for ``day`` (the calibration date, once the
         hold-out validation is done: 700 MB at a million customers)."""
-        self._features.pop(day, None)
+        kept = self._features.pop(day, None)
+        if isinstance(kept, Future) and not kept.cancel():
+            kept.exception()  # wait for a running pass to end
         self._outcomes = {k: v for k, v in self._outcomes.items() if k[0] != day}
 
     def top_categories(self, customers: pd.DataFrame, since: dt.date, until: dt.date,
@@ -120,6 +149,13 @@ class LocalEngine:
         return {s: ", ".join(c) for s, c in out.items()}
 
     def close(self) -> None:
+        """Stop a background pass still running (an interrupted or failed run) and close."""
+        for cur in self._background:
+            cur.interrupt()
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+        for cur in self._background:
+            cur.close()
         self.con.close()
 
 
@@ -153,6 +189,9 @@ class SparkEngine:
         return build_customer_features_spark(self.session, day or self.snapshot,
                                              self.loaded.available, self.lookback_days,
                                              self.customers)
+
+    def prefetch(self, day: dt.date, days: int) -> None:
+        """Spark plans its work lazily: nothing to start ahead."""
 
     def outcomes(self, customer_ids: pd.Series, split: dt.date, days: int) -> pd.DataFrame:
         from clustering.spark_engine import holdout_outcomes_spark

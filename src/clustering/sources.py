@@ -315,9 +315,10 @@ def register_customers(
     loaded.attribute_quality = canonical_tables(con, reader, _ident(cid), list(attributes))
     attr_select, attr_joins = canonical_select("src", list(attributes))
     # one row per customer: a repeated id keeps its first row (a join must not duplicate buyers);
-    # a table, so the spelling merge runs once, not on every feature pass
+    # a table, so the spelling merge runs once, not on every feature pass; not TEMP, so that a
+    # second connection (a feature pass in the background) sees it
     con.sql(
-        f"CREATE OR REPLACE TEMP TABLE customers AS SELECT {', '.join(select + attr_select)} "
+        f"CREATE OR REPLACE TABLE customers AS SELECT {', '.join(select + attr_select)} "
         f"FROM {reader} AS src {attr_joins} WHERE nullif({idcol}, '') IS NOT NULL "
         f"QUALIFY row_number() OVER (PARTITION BY {idcol}) = 1"
     )

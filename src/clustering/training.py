@@ -63,6 +63,9 @@ def _compute(cfg: TrainConfig, sources: DataSources, engine: Engine, digest: str
                        "lapsed customers set aside (no purchase in the window)")
         for f, why in fr.skipped.items():
             console.detail(f"skipped feature {f}: {why}")
+    holdout = cfg.evaluate.holdout_days
+    if holdout > 0:  # the calibration pass runs in DuckDB beside the Python stages up to choosing k
+        engine.prefetch(fr.snapshot_date - dt.timedelta(days=holdout), holdout)
     sig, pot = cfg.signals, cfg.signals.potential
     with console.stage("signals (potential, overdue)"):
         signals = CustomerSignals(pot.enabled, pot.horizon_days, pot.fit_sample,
@@ -97,6 +100,11 @@ def _compute(cfg: TrainConfig, sources: DataSources, engine: Engine, digest: str
     X = buyers[inputs + categorical]
     if buyers[numeric].nunique().max() <= 1:
         raise DataError("all selected features are constant across customers: nothing to segment")
+    with console.stage("fit baselines"):  # nothing here depends on the clusters
+        truth = planted_types(buyers["customer_id"], sources.truth_path)
+        fitted = {b: make_baseline(b, **baseline_params(cfg.baselines, b)).fit(buyers)
+                  for b in cfg.baselines.enabled}
+        console.detail(f"baselines: {', '.join(fitted) or 'none'}")
     future_curve = None
     if m.criterion == "future_auc" and m.k is None:
         # the curve only ranks k: at most 4 k-means starts per k there, all starts for the model
@@ -104,7 +112,7 @@ def _compute(cfg: TrainConfig, sources: DataSources, engine: Engine, digest: str
                    if "n_init" in m.params else m)
         with console.stage("choose k by future separation"):
             future_curve = future_k_curve(
-                engine, fr.snapshot_date, cfg.evaluate.holdout_days,
+                engine, fr.snapshot_date, holdout,
                 preprocessor_for(numeric, categorical, cfg.preprocess, cfg.seed, potential_step),
                 lambda k: family_at_k(curve_m, k, cfg.seed, cfg.engine.master),
                 list(range(m.k_min, m.k_max + 1)), inputs + categorical, cfg.seed,
@@ -132,8 +140,7 @@ def _compute(cfg: TrainConfig, sources: DataSources, engine: Engine, digest: str
             buyers, labels, fr.features, cfg.personas,
             previous.segment_names if previous is not None else None, matches,
             f"version {previous_uri.rsplit('/', 1)[-1]}" if previous_uri else "", console.detail)
-    with console.stage("evaluate + baselines"):
-        truth = planted_types(buyers["customer_id"], sources.truth_path)
+    with console.stage("evaluate"):
         revenue = buyers["monetary_total"].to_numpy()
         scoring = {"silhouette_sample": cfg.evaluate.silhouette_sample,
                    "min_share": cfg.evaluate.min_share, "seed": cfg.seed, "truth": truth}
@@ -144,12 +151,10 @@ def _compute(cfg: TrainConfig, sources: DataSources, engine: Engine, digest: str
         metrics = clusters.metrics | metrics | {"n_customers": float(len(buyers)),
                                                 "n_prospects": float(fr.n_prospects),
                                                 "n_lapsed": float(fr.n_lapsed)}
-        baselines, fitted = {}, {}
-        for b in cfg.baselines.enabled:
-            fitted[b] = est = make_baseline(b, **baseline_params(cfg.baselines, b)).fit(buyers)
+        baselines = {}
+        for b, est in fitted.items():
             baselines[b] = score_labelling(b, est.labels_, Xs, revenue, **scoring)
             metrics[f"vs_{b}_ari"], metrics[f"vs_{b}_nmi"] = agreement(int_codes(est.labels_), labels)
-        console.detail(f"baselines: {', '.join(baselines) or 'none'}")
         special = {k: v.get("name", k) for k, v in cfg.personas.special.items()}
         model = SegmentationModel(pipe, personas.names(), id_map, cfg.features.lookback_days,
                                   sources.policy, fitted,
@@ -163,16 +168,16 @@ def _compute(cfg: TrainConfig, sources: DataSources, engine: Engine, digest: str
         metrics |= pb.metrics
         console.detail(pb.sections[0].text)
     future = {}
-    if cfg.evaluate.holdout_days > 0:
-        with console.stage(f"future validation ({cfg.evaluate.holdout_days}-day hold-out)"):
+    if holdout > 0:
+        with console.stage(f"future validation ({holdout}-day hold-out)"):
             future = future_validation(
-                engine, fr.snapshot_date, cfg.evaluate.holdout_days, pipe, inputs + categorical,
+                engine, fr.snapshot_date, holdout, pipe, inputs + categorical,
                 {b: (lambda b=b: make_baseline(b, **baseline_params(cfg.baselines, b)))
                  for b in cfg.baselines.enabled}, cfg.seed, console.detail)
             metrics |= future.get("clusters", ({}, None))[0]
             for b, seg_b in baselines.items():
                 seg_b.metrics |= future.get(b, ({}, None))[0]
-        engine.release(fr.snapshot_date - dt.timedelta(days=cfg.evaluate.holdout_days))
+        engine.release(fr.snapshot_date - dt.timedelta(days=holdout))
     base = cfg.mlflow.run_name or f"{m.name}-k{k}-{cfg.preprocess.scaler}-{cfg.data.name}"
     run_name = cfg.mlflow.run_name or f"{base}-{run_id[:6]}"  # unique: two runs never share it
     labels_df = model.customer_labels(everyone)  # every customer, as scoring labels them
