@@ -100,19 +100,21 @@ def future_validation(
 
     Validation is a diagnostic: a segmentation that cannot be refitted on the earlier data
     (too few customers for HDBSCAN, no positive revenue for ABC, ...) is reported, not fatal.
+    It is the calibration pass's last use: the engine forgets it once its buyers are taken.
     """
     split = snapshot - dt.timedelta(days=days)
     try:
-        cal = engine.features_at(split)
+        buyers = engine.features_at(split).buyers
+        out = engine.outcomes(buyers["customer_id"], split, days)
     except DataError as exc:
         say(f"future validation skipped: {exc}")
         return {}
-    buyers = cal.buyers
+    finally:
+        engine.release(split)  # 300 MB at a million customers
     k = int(getattr(model[-1], "n_clusters_", 2))
     if len(buyers) < max(2 * k, 20):
         say(f"future validation skipped: only {len(buyers)} buyers before {split}")
         return {}
-    out = engine.outcomes(buyers["customer_id"], split, days)
     cal_model = clone(model)
     if "n_clusters" in cal_model[-1].get_params():
         cal_model.set_params(**{f"{cal_model.steps[-1][0]}__n_clusters": k})

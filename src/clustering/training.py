@@ -164,7 +164,7 @@ def _compute(cfg: TrainConfig, sources: DataSources, engine: Engine, digest: str
         pb = playbook(buyers, model.names_of(labels), fitted, fr.snapshot_date, fr.window_start,
                       cfg.data.currency, sig.new_customer_days, sig.abc_share, pot.horizon_days,
                       list(sig.matrix), loaded.attribute_quality,
-                      everyone := signals.add_to(fr.table))
+                      signals.add_to(fr.table))
         metrics |= pb.metrics
         console.detail(pb.sections[0].text)
     future = {}
@@ -177,11 +177,11 @@ def _compute(cfg: TrainConfig, sources: DataSources, engine: Engine, digest: str
             metrics |= future.get("clusters", ({}, None))[0]
             for b, seg_b in baselines.items():
                 seg_b.metrics |= future.get(b, ({}, None))[0]
-        engine.release(fr.snapshot_date - dt.timedelta(days=holdout))
     base = cfg.mlflow.run_name or f"{m.name}-k{k}-{cfg.preprocess.scaler}-{cfg.data.name}"
     run_name = cfg.mlflow.run_name or f"{base}-{run_id[:6]}"  # unique: two runs never share it
-    labels_df = model.customer_labels(everyone)  # every customer, as scoring labels them
-    del everyone
+    # every customer, as scoring labels them (the table with signals is made again rather than
+    # kept through the hold-out: 650 MB at a million customers)
+    labels_df = model.customer_labels(signals.add_to(fr.table))
     with console.stage("persona report"):
         seg_names, columns = personas.names(), [column_label(c, fr.attributes) for c in names]
         figures = segmentation_figures(seg, Xs, labels, names, curve, cfg.model.criterion, k,
