@@ -72,7 +72,7 @@ screenshot: browser ## PNG of the newest persona report (headless Chromium: apt-
 	    --screenshot="$${report%.html}.png" "file://$(CURDIR)/$$report" 2>/dev/null && \
 	  echo "$${report%.html}.png"
 
-ui: $(STAMP) ## serve the MLflow UI on http://$(HOST):$(PORT)
+ui: $(STAMP) ## serve the MLflow UI (HOST=127.0.0.1 PORT=5000 by default)
 	$(VENV)/bin/mlflow ui --backend-store-uri $(MLFLOW_DB) --default-artifact-root $(CURDIR)/mlartifacts --host $(HOST) --port $(PORT)
 
 lint: $(STAMP) ## ruff on the code

@@ -32,6 +32,14 @@ from clustering.tracking.server import (  # noqa: E402
 from pipelines.common import PROJECT_ROOT, exit_on_user_error  # noqa: E402
 
 
+def client_url(url: str) -> str:
+    """The address clients use: a server listening on every interface (0.0.0.0) is reached
+    by this machine's name."""
+    import socket
+
+    return url.replace("://0.0.0.0:", f"://{socket.gethostname()}:")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -74,7 +82,8 @@ def main(argv: list[str] | None = None) -> int:
         server.start(log=folder / "server.log")
         print(f"MLflow tracking server on {server.url} (basic auth; runs in PostgreSQL; "
               f"artifacts in {folder / 'artifacts'})\n"
-              f"Clients: export MLFLOW_TRACKING_URI={server.url} MLFLOW_TRACKING_USERNAME=admin "
+              f"Clients: export MLFLOW_TRACKING_URI={client_url(server.url)} "
+              "MLFLOW_TRACKING_USERNAME=admin "
               f"MLFLOW_TRACKING_PASSWORD=<the admin's password>, then make train "
               f'ARGS="mlflow=server". Ctrl-C stops it.', flush=True)
         signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))

@@ -1,9 +1,9 @@
 """Train a customer segmentation and track it in MLflow.
 
-    python pipelines/train.py                          # sample data, k-means, k chosen 3..10
-    python pipelines/train.py model.k=6 preprocess=robust
-    python pipelines/train.py data=csv data.path=tx.csv data.columns.customer_id=CustId
-    python pipelines/train.py --multirun model.k=4,6,8
+    .venv/bin/python pipelines/train.py      # sample data, k-means, k chosen in 3..15
+    .venv/bin/python pipelines/train.py model.k=6 preprocess=robust
+    .venv/bin/python pipelines/train.py data=csv data.path=tx.csv data.columns.customer_id=CustId
+    .venv/bin/python pipelines/train.py --multirun model.k=4,6,8
 
 Configuration: conf/train.yaml and its groups; `--help` lists them, `--cfg job` prints the
 composed configuration.

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from hydra import compose, initialize_config_dir
 
-from clustering.config import TrainConfig, validate_config
+from clustering.config import TrainConfig, model_label, validate_config
 from clustering.errors import ConfigError
 from clustering.preprocess import build_preprocessor
 from clustering.segmenters import make_segmenter
@@ -32,6 +32,8 @@ def test_every_option_composes_and_validates(group, option, tmp_path):
     assert resolved[group]
     build_preprocessor(settings.preprocess.features, scaler=settings.preprocess.scaler)
     make_segmenter(settings.model.name, **settings.model.params)
+    if group == "model":  # run names say which model ran, variants included
+        assert model_label(settings.model) == option
 
 
 def test_typo_in_key_is_a_clear_error():

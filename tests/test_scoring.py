@@ -131,6 +131,10 @@ def test_migration_separates_customers_who_moved_from_segments_that_were_renamed
     assert m.loc["3 Sleeping customers", "3 Sleeping customers"] == 2
     assert m.loc["3 Sleeping customers", "5 Lost customers"] == 1  # a real move
     assert m.loc["Prospects", "3 Sleeping customers"] == 1  # a prospect who bought
+    wide = migration_matrix(before.assign(segment=[2, 2, 10, 10, 2]),
+                            after.assign(segment=[10, 2, 2, 10, 2]))
+    assert list(wide.index) == list(wide.columns) == ["2 Sleeping customers",
+                                                      "10 Lost customers"]  # ids as numbers
     r = renamed_segments(before, after)
     assert r.to_dict("records") == [{"segment": 3, "before": "Loyal customers",
                                      "after": "Sleeping customers"}]
@@ -246,3 +250,36 @@ def test_scoring_applies_the_training_runs_currency_conversion(tmp_path, mlflow_
     assert len(merged) == len(result.labels) == len(scored.labels)
     pd.testing.assert_series_equal(merged["segment_train"], merged["segment_score"],
                                    check_names=False)
+
+
+def test_the_training_runs_margins_travel_with_the_model(tmp_path, mlflow_uri, settings_for):
+    """Profit from margin rates (no cost column): scoring the same transactions without
+    repeating data.margins computes profit alike, so the profit-based labels (ABC-XYZ, VIP)
+    equal the training run's; a feature table without profit_total gets a one-line error
+    naming the column and the baseline that reads it, not a KeyError."""
+    import dataclasses
+
+    from clustering.errors import DataError
+    from clustering.sample_files import ensure_sample_data
+
+    paths = ensure_sample_data(str(tmp_path / "base"), n_customers=3000, seed=42)
+    result, settings = _train(
+        settings_for, "data=parquet", f"data.path={paths['transactions']}",
+        f"data.customers_path={paths['customers']}", "+data.margins={default: 0.25, dairy: 0.4}",
+        "model.k=6")
+    assert result.model.margins == {"default": 0.25, "dairy": 0.4}
+    assert "profit_total" in result.features.features
+    sources = _sources(settings)
+    sources = dataclasses.replace(sources, transactions=dataclasses.replace(
+        sources.transactions, margins=None))  # the scoring side does not repeat them
+    scored = score(f"models:/{MODEL}/1", sources=sources)
+    merged = result.labels.merge(scored.labels, on="customer_id", suffixes=("_train", "_score"))
+    assert len(merged) == len(result.labels) == len(scored.labels)
+    for c in ("segment", "abc_xyz", "vip", "value_class"):
+        pd.testing.assert_series_equal(merged[f"{c}_train"], merged[f"{c}_score"],
+                                       check_names=False)
+    table = tmp_path / "features.parquet"
+    result.features.table.drop(columns=["profit_total"]).to_parquet(table)
+    with pytest.raises(DataError, match=r"feature column 'profit_total' missing: the \w+ "
+                                        "baseline of this model reads it"):
+        score(f"models:/{MODEL}/1", features_path=str(table))

@@ -132,6 +132,15 @@ class ModelConfig:
     params: dict[str, Any] = field(default_factory=dict)
 
 
+def model_label(m: ModelConfig) -> str:
+    """The model as run names give it: the family with the variant its switched-on flags name,
+    as the config files do (``minibatch_kmeans``, ``spark_bisecting_kmeans``)."""
+    flags = "".join(f"{k}_" for k, v in m.params.items() if v is True)
+    if m.name.startswith("spark_"):
+        return f"spark_{flags}{m.name.removeprefix('spark_')}"
+    return f"{flags}{m.name}"
+
+
 @dataclass
 class EvaluateConfig:
     silhouette_sample: int = MISSING

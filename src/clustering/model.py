@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import tempfile
 import warnings
+from contextlib import contextmanager
 from pathlib import Path
 
 import joblib
@@ -46,6 +47,23 @@ def text_column(values, rows: np.ndarray) -> pd.Series:
     return text_from_codes(full, list(uniques))
 
 
+@contextmanager
+def _needs(table: pd.DataFrame, who: str):
+    """A column that a baseline or signal of the model reads and ``table`` lacks: a one-line
+    error naming it, not a KeyError from inside the baseline."""
+    try:
+        yield
+    except KeyError as exc:
+        col = exc.args[0] if exc.args else exc
+        if col in table.columns:
+            raise
+        raise DataError(
+            f"feature column '{col}' missing: {who} of this model reads it (the training data "
+            "had it: costs or data.margins give profit_total, an events table the activity "
+            "features). Score from transactions mapped as in training, or give a feature table "
+            "with the training run's columns.") from None
+
+
 class SegmentationModel(BaseEstimator):
     """A fitted segmentation that assigns new customers (feature rows) to named segments.
 
@@ -71,13 +89,18 @@ class SegmentationModel(BaseEstimator):
     signals:
         The fitted :class:`clustering.signals.CustomerSignals` (potential, overdue flag): every
         labelled customer carries them too.
+    margins:
+        The training data's margin rates per category (``data.margins``), if profit came from
+        them: scoring transactions computes profit alike when the scoring data gives none.
     """
 
     def __init__(self, pipeline: Pipeline, segment_names: dict[int, str],
                  id_map: dict[int, int] | None = None, lookback_days: int = 1095,
                  checks: QualityPolicy | None = None, baselines: dict | None = None,
-                 relationship_names: dict[str, str] | None = None, signals=None):
+                 relationship_names: dict[str, str] | None = None, signals=None,
+                 margins: dict[str, float] | None = None):
         self.pipeline = pipeline
+        self.margins = margins
         self.signals = signals
         self.segment_names = segment_names
         self.id_map = id_map
@@ -195,16 +218,18 @@ class SegmentationModel(BaseEstimator):
                "confidence": confidence, "is_outlier": outlier}
         signals = getattr(self, "signals", None)
         if signals is not None:
-            signal_columns = list(signals.label_columns(table.head(0)).columns)
-            if not set(signal_columns) <= set(table.columns):  # training passes them computed
-                table = signals.add_to(table)
+            with _needs(table, "the signals (potential, overdue, activity)"):
+                signal_columns = list(signals.label_columns(table.head(0)).columns)
+                if not set(signal_columns) <= set(table.columns):  # training passes them computed
+                    table = signals.add_to(table)
             for c in signal_columns:
                 out[c] = table[c].to_numpy()
         history = ~prospect  # baselines label everyone with a purchase history (text columns)
         baselines = getattr(self, "baselines", None) or {}
         past = table[history] if baselines and not history.all() else table
         for name, baseline in baselines.items():
-            cols = baseline.label_columns(past, name)
+            with _needs(table, f"the {name} baseline"):
+                cols = baseline.label_columns(past, name)
             for c in cols.columns:
                 out[c] = text_column(cols[c], history)
         return pd.DataFrame(out, index=pd.RangeIndex(n))

@@ -69,7 +69,7 @@ def score(model_ref: str, *, sources: DataSources | None = None,
           snapshot_date: str | None = None, data_dir: str | None = None) -> ScoreResult:
     """Score customers with a model given as models:/name@alias, models:/name/version, a run id
     or runs:/ URI, from transactions (``sources``: read and checked as in training, with the
-    training run's checks, currency rates and lookback) or a ready feature table. DuckDB
+    training run's checks, currency rates, margin rates and lookback) or a ready feature table. DuckDB
     spills beyond its memory limit into ``data_dir`` (default: the system's temporary folder)."""
     uri = resolve_model_uri(model_ref)
     name, version = model_identity(uri)
@@ -86,6 +86,10 @@ def score(model_ref: str, *, sources: DataSources | None = None,
         checks = getattr(model, "checks", None)  # models saved before it carried its checks
         if checks is not None:
             sources = dataclasses.replace(sources, policy=checks)
+        margins = getattr(model, "margins", None)
+        if margins and not sources.transactions.margins:  # profit as in training
+            sources = dataclasses.replace(sources, transactions=dataclasses.replace(
+                sources.transactions, margins=dict(margins)))
         engine = LocalEngine(sources, lookback_days=model.lookback_days,
                              snapshot_date=snapshot_date,
                              data_dir=data_dir or tempfile.gettempdir())

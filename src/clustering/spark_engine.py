@@ -235,6 +235,10 @@ def build_customer_features_spark(spark, snapshot: dt.date, available: set[str],
                          skipped=sf.skipped)
 
 
+#: sources whose features (profit, discounts, events) only the local engine computes so far
+LOCAL_ONLY = {"profit", "discount", "events"}
+
+
 def customer_features_frame(spark, snapshot: dt.date, available: set[str],
                             lookback_days: int = 1095, customers: SparkCustomers | None = None,
                             derived: bool = True) -> SparkFeatures:
@@ -247,6 +251,9 @@ def customer_features_frame(spark, snapshot: dt.date, available: set[str],
     snap_d = f"DATE'{snapshot.isoformat()}'"
     skipped = {f: "missing column(s) " + ", ".join(c for c in FEATURE_SOURCES[f] if c not in available)
                for f in BEHAVIOURAL if any(c not in available for c in FEATURE_SOURCES[f])}
+    for f in BEHAVIOURAL:  # whatever the data has: these are computed by the local engine only
+        if LOCAL_ONLY & set(FEATURE_SOURCES[f]):
+            skipped[f] = "not computed by the Spark engine (engine=local computes it)"
     if customers is not None and customers.has_signup:
         skipped.pop("days_since_signup", None)
     else:

@@ -26,7 +26,7 @@ import pandas as pd
 from sklearn.pipeline import Pipeline
 
 from clustering import tracking
-from clustering.config import TrainConfig
+from clustering.config import TrainConfig, model_label
 from clustering.console import Console
 from clustering.engines import SparkEngine
 from clustering.errors import ConfigError, DataError
@@ -295,7 +295,7 @@ def compute_distributed(cfg: TrainConfig, sources: DataSources, engine: SparkEng
     model = SegmentationModel(Pipeline([("preprocess", pre), ("segment", seg)]),
                               personas.names(), None, cfg.features.lookback_days, sources.policy,
                               None, relationship, None)
-    base = cfg.mlflow.run_name or f"{m.name}-k{k}-{cfg.preprocess.scaler}-{cfg.data.name}"
+    base = cfg.mlflow.run_name or f"{model_label(m)}-k{k}-{cfg.preprocess.scaler}-{cfg.data.name}"
     run_name = cfg.mlflow.run_name or f"{base}-{run_id[:6]}"
     report_dir = Path(cfg.paths.reports_dir) / f"{base}-{run_id[:8]}"
     with console.stage("write labels (Spark, partitioned Parquet)"):
@@ -349,7 +349,7 @@ def run_distributed_training(cfg: TrainConfig, resolved: dict[str, Any] | None,
             "model": m.name, "seed": str(cfg.seed), "kind": "clustering",
             "engine": "spark-distributed", **dict(cfg.mlflow.tags)}
     k_part = f"k{m.k}" if m.k else f"k{m.k_min}-{m.k_max}"
-    with tracking.tracked_run(uri, experiment, cfg.mlflow.run_name or f"{m.name}-{k_part}-"
+    with tracking.tracked_run(uri, experiment, cfg.mlflow.run_name or f"{model_label(m)}-{k_part}-"
                               f"{cfg.data.name}", cfg.paths.root, tags, cfg.mlflow.parent_run_id,
                               resolved if resolved is not None else dataclasses.asdict(cfg)) as run:
         with console.stage(f"load data (Spark at {cfg.engine.master}, distributed)"):

@@ -92,7 +92,17 @@ def migration_matrix(before: pd.DataFrame, after: pd.DataFrame, by: str = "segme
     m[f"{by}_after"] = m[f"{by}_after"].astype(object).where(m[f"{by}_after"].notna(),
                                                              "(not scored)")
     matrix = pd.crosstab(m[f"{by}_before"].astype(str), m[f"{by}_after"].astype(str))
+    matrix = matrix.loc[_by_id(matrix.index), _by_id(matrix.columns)]
     return matrix.rename_axis(index="before", columns="after")
+
+
+def _by_id(keys) -> list[str]:
+    """Keys in segment id order ('2 Loyal' before '10 Gold'), unsegmented ones after."""
+    def order(k: str):
+        head = k.split(" ", 1)[0]
+        return (0, int(head), k) if head.isdigit() else (1, 0, k)
+
+    return sorted(keys, key=order)
 
 
 def current_names(labels: pd.DataFrame) -> dict[int, str]:

@@ -21,7 +21,7 @@ from threadpoolctl import threadpool_limits
 
 from clustering import tracking
 from clustering.baselines import baseline_params, make_baseline
-from clustering.config import TrainConfig, validate_config
+from clustering.config import TrainConfig, model_label, validate_config
 from clustering.console import Console
 from clustering.engines import Engine, open_engine
 from clustering.errors import DataError
@@ -160,7 +160,7 @@ def _compute(cfg: TrainConfig, sources: DataSources, engine: Engine, digest: str
                                   sources.policy, fitted,
                                   {"prospect": special.get("prospects", "Prospects"),
                                    "former": special.get("former", "Former customers")},
-                                  signals)
+                                  signals, sources.transactions.margins)
         pb = playbook(buyers, model.names_of(labels), fitted, fr.snapshot_date, fr.window_start,
                       cfg.data.currency, sig.new_customer_days, sig.abc_share, pot.horizon_days,
                       list(sig.matrix), loaded.attribute_quality,
@@ -177,7 +177,7 @@ def _compute(cfg: TrainConfig, sources: DataSources, engine: Engine, digest: str
             metrics |= future.get("clusters", ({}, None))[0]
             for b, seg_b in baselines.items():
                 seg_b.metrics |= future.get(b, ({}, None))[0]
-    base = cfg.mlflow.run_name or f"{m.name}-k{k}-{cfg.preprocess.scaler}-{cfg.data.name}"
+    base = cfg.mlflow.run_name or f"{model_label(m)}-k{k}-{cfg.preprocess.scaler}-{cfg.data.name}"
     run_name = cfg.mlflow.run_name or f"{base}-{run_id[:6]}"  # unique: two runs never share it
     # every customer, as scoring labels them (the table with signals is made again rather than
     # kept through the hold-out: 650 MB at a million customers)
@@ -233,7 +233,7 @@ def run_training(cfg: TrainConfig, resolved: dict[str, Any] | None = None,
     console.say(f"Tracking to {tracking.redact_uri(uri)} (experiment '{experiment}')")
     tags = {"git_commit": tracking.git_commit(cfg.paths.root), "data": cfg.data.name,
             "model": m.name, "seed": str(cfg.seed), "kind": "clustering", **dict(cfg.mlflow.tags)}
-    with tracking.tracked_run(uri, experiment, cfg.mlflow.run_name or f"{m.name}-{k_part}-"
+    with tracking.tracked_run(uri, experiment, cfg.mlflow.run_name or f"{model_label(m)}-{k_part}-"
                               f"{cfg.data.name}", cfg.paths.root, tags, cfg.mlflow.parent_run_id,
                               resolved if resolved is not None else dataclasses.asdict(cfg)) as run, \
             threadpool_limits(limits=cfg.threads):
