@@ -50,8 +50,11 @@ server: $(STAMP) ## team tracking server on HOST:PORT: basic auth, PostgreSQL, a
 	$(PY) pipelines/server.py --host $(HOST) --port $(PORT) $(ARGS)
 
 BENCH_SIZES ?= 100000,1000000
-bench: $(STAMP) ## benchmarks with ratios to references and peak memory (BENCH_SIZES=100000,1000000)
+$(VENV)/.installed-bench: $(STAMP)
 	$(PY) -m pip install --quiet -e ".[dev,bench]"
+	@touch $@
+
+bench: $(VENV)/.installed-bench ## benchmarks with ratios to references and peak memory (BENCH_SIZES=100000,1000000)
 	$(PY) benchmarks/run.py --sizes $(BENCH_SIZES) $(ARGS)
 
 test: $(STAMP) browser ## run the whole test suite (slow tests included)
