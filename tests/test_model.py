@@ -40,6 +40,25 @@ def test_a_model_pickled_when_segmenters_lived_in_clustering_segment_still_loads
     np.testing.assert_array_equal(loaded.predict(df), model.predict(df))
 
 
+def test_a_model_saved_before_its_later_parameters_loads_with_their_defaults(tmp_path):
+    """A pickle without the parameters added since (checks, baselines, signals, margins, ...)
+    still predicts, and repr / get_params / clone, which read every parameter, work."""
+    from sklearn.base import clone
+
+    model, df = _model()
+    model.margins = {"default": 0.3}
+    path = tmp_path / "old.joblib"
+    joblib.dump(model, path)
+    old = joblib.load(path)
+    for name in SegmentationModel.LATER_PARAMS:
+        old.__dict__.pop(name)
+    joblib.dump(old, path)  # as an older version saved it
+    loaded = load_pickled(path)
+    assert loaded.margins is None and loaded.get_params()["signals"] is None
+    assert "SegmentationModel" in repr(loaded) and clone(loaded).margins is None
+    np.testing.assert_array_equal(loaded.predict(df), model.predict(df))
+
+
 def test_loading_from_another_folder_never_creates_an_empty_store(tmp_path, monkeypatch):
     """Without MLFLOW_TRACKING_URI, a set URI or the project's store: one clear error, and no
     stray mlflow.db in the caller's folder."""

@@ -125,6 +125,16 @@ class SegmentationModel(BaseEstimator):
             state["baselines"] = slim
         return state
 
+    #: parameters added after the first models were registered: older pickles lack them
+    LATER_PARAMS = ("checks", "baselines", "relationship_names", "signals", "margins")
+
+    def __setstate__(self, state):
+        """A model saved before a parameter existed loads with its default (None), so that
+        repr, ``get_params`` and ``clone`` work on it too."""
+        for name in self.LATER_PARAMS:
+            state.setdefault(name, None)
+        super().__setstate__(state)
+
     @property
     def feature_names_in_(self) -> np.ndarray:
         return self.pipeline.feature_names_in_
