@@ -89,5 +89,12 @@ def test_a_prefetched_pass_equals_the_direct_one_and_raises_where_it_is_read(tmp
                                   holdout_outcomes(engine.con, ids, split, 180))
     with pytest.raises(DataError, match="no customer bought anything"):
         engine.features_at(dt.date(1990, 1, 1))
-    engine.prefetch(split - dt.timedelta(days=30), 180)  # still running or queued when closed
+    engine.prefetch(split - dt.timedelta(days=60), 180)
+    engine.release(split - dt.timedelta(days=60))  # never read: stopped, its connection closed
+    assert not engine._background
+    later = split - dt.timedelta(days=30)
+    engine.prefetch(later, 180)  # still running or queued when the engine closes
+    pending = engine._features[later]
     engine.close()
+    assert pending.done() and not engine._background
+    engine.close()  # twice: nothing left to do

@@ -74,3 +74,19 @@ def test_loading_from_another_folder_never_creates_an_empty_store(tmp_path, monk
     with pytest.raises(DataError, match="no MLflow store to load the model from"):
         model_module.load_segmentation_model("models:/segmentation-sample/1")
     assert not list(tmp_path.glob("mlflow.db")) and not (tmp_path / "mlruns").exists()
+
+
+def test_only_a_missing_feature_column_becomes_a_data_error():
+    """A baseline reading a feature the table lacks: a DataError naming it; any other
+    KeyError (a bug inside a baseline) stays a KeyError."""
+    from clustering.errors import DataError
+    from clustering.model import _needs
+
+    table = pd.DataFrame({"frequency": [1]})
+    with pytest.raises(DataError, match="feature column 'profit_total' missing: the abc_xyz"):
+        with _needs(table, "the abc_xyz baseline"):
+            table["profit_total"]
+    for key in ("name", "frequency", 3):
+        with pytest.raises(KeyError):
+            with _needs(table, "the abc_xyz baseline"):
+                raise KeyError(key)

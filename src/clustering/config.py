@@ -132,10 +132,14 @@ class ModelConfig:
     params: dict[str, Any] = field(default_factory=dict)
 
 
+#: parameters that make a variant of a model family, named in run names as the config files do
+VARIANT_FLAGS = ("minibatch", "bisecting")
+
+
 def model_label(m: ModelConfig) -> str:
-    """The model as run names give it: the family with the variant its switched-on flags name,
-    as the config files do (``minibatch_kmeans``, ``spark_bisecting_kmeans``)."""
-    flags = "".join(f"{k}_" for k, v in m.params.items() if v is True)
+    """The model as run names give it: the family with its variant (``minibatch_kmeans``,
+    ``spark_bisecting_kmeans``)."""
+    flags = "".join(f"{k}_" for k in VARIANT_FLAGS if m.params.get(k) is True)
     if m.name.startswith("spark_"):
         return f"spark_{flags}{m.name.removeprefix('spark_')}"
     return f"{flags}{m.name}"

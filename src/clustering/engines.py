@@ -8,7 +8,8 @@ quarantined rows.
 from __future__ import annotations
 
 import datetime as dt
-from concurrent.futures import Future, ThreadPoolExecutor
+import threading
+from concurrent.futures import CancelledError, Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Protocol
 
@@ -66,7 +67,7 @@ class LocalEngine:
         self._features: dict = {}
         self._outcomes: dict = {}
         self._pool: ThreadPoolExecutor | None = None
-        self._background: list[duckdb.DuckDBPyConnection] = []
+        self._background: dict = {}  # day -> (its connection, its stop flag)
         self.con = duckdb_connection(memory_limit, data_dir, threads)
         try:
             self.loaded = load_local(self.con, sources, snapshot_date)
@@ -79,8 +80,11 @@ class LocalEngine:
         and validating on the hold-out both ask for the calibration date."""
         kept = self._features.get(day)
         if isinstance(kept, Future):  # started by prefetch: its errors are raised here
-            self._features[day], (key, outcome) = kept.result()
-            self._outcomes[key] = outcome
+            try:
+                self._features[day], (key, outcome) = kept.result()
+                self._outcomes[key] = outcome
+            finally:
+                self._end(day, kept)
         elif kept is None:
             self._features[day] = build_customer_features(self.con, self.loaded, day,
                                                           self.lookback_days, self.include)
@@ -89,20 +93,38 @@ class LocalEngine:
     def prefetch(self, day: dt.date, days: int) -> None:
         """Start the features as of ``day`` and its buyers' outcomes over the next ``days`` on
         a second connection, in a background thread, while the caller goes on with work in
-        Python: the calibration pass of the hold-out then uses the core that the Python
-        stages leave idle. :meth:`features_at` waits for it."""
+        Python (which holds one core at most; DuckDB shares both). :meth:`features_at` waits
+        for it; :meth:`release` and :meth:`close` stop it."""
         if day in self._features:
             return
         if self._pool is None:
             self._pool = ThreadPoolExecutor(1, thread_name_prefix="features")
         cur = self.con.cursor()  # a DuckDB connection is used by one thread at a time
-        self._background.append(cur)
+        stop = threading.Event()  # interrupt() stops a running query only, so checked between
 
         def work() -> tuple[FeatureResult, tuple]:
+            if stop.is_set():
+                raise CancelledError
             fr = build_customer_features(cur, self.loaded, day, self.lookback_days, self.include)
+            if stop.is_set():
+                raise CancelledError
             return fr, ((day, days), holdout_outcomes(cur, fr.buyers["customer_id"], day, days))
 
+        self._background[day] = (cur, stop)
         self._features[day] = self._pool.submit(work)
+
+    def _end(self, day, pending: Future) -> None:
+        """Stop the background pass of ``day`` (if it still runs), wait for it, close its
+        connection."""
+        cur, stop = self._background.pop(day, (None, None))
+        if cur is None:
+            return
+        if not pending.done():
+            stop.set()
+            if not pending.cancel():
+                cur.interrupt()
+                pending.exception()  # returns once the interrupted query has ended
+        cur.close()
 
     def outcomes(self, customer_ids: pd.Series, split: dt.date, days: int) -> pd.DataFrame:
         """Hold-out outcomes of ``customer_ids``; kept for the same customers and window, as
@@ -120,8 +142,8 @@ class LocalEngine:
         """Forget the features and outcomes kept for ``day`` (the calibration date, once the
         hold-out validation is done: 700 MB at a million customers)."""
         kept = self._features.pop(day, None)
-        if isinstance(kept, Future) and not kept.cancel():
-            kept.exception()  # wait for a running pass to end
+        if isinstance(kept, Future):  # started and never read: stopped
+            self._end(day, kept)
         self._outcomes = {k: v for k, v in self._outcomes.items() if k[0] != day}
 
     def top_categories(self, customers: pd.DataFrame, since: dt.date, until: dt.date,
@@ -150,12 +172,11 @@ class LocalEngine:
 
     def close(self) -> None:
         """Stop a background pass still running (an interrupted or failed run) and close."""
-        for cur in self._background:
-            cur.interrupt()
+        for day in list(self._background):
+            self._end(day, self._features.pop(day))
         if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
-        for cur in self._background:
-            cur.close()
+            self._pool.shutdown(wait=True)
+            self._pool = None
         self.con.close()
 
 

@@ -241,8 +241,9 @@ def profit_sql(amount: str, cost: str | None, margins: dict[str, float] | None,
     rates = {str(k): float(v) for k, v in margins.items()}
     default = rates.pop("default", None)
     if rates and category is None:
-        raise DataError(f"{where}: data.margins gives rates per category, but no category column "
-                        "is mapped (data.columns.category); or give only a default rate")
+        raise DataError(f"{where}: the margin rates (data.margins, or the model's when scoring) "
+                        "are per category, but no category column is mapped "
+                        "(data.columns.category); or give only a default rate")
     cases = " ".join(f"WHEN '{k.replace(chr(39), chr(39) * 2)}' THEN {v}" for k, v in rates.items())
     rate = (f"(CASE CAST({category} AS VARCHAR) {cases} ELSE {default if default is not None else 'NULL'} END)"
             if rates else str(default))

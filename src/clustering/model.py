@@ -51,12 +51,15 @@ def text_column(values, rows: np.ndarray) -> pd.Series:
 def _needs(table: pd.DataFrame, who: str):
     """A column that a baseline or signal of the model reads and ``table`` lacks: a one-line
     error naming it, not a KeyError from inside the baseline."""
+    from clustering.features import FEATURE_SOURCES
+
     try:
         yield
     except KeyError as exc:
-        col = exc.args[0] if exc.args else exc
-        if col in table.columns:
-            raise
+        col = exc.args[0] if exc.args else None
+        if not isinstance(col, str) or col in table.columns or (
+                col not in FEATURE_SOURCES and col != "cycles_missed"):
+            raise  # not a feature column the table lacks: a bug, shown as one
         raise DataError(
             f"feature column '{col}' missing: {who} of this model reads it (the training data "
             "had it: costs or data.margins give profit_total, an events table the activity "

@@ -253,7 +253,8 @@ def customer_features_frame(spark, snapshot: dt.date, available: set[str],
                for f in BEHAVIOURAL if any(c not in available for c in FEATURE_SOURCES[f])}
     for f in BEHAVIOURAL:  # whatever the data has: these are computed by the local engine only
         if LOCAL_ONLY & set(FEATURE_SOURCES[f]):
-            skipped[f] = "not computed by the Spark engine (engine=local computes it)"
+            skipped[f] = ("not computed by the Spark engine (engine=local computes it from "
+                          "costs or margins, discounts and events)")
     if customers is not None and customers.has_signup:
         skipped.pop("days_since_signup", None)
     else:

@@ -100,7 +100,7 @@ def _by_id(keys) -> list[str]:
     """Keys in segment id order ('2 Loyal' before '10 Gold'), unsegmented ones after."""
     def order(k: str):
         head = k.split(" ", 1)[0]
-        return (0, int(head), k) if head.isdigit() else (1, 0, k)
+        return (0, int(head), k) if head.lstrip("-").isdigit() else (1, 0, k)
 
     return sorted(keys, key=order)
 

@@ -64,7 +64,9 @@ def _compute(cfg: TrainConfig, sources: DataSources, engine: Engine, digest: str
         for f, why in fr.skipped.items():
             console.detail(f"skipped feature {f}: {why}")
     holdout = cfg.evaluate.holdout_days
-    if holdout > 0:  # the calibration pass runs in DuckDB beside the Python stages up to choosing k
+    if holdout > 0 and m.criterion == "future_auc" and m.k is None:
+        # choosing k needs the calibration pass: it runs in DuckDB beside the Python stages up
+        # to there (with k given, it is built only when the hold-out validation needs it)
         engine.prefetch(fr.snapshot_date - dt.timedelta(days=holdout), holdout)
     sig, pot = cfg.signals, cfg.signals.potential
     with console.stage("signals (potential, overdue)"):
