@@ -117,3 +117,23 @@ def test_spark_training_run_is_tracked_and_scores_through_spark_udf(spark, model
     assert scored["persona"].tolist() == expected["persona"].tolist()
     np.testing.assert_allclose(scored["confidence"], expected["confidence"], rtol=1e-9)
     assert (expected["segment"].to_numpy() == result.segments[:300]).all()
+
+
+def test_a_spark_that_does_not_start_is_one_line_naming_the_master(tmp_path):
+    """A master Spark cannot use: `make train` exits 2 with one line naming engine.master and
+    the cause, after Java's own log, not a Python traceback (its own process: a session of
+    this one would be reused whatever the master)."""
+    import subprocess
+    import sys
+
+    from pipelines.common import PROJECT_ROOT
+
+    r = subprocess.run([sys.executable, str(PROJECT_ROOT / "pipelines" / "train.py"),
+                        "engine=spark", "engine.master=bogus://nowhere", "model.k=3",
+                        "data.sample.n_customers=300", f"paths.data_dir={tmp_path / 'data'}",
+                        f"paths.reports_dir={tmp_path / 'reports'}",
+                        f"mlflow.tracking_uri=sqlite:///{tmp_path / 'mlflow.db'}"],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 2, r.stderr[-2000:]
+    assert "Spark did not start with engine.master=bogus://nowhere: " in r.stderr
+    assert "Traceback" not in r.stderr

@@ -17,6 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import sys
+import warnings
 from dataclasses import dataclass
 
 from clustering.attributes import PLACEHOLDERS
@@ -42,6 +43,11 @@ def spark_session(master: str = "local[2]", driver_memory: str = "2g",
         from pyspark.sql import SparkSession
     except ImportError:
         raise ConfigError("engine=spark needs PySpark: pip install '.[spark]'") from None
+    # PySpark warns about pandas >= 3 when imported and again at every conversion (hundreds of
+    # lines a run, "once" filters did not hold); the Spark path is tested equal to the local
+    # engine with this pandas: after the import's warning, the repeats are silenced
+    warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas",
+                            category=FutureWarning)
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
     builder = (SparkSession.builder.master(master).appName("customer-segmentation")
@@ -53,9 +59,23 @@ def spark_session(master: str = "local[2]", driver_memory: str = "2g",
                .config("spark.sql.execution.arrow.pyspark.enabled", "true"))
     for k, v in (conf or {}).items():
         builder = builder.config(k, v)
-    spark = builder.getOrCreate()
+    try:
+        spark = builder.getOrCreate()
+    except Exception as exc:  # a Py4JJavaError whose Java log came above: one line for the user
+        raise spark_failure(exc, master) from None
     spark.sparkContext.setLogLevel("ERROR")
     return spark
+
+
+def spark_failure(exc: Exception, master: str) -> ConfigError:
+    """Why Spark did not start, in one line: the deepest cause the Java error names."""
+    causes = [line.strip().removeprefix("Caused by: ") for line in str(exc).splitlines()
+              if line.strip().startswith(("Caused by:", "org.apache.spark.SparkException:",
+                                          "java.lang."))]
+    why = causes[-1] if causes else str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return ConfigError(f"Spark did not start with engine.master={master}: "
+                       f"{why[:240].rstrip('. ')}. Check that "
+                       "the master answers and engine.conf, or run with engine.master=local[2]")
 
 
 def java_date_pattern(fmt: str) -> str:
