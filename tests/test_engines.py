@@ -94,7 +94,43 @@ def test_a_prefetched_pass_equals_the_direct_one_and_raises_where_it_is_read(tmp
     assert not engine._background
     later = split - dt.timedelta(days=30)
     engine.prefetch(later, 180)  # still running or queued when the engine closes
-    pending = engine._features[later]
+    pending = engine._features[(later, None)]
     engine.close()
     assert pending.done() and not engine._background
     engine.close()  # twice: nothing left to do
+
+
+def test_a_customer_sample_is_those_customers_rows_of_the_whole_pass(tmp_path, settings_for):
+    """The calibration pass of a large base covers a hash sample of the customers: each
+    sampled customer's features and hold-out outcomes are exactly those of the whole pass
+    (nothing of another customer leaks in), about 1 in ``modulus`` customers are kept, the
+    same ones for the same seed, and the prefetched sampled pass equals the direct one."""
+    from clustering.features import CustomerSample
+    from clustering.holdout import CALIBRATION_CUSTOMERS, calibration_sample
+    from clustering.sources import sources_for
+
+    cfg, _ = settings_for("data.sample.n_customers=3000", "data.sample.seed=5")
+    engine = LocalEngine(sources_for(cfg.data, cfg.paths.data_dir), lookback_days=730,
+                         data_dir=str(tmp_path))
+    split = engine.features_at(None).snapshot_date - dt.timedelta(days=180)
+    whole = engine.features_at(split).table.set_index("customer_id")
+    sample = CustomerSample(3, seed=11)
+    engine.prefetch(split, 180, sample)
+    part = engine.features_at(split, sample)
+    direct = build_customer_features(engine.con, engine.loaded, split, 730, sample=sample)
+    pd.testing.assert_frame_equal(part.table, direct.table)
+    got = part.table.set_index("customer_id")
+    assert 0.25 < len(got) / len(whole) < 0.42 and got["is_buyer"].sum() > 100
+    pd.testing.assert_frame_equal(got, whole.loc[got.index, got.columns])
+    again = build_customer_features(engine.con, engine.loaded, split, 730,
+                                    sample=CustomerSample(3, seed=11)).table
+    other = build_customer_features(engine.con, engine.loaded, split, 730,
+                                    sample=CustomerSample(3, seed=12)).table
+    assert again["customer_id"].equals(part.table["customer_id"])
+    assert not other["customer_id"].equals(part.table["customer_id"])
+    ids = part.buyers["customer_id"]
+    pd.testing.assert_frame_equal(engine.outcomes(ids, split, 180, sample),
+                                  holdout_outcomes(engine.con, ids, split, 180))
+    engine.close()
+    assert calibration_sample(2 * CALIBRATION_CUSTOMERS - 1, 0) is None
+    assert calibration_sample(1_000_000, 7) == CustomerSample(4, 7)

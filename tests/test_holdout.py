@@ -66,10 +66,10 @@ def test_k_by_future_separation_finds_the_planted_k():
     again = rng.random(2000) < np.array([0.10, 0.40, 0.70, 0.95])[groups]
 
     class Engine:
-        def features_at(self, day):
+        def features_at(self, day, sample=None):
             return FeatureResult(table, day, day, ["f1", "f2"], [])
 
-        def outcomes(self, ids, split, days):
+        def outcomes(self, ids, split, days, sample=None):
             per_buyer = pd.DataFrame({"customer_id": ids, "holdout_orders": again.astype(int),
                                       "holdout_spend": again * 10.0})
             return outcome_frame(ids, per_buyer)

@@ -17,7 +17,7 @@ import duckdb
 import pandas as pd
 
 from clustering.checks import write_quarantine
-from clustering.features import FeatureResult, build_customer_features
+from clustering.features import CustomerSample, FeatureResult, build_customer_features
 from clustering.holdout import holdout_outcomes
 from clustering.sources import DataSources, LoadedData, load_local, resolve_files
 
@@ -26,11 +26,13 @@ class Engine(Protocol):
     name: str
     loaded: LoadedData
 
-    def features_at(self, day: dt.date | None) -> FeatureResult: ...
+    def features_at(self, day: dt.date | None,
+                    sample: CustomerSample | None = None) -> FeatureResult: ...
 
-    def prefetch(self, day: dt.date, days: int) -> None: ...
+    def prefetch(self, day: dt.date, days: int, sample: CustomerSample | None = None) -> None: ...
 
-    def outcomes(self, customer_ids: pd.Series, split: dt.date, days: int) -> pd.DataFrame: ...
+    def outcomes(self, customer_ids: pd.Series, split: dt.date, days: int,
+                 sample: CustomerSample | None = None) -> pd.DataFrame: ...
 
     def write_quarantine(self, path: Path) -> Path | None: ...
 
@@ -67,7 +69,7 @@ class LocalEngine:
         self._features: dict = {}
         self._outcomes: dict = {}
         self._pool: ThreadPoolExecutor | None = None
-        self._background: dict = {}  # day -> (its connection, its stop flag)
+        self._background: dict = {}  # (day, sample) -> (its connection, its stop flag)
         self.con = duckdb_connection(memory_limit, data_dir, threads)
         try:
             self.loaded = load_local(self.con, sources, snapshot_date)
@@ -75,27 +77,31 @@ class LocalEngine:
             self.con.close()
             raise
 
-    def features_at(self, day: dt.date | None) -> FeatureResult:
-        """Features as of ``day`` (None: the snapshot); computed once per day, as choosing k
-        and validating on the hold-out both ask for the calibration date."""
-        kept = self._features.get(day)
+    def features_at(self, day: dt.date | None,
+                    sample: CustomerSample | None = None) -> FeatureResult:
+        """Features as of ``day`` (None: the snapshot), of the ``sample``'s customers when
+        given; computed once per day and sample, as choosing k and validating on the hold-out
+        both ask for the calibration date."""
+        key = (day, sample)
+        kept = self._features.get(key)
         if isinstance(kept, Future):  # started by prefetch: its errors are raised here
             try:
-                self._features[day], (key, outcome) = kept.result()
-                self._outcomes[key] = outcome
+                self._features[key], (okey, outcome) = kept.result()
+                self._outcomes[okey] = outcome
             finally:
-                self._end(day, kept)
+                self._end(key, kept)
         elif kept is None:
-            self._features[day] = build_customer_features(self.con, self.loaded, day,
-                                                          self.lookback_days, self.include)
-        return self._features[day]
+            self._features[key] = build_customer_features(
+                self.con, self.loaded, day, self.lookback_days, self.include, sample)
+        return self._features[key]
 
-    def prefetch(self, day: dt.date, days: int) -> None:
+    def prefetch(self, day: dt.date, days: int, sample: CustomerSample | None = None) -> None:
         """Start the features as of ``day`` and its buyers' outcomes over the next ``days`` on
         a second connection, in a background thread, while the caller goes on with work in
         Python (which holds one core at most; DuckDB shares both). :meth:`features_at` waits
         for it; :meth:`release` and :meth:`close` stop it."""
-        if day in self._features:
+        key = (day, sample)
+        if key in self._features:
             return
         if self._pool is None:
             self._pool = ThreadPoolExecutor(1, thread_name_prefix="features")
@@ -105,18 +111,20 @@ class LocalEngine:
         def work() -> tuple[FeatureResult, tuple]:
             if stop.is_set():
                 raise CancelledError
-            fr = build_customer_features(cur, self.loaded, day, self.lookback_days, self.include)
+            fr = build_customer_features(cur, self.loaded, day, self.lookback_days, self.include,
+                                         sample)
             if stop.is_set():
                 raise CancelledError
-            return fr, ((day, days), holdout_outcomes(cur, fr.buyers["customer_id"], day, days))
+            return fr, ((day, days), holdout_outcomes(cur, fr.buyers["customer_id"], day, days,
+                                                      sample))
 
-        self._background[day] = (cur, stop)
-        self._features[day] = self._pool.submit(work)
+        self._background[key] = (cur, stop)
+        self._features[key] = self._pool.submit(work)
 
-    def _end(self, day, pending: Future) -> None:
-        """Stop the background pass of ``day`` (if it still runs), wait for it, close its
+    def _end(self, key, pending: Future) -> None:
+        """Stop the background pass of ``key`` (if it still runs), wait for it, close its
         connection."""
-        cur, stop = self._background.pop(day, (None, None))
+        cur, stop = self._background.pop(key, (None, None))
         if cur is None:
             return
         if not pending.done():
@@ -126,13 +134,15 @@ class LocalEngine:
                 pending.exception()  # returns once the interrupted query has ended
         cur.close()
 
-    def outcomes(self, customer_ids: pd.Series, split: dt.date, days: int) -> pd.DataFrame:
-        """Hold-out outcomes of ``customer_ids``; kept for the same customers and window, as
-        choosing k and validating both ask for the calibration buyers'."""
+    def outcomes(self, customer_ids: pd.Series, split: dt.date, days: int,
+                 sample: CustomerSample | None = None) -> pd.DataFrame:
+        """Hold-out outcomes of ``customer_ids`` (the ``sample``'s when given); kept for the
+        same customers and window, as choosing k and validating both ask for the calibration
+        buyers'."""
         key = (split, days)
         cached = self._outcomes.get(key)
         if cached is None or not cached["customer_id"].equals(customer_ids.reset_index(drop=True)):
-            self._outcomes[key] = holdout_outcomes(self.con, customer_ids, split, days)
+            self._outcomes[key] = holdout_outcomes(self.con, customer_ids, split, days, sample)
         return self._outcomes[key]
 
     def write_quarantine(self, path: Path) -> Path | None:
@@ -141,9 +151,10 @@ class LocalEngine:
     def release(self, day: dt.date) -> None:
         """Forget the features and outcomes kept for ``day`` (the calibration date, once the
         hold-out validation is done: 700 MB at a million customers)."""
-        kept = self._features.pop(day, None)
-        if isinstance(kept, Future):  # started and never read: stopped
-            self._end(day, kept)
+        for key in [k for k in self._features if k[0] == day]:
+            kept = self._features.pop(key)
+            if isinstance(kept, Future):  # started and never read: stopped
+                self._end(key, kept)
         self._outcomes = {k: v for k, v in self._outcomes.items() if k[0] != day}
 
     def top_categories(self, customers: pd.DataFrame, since: dt.date, until: dt.date,
@@ -172,8 +183,8 @@ class LocalEngine:
 
     def close(self) -> None:
         """Stop a background pass still running (an interrupted or failed run) and close."""
-        for day in list(self._background):
-            self._end(day, self._features.pop(day))
+        for key in list(self._background):
+            self._end(key, self._features.pop(key))
         if self._pool is not None:
             self._pool.shutdown(wait=True)
             self._pool = None
@@ -204,17 +215,21 @@ class SparkEngine:
             self.loaded.attributes = self.customers.attributes
             self.loaded.has_signup = self.customers.has_signup
 
-    def features_at(self, day: dt.date | None) -> FeatureResult:
+    def features_at(self, day: dt.date | None,
+                    sample: CustomerSample | None = None) -> FeatureResult:
+        """Every customer's features (a ``sample`` is a speed-up of the local engine: Spark
+        computes the whole calibration pass, as it scales out)."""
         from clustering.spark_engine import build_customer_features_spark
 
         return build_customer_features_spark(self.session, day or self.snapshot,
                                              self.loaded.available, self.lookback_days,
                                              self.customers)
 
-    def prefetch(self, day: dt.date, days: int) -> None:
+    def prefetch(self, day: dt.date, days: int, sample: CustomerSample | None = None) -> None:
         """Spark plans its work lazily: nothing to start ahead."""
 
-    def outcomes(self, customer_ids: pd.Series, split: dt.date, days: int) -> pd.DataFrame:
+    def outcomes(self, customer_ids: pd.Series, split: dt.date, days: int,
+                 sample: CustomerSample | None = None) -> pd.DataFrame:
         from clustering.spark_engine import holdout_outcomes_spark
 
         return holdout_outcomes_spark(self.session, customer_ids, split, days)

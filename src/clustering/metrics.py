@@ -200,11 +200,9 @@ def checklist_metrics(
     persona_fit
         Size-weighted mean fit of the segments to their personas (describable), when given.
     """
-    labels = np.asarray(labels)
-    _, inverse, counts = np.unique(labels, return_inverse=True, return_counts=True)
-    shares = counts / len(labels)
-    out = {"small_segment_share": float(shares[inverse][shares[inverse] < min_share].size
-                                        / len(labels))}
+    inverse = pd.factorize(np.asarray(labels), use_na_sentinel=False)[0]  # hashed, not sorted
+    shares = np.bincount(inverse) / len(inverse)
+    out = {"small_segment_share": float((shares[inverse] < min_share).sum() / len(inverse))}
     out["business_separation"] = eta_squared(inverse, signed_log(revenue))
     if persona_fit is not None:
         out["persona_fit"] = float(persona_fit)

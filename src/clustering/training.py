@@ -28,9 +28,14 @@ from clustering.errors import DataError
 from clustering.files import check_writable, digest_files, write_text
 from clustering.glossary import column_label
 from clustering.guardrails import composition, guardrail_warnings, marketing_view
-from clustering.holdout import choose_future_k, future_k_curve, future_validation
+from clustering.holdout import (
+    calibration_sample,
+    choose_future_k,
+    future_k_curve,
+    future_validation,
+)
 from clustering.metrics import agreement, int_codes, persona_truth, score_labelling
-from clustering.model import SegmentationModel
+from clustering.model import SegmentationModel, warm_requirement_check
 from clustering.personas import name_segments, weighted_fit
 from clustering.playbook import playbook
 from clustering.plots import plot_profile_heatmap, segmentation_figures
@@ -64,10 +69,11 @@ def _compute(cfg: TrainConfig, sources: DataSources, engine: Engine, digest: str
         for f, why in fr.skipped.items():
             console.detail(f"skipped feature {f}: {why}")
     holdout = cfg.evaluate.holdout_days
+    cal_sample = calibration_sample(len(buyers), cfg.seed)  # None: every customer
     if holdout > 0 and m.criterion == "future_auc" and m.k is None:
         # choosing k needs the calibration pass: it runs in DuckDB beside the Python stages up
         # to there (with k given, it is built only when the hold-out validation needs it)
-        engine.prefetch(fr.snapshot_date - dt.timedelta(days=holdout), holdout)
+        engine.prefetch(fr.snapshot_date - dt.timedelta(days=holdout), holdout, cal_sample)
     sig, pot = cfg.signals, cfg.signals.potential
     with console.stage("signals (potential, overdue)"):
         signals = CustomerSignals(pot.enabled, pot.horizon_days, pot.fit_sample,
@@ -118,7 +124,7 @@ def _compute(cfg: TrainConfig, sources: DataSources, engine: Engine, digest: str
                 preprocessor_for(numeric, categorical, cfg.preprocess, cfg.seed, potential_step),
                 lambda k: family_at_k(curve_m, k, cfg.seed, cfg.engine.master),
                 list(range(m.k_min, m.k_max + 1)), inputs + categorical, cfg.seed,
-                console.detail)
+                console.detail, cal_sample)
             m = dataclasses.replace(m, k=choose_future_k(future_curve))
     with console.stage(f"preprocess + segment ({m.name})"):
         pipe, Xs, names, curve, metrics = fit_segmentation(
@@ -175,7 +181,7 @@ def _compute(cfg: TrainConfig, sources: DataSources, engine: Engine, digest: str
             future = future_validation(
                 engine, fr.snapshot_date, holdout, pipe, inputs + categorical,
                 {b: (lambda b=b: make_baseline(b, **baseline_params(cfg.baselines, b)))
-                 for b in cfg.baselines.enabled}, cfg.seed, console.detail)
+                 for b in cfg.baselines.enabled}, cfg.seed, console.detail, cal_sample)
             metrics |= future.get("clusters", ({}, None))[0]
             for b, seg_b in baselines.items():
                 seg_b.metrics |= future.get(b, ({}, None))[0]
@@ -240,6 +246,8 @@ def run_training(cfg: TrainConfig, resolved: dict[str, Any] | None = None,
                               resolved if resolved is not None else dataclasses.asdict(cfg)) as run, \
             threadpool_limits(limits=cfg.threads):
         with console.stage(f"load data ({cfg.engine.name} engine)"):
+            if cfg.mlflow.log_model:
+                warm_requirement_check()
             sources = sources_for(cfg.data, cfg.paths.data_dir)
             engine = open_engine(cfg.engine, sources, lookback_days=cfg.features.lookback_days,
                                  include=list(cfg.features.include), threads=cfg.threads,

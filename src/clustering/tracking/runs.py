@@ -303,7 +303,9 @@ def log_training(result, say: Callable[[str], None]) -> None:
                         step=int(row.k))
         log_frame(curve, "selection/k_curve.csv")
     log_dataset(fr.table, ",".join(result.loaded.files), cfg.data.name, result.digest)
-    log_frame(fr.table.describe(include="all").T.reset_index(names="feature"),
+    # the ids are left out: unique by construction, and counting a million of them took 0.8 s
+    log_frame(fr.table.drop(columns="customer_id").describe(include="all").T
+              .reset_index(names="feature"),
               "features/feature_summary.csv")
     log_frame(result.profile, "segments/profiles.csv")
     personas = result.personas
