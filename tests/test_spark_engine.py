@@ -51,8 +51,12 @@ def test_spark_features_equal_local_features(spark, small_sample, tmp_path):
     extra = tx.head(1).copy()
     zero = tx.head(1).assign(amount=0.0, order_id="Z1")
     orphan = tx.head(1).assign(customer_id="NOBODY", amount=-10.0, is_return=True)
+    # one id written as 4711.0 and as 4711, and guests written as placeholders
+    float_id = pd.concat([tx.head(2).assign(customer_id="4711.0", order_id="F1"),
+                          tx.iloc[2:3].assign(customer_id=" 4711", order_id="F2")])
+    guests = tx.head(2).assign(customer_id=["N/A", "GUEST"], order_id="G1")
     path = tmp_path / "tx.parquet"
-    pd.concat([tx, extra, zero, orphan]).to_parquet(path)
+    pd.concat([tx, extra, zero, orphan, float_id, guests]).to_parquet(path)
     src = TableSource(str(path), columns=COLUMNS)
     # the customers table adds prospects (never bought), a signup date and attributes
     customers = pd.read_parquet(small_sample["customers"])
@@ -75,6 +79,8 @@ def test_spark_features_equal_local_features(spark, small_sample, tmp_path):
         a = local.table.sort_values("customer_id").reset_index(drop=True)
         b = remote.table.sort_values("customer_id").reset_index(drop=True)
         assert a["customer_id"].tolist() == b["customer_id"].tolist()
+        assert not {"4711.0", "N/A", "GUEST"} & set(a["customer_id"])
+        assert snap is not None or "4711" in set(a["customer_id"])
         if snap is None:  # every one of the 40 added prospects is there, flagged as one (the
             # sample has its own too; at the earlier date some had not signed up yet)
             assert set(prospects["customer_id"]) <= set(a.loc[a["is_prospect"], "customer_id"])

@@ -14,6 +14,8 @@ from __future__ import annotations
 import duckdb
 import pandas as pd
 
+from clustering.customer_ids import id_sql, no_customer_sql
+
 #: values that mean "not known" (compared after normalising)
 PLACEHOLDERS = ("unknown", "unk", "n/a", "n a", "na", "none", "null", "nil", "?", "tbd",
                 "not specified", "unbekannt", "k a", "k.a", "0")
@@ -38,11 +40,11 @@ def canonical_tables(con: duckdb.DuckDBPyConnection, reader: str, cid: str,
     report, one row per attribute with counts of rows per problem. One scan of the table."""
     if not attributes:
         return pd.DataFrame(columns=COLUMNS)
-    idcol = f"trim(CAST({cid} AS VARCHAR))"
+    idcol = id_sql(cid)
     cols = ", ".join(f'CAST("{a.replace(chr(34), chr(34) * 2)}" AS VARCHAR) AS "a{i}"'
                      for i, a in enumerate(attributes))
     names = ", ".join(f"a{i}" for i in range(len(attributes)))
-    src = (f"SELECT {idcol} AS id, {cols} FROM {reader} WHERE nullif({idcol}, '') IS NOT NULL")
+    src = (f"SELECT {idcol} AS id, {cols} FROM {reader} WHERE NOT {no_customer_sql(idcol)}")
     # the regular expression runs on the distinct spellings only, counted once
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE _attr_vals AS
@@ -128,9 +130,9 @@ def customer_id_warnings(con: duckdb.DuckDBPyConnection, reader: str, cid: str,
                     "re-saved with ids as numbers (keep the id column as text)")
         out.append(msg)
     con.execute("DROP TABLE _buyer_ids")
-    key = f"trim(CAST({cid} AS VARCHAR))"
+    key = id_sql(cid)
     repeated, conflicting = con.execute(f"""
-        WITH rep AS (SELECT {key} AS id FROM {reader} WHERE nullif({key}, '') IS NOT NULL
+        WITH rep AS (SELECT {key} AS id FROM {reader} WHERE NOT {no_customer_sql(key)}
                      GROUP BY 1 HAVING count(*) > 1)
         SELECT count(*), count(*) FILTER (WHERE variants > 1) FROM (
             SELECT count(DISTINCT src) AS variants FROM {reader} AS src

@@ -8,7 +8,8 @@ reason              rule
 =================== =====================================================================
 junk_line           an empty date cell: a report footer (TOTAL row, "Exported by ..."),
                     a blank or separator line
-missing_customer_id the customer id is empty (guest checkouts)
+missing_customer_id the customer id is empty or a placeholder (``N/A``, ``-``, ``0``, ``GUEST``,
+                    ...: guest checkouts; :mod:`clustering.customer_ids`)
 bad_date            the date does not parse with the configured format
 bad_amount          the amount (or quantity x unit price) is not a finite number
 unknown_currency    a currency without a rate in ``currency_rates`` (mixed currencies)
@@ -38,6 +39,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
+from clustering.customer_ids import no_customer_sql
 from clustering.errors import DataError
 from clustering.files import atomic_path
 from clustering.inputs import FILE_COL, GROUP_COL
@@ -67,6 +69,7 @@ class QualityReport:
     counts: dict[str, int] = field(default_factory=dict)
     snapshot_date: dt.date | None = None
     per_file: dict[str, tuple[int, int]] = field(default_factory=dict)  # file: (read, kept)
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def quarantined(self) -> int:
@@ -78,6 +81,22 @@ class QualityReport:
         parts = ", ".join(f"{k} {v:,}" for k, v in sorted(self.counts.items(), key=lambda kv: -kv[1]))
         return (f"{self.rows_read:,} rows read, {self.rows_kept:,} kept, "
                 f"{self.quarantined:,} quarantined ({parts})")
+
+
+#: what to check when a reason accounts for many of the rows that fail
+REASON_HINTS = {
+    "missing_customer_id": "Lines without a customer id are guest checkouts (a quarter of the "
+                           "lines of the UCI Online Retail data) or a wrong data.columns."
+                           "customer_id.",
+    "bad_date": "Unreadable dates: check data.columns.timestamp and data.date_format (null "
+                "sniffs it from the values).",
+    "bad_amount": "Unreadable amounts: check data.columns.amount (or quantity and unit_price) "
+                  "and data.decimal.",
+    "unknown_currency": "Currencies without a rate: add them to data.currency_rates.",
+    "zero_amount": "Zero amounts: check that data.columns.amount is the line's value.",
+    "unmatched_return": "Returns without an earlier purchase: the data starts after the "
+                        "purchases they return, or data.columns.is_return flags sales.",
+}
 
 
 def resolve_snapshot(snapshot_date, last_timestamp, where: str) -> dt.date:
@@ -122,7 +141,7 @@ def apply_quality(con: duckdb.DuckDBPyConnection, policy: QualityPolicy, snapsho
                 if rates_sql != "NULL" else f"SELECT * FROM {view}")
 
     base, streamed = source("transactions_typed"), source("transactions_streamed")
-    valid = ("customer_id IS NOT NULL AND trim(customer_id) <> '' AND ts IS NOT NULL "
+    valid = (f"NOT {no_customer_sql('customer_id')} AND ts IS NOT NULL "
              "AND amount IS NOT NULL AND isfinite(amount)")
     buy = "amount > 0 AND NOT coalesce(is_return, false)"
     if snapshot_date is None:
@@ -147,7 +166,7 @@ def apply_quality(con: duckdb.DuckDBPyConnection, policy: QualityPolicy, snapsho
         CREATE OR REPLACE TEMP TABLE _checked AS
         SELECT t.*, CASE
             WHEN t._no_date THEN 'junk_line'
-            WHEN t.customer_id IS NULL OR trim(t.customer_id) = '' THEN 'missing_customer_id'
+            WHEN {no_customer_sql('t.customer_id')} THEN 'missing_customer_id'
             WHEN t.ts IS NULL THEN 'bad_date'
             {currency_rule}
             WHEN t.amount IS NULL OR NOT isfinite(t.amount) THEN 'bad_amount'
@@ -168,8 +187,11 @@ def apply_quality(con: duckdb.DuckDBPyConnection, policy: QualityPolicy, snapsho
     con.execute("CREATE OR REPLACE TEMP TABLE quarantine AS SELECT reason, 1 AS copies, * "
                 f"EXCLUDE (reason, _copies, _no_date){as_text} FROM _checked WHERE reason IS NOT NULL")
     counts = dict(con.execute("SELECT reason, count(*) FROM quarantine GROUP BY 1").fetchall())
-    n_distinct, n_extra = con.execute("SELECT count(*), coalesce(sum(_copies), 0) FROM _checked"
-                                      ).fetchall()[0]
+    n_distinct, n_extra, copied_value, kept_value = con.execute("""
+        SELECT count(*), coalesce(sum(_copies), 0),
+               coalesce(sum(_copies * abs(amount)) FILTER (WHERE _copies > 0 AND isfinite(amount)), 0),
+               coalesce(sum(abs(amount)) FILTER (WHERE reason IS NULL), 0)
+        FROM _checked""").fetchall()[0]
     n_read = n_distinct + n_extra
     if n_extra:
         con.execute("""INSERT INTO quarantine BY NAME
@@ -190,14 +212,26 @@ def apply_quality(con: duckdb.DuckDBPyConnection, policy: QualityPolicy, snapsho
         snapshot = resolve_snapshot(None, lambda: last_clean, where)
     report = QualityReport(int(n_read), int(kept), {k: int(v) for k, v in counts.items()}, snapshot,
                            per_file)
+    if n_extra and n_extra > 0.001 * n_read:
+        share = copied_value / (copied_value + kept_value) if copied_value + kept_value else 0.0
+        report.warnings.append(
+            f"{where}: {int(n_extra):,} lines ({n_extra / n_read:.1%}) were exact copies of another "
+            f"line and were set aside as duplicates, {copied_value:,.2f} of value ({share:.1%}: of "
+            f"{copied_value + kept_value:,.2f}). "
+            "Overlapping exports make such copies; if yours can hold two identical lines that "
+            "are both real (the same item twice in one order without a line number, two equal "
+            "vouchers), set data.quality.dedupe=false")
     junk = counts.get("junk_line", 0)
     errors = (report.quarantined - counts.get("after_snapshot", 0) - counts.get("duplicate", 0)
               - (junk if junk <= JUNK_ALLOWANCE else 0))
     if n_read and errors / n_read > policy.max_share:
         raise DataError(
             f"{where}: {errors:,} of {n_read:,} rows ({errors / n_read:.1%}) fail the checks, more "
-            f"than data.quality.max_share={policy.max_share:.0%}: {report.summary()}. Check the "
-            "column mapping and date format, or raise data.quality.max_share.")
+            f"than data.quality.max_share={policy.max_share:.0%}: {report.summary()}. "
+            + " ".join(REASON_HINTS[r] for r, n in counts.items()
+                       if r in REASON_HINTS and n > 0.01 * n_read)
+            + " If these rows are expected, raise data.quality.max_share to "
+            f"{min(1.0, errors / n_read + 0.01):.2f} to set them aside and run on the rest.")
     if kept == 0:
         raise DataError(f"{where}: no rows left after the checks: {report.summary()}")
     return report
@@ -222,10 +256,26 @@ def check_dates(con: duckdb.DuckDBPyConnection, ts: str, ts_col: str, where: str
                         "Check data.columns.timestamp.")
     if parsed == 0:
         fmt = f"date format '{date_format}'" if date_format else "the default timestamp parser"
-        raise DataError(
-            f"{where}: none of the {dated} values in the date column parse with {fmt} "
-            f"(e.g. '{example}'). Set data.date_format, e.g. '%d/%m/%Y %H:%M' for '31/12/2024 13:05'."
-        )
+        raise DataError(f"{where}: none of the {dated} values in the date column parse with {fmt} "
+                        f"(e.g. '{example}'). {_date_hint(con, str(example), date_format)}")
+
+
+def _date_hint(con: duckdb.DuckDBPyConnection, example: str, failed: str | None) -> str:
+    """What to set for a date column whose values the given (or default) format cannot read:
+    the known format that reads the example, never the one that just failed."""
+    from clustering.dialect import DATE_FORMATS  # noqa: PLC0415
+
+    if failed and con.execute("SELECT TRY_CAST(trim($v) AS TIMESTAMP)", {"v": example}
+                              ).fetchall()[0][0] is not None:
+        return "It is ISO 8601: set data.date_format=null."
+    for f in DATE_FORMATS:
+        if f != failed and con.execute("SELECT TRY_STRPTIME(trim($v), $f)",
+                                       {"v": example, "f": f}).fetchall()[0][0] is not None:
+            return (f"'{example}' reads with '{f}': set data.date_format='{f}'"
+                    + (" (or null to sniff it from the values)." if failed else "."))
+    return ("Set data.date_format to its strptime format (e.g. '%d/%m/%Y %H:%M' for "
+            "'31/12/2024 13:05', '%m/%d/%Y %I:%M %p' for '12/31/2024 1:05 PM'); numbers such "
+            "as day counts, Excel serial dates or epoch seconds must be converted to dates first.")
 
 
 def write_quarantine(con: duckdb.DuckDBPyConnection, path: str | Path) -> Path | None:

@@ -100,6 +100,7 @@ class DataConfig:
     currency: str = MISSING
     currency_rates: dict[str, float] | None = MISSING
     margins: dict[str, float] | None = MISSING
+    return_values: list[str] | None = MISSING  # a text return flag's values meaning a return
     quality: QualityConfig = field(default_factory=QualityConfig)
     sample: SampleConfig | None = None  # only the bundled data (data=sample) has one
 

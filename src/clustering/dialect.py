@@ -36,6 +36,7 @@ DATE_FORMATS = (
     "%d/%m/%Y %H:%M:%S", "%d/%m/%Y %H:%M", "%d/%m/%Y", "%d/%m/%y",
     "%m/%d/%Y %H:%M:%S", "%m/%d/%Y %H:%M", "%m/%d/%Y", "%m/%d/%y",
     "%d-%m-%Y %H:%M:%S", "%d-%m-%Y %H:%M", "%d-%m-%Y", "%Y/%m/%d", "%Y%m%d",
+    "%m/%d/%Y %I:%M:%S %p", "%m/%d/%Y %I:%M %p",  # US exports with a 12-hour clock
 )
 
 
@@ -163,9 +164,11 @@ def sniff_text(path: str, encoding: str = "auto", delimiter: str | None = None) 
 _converted: Path | None = None
 
 
-def excel_as_parquet(path: str) -> str:
-    """An ``.xlsx`` workbook's first sheet as a Parquet file of text columns (integral numbers
-    without ``.0``, so ids keep their digits; dates in ISO 8601), converted once per run."""
+def excel_as_parquet(path: str) -> tuple[str, list[str]]:
+    """An ``.xlsx`` workbook as a Parquet file of text columns (integral numbers without
+    ``.0``, so ids keep their digits; dates in ISO 8601), converted once per run, and notes.
+    Every sheet with the first sheet's columns is read (exports split years over sheets, as
+    the UCI Online Retail II workbook does); other sheets are named as skipped."""
     global _converted
     import pandas as pd  # noqa: PLC0415
 
@@ -175,13 +178,24 @@ def excel_as_parquet(path: str) -> str:
     stat = Path(path).stat()
     key = hashlib.sha1(f"{Path(path).resolve()}:{stat.st_size}:{stat.st_mtime_ns}".encode())
     out = _converted / f"{key.hexdigest()[:16]}.parquet"
+    notes_file = out.with_suffix(".notes")
     if out.exists():
-        return str(out)
+        return str(out), notes_file.read_text().splitlines() if notes_file.exists() else []
     try:
-        df = pd.read_excel(path, engine="calamine", dtype=object)
+        sheets = pd.read_excel(path, engine="calamine", dtype=object, sheet_name=None)
     except Exception as exc:  # noqa: BLE001 - any reader failure is the file's
         raise DataError(f"{path}: cannot read the workbook ({type(exc).__name__}: {exc}). "
                         "Save it again as .xlsx or export it as CSV.") from None
+    names = list(sheets)
+    first = [str(c) for c in sheets[names[0]].columns]
+    same = [n for n in names if [str(c) for c in sheets[n].columns] == first]
+    notes = []
+    if len(same) > 1:
+        notes.append(f"{Path(path).name}: sheets {', '.join(repr(n) for n in same)} read as one "
+                     "table")
+    notes += [f"{Path(path).name}: sheet '{n}' skipped: its columns differ from sheet "
+              f"'{names[0]}'" for n in names if n not in same and len(sheets[n].columns)]
+    df = pd.concat([sheets[n] for n in same], ignore_index=True) if len(same) > 1 else sheets[names[0]]
 
     def text(v):
         if v is None or (isinstance(v, float) and v != v):
@@ -195,19 +209,22 @@ def excel_as_parquet(path: str) -> str:
     df.columns = [str(c) for c in df.columns]
     df = df.apply(lambda col: col.map(text)).astype("string")
     df.to_parquet(out, index=False)
-    return str(out)
+    notes_file.write_text("\n".join(notes))
+    return str(out), notes
 
 
 def number_sql(col: str, decimal: str) -> str:
     """SQL turning the text ``col`` into a DOUBLE: currency symbols, spaces and apostrophes
     dropped, thousands separators removed, ``decimal`` as the decimal mark; ``-`` before or
-    after the number and accounting parentheses ``(12.50)`` make it negative."""
+    after the number, accounting parentheses ``(12.50)`` and a credit suffix ``12.50 CR`` make
+    it negative (``DR``, debit, stays positive)."""
     digits = f"regexp_replace({col}, '[^0-9.,]', '', 'g')"
     if decimal == ",":
         plain = f"replace(replace({digits}, '.', ''), ',', '.')"
     else:
         plain = f"replace({digits}, ',', '')"
-    sign = f"(CASE WHEN {col} LIKE '%-%' OR trim({col}) LIKE '(%)' THEN -1 ELSE 1 END)"
+    sign = (f"(CASE WHEN {col} LIKE '%-%' OR trim({col}) LIKE '(%)' OR upper(trim({col})) "
+            "LIKE '%_CR' THEN -1 ELSE 1 END)")
     parsed = f"({sign} * TRY_CAST(nullif({plain}, '') AS DOUBLE))"
     if decimal == ",":
         return parsed

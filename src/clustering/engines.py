@@ -47,10 +47,12 @@ class Engine(Protocol):
 def duckdb_connection(memory_limit: str, data_dir: str,
                       threads: int | None = None) -> duckdb.DuckDBPyConnection:
     """An in-process DuckDB that spills to disk past ``memory_limit``: files larger than
-    memory are streamed and aggregated within a bounded footprint."""
+    memory are streamed and aggregated within a bounded footprint. Times with a zone are read
+    in UTC, not in the machine's zone, so a run gives the same dates on every machine."""
     spill = Path(data_dir) / ".duckdb_tmp"
     spill.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect(config={"memory_limit": memory_limit, "temp_directory": str(spill)})
+    con.execute("SET TimeZone = 'UTC'")
     if threads:
         con.execute(f"SET threads = {int(threads)}")
     return con

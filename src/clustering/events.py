@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import duckdb
 
+from clustering.customer_ids import id_sql, no_customer_sql
 from clustering.errors import DataError
 from clustering.inputs import Parsers, open_inputs
 
@@ -48,9 +49,10 @@ def register_events(con: duckdb.DuckDBPyConnection, source, event_types: dict[st
                                        mapping.items()) + f" ELSE {raw} END)") if mapping else raw
     parse = Parsers(con, inputs, {"timestamp": cols["timestamp"]}, source, where)
     ts = parse.date(_ident(cols["timestamp"]), cols["timestamp"])
+    cid = id_sql(_ident(cols["customer_id"]))
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE _events_raw AS
-        SELECT nullif(trim(CAST({_ident(cols['customer_id'])} AS VARCHAR)), '') AS customer_id,
+        SELECT CASE WHEN NOT {no_customer_sql(cid)} THEN {cid} END AS customer_id,
                {ts} AS ts, {kind} AS kind, {raw} AS raw_kind
         FROM {inputs.relation}""")
     n, no_id, no_date, unknown = con.execute(f"""

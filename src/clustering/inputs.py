@@ -140,7 +140,11 @@ def open_inputs(con: duckdb.DuckDBPyConnection, path: str, fmt: str = "auto",
     groups = [Group("parquet", parquet, _parquet_reader(parquet, per_file))] if parquet else []
     groups += [Group("text", fs, _text_reader(fs, d, per_file), d) for d, fs in text.values()]
     if excel:
-        converted = [excel_as_parquet(f) for f in excel]
+        converted = []
+        for f in excel:
+            path_f, sheet_notes = excel_as_parquet(f)
+            converted.append(path_f)
+            notes += sheet_notes
         reader = _parquet_reader(converted, per_file)
         if per_file:  # name the workbooks, not their converted copies
             cases = " ".join(f"WHEN {_quote(c)} THEN {_quote(f)}"
@@ -187,6 +191,8 @@ class Parsers:
                 if decimal == "," or "ambiguous" in why or "thousands" in why:
                     self.notes.append(f"numbers: {why} (set data.decimal to override)")
             self.decimals.append(decimal)
+            if source.date_format:
+                check_date_format(con, source.date_format, "data.date_format")
             fmt = source.date_format or sniff_date_format(
                 con, g.reader, _ident(mapped["timestamp"]), where)
             if fmt and not source.date_format:
@@ -206,12 +212,37 @@ class Parsers:
                                 for d in self.decimals])
 
     def date(self, col: str, name: str) -> str:
-        typed = self.inputs.present.get(name, "VARCHAR").startswith(("TIMESTAMP", "DATE"))
-        if typed:
-            return f"CAST({col} AS TIMESTAMP)"
+        kind = self.inputs.present.get(name, "VARCHAR")
+        if kind.startswith(("TIMESTAMP", "DATE")):
+            return f"CAST({col} AS TIMESTAMP)"  # with a time zone: in UTC (duckdb_connection)
+        if kind != "VARCHAR":  # a number: yyyymmdd, Unix epoch seconds or milliseconds
+            self.notes.append(f"dates: the numbers in '{name}' read as yyyymmdd (19970101), "
+                              "Unix epoch seconds or milliseconds, by their size")
+            return numeric_date_sql(col)
         return self._per_group([f"TRY_STRPTIME(trim({col}), {_quote(f)})" if f
                                 else f"TRY_CAST(trim({col}) AS TIMESTAMP)"
                                 for f in self.date_formats])
+
+
+def numeric_date_sql(col: str) -> str:
+    """A number as a date by its size: yyyymmdd (1900..2199), Unix epoch seconds (1973..5138)
+    or milliseconds; anything else (day counts, Excel serial dates) is no date."""
+    v = f"TRY_CAST({col} AS DOUBLE)"
+    return (f"(CASE WHEN {v} BETWEEN 19000101 AND 21991231 THEN TRY_STRPTIME("
+            f"CAST(CAST({v} AS BIGINT) AS VARCHAR), '%Y%m%d') "
+            f"WHEN {v} >= 1e8 AND {v} < 1e11 THEN make_timestamp(CAST({v} * 1e6 AS BIGINT)) "
+            f"WHEN {v} >= 1e11 AND {v} < 1e14 THEN make_timestamp(CAST({v} * 1e3 AS BIGINT)) END)")
+
+
+def check_date_format(con: duckdb.DuckDBPyConnection, fmt: str, key: str) -> None:
+    """Fail in one line when ``fmt`` is not a strptime format DuckDB knows."""
+    try:
+        con.execute("SELECT TRY_STRPTIME('2024-01-01', $f)", {"f": fmt}).fetchall()
+    except duckdb.Error as exc:
+        why = str(exc).splitlines()[0].split(": ", 1)[-1]
+        raise DataError(f"{key}='{fmt}' is not a date format ({why}). Use strptime codes: "
+                        "'%d/%m/%Y %H:%M' for '31/12/2024 13:05', '%Y%m%d' for '20241231'; "
+                        "epoch seconds in a number column are read without a format.") from None
 
 
 def _ident(s: str) -> str:
@@ -223,7 +254,8 @@ def read_error(exc: Exception, where: str) -> DataError:
     text = str(exc)
     first = next((ln for ln in text.splitlines() if ln.strip()), text).strip()
     line = next((ln.strip() for ln in text.splitlines() if ln.strip().startswith("Line")), "")
-    if "unicode" in text.lower() or "utf-8" in text.lower():
+    low = text.lower()  # (every CSV error lists "Encoding: utf-8" among the options it tried)
+    if "invalid unicode" in low or "invalid utf-8" in low or "not valid utf-8" in low:
         return DataError(f"{where}: the file is not valid UTF-8 ({first}). Set data.encoding "
                          "to its encoding, e.g. data.encoding=latin-1.")
     return DataError(f"{where}: cannot read the file: {first}{' (' + line + ')' if line else ''}."

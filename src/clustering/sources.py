@@ -32,6 +32,7 @@ attribute columns, kept under their own names.
 from __future__ import annotations
 
 import difflib
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -41,17 +42,20 @@ import pandas as pd
 from clustering.attributes import canonical_select, canonical_tables, customer_id_warnings
 from clustering.attributes import describe as describe_attributes
 from clustering.checks import QualityPolicy, QualityReport, apply_quality, check_dates
+from clustering.customer_ids import id_sql, no_customer_sql
 from clustering.dialect import kind_of
 from clustering.errors import DataError
 from clustering.events import register_events
 from clustering.inputs import (
     FILE_COL,
     Parsers,
+    check_date_format,
     list_files,
     open_inputs,
     profit_sql,
     read_error,
 )
+from clustering.return_flags import return_flag_sql, unknown_flag_values
 
 REQUIRED = ("customer_id", "timestamp")
 OPTIONAL = ("order_id", "quantity", "unit_price", "amount", "category", "is_return",
@@ -74,6 +78,7 @@ class TableSource:
     encoding: str = "auto"
     decimal: str | None = None  # "." or ","; None: sniffed per file group
     margins: dict[str, float] | None = None  # category -> margin rate ("default": the others)
+    return_values: list[str] | None = None  # a text return flag's values that mean a return
 
 
 @dataclass
@@ -134,6 +139,10 @@ def _missing_column(role: str, name: str, present: list[str], where: str, key: s
     hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
     if len(present) == 1 and any(d in present[0] for d in ";\t|,"):
         hint = " The file reads as a single column: wrong delimiter? Set data.delimiter."
+    if sum(bool(re.fullmatch(r"[\d\s.,:/+\-]+", str(c))) for c in present) >= min(2, len(present)):
+        hint = (" The first line reads as data, not column names: the file has no header line, "
+                "or its fields are separated by runs of spaces. Add a header line (the names, "
+                "separated like the values by , ; | or a tab) and map the columns by name.")
     return DataError(
         f"{where}: column '{name}' (for {role}) not found. Columns present: "
         f"{', '.join(present)}.{hint} Map it with {key}.{role}=<column>."
@@ -184,20 +193,21 @@ def register_transactions(
             f"{where}: no amount. Map data.columns.amount=<column>, or both "
             f"data.columns.quantity and data.columns.unit_price (amount = quantity x unit price)."
         )
+    returned = None
     if "is_return" in mapped:
+        returned = return_flag_sql(_ident(mapped["is_return"]),
+                                   present.get(mapped["is_return"], "VARCHAR"), source.return_values)
         # a line flagged as a return counts against revenue even when exported as positive
-        amount = (f"(CASE WHEN coalesce(TRY_CAST({_ident(mapped['is_return'])} AS BOOLEAN), false) "
-                  f"AND {amount} > 0 THEN -{amount} ELSE {amount} END)")
+        amount = f"(CASE WHEN {returned} AND {amount} > 0 THEN -{amount} ELSE {amount} END)"
     ts_col = _ident(mapped["timestamp"])
     ts = parse.date(ts_col, mapped["timestamp"])
     flag = "TRY_CAST({} AS BOOLEAN)"
     by_day = f"CAST(CAST({ts} AS DATE) AS VARCHAR)"  # no order id: one order per day
     order = (f"coalesce(CAST({_ident(mapped['order_id'])} AS VARCHAR), {by_day})"
              if "order_id" in mapped else by_day)
-    is_return = (f"(coalesce({flag.format(_ident(mapped['is_return']))}, false) OR {amount} < 0)"
-                 if "is_return" in mapped else f"({amount} < 0)")
+    is_return = f"({returned} OR {amount} < 0)" if returned else f"({amount} < 0)"
     select = [
-        f"trim(CAST({_ident(mapped['customer_id'])} AS VARCHAR)) AS customer_id",
+        f"{id_sql(_ident(mapped['customer_id']))} AS customer_id",
         f"{order} AS order_id",
         f"{ts} AS ts",
         f"{amount} AS amount",
@@ -248,6 +258,11 @@ def register_transactions(
                      source.date_format or next((f for f in parse.date_formats if f), None),
                      present.get(mapped["timestamp"], "VARCHAR").startswith(("TIMESTAMP", "DATE")))
         loaded.quality = apply_quality(con, policy, snapshot_date, where, "currency" in mapped)
+        loaded.warnings += loaded.quality.warnings
+        if "is_return" in mapped:
+            loaded.warnings += unknown_flag_values(
+                con, "transactions_raw", _ident(mapped["is_return"]), mapped["is_return"],
+                present.get(mapped["is_return"], "VARCHAR"), source.return_values, where)
     except duckdb.Error as exc:
         raise read_error(exc, where) from None
     if not inputs.per_file:
@@ -290,11 +305,13 @@ def register_customers(
     cid = source.columns.get("customer_id") or "customer_id"
     if cid not in present:
         raise _missing_column("customer_id", cid, list(present), where, "data.customer_columns")
-    idcol = f"trim(CAST(src.{_ident(cid)} AS VARCHAR))"
+    idcol = id_sql(f"src.{_ident(cid)}")
     select = [f"{idcol} AS customer_id"]
     signup = source.columns.get("signup_date")
     has_signup = bool(signup and signup in present)
     if has_signup:
+        if source.date_format:
+            check_date_format(con, source.date_format, "data.customer_date_format")
         col = f"src.{_ident(signup)}"
         expr = (f"TRY_STRPTIME(CAST({col} AS VARCHAR), {_quote(source.date_format)})"
                 if source.date_format else f"TRY_CAST({col} AS TIMESTAMP)")
@@ -319,7 +336,7 @@ def register_customers(
     # second connection (a feature pass in the background) sees it
     con.sql(
         f"CREATE OR REPLACE TABLE customers AS SELECT {', '.join(select + attr_select)} "
-        f"FROM {reader} AS src {attr_joins} WHERE nullif({idcol}, '') IS NOT NULL "
+        f"FROM {reader} AS src {attr_joins} WHERE NOT {no_customer_sql(idcol)} "
         f"QUALIFY row_number() OVER (PARTITION BY {idcol}) = 1"
     )
     loaded.notes += describe_attributes(loaded.attribute_quality)
@@ -364,7 +381,8 @@ def sources_for(data, data_dir: str) -> DataSources:
                            paths["truth"], policy, list(data.attributes),
                            TableSource(paths["events"], "parquet", asdict(data.event_columns)))
     tx = TableSource(data.path, data.format, cols, data.date_format, data.delimiter, data.encoding,
-                     data.decimal, dict(data.margins) if data.margins else None)
+                     data.decimal, dict(data.margins) if data.margins else None,
+                     list(data.return_values) if data.return_values else None)
     cust = (TableSource(data.customers_path, "auto", asdict(data.customer_columns),
                         data.customer_date_format, data.delimiter, data.encoding, data.decimal)
             if data.customers_path else None)

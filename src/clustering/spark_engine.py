@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 from clustering.attributes import PLACEHOLDERS
 from clustering.checks import resolve_snapshot
+from clustering.customer_ids import id_sql, no_customer_sql
 from clustering.errors import ConfigError, DataError
 from clustering.features import (
     BEHAVIOURAL,
@@ -30,6 +31,7 @@ from clustering.features import (
     FeatureResult,
     with_derived,
 )
+from clustering.return_flags import return_flag_sql
 from clustering.sources import TableSource, _missing_column, file_format, resolve_files
 
 STRFTIME_TO_JAVA = {"%Y": "yyyy", "%y": "yy", "%m": "MM", "%d": "dd", "%H": "HH", "%M": "mm",
@@ -120,7 +122,7 @@ def read_customers(spark, source: TableSource, attributes: list[str]) -> SparkCu
     cid = source.columns.get("customer_id") or "customer_id"
     if cid not in raw.columns:
         raise _missing_column("customer_id", cid, raw.columns, files[0], "data.customer_columns")
-    select = [f"CAST(r.`{cid}` AS STRING) AS customer_id"]
+    select = [f"{id_sql(f'r.`{cid}`', spark=True)} AS customer_id"]
     signup = source.columns.get("signup_date")
     has_signup = bool(signup and signup in raw.columns)
     if has_signup:
@@ -144,10 +146,10 @@ def read_customers(spark, source: TableSource, attributes: list[str]) -> SparkCu
         select.append(f"c{i}.canonical AS `{a}`")
         joins.append(f"LEFT JOIN _attr_canon_{i} c{i} ON c{i}.k = {_norm(f'r.`{a}`')}")
     names = ["customer_id"] + (["signup_date"] if has_signup else []) + [f"`{a}`" for a in attributes]
+    rid = id_sql(f"r.`{cid}`", spark=True)
     spark.sql(f"""SELECT {', '.join(names)} FROM (
-        SELECT {', '.join(select)}, row_number() OVER (PARTITION BY CAST(r.`{cid}` AS STRING)
-                                                       ORDER BY CAST(r.`{cid}` AS STRING)) AS _n
-        FROM customers_raw r {' '.join(joins)} WHERE r.`{cid}` IS NOT NULL) WHERE _n = 1"""
+        SELECT {', '.join(select)}, row_number() OVER (PARTITION BY {rid} ORDER BY {rid}) AS _n
+        FROM customers_raw r {' '.join(joins)} WHERE NOT {no_customer_sql(rid)}) WHERE _n = 1"""
               ).createOrReplaceTempView("customers")
     return SparkCustomers(files, list(attributes), has_signup)
 
@@ -183,26 +185,26 @@ def read_transactions(spark, source: TableSource, snapshot_date=None):
         amount = f"(CAST({q['quantity']} AS DOUBLE) * CAST({q['unit_price']} AS DOUBLE))"
     else:
         raise DataError(f"{files[0]}: no amount column (or quantity and unit price)")
-    flag = "coalesce(CAST({} AS BOOLEAN), false)"
-    if "is_return" in q:
-        amount = f"(CASE WHEN {flag.format(q['is_return'])} AND {amount} > 0 THEN -{amount} ELSE {amount} END)"
+    if "is_return" in q:  # the local engine's values (clustering.return_flags), as text
+        returned = return_flag_sql(q["is_return"], "STRING", source.return_values)
+        amount = f"(CASE WHEN {returned} AND {amount} > 0 THEN -{amount} ELSE {amount} END)"
     ts = (f"to_timestamp(CAST({q['timestamp']} AS STRING), '{java_date_pattern(source.date_format)}')"
           if source.date_format else f"CAST({q['timestamp']} AS TIMESTAMP)")
     order = (f"coalesce(CAST({q['order_id']} AS STRING), CAST(CAST({ts} AS DATE) AS STRING))"
              if "order_id" in q else f"CAST(CAST({ts} AS DATE) AS STRING)")
-    is_ret = (f"({flag.format(q['is_return'])} OR {amount} < 0)" if "is_return" in q
+    is_ret = (f"({returned} OR {amount} < 0)" if "is_return" in q
               else f"({amount} < 0)")
     opt = {r: (f"CAST({q[r]} AS DOUBLE)" if r in q else "CAST(NULL AS DOUBLE)")
            for r in ("quantity", "payment_delay_days")}
     spark.sql(f"""
-        SELECT CAST({q['customer_id']} AS STRING) AS customer_id, {order} AS order_id,
+        SELECT {id_sql(q['customer_id'], spark=True)} AS customer_id, {order} AS order_id,
                {ts} AS ts, {amount} AS amount, {opt['quantity']} AS quantity,
                {'CAST(' + q['category'] + ' AS STRING)' if 'category' in q else 'CAST(NULL AS STRING)'} AS category,
                {is_ret} AS is_return, {opt['payment_delay_days']} AS payment_delay_days,
                {'CAST(' + q['is_new_product'] + ' AS BOOLEAN)' if 'is_new_product' in q else 'CAST(NULL AS BOOLEAN)'} AS is_new_product
         FROM (SELECT DISTINCT * FROM transactions_raw)""").createOrReplaceTempView("typed")
     def valid(p: str = "") -> str:
-        return (f"{p}customer_id IS NOT NULL AND trim({p}customer_id) <> '' AND {p}ts IS NOT NULL "
+        return (f"NOT {no_customer_sql(p + 'customer_id')} AND {p}ts IS NOT NULL "
                 f"AND {p}amount IS NOT NULL AND NOT isnan({p}amount) "
                 f"AND abs({p}amount) < double('inf')")
     snapshot = resolve_snapshot(

@@ -56,6 +56,19 @@ from clustering.truth import planted_types
 __all__ = ["TrainResult", "format_summary", "run_training"]
 
 
+def single_order_warning(buyers: pd.DataFrame, share: float = 0.95, least: int = 500) -> list[str]:
+    """A warning when nearly every buyer has a single order: the customer column is then
+    usually an id per order (Olist's ``customer_id``), and the segments would describe orders."""
+    if "frequency" not in buyers or len(buyers) < least:
+        return []
+    single = float((buyers["frequency"] <= 1).mean())
+    if single <= share:
+        return []
+    return [f"{single:.0%} of the {len(buyers):,} buyers have a single order in the window: if "
+            "data.columns.customer_id is an id per order or per checkout (as Olist's "
+            "customer_id; its customer_unique_id is the person), map the person's id instead"]
+
+
 def _compute(cfg: TrainConfig, sources: DataSources, engine: Engine, digest: str,
              console: Console, run_id: str) -> TrainResult:
     loaded, m = engine.loaded, cfg.model
@@ -68,6 +81,7 @@ def _compute(cfg: TrainConfig, sources: DataSources, engine: Engine, digest: str
                        "lapsed customers set aside (no purchase in the window)")
         for f, why in fr.skipped.items():
             console.detail(f"skipped feature {f}: {why}")
+        loaded.warnings += single_order_warning(buyers)
     holdout = cfg.evaluate.holdout_days
     cal_sample = calibration_sample(len(buyers), cfg.seed)  # None: every customer
     if holdout > 0 and m.criterion == "future_auc" and m.k is None:

@@ -1,0 +1,33 @@
+"""Customer ids as canonical text, the same in every table and engine.
+
+Exports write one id several ways: ``17850`` in one file and ``17850.0`` in another (pandas and
+Excel write integer ids as floating point when the column has an empty cell, and a Parquet
+column of such ids is DOUBLE), padded with spaces. And they write "no customer" as a value:
+``N/A``, ``-``, ``0``, ``GUEST``, ``nan``. An id is read as its trimmed text with a whole
+number's ``.0`` dropped (so ``17850.0`` and ``17850`` are one customer); the placeholders are no
+customer: their lines are quarantined as ``missing_customer_id``, not one giant customer.
+"""
+
+from __future__ import annotations
+
+#: ids that mean "no customer" (compared in lower case, after trimming)
+PLACEHOLDER_IDS = ("", "n/a", "na", "#n/a", "-", "--", "?", "0", "none", "null", "nan",
+                   "guest", "unknown", "anonymous")
+
+
+def _quoted(values) -> str:
+    return ", ".join("'" + v.replace("'", "''") + "'" for v in values)
+
+
+def id_sql(col: str, spark: bool = False) -> str:
+    """SQL (DuckDB, or Spark with ``spark``) of the canonical text of the id column ``col``."""
+    text = f"trim(CAST({col} AS {'STRING' if spark else 'VARCHAR'}))"
+    has_point = f"instr({text}, '.') > 0" if spark else f"contains({text}, '.')"
+    whole = f"regexp_replace({text}, '^(-?[0-9]+)[.]0+$', '{'$1' if spark else chr(92) + '1'}')"
+    return f"(CASE WHEN {has_point} THEN {whole} ELSE {text} END)"
+
+
+def no_customer_sql(col: str) -> str:
+    """SQL (DuckDB and Spark alike) true where the canonical id ``col`` is missing, blank or a
+    placeholder."""
+    return f"({col} IS NULL OR lower({col}) IN ({_quoted(PLACEHOLDER_IDS)}))"

@@ -1,0 +1,64 @@
+"""The return flag of a line (``data.columns.is_return``), however the export writes it.
+
+ERPs and shops flag returns, credit notes and cancellations with text as often as with booleans:
+``X`` (SAP), ``Credit Memo``, ``refunded``, ``Storno``, ``Gutschrift``. A text flag is a return
+when its value (trimmed, any case) is one of ``data.return_values`` (default
+:data:`RETURN_VALUES`); a number flag when it is not 0; a boolean as it is. Values that are
+neither a known return nor a known "not a return" are read as purchases and named in a
+warning, so a flag the list does not know is never silently ignored.
+"""
+
+from __future__ import annotations
+
+import duckdb
+
+#: values of a text flag that mean "this line is a return, credit note or cancellation"
+RETURN_VALUES = ("true", "t", "1", "yes", "y", "x", "j", "ja", "r", "return", "returned",
+                 "credit", "credit memo", "credit note", "refund", "refunded", "cancelled",
+                 "canceled", "cancellation", "storno", "gutschrift", "retoure", "retour", "avoir")
+#: values that mean "not a return" (not warned about)
+PURCHASE_VALUES = ("false", "f", "0", "no", "n", "nein", "", "-", "sale", "sales", "invoice",
+                   "order", "purchase", "paid", "debit")
+
+
+def _quoted(values) -> str:
+    return ", ".join("'" + v.replace("'", "''") + "'" for v in values)
+
+
+def _key(col: str) -> str:
+    return f"lower(trim(CAST({col} AS VARCHAR)))"
+
+
+def return_flag_sql(col: str, column_type: str, values: list[str] | None = None) -> str:
+    """SQL true where the flag column ``col`` (of DuckDB type ``column_type``) marks a return;
+    ``column_type`` STRING: Spark SQL, any column read as its text."""
+    if column_type == "STRING":
+        wanted = [str(v).strip().lower() for v in (values or RETURN_VALUES)] + ["1.0"]
+        return f"coalesce(lower(trim(CAST({col} AS STRING))) IN ({_quoted(wanted)}), false)"
+    if column_type == "BOOLEAN":
+        return f"coalesce({col}, false)"
+    if column_type != "VARCHAR" and not column_type.startswith(("TIMESTAMP", "DATE")):
+        return f"coalesce(TRY_CAST({col} AS DOUBLE) <> 0, false)"
+    wanted = [str(v).strip().lower() for v in (values or RETURN_VALUES)]
+    return f"coalesce({_key(col)} IN ({_quoted(wanted)}), false)"
+
+
+def unknown_flag_values(con: duckdb.DuckDBPyConnection, relation: str, col: str, name: str,
+                        column_type: str, values: list[str] | None, where: str,
+                        rows: int = 1_000_000) -> list[str]:
+    """A warning naming the values of a text flag read as purchases that are not a known
+    "not a return" (from the first ``rows`` lines), or nothing."""
+    if column_type != "VARCHAR":
+        return []
+    known = {str(v).strip().lower() for v in (values or RETURN_VALUES)} | set(PURCHASE_VALUES)
+    found = con.execute(f"""
+        SELECT v, count(*) AS n FROM (SELECT {_key(col)} AS v FROM {relation} LIMIT {rows})
+        WHERE v IS NOT NULL AND v NOT IN ({_quoted(sorted(known))})
+        GROUP BY v ORDER BY n DESC, v LIMIT 6""").fetchall()
+    if not found:
+        return []
+    listed = ", ".join(f"'{v}' ({n:,} lines)" for v, n in found[:5])
+    return [f"{where}: the return flag '{name}' has values read as purchases: {listed}"
+            f"{' and more' if len(found) > 5 else ''}. If any of them means a return, credit "
+            "note or cancellation, list them: data.return_values=[...] (default: "
+            f"{', '.join(RETURN_VALUES)})"]
