@@ -63,6 +63,14 @@ def test_float_ids_are_the_integer_ids_and_nan_ids_are_no_customer(tmp_path):
     assert con.execute("SELECT region FROM customers WHERE customer_id = '17850'").fetchall() == [("N",)]
 
 
+def test_e_mail_ids_are_one_customer_in_any_case(tmp_path):
+    pd.DataFrame({"customer_id": ["Anna.Berg@Example.com", "anna.berg@example.com ", "Bo@x.se"],
+                  "order_id": ["1", "2", "3"], "timestamp": ["2024-01-05"] * 3,
+                  "amount": ["10", "20", "5"]}).to_csv(tmp_path / "t.csv", index=False)
+    _, con = _load(tmp_path / "t.csv")
+    assert _per_customer(con) == {"anna.berg@example.com": (2, 30.0), "bo@x.se": (1, 5.0)}
+
+
 def test_placeholder_ids_are_missing_not_one_giant_customer(tmp_path):
     ids = ["A", "N/A", "n/a", "0", "-", "GUEST", "#N/A", "nan", " none ", "A"]
     pd.DataFrame({"customer_id": ids, "order_id": [str(i) for i in range(10)],

@@ -6,6 +6,8 @@ column of such ids is DOUBLE), padded with spaces. And they write "no customer" 
 ``N/A``, ``-``, ``0``, ``GUEST``, ``nan``. An id is read as its trimmed text with a whole
 number's ``.0`` dropped (so ``17850.0`` and ``17850`` are one customer); the placeholders are no
 customer: their lines are quarantined as ``missing_customer_id``, not one giant customer.
+An id that is an e-mail address is read in lower case (shops key customers by e-mail, and the
+same person types it in capitals one day and not the next).
 """
 
 from __future__ import annotations
@@ -22,9 +24,9 @@ def _quoted(values) -> str:
 def id_sql(col: str, spark: bool = False) -> str:
     """SQL (DuckDB, or Spark with ``spark``) of the canonical text of the id column ``col``."""
     text = f"trim(CAST({col} AS {'STRING' if spark else 'VARCHAR'}))"
-    has_point = f"instr({text}, '.') > 0" if spark else f"contains({text}, '.')"
+    has = (lambda c: f"instr({text}, '{c}') > 0") if spark else (lambda c: f"contains({text}, '{c}')")
     whole = f"regexp_replace({text}, '^(-?[0-9]+)[.]0+$', '{'$1' if spark else chr(92) + '1'}')"
-    return f"(CASE WHEN {has_point} THEN {whole} ELSE {text} END)"
+    return f"(CASE WHEN {has('@')} THEN lower({text}) WHEN {has('.')} THEN {whole} ELSE {text} END)"
 
 
 def no_customer_sql(col: str) -> str:
