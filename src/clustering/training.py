@@ -203,7 +203,10 @@ def _compute(cfg: TrainConfig, sources: DataSources, engine: Engine, digest: str
     run_name = cfg.mlflow.run_name or f"{base}-{run_id[:6]}"  # unique: two runs never share it
     # every customer, as scoring labels them (the table with signals is made again rather than
     # kept through the hold-out: 650 MB at a million customers)
-    labels_df = model.customer_labels(signals.add_to(fr.table))
+    with console.stage("label every customer"):
+        labels_df = model.customer_labels(signals.add_to(fr.table))
+        console.detail(f"{len(labels_df):,} customers: " + ", ".join(
+            f"{n:,} {k}" for k, n in labels_df["relationship"].value_counts().items()))
     with console.stage("persona report"):
         seg_names, columns = personas.names(), [column_label(c, fr.attributes) for c in names]
         figures = segmentation_figures(seg, Xs, labels, names, curve, cfg.model.criterion, k,
