@@ -245,3 +245,12 @@ def test_buyers_with_a_single_order_each_are_named():
         "the person), map the person's id instead"]
     assert single_order_warning(pd.DataFrame({"frequency": [1.0] * 900 + [3.0] * 100})) == []
     assert single_order_warning(pd.DataFrame({"frequency": [1.0] * 100})) == []  # too few to say
+
+
+def test_digits_in_a_number_column_follow_a_given_date_format(tmp_path):
+    pq.write_table(pa.table({"customer_id": ["A", "A"], "order_id": ["1", "2"],
+                             "timestamp": [20240105123000, 20240107080000], "amount": [1.0, 2.0]}),
+                   tmp_path / "t.parquet")
+    _, con = _load(tmp_path / "t.parquet", date_format="%Y%m%d%H%M%S")
+    assert [str(d) for (d,) in con.execute("SELECT ts FROM transactions ORDER BY ts").fetchall()
+            ] == ["2024-01-05 12:30:00", "2024-01-07 08:00:00"]

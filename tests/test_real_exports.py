@@ -266,4 +266,4 @@ def test_padded_and_repeated_customer_ids(tmp_path):
                        ).fetchall() == [("N",)]
     assert loaded.warnings == [
         f"{tmp_path}/customers.csv: 1 customer ids appear more than once with different values; "
-        "the first row of each is used (de-duplicate the file to choose)"]
+        "one row of each is used, the same on every run (de-duplicate the file to choose)"]

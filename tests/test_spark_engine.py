@@ -16,6 +16,7 @@ pytestmark = pytest.mark.slow  # every test here starts Spark
 
 from hydra import compose, initialize_config_dir  # noqa: E402
 
+from clustering.checks import QualityPolicy  # noqa: E402
 from clustering.features import build_customer_features  # noqa: E402
 from clustering.holdout import holdout_outcomes  # noqa: E402
 from clustering.model import load_segmentation_model  # noqa: E402
@@ -143,3 +144,38 @@ def test_a_spark_that_does_not_start_is_one_line_naming_the_master(tmp_path):
     assert r.returncode == 2, r.stderr[-2000:]
     assert "Spark did not start with engine.master=bogus://nowhere: " in r.stderr
     assert "Traceback" not in r.stderr
+
+
+def test_spark_reads_typed_flags_ids_and_number_dates_as_the_local_engine(spark, tmp_path):
+    """Return flags typed as numbers (2, -1 are returns) or booleans with a custom text list,
+    DOUBLE ids of 8+ digits (Spark writes 1.2345678E7), yyyymmdd and epoch dates: the same
+    checked lines on both engines."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    n = 8
+    table = pa.table({
+        "customer_id": pa.array([12345678.0, 12345678.0, 87654321.0, 87654321.0, 5.0, 5.0,
+                                 float("nan"), 42.0]),
+        "order_id": [f"O{i}" for i in range(n)],
+        "timestamp": [20240105, 20240210, 1704412800, 20240301, 1704412800000, 20240401,
+                      20240402, 20240403],
+        "amount": [10.0, 5.0, 20.0, 20.0, 7.0, 3.0, 1.0, 2.0],
+        "flag_num": [0, 2, 0, -1, 0, 0, 0, 0],
+        "flag_bool": [False, True, False, False, False, True, False, False]})
+    path = tmp_path / "typed.parquet"
+    pq.write_table(table, path)
+    cols = {"customer_id": "customer_id", "order_id": "order_id", "timestamp": "timestamp",
+            "amount": "amount"}
+    for flag, values in (("flag_num", None), ("flag_bool", ["X"])):
+        src = TableSource(str(path), columns={**cols, "is_return": flag}, return_values=values)
+        con = duckdb.connect()
+        register_transactions(con, src, QualityPolicy(max_share=0.5))
+        local = con.execute("SELECT customer_id, order_id, ts, amount, is_return FROM "
+                            "transactions ORDER BY order_id").df()
+        read_transactions(spark, src)
+        remote = spark.sql("SELECT customer_id, order_id, ts, amount, is_return FROM "
+                           "transactions ORDER BY order_id").toPandas()
+        pd.testing.assert_frame_equal(local, remote, check_dtype=False)
+        assert set(local["customer_id"]) == {"12345678", "87654321", "5", "42"}
+        assert local["is_return"].sum() == 2, flag

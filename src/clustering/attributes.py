@@ -139,7 +139,7 @@ def customer_id_warnings(con: duckdb.DuckDBPyConnection, reader: str, cid: str,
             WHERE {key} IN (SELECT id FROM rep) GROUP BY {key})""").fetchall()[0]
     if conflicting:
         out.append(f"{where}: {conflicting:,} customer ids appear more than once with different "
-                   "values; the first row of each is used (de-duplicate the file to choose)")
+                   "values; one row of each is used, the same on every run (de-duplicate the file to choose)")
     elif repeated:
         out.append(f"{where}: {repeated:,} customer ids appear more than once (identical rows; "
                    "one is used)")

@@ -191,7 +191,7 @@ def apply_quality(con: duckdb.DuckDBPyConnection, policy: QualityPolicy, snapsho
     n_distinct, n_extra, copied_value, kept_value = con.execute("""
         SELECT count(*), coalesce(sum(_copies), 0),
                coalesce(sum(_copies * abs(amount)) FILTER (WHERE _copies > 0 AND isfinite(amount)), 0),
-               coalesce(sum(abs(amount)) FILTER (WHERE reason IS NULL), 0)
+               coalesce(sum(abs(amount)) FILTER (WHERE isfinite(amount)), 0)
         FROM _checked""").fetchall()[0]
     n_read = n_distinct + n_extra
     if n_extra:

@@ -21,8 +21,11 @@ def _quoted(values) -> str:
     return ", ".join("'" + v.replace("'", "''") + "'" for v in values)
 
 
-def id_sql(col: str, spark: bool = False) -> str:
-    """SQL (DuckDB, or Spark with ``spark``) of the canonical text of the id column ``col``."""
+def id_sql(col: str, spark: bool = False, floating: bool = False) -> str:
+    """SQL (DuckDB, or Spark with ``spark``) of the canonical text of the id column ``col``
+    (``floating``: a Spark float column, which Spark writes as 1.2345678E7 from 10^7 on)."""
+    if spark and floating:
+        col = f"CAST({col} AS DECIMAL(38, 6))"
     text = f"trim(CAST({col} AS {'STRING' if spark else 'VARCHAR'}))"
     has = (lambda c: f"instr({text}, '{c}') > 0") if spark else (lambda c: f"contains({text}, '{c}')")
     whole = f"regexp_replace({text}, '^(-?[0-9]+)[.]0+$', '{'$1' if spark else chr(92) + '1'}')"

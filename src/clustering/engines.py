@@ -62,6 +62,7 @@ class LocalEngine:
     """DuckDB: the sources are read, checked and held in one in-process connection."""
 
     name = "local"
+    samples_customers = True  # features_at and outcomes honour a CustomerSample
 
     def __init__(self, sources: DataSources, *, lookback_days: int,
                  include: list[str] | None = None, snapshot_date=None,
@@ -108,6 +109,7 @@ class LocalEngine:
         if self._pool is None:
             self._pool = ThreadPoolExecutor(1, thread_name_prefix="features")
         cur = self.con.cursor()  # a DuckDB connection is used by one thread at a time
+        cur.execute("SET TimeZone = 'UTC'")  # a setting of the connection, not inherited
         stop = threading.Event()  # interrupt() stops a running query only, so checked between
 
         def work() -> tuple[FeatureResult, tuple]:
@@ -198,6 +200,7 @@ class SparkEngine:
     cluster at ``master``)."""
 
     name = "spark"
+    samples_customers = False  # computes every customer's calibration pass (it scales out)
 
     def __init__(self, sources: DataSources, *, lookback_days: int, snapshot_date=None,
                  master: str = "local[2]", driver_memory: str = "2g",

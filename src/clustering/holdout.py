@@ -31,15 +31,18 @@ CALIBRATION_FIT_MAX = 200_000
 #: ... and k-means' starts race on at most this many of them, the best refined on all (the
 #: model's own fit races on 200,000 of a million: the same ratio)
 CALIBRATION_RACE = 50_000
-#: beyond twice this many customers, the calibration pass (features as of the split date and
-#: the hold-out outcomes) covers a seeded sample of about this many: the hold-out AUC's
-#: standard error there is about 0.001, and the pass took 6.5 s and 300 MB for a million
+#: beyond twice this many buyers, the calibration pass (features as of the split date and the
+#: hold-out outcomes) covers a seeded 1-in-m sample of the customers, m = buyers // this: 250k
+#: to 375k of the buyers, where the hold-out AUC's standard error is about 0.001 (the pass took
+#: 6.5 s and 300 MB for a million). The sample hashes ids with DuckDB's hash(): another DuckDB
+#: version may draw another sample (and, at the margin, choose another k)
 CALIBRATION_CUSTOMERS = 250_000
 
 
 def calibration_sample(n_customers: int, seed: int) -> CustomerSample | None:
-    """The customers the calibration pass covers: all of them up to twice
-    ``CALIBRATION_CUSTOMERS``, else a seeded 1-in-m sample of about that many."""
+    """The customers the calibration pass covers (``n_customers``: the buyers at the
+    snapshot): all of them up to twice ``CALIBRATION_CUSTOMERS``, else a seeded 1-in-m sample
+    of the customers, m = n_customers // ``CALIBRATION_CUSTOMERS``."""
     modulus = n_customers // CALIBRATION_CUSTOMERS
     return CustomerSample(modulus, seed) if modulus >= 2 else None
 #: choosing k by future separation fits one model per k: on at most this many customers

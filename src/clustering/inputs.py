@@ -175,6 +175,7 @@ class Parsers:
     def __init__(self, con, inputs: Inputs, mapped: dict[str, str], source,
                  where: str) -> None:
         self.inputs, self.notes = inputs, []
+        self.source_date_format = source.date_format
         self.decimals: list[str] = []
         self.date_formats: list[str | None] = []
         numeric = [mapped[r] for r in ("amount", "quantity", "unit_price") if r in mapped]
@@ -215,9 +216,13 @@ class Parsers:
         kind = self.inputs.present.get(name, "VARCHAR")
         if kind.startswith(("TIMESTAMP", "DATE")):
             return f"CAST({col} AS TIMESTAMP)"  # with a time zone: in UTC (duckdb_connection)
-        if kind != "VARCHAR":  # a number: yyyymmdd, Unix epoch seconds or milliseconds
+        if kind != "VARCHAR":  # a number: its digits with the given format, else by its size
+            fmt = self.source_date_format
+            if fmt:
+                return f"TRY_STRPTIME(CAST(TRY_CAST({col} AS BIGINT) AS VARCHAR), {_quote(fmt)})"
             self.notes.append(f"dates: the numbers in '{name}' read as yyyymmdd (19970101), "
-                              "Unix epoch seconds or milliseconds, by their size")
+                              "Unix epoch seconds or milliseconds, by their size (set "
+                              "data.date_format for other digits, e.g. '%Y%m%d%H%M%S')")
             return numeric_date_sql(col)
         return self._per_group([f"TRY_STRPTIME(trim({col}), {_quote(f)})" if f
                                 else f"TRY_CAST(trim({col}) AS TIMESTAMP)"

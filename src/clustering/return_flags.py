@@ -29,18 +29,27 @@ def _key(col: str) -> str:
     return f"lower(trim(CAST({col} AS VARCHAR)))"
 
 
-def return_flag_sql(col: str, column_type: str, values: list[str] | None = None) -> str:
-    """SQL true where the flag column ``col`` (of DuckDB type ``column_type``) marks a return;
-    ``column_type`` STRING: Spark SQL, any column read as its text."""
-    if column_type == "STRING":
-        wanted = [str(v).strip().lower() for v in (values or RETURN_VALUES)] + ["1.0"]
-        return f"coalesce(lower(trim(CAST({col} AS STRING))) IN ({_quoted(wanted)}), false)"
+def return_flag_sql(col: str, column_type: str, values: list[str] | None = None,
+                    spark: bool = False) -> str:
+    """SQL true where the flag column ``col`` (of DuckDB type ``column_type``: BOOLEAN, a
+    number type or VARCHAR) marks a return; with ``spark``, the same rule in Spark SQL."""
     if column_type == "BOOLEAN":
         return f"coalesce({col}, false)"
     if column_type != "VARCHAR" and not column_type.startswith(("TIMESTAMP", "DATE")):
-        return f"coalesce(TRY_CAST({col} AS DOUBLE) <> 0, false)"
+        return f"coalesce({'' if spark else 'TRY_'}CAST({col} AS DOUBLE) <> 0, false)"
     wanted = [str(v).strip().lower() for v in (values or RETURN_VALUES)]
-    return f"coalesce({_key(col)} IN ({_quoted(wanted)}), false)"
+    key = f"lower(trim(CAST({col} AS STRING)))" if spark else _key(col)
+    return f"coalesce({key} IN ({_quoted(wanted)}), false)"
+
+
+def duckdb_type(spark_type: str) -> str:
+    """The DuckDB type name the rules above expect for a Spark column type."""
+    if spark_type == "boolean":
+        return "BOOLEAN"
+    if spark_type in ("tinyint", "smallint", "int", "bigint", "float", "double") or \
+            spark_type.startswith("decimal"):
+        return "DOUBLE"
+    return "VARCHAR"
 
 
 def unknown_flag_values(con: duckdb.DuckDBPyConnection, relation: str, col: str, name: str,

@@ -139,7 +139,8 @@ def _missing_column(role: str, name: str, present: list[str], where: str, key: s
     hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
     if len(present) == 1 and any(d in present[0] for d in ";\t|,"):
         hint = " The file reads as a single column: wrong delimiter? Set data.delimiter."
-    if sum(bool(re.fullmatch(r"[\d\s.,:/+\-]+", str(c))) for c in present) >= min(2, len(present)):
+    if present and sum(bool(re.fullmatch(r"[\d\s.,:/+\-]+", str(c))) for c in present) >= min(
+            2, len(present)) and not hint.startswith(" The file reads as a single column"):
         hint = (" The first line reads as data, not column names: the file has no header line, "
                 "or its fields are separated by runs of spaces. Add a header line (the names, "
                 "separated like the values by , ; | or a tab) and map the columns by name.")
@@ -331,13 +332,16 @@ def register_customers(
     # attributes as their most common spelling, placeholders as missing (clustering.attributes)
     loaded.attribute_quality = canonical_tables(con, reader, _ident(cid), list(attributes))
     attr_select, attr_joins = canonical_select("src", list(attributes))
-    # one row per customer: a repeated id keeps its first row (a join must not duplicate buyers);
-    # a table, so the spelling merge runs once, not on every feature pass; not TEMP, so that a
-    # second connection (a feature pass in the background) sees it
+    # one row per customer (a join must not duplicate buyers), the same row on every run: a
+    # repeated id keeps the first by the id as written, then its values; a table, so the
+    # spelling merge runs once, not on every feature pass; not TEMP, so that a second
+    # connection (a feature pass in the background) sees it
+    order = ", ".join(f"CAST(src.{_ident(c)} AS VARCHAR) NULLS LAST"
+                      for c in [cid, *([signup] if has_signup else []), *attributes])
     con.sql(
         f"CREATE OR REPLACE TABLE customers AS SELECT {', '.join(select + attr_select)} "
         f"FROM {reader} AS src {attr_joins} WHERE NOT {no_customer_sql(idcol)} "
-        f"QUALIFY row_number() OVER (PARTITION BY {idcol}) = 1"
+        f"QUALIFY row_number() OVER (PARTITION BY {idcol} ORDER BY {order}) = 1"
     )
     loaded.notes += describe_attributes(loaded.attribute_quality)
     loaded.customer_files = files

@@ -31,7 +31,7 @@ from clustering.features import (
     FeatureResult,
     with_derived,
 )
-from clustering.return_flags import return_flag_sql
+from clustering.return_flags import duckdb_type, return_flag_sql
 from clustering.sources import TableSource, _missing_column, file_format, resolve_files
 
 STRFTIME_TO_JAVA = {"%Y": "yyyy", "%y": "yy", "%m": "MM", "%d": "dd", "%H": "HH", "%M": "mm",
@@ -122,7 +122,8 @@ def read_customers(spark, source: TableSource, attributes: list[str]) -> SparkCu
     cid = source.columns.get("customer_id") or "customer_id"
     if cid not in raw.columns:
         raise _missing_column("customer_id", cid, raw.columns, files[0], "data.customer_columns")
-    select = [f"{id_sql(f'r.`{cid}`', spark=True)} AS customer_id"]
+    floating = dict(raw.dtypes)[cid] in ("float", "double")
+    select = [f"{id_sql(f'r.`{cid}`', spark=True, floating=floating)} AS customer_id"]
     signup = source.columns.get("signup_date")
     has_signup = bool(signup and signup in raw.columns)
     if has_signup:
@@ -146,9 +147,11 @@ def read_customers(spark, source: TableSource, attributes: list[str]) -> SparkCu
         select.append(f"c{i}.canonical AS `{a}`")
         joins.append(f"LEFT JOIN _attr_canon_{i} c{i} ON c{i}.k = {_norm(f'r.`{a}`')}")
     names = ["customer_id"] + (["signup_date"] if has_signup else []) + [f"`{a}`" for a in attributes]
-    rid = id_sql(f"r.`{cid}`", spark=True)
+    rid = id_sql(f"r.`{cid}`", spark=True, floating=floating)
+    order = ", ".join(f"CAST(r.`{c}` AS STRING) ASC NULLS LAST"  # the local engine's row
+                      for c in [cid, *([signup] if has_signup else []), *attributes])
     spark.sql(f"""SELECT {', '.join(names)} FROM (
-        SELECT {', '.join(select)}, row_number() OVER (PARTITION BY {rid} ORDER BY {rid}) AS _n
+        SELECT {', '.join(select)}, row_number() OVER (PARTITION BY {rid} ORDER BY {order}) AS _n
         FROM customers_raw r {' '.join(joins)} WHERE NOT {no_customer_sql(rid)}) WHERE _n = 1"""
               ).createOrReplaceTempView("customers")
     return SparkCustomers(files, list(attributes), has_signup)
@@ -185,11 +188,26 @@ def read_transactions(spark, source: TableSource, snapshot_date=None):
         amount = f"(CAST({q['quantity']} AS DOUBLE) * CAST({q['unit_price']} AS DOUBLE))"
     else:
         raise DataError(f"{files[0]}: no amount column (or quantity and unit price)")
-    if "is_return" in q:  # the local engine's values (clustering.return_flags), as text
-        returned = return_flag_sql(q["is_return"], "STRING", source.return_values)
+    types = dict(raw.dtypes)
+    cid_sql = id_sql(q["customer_id"], spark=True,
+                     floating=types[cols["customer_id"]] in ("float", "double"))
+    if "is_return" in q:  # the local engine's rule (clustering.return_flags) by the column's type
+        returned = return_flag_sql(q["is_return"], duckdb_type(types[cols["is_return"]]),
+                                   source.return_values, spark=True)
         amount = f"(CASE WHEN {returned} AND {amount} > 0 THEN -{amount} ELSE {amount} END)"
-    ts = (f"to_timestamp(CAST({q['timestamp']} AS STRING), '{java_date_pattern(source.date_format)}')"
-          if source.date_format else f"CAST({q['timestamp']} AS TIMESTAMP)")
+    ts_type = duckdb_type(types[cols["timestamp"]])
+    if source.date_format:
+        digits = (f"CAST(CAST({q['timestamp']} AS BIGINT) AS STRING)" if ts_type == "DOUBLE"
+                  else f"CAST({q['timestamp']} AS STRING)")
+        ts = f"to_timestamp({digits}, '{java_date_pattern(source.date_format)}')"
+    elif ts_type == "DOUBLE":  # as the local engine: yyyymmdd, epoch seconds or ms by size
+        v = f"CAST({q['timestamp']} AS DOUBLE)"
+        ts = (f"(CASE WHEN {v} BETWEEN 19000101 AND 21991231 THEN to_timestamp(CAST(CAST({v} "
+              f"AS BIGINT) AS STRING), 'yyyyMMdd') WHEN {v} >= 1e8 AND {v} < 1e11 THEN "
+              f"timestamp_micros(CAST({v} * 1e6 AS BIGINT)) WHEN {v} >= 1e11 AND {v} < 1e14 "
+              f"THEN timestamp_micros(CAST({v} * 1e3 AS BIGINT)) END)")
+    else:
+        ts = f"CAST({q['timestamp']} AS TIMESTAMP)"
     order = (f"coalesce(CAST({q['order_id']} AS STRING), CAST(CAST({ts} AS DATE) AS STRING))"
              if "order_id" in q else f"CAST(CAST({ts} AS DATE) AS STRING)")
     is_ret = (f"({returned} OR {amount} < 0)" if "is_return" in q
@@ -197,7 +215,7 @@ def read_transactions(spark, source: TableSource, snapshot_date=None):
     opt = {r: (f"CAST({q[r]} AS DOUBLE)" if r in q else "CAST(NULL AS DOUBLE)")
            for r in ("quantity", "payment_delay_days")}
     spark.sql(f"""
-        SELECT {id_sql(q['customer_id'], spark=True)} AS customer_id, {order} AS order_id,
+        SELECT {cid_sql} AS customer_id, {order} AS order_id,
                {ts} AS ts, {amount} AS amount, {opt['quantity']} AS quantity,
                {'CAST(' + q['category'] + ' AS STRING)' if 'category' in q else 'CAST(NULL AS STRING)'} AS category,
                {is_ret} AS is_return, {opt['payment_delay_days']} AS payment_delay_days,

@@ -83,7 +83,8 @@ def _compute(cfg: TrainConfig, sources: DataSources, engine: Engine, digest: str
             console.detail(f"skipped feature {f}: {why}")
         loaded.warnings += single_order_warning(buyers)
     holdout = cfg.evaluate.holdout_days
-    cal_sample = calibration_sample(len(buyers), cfg.seed)  # None: every customer
+    cal_sample = (calibration_sample(len(buyers), cfg.seed)  # None: every customer
+                  if getattr(engine, "samples_customers", False) else None)
     if holdout > 0 and m.criterion == "future_auc" and m.k is None:
         # choosing k needs the calibration pass: it runs in DuckDB beside the Python stages up
         # to there (with k given, it is built only when the hold-out validation needs it)
