@@ -254,3 +254,18 @@ def test_digits_in_a_number_column_follow_a_given_date_format(tmp_path):
     _, con = _load(tmp_path / "t.parquet", date_format="%Y%m%d%H%M%S")
     assert [str(d) for (d,) in con.execute("SELECT ts FROM transactions ORDER BY ts").fetchall()
             ] == ["2024-01-05 12:30:00", "2024-01-07 08:00:00"]
+
+
+def test_cancelled_orders_are_set_aside_by_their_status(tmp_path):
+    """Olist's order_status (canceled, unavailable), Shopify's voided: those orders never
+    stood. Set aside as cancelled_order (not counted towards the ceiling), status kept."""
+    pd.DataFrame(BASE | {"status": ["delivered", "Canceled", "delivered", "unavailable"],
+                         "is_return": ["", "", "", ""]}).to_csv(tmp_path / "t.csv", index=False)
+    loaded, con = _load(tmp_path / "t.csv", {**COLS, "status": "status"})
+    assert _per_customer(con) == {"A": (1, 10.0), "B": (1, 50.0)}
+    assert loaded.quality.counts == {"cancelled_order": 2}  # 50% of the lines, and no error
+    assert sorted(r[0] for r in con.execute("SELECT raw_status FROM quarantine").fetchall()
+                  ) == ["Canceled", "unavailable"]
+    _, con = _load(tmp_path / "t.csv", {**COLS, "status": "status"},
+                   cancelled_statuses=["unavailable"])
+    assert _per_customer(con) == {"A": (2, 30.0), "B": (1, 50.0)}

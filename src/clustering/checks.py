@@ -12,6 +12,8 @@ missing_customer_id the customer id is empty or a placeholder (``N/A``, ``-``, `
                     ...: guest checkouts; :mod:`clustering.customer_ids`)
 bad_date            the date does not parse with the configured format
 bad_amount          the amount (or quantity x unit price) is not a finite number
+cancelled_order     the order's status (``data.columns.status``) says it never stood:
+                    cancelled, unavailable, voided, refunded (``data.cancelled_statuses``)
 unknown_currency    a currency without a rate in ``currency_rates`` (mixed currencies)
 after_snapshot      dated on or after the snapshot (kept out of the features: no leakage)
 zero_amount         amount 0 (samples, corrections)
@@ -23,8 +25,8 @@ duplicate           an exact copy of an earlier line (one row per duplicated lin
 
 Matched returns stay in the data and are netted against their customer's revenue. Mixed
 currencies fail unless a rate table converts them to the data's currency. When more than
-``max_share`` of the rows (``after_snapshot`` and ``duplicate`` not counted: those are
-deliberate or lose nothing) would be
+``max_share`` of the rows (``after_snapshot``, ``duplicate`` and ``cancelled_order`` not
+counted: those are deliberate) would be
 quarantined, the run fails: the data or the column mapping is wrong, not a few rows. Up to
 ``JUNK_ALLOWANCE`` junk lines are not counted either: footers are never a reason to reject a
 file. With several files, each row of the quarantine names its ``source_file``.
@@ -155,6 +157,7 @@ def apply_quality(con: duckdb.DuckDBPyConnection, policy: QualityPolicy, snapsho
             WHEN t.ts IS NULL THEN 'bad_date'
             {currency_rule}
             WHEN t.amount IS NULL OR NOT isfinite(t.amount) THEN 'bad_amount'
+            WHEN t._cancelled THEN 'cancelled_order'
             {after}
             WHEN t.amount = 0 THEN 'zero_amount'
             END AS reason
@@ -186,7 +189,8 @@ def apply_quality(con: duckdb.DuckDBPyConnection, policy: QualityPolicy, snapsho
     as_text = (" REPLACE (" + ", ".join(f'CAST("{c}" AS VARCHAR) AS "{c}"' for c in raw) + ")"
                if raw else "")
     con.execute("CREATE OR REPLACE TEMP TABLE quarantine AS SELECT reason, 1 AS copies, * "
-                f"EXCLUDE (reason, _copies, _no_date){as_text} FROM _checked WHERE reason IS NOT NULL")
+                f"EXCLUDE (reason, _copies, _no_date, _cancelled){as_text} FROM _checked "
+                "WHERE reason IS NOT NULL")
     counts = dict(con.execute("SELECT reason, count(*) FROM quarantine GROUP BY 1").fetchall())
     n_distinct, n_extra, copied_value, kept_value = con.execute("""
         SELECT count(*), coalesce(sum(_copies), 0),
@@ -196,7 +200,8 @@ def apply_quality(con: duckdb.DuckDBPyConnection, policy: QualityPolicy, snapsho
     n_read = n_distinct + n_extra
     if n_extra:
         con.execute("""INSERT INTO quarantine BY NAME
-            SELECT 'duplicate' AS reason, _copies AS copies, * EXCLUDE (_copies, reason, _no_date)
+            SELECT 'duplicate' AS reason, _copies AS copies,
+                   * EXCLUDE (_copies, reason, _no_date, _cancelled)
             FROM _checked WHERE _copies > 0""")
         counts["duplicate"] = int(n_extra)
     per_file = {}
@@ -224,6 +229,7 @@ def apply_quality(con: duckdb.DuckDBPyConnection, policy: QualityPolicy, snapsho
             "vouchers), set data.quality.dedupe=false")
     junk = counts.get("junk_line", 0)
     errors = (report.quarantined - counts.get("after_snapshot", 0) - counts.get("duplicate", 0)
+              - counts.get("cancelled_order", 0)
               - (junk if junk <= JUNK_ALLOWANCE else 0))
     if n_read and errors / n_read > policy.max_share:
         raise DataError(

@@ -53,6 +53,7 @@ class ColumnsConfig:
     currency: str | None = MISSING
     cost: str | None = MISSING
     discount: str | None = MISSING
+    status: str | None = MISSING  # the order's status: cancelled orders are set aside
 
 
 @dataclass
@@ -101,6 +102,7 @@ class DataConfig:
     currency_rates: dict[str, float] | None = MISSING
     margins: dict[str, float] | None = MISSING
     return_values: list[str] | None = MISSING  # a text return flag's values meaning a return
+    cancelled_statuses: list[str] | None = MISSING  # statuses whose orders are set aside
     quality: QualityConfig = field(default_factory=QualityConfig)
     sample: SampleConfig | None = None  # only the bundled data (data=sample) has one
 

@@ -6,6 +6,10 @@ when its value (trimmed, any case) is one of ``data.return_values`` (default
 :data:`RETURN_VALUES`); a number flag when it is not 0; a boolean as it is. Values that are
 neither a known return nor a known "not a return" are read as purchases and named in a
 warning, so a flag the list does not know is never silently ignored.
+
+An order status column (``data.columns.status``), where an export has one, sets aside the
+lines of orders that never stood (cancelled, unavailable, voided, refunded: ``CANCELLED_STATUSES``
+or ``data.cancelled_statuses``) as ``cancelled_order``, counted like the other reasons.
 """
 
 from __future__ import annotations
@@ -19,6 +23,20 @@ RETURN_VALUES = ("true", "t", "1", "yes", "y", "x", "j", "ja", "r", "return", "r
 #: values that mean "not a return" (not warned about)
 PURCHASE_VALUES = ("false", "f", "0", "no", "n", "nein", "", "-", "sale", "sales", "invoice",
                    "order", "purchase", "paid", "debit")
+
+
+#: order statuses whose lines are not purchases at all (``data.columns.status``; set aside
+#: as ``cancelled_order``): Olist's canceled / unavailable, Shopify's voided / refunded, ...
+CANCELLED_STATUSES = ("canceled", "cancelled", "cancellation", "unavailable", "voided", "void",
+                      "refunded", "failed", "declined", "rejected", "storniert", "annule",
+                      "annulé")
+
+
+def cancelled_sql(col: str, statuses: list[str] | None = None, spark: bool = False) -> str:
+    """SQL true where the order status column ``col`` says the order never stood."""
+    wanted = [str(v).strip().lower() for v in (statuses or CANCELLED_STATUSES)]
+    key = f"lower(trim(CAST({col} AS STRING)))" if spark else _key(col)
+    return f"coalesce({key} IN ({_quoted(wanted)}), false)"
 
 
 def _quoted(values) -> str:

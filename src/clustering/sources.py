@@ -55,7 +55,7 @@ from clustering.inputs import (
     profit_sql,
     read_error,
 )
-from clustering.return_flags import return_flag_sql, unknown_flag_values
+from clustering.return_flags import cancelled_sql, return_flag_sql, unknown_flag_values
 
 REQUIRED = ("customer_id", "timestamp")
 OPTIONAL = ("order_id", "quantity", "unit_price", "amount", "category", "is_return",
@@ -79,6 +79,7 @@ class TableSource:
     decimal: str | None = None  # "." or ","; None: sniffed per file group
     margins: dict[str, float] | None = None  # category -> margin rate ("default": the others)
     return_values: list[str] | None = None  # a text return flag's values that mean a return
+    cancelled_statuses: list[str] | None = None  # order statuses whose lines are set aside
 
 
 @dataclass
@@ -237,6 +238,12 @@ def register_transactions(
                 if r in mapped and present.get(mapped[r]) == "VARCHAR"]
     # an empty date cell: a footer, total or blank line rather than a bad date
     raw_cols.append(f"nullif(trim(CAST({ts_col} AS VARCHAR)), '') IS NULL AS _no_date")
+    if "status" in mapped:  # the order's status, shown in the quarantine; cancelled orders
+        raw_cols += [f"CAST({_ident(mapped['status'])} AS VARCHAR) AS raw_status",
+                     f"{cancelled_sql(_ident(mapped['status']), source.cancelled_statuses)} "
+                     "AS _cancelled"]
+    else:
+        raw_cols.append("false AS _cancelled")
     if inputs.per_file:
         raw_cols.append(f"{FILE_COL} AS source_file")
     typed = ", ".join(select + raw_cols)
@@ -386,7 +393,8 @@ def sources_for(data, data_dir: str) -> DataSources:
                            TableSource(paths["events"], "parquet", asdict(data.event_columns)))
     tx = TableSource(data.path, data.format, cols, data.date_format, data.delimiter, data.encoding,
                      data.decimal, dict(data.margins) if data.margins else None,
-                     list(data.return_values) if data.return_values else None)
+                     list(data.return_values) if data.return_values else None,
+                     list(data.cancelled_statuses) if data.cancelled_statuses else None)
     cust = (TableSource(data.customers_path, "auto", asdict(data.customer_columns),
                         data.customer_date_format, data.delimiter, data.encoding, data.decimal)
             if data.customers_path else None)

@@ -31,7 +31,7 @@ from clustering.features import (
     FeatureResult,
     with_derived,
 )
-from clustering.return_flags import duckdb_type, return_flag_sql
+from clustering.return_flags import cancelled_sql, duckdb_type, return_flag_sql
 from clustering.sources import TableSource, _missing_column, file_format, resolve_files
 
 STRFTIME_TO_JAVA = {"%Y": "yyyy", "%y": "yy", "%m": "MM", "%d": "dd", "%H": "HH", "%M": "mm",
@@ -219,10 +219,12 @@ def read_transactions(spark, source: TableSource, snapshot_date=None):
                {ts} AS ts, {amount} AS amount, {opt['quantity']} AS quantity,
                {'CAST(' + q['category'] + ' AS STRING)' if 'category' in q else 'CAST(NULL AS STRING)'} AS category,
                {is_ret} AS is_return, {opt['payment_delay_days']} AS payment_delay_days,
-               {'CAST(' + q['is_new_product'] + ' AS BOOLEAN)' if 'is_new_product' in q else 'CAST(NULL AS BOOLEAN)'} AS is_new_product
+               {'CAST(' + q['is_new_product'] + ' AS BOOLEAN)' if 'is_new_product' in q else 'CAST(NULL AS BOOLEAN)'} AS is_new_product,
+               {cancelled_sql(q['status'], source.cancelled_statuses, spark=True) if 'status' in q else 'false'} AS _cancelled
         FROM (SELECT DISTINCT * FROM transactions_raw)""").createOrReplaceTempView("typed")
     def valid(p: str = "") -> str:
-        return (f"NOT {no_customer_sql(p + 'customer_id')} AND {p}ts IS NOT NULL "
+        return (f"NOT {no_customer_sql(p + 'customer_id')} AND NOT {p}_cancelled "
+                f"AND {p}ts IS NOT NULL "
                 f"AND {p}amount IS NOT NULL AND NOT isnan({p}amount) "
                 f"AND abs({p}amount) < double('inf')")
     snapshot = resolve_snapshot(
