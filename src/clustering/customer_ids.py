@@ -17,7 +17,8 @@ PLACEHOLDER_IDS = ("", "n/a", "na", "#n/a", "-", "--", "?", "0", "none", "null",
                    "guest", "unknown", "anonymous")
 
 
-def _quoted(values) -> str:
+def sql_values(values) -> str:
+    """SQL string literals, comma separated (for IN lists)."""
     return ", ".join("'" + v.replace("'", "''") + "'" for v in values)
 
 
@@ -35,4 +36,4 @@ def id_sql(col: str, spark: bool = False, floating: bool = False) -> str:
 def no_customer_sql(col: str) -> str:
     """SQL (DuckDB and Spark alike) true where the canonical id ``col`` is missing, blank or a
     placeholder."""
-    return f"({col} IS NULL OR lower({col}) IN ({_quoted(PLACEHOLDER_IDS)}))"
+    return f"({col} IS NULL OR lower({col}) IN ({sql_values(PLACEHOLDER_IDS)}))"

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import duckdb
 
+from clustering.customer_ids import sql_values
+
 #: values of a text flag that mean "this line is a return, credit note or cancellation"
 RETURN_VALUES = ("true", "t", "1", "yes", "y", "x", "j", "ja", "r", "return", "returned",
                  "credit", "credit memo", "credit note", "refund", "refunded", "cancelled",
@@ -36,11 +38,7 @@ def cancelled_sql(col: str, statuses: list[str] | None = None, spark: bool = Fal
     """SQL true where the order status column ``col`` says the order never stood."""
     wanted = [str(v).strip().lower() for v in (statuses or CANCELLED_STATUSES)]
     key = f"lower(trim(CAST({col} AS STRING)))" if spark else _key(col)
-    return f"coalesce({key} IN ({_quoted(wanted)}), false)"
-
-
-def _quoted(values) -> str:
-    return ", ".join("'" + v.replace("'", "''") + "'" for v in values)
+    return f"coalesce({key} IN ({sql_values(wanted)}), false)"
 
 
 def _key(col: str) -> str:
@@ -57,7 +55,7 @@ def return_flag_sql(col: str, column_type: str, values: list[str] | None = None,
         return f"coalesce({'' if spark else 'TRY_'}CAST({col} AS DOUBLE) <> 0, false)"
     wanted = [str(v).strip().lower() for v in (values or RETURN_VALUES)]
     key = f"lower(trim(CAST({col} AS STRING)))" if spark else _key(col)
-    return f"coalesce({key} IN ({_quoted(wanted)}), false)"
+    return f"coalesce({key} IN ({sql_values(wanted)}), false)"
 
 
 def duckdb_type(spark_type: str) -> str:
@@ -80,7 +78,7 @@ def unknown_flag_values(con: duckdb.DuckDBPyConnection, relation: str, col: str,
     known = {str(v).strip().lower() for v in (values or RETURN_VALUES)} | set(PURCHASE_VALUES)
     found = con.execute(f"""
         SELECT v, count(*) AS n FROM (SELECT {_key(col)} AS v FROM {relation} LIMIT {rows})
-        WHERE v IS NOT NULL AND v NOT IN ({_quoted(sorted(known))})
+        WHERE v IS NOT NULL AND v NOT IN ({sql_values(sorted(known))})
         GROUP BY v ORDER BY n DESC, v LIMIT 6""").fetchall()
     if not found:
         return []

@@ -41,7 +41,7 @@ import pandas as pd
 
 from clustering.attributes import canonical_select, canonical_tables, customer_id_warnings
 from clustering.attributes import describe as describe_attributes
-from clustering.checks import QualityPolicy, QualityReport, apply_quality, check_dates
+from clustering.checks import QualityPolicy, QualityReport, apply_quality, check_dates, dedupe_sql
 from clustering.customer_ids import id_sql, no_customer_sql
 from clustering.dialect import kind_of
 from clustering.errors import DataError
@@ -248,7 +248,7 @@ def register_transactions(
         raw_cols.append(f"{FILE_COL} AS source_file")
     typed = ", ".join(select + raw_cols)
     con.sql(f"CREATE OR REPLACE VIEW transactions_raw AS SELECT * FROM {reader}")
-    raw = (f"({_dedupe(con, inputs.per_file)})" if policy.dedupe
+    raw = (f"({dedupe_sql(con, inputs.per_file)})" if policy.dedupe
            else "(SELECT *, 0 AS __copies FROM transactions_raw)")
     con.sql(f"CREATE OR REPLACE VIEW transactions_typed AS SELECT {typed}, __copies AS _copies "
             f"FROM {raw}")
@@ -277,26 +277,6 @@ def register_transactions(
         q = loaded.quality
         q.per_file = {files[0]: (q.rows_read, q.rows_kept)}
     return loaded
-
-
-def _dedupe(con: duckdb.DuckDBPyConnection, per_file: bool) -> str:
-    """The distinct lines of ``transactions_raw`` with their number of extra copies
-    (``__copies``); copies of a line in several files are one line, counted with the first.
-
-    Exact in two steps: lines whose hash of every column is unique are unique (only the
-    rare lines sharing a hash are grouped on their columns). Grouping every line on all its
-    columns cost twice as much (10M lines: 2.4 s vs 1.2 s)."""
-    names = [c for (c,) in con.execute(
-        "SELECT column_name FROM (DESCRIBE transactions_raw)").fetchall() if c != FILE_COL]
-    keyed = f"SELECT *, hash({', '.join(_ident(c) for c in names)}) AS __h FROM transactions_raw"
-    first = f", min({FILE_COL}) AS {FILE_COL}" if per_file else ""
-    return f"""
-        WITH _h AS ({keyed}),
-        _shared AS (SELECT __h FROM _h GROUP BY __h HAVING count(*) > 1)
-        SELECT * EXCLUDE (__h), 0 AS __copies FROM _h WHERE __h NOT IN (SELECT __h FROM _shared)
-        UNION ALL BY NAME
-        SELECT * EXCLUDE (__h{', ' + FILE_COL if per_file else ''}){first}, count(*) - 1 AS __copies
-        FROM _h WHERE __h IN (SELECT __h FROM _shared) GROUP BY ALL"""
 
 
 def register_customers(
