@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from clustering.attributes import canonical_tables
+from clustering.attributes import canonical_tables, repeated_ids
 from clustering.errors import DataError
 from clustering.events import register_events
 from clustering.features import build_customer_features
@@ -113,7 +113,9 @@ def test_attribute_quality_counts_and_canonical_spelling(tmp_path):
     path = tmp_path / "customers.csv"
     cust.to_csv(path, index=False)
     con = duckdb.connect()
-    q = canonical_tables(con, f"read_csv('{path}', all_varchar=true)", '"id"', ["kind"])
+    reader = f"read_csv('{path}', all_varchar=true)"
+    assert repeated_ids(con, reader, '"id"') == 1
+    q = canonical_tables(con, reader, '"id"', ["kind"], 1)
     row = q.iloc[0]
     # blanks: "" and None; placeholder: n/a; spelling variants of "trader" (2 rows differ from
     # the most common spelling, which is a 1-1-1 tie broken alphabetically: "TRADER");

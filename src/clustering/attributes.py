@@ -33,11 +33,21 @@ def _placeholders() -> str:
     return ", ".join("'" + p.replace("'", "''") + "'" for p in PLACEHOLDERS)
 
 
+def repeated_ids(con: duckdb.DuckDBPyConnection, reader: str, cid: str) -> int:
+    """Create ``_cust_rep(id)``, the ids listed more than once in ``reader`` (usually none, and
+    then the checks that look at repeated rows are skipped); return their number."""
+    key = id_sql(cid)
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE _cust_rep AS SELECT {key} AS id FROM {reader}
+                    WHERE NOT {no_customer_sql(key)} GROUP BY 1 HAVING count(*) > 1""")
+    return int(con.execute("SELECT count(*) FROM _cust_rep").fetchall()[0][0])
+
+
 def canonical_tables(con: duckdb.DuckDBPyConnection, reader: str, cid: str,
-                     attributes: list[str]) -> pd.DataFrame:
-    """Create ``_attr_canon(attr, k, canonical)``: per attribute and normalised value, the most
-    common spelling (ties: alphabetically first; placeholders map to NULL); return the quality
-    report, one row per attribute with counts of rows per problem. One scan of the table."""
+                     attributes: list[str], repeated: int) -> pd.DataFrame:
+    """Create ``_attr_canon(attr, v, canonical)``: per attribute and spelling as read, the most
+    common spelling of its normalised value (ties: alphabetically first; placeholders map to
+    NULL); return the quality report, one row per attribute with counts of rows per problem.
+    One scan of the table (two when ``repeated`` ids, from :func:`repeated_ids`, exist)."""
     if not attributes:
         return pd.DataFrame(columns=COLUMNS)
     idcol = id_sql(cid)
@@ -52,30 +62,37 @@ def canonical_tables(con: duckdb.DuckDBPyConnection, reader: str, cid: str,
             SELECT CAST(substr(attr, 2) AS INTEGER) AS attr, v, count(*) AS n
             FROM ({src}) UNPIVOT INCLUDE NULLS (v FOR attr IN ({names})) GROUP BY ALL)""")
     con.execute(f"""
-        CREATE OR REPLACE TEMP TABLE _attr_canon AS
+        CREATE OR REPLACE TEMP TABLE _attr_keys AS
         SELECT attr, k, CASE WHEN k IN ({_placeholders()}) THEN NULL
                              ELSE first(v ORDER BY n DESC, v) END AS canonical
         FROM (SELECT attr, k, trim(v) AS v, sum(n) AS n FROM _attr_vals WHERE k IS NOT NULL
               GROUP BY ALL) GROUP BY attr, k""")
+    # keyed by the spelling as read, so that the customers table joins on it without running
+    # the regular expression on every row
+    con.execute("""
+        CREATE OR REPLACE TEMP TABLE _attr_canon AS
+        SELECT t.attr, t.v, c.canonical FROM _attr_vals t JOIN _attr_keys c USING (attr, k)
+        WHERE c.canonical IS NOT NULL""")
     stats = con.execute(f"""
         SELECT t.attr, sum(n), coalesce(sum(n) FILTER (WHERE t.k IS NULL), 0),
                coalesce(sum(n) FILTER (WHERE t.k IN ({_placeholders()})), 0),
                coalesce(sum(n) FILTER (WHERE c.canonical IS NOT NULL
                                        AND trim(t.v) <> c.canonical), 0),
                count(DISTINCT c.canonical)
-        FROM _attr_vals t LEFT JOIN _attr_canon c USING (attr, k) GROUP BY t.attr""").fetchall()
+        FROM _attr_vals t LEFT JOIN _attr_keys c USING (attr, k) GROUP BY t.attr""").fetchall()
     # ids listed more than once (few): do their rows disagree once spellings are merged?
     conflicts = dict(con.execute(f"""
-        WITH s AS ({src}), rep AS (SELECT id FROM s GROUP BY id HAVING count(*) > 1)
+        WITH s AS ({src})
         SELECT attr, count(*) FROM (
-            SELECT u.attr, u.id FROM (SELECT * FROM s SEMI JOIN rep USING (id))
+            SELECT u.attr, u.id FROM (SELECT * FROM s SEMI JOIN _cust_rep USING (id))
                 UNPIVOT INCLUDE NULLS (v FOR attr IN ({names})) u
             LEFT JOIN _attr_vals t ON t.attr = CAST(substr(u.attr, 2) AS INTEGER)
                                   AND t.v IS NOT DISTINCT FROM u.v
             GROUP BY u.attr, u.id HAVING count(DISTINCT coalesce(t.k, '')) > 1)
-        GROUP BY attr""").fetchall())
+        GROUP BY attr""").fetchall()) if repeated else {}
     conflicts = {int(str(k)[1:]): v for k, v in conflicts.items()}
     con.execute("DROP TABLE _attr_vals")
+    con.execute("DROP TABLE _attr_keys")
     rows = []
     for i, a in enumerate(attributes):
         n, blank, placeholder, variant, distinct = next(
@@ -90,7 +107,8 @@ def canonical_select(reader_alias: str, attributes: list[str]) -> tuple[list[str
     for i, a in enumerate(attributes):
         col = f'{reader_alias}."' + a.replace('"', '""') + '"'
         select.append(f'c{i}.canonical AS "' + a.replace('"', '""') + '"')
-        joins.append(f"LEFT JOIN _attr_canon c{i} ON c{i}.attr = {i} AND c{i}.k = {_norm(col)}")
+        joins.append(f"LEFT JOIN _attr_canon c{i} ON c{i}.attr = {i} "
+                     f"AND c{i}.v = CAST({col} AS VARCHAR)")
     return select, " ".join(joins)
 
 
@@ -109,13 +127,11 @@ def describe(report: pd.DataFrame) -> list[str]:
 
 
 def customer_id_warnings(con: duckdb.DuckDBPyConnection, reader: str, cid: str,
-                         where: str) -> list[str]:
+                         where: str, repeated: int) -> list[str]:
     """What a customers table whose ids do not fit the transactions would otherwise hide: few
     buyers found in it (and how many would match without leading zeros, which Excel strips),
-    and ids that appear more than once with different rows."""
-    out = []
-    con.execute("CREATE OR REPLACE TEMP TABLE _buyer_ids AS "
-                "SELECT DISTINCT customer_id FROM transactions")
+    and the ``repeated`` ids (``_cust_rep``) that appear with different rows."""
+    out = []  # _buyer_ids: the distinct ids of ``transactions``, left by the checks
     buyers, matched = con.execute("""
         SELECT count(*), count(*) FILTER (WHERE customer_id IN (SELECT customer_id FROM customers))
         FROM _buyer_ids""").fetchall()[0]
@@ -129,14 +145,13 @@ def customer_id_warnings(con: duckdb.DuckDBPyConnection, reader: str, cid: str,
             msg += (f"; {unzeroed:,} would match with leading zeros stripped: the file was "
                     "re-saved with ids as numbers (keep the id column as text)")
         out.append(msg)
-    con.execute("DROP TABLE _buyer_ids")
+    if not repeated:
+        return out
     key = id_sql(cid)
-    repeated, conflicting = con.execute(f"""
-        WITH rep AS (SELECT {key} AS id FROM {reader} WHERE NOT {no_customer_sql(key)}
-                     GROUP BY 1 HAVING count(*) > 1)
-        SELECT count(*), count(*) FILTER (WHERE variants > 1) FROM (
+    conflicting = con.execute(f"""
+        SELECT count(*) FILTER (WHERE variants > 1) FROM (
             SELECT count(DISTINCT src) AS variants FROM {reader} AS src
-            WHERE {key} IN (SELECT id FROM rep) GROUP BY {key})""").fetchall()[0]
+            WHERE {key} IN (SELECT id FROM _cust_rep) GROUP BY {key})""").fetchall()[0][0]
     if conflicting:
         out.append(f"{where}: {conflicting:,} customer ids appear more than once with different "
                    "values; one row of each is used, the same on every run (de-duplicate the file to choose)")

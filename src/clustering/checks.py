@@ -179,7 +179,10 @@ def apply_quality(con: duckdb.DuckDBPyConnection, policy: QualityPolicy, snapsho
         WHERE c.reason IS NULL AND (coalesce(c.is_return, false) OR c.amount < 0)
           AND NOT EXISTS (SELECT 1 FROM _first_buy f
                           WHERE f.customer_id = c.customer_id AND f.first_buy <= c.ts)""")
-    con.execute("DROP TABLE _first_buy")
+    # every customer left in ``transactions`` has a purchase there (a return needs one before
+    # it), so these are the buyers' ids: kept as ``_buyer_ids`` for the customers table's
+    # checks (:func:`clustering.attributes.customer_id_warnings`), dropped after loading
+    con.execute("ALTER TABLE _first_buy RENAME TO _buyer_ids")
     present = {c for (c,) in con.execute("SELECT column_name FROM (DESCRIBE _checked)").fetchall()}
     cols = ", ".join(CANONICAL + [c for c in EXTRA if c in present])
     con.execute(f"CREATE OR REPLACE TABLE transactions AS SELECT {cols} FROM _checked "

@@ -39,7 +39,12 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from clustering.attributes import canonical_select, canonical_tables, customer_id_warnings
+from clustering.attributes import (
+    canonical_select,
+    canonical_tables,
+    customer_id_warnings,
+    repeated_ids,
+)
 from clustering.attributes import describe as describe_attributes
 from clustering.checks import QualityPolicy, QualityReport, apply_quality, check_dates, dedupe_sql
 from clustering.customer_ids import id_sql, no_customer_sql
@@ -317,7 +322,9 @@ def register_customers(
                           f"AS has_{role}")
             loaded.lead_fields.append(role)
     # attributes as their most common spelling, placeholders as missing (clustering.attributes)
-    loaded.attribute_quality = canonical_tables(con, reader, _ident(cid), list(attributes))
+    repeated = repeated_ids(con, reader, _ident(cid))
+    loaded.attribute_quality = canonical_tables(con, reader, _ident(cid), list(attributes),
+                                                repeated)
     attr_select, attr_joins = canonical_select("src", list(attributes))
     # one row per customer (a join must not duplicate buyers), the same row on every run: a
     # repeated id keeps the first by the id as written, then its values; a table, so the
@@ -328,13 +335,15 @@ def register_customers(
     con.sql(
         f"CREATE OR REPLACE TABLE customers AS SELECT {', '.join(select + attr_select)} "
         f"FROM {reader} AS src {attr_joins} WHERE NOT {no_customer_sql(idcol)} "
-        f"QUALIFY row_number() OVER (PARTITION BY {idcol} ORDER BY {order}) = 1"
+        + (f"QUALIFY row_number() OVER (PARTITION BY {idcol} ORDER BY {order}) = 1"
+           if repeated else "")
     )
     loaded.notes += describe_attributes(loaded.attribute_quality)
     loaded.customer_files = files
     loaded.attributes = list(attributes)
     loaded.has_signup = has_signup
-    loaded.warnings += customer_id_warnings(con, reader, _ident(cid), where)
+    loaded.warnings += customer_id_warnings(con, reader, _ident(cid), where, repeated)
+    con.execute("DROP TABLE _cust_rep")
     return loaded
 
 
@@ -390,6 +399,7 @@ def load_local(con: duckdb.DuckDBPyConnection, sources: DataSources, snapshot_da
     loaded = register_transactions(con, sources.transactions, sources.policy, snapshot_date)
     if sources.customers is not None:
         loaded = register_customers(con, sources.customers, sources.attributes, loaded)
+    con.execute("DROP TABLE IF EXISTS _buyer_ids")  # left by the checks for the customers'
     if sources.events is not None:
         register_events(con, sources.events, sources.event_types, loaded)
     return loaded
