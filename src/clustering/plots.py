@@ -68,8 +68,14 @@ def plot_profile_heatmap(X: np.ndarray, labels: np.ndarray, names: list[str],
                          column_labels: list[str] | None = None):
     """Mean of each (scaled) feature per segment, in standard deviations from the population;
     rows named by persona, columns in business words when given."""
-    df = pd.DataFrame(X, columns=names)
-    z = (df.groupby(labels).mean() - df.mean()) / df.std(ddof=0).replace(0, 1)
+    X = np.asarray(X, dtype=float)
+    segments, codes = np.unique(np.asarray(labels), return_inverse=True)
+    sizes = np.bincount(codes, minlength=len(segments))
+    means = np.stack([np.bincount(codes, weights=X[:, j], minlength=len(segments))
+                      for j in range(X.shape[1])], axis=1) / sizes[:, None]
+    sd = X.std(axis=0)
+    z = pd.DataFrame((means - X.mean(axis=0)) / np.where(sd == 0, 1, sd), index=segments,
+                     columns=names)
     fig, ax = plt.subplots(figsize=(max(6, 0.6 * len(names) + 3), 0.5 * len(z) + 2.5))
     lim = float(np.nanmax(np.abs(z.to_numpy()))) or 1.0
     im = ax.imshow(z.to_numpy(), cmap="RdBu_r", vmin=-lim, vmax=lim, aspect="auto")

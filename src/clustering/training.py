@@ -38,7 +38,7 @@ from clustering.metrics import agreement, int_codes, persona_truth, score_labell
 from clustering.model import SegmentationModel, warm_requirement_check
 from clustering.personas import name_segments, weighted_fit
 from clustering.playbook import playbook
-from clustering.plots import plot_profile_heatmap, segmentation_figures
+from clustering.plots import segmentation_figures
 from clustering.potential import COLUMNS as POTENTIAL_COLUMNS
 from clustering.potential import SOURCES as POTENTIAL_SOURCES
 from clustering.potential import PotentialModel
@@ -220,7 +220,7 @@ def _compute(cfg: TrainConfig, sources: DataSources, engine: Engine, digest: str
         title = f"Customer personas: {cfg.data.name}, {run_name} (snapshot {fr.snapshot_date})"
         md, html = build_report(
             profile, personas.table, buyers[fr.features].median(), title,
-            [plot_profile_heatmap(Xs, labels, names, seg_names, columns)],
+            [figures["plots/profile_heatmap.png"]],
             {"prospects": fr.n_prospects, "former": fr.n_lapsed}, cfg.personas.special,
             cfg.data.currency, warnings, view := marketing_view(profile, personas.table),
             composition(buyers, labels, fr.attributes, engine.top_categories(
