@@ -303,3 +303,17 @@ def test_secrets_are_neither_logged_nor_printed(tmp_path, mlflow_uri, settings_f
     text = mlflow.artifacts.load_text(f"runs:/{result.run_id}/config/resolved.yaml")
     assert "s3cr3tvalue" not in text and "***" in text
     assert "s3cr3tvalue" not in capsys.readouterr().out
+
+
+def test_identical_customers_stop_with_one_line(tmp_path, mlflow_uri, settings_for):
+    """Every buyer with the same history: nothing to segment, said in one line (the check runs
+    on the selected features, all-empty columns counting as constant)."""
+    from clustering.errors import DataError
+
+    csv = tmp_path / "same.csv"
+    pd.DataFrame({"customer_id": [f"c{i}" for i in range(6)], "order_id": [f"o{i}" for i in range(6)],
+                  "timestamp": "2024-03-01", "amount": 10.0}).to_csv(csv, index=False)
+    settings, resolved = settings_for("data=csv", f"data.path={csv}", "model.k=2",
+                                      "evaluate.holdout_days=0", "mlflow.log_model=false")
+    with pytest.raises(DataError, match="all selected features are constant across customers"):
+        run_training(settings, resolved=resolved)

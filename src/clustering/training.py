@@ -104,10 +104,10 @@ def _compute(cfg: TrainConfig, sources: DataSources, engine: Engine, digest: str
     if pot.enabled and pot.as_features:
         potential_step = PotentialModel(pot.horizon_days, pot.fit_sample, cfg.seed)
         numeric = [c for c in numeric if c not in POTENTIAL_COLUMNS] + POTENTIAL_COLUMNS
-    if buyers["customer_id"].nunique() < 2:
-        raise DataError(f"only {buyers['customer_id'].nunique()} customer bought in the window: "
+    n_buyers = len(buyers)  # one row per customer
+    if n_buyers < 2:
+        raise DataError(f"only {n_buyers} customer bought in the window: "
                         "segmentation needs at least two (check data.path and the dates)")
-    n_buyers = buyers["customer_id"].nunique()
     if takes_k(m.name):
         need = (m.k or m.k_min) + 1  # the internal indices need more customers than segments
         if n_buyers < need:
@@ -121,7 +121,9 @@ def _compute(cfg: TrainConfig, sources: DataSources, engine: Engine, digest: str
     if potential_step is not None:
         inputs += [c for c in POTENTIAL_SOURCES if c not in inputs]
     X = buyers[inputs + categorical]
-    if buyers[numeric].nunique().max() <= 1:
+    values = buyers[numeric].to_numpy(dtype=float, na_value=np.nan)
+    if not values.size or not (np.nanmax(values, axis=0, initial=-np.inf)
+                               > np.nanmin(values, axis=0, initial=np.inf)).any():
         raise DataError("all selected features are constant across customers: nothing to segment")
     with console.stage("fit baselines"):  # nothing here depends on the clusters
         truth = planted_types(buyers["customer_id"], sources.truth_path)
