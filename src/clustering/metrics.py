@@ -27,6 +27,7 @@ class Segmentation:
     name: str
     labels: np.ndarray
     metrics: dict[str, float]
+    codes: np.ndarray | None = None  # the labels as integer codes (int_codes)
 
 
 def int_codes(labels) -> np.ndarray:
@@ -218,7 +219,7 @@ def score_labelling(name: str, labels, X: np.ndarray, revenue: np.ndarray, *,
     metrics = score_segmentation(X, codes, revenue, silhouette_sample, seed,
                                  None if truth is None else int_codes(truth))
     metrics |= checklist_metrics(codes, revenue, min_share, persona_fit)
-    return Segmentation(name, np.asarray(labels), metrics)
+    return Segmentation(name, np.asarray(labels), metrics, codes)
 
 
 def persona_truth(planted, labels, personas: pd.DataFrame, catalogue: list[str]

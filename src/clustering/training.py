@@ -168,7 +168,8 @@ def _compute(cfg: TrainConfig, sources: DataSources, engine: Engine, digest: str
     with console.stage("evaluate"):
         revenue = buyers["monetary_total"].to_numpy()
         scoring = {"silhouette_sample": cfg.evaluate.silhouette_sample,
-                   "min_share": cfg.evaluate.min_share, "seed": cfg.seed, "truth": truth}
+                   "min_share": cfg.evaluate.min_share, "seed": cfg.seed,
+                   "truth": None if truth is None else int_codes(truth)}  # coded once
         clusters = score_labelling("clusters", labels, Xs, revenue, **scoring,
                                    persona_fit=weighted_fit(personas, profile))
         if truth is not None:
@@ -179,7 +180,7 @@ def _compute(cfg: TrainConfig, sources: DataSources, engine: Engine, digest: str
         baselines = {}
         for b, est in fitted.items():
             baselines[b] = score_labelling(b, est.labels_, Xs, revenue, **scoring)
-            metrics[f"vs_{b}_ari"], metrics[f"vs_{b}_nmi"] = agreement(int_codes(est.labels_), labels)
+            metrics[f"vs_{b}_ari"], metrics[f"vs_{b}_nmi"] = agreement(baselines[b].codes, labels)
         special = {k: v.get("name", k) for k, v in cfg.personas.special.items()}
         model = SegmentationModel(pipe, personas.names(), id_map, cfg.features.lookback_days,
                                   sources.policy, fitted,

@@ -400,8 +400,8 @@ def _log_baseline_runs(result, run) -> None:
                               experiment_id=run.info.experiment_id, tags=tags):
             params = dict(cfg.baselines.params.get(b) or {})
             log_params({"baseline": b, **{f"{b}.{p}": v for p, v in params.items()}})
-            log_metrics(seg_b.metrics | {"n_customers": n, "k": float(len(set(seg_b.labels)))})
             sizes = pd.Series(seg_b.labels).value_counts().rename_axis("segment")
+            log_metrics(seg_b.metrics | {"n_customers": n, "k": float(len(sizes))})
             log_frame(sizes.reset_index(name="customers"), "segments/sizes.csv")
             if b in result.future:
                 log_frame(result.future[b][1], "validation/holdout_by_segment.csv")
