@@ -30,14 +30,19 @@ EXCEL_EXTS = (".xlsx", ".xlsm", ".xls")
 DELIMITERS = (",", ";", "\t", "|")
 PROBE_BYTES = 1 << 20
 
-#: tried in this order when the date column is not ISO 8601; day-first before month-first
+#: tried when the date column is not ISO 8601; day-first before month-first
 DATE_FORMATS = (
-    "%d.%m.%Y %H:%M:%S", "%d.%m.%Y %H:%M", "%d.%m.%Y", "%d.%m.%y",
-    "%d/%m/%Y %H:%M:%S", "%d/%m/%Y %H:%M", "%d/%m/%Y", "%d/%m/%y",
-    "%m/%d/%Y %H:%M:%S", "%m/%d/%Y %H:%M", "%m/%d/%Y", "%m/%d/%y",
+    "%d.%m.%Y %H:%M:%S", "%d.%m.%Y %H:%M", "%d.%m.%Y", "%d.%m.%y", "%d.%m.%y %H:%M",
+    "%d/%m/%Y %H:%M:%S", "%d/%m/%Y %H:%M", "%d/%m/%Y", "%d/%m/%y", "%d/%m/%y %H:%M",
+    "%m/%d/%Y %H:%M:%S", "%m/%d/%Y %H:%M", "%m/%d/%Y", "%m/%d/%y", "%m/%d/%y %H:%M",
     "%d-%m-%Y %H:%M:%S", "%d-%m-%Y %H:%M", "%d-%m-%Y", "%Y/%m/%d", "%Y%m%d",
     "%m/%d/%Y %I:%M:%S %p", "%m/%d/%Y %I:%M %p",  # US exports with a 12-hour clock
+    # month names (English): unambiguous
+    "%d-%b-%Y", "%d-%b-%Y %H:%M:%S", "%d-%b-%y", "%d %b %Y", "%b %d, %Y", "%d %B %Y",
+    "%B %d, %Y",
 )
+#: years a transaction can have: '12.01.24' read with %Y is the year 24, so it counts for %y
+PLAUSIBLE_YEARS = (1900, 2200)
 
 
 def kind_of(path: str) -> str | None:
@@ -235,49 +240,75 @@ def number_sql(col: str, decimal: str) -> str:
 def sniff_decimal(con: duckdb.DuckDBPyConnection, relation: str, columns: list[str],
                   delimiter: str | None) -> tuple[str, str]:
     """The decimal mark of the text ``columns`` and why: the mark after the last thousands
-    group, or before 1-2 (or 4+) trailing digits, wins; 3 trailing digits alone are ambiguous
-    ("1,234"), then a ``;`` delimiter means a decimal comma."""
+    group, before 1-2 (or 4+) trailing digits, or after a leading zero ("0.750": no thousands
+    group starts with 0) wins; 3 trailing digits alone are ambiguous ("1,234"), then a ``;``
+    delimiter means a decimal comma."""
     if not columns:
         return ".", "no text numbers"
     values = " UNION ALL ".join(
         f"(SELECT CAST({c} AS VARCHAR) AS v FROM {relation} WHERE {c} IS NOT NULL LIMIT 20000)"
         for c in columns)
-    comma, point, ambiguous = con.execute(f"""
+    comma, point, ambiguous, example = con.execute(f"""
         SELECT count(*) FILTER (WHERE regexp_matches(v, '\\.\\d{{3}},\\d+\\D*$')
-                                   OR regexp_matches(v, ',(\\d{{1,2}}|\\d{{4,}})\\D*$')),
+                                   OR regexp_matches(v, ',(\\d{{1,2}}|\\d{{4,}})\\D*$')
+                                   OR regexp_matches(v, '^\\D*0,\\d+\\D*$')),
                count(*) FILTER (WHERE regexp_matches(v, ',\\d{{3}}\\.\\d+\\D*$')
-                                   OR regexp_matches(v, '\\.(\\d{{1,2}}|\\d{{4,}})\\D*$')),
-               count(*) FILTER (WHERE regexp_matches(v, '^\\D*\\d{{1,3}}[.,]\\d{{3}}\\D*$'))
+                                   OR regexp_matches(v, '\\.(\\d{{1,2}}|\\d{{4,}})\\D*$')
+                                   OR regexp_matches(v, '^\\D*0\\.\\d+\\D*$')),
+               count(*) FILTER (WHERE regexp_matches(v, '^\\D*\\d{{1,3}}[.,]\\d{{3}}\\D*$')),
+               any_value(v) FILTER (WHERE regexp_matches(v, '^\\D*\\d{{1,3}}[.,]\\d{{3}}\\D*$'))
         FROM ({values})""").fetchall()[0]
     if comma > point:
         return ",", f"decimal comma in {comma:,} values"
     if point > comma or not ambiguous:
         return ".", "decimal point"
     if delimiter == ";":
-        return ",", "'1,234'-style values with a ';' delimiter read as decimal comma"
-    return ".", "'1,234'-style values read as thousands (set data.decimal=',' if not)"
+        return ",", (f"values such as '{example}' with a ';' delimiter read with a decimal comma "
+                     "('.' as thousands)")
+    return ".", (f"values such as '{example}' read with a decimal point (',' as thousands; set "
+                 "data.decimal=',' if not)")
 
 
 def sniff_date_format(con: duckdb.DuckDBPyConnection, relation: str, col: str,
-                      where: str) -> str | None:
-    """None when the column is ISO 8601 (the default parser reads it), else the format of
-    :data:`DATE_FORMATS` that reads the most values; day-first and month-first both reading
-    every value (all days <= 12) is ambiguous and named."""
+                      where: str) -> list[str | None]:
+    """The date formats of a text column, to try in this order (None: ISO 8601, read by the
+    default parser; [] or [None]: ISO only). The formats of :data:`DATE_FORMATS` that read any
+    value with a plausible year, in the day order of the one that reads the most (with or
+    without a time, other separators, year first; two-digit years before four, which would
+    read '24' as the year 24), so that a file of date-only lines among timed ones, or a
+    month of ISO dates among day-first ones, loses no rows. Day-first and month-first both
+    reading every value (all days <= 12) is ambiguous and named."""
     sample = (f"(SELECT DISTINCT trim(CAST({col} AS VARCHAR)) AS v FROM {relation} "
               f"WHERE {col} IS NOT NULL LIMIT 20000)")
+    lo, hi = PLAUSIBLE_YEARS
+
+    def plausible(expr: str) -> str:
+        return f"count(*) FILTER (WHERE year({expr}) BETWEEN {lo} AND {hi})"
+
     counts = con.execute(
-        "SELECT count(*), count(TRY_CAST(v AS TIMESTAMP)), "
-        + ", ".join(f"count(TRY_STRPTIME(v, '{f}'))" for f in DATE_FORMATS)
+        f"SELECT count(*), {plausible('TRY_CAST(v AS TIMESTAMP)')}, "
+        + ", ".join(plausible(f"TRY_STRPTIME(v, '{f}')") for f in DATE_FORMATS)
         + f" FROM {sample}").fetchall()[0]
     n, iso, per_format = counts[0], counts[1], counts[2:]
-    if n == 0 or iso >= 0.5 * n or max(per_format) <= iso:
-        return None
+    if n == 0 or max(per_format) == 0:
+        return []
     best = max(per_format)
     winners = [f for f, c in zip(DATE_FORMATS, per_format, strict=True) if c == best]
     day_first = [f for f in winners if f.startswith("%d")]
     month_first = [f for f in winners if f.startswith("%m")]
     if day_first and month_first:
+        if iso >= best:  # mostly ISO: the few others stay unread (quarantined as bad_date)
+            return [None]
         raise DataError(f"{where}: the dates in '{col}' read both day-first and month-first "
                         f"(no day above 12 among {n:,} values): set data.date_format, e.g. "
                         f"'{day_first[0]}' or '{month_first[0]}'")
-    return winners[0]
+    counted = dict(zip(DATE_FORMATS, per_format, strict=True))
+    day_month = {f: c for f, c in counted.items() if f.startswith("%d") and "%m" in f}
+    month_day = {f: c for f, c in counted.items() if f.startswith("%m")}
+    drop = month_day if max(day_month.values()) >= max(month_day.values()) else day_month
+    formats: list[str | None] = sorted((f for f, c in counted.items() if c and f not in drop),
+                                       key=lambda f: -counted[f])
+    formats.sort(key=lambda f: "%y" not in f)  # stable: by count within each year style
+    if iso:
+        formats.insert(0 if iso >= best else len(formats), None)
+    return formats

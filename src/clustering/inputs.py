@@ -177,12 +177,12 @@ class Parsers:
         self.inputs, self.notes = inputs, []
         self.source_date_format = source.date_format
         self.decimals: list[str] = []
-        self.date_formats: list[str | None] = []
+        self.date_formats: list[list[str | None]] = []  # per group, in order (None: ISO)
         numeric = [mapped[r] for r in ("amount", "quantity", "unit_price") if r in mapped]
         for g in inputs.groups:
             if g.kind == "parquet":  # typed (or the typed group of a mixed folder)
                 self.decimals.append(".")
-                self.date_formats.append(None)
+                self.date_formats.append([None])
                 continue
             cols = [_ident(c) for c in numeric]
             if source.decimal:
@@ -194,12 +194,13 @@ class Parsers:
             self.decimals.append(decimal)
             if source.date_format:
                 check_date_format(con, source.date_format, "data.date_format")
-            fmt = source.date_format or sniff_date_format(
-                con, g.reader, _ident(mapped["timestamp"]), where)
-            if fmt and not source.date_format:
-                self.notes.append(f"dates: read as '{fmt}' (sniffed; set data.date_format to "
-                                  "override)")
-            self.date_formats.append(fmt)
+            formats = ([source.date_format] if source.date_format else sniff_date_format(
+                con, g.reader, _ident(mapped["timestamp"]), where))
+            if any(formats) and not source.date_format:
+                self.notes.append("dates: read as " + ", then ".join(
+                    f"'{f}'" if f else "ISO 8601" for f in formats)
+                    + " (sniffed; set data.date_format to override)")
+            self.date_formats.append(formats or [None])
 
     def _per_group(self, exprs: list[str]) -> str:
         if len(exprs) == 1:
@@ -224,9 +225,27 @@ class Parsers:
                               "Unix epoch seconds or milliseconds, by their size (set "
                               "data.date_format for other digits, e.g. '%Y%m%d%H%M%S')")
             return numeric_date_sql(col)
-        return self._per_group([f"TRY_STRPTIME(trim({col}), {_quote(f)})" if f
-                                else f"TRY_CAST(trim({col}) AS TIMESTAMP)"
-                                for f in self.date_formats])
+        return self._per_group([date_sql(f"trim({col})", formats)
+                                for formats in self.date_formats])
+
+    def first_format(self) -> str | None:
+        """The main date format (for messages): the given one, else the first sniffed."""
+        return self.source_date_format or next(
+            (f for formats in self.date_formats for f in formats if f), None)
+
+
+def date_sql(text: str, formats: list[str | None]) -> str:
+    """The first of ``formats`` (None: ISO 8601) that reads ``text``: consecutive formats
+    go to one TRY_STRPTIME, which tries them in order."""
+    parts: list[str] = []
+    for f in formats or [None]:
+        if f is None:
+            parts.append(f"TRY_CAST({text} AS TIMESTAMP)")
+        elif parts and parts[-1].startswith("TRY_STRPTIME"):
+            parts[-1] = parts[-1][:-2] + f", {_quote(f)}])"
+        else:
+            parts.append(f"TRY_STRPTIME({text}, [{_quote(f)}])")
+    return parts[0] if len(parts) == 1 else f"coalesce({', '.join(parts)})"
 
 
 def numeric_date_sql(col: str) -> str:

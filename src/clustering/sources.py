@@ -268,7 +268,7 @@ def register_transactions(
                         skipped=inputs.skipped, notes=inputs.notes + parse.notes)
     try:
         check_dates(con, ts, ts_col, where,
-                     source.date_format or next((f for f in parse.date_formats if f), None),
+                     parse.first_format(),
                      present.get(mapped["timestamp"], "VARCHAR").startswith(("TIMESTAMP", "DATE")))
         loaded.quality = apply_quality(con, policy, snapshot_date, where, "currency" in mapped)
         loaded.warnings += loaded.quality.warnings
