@@ -11,6 +11,7 @@ import duckdb
 import pytest
 
 from clustering.checks import QualityPolicy
+from clustering.errors import DataError
 from clustering.sources import TableSource, register_transactions
 
 COLS = {"customer_id": "customer_id", "order_id": "order_id", "timestamp": "timestamp",
@@ -82,3 +83,60 @@ def test_three_decimal_numbers_with_a_leading_zero_are_decimal_points(tmp_path):
     assert [r[2] for r in _rows(con)] == [1234.0, 2500.0]
     assert any("values such as '1.234' with a ';' delimiter read with a decimal comma" in n
                for n in loaded.notes)
+
+
+@pytest.mark.parametrize("label", ["Total", "Summe", "GESAMT", "Grand Total"])
+def test_a_total_row_with_a_date_is_not_a_customer(tmp_path, label):
+    rows = ["K1;O1;05.01.2024;10,00", "K2;O2;06.01.2024;20,00", f"{label};;20.01.2024;30,00"]
+    loaded, con = _load(_csv(tmp_path / "t.csv", rows), max_share=0.5)
+    assert {r[0] for r in _rows(con)} == {"K1", "K2"}
+    assert loaded.quality.counts == {"missing_customer_id": 1}
+    assert loaded.quality.snapshot_date.isoformat() == "2024-01-07"  # not moved by the total
+
+
+def test_ids_in_scientific_notation_stop_the_run(tmp_path):
+    """Excel writes a 12-digit id as 1.00E+11: different customers become one."""
+    rows = ["1.00E+11;O1;05.01.2024;10", "1.00E+11;O2;06.01.2024;20", "K7;O3;06.01.2024;5"]
+    with pytest.raises(DataError, match=r"t.csv: the customer id of 2 lines is a number in "
+                       r"scientific notation \(e.g. '1.00E\+11'\).*Export the id column as text"):
+        _load(_csv(tmp_path / "t.csv", rows))
+
+
+def test_a_file_without_a_mapped_column_is_named(tmp_path):
+    """A folder whose newest file renamed 'amount': read by name, its rows had no amount."""
+    _csv(tmp_path / "a.csv", ["K1;O1;05.01.2024;10,00"])
+    _csv(tmp_path / "b.csv", ["K1;O2;05.02.2024;12,00"],
+         header="customer_id;order_id;timestamp;Amount (EUR)")
+    with pytest.raises(DataError, match=r"b.csv: no column 'amount' \(mapped in data.columns; 1 "
+                       r"of the 2 files .* Its columns: customer_id, order_id, timestamp, "
+                       r"Amount \(EUR\)"):
+        _load(tmp_path)
+
+
+def test_a_file_whose_rows_mostly_fail_is_named_in_a_warning(tmp_path):
+    """A month exported with another date format than the others (and no format in common)."""
+    _csv(tmp_path / "a.csv", [f"K{i};O{i};0{i}.01.2024;10,00" for i in range(1, 10)] * 10)
+    _csv(tmp_path / "b.csv", [f"K{i};P{i};2024|02|0{i};10,00" for i in range(1, 6)])
+    loaded, _ = _load(tmp_path, max_share=0.1)
+    assert loaded.quality.per_file[str(tmp_path / "b.csv")] == (5, 0)
+    assert any("most rows of 1 file(s) fail the checks: b.csv: 5 of its 5 rows set aside (mostly "
+               "bad_date)" in w for w in loaded.warnings)
+
+
+def test_windows_1252_text_with_the_euro_sign_and_quotes(tmp_path):
+    rows = ["Müller „Bäckerei“;O1;05.01.2024;1.234,56 €", "K2;O2;06.01.2024;€ 12,50"]
+    loaded, con = _load(_csv(tmp_path / "t.csv", rows, encoding="cp1252"))
+    assert sorted((r[0], r[2]) for r in _rows(con)) == [("K2", 12.5), ("Müller „Bäckerei“", 1234.56)]
+    assert any("read as Windows-1252" in n for n in loaded.notes)
+    _, con = _load(tmp_path / "t.csv", encoding="latin-1")  # the name most people give it
+    assert len(_rows(con)) == 2
+
+
+def test_blank_amounts_of_an_orders_export_point_to_the_line_columns(tmp_path):
+    """Shopify's orders export: the order's total on its first line, blank on the others."""
+    rows = ["K1;O1;05.01.2024;30,00;mug", "K1;O1;05.01.2024;;cup", "K2;O2;06.01.2024;12,00;mug",
+            "K2;O2;06.01.2024;;tea", "K2;O2;06.01.2024;;cup"]
+    path = _csv(tmp_path / "t.csv", rows, header="customer_id;order_id;timestamp;amount;sku")
+    with pytest.raises(DataError, match="3 lines with a blank amount belong to orders whose other "
+                       "line has one: .*data.columns.amount=null, data.columns.quantity"):
+        _load(path)

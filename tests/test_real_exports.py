@@ -114,7 +114,7 @@ CASES: dict[str, Case] = {
     "UTF-8 BOM": Case({"t.csv": "\ufeff" + export(sep=";")}, read=6, kept=6),
     "UTF-16": Case({"t.csv": export().encode("utf-16")}, read=6, kept=6),
     "Latin-1": Case({"t.csv": export(ids=lambda c: c.replace("C", "Ö")).encode("latin-1")},
-                    read=6, kept=6, notes=("read as Latin-1",)),
+                    read=6, kept=6, notes=("read as Windows-1252",)),
     "gzip": Case({"t.csv.gz": gzip.compress(export().encode())}, read=6, kept=6),
     # --- dates --------------------------------------------------------------------------------
     "dd.mm.yyyy sniffed": Case({"t.csv": export(sep=";", date="%d.%m.%Y")}, read=6, kept=6,
@@ -173,14 +173,14 @@ CASES: dict[str, Case] = {
               "above 12 among 6 values): set data.date_format, e.g. '%d/%m/%Y' or '%m/%d/%Y'"),
     "unsupported encoding": Case({"t.csv": export()}, {"encoding": "cp437"},
                                  error="data.encoding=cp437: not supported; use utf-8, utf-16, "
-                                       "latin-1 (also for cp1252) or auto"),
+                                       "cp1252 (Windows-1252; also for latin-1) or auto"),
     "header only": Case({"t.csv": "customer_id,order_id,date,amount\n"},
                         error="{dir}/t.csv: no rows. Check data.path and that the file has data "
                               "below its header."),
     "amounts in words": Case({"t.csv": export().replace("20.00", "twenty").replace(
         "30.50", "n/a")}, error="{dir}/t.csv: 2 of 6 rows (33.3%) fail the checks, more than "
         "data.quality.max_share=5%: 6 rows read, 4 kept, 2 quarantined (bad_amount 2). "
-        "Unreadable amounts: check data.columns.amount (or quantity and unit_price) and "
+        "Blank or unreadable amounts: check data.columns.amount (or quantity and unit_price) and "
         "data.decimal. If these rows are expected, raise data.quality.max_share to 0.34 to set "
         "them aside and run on the rest."),
     "wrong delimiter given": Case({"t.csv": export(sep=";")}, {"delimiter": ","},

@@ -41,7 +41,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from clustering.customer_ids import no_customer_sql
+from clustering.customer_ids import SCIENTIFIC_ID, no_customer_sql
 from clustering.errors import DataError
 from clustering.files import atomic_path
 from clustering.inputs import FILE_COL, GROUP_COL, _ident
@@ -92,8 +92,10 @@ REASON_HINTS = {
                            "customer_id.",
     "bad_date": "Unreadable dates: check data.columns.timestamp and data.date_format (null "
                 "sniffs it from the values).",
-    "bad_amount": "Unreadable amounts: check data.columns.amount (or quantity and unit_price) "
-                  "and data.decimal.",
+    "bad_amount": "Blank or unreadable amounts: check data.columns.amount (or quantity and "
+                  "unit_price) and data.decimal.",
+    "junk_line": "Lines without a date are footers or subtotals (a customer's or a day's "
+                 "total): leave subtotals out of the export, or set them aside.",
     "unknown_currency": "Currencies without a rate: add them to data.currency_rates.",
     "zero_amount": "Zero amounts: check that data.columns.amount is the line's value.",
     "unmatched_return": "Returns without an earlier purchase: the data starts after the "
@@ -179,6 +181,17 @@ def apply_quality(con: duckdb.DuckDBPyConnection, policy: QualityPolicy, snapsho
         WHERE c.reason IS NULL AND (coalesce(c.is_return, false) OR c.amount < 0)
           AND NOT EXISTS (SELECT 1 FROM _first_buy f
                           WHERE f.customer_id = c.customer_id AND f.first_buy <= c.ts)""")
+    scientific, example = con.execute(f"""
+        SELECT count(*), min(customer_id) FROM _first_buy
+        WHERE customer_id LIKE '%+%' AND regexp_full_match(customer_id, '{SCIENTIFIC_ID}')"""
+                                      ).fetchall()[0]
+    if scientific:
+        lines = con.execute(f"""SELECT count(*) FROM _checked WHERE customer_id LIKE '%+%'
+            AND regexp_full_match(customer_id, '{SCIENTIFIC_ID}')""").fetchall()[0][0]
+        raise DataError(f"{where}: the customer id of {lines:,} lines is a number in scientific "
+                        f"notation (e.g. '{example}'): Excel writes long ids that way and drops their "
+                        "digits, so different customers would share one id. Export the id "
+                        "column as text (in Excel, format it as Text before saving) and run again.")
     # every customer left in ``transactions`` has a purchase there (a return needs one before
     # it), so these are the buyers' ids: kept as ``_buyer_ids`` for the customers table's
     # checks (:func:`clustering.attributes.customer_id_warnings`), dropped after loading
@@ -207,12 +220,19 @@ def apply_quality(con: duckdb.DuckDBPyConnection, policy: QualityPolicy, snapsho
                    * EXCLUDE (_copies, reason, _no_date, _cancelled)
             FROM _checked WHERE _copies > 0""")
         counts["duplicate"] = int(n_extra)
-    per_file = {}
+    per_file, lost = {}, []
     if "source_file" in {c for (c,) in con.execute("SELECT column_name FROM (DESCRIBE _checked)"
                                                    ).fetchall()}:
-        per_file = {f: (int(n), int(k)) for f, n, k in con.execute(
-            "SELECT source_file, sum(1 + _copies), count(*) FILTER (WHERE reason IS NULL) "
-            "FROM _checked GROUP BY 1").fetchall()}
+        failing = "reason IS NOT NULL AND reason NOT IN ('after_snapshot', 'cancelled_order')"
+        rows = con.execute(
+            "SELECT source_file, sum(1 + _copies), count(*) FILTER (WHERE reason IS NULL), "
+            f"count(*), count(*) FILTER (WHERE {failing}), mode(reason) FILTER (WHERE {failing}) "
+            "FROM _checked GROUP BY 1 ORDER BY 1").fetchall()
+        per_file = {f: (int(n), int(k)) for f, n, k, *_ in rows}
+        # a file the checks empty (another date style, a renamed column) moves the snapshot
+        # and leaves out a period, however small its share of all the rows
+        lost = [f"{Path(f).name}: {bad:,} of its {lines:,} rows set aside (mostly {why})"
+                for f, _, _, lines, bad, why in rows if lines >= 5 and bad > 0.5 * lines]
     con.execute("DROP TABLE _checked")
     kept, last_clean = con.execute("SELECT count(*), max(ts) FROM transactions").fetchall()[0]
     if snapshot_date is None and last_clean is not None:
@@ -221,6 +241,12 @@ def apply_quality(con: duckdb.DuckDBPyConnection, policy: QualityPolicy, snapsho
         snapshot = resolve_snapshot(None, lambda: last_clean, where)
     report = QualityReport(int(n_read), int(kept), {k: int(v) for k, v in counts.items()}, snapshot,
                            per_file)
+    if lost:
+        report.warnings.append(
+            f"{where}: most rows of {len(lost)} file(s) fail the checks: " + "; ".join(lost[:5])
+            + (f"; ... ({len(lost) - 5} more)" if len(lost) > 5 else "")
+            + ". Check that they have the same columns and formats as the other files (the "
+            "quarantine holds their rows)")
     if n_extra and n_extra > 0.001 * n_read:
         share = copied_value / (copied_value + kept_value) if copied_value + kept_value else 0.0
         report.warnings.append(
@@ -238,13 +264,33 @@ def apply_quality(con: duckdb.DuckDBPyConnection, policy: QualityPolicy, snapsho
         raise DataError(
             f"{where}: {errors:,} of {n_read:,} rows ({errors / n_read:.1%}) fail the checks, more "
             f"than data.quality.max_share={policy.max_share:.0%}: {report.summary()}. "
-            + " ".join(REASON_HINTS[r] for r, n in counts.items()
-                       if r in REASON_HINTS and n > 0.01 * n_read)
-            + " If these rows are expected, raise data.quality.max_share to "
+            + "".join(REASON_HINTS[r] + " " for r, n in counts.items()
+                      if r in REASON_HINTS and n > 0.01 * n_read)
+            + (_order_total_hint(con) if counts.get("bad_amount", 0) > 0.01 * n_read else "")
+            + "If these rows are expected, raise data.quality.max_share to "
             f"{min(1.0, errors / n_read + 0.01):.2f} to set them aside and run on the rest.")
     if kept == 0:
         raise DataError(f"{where}: no rows left after the checks: {report.summary()}")
     return report
+
+
+def _order_total_hint(con: duckdb.DuckDBPyConnection) -> str:
+    """The fix when the blank amounts are the other lines of orders whose first line has one:
+    an orders export with the order's total on its first line only (Shopify's)."""
+    cols = {c for (c,) in con.execute("SELECT column_name FROM (DESCRIBE quarantine)").fetchall()}
+    if not {"raw_amount", "order_id"} <= cols:
+        return ""
+    blank, in_kept_orders = con.execute("""
+        SELECT count(*), count(*) FILTER (WHERE order_id IN (SELECT order_id FROM transactions))
+        FROM quarantine WHERE reason = 'bad_amount' AND nullif(trim(raw_amount), '') IS NULL
+    """).fetchall()[0]
+    if not blank or in_kept_orders < 0.8 * blank:
+        return ""
+    return (f"{in_kept_orders:,} lines with a blank amount belong to orders whose other line has "
+            "one: the export gives the order's total on its first line only (as Shopify's "
+            "orders export does); map the line columns instead: data.columns.amount=null, "
+            "data.columns.quantity and data.columns.unit_price (e.g. 'Lineitem quantity' and "
+            "'Lineitem price'). ")
 
 
 def check_dates(con: duckdb.DuckDBPyConnection, ts: str, ts_col: str, where: str,

@@ -5,16 +5,23 @@ Excel write integer ids as floating point when the column has an empty cell, and
 column of such ids is DOUBLE), padded with spaces. And they write "no customer" as a value:
 ``N/A``, ``-``, ``0``, ``GUEST``, ``nan``. An id is read as its trimmed text with a whole
 number's ``.0`` dropped (so ``17850.0`` and ``17850`` are one customer); the placeholders are no
-customer: their lines are quarantined as ``missing_customer_id``, not one giant customer.
+customer: their lines are quarantined as ``missing_customer_id``, not one giant customer
+(so are the labels of total rows: ``Total``, ``Summe``, ``Gesamt``).
 An id that is an e-mail address is read in lower case (shops key customers by e-mail, and the
 same person types it in capitals one day and not the next).
 """
 
 from __future__ import annotations
 
-#: ids that mean "no customer" (compared in lower case, after trimming)
+#: ids that mean "no customer" (compared in lower case, after trimming), with the labels of a
+#: total row (a report's "Total" line with a date filled in would be the biggest customer)
 PLACEHOLDER_IDS = ("", "n/a", "na", "#n/a", "-", "--", "?", "0", "none", "null", "nan",
-                   "guest", "unknown", "anonymous")
+                   "guest", "unknown", "anonymous",
+                   "total", "total:", "totals", "grand total", "subtotal", "sub-total", "sum",
+                   "summe", "summe:", "gesamt", "gesamt:", "gesamtsumme", "zwischensumme",
+                   "total général", "totaal")
+#: an id Excel wrote in scientific notation ('1.00E+11'): its digits are lost
+SCIENTIFIC_ID = r"[0-9]([.,][0-9]+)?[eE]\+?[0-9]+"
 
 
 def sql_values(values) -> str:

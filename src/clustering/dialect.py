@@ -86,10 +86,45 @@ class TextDialect:
         return (self.encoding, self.delimiter, self.skip, self.ragged, self.quoted_newlines)
 
 
-_ENCODINGS = {"utf8": "utf-8", "utf-8": "utf-8", "utf-8-sig": "utf-8", "latin1": "latin-1",
-              "latin-1": "latin-1", "iso-8859-1": "latin-1", "iso8859-1": "latin-1",
-              "cp1252": "latin-1", "windows-1252": "latin-1", "utf16": "utf-16",
+_ENCODINGS = {"utf8": "utf-8", "utf-8": "utf-8", "utf-8-sig": "utf-8", "latin1": "cp1252",
+              "latin-1": "cp1252", "iso-8859-1": "cp1252", "iso8859-1": "cp1252",
+              "cp1252": "cp1252", "windows-1252": "cp1252", "utf16": "utf-16",
               "utf-16": "utf-16", "utf-16le": "utf-16", "utf-16be": "utf-16"}
+#: Windows-1252 over Latin-1: the bytes 0x80-0x9F are the euro sign and typographic quotes
+#: (Latin-1's control characters there never occur in exports; the five bytes Windows-1252
+#: leaves undefined stay as Latin-1 reads them)
+_CP1252 = {b: (bytes([b]).decode("cp1252", errors="ignore") or chr(b)) for b in range(0x80, 0xA0)}
+
+
+_converted: Path | None = None
+
+
+def _converted_path(path: str, suffix: str) -> Path:
+    """Where the converted copy of ``path`` goes: a folder of this run's conversions (removed
+    at exit), named by the file's path, size and modification time."""
+    global _converted
+    if _converted is None:
+        _converted = Path(tempfile.mkdtemp(prefix="segmentation-inputs-"))
+        atexit.register(shutil.rmtree, _converted, True)
+    stat = Path(path).stat()
+    key = hashlib.sha1(f"{Path(path).resolve()}:{stat.st_size}:{stat.st_mtime_ns}".encode())
+    return _converted / f"{key.hexdigest()[:16]}{suffix}"
+
+
+def as_utf8(path: str) -> str:
+    """A Windows-1252 / Latin-1 text file (gzipped or not) as a UTF-8 copy, made once per run:
+    DuckDB reads Latin-1 but rejects the bytes Windows adds to it (the euro sign, quotes)."""
+    out = _converted_path(path, ".csv")
+    if out.exists():
+        return str(out)
+    with open(path, "rb") as probe:
+        gz = probe.read(2) == b"\x1f\x8b"
+    part = out.with_suffix(".part")
+    with (gzip.open(path, "rb") if gz else open(path, "rb")) as src, open(part, "wb") as dst:
+        while chunk := src.read(1 << 24):
+            dst.write(chunk.decode("latin-1").translate(_CP1252).encode("utf-8"))
+    part.replace(out)
+    return str(out)
 
 
 def _head_and_tail(path: str) -> tuple[bytes, bytes]:
@@ -127,7 +162,7 @@ def sniff_text(path: str, encoding: str = "auto", delimiter: str | None = None) 
         name = encoding.lower()
         if name not in _ENCODINGS:
             raise DataError(f"data.encoding={encoding}: not supported; use utf-8, utf-16, "
-                            "latin-1 (also for cp1252) or auto")
+                            "cp1252 (Windows-1252; also for latin-1) or auto")
         d.encoding = _ENCODINGS[name]
     elif head.startswith((b"\xff\xfe", b"\xfe\xff")):
         d.encoding = "utf-16"
@@ -137,11 +172,12 @@ def sniff_text(path: str, encoding: str = "auto", delimiter: str | None = None) 
             cut.decode("utf-8")
         except UnicodeDecodeError as exc:
             line = cut[: exc.start].count(b"\n") + 1
-            d.encoding = "latin-1"
-            d.notes.append(f"{Path(path).name}: not UTF-8 (line {line}), read as Latin-1 "
-                           "(set data.encoding to override)")
+            d.encoding = "cp1252"
+            d.notes.append(f"{Path(path).name}: not UTF-8 (line {line}), read as Windows-1252 "
+                           "(Latin-1 with the euro sign; set data.encoding to override)")
     codec = "utf-16" if d.encoding == "utf-16" else d.encoding
-    text = head.decode(codec, errors="replace").lstrip("\ufeff")
+    text = (head.decode("latin-1").translate(_CP1252) if codec == "cp1252"
+            else head.decode(codec, errors="replace")).lstrip("\ufeff")
     if len(head) == PROBE_BYTES:  # a cut line is not a short line
         text = text[: text.rfind("\n") + 1]
     lines = [ln for ln in text.splitlines(keepends=True) if ln.strip()]
@@ -156,7 +192,8 @@ def sniff_text(path: str, encoding: str = "auto", delimiter: str | None = None) 
         counts = {c: header.count(c) for c in DELIMITERS}
         best = max(counts, key=counts.get)
         d.delimiter = best if counts[best] else None
-    tail_lines = [ln for ln in tail.decode(codec, errors="replace").splitlines(keepends=True)
+    tail_lines = [ln for ln in tail.decode(codec if codec != "cp1252" else "latin-1",
+                                           errors="replace").splitlines(keepends=True)
                   if ln.strip()]
     if lines and d.delimiter:
         short, spans = _shape(lines, d.delimiter)
@@ -166,23 +203,14 @@ def sniff_text(path: str, encoding: str = "auto", delimiter: str | None = None) 
     return d
 
 
-_converted: Path | None = None
-
-
 def excel_as_parquet(path: str) -> tuple[str, list[str]]:
     """An ``.xlsx`` workbook as a Parquet file of text columns (integral numbers without
     ``.0``, so ids keep their digits; dates in ISO 8601), converted once per run, and notes.
     Every sheet with the first sheet's columns is read (exports split years over sheets, as
     the UCI Online Retail II workbook does); other sheets are named as skipped."""
-    global _converted
     import pandas as pd  # noqa: PLC0415
 
-    if _converted is None:
-        _converted = Path(tempfile.mkdtemp(prefix="segmentation-xlsx-"))
-        atexit.register(shutil.rmtree, _converted, True)
-    stat = Path(path).stat()
-    key = hashlib.sha1(f"{Path(path).resolve()}:{stat.st_size}:{stat.st_mtime_ns}".encode())
-    out = _converted / f"{key.hexdigest()[:16]}.parquet"
+    out = _converted_path(path, ".parquet")
     notes_file = out.with_suffix(".notes")
     if out.exists():
         return str(out), notes_file.read_text().splitlines() if notes_file.exists() else []

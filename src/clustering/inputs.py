@@ -12,13 +12,14 @@ other formats) are listed as skipped with the reason.
 from __future__ import annotations
 
 import glob
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import duckdb
 
 from clustering.dialect import (
     TextDialect,
+    as_utf8,
     excel_as_parquet,
     kind_of,
     number_sql,
@@ -39,6 +40,14 @@ class Group:
     files: list[str]
     reader: str
     dialect: TextDialect | None = None
+    read_paths: list[str] | None = None  # what DuckDB reads, when not ``files`` (workbooks)
+
+    def file_reader(self, i: int) -> str:
+        """A reader of the group's ``i``-th file alone."""
+        path = (self.read_paths or self.files)[i]
+        if self.kind == "parquet" or path.endswith(".parquet"):  # workbooks: converted
+            return _parquet_reader([path], False)
+        return _text_reader([path], self.dialect or TextDialect(), False)
 
 
 @dataclass
@@ -59,6 +68,22 @@ class Inputs:
     @property
     def per_file(self) -> bool:
         return len(self.files) > 1
+
+    def missing_by_file(self, con: duckdb.DuckDBPyConnection, names: list[str]
+                        ) -> dict[str, tuple[list[str], list[str]]]:
+        """File -> (which of ``names`` it lacks, its columns), for the files of a folder or
+        glob that lack some: reading them by name would give those columns as empty."""
+        out = {}
+        for g in self.groups:
+            for i, f in enumerate(g.files):
+                try:
+                    cols = con.sql(f"SELECT * FROM {g.file_reader(i)} LIMIT 0").columns
+                except duckdb.Error as exc:
+                    raise read_error(exc, f) from None
+                missing = [n for n in names if n not in cols]
+                if missing:
+                    out[f] = (missing, list(cols))
+        return out
 
 
 def list_files(path: str, what: str = "transactions") -> tuple[list[str], list[tuple[str, str]]]:
@@ -117,6 +142,14 @@ def _parquet_reader(files: list[str], per_file: bool) -> str:
     return f"read_parquet({_flist(files)}, union_by_name=true{extra})"
 
 
+def _named(reader: str, copies: list[str], files: list[str], per_file: bool) -> str:
+    """``reader`` of converted ``copies`` with each row's file named as the original one."""
+    if not per_file:
+        return reader
+    cases = " ".join(f"WHEN {_quote(c)} THEN {_quote(f)}" for c, f in zip(copies, files, strict=True))
+    return f"(SELECT * REPLACE (CASE {FILE_COL} {cases} END AS {FILE_COL}) FROM {reader})"
+
+
 def open_inputs(con: duckdb.DuckDBPyConnection, path: str, fmt: str = "auto",
                 delimiter: str | None = None, encoding: str = "auto",
                 what: str = "transactions") -> Inputs:
@@ -138,20 +171,21 @@ def open_inputs(con: duckdb.DuckDBPyConnection, path: str, fmt: str = "auto",
             notes += d.notes
             text.setdefault(d.key(), (d, []))[1].append(f)
     groups = [Group("parquet", parquet, _parquet_reader(parquet, per_file))] if parquet else []
-    groups += [Group("text", fs, _text_reader(fs, d, per_file), d) for d, fs in text.values()]
+    for d, fs in text.values():
+        if d.encoding == "cp1252":  # read as a UTF-8 copy (dialect.as_utf8)
+            copies, d = [as_utf8(f) for f in fs], replace(d, encoding="utf-8")
+            groups.append(Group("text", fs, _named(_text_reader(copies, d, per_file), copies,
+                                                   fs, per_file), d, copies))
+        else:
+            groups.append(Group("text", fs, _text_reader(fs, d, per_file), d))
     if excel:
         converted = []
         for f in excel:
             path_f, sheet_notes = excel_as_parquet(f)
             converted.append(path_f)
             notes += sheet_notes
-        reader = _parquet_reader(converted, per_file)
-        if per_file:  # name the workbooks, not their converted copies
-            cases = " ".join(f"WHEN {_quote(c)} THEN {_quote(f)}"
-                             for c, f in zip(converted, excel, strict=True))
-            reader = (f"(SELECT * REPLACE (CASE {FILE_COL} {cases} END AS {FILE_COL}) "
-                      f"FROM {reader})")
-        groups.append(Group("text", excel, reader, TextDialect()))
+        reader = _named(_parquet_reader(converted, per_file), converted, excel, per_file)
+        groups.append(Group("text", excel, reader, TextDialect(), converted))
     if len(groups) == 1:
         relation = groups[0].reader
     else:
@@ -281,7 +315,7 @@ def read_error(exc: Exception, where: str) -> DataError:
     low = text.lower()  # (every CSV error lists "Encoding: utf-8" among the options it tried)
     if "invalid unicode" in low or "invalid utf-8" in low or "not valid utf-8" in low:
         return DataError(f"{where}: the file is not valid UTF-8 ({first}). Set data.encoding "
-                         "to its encoding, e.g. data.encoding=latin-1.")
+                         "to its encoding, e.g. data.encoding=cp1252 (Windows, Latin-1).")
     return DataError(f"{where}: cannot read the file: {first}{' (' + line + ')' if line else ''}."
                      " Check data.delimiter, data.encoding and the header row.")
 

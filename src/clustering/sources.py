@@ -185,6 +185,15 @@ def register_transactions(
     for role in OPTIONAL:
         if role not in cols and role not in missing_optional:
             missing_optional.append(role)
+    if inputs.per_file:  # every file must have every mapped column, not only one of them
+        lacking = inputs.missing_by_file(con, list(mapped.values()))
+        if lacking:
+            f, (names, has) = next(iter(lacking.items()))
+            raise DataError(
+                f"{f}: no column {', '.join(repr(n) for n in names)} (mapped in data.columns; "
+                f"{len(files) - len(lacking)} of the {len(files)} files at {source.path} have "
+                f"every mapped column). Its columns: {', '.join(has)}. Rename the column in that "
+                "file, or leave the file out of data.path: its rows would be read without it.")
 
     parse = Parsers(con, inputs, mapped, source, where)
 
