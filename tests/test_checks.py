@@ -38,7 +38,7 @@ FAILURES = [
      "column 'customer_id' (for customer_id) not found. Columns present: cust_id, order_id, "
      "timestamp, amount, currency. Did you mean 'cust_id'"),
     ("whole date column unparseable", HEADER + GOOD, {"date_format": "%d/%m/%Y"},
-     "none of the 60 values in the date column parse with date format '%d/%m/%Y'"),
+     "none of the 60 values in the date column \"timestamp\" parse with date format '%d/%m/%Y'"),
     ("header-only file", HEADER, {}, "no rows. Check data.path"),
     ("wrong delimiter", HEADER.replace(",", ";") + GOOD.replace(",", ";"), {"delimiter": ","},
      "The file reads as a single column: wrong delimiter? Set data.delimiter."),

@@ -119,6 +119,9 @@ def test_a_file_whose_rows_mostly_fail_is_named_in_a_warning(tmp_path):
     _csv(tmp_path / "b.csv", [f"K{i};P{i};2024|02|0{i};10,00" for i in range(1, 6)])
     loaded, _ = _load(tmp_path, max_share=0.1)
     assert loaded.quality.per_file[str(tmp_path / "b.csv")] == (5, 0)
+    (tmp_path / "c.csv").write_text("customer_id;order_id;timestamp;amount\n")
+    loaded, _ = _load(tmp_path, max_share=0.1)
+    assert "c.csv: no rows below its header" in loaded.notes
     assert any("most rows of 1 file(s) fail the checks: b.csv: 5 of its 5 rows set aside (mostly "
                "bad_date)" in w for w in loaded.warnings)
 

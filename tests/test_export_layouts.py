@@ -184,7 +184,7 @@ def test_number_dates_read_by_their_size(tmp_path, values):
 def test_day_numbers_and_bad_formats_fail_in_one_line(tmp_path):
     pq.write_table(pa.table({"customer_id": ["A", "A"], "order_id": ["1", "2"],
                              "timestamp": [1, 711], "amount": [1.0, 2.0]}), tmp_path / "t.parquet")
-    with pytest.raises(DataError, match="none of the 2 values in the date column parse .*day "
+    with pytest.raises(DataError, match="none of the 2 values in the date column \"timestamp\" parse .*day "
                                         "counts, Excel serial dates or epoch seconds must be "
                                         "converted to dates first"):
         _load(tmp_path / "t.parquet")

@@ -190,7 +190,7 @@ CASES: dict[str, Case] = {
                                   "data.delimiter. Map it with data.columns.customer_id=<column>."),
     "date format that matches nothing": Case(
         {"t.csv": export()}, {"date_format": "%d.%m.%Y"},
-        error="{dir}/t.csv: none of the 6 values in the date column parse with date format "
+        error="{dir}/t.csv: none of the 6 values in the date column \"date\" parse with date format "
               "'%d.%m.%Y' (e.g. '2024-01-05'). It is ISO 8601: set data.date_format=null."),
 }
 

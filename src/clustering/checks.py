@@ -312,7 +312,8 @@ def check_dates(con: duckdb.DuckDBPyConnection, ts: str, ts_col: str, where: str
                         "Check data.columns.timestamp.")
     if parsed == 0:
         fmt = f"date format '{date_format}'" if date_format else "the default timestamp parser"
-        raise DataError(f"{where}: none of the {dated} values in the date column parse with {fmt} "
+        raise DataError(f"{where}: none of the {dated} values in the date column {ts_col} parse "
+                        f"with {fmt} "
                         f"(e.g. '{example}'). {_date_hint(con, str(example), date_format)}")
 
 

@@ -281,6 +281,9 @@ def register_transactions(
                      present.get(mapped["timestamp"], "VARCHAR").startswith(("TIMESTAMP", "DATE")))
         loaded.quality = apply_quality(con, policy, snapshot_date, where, "currency" in mapped)
         loaded.warnings += loaded.quality.warnings
+        if inputs.per_file:  # a file with a header and no rows has no line to count
+            loaded.notes += [f"{Path(f).name}: no rows below its header" for f in files
+                             if f not in loaded.quality.per_file]
         if "is_return" in mapped:
             loaded.warnings += unknown_flag_values(
                 con, "transactions_raw", _ident(mapped["is_return"]), mapped["is_return"],
