@@ -143,3 +143,63 @@ def test_blank_amounts_of_an_orders_export_point_to_the_line_columns(tmp_path):
     with pytest.raises(DataError, match="3 lines with a blank amount belong to orders whose other "
                        "line has one: .*data.columns.amount=null, data.columns.quantity"):
         _load(path)
+
+
+def test_the_day_order_is_decided_per_separator(tmp_path):
+    """US dates with no day above 12 beside a German file: they say nothing about the German
+    order, and are not read day-first (they are set aside, counted); month names beside US
+    dates are no ambiguity."""
+    _csv(tmp_path / "a.csv", [f"K{i};O{i};{i + 12}.01.2024;10" for i in range(1, 19)])
+    _csv(tmp_path / "b.csv", [f"K1;P{i};01/0{i}/2024;10" for i in range(2, 4)])
+    loaded, _ = _load(tmp_path, max_share=0.2)
+    assert loaded.quality.counts == {"bad_date": 2}
+    assert loaded.quality.snapshot_date.isoformat() == "2024-01-31"
+    path = tmp_path / "names.csv"
+    path.write_text("customer_id,order_id,timestamp,amount\nK1,O1,03-Jan-2024,1\n"
+                    "K1,O2,04-Jan-2024,1\nK2,O3,01/13/2024,1\nK2,O4,01/14/2024,1\n")
+    _, con = _load(path)
+    assert [r[1][:10] for r in _rows(con)] == ["2024-01-03", "2024-01-04", "2024-01-13", "2024-01-14"]
+
+
+def test_folder_columns_optional_ones_and_case(tmp_path):
+    """An optional column only newer files have is a note, not an error; a header that
+    differs only in case is the same column (as DuckDB reads by name)."""
+    _csv(tmp_path / "a.csv", ["K1;O1;05.01.2024;10"])
+    _csv(tmp_path / "b.csv", ["K1;O2;05.02.2024;12;tea"],
+         header="customer_id;order_id;timestamp;Amount;category")
+    columns = dict(COLS, category="category")
+    loaded, con = _load(tmp_path, columns=columns)
+    assert [r[2] for r in _rows(con)] == [10.0, 12.0]
+    assert "a.csv: no column 'category' (read as empty there)" in loaded.notes
+    # an identical re-download is duplicates, not a file without rows
+    (tmp_path / "c.csv").write_bytes((tmp_path / "a.csv").read_bytes())
+    loaded, _ = _load(tmp_path, columns=columns)
+    assert not any("no rows below its header" in n for n in loaded.notes)
+
+
+def test_a_company_called_total_with_orders_is_a_customer(tmp_path):
+    rows = ["TOTAL;O1;05.01.2024;10", "Sum;O2;06.01.2024;20", "Total;;07.01.2024;30"]
+    loaded, con = _load(_csv(tmp_path / "t.csv", rows), max_share=0.5)
+    assert {r[0] for r in _rows(con)} == {"TOTAL", "Sum"}
+    assert loaded.quality.counts == {"missing_customer_id": 1}
+
+
+def test_years_outside_1900_2200_are_bad_dates(tmp_path):
+    """'05-02-24' among ISO dates casts to the year 5: a bad date, not a purchase in year 5."""
+    rows = [f"K{i},O{i},2024-01-0{i},10" for i in range(1, 9)] + ["K9,O9,05-02-24,10"]
+    loaded, _ = _load(_csv(tmp_path / "t.csv", rows, header="customer_id,order_id,timestamp,amount"),
+                      max_share=0.2)
+    assert loaded.quality.counts == {"bad_date": 1}
+
+
+def test_no_order_total_hint_without_an_order_column_and_a_second_load(tmp_path):
+    rows = ["K1;05.01.2024;30,00", "K1;05.01.2024;", "K2;06.01.2024;12,00", "K2;06.01.2024;"]
+    path = _csv(tmp_path / "t.csv", rows, header="customer_id;timestamp;amount")
+    columns = {k: v for k, v in COLS.items() if k != "order_id"}
+    with pytest.raises(DataError) as err:
+        _load(path, columns=columns)
+    assert "Shopify" not in str(err.value)
+    con = duckdb.connect()  # the same connection loads twice (notebooks, tests)
+    good = _csv(tmp_path / "g.csv", ["K1;O1;05.01.2024;30,00"])
+    for _ in range(2):
+        register_transactions(con, TableSource(str(good), "auto", dict(COLS)), QualityPolicy())

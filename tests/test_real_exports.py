@@ -169,7 +169,7 @@ CASES: dict[str, Case] = {
     "ambiguous day and month": Case(
         {"t.csv": export(rows=[(c, o, d.replace(day=min(d.day, 12)), a)
                                for c, o, d, a in ROWS], date="%d/%m/%Y")},
-        error="{dir}/t.csv: the dates in '\"date\"' read both day-first and month-first (no day "
+        error="{dir}/t.csv: the dates in 'date' read both day-first and month-first (no day "
               "above 12 among 6 values): set data.date_format, e.g. '%d/%m/%Y' or '%m/%d/%Y'"),
     "unsupported encoding": Case({"t.csv": export()}, {"encoding": "cp437"},
                                  error="data.encoding=cp437: not supported; use utf-8, utf-16, "

@@ -9,8 +9,10 @@ reason              rule
 junk_line           an empty date cell: a report footer (TOTAL row, "Exported by ..."),
                     a blank or separator line
 missing_customer_id the customer id is empty or a placeholder (``N/A``, ``-``, ``0``, ``GUEST``,
-                    ...: guest checkouts; :mod:`clustering.customer_ids`)
-bad_date            the date does not parse with the configured format
+                    ...: guest checkouts; :mod:`clustering.customer_ids`), or the label of a
+                    total row (``Total``, ``Summe``) on a line without an order id
+bad_date            the date does not parse with the configured format, or its year is
+                    outside 1900-2200
 bad_amount          the amount (or quantity x unit price) is not a finite number
 cancelled_order     the order's status (``data.columns.status``) says it never stood:
                     cancelled, unavailable, voided, refunded (``data.cancelled_statuses``)
@@ -41,7 +43,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from clustering.customer_ids import SCIENTIFIC_ID, no_customer_sql
+from clustering.customer_ids import SCIENTIFIC_ID, no_customer_sql, total_row_sql
 from clustering.errors import DataError
 from clustering.files import atomic_path
 from clustering.inputs import FILE_COL, GROUP_COL, _ident
@@ -117,7 +119,7 @@ def resolve_snapshot(snapshot_date, last_timestamp, where: str) -> dt.date:
 
 
 def apply_quality(con: duckdb.DuckDBPyConnection, policy: QualityPolicy, snapshot_date,
-                  where: str, has_currency: bool) -> QualityReport:
+                  where: str, has_currency: bool, has_orders: bool = True) -> QualityReport:
     """Split ``transactions_typed`` into the ``transactions`` view and ``quarantine`` table.
 
     The deduplicated lines are materialised once, with their check result and number of extra
@@ -155,8 +157,9 @@ def apply_quality(con: duckdb.DuckDBPyConnection, policy: QualityPolicy, snapsho
         CREATE OR REPLACE TEMP TABLE _checked AS
         SELECT t.*, CASE
             WHEN t._no_date THEN 'junk_line'
-            WHEN {no_customer_sql('t.customer_id')} THEN 'missing_customer_id'
-            WHEN t.ts IS NULL THEN 'bad_date'
+            WHEN {no_customer_sql('t.customer_id')} OR {total_row_sql('t.customer_id', 't._no_order')}
+                THEN 'missing_customer_id'
+            WHEN t.ts IS NULL OR NOT {plausible_date_sql('t.ts')} THEN 'bad_date'
             {currency_rule}
             WHEN t.amount IS NULL OR NOT isfinite(t.amount) THEN 'bad_amount'
             WHEN t._cancelled THEN 'cancelled_order'
@@ -195,6 +198,7 @@ def apply_quality(con: duckdb.DuckDBPyConnection, policy: QualityPolicy, snapsho
     # every customer left in ``transactions`` has a purchase there (a return needs one before
     # it), so these are the buyers' ids: kept as ``_buyer_ids`` for the customers table's
     # checks (:func:`clustering.attributes.customer_id_warnings`), dropped after loading
+    con.execute("DROP TABLE IF EXISTS _buyer_ids")
     con.execute("ALTER TABLE _first_buy RENAME TO _buyer_ids")
     present = {c for (c,) in con.execute("SELECT column_name FROM (DESCRIBE _checked)").fetchall()}
     cols = ", ".join(CANONICAL + [c for c in EXTRA if c in present])
@@ -205,7 +209,7 @@ def apply_quality(con: duckdb.DuckDBPyConnection, policy: QualityPolicy, snapsho
     as_text = (" REPLACE (" + ", ".join(f'CAST("{c}" AS VARCHAR) AS "{c}"' for c in raw) + ")"
                if raw else "")
     con.execute("CREATE OR REPLACE TEMP TABLE quarantine AS SELECT reason, 1 AS copies, * "
-                f"EXCLUDE (reason, _copies, _no_date, _cancelled){as_text} FROM _checked "
+                f"EXCLUDE (reason, _copies, _no_date, _no_order, _cancelled){as_text} FROM _checked "
                 "WHERE reason IS NOT NULL")
     counts = dict(con.execute("SELECT reason, count(*) FROM quarantine GROUP BY 1").fetchall())
     n_distinct, n_extra, copied_value, kept_value = con.execute("""
@@ -217,7 +221,7 @@ def apply_quality(con: duckdb.DuckDBPyConnection, policy: QualityPolicy, snapsho
     if n_extra:
         con.execute("""INSERT INTO quarantine BY NAME
             SELECT 'duplicate' AS reason, _copies AS copies,
-                   * EXCLUDE (_copies, reason, _no_date, _cancelled)
+                   * EXCLUDE (_copies, reason, _no_date, _no_order, _cancelled)
             FROM _checked WHERE _copies > 0""")
         counts["duplicate"] = int(n_extra)
     per_file, lost = {}, []
@@ -266,7 +270,8 @@ def apply_quality(con: duckdb.DuckDBPyConnection, policy: QualityPolicy, snapsho
             f"than data.quality.max_share={policy.max_share:.0%}: {report.summary()}. "
             + "".join(REASON_HINTS[r] + " " for r, n in counts.items()
                       if r in REASON_HINTS and n > 0.01 * n_read)
-            + (_order_total_hint(con) if counts.get("bad_amount", 0) > 0.01 * n_read else "")
+            + (_order_total_hint(con, has_orders) if counts.get("bad_amount", 0) > 0.01 * n_read
+               else "")
             + "If these rows are expected, raise data.quality.max_share to "
             f"{min(1.0, errors / n_read + 0.01):.2f} to set them aside and run on the rest.")
     if kept == 0:
@@ -274,14 +279,21 @@ def apply_quality(con: duckdb.DuckDBPyConnection, policy: QualityPolicy, snapsho
     return report
 
 
-def _order_total_hint(con: duckdb.DuckDBPyConnection) -> str:
+def plausible_date_sql(ts: str) -> str:
+    """SQL (DuckDB and Spark alike) true where the timestamp ``ts`` has a year a transaction can
+    have: a date read as the year 24 or 0005 is a bad date, not a very old purchase."""
+    return f"({ts} >= TIMESTAMP '1900-01-01' AND {ts} < TIMESTAMP '2201-01-01')"
+
+
+def _order_total_hint(con: duckdb.DuckDBPyConnection, has_orders: bool) -> str:
     """The fix when the blank amounts are the other lines of orders whose first line has one:
     an orders export with the order's total on its first line only (Shopify's)."""
     cols = {c for (c,) in con.execute("SELECT column_name FROM (DESCRIBE quarantine)").fetchall()}
-    if not {"raw_amount", "order_id"} <= cols:
+    if not has_orders or "raw_amount" not in cols:
         return ""
     blank, in_kept_orders = con.execute("""
-        SELECT count(*), count(*) FILTER (WHERE order_id IN (SELECT order_id FROM transactions))
+        SELECT count(*), count(*) FILTER (WHERE (customer_id, order_id) IN
+                                          (SELECT (customer_id, order_id) FROM transactions))
         FROM quarantine WHERE reason = 'bad_amount' AND nullif(trim(raw_amount), '') IS NULL
     """).fetchall()[0]
     if not blank or in_kept_orders < 0.8 * blank:

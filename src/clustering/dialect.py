@@ -35,8 +35,9 @@ DATE_FORMATS = (
     "%d.%m.%Y %H:%M:%S", "%d.%m.%Y %H:%M", "%d.%m.%Y", "%d.%m.%y", "%d.%m.%y %H:%M",
     "%d/%m/%Y %H:%M:%S", "%d/%m/%Y %H:%M", "%d/%m/%Y", "%d/%m/%y", "%d/%m/%y %H:%M",
     "%m/%d/%Y %H:%M:%S", "%m/%d/%Y %H:%M", "%m/%d/%Y", "%m/%d/%y", "%m/%d/%y %H:%M",
-    "%d-%m-%Y %H:%M:%S", "%d-%m-%Y %H:%M", "%d-%m-%Y", "%Y/%m/%d", "%Y%m%d",
+    "%d-%m-%Y %H:%M:%S", "%d-%m-%Y %H:%M", "%d-%m-%Y", "%d-%m-%y", "%Y/%m/%d", "%Y%m%d",
     "%m/%d/%Y %I:%M:%S %p", "%m/%d/%Y %I:%M %p",  # US exports with a 12-hour clock
+    "%d/%m/%Y %I:%M:%S %p", "%d/%m/%Y %I:%M %p",  # ... and British ones
     # month names (English): unambiguous
     "%d-%b-%Y", "%d-%b-%Y %H:%M:%S", "%d-%b-%y", "%d %b %Y", "%b %d, %Y", "%d %B %Y",
     "%B %d, %Y",
@@ -304,8 +305,9 @@ def sniff_date_format(con: duckdb.DuckDBPyConnection, relation: str, col: str,
     value with a plausible year, in the day order of the one that reads the most (with or
     without a time, other separators, year first; two-digit years before four, which would
     read '24' as the year 24), so that a file of date-only lines among timed ones, or a
-    month of ISO dates among day-first ones, loses no rows. Day-first and month-first both
-    reading every value (all days <= 12) is ambiguous and named."""
+    month of ISO dates among day-first ones, loses no rows. The day order is decided per
+    separator; where day-first and month-first read the same values (no day above 12), the
+    main separator's dates are ambiguous and named, another's stay unread."""
     sample = (f"(SELECT DISTINCT trim(CAST({col} AS VARCHAR)) AS v FROM {relation} "
               f"WHERE {col} IS NOT NULL LIMIT 20000)")
     lo, hi = PLAUSIBLE_YEARS
@@ -320,23 +322,39 @@ def sniff_date_format(con: duckdb.DuckDBPyConnection, relation: str, col: str,
     n, iso, per_format = counts[0], counts[1], counts[2:]
     if n == 0 or max(per_format) == 0:
         return []
-    best = max(per_format)
-    winners = [f for f, c in zip(DATE_FORMATS, per_format, strict=True) if c == best]
-    day_first = [f for f in winners if f.startswith("%d")]
-    month_first = [f for f in winners if f.startswith("%m")]
-    if day_first and month_first:
-        if iso >= best:  # mostly ISO: the few others stay unread (quarantined as bad_date)
-            return [None]
-        raise DataError(f"{where}: the dates in '{col}' read both day-first and month-first "
-                        f"(no day above 12 among {n:,} values): set data.date_format, e.g. "
-                        f"'{day_first[0]}' or '{month_first[0]}'")
     counted = dict(zip(DATE_FORMATS, per_format, strict=True))
-    day_month = {f: c for f, c in counted.items() if f.startswith("%d") and "%m" in f}
-    month_day = {f: c for f, c in counted.items() if f.startswith("%m")}
-    drop = month_day if max(day_month.values()) >= max(month_day.values()) else day_month
+    main = max(counted, key=counted.get)  # the first of the formats reading the most
+    drop: set[str] = set()
+    # the day order is decided for each separator: '01/02/2024' in a US file beside '13.01.2024'
+    # in a German one says nothing about the German order
+    for sep in {_day_order(f)[1] for f in DATE_FORMATS} - {None}:
+        dmy = {f: c for f, c in counted.items() if _day_order(f) == ("dmy", sep)}
+        mdy = {f: c for f, c in counted.items() if _day_order(f) == ("mdy", sep)}
+        d, m = max(dmy.values(), default=0), max(mdy.values(), default=0)
+        if d and d == m:  # no day above 12: these values read both ways
+            if main in dmy or main in mdy:
+                if iso >= counted[main]:  # mostly ISO: the few others stay unread (bad_date)
+                    return [None]
+                name = col.strip('"').replace('""', '"')
+                raise DataError(
+                    f"{where}: the dates in '{name}' read both day-first and month-first (no day "
+                    f"above 12 among {n:,} values): set data.date_format, e.g. "
+                    f"'{max(dmy, key=dmy.get)}' or '{max(mdy, key=mdy.get)}'")
+            drop |= set(dmy) | set(mdy)  # left unread: quarantined as bad_date, and counted
+        else:
+            drop |= set(mdy) if d > m else set(dmy)
     formats: list[str | None] = sorted((f for f, c in counted.items() if c and f not in drop),
                                        key=lambda f: -counted[f])
     formats.sort(key=lambda f: "%y" not in f)  # stable: by count within each year style
     if iso:
-        formats.insert(0 if iso >= best else len(formats), None)
+        formats.insert(0 if iso >= counted[main] else len(formats), None)
     return formats
+
+
+def _day_order(fmt: str) -> tuple[str | None, str | None]:
+    """('dmy' or 'mdy', the separator) of a numeric day-month format, else (None, None)."""
+    if fmt.startswith("%d") and fmt[3:5] == "%m":
+        return "dmy", fmt[2]
+    if fmt.startswith("%m") and fmt[3:5] == "%d":
+        return "mdy", fmt[2]
+    return None, None

@@ -69,21 +69,30 @@ class Inputs:
     def per_file(self) -> bool:
         return len(self.files) > 1
 
+    def _file_reader(self, f: str) -> str:
+        g = next(g for g in self.groups if f in g.files)
+        return g.file_reader(g.files.index(f))
+
     def missing_by_file(self, con: duckdb.DuckDBPyConnection, names: list[str]
                         ) -> dict[str, tuple[list[str], list[str]]]:
         """File -> (which of ``names`` it lacks, its columns), for the files of a folder or
-        glob that lack some: reading them by name would give those columns as empty."""
+        glob that lack some: reading them by name would give those columns as empty. Names
+        match regardless of case, as DuckDB's reading by name does."""
         out = {}
-        for g in self.groups:
-            for i, f in enumerate(g.files):
-                try:
-                    cols = con.sql(f"SELECT * FROM {g.file_reader(i)} LIMIT 0").columns
-                except duckdb.Error as exc:
-                    raise read_error(exc, f) from None
-                missing = [n for n in names if n not in cols]
-                if missing:
-                    out[f] = (missing, list(cols))
+        for f in self.files:
+            try:
+                cols = con.sql(f"SELECT * FROM {self._file_reader(f)} LIMIT 0").columns
+            except duckdb.Error as exc:
+                raise read_error(exc, f) from None
+            have = {c.lower() for c in cols}
+            missing = [n for n in names if n.lower() not in have]
+            if missing:
+                out[f] = (missing, list(cols))
         return out
+
+    def rows_of(self, con: duckdb.DuckDBPyConnection, f: str) -> int:
+        """The rows of one file of the inputs."""
+        return int(con.sql(f"SELECT count(*) FROM {self._file_reader(f)}").fetchall()[0][0])
 
 
 def list_files(path: str, what: str = "transactions") -> tuple[list[str], list[tuple[str, str]]]:

@@ -185,8 +185,16 @@ def register_transactions(
     for role in OPTIONAL:
         if role not in cols and role not in missing_optional:
             missing_optional.append(role)
-    if inputs.per_file:  # every file must have every mapped column, not only one of them
+    loaded_notes: list[str] = []
+    if inputs.per_file:  # every file must have the columns that make a line, not only one
         lacking = inputs.missing_by_file(con, list(mapped.values()))
+        core = {mapped[r] for r in ("customer_id", "timestamp", "amount", "quantity", "unit_price")
+                if r in mapped}
+        for f, (names, _) in lacking.items():  # an optional column newer files added: a note
+            loaded_notes.extend(f"{Path(f).name}: no column '{n}' (read as empty there)"
+                                for n in names if n not in core)
+        lacking = {f: ([n for n in names if n in core], has)
+                   for f, (names, has) in lacking.items() if set(names) & core}
         if lacking:
             f, (names, has) = next(iter(lacking.items()))
             raise DataError(
@@ -252,6 +260,8 @@ def register_transactions(
                 if r in mapped and present.get(mapped[r]) == "VARCHAR"]
     # an empty date cell: a footer, total or blank line rather than a bad date
     raw_cols.append(f"nullif(trim(CAST({ts_col} AS VARCHAR)), '') IS NULL AS _no_date")
+    raw_cols.append((f"nullif(trim(CAST({_ident(mapped['order_id'])} AS VARCHAR)), '') IS NULL"
+                     if "order_id" in mapped else "true") + " AS _no_order")
     if "status" in mapped:  # the order's status, shown in the quarantine; cancelled orders
         raw_cols += [f"CAST({_ident(mapped['status'])} AS VARCHAR) AS raw_status",
                      f"{cancelled_sql(_ident(mapped['status']), source.cancelled_statuses)} "
@@ -274,16 +284,17 @@ def register_transactions(
         available.discard("order_id")
     loaded = LoadedData(files=files, available=available,
                         missing_optional=sorted(set(missing_optional) - available - {"currency"}),
-                        skipped=inputs.skipped, notes=inputs.notes + parse.notes)
+                        skipped=inputs.skipped, notes=inputs.notes + loaded_notes + parse.notes)
     try:
         check_dates(con, ts, ts_col, where,
                      parse.first_format(),
                      present.get(mapped["timestamp"], "VARCHAR").startswith(("TIMESTAMP", "DATE")))
-        loaded.quality = apply_quality(con, policy, snapshot_date, where, "currency" in mapped)
+        loaded.quality = apply_quality(con, policy, snapshot_date, where, "currency" in mapped,
+                                       "order_id" in mapped)
         loaded.warnings += loaded.quality.warnings
         if inputs.per_file:  # a file with a header and no rows has no line to count
             loaded.notes += [f"{Path(f).name}: no rows below its header" for f in files
-                             if f not in loaded.quality.per_file]
+                             if f not in loaded.quality.per_file and inputs.rows_of(con, f) == 0]
         if "is_return" in mapped:
             loaded.warnings += unknown_flag_values(
                 con, "transactions_raw", _ident(mapped["is_return"]), mapped["is_return"],

@@ -21,8 +21,8 @@ import warnings
 from dataclasses import dataclass
 
 from clustering.attributes import PLACEHOLDERS
-from clustering.checks import resolve_snapshot
-from clustering.customer_ids import id_sql, no_customer_sql
+from clustering.checks import plausible_date_sql, resolve_snapshot
+from clustering.customer_ids import id_sql, no_customer_sql, total_row_sql
 from clustering.errors import ConfigError, DataError
 from clustering.features import (
     BEHAVIOURAL,
@@ -210,6 +210,8 @@ def read_transactions(spark, source: TableSource, snapshot_date=None):
         ts = f"CAST({q['timestamp']} AS TIMESTAMP)"
     order = (f"coalesce(CAST({q['order_id']} AS STRING), CAST(CAST({ts} AS DATE) AS STRING))"
              if "order_id" in q else f"CAST(CAST({ts} AS DATE) AS STRING)")
+    no_order = (f"nullif(trim(CAST({q['order_id']} AS STRING)), '') IS NULL" if "order_id" in q
+                else "true")
     is_ret = (f"({returned} OR {amount} < 0)" if "is_return" in q
               else f"({amount} < 0)")
     opt = {r: (f"CAST({q[r]} AS DOUBLE)" if r in q else "CAST(NULL AS DOUBLE)")
@@ -220,11 +222,13 @@ def read_transactions(spark, source: TableSource, snapshot_date=None):
                {'CAST(' + q['category'] + ' AS STRING)' if 'category' in q else 'CAST(NULL AS STRING)'} AS category,
                {is_ret} AS is_return, {opt['payment_delay_days']} AS payment_delay_days,
                {'CAST(' + q['is_new_product'] + ' AS BOOLEAN)' if 'is_new_product' in q else 'CAST(NULL AS BOOLEAN)'} AS is_new_product,
-               {cancelled_sql(q['status'], source.cancelled_statuses, spark=True) if 'status' in q else 'false'} AS _cancelled
+               {cancelled_sql(q['status'], source.cancelled_statuses, spark=True) if 'status' in q else 'false'} AS _cancelled,
+               {no_order} AS _no_order
         FROM (SELECT DISTINCT * FROM transactions_raw)""").createOrReplaceTempView("typed")
     def valid(p: str = "") -> str:
         return (f"NOT {no_customer_sql(p + 'customer_id')} AND NOT {p}_cancelled "
-                f"AND {p}ts IS NOT NULL "
+                f"AND NOT {total_row_sql(p + 'customer_id', p + '_no_order')} "
+                f"AND {p}ts IS NOT NULL AND {plausible_date_sql(p + 'ts')} "
                 f"AND {p}amount IS NOT NULL AND NOT isnan({p}amount) "
                 f"AND abs({p}amount) < double('inf')")
     snapshot = resolve_snapshot(

@@ -122,8 +122,8 @@ def _compute(cfg: TrainConfig, sources: DataSources, engine: Engine, digest: str
         inputs += [c for c in POTENTIAL_SOURCES if c not in inputs]
     X = buyers[inputs + categorical]
     values = buyers[numeric].to_numpy(dtype=float, na_value=np.nan)
-    if not values.size or not (np.nanmax(values, axis=0, initial=-np.inf)
-                               > np.nanmin(values, axis=0, initial=np.inf)).any():
+    if numeric and not (np.nanmax(values, axis=0, initial=-np.inf)
+                        > np.nanmin(values, axis=0, initial=np.inf)).any():
         raise DataError("all selected features are constant across customers: nothing to segment")
     with console.stage("fit baselines"):  # nothing here depends on the clusters
         truth = planted_types(buyers["customer_id"], sources.truth_path)
