@@ -66,9 +66,15 @@ def run(cfg: ScoreConfig) -> pd.DataFrame:
         kwargs["sources"] = sources_for(data, cfg.paths.data_dir)
     try:
         result = score(model_ref, id_column=cfg.id_column, snapshot_date=cfg.snapshot_date,
-                       data_dir=cfg.paths.data_dir, **kwargs)
+                       data_dir=cfg.paths.data_dir,
+                       quarantine_path=f"{Path(cfg.output).with_suffix('')}.quarantine.parquet",
+                       **kwargs)
     except mlflow.exceptions.MlflowException as exc:
         raise ConfigError(f"model '{model_ref}': {str(exc).splitlines()[0]}") from None
+    for line in result.notes:  # what was read and checked, as training prints it
+        print(f"  {line}")
+    if result.quarantine_path is not None:
+        print(f"  quarantined rows with reasons: {result.quarantine_path}")
     out = write_labels(result.labels, cfg.output)
     print(f"Scored {len(result.labels):,} customers with {result.model_name} "
           f"version {result.model_version or '-'}"

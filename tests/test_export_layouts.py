@@ -16,8 +16,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from clustering.checks import QualityPolicy
+from clustering.customers import register_customers
 from clustering.errors import DataError
-from clustering.sources import TableSource, register_customers, register_transactions
+from clustering.sources import TableSource, register_transactions
 
 COLS = {"customer_id": "customer_id", "order_id": "order_id", "timestamp": "timestamp",
         "amount": "amount"}

@@ -10,10 +10,11 @@ import pytest
 from sklearn.metrics import adjusted_rand_score
 
 from clustering.checks import QualityPolicy
+from clustering.customers import register_customers
 from clustering.features import build_customer_features, default_snapshot
 from clustering.preprocess import build_preprocessor
 from clustering.segmenters import KMeansSegmenter
-from clustering.sources import TableSource, register_customers, register_transactions
+from clustering.sources import TableSource, register_transactions
 
 ALL_COLUMNS = {c: c for c in ["customer_id", "order_id", "timestamp", "amount", "quantity",
                               "category", "is_return", "payment_delay_days", "is_new_product"]}

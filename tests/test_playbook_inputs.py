@@ -10,11 +10,12 @@ import pandas as pd
 import pytest
 
 from clustering.attributes import canonical_tables, repeated_ids
+from clustering.customers import register_customers
 from clustering.errors import DataError
 from clustering.events import register_events
 from clustering.features import build_customer_features
 from clustering.signals import activity_columns
-from clustering.sources import TableSource, register_customers, register_transactions
+from clustering.sources import TableSource, register_transactions
 
 SNAP = dt.date(2024, 7, 1)
 TX = pd.DataFrame({
@@ -114,6 +115,7 @@ def test_attribute_quality_counts_and_canonical_spelling(tmp_path):
     cust.to_csv(path, index=False)
     con = duckdb.connect()
     reader = f"read_csv('{path}', all_varchar=true)"
+    con.execute("CREATE TABLE _buyer_ids AS SELECT '1' AS customer_id")  # as the checks leave it
     assert repeated_ids(con, reader, '"id"') == 1
     q = canonical_tables(con, reader, '"id"', ["kind"], 1)
     row = q.iloc[0]

@@ -14,8 +14,9 @@ import pandas as pd
 import pytest
 
 from clustering.checks import QualityPolicy
+from clustering.customers import register_customers
 from clustering.errors import DataError
-from clustering.sources import TableSource, register_customers, register_transactions
+from clustering.sources import TableSource, register_transactions
 
 # six lines of three customers; revenue 1,400.25
 ROWS = [("C1", "O1", dt.date(2024, 1, 5), 10.0), ("C1", "O2", dt.date(2024, 2, 6), 20.0),

@@ -283,3 +283,32 @@ def test_the_training_runs_margins_travel_with_the_model(tmp_path, mlflow_uri, s
     with pytest.raises(DataError, match=r"feature column 'profit_total' missing: the \w+ "
                                         "baseline of this model reads it"):
         score(f"models:/{MODEL}/1", features_path=str(table))
+
+
+def test_scoring_says_what_the_checks_found_and_takes_a_raised_ceiling(tmp_path, mlflow_uri,
+                                                                       settings_for):
+    """Scoring reads and checks new data as training does: its notes and the quarantine are
+    given back (they were silent), and a data.quality.max_share raised above the training
+    run's applies, as the ceiling's message advises (it was ignored)."""
+    import dataclasses
+
+    from clustering.errors import DataError
+    from clustering.sample_files import ensure_sample_data
+
+    paths = ensure_sample_data(str(tmp_path / "base"), n_customers=3000, seed=42)
+    _train(settings_for, "data=parquet", f"data.path={paths['transactions']}", "model.k=4",
+           "data.customers_path=null")
+    tx = pd.read_parquet(paths["transactions"])
+    bad = np.random.default_rng(1).random(len(tx)) < 0.08
+    tx["timestamp"] = tx["timestamp"].dt.strftime("%Y-%m-%d %H:%M:%S").where(~bad, "31/02/x")
+    tx.to_csv(tmp_path / "new.csv", index=False)
+    settings, _ = settings_for("data=csv", f"data.path={tmp_path / 'new.csv'}")
+    sources = dataclasses.replace(_sources(settings), customers=None)
+    with pytest.raises(DataError, match="more than data.quality.max_share=5%"):
+        score(f"models:/{MODEL}/1", sources=sources)
+    raised = dataclasses.replace(sources, policy=dataclasses.replace(sources.policy, max_share=0.1))
+    scored = score(f"models:/{MODEL}/1", sources=raised,
+                   quarantine_path=tmp_path / "new.quarantine.parquet")
+    assert any(n.startswith("checks:") and "bad_date" in n for n in scored.notes)
+    quarantined = pd.read_parquet(scored.quarantine_path)
+    assert (quarantined["reason"] == "bad_date").sum() == bad.sum()

@@ -17,14 +17,11 @@ pytestmark = pytest.mark.slow  # every test here starts Spark
 from hydra import compose, initialize_config_dir  # noqa: E402
 
 from clustering.checks import QualityPolicy  # noqa: E402
+from clustering.customers import register_customers  # noqa: E402
 from clustering.features import build_customer_features  # noqa: E402
 from clustering.holdout import holdout_outcomes  # noqa: E402
 from clustering.model import load_segmentation_model  # noqa: E402
-from clustering.sources import (  # noqa: E402
-    TableSource,
-    register_customers,
-    register_transactions,
-)
+from clustering.sources import TableSource, register_transactions  # noqa: E402
 from clustering.spark_engine import (  # noqa: E402
     build_customer_features_spark,
     holdout_outcomes_spark,

@@ -14,19 +14,29 @@ from __future__ import annotations
 import duckdb
 import pandas as pd
 
-from clustering.customer_ids import id_sql, no_customer_sql
+from clustering.customer_ids import id_sql, no_customer_sql, total_row_sql
 
-#: values that mean "not known" (compared after normalising)
-PLACEHOLDERS = ("unknown", "unk", "n/a", "n a", "na", "none", "null", "nil", "?", "tbd",
-                "not specified", "unbekannt", "k a", "k.a", "0")
+#: values that mean "not known" (compared after normalising; numbers never are: a 0 is a 0)
+PLACEHOLDERS = ("unknown", "unk", "n/a", "n a", "na", "#n/a", "#n a", "nan", "none", "null",
+                "nil", "?", "tbd", "not specified", "unbekannt", "k a", "k.a")
 COLUMNS = ["attribute", "rows", "blank", "placeholder", "spelling_variant",
            "conflicting_ids", "distinct_values"]
 
 
+def customer_row_sql(key: str) -> str:
+    """SQL true where a customers-table row with the canonical id ``key`` is a customer: not a
+    placeholder id, nor a total row's label ('Total', 'Summe') unless that id bought
+    (``_buyer_ids``, left by the transaction checks)."""
+    return (f"NOT ({no_customer_sql(key)} OR ({total_row_sql(key, 'true')} "
+            f"AND {key} NOT IN (SELECT customer_id FROM _buyer_ids)))")
+
+
 def _norm(col: str) -> str:
-    """The comparison key of a value: lower case, separators collapsed, NULL when blank."""
-    return (f"nullif(trim(regexp_replace(lower(CAST({col} AS VARCHAR)), '[\\s_.\\-]+', ' ', "
-            "'g')), '')")
+    """The comparison key of a value: lower case, separators collapsed, NULL when blank; a
+    number is its own key (-5 and 5, 1.5 and 15 are different values, not spellings)."""
+    text = f"CAST({col} AS VARCHAR)"
+    return (f"(CASE WHEN isfinite(TRY_CAST(trim({text}) AS DOUBLE)) THEN lower(trim({text})) "
+            f"ELSE nullif(trim(regexp_replace(lower({text}), '[\\s_.\\-]+', ' ', 'g')), '') END)")
 
 
 def _placeholders() -> str:
@@ -38,7 +48,7 @@ def repeated_ids(con: duckdb.DuckDBPyConnection, reader: str, cid: str) -> int:
     then the checks that look at repeated rows are skipped); return their number."""
     key = id_sql(cid)
     con.execute(f"""CREATE OR REPLACE TEMP TABLE _cust_rep AS SELECT {key} AS id FROM {reader}
-                    WHERE NOT {no_customer_sql(key)} GROUP BY 1 HAVING count(*) > 1""")
+                    WHERE {customer_row_sql(key)} GROUP BY 1 HAVING count(*) > 1""")
     return int(con.execute("SELECT count(*) FROM _cust_rep").fetchall()[0][0])
 
 
@@ -54,7 +64,7 @@ def canonical_tables(con: duckdb.DuckDBPyConnection, reader: str, cid: str,
     cols = ", ".join(f'CAST("{a.replace(chr(34), chr(34) * 2)}" AS VARCHAR) AS "a{i}"'
                      for i, a in enumerate(attributes))
     names = ", ".join(f"a{i}" for i in range(len(attributes)))
-    src = (f"SELECT {idcol} AS id, {cols} FROM {reader} WHERE NOT {no_customer_sql(idcol)}")
+    src = f"SELECT {idcol} AS id, {cols} FROM {reader} WHERE {customer_row_sql(idcol)}"
     # the regular expression runs on the distinct spellings only, counted once
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE _attr_vals AS

@@ -32,6 +32,8 @@ class ScoreResult:
     snapshot_date: dt.date | None = None
     model_name: str = ""
     model_version: str = ""
+    notes: list[str] = field(default_factory=list)  # what the data checks said, as in training
+    quarantine_path: Path | None = None
 
 
 def score_features(model: SegmentationModel, features: pd.DataFrame,
@@ -66,11 +68,15 @@ def write_labels(labels: pd.DataFrame, path: str | Path) -> Path:
 
 def score(model_ref: str, *, sources: DataSources | None = None,
           features_path: str | None = None, id_column: str = "customer_id",
-          snapshot_date: str | None = None, data_dir: str | None = None) -> ScoreResult:
+          snapshot_date: str | None = None, data_dir: str | None = None,
+          quarantine_path: str | Path | None = None) -> ScoreResult:
     """Score customers with a model given as models:/name@alias, models:/name/version, a run id
     or runs:/ URI, from transactions (``sources``: read and checked as in training, with the
-    training run's checks, currency rates, margin rates and lookback) or a ready feature table. DuckDB
-    spills beyond its memory limit into ``data_dir`` (default: the system's temporary folder)."""
+    training run's checks, currency rates, margin rates and lookback; a ``max_share`` raised
+    above the training run's applies) or a ready feature table. The rows the checks set aside
+    go to ``quarantine_path`` (Parquet). DuckDB spills beyond its memory limit into
+    ``data_dir`` (default: the system's temporary folder)."""
+    notes, quarantined = [], None
     uri = resolve_model_uri(model_ref)
     name, version = model_identity(uri)
     model = load_segmentation_model(uri)
@@ -84,8 +90,9 @@ def score(model_ref: str, *, sources: DataSources | None = None,
         if sources is None:
             raise DataError("nothing to score: give transactions or a feature table")
         checks = getattr(model, "checks", None)  # models saved before it carried its checks
-        if checks is not None:
-            sources = dataclasses.replace(sources, policy=checks)
+        if checks is not None:  # the ceiling may be raised for a file, as its message says
+            sources = dataclasses.replace(sources, policy=dataclasses.replace(
+                checks, max_share=max(checks.max_share, sources.policy.max_share)))
         margins = getattr(model, "margins", None)
         if margins and not sources.transactions.margins:  # profit as in training
             sources = dataclasses.replace(sources, transactions=dataclasses.replace(
@@ -94,13 +101,16 @@ def score(model_ref: str, *, sources: DataSources | None = None,
                              snapshot_date=snapshot_date,
                              data_dir=data_dir or tempfile.gettempdir())
         try:
+            notes = engine.loaded.describe()
             labels, skipped, snap = score_transactions(model, engine, snapshot_date)
+            if quarantine_path is not None:
+                quarantined = engine.write_quarantine(Path(quarantine_path))
         finally:
             engine.close()
     labels["model_name"] = name
     labels["model_version"] = version
     labels["snapshot_date"] = pd.Timestamp(snap) if snap else pd.NaT
-    return ScoreResult(labels, skipped, snap, name, version)
+    return ScoreResult(labels, skipped, snap, name, version, notes, quarantined)
 
 
 class SegmentFeatures(TransformerMixin, BaseEstimator):

@@ -39,22 +39,20 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from clustering.attributes import (
-    canonical_select,
-    canonical_tables,
-    customer_id_warnings,
-    repeated_ids,
+from clustering.checks import (
+    QualityPolicy,
+    QualityReport,
+    apply_quality,
+    check_dates,
+    dedupe_sql,
 )
-from clustering.attributes import describe as describe_attributes
-from clustering.checks import QualityPolicy, QualityReport, apply_quality, check_dates, dedupe_sql
-from clustering.customer_ids import id_sql, no_customer_sql
+from clustering.customer_ids import id_sql
 from clustering.dialect import kind_of
 from clustering.errors import DataError
 from clustering.events import register_events
 from clustering.inputs import (
     FILE_COL,
     Parsers,
-    check_date_format,
     list_files,
     open_inputs,
     profit_sql,
@@ -307,69 +305,6 @@ def register_transactions(
     return loaded
 
 
-def register_customers(
-    con: duckdb.DuckDBPyConnection,
-    source: TableSource,
-    attributes: list[str],
-    loaded: LoadedData,
-) -> LoadedData:
-    """Create the canonical ``customers`` view (id, optional signup date, attributes)."""
-    inputs = open_inputs(con, source.path, source.fmt, source.delimiter, source.encoding,
-                         what="customers")
-    files, present, reader = inputs.files, inputs.present, inputs.relation
-    where = files[0]
-    cid = source.columns.get("customer_id") or "customer_id"
-    if cid not in present:
-        raise _missing_column("customer_id", cid, list(present), where, "data.customer_columns")
-    idcol = id_sql(f"src.{_ident(cid)}")
-    select = [f"{idcol} AS customer_id"]
-    signup = source.columns.get("signup_date")
-    has_signup = bool(signup and signup in present)
-    if has_signup:
-        if source.date_format:
-            check_date_format(con, source.date_format, "data.customer_date_format")
-        col = f"src.{_ident(signup)}"
-        expr = (f"TRY_STRPTIME(CAST({col} AS VARCHAR), {_quote(source.date_format)})"
-                if source.date_format else f"TRY_CAST({col} AS TIMESTAMP)")
-        select.append(f"{expr} AS signup_date")
-    for a in attributes:
-        if a not in present:
-            raise _missing_column("attribute", a, list(present), where, "data.attributes")
-    loaded.lead_fields = []
-    for role in ("contact", "need", "budget"):  # lead qualification: is the field filled in?
-        name = source.columns.get(role)
-        if name:
-            if name not in present:
-                raise _missing_column(role, name, list(present), where, "data.customer_columns")
-            select.append(f"nullif(trim(CAST(src.{_ident(name)} AS VARCHAR)), '') IS NOT NULL "
-                          f"AS has_{role}")
-            loaded.lead_fields.append(role)
-    # attributes as their most common spelling, placeholders as missing (clustering.attributes)
-    repeated = repeated_ids(con, reader, _ident(cid))
-    loaded.attribute_quality = canonical_tables(con, reader, _ident(cid), list(attributes),
-                                                repeated)
-    attr_select, attr_joins = canonical_select("src", list(attributes))
-    # one row per customer (a join must not duplicate buyers), the same row on every run: a
-    # repeated id keeps the first by the id as written, then its values; a table, so the
-    # spelling merge runs once, not on every feature pass; not TEMP, so that a second
-    # connection (a feature pass in the background) sees it
-    order = ", ".join(f"CAST(src.{_ident(c)} AS VARCHAR) NULLS LAST"
-                      for c in [cid, *([signup] if has_signup else []), *attributes])
-    con.sql(
-        f"CREATE OR REPLACE TABLE customers AS SELECT {', '.join(select + attr_select)} "
-        f"FROM {reader} AS src {attr_joins} WHERE NOT {no_customer_sql(idcol)} "
-        + (f"QUALIFY row_number() OVER (PARTITION BY {idcol} ORDER BY {order}) = 1"
-           if repeated else "")
-    )
-    loaded.notes += describe_attributes(loaded.attribute_quality)
-    loaded.customer_files = files
-    loaded.attributes = list(attributes)
-    loaded.has_signup = has_signup
-    loaded.warnings += customer_id_warnings(con, reader, _ident(cid), where, repeated)
-    con.execute("DROP TABLE _cust_rep")
-    return loaded
-
-
 @dataclass
 class DataSources:
     """The configured tables, the checks' policy and the attributes to load."""
@@ -421,6 +356,8 @@ def load_local(con: duckdb.DuckDBPyConnection, sources: DataSources, snapshot_da
     """Register the checked ``transactions`` (and ``customers``) of ``sources`` in ``con``."""
     loaded = register_transactions(con, sources.transactions, sources.policy, snapshot_date)
     if sources.customers is not None:
+        from clustering.customers import register_customers  # it builds on this module
+
         loaded = register_customers(con, sources.customers, sources.attributes, loaded)
     con.execute("DROP TABLE IF EXISTS _buyer_ids")  # left by the checks for the customers'
     if sources.events is not None:

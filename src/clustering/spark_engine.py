@@ -108,7 +108,11 @@ class SparkCustomers:
 
 def _norm(col: str) -> str:
     """Spark SQL twin of :func:`clustering.attributes._norm` (Java regex in a SQL literal)."""
-    return (f"nullif(trim(regexp_replace(lower(CAST({col} AS STRING)), '[\\\\s_.\\\\-]+', ' ')), '')")
+    text = f"CAST({col} AS STRING)"
+    number = f"try_cast(trim({text}) AS DOUBLE)"
+    return (f"(CASE WHEN NOT isnan({number}) AND abs({number}) < double('inf') THEN "
+            f"lower(trim({text})) ELSE "
+            f"nullif(trim(regexp_replace(lower({text}), '[\\\\s_.\\\\-]+', ' ')), '') END)")
 
 
 def _placeholders() -> str:
@@ -117,7 +121,7 @@ def _placeholders() -> str:
 
 def read_customers(spark, source: TableSource, attributes: list[str]) -> SparkCustomers:
     """The canonical ``customers`` view (id, optional signup date, attributes), one row per
-    customer, as :func:`clustering.sources.register_customers` builds it locally."""
+    customer, as :func:`clustering.customers.register_customers` builds it locally."""
     files, raw = _read(spark, source, "customers")
     cid = source.columns.get("customer_id") or "customer_id"
     if cid not in raw.columns:
