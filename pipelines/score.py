@@ -44,6 +44,8 @@ from pipelines.common import (  # noqa: E402
 def run(cfg: ScoreConfig) -> pd.DataFrame:
     tracking.open_store(tracking.resolve_tracking_uri(cfg.tracking_uri, cfg.paths.root))
     check_writable(Path(cfg.output).parent, "output", cfg.output)
+    if cfg.engine.name != "spark" and Path(cfg.output).suffix.lower() not in (".parquet", ".csv"):
+        raise ConfigError(f"output='{cfg.output}': use a .parquet or .csv file name")
     if cfg.input_kind not in ("transactions", "features"):
         raise ConfigError(f"input_kind must be transactions or features, got '{cfg.input_kind}'")
     model_ref = tracking.choose_model(

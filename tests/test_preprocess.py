@@ -60,3 +60,21 @@ def test_median_imputer_equals_scikit_learns():
     np.testing.assert_allclose(ours.transform(X), ref.transform(X))
     Z = np.column_stack([X[:, 0], np.full(len(X), np.nan)])  # an empty column becomes 0
     assert (MedianImputer().fit_transform(Z)[:, 1] == 0).all()
+
+
+def test_a_scoring_files_spelling_of_a_category_is_the_training_one():
+    """The customers table's spelling is its own file's most common one: 'NORTH' in a scoring
+    file must encode as the training run's 'North', not as an unknown category (all zeros)."""
+    import pandas as pd
+
+    from clustering.preprocess import build_preprocessor
+
+    pre = build_preprocessor(["x"], ["region", "size"])
+    train = pd.DataFrame({"x": [1.0, 2.0, 3.0, 4.0], "region": ["North", "South", "North", None],
+                          "size": ["10-49", "1-9", "250+", "1-9"]})
+    pre.fit(train)
+    again = pd.DataFrame({"x": [1.0, 2.0, 3.0, 4.0], "region": ["NORTH", "south ", "north", None],
+                          "size": ["10_49", "1-9", "250+", "1 9"]})
+    assert (pre.transform(again) == pre.transform(train)).all()
+    unknown = pd.DataFrame({"x": [1.0], "region": ["East"], "size": ["5"]})
+    assert pre.transform(unknown)[0, 1:].sum() == 0  # unknown under every spelling: none

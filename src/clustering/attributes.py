@@ -23,6 +23,10 @@ COLUMNS = ["attribute", "rows", "blank", "placeholder", "spelling_variant",
            "conflicting_ids", "distinct_values"]
 
 
+#: a plain number (a value of a number attribute, never a spelling: '10_49' is not 1049)
+NUMBER = r"[+-]?([0-9]+([.][0-9]*)?|[.][0-9]+)([eE][+-]?[0-9]+)?"
+
+
 def customer_row_sql(key: str) -> str:
     """SQL true where a customers-table row with the canonical id ``key`` is a customer: not a
     placeholder id, nor a total row's label ('Total', 'Summe') unless that id bought
@@ -35,7 +39,7 @@ def _norm(col: str) -> str:
     """The comparison key of a value: lower case, separators collapsed, NULL when blank; a
     number is its own key (-5 and 5, 1.5 and 15 are different values, not spellings)."""
     text = f"CAST({col} AS VARCHAR)"
-    return (f"(CASE WHEN isfinite(TRY_CAST(trim({text}) AS DOUBLE)) THEN lower(trim({text})) "
+    return (f"(CASE WHEN regexp_full_match(trim({text}), '{NUMBER}') THEN lower(trim({text})) "
             f"ELSE nullif(trim(regexp_replace(lower({text}), '[\\s_.\\-]+', ' ', 'g')), '') END)")
 
 

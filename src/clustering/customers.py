@@ -34,6 +34,7 @@ def register_customers(
                          what="customers")
     files, present, reader = inputs.files, inputs.present, inputs.relation
     where = files[0]
+    loaded.notes += inputs.notes  # its encoding, its workbook's sheets
     cid = source.columns.get("customer_id") or "customer_id"
     if cid not in present:
         raise _missing_column("customer_id", cid, list(present), where, "data.customer_columns")

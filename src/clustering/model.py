@@ -151,12 +151,26 @@ class SegmentationModel(BaseEstimator):
         """Fail with the names of missing feature columns (and close matches)."""
         import difflib
 
+        from clustering.features import FEATURE_SOURCES
+        from clustering.potential import COLUMNS as POTENTIAL
+
         missing = [c for c in self.feature_names_in_ if c not in X.columns]
         if missing:
-            hints = {m: difflib.get_close_matches(m, list(map(str, X.columns)), n=1) for m in missing}
-            said = ", ".join(f"'{m}'" + (f" (found '{h[0]}')" if h else "") for m, h in hints.items())
-            raise DataError(f"feature column(s) missing: {said}. The model needs: "
-                            f"{', '.join(self.feature_names_in_)}")
+            def why(m: str) -> str:  # what the data lacks for it: a column, or the customers table
+                close = difflib.get_close_matches(m, list(map(str, X.columns)), n=1)
+                if close:
+                    return f" (found '{close[0]}')"
+                if m in FEATURE_SOURCES:
+                    cols = [c for c in FEATURE_SOURCES[m] if c not in ("customer_id", "timestamp")]
+                    return (f" (computed from the {', '.join(cols)} column: map "
+                            f"data.columns.{cols[0]})" if cols else "")
+                if m in POTENTIAL or m == "cycles_missed":  # computed from other features
+                    return ""
+                return (" (a customer attribute: give data.customers_path and data.attributes as "
+                        "in training)")
+
+            raise DataError(f"feature column(s) missing: {', '.join(repr(m) + why(m) for m in missing)}"
+                            f". The model needs: {', '.join(self.feature_names_in_)}")
 
     def _publish(self, ids: np.ndarray) -> np.ndarray:
         if not self.id_map:

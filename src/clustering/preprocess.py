@@ -9,7 +9,10 @@ package is installed.
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
+import pandas as pd
 from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin
 from sklearn.compose import ColumnTransformer
 from sklearn.pipeline import Pipeline
@@ -124,6 +127,43 @@ class Winsorizer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         return np.clip(X, self.low_, self.high_)
 
 
+def spelling_key(value) -> str | None:
+    """The comparison key of an attribute value, as :mod:`clustering.attributes` merges
+    spellings: lower case, separators collapsed; a number is its own key."""
+    if value is None or (isinstance(value, float) and value != value):
+        return None
+    from clustering.attributes import NUMBER
+
+    text = str(value).strip()
+    if re.fullmatch(NUMBER, text):
+        return text.lower()
+    return re.sub(r"[\s_.\-]+", " ", text.lower()).strip() or None
+
+
+class CategorySpelling(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
+    """Attribute values spelt otherwise than in training ('NORTH', 'north ' for 'North') read
+    as the training value, so that a scoring file's spelling does not make a known category
+    unknown (encoded as none). Values unknown under every spelling pass unchanged."""
+
+    def fit(self, X, y=None):
+        X = pd.DataFrame(X)
+        self.feature_names_in_ = np.asarray([str(c) for c in X.columns], dtype=object)
+        self.n_features_in_ = X.shape[1]
+        self.known_ = [{spelling_key(v): v for v in pd.unique(X[c].dropna())} for c in X.columns]
+        return self
+
+    def transform(self, X):
+        check_is_fitted(self, "known_")
+        X = pd.DataFrame(X).copy()
+        for c, known in zip(X.columns, self.known_, strict=True):
+            seen = set(known.values())
+            values = pd.unique(X[c].dropna())
+            mapping = {v: known.get(spelling_key(v), v) for v in values if v not in seen}
+            if mapping:
+                X[c] = X[c].map(lambda v, m=mapping: m.get(v, v))
+        return X
+
+
 def build_preprocessor(
     numeric: list[str],
     categorical: list[str] | None = None,
@@ -147,9 +187,10 @@ def build_preprocessor(
     steps.append(("scale", SCALERS[scaler](seed)))
     parts = [("num", Pipeline(steps), list(numeric))]
     if categorical:
-        parts.append(
-            ("cat", OneHotEncoder(handle_unknown="ignore", sparse_output=False), list(categorical))
-        )
+        parts.append(("cat", Pipeline([
+            ("spelling", CategorySpelling()),
+            ("onehot", OneHotEncoder(handle_unknown="ignore", sparse_output=False)),
+        ]), list(categorical)))
     return ColumnTransformer(parts, remainder="drop", verbose_feature_names_out=False)
 
 

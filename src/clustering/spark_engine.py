@@ -20,7 +20,7 @@ import sys
 import warnings
 from dataclasses import dataclass
 
-from clustering.attributes import PLACEHOLDERS
+from clustering.attributes import NUMBER, PLACEHOLDERS
 from clustering.checks import plausible_date_sql, resolve_snapshot
 from clustering.customer_ids import id_sql, no_customer_sql, total_row_sql
 from clustering.errors import ConfigError, DataError
@@ -109,9 +109,7 @@ class SparkCustomers:
 def _norm(col: str) -> str:
     """Spark SQL twin of :func:`clustering.attributes._norm` (Java regex in a SQL literal)."""
     text = f"CAST({col} AS STRING)"
-    number = f"try_cast(trim({text}) AS DOUBLE)"
-    return (f"(CASE WHEN NOT isnan({number}) AND abs({number}) < double('inf') THEN "
-            f"lower(trim({text})) ELSE "
+    return (f"(CASE WHEN trim({text}) RLIKE '^{NUMBER}$' THEN lower(trim({text})) ELSE "
             f"nullif(trim(regexp_replace(lower({text}), '[\\\\s_.\\\\-]+', ' ')), '') END)")
 
 
