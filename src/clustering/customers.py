@@ -54,13 +54,11 @@ def register_customers(
                 else date_sql(f"trim(CAST({col} AS VARCHAR))", formats))
         select.append(f"(CASE WHEN {plausible_date_sql(expr)} THEN {expr} END) AS signup_date")
         if not typed:  # a date that does not read is said, not silently empty
-            text = f"nullif(trim(CAST({_ident(signup)} AS VARCHAR)), '')"
+            text, read = f"nullif(trim(CAST({col} AS VARCHAR)), '')", plausible_date_sql(expr)
             n, bad, example = con.execute(
-                f"SELECT count({text}), count({text}) FILTER (WHERE NOT coalesce("
-                f"{plausible_date_sql(expr.replace(col, _ident(signup)))}, false)), "
-                f"any_value({text}) FILTER (WHERE NOT coalesce("
-                f"{plausible_date_sql(expr.replace(col, _ident(signup)))}, false)) FROM {reader}"
-            ).fetchall()[0]
+                f"SELECT count({text}), count({text}) FILTER (WHERE NOT coalesce({read}, false)), "
+                f"any_value({text}) FILTER (WHERE NOT coalesce({read}, false)) "
+                f"FROM {reader} AS src").fetchall()[0]
             if bad:
                 loaded.warnings.append(
                     f"{where}: {bad:,} of {n:,} signup dates in '{signup}' do not read as dates "
