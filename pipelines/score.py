@@ -25,7 +25,7 @@ from omegaconf import DictConfig  # noqa: E402
 from clustering import tracking  # noqa: E402
 from clustering.config import ScoreConfig  # noqa: E402
 from clustering.errors import ClusteringError, ConfigError  # noqa: E402
-from clustering.files import atomic_path, check_writable, read_frame, write_frame  # noqa: E402
+from clustering.files import TABLE_SUFFIXES, atomic_path, check_writable, read_frame, write_frame  # noqa: E402
 from clustering.scoring import score, write_labels  # noqa: E402
 from clustering.sources import sources_for  # noqa: E402
 from clustering.stable_ids import (  # noqa: E402
@@ -44,7 +44,7 @@ from pipelines.common import (  # noqa: E402
 def run(cfg: ScoreConfig) -> pd.DataFrame:
     tracking.open_store(tracking.resolve_tracking_uri(cfg.tracking_uri, cfg.paths.root))
     check_writable(Path(cfg.output).parent, "output", cfg.output)
-    if cfg.engine.name != "spark" and Path(cfg.output).suffix.lower() not in (".parquet", ".csv"):
+    if cfg.engine.name != "spark" and Path(cfg.output).suffix.lower() not in TABLE_SUFFIXES:
         raise ConfigError(f"output='{cfg.output}': use a .parquet or .csv file name")
     if cfg.input_kind not in ("transactions", "features"):
         raise ConfigError(f"input_kind must be transactions or features, got '{cfg.input_kind}'")
@@ -66,11 +66,11 @@ def run(cfg: ScoreConfig) -> pd.DataFrame:
             data = dataclasses.replace(data, path=cfg.input,
                                        format="auto" if data.format == "sample" else data.format)
         kwargs["sources"] = sources_for(data, cfg.paths.data_dir)
+    quarantine = Path(f"{Path(cfg.output).with_suffix('')}.quarantine.parquet")
+    quarantine.unlink(missing_ok=True)  # a previous run's, which this run's must not pass for
     try:
         result = score(model_ref, id_column=cfg.id_column, snapshot_date=cfg.snapshot_date,
-                       data_dir=cfg.paths.data_dir,
-                       quarantine_path=f"{Path(cfg.output).with_suffix('')}.quarantine.parquet",
-                       **kwargs)
+                       data_dir=cfg.paths.data_dir, quarantine_path=quarantine, **kwargs)
     except mlflow.exceptions.MlflowException as exc:
         raise ConfigError(f"model '{model_ref}': {str(exc).splitlines()[0]}") from None
     for line in result.notes:  # what was read and checked, as training prints it

@@ -60,3 +60,28 @@ def test_signup_dates_in_a_local_format_are_read_or_said(tmp_path):
             ] == ["2022-12-03", "2023-01-25"]
     assert any("1 of 3 signup dates in 'signup' do not read as dates (e.g. 'soon')" in w
                for w in loaded.warnings)
+
+
+def test_ambiguous_or_typed_signup_dates_do_not_stop_the_run(tmp_path):
+    """No signup day above 12: a warning naming the customers' own setting, not an error
+    naming the transactions'; a date-typed column ignores a text format and is range-checked."""
+    import pandas as pd
+
+    loaded, con = _load(tmp_path, "customer_id,signup\n10001,01/02/2023\n10002,03/04/2023\n",
+                        [], signup_date="signup")
+    assert con.execute("SELECT count(signup_date) FROM customers").fetchall() == [(0,)]
+    assert any("set data.customer_date_format" in w for w in loaded.warnings)
+    pd.DataFrame({"customer_id": ["10001", "10002"],
+                  "signup": pd.to_datetime(["2022-12-03", "1800-01-01"])}).to_parquet(
+        tmp_path / "cust.parquet")
+    (tmp_path / "tx.csv").write_text(TX)
+    con = duckdb.connect()
+    loaded = register_transactions(con, TableSource(str(tmp_path / "tx.csv"), "auto", {
+        "customer_id": "customer_id", "order_id": "order_id", "timestamp": "timestamp",
+        "amount": "amount"}), QualityPolicy())
+    loaded = register_customers(con, TableSource(str(tmp_path / "cust.parquet"), "auto", {
+        "customer_id": "customer_id", "signup_date": "signup"}, date_format="%d.%m.%Y"), [], loaded)
+    assert [str(d)[:10] for (d,) in con.execute(
+        "SELECT signup_date FROM customers ORDER BY customer_id").fetchall()] == ["2022-12-03", "None"]
+    assert any("1 of 2 signup dates in 'signup' are before 1900 or after 2200" in w
+               for w in loaded.warnings)

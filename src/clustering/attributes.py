@@ -14,7 +14,7 @@ from __future__ import annotations
 import duckdb
 import pandas as pd
 
-from clustering.customer_ids import id_sql, no_customer_sql, total_row_sql
+from clustering.customer_ids import id_sql, no_customer_sql, sql_values, total_row_sql
 
 #: values that mean "not known" (compared after normalising; numbers never are: a 0 is a 0)
 PLACEHOLDERS = ("unknown", "unk", "n/a", "n a", "na", "#n/a", "#n a", "nan", "none", "null",
@@ -27,12 +27,15 @@ COLUMNS = ["attribute", "rows", "blank", "placeholder", "spelling_variant",
 NUMBER = r"[+-]?([0-9]+([.][0-9]*)?|[.][0-9]+)([eE][+-]?[0-9]+)?"
 
 
-def customer_row_sql(key: str) -> str:
+def customer_row_sql(con: duckdb.DuckDBPyConnection, key: str) -> str:
     """SQL true where a customers-table row with the canonical id ``key`` is a customer: not a
     placeholder id, nor a total row's label ('Total', 'Summe') unless that id bought
-    (``_buyer_ids``, left by the transaction checks)."""
-    return (f"NOT ({no_customer_sql(key)} OR ({total_row_sql(key, 'true')} "
-            f"AND {key} NOT IN (SELECT customer_id FROM _buyer_ids)))")
+    (``_buyer_ids``, left by the transaction checks; looked up once here, not joined per row)."""
+    bought = [c for (c,) in con.execute(
+        f"SELECT customer_id FROM _buyer_ids WHERE {total_row_sql('customer_id', 'true')}"
+    ).fetchall()]
+    keep = f" AND {key} NOT IN ({sql_values(bought)})" if bought else ""
+    return f"NOT ({no_customer_sql(key)} OR ({total_row_sql(key, 'true')}{keep}))"
 
 
 def _norm(col: str) -> str:
@@ -52,7 +55,7 @@ def repeated_ids(con: duckdb.DuckDBPyConnection, reader: str, cid: str) -> int:
     then the checks that look at repeated rows are skipped); return their number."""
     key = id_sql(cid)
     con.execute(f"""CREATE OR REPLACE TEMP TABLE _cust_rep AS SELECT {key} AS id FROM {reader}
-                    WHERE {customer_row_sql(key)} GROUP BY 1 HAVING count(*) > 1""")
+                    WHERE {customer_row_sql(con, key)} GROUP BY 1 HAVING count(*) > 1""")
     return int(con.execute("SELECT count(*) FROM _cust_rep").fetchall()[0][0])
 
 
@@ -68,7 +71,7 @@ def canonical_tables(con: duckdb.DuckDBPyConnection, reader: str, cid: str,
     cols = ", ".join(f'CAST("{a.replace(chr(34), chr(34) * 2)}" AS VARCHAR) AS "a{i}"'
                      for i, a in enumerate(attributes))
     names = ", ".join(f"a{i}" for i in range(len(attributes)))
-    src = f"SELECT {idcol} AS id, {cols} FROM {reader} WHERE {customer_row_sql(idcol)}"
+    src = f"SELECT {idcol} AS id, {cols} FROM {reader} WHERE {customer_row_sql(con, idcol)}"
     # the regular expression runs on the distinct spellings only, counted once
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE _attr_vals AS

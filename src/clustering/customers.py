@@ -19,6 +19,7 @@ from clustering.attributes import describe as describe_attributes
 from clustering.checks import plausible_date_sql
 from clustering.customer_ids import id_sql
 from clustering.dialect import sniff_date_format
+from clustering.errors import DataError
 from clustering.inputs import check_date_format, date_sql, open_inputs
 from clustering.sources import LoadedData, TableSource, _ident, _missing_column
 
@@ -44,26 +45,36 @@ def register_customers(
     has_signup = bool(signup and signup in present)
     if has_signup:
         col = f"src.{_ident(signup)}"
-        typed = present[signup].startswith(("TIMESTAMP", "DATE"))
-        if source.date_format:
+        typed = present[signup].startswith(("TIMESTAMP", "DATE"))  # a format is for text
+        formats: list[str | None] = [None]
+        if source.date_format and not typed:
             check_date_format(con, source.date_format, "data.customer_date_format")
-            formats: list[str | None] = [source.date_format]
-        else:  # sniffed as the transactions' dates are
-            formats = [None] if typed else sniff_date_format(con, reader, _ident(signup), where)
-        expr = (f"CAST({col} AS TIMESTAMP)" if typed and not source.date_format
+            formats = [source.date_format]
+        elif not typed:  # sniffed as the transactions' dates are
+            try:
+                formats = sniff_date_format(con, reader, _ident(signup), where)
+            except DataError as exc:  # ambiguous: the customers' own setting; the run goes on
+                loaded.warnings.append(str(exc).replace("data.date_format",
+                                                        "data.customer_date_format")
+                                       + "; until then they are left empty")
+                formats = []
+        expr = (f"CAST({col} AS TIMESTAMP)" if typed
                 else date_sql(f"trim(CAST({col} AS VARCHAR))", formats))
         select.append(f"(CASE WHEN {plausible_date_sql(expr)} THEN {expr} END) AS signup_date")
-        if not typed:  # a date that does not read is said, not silently empty
-            text, read = f"nullif(trim(CAST({col} AS VARCHAR)), '')", plausible_date_sql(expr)
+        if formats:  # a date that does not read (or is out of range) is said, not left empty
+            text = (f"CAST({col} AS VARCHAR)" if typed
+                    else f"nullif(trim(CAST({col} AS VARCHAR)), '')")
+            read = plausible_date_sql(expr)
             n, bad, example = con.execute(
                 f"SELECT count({text}), count({text}) FILTER (WHERE NOT coalesce({read}, false)), "
                 f"any_value({text}) FILTER (WHERE NOT coalesce({read}, false)) "
                 f"FROM {reader} AS src").fetchall()[0]
             if bad:
                 loaded.warnings.append(
-                    f"{where}: {bad:,} of {n:,} signup dates in '{signup}' do not read as dates "
-                    f"(e.g. '{example}') and are left empty: set data.customer_date_format "
-                    "(e.g. '%d.%m.%Y')")
+                    f"{where}: {bad:,} of {n:,} signup dates in '{signup}' " + (
+                        f"are before 1900 or after 2200 (e.g. '{example}') and are left empty"
+                        if typed else f"do not read as dates (e.g. '{example}') and are left "
+                        "empty: set data.customer_date_format (e.g. '%d.%m.%Y')"))
             elif any(formats):
                 loaded.notes.append(f"{Path(where).name}: signup dates read as " + ", then ".join(
                     f"'{f}'" if f else "ISO 8601" for f in formats))
@@ -92,7 +103,7 @@ def register_customers(
                       for c in [cid, *([signup] if has_signup else []), *attributes])
     con.sql(
         f"CREATE OR REPLACE TABLE customers AS SELECT {', '.join(select + attr_select)} "
-        f"FROM {reader} AS src {attr_joins} WHERE {customer_row_sql(idcol)} "
+        f"FROM {reader} AS src {attr_joins} WHERE {customer_row_sql(con, idcol)} "
         + (f"QUALIFY row_number() OVER (PARTITION BY {idcol} ORDER BY {order}) = 1"
            if repeated else "")
     )

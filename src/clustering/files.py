@@ -63,14 +63,15 @@ def write_frame(df: pd.DataFrame | pa.Table, path: str | Path) -> Path:
     """Parquet or CSV by extension, atomically; an Arrow table is written without going
     through pandas."""
     path = Path(path)
-    if path.suffix not in TABLE_SUFFIXES:
+    if path.suffix.lower() not in TABLE_SUFFIXES:
         raise DataError(f"output '{path}': use a .parquet or .csv file name")
+    csv = path.suffix.lower() == ".csv"
     with atomic_path(path) as tmp:
-        if isinstance(df, pa.Table) and path.suffix != ".csv":
+        if isinstance(df, pa.Table) and not csv:
             pq.write_table(plain_text(df), tmp)
         elif isinstance(df, pa.Table):
             plain_text(df).to_pandas().to_csv(tmp, index=False)
-        elif path.suffix == ".csv":
+        elif csv:
             df.to_csv(tmp, index=False)
         else:
             df.to_parquet(tmp, index=False)
@@ -81,7 +82,7 @@ def read_frame(path: str | Path, ids: tuple[str, ...] = ("customer_id",)) -> pd.
     """A Parquet (``.parquet``, ``.pq``) or otherwise CSV file as a DataFrame; the ``ids``
     columns of a CSV are read as text, so "000001" stays "000001"."""
     path = Path(path)
-    if path.suffix in (".parquet", ".pq"):
+    if path.suffix.lower() in (".parquet", ".pq"):
         return pd.read_parquet(path)
     return pd.read_csv(path, dtype={c: str for c in ids})
 

@@ -162,8 +162,12 @@ class SegmentationModel(BaseEstimator):
                     return f" (found '{close[0]}')"
                 if m in FEATURE_SOURCES:
                     cols = [c for c in FEATURE_SOURCES[m] if c not in ("customer_id", "timestamp")]
-                    return (f" (computed from the {', '.join(cols)} column: map "
-                            f"data.columns.{cols[0]})" if cols else "")
+                    setting = {"signup_date": "data.customers_path with "
+                                              "data.customer_columns.signup_date",
+                               "profit": "data.columns.cost or data.margins",
+                               "events": "data.events_path"}
+                    return (f" (computed from the {', '.join(cols)} column: give "
+                            f"{setting.get(cols[0], 'data.columns.' + cols[0])})" if cols else "")
                 if m in POTENTIAL or m == "cycles_missed":  # computed from other features
                     return ""
                 return (" (a customer attribute: give data.customers_path and data.attributes as "

@@ -146,8 +146,9 @@ class CategorySpelling(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
     unknown (encoded as none). Values unknown under every spelling pass unchanged."""
 
     def fit(self, X, y=None):
+        if isinstance(X, pd.DataFrame) and all(isinstance(c, str) for c in X.columns):
+            self.feature_names_in_ = np.asarray(list(X.columns), dtype=object)
         X = pd.DataFrame(X)
-        self.feature_names_in_ = np.asarray([str(c) for c in X.columns], dtype=object)
         self.n_features_in_ = X.shape[1]
         self.known_ = [{spelling_key(v): v for v in pd.unique(X[c].dropna())} for c in X.columns]
         return self
@@ -157,10 +158,11 @@ class CategorySpelling(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         X = pd.DataFrame(X).copy()
         for c, known in zip(X.columns, self.known_, strict=True):
             seen = set(known.values())
-            values = pd.unique(X[c].dropna())
-            mapping = {v: known.get(spelling_key(v), v) for v in values if v not in seen}
-            if mapping:
-                X[c] = X[c].map(lambda v, m=mapping: m.get(v, v))
+            codes, values = pd.factorize(X[c])  # distinct values, mapped once each
+            mapped = [known.get(spelling_key(v), v) if v not in seen else v for v in values]
+            if any(m is not v for m, v in zip(mapped, values, strict=True)):
+                out = np.asarray(mapped + [None], dtype=object)[codes]  # code -1: missing
+                X[c] = pd.Series(out, index=X.index).where(codes >= 0, X[c])
         return X
 
 

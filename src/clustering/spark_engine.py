@@ -132,7 +132,7 @@ def read_customers(spark, source: TableSource, attributes: list[str]) -> SparkCu
         select.append(
             f"to_timestamp(CAST(r.`{signup}` AS STRING), '{java_date_pattern(source.date_format)}')"
             if source.date_format else f"CAST(r.`{signup}` AS TIMESTAMP)")
-        select[-1] += " AS signup_date"
+        select[-1] = f"(CASE WHEN {plausible_date_sql(select[-1])} THEN {select[-1]} END) AS signup_date"
     raw.createOrReplaceTempView("customers_raw")
     joins = []
     for i, a in enumerate(attributes):
@@ -154,7 +154,10 @@ def read_customers(spark, source: TableSource, attributes: list[str]) -> SparkCu
                       for c in [cid, *([signup] if has_signup else []), *attributes])
     spark.sql(f"""SELECT {', '.join(names)} FROM (
         SELECT {', '.join(select)}, row_number() OVER (PARTITION BY {rid} ORDER BY {order}) AS _n
-        FROM customers_raw r {' '.join(joins)} WHERE NOT {no_customer_sql(rid)}) WHERE _n = 1"""
+        FROM customers_raw r {' '.join(joins)} WHERE NOT {no_customer_sql(rid)}
+          -- a total row's label is no prospect, unless that id bought (as the local engine)
+          AND NOT ({total_row_sql(rid, 'true')} AND {rid} NOT IN
+                   (SELECT customer_id FROM transactions))) WHERE _n = 1"""
               ).createOrReplaceTempView("customers")
     return SparkCustomers(files, list(attributes), has_signup)
 
