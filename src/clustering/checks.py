@@ -44,6 +44,7 @@ import duckdb
 import pandas as pd
 
 from clustering.customer_ids import SCIENTIFIC_ID, no_customer_sql, total_row_sql
+from clustering.dialect import PLAUSIBLE_YEARS
 from clustering.errors import DataError
 from clustering.files import atomic_path
 from clustering.inputs import FILE_COL, GROUP_COL, _ident
@@ -282,7 +283,8 @@ def apply_quality(con: duckdb.DuckDBPyConnection, policy: QualityPolicy, snapsho
 def plausible_date_sql(ts: str) -> str:
     """SQL (DuckDB and Spark alike) true where the timestamp ``ts`` has a year a transaction can
     have: a date read as the year 24 or 0005 is a bad date, not a very old purchase."""
-    return f"({ts} >= TIMESTAMP '1900-01-01' AND {ts} < TIMESTAMP '2201-01-01')"
+    lo, hi = PLAUSIBLE_YEARS
+    return f"({ts} >= TIMESTAMP '{lo}-01-01' AND {ts} < TIMESTAMP '{hi + 1}-01-01')"
 
 
 def _order_total_hint(con: duckdb.DuckDBPyConnection, has_orders: bool) -> str:

@@ -4,6 +4,7 @@ Nothing else under ``clustering`` talks to MLflow, except the saved model itself
 (:mod:`clustering.model`, an MLflow pyfunc).
 """
 
+from clustering.tracking.provenance import git_commit, log_environment
 from clustering.tracking.registry import (
     CHAMPION,
     choose_model,
@@ -18,11 +19,9 @@ from clustering.tracking.runs import (
     compare_runs,
     ensure_experiment,
     flatten,
-    git_commit,
     latest_run,
     load_table,
     log_dataset,
-    log_environment,
     log_figure,
     log_frame,
     log_metrics,

@@ -10,9 +10,9 @@ from collections.abc import Callable
 import mlflow
 import pandas as pd
 
+from clustering.tracking.provenance import log_environment
 from clustering.tracking.runs import (
     _yaml,
-    log_environment,
     log_figure,
     log_frame,
     log_metrics,

@@ -11,7 +11,6 @@ import json
 import os
 import re
 import socket
-import subprocess
 import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -23,6 +22,7 @@ import pandas as pd
 from mlflow.entities import RunStatus
 
 from clustering.files import read_frame
+from clustering.tracking.provenance import log_environment
 from clustering.tracking.store import open_store
 
 PARAM_VALUE_LIMIT = 6000
@@ -209,41 +209,6 @@ def log_dataset(df: pd.DataFrame, source: str, name: str, digest: str) -> None:
         ds = mlflow.data.from_pandas(sample, source=source, name=name, digest=digest[:36])
     mlflow.set_tag("dataset.rows", str(len(df)))
     mlflow.log_input(ds, context="training")
-
-
-def log_environment() -> None:
-    """Python, platform, thread settings and the versions of the packages that shape results."""
-    import platform
-    from importlib.metadata import PackageNotFoundError, version
-
-    lines = [f"python=={platform.python_version()}", f"platform: {platform.platform()}"]
-    for p in ["numpy", "pandas", "scikit-learn", "scipy", "duckdb", "hdbscan", "fastcluster",
-              "mlflow", "hydra-core", "pyarrow", "threadpoolctl"]:
-        try:
-            lines.append(f"{p}=={version(p)}")
-        except PackageNotFoundError:
-            continue
-    try:
-        from threadpoolctl import threadpool_info
-
-        lines += [f"threadpool: {i.get('internal_api')} {i.get('num_threads')} threads"
-                  for i in threadpool_info()]
-    except Exception:  # informational only
-        pass
-    mlflow.log_text("\n".join(lines) + "\n", "environment/packages.txt")
-    mlflow.set_tag("python_version", platform.python_version())
-
-
-def git_commit(root: str | Path) -> str:
-    """The project's git commit (``+dirty`` when the tree has changes), or ``unknown``."""
-    try:
-        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True,
-                             text=True, timeout=10, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
-                               capture_output=True, text=True, timeout=10).stdout.strip()
-        return sha + ("+dirty" if dirty else "")
-    except Exception:
-        return "unknown"
 
 
 def latest_run(experiment: str, uri: str | None = None, kind: str = "clustering"):
