@@ -154,6 +154,14 @@ def _missing_column(role: str, name: str, present: list[str], where: str, key: s
     )
 
 
+def _blank(col: str, sql_type: str | None) -> str:
+    """SQL: the cell is empty. Only text can be blank beyond NULL: a typed column (a Parquet
+    timestamp) is not cast to text for it, which took 0.6 s per 10M lines."""
+    if sql_type and sql_type != "VARCHAR":
+        return f"({col} IS NULL)"
+    return f"(nullif(trim(CAST({col} AS VARCHAR)), '') IS NULL)"
+
+
 def register_transactions(
     con: duckdb.DuckDBPyConnection, source: TableSource, policy: QualityPolicy | None = None,
     snapshot_date=None,
@@ -257,8 +265,8 @@ def register_transactions(
                 for r in ("timestamp", "amount", "quantity", "unit_price")
                 if r in mapped and present.get(mapped[r]) == "VARCHAR"]
     # an empty date cell: a footer, total or blank line rather than a bad date
-    raw_cols.append(f"nullif(trim(CAST({ts_col} AS VARCHAR)), '') IS NULL AS _no_date")
-    raw_cols.append((f"nullif(trim(CAST({_ident(mapped['order_id'])} AS VARCHAR)), '') IS NULL"
+    raw_cols.append(f"{_blank(ts_col, present.get(mapped['timestamp']))} AS _no_date")
+    raw_cols.append((_blank(_ident(mapped["order_id"]), present.get(mapped["order_id"]))
                      if "order_id" in mapped else "true") + " AS _no_order")
     if "status" in mapped:  # the order's status, shown in the quarantine; cancelled orders
         raw_cols += [f"CAST({_ident(mapped['status'])} AS VARCHAR) AS raw_status",

@@ -93,7 +93,11 @@ def _compute(cfg: TrainConfig, sources: DataSources, engine: Engine, digest: str
     with console.stage("signals (potential, overdue)"):
         signals = CustomerSignals(pot.enabled, pot.horizon_days, pot.fit_sample,
                                   sig.overdue_cycles, cfg.seed).fit(buyers)
-        buyers = signals.add_to(buyers)
+        # every customer's signals once (row by row, so the buyers' are a slice of them); the
+        # playbook and the labels add them to the table again instead of holding that copy
+        signal_cols = signals.label_columns(fr.table)
+        buyers = pd.concat([buyers, signal_cols[fr.table["is_buyer"].to_numpy(bool)]
+                            .reset_index(drop=True)], axis=1)
         if signals.potential_ is not None:
             console.detail("potential (BG/NBD, Gamma-Gamma) fitted on "
                            f"{signals.potential_.n_fit_:,} buyers: " + ", ".join(
@@ -190,7 +194,7 @@ def _compute(cfg: TrainConfig, sources: DataSources, engine: Engine, digest: str
         pb = playbook(buyers, model.names_of(labels), fitted, fr.snapshot_date, fr.window_start,
                       cfg.data.currency, sig.new_customer_days, sig.abc_share, pot.horizon_days,
                       list(sig.matrix), loaded.attribute_quality,
-                      signals.add_to(fr.table))
+                      pd.concat([fr.table, signal_cols], axis=1))
         metrics |= pb.metrics
         console.detail(pb.sections[0].text)
     future = {}
@@ -206,9 +210,9 @@ def _compute(cfg: TrainConfig, sources: DataSources, engine: Engine, digest: str
     base = cfg.mlflow.run_name or f"{model_label(m)}-k{k}-{cfg.preprocess.scaler}-{cfg.data.name}"
     run_name = cfg.mlflow.run_name or f"{base}-{run_id[:6]}"  # unique: two runs never share it
     # every customer, as scoring labels them (the table with signals is made again rather than
-    # kept through the hold-out: 650 MB at a million customers)
+    # kept through the hold-out: 650 MB at a million customers; the signals themselves are kept)
     with console.stage("label every customer"):
-        labels_df = model.customer_labels(signals.add_to(fr.table))
+        labels_df = model.customer_labels(pd.concat([fr.table, signal_cols], axis=1))
         console.detail(f"{len(labels_df):,} customers: " + ", ".join(
             f"{n:,} {k}" for k, n in labels_df["relationship"].value_counts().items()))
     with console.stage("persona report"):
