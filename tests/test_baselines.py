@@ -130,6 +130,27 @@ def test_value_classes_with_the_practitioners_thresholds():
         "premium", "loyal", "big_ticket_saver", "frequent_small", "disloyal", "no_visit"]
 
 
+def test_value_classes_on_profit_where_the_data_gives_it():
+    """With costs or margins the classes are on the quarter's profit: the second customer
+    spends like the first but earns 2,000, below ``mid``: frequent and small, not premium; a
+    profit exactly at ``mid`` is at or above it. Without any profit value: spend, as before."""
+    X = pd.DataFrame({"spend_last_quarter": [10000, 10000, 4000, 500, 3500],
+                      "profit_last_quarter": [9500, 2000, 4000, -100, 3000],
+                      "orders_last_quarter": [3, 3, 1, 2, 4]})
+    on_profit = ValueClassSegmenter(high=9000, mid=3000).fit(X)
+    assert on_profit.value_ == "profit_last_quarter"
+    assert on_profit.labels_.tolist() == [
+        "premium", "frequent_small", "big_ticket_saver", "disloyal", "loyal"]
+    no_profit = X.assign(profit_last_quarter=np.nan)
+    assert ValueClassSegmenter(high=9000, mid=3000).fit(no_profit).labels_.tolist() == [
+        "premium", "premium", "big_ticket_saver", "disloyal", "loyal"]
+    # default cuts: the quantiles of the quarter's profit among its buyers (the same customers
+    # at or above the cut as at or above the quantile)
+    fitted, profit = ValueClassSegmenter().fit(X), X["profit_last_quarter"]
+    for cut, q in ((fitted.mid_, 0.6), (fitted.high_, 0.9)):
+        assert ((profit >= cut) == (profit >= np.quantile(profit, q))).all()
+
+
 def test_value_class_thresholds_scale_with_the_currency():
     """By default the cuts are quantiles of quarterly spend: the same customers priced in
     roubles or in euros (1/100) fall in the same classes; fixed rouble amounts applied to

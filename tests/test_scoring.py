@@ -62,6 +62,45 @@ def test_scoring_training_customers_reproduces_labels_and_personas(model, extra,
 
 
 @pytest.mark.slow
+def test_potential_as_features_feeds_the_segmenter_and_scoring(tmp_path, mlflow_uri,
+                                                               settings_for):
+    """``signals.potential.as_features=true``: the model's preprocessing computes the potential
+    first and the segmenter sees its three columns; scoring raw feature rows computes them
+    again, so the training customers get their segments back."""
+    from clustering.potential import COLUMNS, PotentialModel
+
+    result, settings = _train(settings_for, "model.k=5", "signals.potential.as_features=true")
+    def parts(est):
+        yield est
+        for _, sub in getattr(est, "steps", []):
+            yield from parts(sub)
+    assert any(isinstance(p, PotentialModel) for p in parts(result.model.pipeline))
+    assert all(any(c in name for name in result.feature_names) for c in COLUMNS)
+    scored = score(f"models:/{MODEL}/1", sources=_sources(settings))
+    merged = result.labels.merge(scored.labels, on="customer_id", suffixes=("_train", "_score"))
+    assert len(merged) == len(result.labels)
+    assert (merged["segment_train"].fillna(-2) == merged["segment_score"].fillna(-2)).all()
+
+
+def test_potential_as_features_with_too_few_buyers_goes_on_without_it(tmp_path, mlflow_uri,
+                                                                     settings_for, capsys):
+    """Fewer buyers than the potential model needs: the run says so and segments on the
+    other features (it failed with a KeyError on 'p_alive')."""
+    rng = np.random.default_rng(3)
+    rows = [(f"c{i}", f"o{i}-{j}", f"2024-{1 + (i + 3 * j) % 12:02d}-{1 + j:02d}",
+             float(rng.integers(5, 500))) for i in range(12) for j in range(1 + i % 4)]
+    csv = tmp_path / "few.csv"
+    pd.DataFrame(rows, columns=["customer_id", "order_id", "timestamp", "amount"]).to_csv(
+        csv, index=False)
+    result, _ = _train(settings_for, "data=csv", f"data.path={csv}", "model.k=3",
+                       "signals.potential.as_features=true", "mlflow.log_model=false",
+                       "mlflow.registered_model_name=null")
+    assert "too few buyers for the potential model" in capsys.readouterr().out
+    assert result.labels["segment"].notna().sum() == 12
+    assert not any("p_alive" in c for c in result.feature_names)
+
+
+@pytest.mark.slow
 def test_score_cli_writes_labels_and_names_missing_columns(tmp_path, mlflow_uri, settings_for):
     result, settings = _train(settings_for, "model.k=5")
     env = dict(os.environ, MLFLOW_TRACKING_URI=mlflow_uri)

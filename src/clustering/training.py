@@ -105,7 +105,10 @@ def _compute(cfg: TrainConfig, sources: DataSources, engine: Engine, digest: str
     numeric, categorical = select_columns(cfg.preprocess.features, cfg.preprocess.categorical,
                                           fr.features, fr.skipped, fr.attributes)
     potential_step = None
-    if pot.enabled and pot.as_features:
+    if pot.enabled and pot.as_features and signals.potential_ is None:
+        console.detail("signals.potential.as_features: too few buyers for the potential model; "
+                       "the segments are made without it")
+    elif pot.enabled and pot.as_features:
         potential_step = PotentialModel(pot.horizon_days, pot.fit_sample, cfg.seed)
         numeric = [c for c in numeric if c not in POTENTIAL_COLUMNS] + POTENTIAL_COLUMNS
     n_buyers = len(buyers)  # one row per customer

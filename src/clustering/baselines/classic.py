@@ -294,7 +294,9 @@ class ValueClassSegmenter(_Baseline):
     ``high`` and ``mid`` are amounts in the data's currency; left empty (the default) they are
     the ``quantiles`` of quarterly spend among the customers who bought in the quarter, so the
     classes scale with the data's currency and price level (the practitioners' 9,000 / 3,000
-    were roubles of one retail chain: the 90th and 60th percentile there).
+    were roubles of one retail chain: the 90th and 60th percentile there). Where the data gives
+    costs or margins, the classes are on the quarter's profit (``profit_last_quarter``)
+    instead of its spend: a big spender on loss-making lines is not premium.
     """
 
     def __init__(self, high: float | None = None, mid: float | None = None, visits: int = 3,
@@ -306,7 +308,9 @@ class ValueClassSegmenter(_Baseline):
 
     def fit(self, X: pd.DataFrame, y=None):
         _require(X, ["spend_last_quarter", "orders_last_quarter"], "value-class")
-        spend = X["spend_last_quarter"].fillna(0).to_numpy(float)
+        self.value_ = ("profit_last_quarter" if "profit_last_quarter" in X
+                       and X["profit_last_quarter"].notna().any() else "spend_last_quarter")
+        spend = X[self.value_].fillna(0).to_numpy(float)
         bought = spend[X["orders_last_quarter"].fillna(0).to_numpy(float) > 0]
         q_mid, q_high = self.quantiles
         if not 0 < q_mid < q_high < 1:
@@ -324,7 +328,8 @@ class ValueClassSegmenter(_Baseline):
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
         check_is_fitted(self, "high_")
-        spend = X["spend_last_quarter"].fillna(0).to_numpy(float)
+        # models saved before the classes could be on profit have no ``value_``: spend
+        spend = X[getattr(self, "value_", "spend_last_quarter")].fillna(0).to_numpy(float)
         n = X["orders_last_quarter"].fillna(0).to_numpy(float)
         many = n >= self.visits
         conds = [n <= 0, (spend >= self.high_) & many, (spend >= self.mid_) & many,
