@@ -111,3 +111,17 @@ def test_abc_xyz_fitted_before_tiers_existed_still_labels():
     est = ABCXYZSegmenter().fit(X)
     del est.tiers
     assert est.label_columns(X, "abc_xyz")["abc_xyz_tier"].tolist()[0] == "first"
+
+
+def test_value_potential_refit_takes_the_signals_horizon(settings_for):
+    """The matrix reads the signals' expected spend in training; its refit on the hold-out's
+    buyers (no signals there) fits its own potential model: with the signals' horizon, not
+    the baseline's own setting, so both describe the same next period."""
+    from clustering.training import baseline_for
+
+    settings, _ = settings_for("signals.potential.horizon_days=30",
+                               "baselines.params.value_potential.horizon_days=365")
+    assert baseline_for(settings, "value_potential", True).horizon_days == 30
+    assert baseline_for(settings, "value_potential", False).horizon_days == 365
+    assert baseline_for(settings, "rfm", True).get_params() == \
+        baseline_for(settings, "rfm", False).get_params()

@@ -44,7 +44,8 @@ def label_summary(labels: np.ndarray, value: np.ndarray, actions: dict[str, str]
                         "value share": g["value"].sum() / total})
     for c in extra or {}:
         out[f"median {c}"] = g[c].median()
-    out = out.sort_values("value share", ascending=False).reset_index(names="label")
+    # ties keep the order in which the labels first appear: the same table on every run
+    out = out.sort_values("value share", ascending=False, kind="stable").reset_index(names="label")
     out["share"] = out["share"].map(_pct)
     out["value share"] = out["value share"].map(_pct)
     for c in extra or {}:
@@ -109,12 +110,13 @@ def playbook(buyers: pd.DataFrame, personas: np.ndarray, fitted: dict, snapshot:
              window_start: dt.date, currency: str, new_customer_days: int = 60,
              abc_share: float = 0.80, horizon_days: int = 90, matrix: list[str] | None = None,
              attribute_quality: pd.DataFrame | None = None,
-             everyone: pd.DataFrame | None = None) -> Playbook:
+             everyone: pd.DataFrame | None = None, overdue_cycles: float = 2.0) -> Playbook:
     """Metrics, tables and report sections of the playbook for the buyers (rows of
     ``buyers`` with their ``personas``, in the same order); ``matrix``: the external traits
     crossed with personas (when all are attributes); ``attribute_quality``: the customers
     table's checks (:mod:`clustering.attributes`); ``everyone``: every customer's features and
-    signals (activity states, leads)."""
+    signals (activity states, leads); ``overdue_cycles``: the overdue flag's setting, for
+    its reading."""
     pb = Playbook()
     vcol = value_column(buyers)
     value = buyers[vcol].fillna(0).to_numpy(float)
@@ -178,14 +180,14 @@ def playbook(buyers: pd.DataFrame, personas: np.ndarray, fitted: dict, snapshot:
         t = (pd.DataFrame({"persona": personas, "overdue": overdue, "repeat": repeat})
              .groupby("persona").agg(repeat_buyers=("repeat", "sum"), overdue=("overdue", "sum"))
              .reset_index())
-        t = t[t["overdue"] > 0].sort_values("overdue", ascending=False)
+        t = t[t["overdue"] > 0].sort_values("overdue", ascending=False, kind="stable")
         t["share of repeat buyers"] = (t["overdue"] / t["repeat_buyers"]).map(_pct)
         pb.tables["playbook/overdue_by_persona.csv"] = t
         sections.append(Section(
             "Overdue customers", f"{int(overdue.sum()):,} repeat buyers "
-            f"({_pct(pb.metrics['overdue_share'])}) have let two or more of their own usual "
-            "purchase cycles pass: wake them up before they are lost (the `overdue` column of the "
-            "labels).", t))
+            f"({_pct(pb.metrics['overdue_share'])}) have let {overdue_cycles:g} or more of their "
+            "own usual purchase cycles pass: wake them up before they are lost (the `overdue` "
+            "column of the labels).", t))
 
     cohorts = churn_cohorts(buyers, snapshot, window_start, new_customer_days)
     if len(cohorts):
@@ -216,8 +218,9 @@ def playbook(buyers: pd.DataFrame, personas: np.ndarray, fitted: dict, snapshot:
         sections.append(Section(
             "Customer attributes: data quality",
             "Rows of the customers table per problem. Spelling variants are read as the most "
-            "common spelling and placeholders (unknown, n/a, ...) as blank; conflicting ids use "
-            "their first row. Correct them at the source: the segments are only as good as "
+            "common spelling and placeholders (unknown, n/a, ...) as blank; an id listed with "
+            "conflicting rows keeps one of them (the first in sort order, the same on every "
+            "run). Correct them at the source: the segments are only as good as "
             "these fields.", q.rename(columns={
                 "spelling_variant": "spelling variants", "conflicting_ids": "conflicting ids",
                 "distinct_values": "values (merged)", "placeholder": "placeholders"})))

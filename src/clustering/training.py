@@ -69,6 +69,19 @@ def single_order_warning(buyers: pd.DataFrame, share: float = 0.95, least: int =
             "customer_id; its customer_unique_id is the person), map the person's id instead"]
 
 
+def baseline_for(cfg: TrainConfig, name: str, signals_potential: bool):
+    """An unfitted baseline as configured. With the signals' potential on, the value vs
+    potential matrix reads their expected spend in training, and its refit on the hold-out's
+    earlier buyers (which have no signals) fits its own potential model with the signals'
+    horizon and sample, so both describe the same next period."""
+    params = baseline_params(cfg.baselines, name)
+    if name == "value_potential" and signals_potential:
+        pot = cfg.signals.potential
+        params |= {"horizon_days": pot.horizon_days, "fit_sample": pot.fit_sample,
+                   "random_state": cfg.seed}
+    return make_baseline(name, **params)
+
+
 def _compute(cfg: TrainConfig, sources: DataSources, engine: Engine, digest: str,
              console: Console, run_id: str) -> TrainResult:
     loaded, m = engine.loaded, cfg.model
@@ -132,10 +145,12 @@ def _compute(cfg: TrainConfig, sources: DataSources, engine: Engine, digest: str
     if numeric and not (np.nanmax(values, axis=0, initial=-np.inf)
                         > np.nanmin(values, axis=0, initial=np.inf)).any():
         raise DataError("all selected features are constant across customers: nothing to segment")
+    def baseline_of(name: str):
+        return baseline_for(cfg, name, signals.potential_ is not None)
+
     with console.stage("fit baselines"):  # nothing here depends on the clusters
         truth = planted_types(buyers["customer_id"], sources.truth_path)
-        fitted = {b: make_baseline(b, **baseline_params(cfg.baselines, b)).fit(buyers)
-                  for b in cfg.baselines.enabled}
+        fitted = {b: baseline_of(b).fit(buyers) for b in cfg.baselines.enabled}
         console.detail(f"baselines: {', '.join(fitted) or 'none'}")
     future_curve = None
     if m.criterion == "future_auc" and m.k is None:
@@ -197,7 +212,7 @@ def _compute(cfg: TrainConfig, sources: DataSources, engine: Engine, digest: str
         pb = playbook(buyers, model.names_of(labels), fitted, fr.snapshot_date, fr.window_start,
                       cfg.data.currency, sig.new_customer_days, sig.abc_share, pot.horizon_days,
                       list(sig.matrix), loaded.attribute_quality,
-                      pd.concat([fr.table, signal_cols], axis=1))
+                      pd.concat([fr.table, signal_cols], axis=1), sig.overdue_cycles)
         metrics |= pb.metrics
         console.detail(pb.sections[0].text)
     future = {}
@@ -205,8 +220,8 @@ def _compute(cfg: TrainConfig, sources: DataSources, engine: Engine, digest: str
         with console.stage(f"future validation ({holdout}-day hold-out)"):
             future = future_validation(
                 engine, fr.snapshot_date, holdout, pipe, inputs + categorical,
-                {b: (lambda b=b: make_baseline(b, **baseline_params(cfg.baselines, b)))
-                 for b in cfg.baselines.enabled}, cfg.seed, console.detail, cal_sample)
+                {b: (lambda b=b: baseline_of(b)) for b in cfg.baselines.enabled}, cfg.seed,
+                console.detail, cal_sample)
             metrics |= future.get("clusters", ({}, None))[0]
             for b, seg_b in baselines.items():
                 seg_b.metrics |= future.get(b, ({}, None))[0]
