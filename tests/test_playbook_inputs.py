@@ -53,6 +53,37 @@ def test_profit_from_costs_and_discount_share_by_hand(tmp_path):
     assert t.loc["A", "profit_last_quarter"] == pytest.approx(10)
 
 
+def test_cancel_rate_by_hand_and_difficult_customers(tmp_path):
+    """Orders cancelled by their status are set aside, and counted per customer: A cancelled
+    one of four orders in the window (its two lines are one order), B none; C's cancellation
+    is before the window. VIP's difficult takes a quarter of orders cancelled."""
+    from clustering.baselines.value import VIPSegmenter
+
+    tx = pd.DataFrame({
+        "customer_id": ["A", "A", "A", "A", "A", "B", "B", "C", "C"],
+        "order_id": ["1", "2", "3", "4", "4", "5", "6", "7", "8"],
+        "timestamp": pd.to_datetime(["2024-01-10", "2024-02-10", "2024-03-10", "2024-04-10",
+                                     "2024-04-10", "2024-03-01", "2024-05-01", "2023-01-05",
+                                     "2024-05-05"]),
+        "amount": [100.0, 50.0, 70.0, 30.0, 20.0, 80.0, 90.0, 40.0, 60.0],
+        "status": ["delivered", "delivered", "delivered", "canceled", "canceled", "delivered",
+                   "shipped", "canceled", "delivered"]})
+    con, loaded = _load(tmp_path, tx, cols=("status",))
+    assert loaded.quality.counts["cancelled_order"] == 3
+    t = build_customer_features(con, loaded, SNAP, 365).table.set_index("customer_id")
+    assert t.loc["A", "cancel_rate"] == pytest.approx(1 / 4)
+    assert t.loc["B", "cancel_rate"] == 0.0
+    assert t.loc["C", "cancel_rate"] == 0.0  # 2023-01-05 is before the window (365 days)
+    assert t.loc["A", "frequency"] == 3
+    vip = VIPSegmenter(vip_share=0.5).fit(t.reset_index())
+    assert dict(zip(t.index, vip.labels_, strict=True)) == {"A": "difficult", "B": "vip",
+                                                            "C": "regular"}
+    # without a status column there is no such feature (skipped, not zero)
+    con, loaded = _load(tmp_path, tx.drop(columns="status"), cols=())
+    fr = build_customer_features(con, loaded, SNAP, 365)
+    assert "cancel_rate" not in fr.table and "status" in fr.skipped["cancel_rate"]
+
+
 def test_profit_from_margins_per_category_with_a_default(tmp_path):
     con, loaded = _load(tmp_path, margins={"x": 0.3, "default": 0.1}, cols=())
     t = build_customer_features(con, loaded, SNAP, 365).table.set_index("customer_id")

@@ -202,6 +202,12 @@ def apply_quality(con: duckdb.DuckDBPyConnection, policy: QualityPolicy, snapsho
     con.execute("DROP TABLE IF EXISTS _buyer_ids")
     con.execute("ALTER TABLE _first_buy RENAME TO _buyer_ids")
     present = {c for (c,) in con.execute("SELECT column_name FROM (DESCRIBE _checked)").fetchall()}
+    # orders whose status cancelled them are set aside, but how often a customer cancels is a
+    # trait of their own (the features' cancel_rate): one row per such order, for every pass
+    # (a table, not TEMP: the background feature pass reads it from its own connection)
+    con.execute("""CREATE OR REPLACE TABLE cancelled_orders AS
+        SELECT customer_id, order_id, min(ts) AS ts FROM _checked
+        WHERE reason = 'cancelled_order' GROUP BY customer_id, order_id""")
     cols = ", ".join(CANONICAL + [c for c in EXTRA if c in present])
     con.execute(f"CREATE OR REPLACE TABLE transactions AS SELECT {cols} FROM _checked "
                 "WHERE reason IS NULL")

@@ -51,6 +51,9 @@ margin_rate [ratio]          (needs ``profit``)
     profit_total / gross purchase value in the window.
 profit_last_quarter [currency]  (needs ``profit``)
     Profit of the last 91 days' purchases (value classes on profit).
+cancel_rate [ratio]          (needs ``status``)
+    Orders cancelled by their status (set aside by the checks as ``cancelled_order``) /
+    (purchase orders + those cancelled orders) in the window: how often a customer cancels.
 discount_share [ratio]       (needs ``discount``)
     Discounts granted / (purchase value + discounts) on purchases in the window: the share of
     list value given away.
@@ -102,6 +105,7 @@ FEATURE_SOURCES: dict[str, tuple[str, ...]] = {
     "margin_rate": ("profit",),
     "profit_last_quarter": ("profit",),
     "discount_share": ("discount",),
+    "cancel_rate": ("status",),
     "days_since_event": ("events",),
     "events_last_quarter": ("events",),
     "contacts_last_30d": ("events",),
@@ -250,6 +254,8 @@ def build_customer_features(
         "margin_rate": "CASE WHEN o.gross > 0 THEN l.profit / o.gross END",
         "profit_last_quarter": "coalesce(l.profit_quarter, 0)",
         "discount_share": "CASE WHEN o.gross > 0 THEN l.discount / (o.gross + l.discount) END",
+        "cancel_rate": ("coalesce(cx.n_cancelled, 0) / nullif(coalesce(o.frequency, 0) "
+                        "+ coalesce(cx.n_cancelled, 0), 0)"),
         "days_since_event": "date_diff('day', CAST(ev.last_event AS DATE), $snap::DATE)",
         "events_last_quarter": "coalesce(ev.n_quarter, 0)",
         "contacts_last_30d": "coalesce(ev.n_contacts, 0)",
@@ -296,6 +302,13 @@ cats AS (
   GROUP BY customer_id),"""
         cats_join = "LEFT JOIN cats USING (customer_id)"
     in_sample = f" AND {sample.where()}" if sample else ""
+    cx_cte = cx_join = ""
+    if "cancel_rate" in features:
+        cx_cte = f"""
+cx AS (
+  SELECT customer_id, count(*) AS n_cancelled FROM cancelled_orders
+  WHERE ts >= $start::TIMESTAMP AND ts < $snap::TIMESTAMP{in_sample} GROUP BY customer_id),"""
+        cx_join = "LEFT JOIN cx USING (customer_id)"
     if sample:
         all_ids = f"SELECT customer_id FROM ({all_ids}) WHERE {sample.where()}"
     sql = f"""
@@ -330,7 +343,7 @@ m AS (
          date_diff('month', min(month), date_trunc('month', $snap::TIMESTAMP - INTERVAL 1 SECOND)) + 1
            AS n_months
   FROM monthly GROUP BY customer_id),
-{ev_cte}{cats_cte}
+{ev_cte}{cats_cte}{cx_cte}
 ids AS ({all_ids})
 SELECT ids.customer_id,
   coalesce(o.frequency, 0) > 0 AS is_buyer,
@@ -342,6 +355,7 @@ LEFT JOIN o USING (customer_id)
 LEFT JOIN m USING (customer_id)
 {ev_join}
 {cats_join}
+{cx_join}
 {cust_join}
 ORDER BY ids.customer_id
 """

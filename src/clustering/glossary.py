@@ -22,11 +22,12 @@ LABELS: dict[str, str] = {
     "cycles_missed": "own purchase cycles missed",
     "spend_last_quarter": "spend in the last quarter",
     "orders_last_quarter": "orders in the last quarter",
+    "cancel_rate": "share of orders cancelled",
 }
 MONEY = {"monetary_total", "avg_order_value", "spend_last_quarter"}
 COUNTS = {"frequency", "n_categories", "orders_last_quarter", "recency_days", "tenure_days",
           "days_since_signup", "mean_interpurchase_days", "mean_payment_delay"}
-SHARES = {"return_rate", "new_product_share"}
+SHARES = {"return_rate", "new_product_share", "cancel_rate"}
 
 
 def label(feature: str) -> str:

@@ -286,8 +286,9 @@ def build_customer_features_spark(spark, snapshot: dt.date, available: set[str],
                          skipped=sf.skipped)
 
 
-#: sources whose features (profit, discounts, events) only the local engine computes so far
-LOCAL_ONLY = {"profit", "discount", "events"}
+#: sources whose features (profit, discounts, events, cancellations) only the local engine
+#: computes so far
+LOCAL_ONLY = {"profit", "discount", "events", "status"}
 
 
 def customer_features_frame(spark, snapshot: dt.date, available: set[str],
@@ -305,7 +306,7 @@ def customer_features_frame(spark, snapshot: dt.date, available: set[str],
     for f in BEHAVIOURAL:  # whatever the data has: these are computed by the local engine only
         if LOCAL_ONLY & set(FEATURE_SOURCES[f]):
             skipped[f] = ("not computed by the Spark engine (engine=local computes it from "
-                          "costs or margins, discounts and events)")
+                          "costs or margins, discounts, events and order statuses)")
     if customers is not None and customers.has_signup:
         skipped.pop("days_since_signup", None)
     else:

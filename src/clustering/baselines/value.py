@@ -87,7 +87,8 @@ class VIPSegmenter(_Baseline):
 
     difficult: value < 0 (a loss), or ``return_rate`` >= ``max_return_rate``, or
     ``mean_payment_delay`` >= ``max_payment_delay`` days, or ``discount_share`` >=
-    ``max_discount_share`` (each where the column exists). Among the others, by value: vip =
+    ``max_discount_share``, or ``cancel_rate`` >= ``max_cancel_rate`` (each where the column
+    exists; cancellation lines exported as negative amounts count among the returns). Among the others, by value: vip =
     the top ``vip_share`` of customers, good = the next ``good_share`` (0: no such class),
     regular = the rest. Cuts are learnt as value levels (halfway to the next lower value), so
     equal values share a class.
@@ -95,19 +96,22 @@ class VIPSegmenter(_Baseline):
 
     def __init__(self, vip_share: float = 0.10, good_share: float = 0.0,
                  max_return_rate: float = 0.20, max_payment_delay: float = 30.0,
-                 max_discount_share: float = 0.30):
+                 max_discount_share: float = 0.30, max_cancel_rate: float = 0.25):
         self.vip_share = vip_share
         self.good_share = good_share
         self.max_return_rate = max_return_rate
         self.max_payment_delay = max_payment_delay
         self.max_discount_share = max_discount_share
+        self.max_cancel_rate = max_cancel_rate
 
     def difficult(self, X: pd.DataFrame) -> np.ndarray:
         check_is_fitted(self, "value_")
         bad = X[self.value_].fillna(0).to_numpy(float) < 0  # a loss (no orders: 0, not a loss)
         for col, limit in (("return_rate", self.max_return_rate),
                            ("mean_payment_delay", self.max_payment_delay),
-                           ("discount_share", self.max_discount_share)):
+                           ("discount_share", self.max_discount_share),
+                           # models saved before cancellations counted have no such setting
+                           ("cancel_rate", getattr(self, "max_cancel_rate", None))):
             if col in X and limit is not None:
                 bad |= X[col].to_numpy(float) >= limit  # NaN compares False: not difficult
         return bad
