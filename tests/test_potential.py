@@ -114,6 +114,23 @@ def test_pymc_marketing_map_fit_and_expectations_agree(data):
     np.testing.assert_allclose(expected_purchases(theirs, 90, x, t_x, T), buys, rtol=1e-5)
 
 
+@pytest.mark.slow
+def test_gamma_gamma_against_pymc_marketing(data):
+    """pymc-marketing's Gamma-Gamma (the maintained successor of lifetimes): its MAP fit lands
+    near our maximum likelihood, and its expected spend for its own parameters equals ours."""
+    clv = pytest.importorskip("pymc_marketing.clv")
+    rep = data[data["x"] > 0]
+    x, m = rep["x"].to_numpy(), simulate_spend(rep["x"].to_numpy())
+    d = pd.DataFrame({"customer_id": np.arange(len(x)), "frequency": x, "monetary_value": m})
+    model = clv.GammaGammaModel(data=d)
+    model.fit(method="map")
+    post = model.idata.posterior
+    theirs = np.array([float(post[k].values.ravel()[0]) for k in ("p", "q", "v")])
+    np.testing.assert_allclose(fit_gamma_gamma(x, m), theirs, rtol=0.10)
+    np.testing.assert_allclose(expected_order_value(theirs, x, m),
+                               model.expected_customer_spend(data=d).values.ravel(), rtol=1e-6)
+
+
 def test_summary_from_feature_rows_by_hand():
     X = pd.DataFrame({"frequency": [3, 1, 0], "recency_days": [5.0, 40.0, np.nan],
                       "mean_interpurchase_days": [10.0, 1095.0, np.nan],

@@ -163,7 +163,8 @@ def playbook(buyers: pd.DataFrame, personas: np.ndarray, fitted: dict, snapshot:
          f"Today's {what} against the expected spend of the next period: hold, develop, "
          "harvest, release."),
         ("vip", "VIP / regular / difficult",
-         f"By {what}; difficult: many returns, late payment, deep discounts or a loss."),
+         f"By {what}; difficult: many returns or cancellations, late payment, deep discounts "
+         "or a loss."),
     ):
         if name in fitted:
             extra = ({"expected spend": buyers["expected_spend"].to_numpy(float)}

@@ -13,6 +13,11 @@ customer's "birth" for the model):
 
 x = frequency - 1 (repeat orders), t_x = (frequency - 1) * mean_interpurchase_days (first to
 last order), T = t_x + recency_days (first order to the snapshot), m = avg_order_value.
+
+Gamma-Gamma takes every order in the window (x + 1 orders averaging m), where lifetimes' and
+pymc-marketing's tutorials take the repeat orders only: the feature table has no separate
+value of the first order, and this way one-time buyers get an expected order value too (their
+order shrunk towards the population mean) instead of none.
 """
 
 from __future__ import annotations
