@@ -53,6 +53,23 @@ def test_profit_from_costs_and_discount_share_by_hand(tmp_path):
     assert t.loc["A", "profit_last_quarter"] == pytest.approx(10)
 
 
+def test_margin_categories_match_ignoring_case_and_unrated_ones_are_named(tmp_path):
+    """'X ' and 'x' are one category for its margin rate (the rate was silently the default
+    for other spellings); a category without a rate is named in a warning with its lines."""
+    tx = TX.assign(category=["X ", "y", "Y", "x"])
+    con, loaded = _load(tmp_path, tx, margins={"x": 0.3, "default": 0.1}, cols=())
+    t = build_customer_features(con, loaded, SNAP, 365).table.set_index("customer_id")
+    assert t.loc["A", "profit_total"] == pytest.approx(100 * 0.3 + 50 * 0.1 - 20 * 0.1)
+    assert t.loc["B", "profit_total"] == pytest.approx(80 * 0.3)
+    [warning] = [w for w in loaded.warnings if "margin rate" in w]
+    assert "2 lines in 2 categories" in warning and "'Y' (1), 'y' (1)" in warning
+    assert "default rate 0.1" in warning
+    con, loaded = _load(tmp_path, tx, margins={"x": 0.3}, cols=())
+    assert any("they have no profit" in w for w in loaded.warnings)
+    con, loaded = _load(tmp_path, tx, margins={"x": 0.3, "Y": 0.2}, cols=())
+    assert not any("margin rate" in w for w in loaded.warnings)
+
+
 def test_cancel_rate_by_hand_and_difficult_customers(tmp_path):
     """Orders cancelled by their status are set aside, and counted per customer: A cancelled
     one of four orders in the window (its two lines are one order), B none; C's cancellation

@@ -343,7 +343,42 @@ def profit_sql(amount: str, cost: str | None, margins: dict[str, float] | None,
         raise DataError(f"{where}: the margin rates (data.margins, or the model's when scoring) "
                         "are per category, but no category column is mapped "
                         "(data.columns.category); or give only a default rate")
-    cases = " ".join(f"WHEN '{k.replace(chr(39), chr(39) * 2)}' THEN {v}" for k, v in rates.items())
-    rate = (f"(CASE CAST({category} AS VARCHAR) {cases} ELSE {default if default is not None else 'NULL'} END)"
-            if rates else str(default))
+    # categories matched as the customers' attributes are: ignoring case and outer spaces
+    cases = " ".join(f"WHEN '{margin_key(k).replace(chr(39), chr(39) * 2)}' THEN {v}"
+                     for k, v in rates.items())
+    rate = (f"(CASE {margin_key_sql(category)} {cases} "
+            f"ELSE {default if default is not None else 'NULL'} END)" if rates else str(default))
     return f"({amount} * {rate})"
+
+
+def margin_key(category: str) -> str:
+    """How a category is matched to its margin rate: lower case, outer spaces trimmed."""
+    return str(category).strip().lower()
+
+
+def margin_key_sql(column: str) -> str:
+    return f"lower(trim(CAST({column} AS VARCHAR)))"
+
+
+def unrated_categories(con, view: str, category: str, margins: dict[str, float],
+                       where: str) -> list[str]:
+    """A warning when lines have a category that ``margins`` has no rate for: their profit is
+    the default rate's guess, or missing without one (it used to be silent)."""
+    rates = {margin_key(k) for k in margins if str(k) != "default"}
+    if not rates:
+        return []
+    keys = ", ".join("'" + k.replace("'", "''") + "'" for k in sorted(rates))
+    rows = con.execute(
+        f"SELECT CAST({category} AS VARCHAR) AS c, count(*) AS n FROM {view} "
+        f"WHERE {category} IS NOT NULL AND {margin_key_sql(category)} NOT IN ({keys}) "
+        "GROUP BY 1 ORDER BY 2 DESC, 1").fetchall()
+    if not rows:
+        return []
+    lines = sum(n for _, n in rows)
+    default = margins.get("default")
+    fate = (f"their profit uses the default rate {float(default):g}" if default is not None
+            else "they have no profit (add a rate, or a 'default' one)")
+    shown = ", ".join(f"'{c}' ({n:,})" for c, n in rows[:5])
+    return [f"{where}: {lines:,} lines in {len(rows)} categor{'y' if len(rows) == 1 else 'ies'} "
+            f"without a margin rate in data.margins: {shown}{', ...' if len(rows) > 5 else ''}; "
+            f"{fate}."]

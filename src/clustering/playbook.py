@@ -257,8 +257,9 @@ def _activity_and_leads(everyone: pd.DataFrame, matrix: list[str] | None,
         hot = int((leads["lead_temperature"] == "hot").sum())
         pb.metrics["leads_hot"] = float(hot)
         pb.tables["playbook/leads.csv"] = t
-        q = (f", {int(leads['lead_qualified'].sum()):,} qualified (contact, need and budget "
-             "known)" if "lead_qualified" in leads else "")
+        q = (f", {int(leads['lead_qualified'].sum()):,} qualified (every one of contact, need "
+             "and budget that the customers table gives is known)" if "lead_qualified" in leads
+             else "")
         out.append(Section(
             "Prospects: lead temperature", f"{len(leads):,} prospects: {hot:,} hot (asked, "
             "called or met us in the last 30 days: call them now), "

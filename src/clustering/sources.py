@@ -57,6 +57,7 @@ from clustering.inputs import (
     open_inputs,
     profit_sql,
     read_error,
+    unrated_categories,
 )
 from clustering.return_flags import cancelled_sql, return_flag_sql, unknown_flag_values
 
@@ -298,6 +299,9 @@ def register_transactions(
         loaded.quality = apply_quality(con, policy, snapshot_date, where, "currency" in mapped,
                                        "order_id" in mapped)
         loaded.warnings += loaded.quality.warnings
+        if profit and source.margins and "cost" not in mapped and "category" in mapped:
+            loaded.warnings += unrated_categories(con, "transactions", "category",
+                                                  source.margins, where)
         if inputs.per_file:  # a file with a header and no rows has no line to count
             loaded.notes += [f"{Path(f).name}: no rows below its header" for f in files
                              if f not in loaded.quality.per_file and inputs.rows_of(con, f) == 0]
