@@ -142,6 +142,43 @@ def test_events_features_kinds_and_leads_by_hand(tmp_path):
     assert states["lead_temperature"].to_dict() == {"A": "warm", "B": "cold", "L": "hot"}
 
 
+def test_event_windows_at_their_boundaries(tmp_path):
+    """The last quarter is the 91 days before the snapshot and "hot" the last 30, each
+    including its first day: a request exactly 30 days before July 1st is hot, one a day
+    earlier is warm; a visit exactly 91 days before counts in the quarter, a day earlier not."""
+    con, loaded = _load(tmp_path)
+    snap = pd.Timestamp(SNAP)
+    ev = pd.DataFrame({
+        "customer_id": ["P", "Q", "R", "S"],
+        "timestamp": [snap - pd.Timedelta(days=30), snap - pd.Timedelta(days=31),
+                      snap - pd.Timedelta(days=91), snap - pd.Timedelta(days=92)],
+        "event_type": ["request", "request", "visit", "visit"]})
+    path = tmp_path / "events.parquet"
+    ev.to_parquet(path)
+    register_events(con, TableSource(str(path), columns={
+        "customer_id": "customer_id", "timestamp": "timestamp", "event_type": "event_type"}),
+        None, loaded)
+    t = build_customer_features(con, loaded, SNAP, 365).table.set_index("customer_id")
+    assert t.loc[["P", "Q"], "contacts_last_30d"].tolist() == [1, 0]
+    assert t.loc[["R", "S"], "events_last_quarter"].tolist() == [1, 0]
+    temp = activity_columns(t)["lead_temperature"]
+    assert temp.loc[["P", "Q", "R", "S"]].tolist() == ["hot", "warm", "warm", "cold"]
+
+
+def test_lead_qualification_over_every_mapped_field():
+    """Qualified: every field the customers table maps is known; the label names the known
+    ones ("none" without any)."""
+    X = pd.DataFrame({"has_contact": [True, True, False, True],
+                      "has_need": [True, False, False, True],
+                      "has_budget": [True, True, False, None]})
+    out = activity_columns(X)
+    assert out["lead_qualification"].tolist() == ["contact+need+budget", "contact+budget",
+                                                  "none", "contact+need"]
+    assert out["lead_qualified"].tolist() == [True, False, False, False]
+    only_need = activity_columns(X[["has_need"]])
+    assert only_need["lead_qualified"].tolist() == [True, False, False, True]
+
+
 def test_events_to_unknown_kinds_is_a_config_error(tmp_path):
     con, loaded = _load(tmp_path)
     path = tmp_path / "events.csv"

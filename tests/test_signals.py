@@ -83,6 +83,37 @@ def test_value_potential_quadrants_by_hand():
     assert est.labels_.tolist() == ["develop", "release", "hold", "harvest"]
 
 
+def test_value_potential_ties_and_empty_quadrants():
+    """Equal values share their quadrant (the cut is a level, not a rank), and a quadrant
+    nobody falls in is simply absent: three customers tied at the median are all high value,
+    and with one potential level every customer is high potential."""
+    X = _table(monetary_total=[10.0, 10, 10, 40], expected_spend=[5.0, 5, 5, 5])
+    est = ValuePotentialSegmenter().fit(X)
+    assert est.labels_.tolist() == ["hold"] * 4
+    assert est.predict(_table(monetary_total=[9.0, 10], expected_spend=[5.0, 4])).tolist() == [
+        "develop", "harvest"]
+
+
+def test_value_potential_fits_its_own_potential_without_the_signals():
+    """Without an expected_spend column (the hold-out's refit) the baseline fits a potential
+    model of its own: the same labels as the table given that model's expected spend."""
+    from clustering.potential import PotentialModel
+
+    rng = np.random.default_rng(5)
+    n = 400
+    f = rng.integers(1, 12, n).astype(float)
+    X = pd.DataFrame({"monetary_total": rng.gamma(2, 100, n), "frequency": f,
+                      "recency_days": rng.integers(1, 400, n).astype(float),
+                      "mean_interpurchase_days": np.where(f > 1, rng.uniform(5, 90, n), 1095.0),
+                      "avg_order_value": rng.gamma(3, 30, n)})
+    own = ValuePotentialSegmenter(horizon_days=60, random_state=3).fit(X)
+    assert own.potential_ is not None and own.potential_.horizon_days == 60
+    spend = PotentialModel(60, 20_000, 3).fit(X).potential(X)["expected_spend"]
+    given = ValuePotentialSegmenter().fit(X.assign(expected_spend=spend))
+    assert own.labels_.tolist() == given.labels_.tolist()
+    assert set(own.labels_) == {"hold", "develop", "harvest", "release"}
+
+
 def test_abc_xyz_tiers_and_profit():
     X = _table(monetary_total=[100.0, 100, 10, 10], profit_total=[1.0, 2, 50, 47],
                revenue_cv_monthly=[0.1, 0.9, 0.1, 0.9])

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, ClusterMixin
@@ -47,11 +45,13 @@ def robust_cut(values: np.ndarray, level: float) -> float:
     """A threshold that puts the same training customers at or above it as ``level`` does,
     halfway to the next lower value: a customer whose value is the cut itself keeps their class
     when the features are recomputed with the last bits of a sum in another order (scoring,
-    another thread count). -inf when no value lies below ``level``."""
+    another thread count). When no value lies below ``level``, just under it (by a billionth,
+    far more than such noise): new customers below every training value fall below the cut
+    (it was -inf, which put them in the upper class)."""
     v = np.asarray(values, dtype=float)
     if not np.isfinite(level):
         return float(level)
     below = v[v < level]
     if not len(below):
-        return -math.inf
+        return float(level - 1e-9 * max(1.0, abs(level)))
     return float((below.max() + v[v >= level].min()) / 2) if (v >= level).any() else float(level)
