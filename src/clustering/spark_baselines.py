@@ -138,11 +138,14 @@ def _value_level(spark, view: str, value: str, share: float) -> float:
 
 
 def _robust_level(spark, view: str, value: str, level: float) -> float:
-    """:func:`clustering.baselines.base.robust_cut` of ``level``: halfway to the next lower value."""
+    """:func:`clustering.baselines.base.robust_cut` of ``level``: halfway to the next lower
+    value, or just under the level when none lies below."""
     if not math.isfinite(level):
         return level
     below = spark.sql(f"SELECT max({value}) FROM {view} WHERE {value} < {level!r}").collect()[0][0]
-    return -math.inf if below is None else (float(below) + level) / 2
+    if below is None:
+        return level - 1e-9 * max(1.0, abs(level))
+    return (float(below) + level) / 2
 
 
 def abc_xyz_columns(spark, view: str, params: dict[str, Any]) -> list[str]:
