@@ -31,6 +31,23 @@ def test_types_present_and_truth_is_separate():
     assert rev.head(len(rev) // 20).sum() / rev.sum() > 0.3
 
 
+def test_events_for_every_type_and_prospects_ask_more():
+    """The events table covers the planted types, prospects included (0.6 events a month from
+    sign-up, twice a buyer's 0.3), and prospects' events lean to requests, calls and meetings."""
+    from clustering.sample_data import EVENT_KINDS
+
+    s = generate_sample(3000, seed=1)
+    ev = s.events.merge(s.truth, on="customer_id")
+    assert set(ev["event_type"]) <= set(EVENT_KINDS)
+    assert set(ev["planted_type"]) == set(TYPES)
+    prospects = s.truth.loc[s.truth.planted_type == "prospect", "customer_id"]
+    with_events = prospects.isin(s.events["customer_id"]).mean()
+    assert with_events > 0.5
+    contact = ev["event_type"].isin(["request", "call", "meeting"])
+    is_prospect = ev["planted_type"] == "prospect"
+    assert contact[is_prospect].mean() > 1.5 * contact[~is_prospect].mean()
+
+
 def test_b2c_attributes():
     s = generate_sample(500, seed=2, kind="b2c")
     assert {"age_group", "gender"} <= set(s.customers.columns)
