@@ -77,6 +77,7 @@ def test_playbook_metrics_and_tables_by_hand():
     m = pb.metrics
     # 100, 50, 30 of 200 before the line is crossed: 3 of the 5 customers make 80%
     assert m["abc_top_customer_share"] == pytest.approx(0.6)
+    assert pb.tags["abc_reading"].startswith("costly to serve")  # 60% of customers for 80%
     # repeat buyers w, x, y, z; w and y overdue (z's unknown flag counts as not overdue)
     assert m["overdue_share"] == pytest.approx(0.5)
     overdue = pb.tables["playbook/overdue_by_persona.csv"]

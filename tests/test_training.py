@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 
 from clustering.model import load_segmentation_model
+from clustering.signals import ABC_READINGS
 from clustering.training import run_training
 from pipelines.common import PROJECT_ROOT
 
@@ -101,6 +102,7 @@ def test_training_run_is_tracked_with_metrics_artifacts_and_model(tmp_path, mlfl
         assert m in run.data.metrics, m
     # profit (the sample has costs): ABC health on profit, in the report with its reading
     assert 0 < run.data.metrics["abc_top_customer_share"] < 1
+    assert run.data.tags["abc_reading"] in {text for _, text in ABC_READINGS}
     assert "make 80% of profit" in html and "New-customer churn by cohort" in html
     plays = {a.path for a in client.list_artifacts(result.run_id, "playbook")}
     assert {"playbook/value_potential.csv", "playbook/vip.csv", "playbook/b2b_matrix.csv",

@@ -24,6 +24,7 @@ class Playbook:
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)  # artifact path -> table
     sections: list[Section] = field(default_factory=list)
     figures: dict[str, object] = field(default_factory=dict)  # artifact path -> figure
+    tags: dict[str, str] = field(default_factory=dict)  # readings, as the run's tags
 
 
 def _pct(x: float) -> str:
@@ -124,6 +125,7 @@ def playbook(buyers: pd.DataFrame, personas: np.ndarray, fitted: dict, snapshot:
 
     top, reading = abc_health(value, abc_share)
     pb.metrics["abc_top_customer_share"] = top
+    pb.tags["abc_reading"] = reading  # the run list in the UI shows it beside the share
     text = (f"{_pct(top)} of customers make {abc_share:.0%} of {what}: {reading}. "
             "The practitioners' reading: 5-10% is a dangerous dependence on a few customers, "
             "15-25% is balanced, around 50% is costly to serve.")

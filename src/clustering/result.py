@@ -56,5 +56,6 @@ class TrainResult:
     marketing_view: pd.DataFrame | None = None  # segments of one persona merged  # inherited names the segments no longer earned  # the configuration as the entry point composed it
     registered: dict[str, str] = field(default_factory=dict)
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)  # artifact path -> table
+    tags: dict[str, str] = field(default_factory=dict)  # the playbook's readings
 
 

@@ -257,7 +257,7 @@ def _compute(cfg: TrainConfig, sources: DataSources, engine: Engine, digest: str
     return TrainResult(cfg, run_name, loaded, digest, fr, X, Xs, names, curve, model, labels_df,
                        profile, personas.table, personas.fit_matrix, metrics, baselines, future,
                        figures | pb.figures, md, html, truth, matches, previous_uri,
-                       report_path=report_path, tables=pb.tables,
+                       report_path=report_path, tables=pb.tables, tags=pb.tags,
                        report_dir=report_dir, segments=labels, warnings=warnings,
                        marketing_view=view, renamed=personas.renamed)
 

@@ -259,7 +259,8 @@ def log_training(result, say: Callable[[str], None]) -> None:
     log_environment()
     mlflow.set_tags({"data.digest": result.digest, "snapshot_date": str(fr.snapshot_date),
                      "skipped_features": ",".join(fr.skipped) or "none",
-                     "personas": "; ".join(f"{s}: {n}" for s, n in seg_names.items())})
+                     "personas": "; ".join(f"{s}: {n}" for s, n in seg_names.items()),
+                     **result.tags})
     log_metrics(result.metrics)
     curve = result.k_curve
     if curve is not None and len(curve) > 1 and cfg.model.criterion in curve:
