@@ -34,7 +34,8 @@ def test_b2b_matrix_by_hand_with_blanks_and_size_bands_in_numeric_order():
         "company_size": ["1-9", "10-49", "1-9", "1-9", "250+", "50-249", "1-9"]})
     personas = np.array(["Loyal", "Gold", "Loyal", "Gold", "Gold", "Gold", "Loyal"], dtype=object)
     value = np.array([10, 20, 30, 40, -5, 0, 0], dtype=float)  # clipped total: 100
-    t = b2b_matrix(buyers, personas, value, ["business_type", "company_size"])
+    t = b2b_matrix(buyers, personas, value, ["business_type", "company_size"],
+                   np.array([4, 2, 4, 4, 2, 2, 5]))
     assert t[["business_type", "company_size"]].values.tolist() == [
         ["(blank)", "250+"], ["shop", "1-9"], ["shop", "10-49"], ["trader", "1-9"],
         ["trader", "50-249"]]
@@ -43,6 +44,10 @@ def test_b2b_matrix_by_hand_with_blanks_and_size_bands_in_numeric_order():
     assert t["top persona"].tolist() == ["Gold 100%", "Loyal 67%", "Gold 100%", "Loyal 100%",
                                          "Gold 100%"]
     assert t["second persona"].tolist() == ["", "Gold 33%", "", "", ""]
+    # segments: (shop, 1-9) holds segment 4 twice and segment 2 once
+    assert t["top segment"].tolist() == ["2 (100%)", "4 (67%)", "2 (100%)", "4 (100%)",
+                                         "2 (100%)"]
+    assert "top segment" not in b2b_matrix(buyers, personas, value, ["business_type"])
 
 
 def _buyers() -> pd.DataFrame:

@@ -91,33 +91,42 @@ def _natural(key) -> tuple:
 
 
 def b2b_matrix(buyers: pd.DataFrame, personas: np.ndarray, value: np.ndarray,
-               traits: list[str]) -> pd.DataFrame:
+               traits: list[str], segments: np.ndarray | None = None) -> pd.DataFrame:
     """Per combination of external traits (e.g. business type x company size): customers,
-    value share and the two most common personas with their shares."""
+    value share, the two most common personas with their shares and, given ``segments``, the
+    most common segment (segments of one persona told apart)."""
     df = buyers[traits].astype(object).fillna("(blank)").assign(
         persona=personas, value=np.clip(value, 0, None))
+    if segments is not None:
+        df["segment"] = np.asarray(segments)
     total = df["value"].sum() or 1.0
     rows = []
     for key, g in sorted(df.groupby(traits, sort=False), key=lambda kv: _natural(kv[0])):
         mix = g["persona"].value_counts(normalize=True)
         top = [f"{p} {s:.0%}" for p, s in mix.head(2).items()]
-        rows.append([*(key if isinstance(key, tuple) else (key,)), len(g),
-                     _pct(g["value"].sum() / total), top[0], top[1] if len(top) > 1 else ""])
+        row = [*(key if isinstance(key, tuple) else (key,)), len(g),
+               _pct(g["value"].sum() / total), top[0], top[1] if len(top) > 1 else ""]
+        if segments is not None:
+            seg = g["segment"].value_counts(normalize=True)
+            row.append(f"{seg.index[0]} ({seg.iloc[0]:.0%})")
+        rows.append(row)
     return pd.DataFrame(rows, columns=[*traits, "customers", "value share", "top persona",
-                                       "second persona"])
+                                       "second persona",
+                                       *(["top segment"] if segments is not None else [])])
 
 
 def playbook(buyers: pd.DataFrame, personas: np.ndarray, fitted: dict, snapshot: dt.date,
              window_start: dt.date, currency: str, new_customer_days: int = 60,
              abc_share: float = 0.80, horizon_days: int = 90, matrix: list[str] | None = None,
              attribute_quality: pd.DataFrame | None = None,
-             everyone: pd.DataFrame | None = None, overdue_cycles: float = 2.0) -> Playbook:
+             everyone: pd.DataFrame | None = None, overdue_cycles: float = 2.0,
+             segments: np.ndarray | None = None) -> Playbook:
     """Metrics, tables and report sections of the playbook for the buyers (rows of
     ``buyers`` with their ``personas``, in the same order); ``matrix``: the external traits
     crossed with personas (when all are attributes); ``attribute_quality``: the customers
     table's checks (:mod:`clustering.attributes`); ``everyone``: every customer's features and
     signals (activity states, leads); ``overdue_cycles``: the overdue flag's setting, for
-    its reading."""
+    its reading; ``segments``: the buyers' segment ids, crossed with the traits too."""
     pb = Playbook()
     vcol = value_column(buyers)
     value = buyers[vcol].fillna(0).to_numpy(float)
@@ -206,12 +215,13 @@ def playbook(buyers: pd.DataFrame, personas: np.ndarray, fitted: dict, snapshot:
             f"bought once and not again within {new_customer_days} days or more: fix the first "
             "impression, onboard, ask for the second order.", figure=fig))
     if matrix and all(t in buyers for t in matrix):
-        t = b2b_matrix(buyers, np.asarray(personas, dtype=object), value, list(matrix))
+        t = b2b_matrix(buyers, np.asarray(personas, dtype=object), value, list(matrix),
+                       segments)
         pb.tables["playbook/b2b_matrix.csv"] = t
         sections.append(Section(
             f"Customers by {' x '.join(matrix)}",
-            "External traits crossed with the personas: which kinds of companies each persona "
-            "is made of, and where the value sits.", t))
+            "External traits crossed with the personas and segments: which kinds of companies "
+            "each persona is made of, and where the value sits.", t))
     if everyone is not None and "activity_state" in everyone:
         sections += _activity_and_leads(everyone, matrix, pb)
     if attribute_quality is not None and len(attribute_quality):

@@ -212,7 +212,7 @@ def _compute(cfg: TrainConfig, sources: DataSources, engine: Engine, digest: str
         pb = playbook(buyers, model.names_of(labels), fitted, fr.snapshot_date, fr.window_start,
                       cfg.data.currency, sig.new_customer_days, sig.abc_share, pot.horizon_days,
                       list(sig.matrix), loaded.attribute_quality,
-                      pd.concat([fr.table, signal_cols], axis=1), sig.overdue_cycles)
+                      pd.concat([fr.table, signal_cols], axis=1), sig.overdue_cycles, labels)
         metrics |= pb.metrics
         console.detail(pb.sections[0].text)
     future = {}
