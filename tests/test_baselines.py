@@ -131,24 +131,27 @@ def test_value_classes_with_the_practitioners_thresholds():
 
 
 def test_value_classes_on_profit_where_the_data_gives_it():
-    """With costs or margins the classes are on the quarter's profit: the second customer
-    spends like the first but earns 2,000, below ``mid``: frequent and small, not premium; a
-    profit exactly at ``mid`` is at or above it. Without any profit value: spend, as before."""
-    X = pd.DataFrame({"spend_last_quarter": [10000, 10000, 4000, 500, 3500],
+    """With costs or margins the quantile cuts are on the quarter's profit: the second customer
+    spends like the first but earns 2,000, not premium any more; fixed amounts stay spend."""
+    X = pd.DataFrame({"spend_last_quarter": [10000, 9000, 4000, 500, 3500],
                       "profit_last_quarter": [9500, 2000, 4000, -100, 3000],
                       "orders_last_quarter": [3, 3, 1, 2, 4]})
-    on_profit = ValueClassSegmenter(high=9000, mid=3000).fit(X)
-    assert on_profit.value_ == "profit_last_quarter"
-    assert on_profit.labels_.tolist() == [
-        "premium", "frequent_small", "big_ticket_saver", "disloyal", "loyal"]
-    no_profit = X.assign(profit_last_quarter=np.nan)
-    assert ValueClassSegmenter(high=9000, mid=3000).fit(no_profit).labels_.tolist() == [
+    # amounts given as cuts are spend, as the practitioners' are
+    given = ValueClassSegmenter(high=9000, mid=3000).fit(X)
+    assert given.value_ == "spend_last_quarter"
+    assert given.labels_.tolist() == [
         "premium", "premium", "big_ticket_saver", "disloyal", "loyal"]
     # default cuts: the quantiles of the quarter's profit among its buyers (the same customers
     # at or above the cut as at or above the quantile)
     fitted, profit = ValueClassSegmenter().fit(X), X["profit_last_quarter"]
+    assert fitted.value_ == "profit_last_quarter"
     for cut, q in ((fitted.mid_, 0.6), (fitted.high_, 0.9)):
         assert ((profit >= cut) == (profit >= np.quantile(profit, q))).all()
+    # cuts 3,500 (between 3,000 and 4,000) and 6,750 (between 4,000 and 9,500)
+    assert fitted.labels_.tolist() == [
+        "premium", "frequent_small", "big_ticket_saver", "disloyal", "frequent_small"]
+    spend_only = ValueClassSegmenter().fit(X.assign(profit_last_quarter=np.nan))
+    assert spend_only.value_ == "spend_last_quarter"
 
 
 def test_value_class_thresholds_scale_with_the_currency():

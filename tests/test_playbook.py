@@ -44,7 +44,7 @@ def test_b2b_matrix_by_hand_with_blanks_and_size_bands_in_numeric_order():
     assert t["top persona"].tolist() == ["Gold 100%", "Loyal 67%", "Gold 100%", "Loyal 100%",
                                          "Gold 100%"]
     assert t["second persona"].tolist() == ["", "Gold 33%", "", "", ""]
-    # segments: (shop, 1-9) holds segment 4 twice and segment 2 once
+    # segments: (shop, 1-9) holds segment 4 twice and segment 5 once
     assert t["top segment"].tolist() == ["2 (100%)", "4 (67%)", "2 (100%)", "4 (100%)",
                                          "2 (100%)"]
     assert "top segment" not in b2b_matrix(buyers, personas, value, ["business_type"])

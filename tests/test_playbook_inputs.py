@@ -62,7 +62,7 @@ def test_margin_categories_match_ignoring_case_and_unrated_ones_are_named(tmp_pa
     assert t.loc["A", "profit_total"] == pytest.approx(100 * 0.3 + 50 * 0.1 - 20 * 0.1)
     assert t.loc["B", "profit_total"] == pytest.approx(80 * 0.3)
     [warning] = [w for w in loaded.warnings if "margin rate" in w]
-    assert "2 lines in 2 categories" in warning and "'Y' (1), 'y' (1)" in warning
+    assert "2 lines in 1 category" in warning and "'Y' (2)" in warning  # Y and y: one rate
     assert "default rate 0.1" in warning
     con, loaded = _load(tmp_path, tx, margins={"x": 0.3}, cols=())
     assert any("they have no profit" in w for w in loaded.warnings)
@@ -71,34 +71,57 @@ def test_margin_categories_match_ignoring_case_and_unrated_ones_are_named(tmp_pa
 
 
 def test_cancel_rate_by_hand_and_difficult_customers(tmp_path):
-    """Orders cancelled by their status are set aside, and counted per customer: A cancelled
-    one of four orders in the window (its two lines are one order), B none; C's cancellation
-    is before the window. VIP's difficult takes a quarter of orders cancelled."""
+    """Orders called off by their status are set aside, and counted per customer: A cancelled
+    one of four orders in the window (its two lines are one order); B's order with a kept line
+    is a purchase, and its 'unavailable' order was not B's doing; C's cancellation is before
+    the window; D bought only before the window: no rate (not "difficult" for one cancelled
+    order). VIP's difficult takes a quarter of orders cancelled."""
     from clustering.baselines.value import VIPSegmenter
 
-    tx = pd.DataFrame({
-        "customer_id": ["A", "A", "A", "A", "A", "B", "B", "C", "C"],
-        "order_id": ["1", "2", "3", "4", "4", "5", "6", "7", "8"],
-        "timestamp": pd.to_datetime(["2024-01-10", "2024-02-10", "2024-03-10", "2024-04-10",
-                                     "2024-04-10", "2024-03-01", "2024-05-01", "2023-01-05",
-                                     "2024-05-05"]),
-        "amount": [100.0, 50.0, 70.0, 30.0, 20.0, 80.0, 90.0, 40.0, 60.0],
-        "status": ["delivered", "delivered", "delivered", "canceled", "canceled", "delivered",
-                   "shipped", "canceled", "delivered"]})
+    tx = pd.DataFrame([
+        ("A", "1", "2024-01-10", 100.0, "delivered"), ("A", "2", "2024-02-10", 50.0, "delivered"),
+        ("A", "3", "2024-03-10", 70.0, "delivered"), ("A", "4", "2024-04-10", 30.0, "canceled"),
+        ("A", "4", "2024-04-10", 20.0, "canceled"), ("B", "5", "2024-03-01", 80.0, "delivered"),
+        ("B", "6", "2024-05-01", 90.0, "shipped"), ("B", "10", "2024-05-20", 25.0, "delivered"),
+        ("B", "10", "2024-05-20", 15.0, "canceled"), ("B", "11", "2024-06-01", 9.0, "unavailable"),
+        ("C", "7", "2023-01-05", 40.0, "canceled"), ("C", "8", "2024-05-05", 60.0, "delivered"),
+        ("D", "12", "2022-06-01", 30.0, "delivered"), ("D", "13", "2024-02-02", 35.0, "Cancelled"),
+    ], columns=["customer_id", "order_id", "timestamp", "amount", "status"]).assign(
+        timestamp=lambda d: pd.to_datetime(d["timestamp"]))
     con, loaded = _load(tmp_path, tx, cols=("status",))
-    assert loaded.quality.counts["cancelled_order"] == 3
+    assert loaded.quality.counts["cancelled_order"] == 6
     t = build_customer_features(con, loaded, SNAP, 365).table.set_index("customer_id")
     assert t.loc["A", "cancel_rate"] == pytest.approx(1 / 4)
-    assert t.loc["B", "cancel_rate"] == 0.0
+    assert t.loc["B", "cancel_rate"] == 0.0 and t.loc["B", "frequency"] == 3
     assert t.loc["C", "cancel_rate"] == 0.0  # 2023-01-05 is before the window (365 days)
-    assert t.loc["A", "frequency"] == 3
-    vip = VIPSegmenter(vip_share=0.5).fit(t.reset_index())
-    assert dict(zip(t.index, vip.labels_, strict=True)) == {"A": "difficult", "B": "vip",
-                                                            "C": "regular"}
+    assert np.isnan(t.loc["D", "cancel_rate"]) and not t.loc["D", "is_buyer"]
+    buyers = t[t["is_buyer"]].reset_index()
+    vip = VIPSegmenter(vip_share=0.5).fit(buyers)
+    assert dict(zip(buyers["customer_id"], vip.labels_, strict=True)) == {
+        "A": "difficult", "B": "vip", "C": "regular"}
+    assert vip.predict(t.loc[["D"]]).tolist() == ["regular"]
     # without a status column there is no such feature (skipped, not zero)
     con, loaded = _load(tmp_path, tx.drop(columns="status"), cols=())
     fr = build_customer_features(con, loaded, SNAP, 365)
     assert "cancel_rate" not in fr.table and "status" in fr.skipped["cancel_rate"]
+
+
+def test_vip_pickled_before_cancellations_counted_still_works():
+    """A VIP baseline saved before ``max_cancel_rate`` existed loads, prints, clones and
+    labels as it did (no cancellation rule)."""
+    import pickle
+
+    from sklearn.base import clone
+
+    from clustering.baselines.value import VIPSegmenter
+
+    X = pd.DataFrame({"monetary_total": [10.0, 50.0, 90.0], "cancel_rate": [0.9, 0.0, 0.0]})
+    old = VIPSegmenter(vip_share=0.5).fit(X)
+    del old.__dict__["max_cancel_rate"]
+    loaded = pickle.loads(pickle.dumps(old))
+    assert "VIPSegmenter" in repr(loaded) and clone(loaded).max_cancel_rate is None
+    assert loaded.predict(X).tolist() == ["regular", "regular", "vip"]
+    assert VIPSegmenter(vip_share=0.5).fit(X).labels_.tolist()[0] == "difficult"
 
 
 def test_profit_from_margins_per_category_with_a_default(tmp_path):
@@ -224,3 +247,12 @@ def test_attribute_quality_counts_and_canonical_spelling(tmp_path):
     assert leads["lead_qualified"].tolist() == view["has_need"].tolist()
     assert set(leads["lead_qualification"]) == {"need", "none"}
     assert np.all(q.columns[:2] == ["attribute", "rows"])
+
+
+def test_features_include_a_subset_without_the_interpurchase_feature(tmp_path):
+    """features.include without mean_interpurchase_days: its query parameter went unused and
+    DuckDB refused the query."""
+    con, loaded = _load(tmp_path)
+    fr = build_customer_features(con, loaded, SNAP, 365, include=["recency_days", "frequency"])
+    t = fr.table.set_index("customer_id")
+    assert t.loc["A", "recency_days"] == 11 and t.loc["A", "frequency"] == 2

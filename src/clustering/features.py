@@ -52,8 +52,10 @@ margin_rate [ratio]          (needs ``profit``)
 profit_last_quarter [currency]  (needs ``profit``)
     Profit of the last 91 days' purchases (value classes on profit).
 cancel_rate [ratio]          (needs ``status``)
-    Orders cancelled by their status (set aside by the checks as ``cancelled_order``) /
-    (purchase orders + those cancelled orders) in the window: how often a customer cancels.
+    Orders called off by their status (cancelled, storniert, annulé: set aside by the checks
+    as ``cancelled_order``; not unavailable, voided, refunded or failed ones) /
+    (purchase orders + those orders) in the window: how often a customer cancels. An order
+    with purchase lines too counts as a purchase only; NULL without a purchase in the window.
 discount_share [ratio]       (needs ``discount``)
     Discounts granted / (purchase value + discounts) on purchases in the window: the share of
     list value given away.
@@ -254,8 +256,8 @@ def build_customer_features(
         "margin_rate": "CASE WHEN o.gross > 0 THEN l.profit / o.gross END",
         "profit_last_quarter": "coalesce(l.profit_quarter, 0)",
         "discount_share": "CASE WHEN o.gross > 0 THEN l.discount / (o.gross + l.discount) END",
-        "cancel_rate": ("coalesce(cx.n_cancelled, 0) / nullif(coalesce(o.frequency, 0) "
-                        "+ coalesce(cx.n_cancelled, 0), 0)"),
+        "cancel_rate": ("CASE WHEN o.frequency > 0 THEN coalesce(cx.n_cancelled, 0) / "
+                        "(o.frequency + coalesce(cx.n_cancelled, 0)) END"),
         "days_since_event": "date_diff('day', CAST(ev.last_event AS DATE), $snap::DATE)",
         "events_last_quarter": "coalesce(ev.n_quarter, 0)",
         "contacts_last_30d": "coalesce(ev.n_contacts, 0)",
@@ -306,8 +308,11 @@ cats AS (
     if "cancel_rate" in features:
         cx_cte = f"""
 cx AS (
-  SELECT customer_id, count(*) AS n_cancelled FROM cancelled_orders
-  WHERE ts >= $start::TIMESTAMP AND ts < $snap::TIMESTAMP{in_sample} GROUP BY customer_id),"""
+  SELECT customer_id, count(*) AS n_cancelled FROM cancelled_orders c
+  WHERE ts >= $start::TIMESTAMP AND ts < $snap::TIMESTAMP{in_sample}
+    AND NOT EXISTS (SELECT 1 FROM buys b WHERE b.customer_id = c.customer_id
+                                          AND b.order_id = c.order_id)
+  GROUP BY customer_id),"""
         cx_join = "LEFT JOIN cx USING (customer_id)"
     if sample:
         all_ids = f"SELECT customer_id FROM ({all_ids}) WHERE {sample.where()}"
@@ -359,7 +364,9 @@ LEFT JOIN m USING (customer_id)
 {cust_join}
 ORDER BY ids.customer_id
 """
-    table = con.execute(sql, params).df()
+    # only the parameters the query uses (DuckDB refuses unused ones: features.include
+    # without mean_interpurchase_days left $lookback unused)
+    table = con.execute(sql, {k: v for k, v in params.items() if f"${k}" in sql}).df()
     if not table["is_buyer"].any():
         raise DataError(
             f"no customer bought anything between {start} and {snap} (the lookback window). "

@@ -368,10 +368,10 @@ def unrated_categories(con, view: str, category: str, margins: dict[str, float],
     if not rates:
         return []
     keys = ", ".join("'" + k.replace("'", "''") + "'" for k in sorted(rates))
-    rows = con.execute(
-        f"SELECT CAST({category} AS VARCHAR) AS c, count(*) AS n FROM {view} "
+    rows = con.execute(  # per category as matched (a spelling for each), most lines first
+        f"SELECT min(CAST({category} AS VARCHAR)) AS c, count(*) AS n FROM {view} "
         f"WHERE {category} IS NOT NULL AND {margin_key_sql(category)} NOT IN ({keys}) "
-        "GROUP BY 1 ORDER BY 2 DESC, 1").fetchall()
+        f"GROUP BY {margin_key_sql(category)} ORDER BY 2 DESC, 1").fetchall()
     if not rows:
         return []
     lines = sum(n for _, n in rows)

@@ -34,6 +34,12 @@ CANCELLED_STATUSES = ("canceled", "cancelled", "cancellation", "unavailable", "v
                       "annulé")
 
 
+#: the part of a cancelled status that says the order was called off (by the customer, or at
+#: least not by a failed delivery or payment): what ``cancel_rate`` counts; unavailable,
+#: voided, refunded, failed, declined and rejected orders are set aside but not counted there
+CALLED_OFF = "cancel|storn|annul"
+
+
 def cancelled_sql(col: str, statuses: list[str] | None = None, spark: bool = False) -> str:
     """SQL true where the order status column ``col`` says the order never stood."""
     wanted = [str(v).strip().lower() for v in (statuses or CANCELLED_STATUSES)]

@@ -294,9 +294,10 @@ class ValueClassSegmenter(_Baseline):
     ``high`` and ``mid`` are amounts in the data's currency; left empty (the default) they are
     the ``quantiles`` of quarterly spend among the customers who bought in the quarter, so the
     classes scale with the data's currency and price level (the practitioners' 9,000 / 3,000
-    were roubles of one retail chain: the 90th and 60th percentile there). Where the data gives
-    costs or margins, the classes are on the quarter's profit (``profit_last_quarter``)
-    instead of its spend: a big spender on loss-making lines is not premium.
+    were roubles of one retail chain: the 90th and 60th percentile there). With quantile cuts
+    and data that gives costs or margins, the classes are on the quarter's profit
+    (``profit_last_quarter``) instead of its spend: a big spender on loss-making lines is not
+    premium. Amounts given in ``high`` and ``mid`` are spend, as the practitioners' are.
     """
 
     def __init__(self, high: float | None = None, mid: float | None = None, visits: int = 3,
@@ -308,8 +309,9 @@ class ValueClassSegmenter(_Baseline):
 
     def fit(self, X: pd.DataFrame, y=None):
         _require(X, ["spend_last_quarter", "orders_last_quarter"], "value-class")
-        self.value_ = ("profit_last_quarter" if "profit_last_quarter" in X
-                       and X["profit_last_quarter"].notna().any() else "spend_last_quarter")
+        on_profit = (self.high is None and self.mid is None and "profit_last_quarter" in X
+                     and X["profit_last_quarter"].notna().any())
+        self.value_ = "profit_last_quarter" if on_profit else "spend_last_quarter"
         spend = X[self.value_].fillna(0).to_numpy(float)
         bought = spend[X["orders_last_quarter"].fillna(0).to_numpy(float) > 0]
         q_mid, q_high = self.quantiles

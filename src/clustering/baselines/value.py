@@ -104,14 +104,18 @@ class VIPSegmenter(_Baseline):
         self.max_discount_share = max_discount_share
         self.max_cancel_rate = max_cancel_rate
 
+    def __setstate__(self, state):
+        # models saved before cancellations counted: no such rule (and repr, clone work)
+        state.setdefault("max_cancel_rate", None)
+        super().__setstate__(state)
+
     def difficult(self, X: pd.DataFrame) -> np.ndarray:
         check_is_fitted(self, "value_")
         bad = X[self.value_].fillna(0).to_numpy(float) < 0  # a loss (no orders: 0, not a loss)
         for col, limit in (("return_rate", self.max_return_rate),
                            ("mean_payment_delay", self.max_payment_delay),
                            ("discount_share", self.max_discount_share),
-                           # models saved before cancellations counted have no such setting
-                           ("cancel_rate", getattr(self, "max_cancel_rate", None))):
+                           ("cancel_rate", self.max_cancel_rate)):
             if col in X and limit is not None:
                 bad |= X[col].to_numpy(float) >= limit  # NaN compares False: not difficult
         return bad
