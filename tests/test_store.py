@@ -57,3 +57,42 @@ def test_the_summary_links_the_runs_page_on_the_server():
     assert ui_link("http://u:pw@team:5000/", "3", "abc") == (
         "Open it at http://u:***@team:5000/#/experiments/3/runs/abc?workflowType=machine_learning")
     assert "make ui" in ui_link("sqlite:////tmp/mlflow.db", "3", "abc")
+
+
+def test_a_dataset_another_run_just_inserted_is_linked_on_a_second_try(mlflow_uri, monkeypatch):
+    """Two runs of a parallel sweep log the same dataset at once; the store's look-up-then-
+    insert lets the slower one hit the other's row (PostgreSQL: "dataset_pk"). Asked again,
+    the store finds the row: the run gets its input. Other errors are raised at once."""
+    import mlflow
+    import pandas as pd
+
+    from clustering.tracking import runs
+
+    df = pd.DataFrame({"customer_id": ["a", "b"], "recency_days": [1.0, 2.0]})
+    mlflow.set_experiment("race")
+    with mlflow.start_run():
+        runs.log_dataset(df, "/data/tx.parquet", "sample", "d" * 40)
+    real, calls = mlflow.log_input, []
+
+    def racing(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            raise mlflow.exceptions.MlflowException(
+                'BAD_REQUEST: (psycopg2.errors.UniqueViolation) duplicate key value violates '
+                'unique constraint "dataset_pk"')
+        return real(*args, **kwargs)
+    monkeypatch.setattr(mlflow, "log_input", racing)
+    with mlflow.start_run() as run:
+        runs.log_dataset(df, "/data/tx.parquet", "sample", "d" * 40)
+    assert len(calls) == 2
+    inputs = mlflow.get_run(run.info.run_id).inputs.dataset_inputs
+    assert [i.dataset.name for i in inputs] == ["sample"]
+
+    def broken(*args, **kwargs):
+        calls.append(1)
+        raise mlflow.exceptions.MlflowException("RESOURCE_DOES_NOT_EXIST: no such run")
+    monkeypatch.setattr(mlflow, "log_input", broken)
+    calls.clear()
+    with mlflow.start_run(), pytest.raises(mlflow.exceptions.MlflowException, match="no such"):
+        runs.log_dataset(df, "/data/tx.parquet", "sample", "d" * 40)
+    assert len(calls) == 1

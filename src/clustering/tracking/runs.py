@@ -12,6 +12,7 @@ import os
 import re
 import socket
 import tempfile
+import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -208,7 +209,23 @@ def log_dataset(df: pd.DataFrame, source: str, name: str, digest: str) -> None:
         warnings.filterwarnings("ignore", message="The specified dataset source")
         ds = mlflow.data.from_pandas(sample, source=source, name=name, digest=digest[:36])
     mlflow.set_tag("dataset.rows", str(len(df)))
-    mlflow.log_input(ds, context="training")
+    for attempt in range(3):
+        try:
+            mlflow.log_input(ds, context="training")
+            return
+        except mlflow.exceptions.MlflowException as exc:
+            # two runs of one sweep logging the same dataset at once: the store looks the
+            # dataset up, then inserts it, and the slower one hits the other's row (seen with
+            # PostgreSQL behind a team server); asked again, it finds that row and links it
+            if attempt == 2 or not lost_dataset_race(exc):
+                raise
+            time.sleep(0.2 * (attempt + 1))
+
+
+def lost_dataset_race(exc: Exception) -> bool:
+    """The store refused a dataset another run inserted a moment before."""
+    text = str(exc)
+    return "dataset_pk" in text or ("UNIQUE constraint failed: datasets" in text)
 
 
 def latest_run(experiment: str, uri: str | None = None, kind: str = "clustering"):
