@@ -179,3 +179,15 @@ def test_bad_baseline_settings():
     with pytest.raises(ConfigError, match="active < inactive < sleeping"):
         LifecycleSegmenter(active_days=200).fit(pd.DataFrame(
             {"recency_days": [1], "frequency": [1], "tenure_days": [1]}))
+
+
+def test_robust_cut_between_levels_and_under_a_level_with_nothing_below():
+    """Halfway to the next lower value; with every value at the level, just under it: a new
+    value below all the training ones falls below the cut (it was -inf)."""
+    from clustering.baselines.base import robust_cut
+
+    assert robust_cut(np.array([1.0, 2.0, 4.0]), 4.0) == 3.0
+    tied = robust_cut(np.array([10.0, 10.0, 10.0]), 10.0)
+    assert 9.99 < tied < 10.0 and 10.0 >= tied
+    assert robust_cut(np.array([0.0, 0.0]), 0.0) < 0.0
+    assert robust_cut(np.array([5.0]), float("inf")) == float("inf")
