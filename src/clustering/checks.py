@@ -48,7 +48,7 @@ from clustering.dialect import PLAUSIBLE_YEARS
 from clustering.errors import DataError
 from clustering.files import atomic_path
 from clustering.inputs import FILE_COL, GROUP_COL, _ident
-from clustering.return_flags import CALLED_OFF
+from clustering.return_flags import CALLED_OFF, text_key
 
 #: junk lines (footers) a file set may hold without counting towards ``max_share``
 JUNK_ALLOWANCE = 20
@@ -206,7 +206,7 @@ def apply_quality(con: duckdb.DuckDBPyConnection, policy: QualityPolicy, snapsho
     # orders whose status cancelled them are set aside, but how often a customer cancels is a
     # trait of their own (the features' cancel_rate): one row per such order, for every pass
     # (a table, not TEMP: the background feature pass reads it from its own connection)
-    called_off = (f"regexp_matches(lower(CAST(raw_status AS VARCHAR)), '{CALLED_OFF}')"
+    called_off = (f"regexp_matches({text_key('raw_status')}, '{CALLED_OFF}')"
                   if "raw_status" in present else "false")
     con.execute(f"""CREATE OR REPLACE TABLE cancelled_orders AS
         SELECT customer_id, order_id, min(ts) AS ts FROM _checked

@@ -13,6 +13,7 @@ import duckdb
 from clustering.customer_ids import id_sql, no_customer_sql
 from clustering.errors import DataError
 from clustering.inputs import Parsers, open_inputs
+from clustering.return_flags import text_key
 
 LOOK = ("visit", "email_open", "email_click")
 CONTACT = ("request", "call", "meeting")
@@ -44,7 +45,7 @@ def register_events(con: duckdb.DuckDBPyConnection, source, event_types: dict[st
     bad = sorted({v for v in mapping.values() if v not in KINDS})
     if bad:
         raise DataError(f"data.event_types maps to unknown kinds {bad}; kinds: {', '.join(KINDS)}")
-    raw = f"lower(trim(CAST({_ident(cols['event_type'])} AS VARCHAR)))"
+    raw = text_key(_ident(cols["event_type"]))
     kind = (f"(CASE {raw} " + " ".join(f"WHEN {_lit(k)} THEN {_lit(v)}" for k, v in
                                        mapping.items()) + f" ELSE {raw} END)") if mapping else raw
     parse = Parsers(con, inputs, {"timestamp": cols["timestamp"]}, source, where)

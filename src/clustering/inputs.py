@@ -29,6 +29,7 @@ from clustering.dialect import (
     sniff_text,
 )
 from clustering.errors import DataError
+from clustering.return_flags import text_key
 
 FILE_COL = "__file"
 GROUP_COL = "__g"
@@ -346,7 +347,7 @@ def profit_sql(amount: str, cost: str | None, margins: dict[str, float] | None,
     # categories matched as the customers' attributes are: ignoring case and outer spaces
     cases = " ".join(f"WHEN '{margin_key(k).replace(chr(39), chr(39) * 2)}' THEN {v}"
                      for k, v in rates.items())
-    rate = (f"(CASE {margin_key_sql(category)} {cases} "
+    rate = (f"(CASE {text_key(category)} {cases} "
             f"ELSE {default if default is not None else 'NULL'} END)" if rates else str(default))
     return f"({amount} * {rate})"
 
@@ -354,10 +355,6 @@ def profit_sql(amount: str, cost: str | None, margins: dict[str, float] | None,
 def margin_key(category: str) -> str:
     """How a category is matched to its margin rate: lower case, outer spaces trimmed."""
     return str(category).strip().lower()
-
-
-def margin_key_sql(column: str) -> str:
-    return f"lower(trim(CAST({column} AS VARCHAR)))"
 
 
 def unrated_categories(con, view: str, category: str, margins: dict[str, float],
@@ -370,8 +367,8 @@ def unrated_categories(con, view: str, category: str, margins: dict[str, float],
     keys = ", ".join("'" + k.replace("'", "''") + "'" for k in sorted(rates))
     rows = con.execute(  # per category as matched (a spelling for each), most lines first
         f"SELECT min(CAST({category} AS VARCHAR)) AS c, count(*) AS n FROM {view} "
-        f"WHERE {category} IS NOT NULL AND {margin_key_sql(category)} NOT IN ({keys}) "
-        f"GROUP BY {margin_key_sql(category)} ORDER BY 2 DESC, 1").fetchall()
+        f"WHERE {category} IS NOT NULL AND {text_key(category)} NOT IN ({keys}) "
+        f"GROUP BY {text_key(category)} ORDER BY 2 DESC, 1").fetchall()
     if not rows:
         return []
     lines = sum(n for _, n in rows)

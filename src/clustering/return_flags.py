@@ -43,12 +43,14 @@ CALLED_OFF = "cancel|storn|annul"
 def cancelled_sql(col: str, statuses: list[str] | None = None, spark: bool = False) -> str:
     """SQL true where the order status column ``col`` says the order never stood."""
     wanted = [str(v).strip().lower() for v in (statuses or CANCELLED_STATUSES)]
-    key = f"lower(trim(CAST({col} AS STRING)))" if spark else _key(col)
+    key = text_key(col, spark)
     return f"coalesce({key} IN ({sql_values(wanted)}), false)"
 
 
-def _key(col: str) -> str:
-    return f"lower(trim(CAST({col} AS VARCHAR)))"
+def text_key(col: str, spark: bool = False) -> str:
+    """SQL: a text cell as it is matched against a list of words (lower case, outer spaces
+    trimmed): flags, statuses, event kinds, margin categories."""
+    return f"lower(trim(CAST({col} AS {'STRING' if spark else 'VARCHAR'})))"
 
 
 def return_flag_sql(col: str, column_type: str, values: list[str] | None = None,
@@ -60,7 +62,7 @@ def return_flag_sql(col: str, column_type: str, values: list[str] | None = None,
     if column_type != "VARCHAR" and not column_type.startswith(("TIMESTAMP", "DATE")):
         return f"coalesce({'' if spark else 'TRY_'}CAST({col} AS DOUBLE) <> 0, false)"
     wanted = [str(v).strip().lower() for v in (values or RETURN_VALUES)]
-    key = f"lower(trim(CAST({col} AS STRING)))" if spark else _key(col)
+    key = text_key(col, spark)
     return f"coalesce({key} IN ({sql_values(wanted)}), false)"
 
 
@@ -83,7 +85,7 @@ def unknown_flag_values(con: duckdb.DuckDBPyConnection, relation: str, col: str,
         return []
     known = {str(v).strip().lower() for v in (values or RETURN_VALUES)} | set(PURCHASE_VALUES)
     found = con.execute(f"""
-        SELECT v, count(*) AS n FROM (SELECT {_key(col)} AS v FROM {relation} LIMIT {rows})
+        SELECT v, count(*) AS n FROM (SELECT {text_key(col)} AS v FROM {relation} LIMIT {rows})
         WHERE v IS NOT NULL AND v NOT IN ({sql_values(sorted(known))})
         GROUP BY v ORDER BY n DESC, v LIMIT 6""").fetchall()
     if not found:
