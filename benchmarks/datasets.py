@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from clustering.files import write_frame
-from clustering.sample_data import generate_tables
+from clustering.sample.generator import generate_tables
 
 INTENSITY = 0.36  # about 10 lines per customer (the default sample has about 40)
 CHUNK = 250_000

@@ -1,6 +1,6 @@
 """Hand-written reference implementations of the customer features, for the benchmarks.
 
-The same columns as :mod:`clustering.features` (recency, frequency, monetary, mean order value,
+The same columns as :mod:`clustering.features.customer` (recency, frequency, monetary, mean order value,
 tenure, inter-purchase interval, monthly revenue CV, growth, return rate, categories,
 new-product share, payment delay) written the way an analyst would, straight on the Parquet
 files, without the data checks. They set the speed a well-written single query achieves;

@@ -141,7 +141,7 @@ def _assign_hdbscan(paths, reference: bool) -> dict:
     import hdbscan
     import pandas as pd
 
-    from clustering.preprocess import build_preprocessor
+    from clustering.features.preprocess import build_preprocessor
     from clustering.segmenters import make_segmenter
 
     feats = pd.read_parquet(Path(paths["transactions"]).parent / "features.parquet")
@@ -172,8 +172,8 @@ def work(stage: str, n: int) -> dict:
 
         import pyarrow.parquet as pq
 
-        from clustering.sample_files import ensure_sample_data
-        from clustering.sources import resolve_files
+        from clustering.inputs.sources import resolve_files
+        from clustering.sample.files import ensure_sample_data
 
         with tempfile.TemporaryDirectory(dir=DATA) as tmp, TreePeak() as peak:
             files = resolve_files(ensure_sample_data(tmp, n_customers=n, seed=42)["transactions"])
@@ -186,8 +186,8 @@ def work(stage: str, n: int) -> dict:
     if stage == "features":
         import duckdb
 
-        from clustering.features import build_customer_features
-        from clustering.sources import TableSource, register_transactions
+        from clustering.features.customer import build_customer_features
+        from clustering.inputs.sources import TableSource, register_transactions
 
         con = duckdb.connect()
         loaded = register_transactions(con, TableSource(paths["transactions"], columns=COLUMNS))
@@ -232,7 +232,7 @@ def work(stage: str, n: int) -> dict:
     if stage.startswith("cluster_"):
         import pandas as pd
 
-        from clustering.preprocess import build_preprocessor
+        from clustering.features.preprocess import build_preprocessor
         from clustering.segmenters import make_segmenter
 
         feats = pd.read_parquet(Path(paths["transactions"]).parent / "features.parquet")
@@ -265,9 +265,10 @@ def work(stage: str, n: int) -> dict:
         import pandas as pd
         from sklearn.pipeline import Pipeline
 
-        from clustering.model import SegmentationModel, SegmentationPyfunc, save_for_mlflow
-        from clustering.preprocess import build_preprocessor
+        from clustering.features.preprocess import build_preprocessor
+        from clustering.model import SegmentationModel
         from clustering.segmenters import KMeansSegmenter
+        from clustering.tracking.pyfunc import SegmentationPyfunc, save_for_mlflow
 
         feats = pd.read_parquet(Path(paths["transactions"]).parent / "features.parquet")
         cols = ["recency_days", "frequency", "monetary_total", "avg_order_value", "tenure_days",
@@ -300,8 +301,8 @@ def work(stage: str, n: int) -> dict:
         import duckdb
 
         from clustering.engines import duckdb_connection
-        from clustering.features import build_customer_features
-        from clustering.sources import TableSource, register_transactions
+        from clustering.features.customer import build_customer_features
+        from clustering.inputs.sources import TableSource, register_transactions
 
         csv = Path(paths["transactions"]).parent / "large.csv"
         if not csv.exists():
@@ -318,7 +319,7 @@ def work(stage: str, n: int) -> dict:
     if stage in ("silhouette_full", "silhouette_sampled"):
         from sklearn.datasets import make_blobs
 
-        from clustering.metrics import internal_indices
+        from clustering.evaluation.metrics import internal_indices
 
         X, y = make_blobs(n_samples=20_000, centers=8, n_features=12, random_state=0)
         from sklearn.metrics import silhouette_score

@@ -26,13 +26,13 @@ from clustering import tracking  # noqa: E402
 from clustering.config import ScoreConfig  # noqa: E402
 from clustering.errors import ClusteringError, ConfigError  # noqa: E402
 from clustering.files import TABLE_SUFFIXES, atomic_path, check_writable, read_frame, write_frame  # noqa: E402
-from clustering.scoring import score, write_labels  # noqa: E402
-from clustering.sources import sources_for  # noqa: E402
-from clustering.stable_ids import (  # noqa: E402
+from clustering.inputs.sources import sources_for  # noqa: E402
+from clustering.personas.stable_ids import (  # noqa: E402
     migration_matrix,
     plot_migration,
     renamed_segments,
 )
+from clustering.scoring import score, write_labels  # noqa: E402
 from pipelines.common import (  # noqa: E402
     CONF_DIR,
     exit_on_user_error,
@@ -107,7 +107,7 @@ def run(cfg: ScoreConfig) -> pd.DataFrame:
 def _run_on_spark(cfg: ScoreConfig, model_ref: str) -> None:
     """engine=spark: features on Spark, labels by MLflow's spark_udf, a Parquet folder per
     persona at ``output``."""
-    from clustering.spark_scoring import score_on_spark
+    from clustering.spark.scoring import score_on_spark
 
     if cfg.input_kind != "transactions" or cfg.previous:
         raise ConfigError("engine=spark scores transactions (input_kind=transactions) without "

@@ -29,7 +29,7 @@ def mlflow_uri(tmp_path, monkeypatch):
 @pytest.fixture(scope="session")
 def small_sample(tmp_path_factory):
     """A generated customer base of 6,000 customers, written as Parquet once per session."""
-    from clustering.sample_files import ensure_sample_data
+    from clustering.sample.files import ensure_sample_data
 
     d = tmp_path_factory.mktemp("sample")
     return ensure_sample_data(str(d), n_customers=6000, seed=7)

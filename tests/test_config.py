@@ -9,7 +9,7 @@ from hydra import compose, initialize_config_dir
 
 from clustering.config import TrainConfig, model_label, validate_config
 from clustering.errors import ConfigError
-from clustering.preprocess import build_preprocessor
+from clustering.features.preprocess import build_preprocessor
 from clustering.segmenters import make_segmenter
 from pipelines.common import CONF_DIR, to_settings
 

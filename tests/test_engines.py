@@ -7,12 +7,12 @@ import datetime as dt
 import pandas as pd
 import pytest
 
-from clustering.checks import QualityPolicy
 from clustering.engines import LocalEngine
 from clustering.errors import DataError
-from clustering.features import build_customer_features
-from clustering.holdout import holdout_outcomes
-from clustering.sources import DataSources, TableSource
+from clustering.evaluation.holdout import holdout_outcomes
+from clustering.features.customer import build_customer_features
+from clustering.inputs.checks import QualityPolicy
+from clustering.inputs.sources import DataSources, TableSource
 
 COLUMNS = {c: c for c in ["customer_id", "order_id", "timestamp", "amount", "quantity",
                           "category", "is_return", "payment_delay_days", "is_new_product"]}
@@ -71,7 +71,7 @@ def test_a_prefetched_pass_equals_the_direct_one_and_raises_where_it_is_read(tmp
     """The calibration pass started in the background (on a second connection, with the
     customers and events tables of the sample) gives the same features and outcomes as the
     pass on the main connection, and its errors surface when the features are asked for."""
-    from clustering.sources import sources_for
+    from clustering.inputs.sources import sources_for
 
     cfg, _ = settings_for("data.sample.n_customers=1500", "data.sample.seed=3")
     sources = sources_for(cfg.data, cfg.paths.data_dir)
@@ -105,9 +105,9 @@ def test_a_customer_sample_is_those_customers_rows_of_the_whole_pass(tmp_path, s
     sampled customer's features and hold-out outcomes are exactly those of the whole pass
     (nothing of another customer leaks in), about 1 in ``modulus`` customers are kept, the
     same ones for the same seed, and the prefetched sampled pass equals the direct one."""
-    from clustering.features import CustomerSample
-    from clustering.holdout import CALIBRATION_CUSTOMERS, calibration_sample
-    from clustering.sources import sources_for
+    from clustering.evaluation.holdout import CALIBRATION_CUSTOMERS, calibration_sample
+    from clustering.features.customer import CustomerSample
+    from clustering.inputs.sources import sources_for
 
     cfg, _ = settings_for("data.sample.n_customers=3000", "data.sample.seed=5")
     engine = LocalEngine(sources_for(cfg.data, cfg.paths.data_dir), lookback_days=730,

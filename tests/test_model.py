@@ -11,8 +11,8 @@ import pytest
 from sklearn.datasets import make_blobs
 from sklearn.pipeline import Pipeline
 
+from clustering.features.preprocess import build_preprocessor
 from clustering.model import SegmentationModel, load_pickled
-from clustering.preprocess import build_preprocessor
 from clustering.segmenters import KMeansSegmenter
 
 
@@ -64,7 +64,7 @@ def test_loading_from_another_folder_never_creates_an_empty_store(tmp_path, monk
     stray mlflow.db in the caller's folder."""
     import mlflow.tracking._tracking_service.utils as tracking_utils
 
-    import clustering.model as model_module
+    import clustering.tracking.pyfunc as model_module
     from clustering.errors import DataError
 
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)

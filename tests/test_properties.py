@@ -16,9 +16,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from clustering.checks import QualityPolicy
-from clustering.features import build_customer_features
-from clustering.sources import TableSource, register_transactions
+from clustering.features.customer import build_customer_features
+from clustering.inputs.checks import QualityPolicy
+from clustering.inputs.sources import TableSource, register_transactions
 from pipelines.common import PROJECT_ROOT
 
 COLS = {"customer_id": "customer_id", "order_id": "order_id", "timestamp": "timestamp",
@@ -98,7 +98,7 @@ def test_same_seed_same_labels_also_with_another_thread_count(tmp_path, mlflow_u
                 "mlflow.log_model=false", "evaluate.stability_runs=2", f"threads={threads}"])
         settings_, resolved = to_settings(cfg)
         results.append(run_training(settings_, resolved=resolved))
-    from clustering.potential import COLUMNS as POTENTIAL
+    from clustering.features.potential import COLUMNS as POTENTIAL
 
     for i, other in enumerate(results[1:], 1):
         # every label equal; the potential's fitted parameters move with the last bits of the

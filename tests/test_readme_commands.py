@@ -27,7 +27,7 @@ def _block(marker: str) -> str:
 def _german_export(path: Path, n_customers: int = 1500) -> pd.DataFrame:
     """A European ERP export of the generator's data: ';', decimal comma with thousands
     points, dd.mm.yyyy, zero-padded ids, German column names, a BOM and a report footer."""
-    from clustering.sample_files import ensure_sample_data
+    from clustering.sample.files import ensure_sample_data
 
     tx = pd.read_parquet(ensure_sample_data(str(path.parent / "gen"), n_customers=n_customers,
                                             seed=11)["transactions"])

@@ -16,8 +16,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 from sklearn.pipeline import make_pipeline
 
+from clustering.personas.stable_ids import migration_matrix
 from clustering.scoring import SegmentFeatures, score
-from clustering.stable_ids import migration_matrix
 from clustering.training import run_training
 from pipelines.common import PROJECT_ROOT
 
@@ -36,7 +36,7 @@ def _train(settings_for, *overrides):
 
 
 def _sources(settings):
-    from clustering.sources import sources_for
+    from clustering.inputs.sources import sources_for
 
     return sources_for(settings.data, settings.paths.data_dir)
 
@@ -67,7 +67,7 @@ def test_potential_as_features_feeds_the_segmenter_and_scoring(tmp_path, mlflow_
     """``signals.potential.as_features=true``: the model's preprocessing computes the potential
     first and the segmenter sees its three columns; scoring raw feature rows computes them
     again, so the training customers get their segments back."""
-    from clustering.potential import COLUMNS, PotentialModel
+    from clustering.features.potential import COLUMNS, PotentialModel
 
     result, settings = _train(settings_for, "model.k=5", "signals.potential.as_features=true")
     def parts(est):
@@ -158,7 +158,7 @@ def test_retrain_on_perturbed_data_keeps_ids_and_names(tmp_path, mlflow_uri, set
 
 
 def test_migration_separates_customers_who_moved_from_segments_that_were_renamed():
-    from clustering.stable_ids import renamed_segments
+    from clustering.personas.stable_ids import renamed_segments
 
     before = pd.DataFrame({"customer_id": list("abcde"), "segment": [3, 3, 3, 5, pd.NA],
                            "persona": ["Loyal customers"] * 3 + ["Lost customers", "Prospects"]})
@@ -196,8 +196,8 @@ def test_downstream_classifier_uses_segment_features(tmp_path, mlflow_uri, setti
     result, settings = _train(settings_for, "model.k=6", "features.snapshot_date=2024-07-01")
     import duckdb
 
-    from clustering.holdout import holdout_outcomes
-    from clustering.sources import register_transactions
+    from clustering.evaluation.holdout import holdout_outcomes
+    from clustering.inputs.sources import register_transactions
 
     con = duckdb.connect()
     register_transactions(con, _sources(settings).transactions)
@@ -268,8 +268,8 @@ def test_scoring_applies_the_training_runs_currency_conversion(tmp_path, mlflow_
     and reproduces the training labels exactly."""
     import dataclasses
 
-    from clustering.checks import QualityPolicy
-    from clustering.sample_files import ensure_sample_data
+    from clustering.inputs.checks import QualityPolicy
+    from clustering.sample.files import ensure_sample_data
 
     paths = ensure_sample_data(str(tmp_path / "base"), n_customers=3000, seed=42)
     tx = pd.read_parquet(paths["transactions"])
@@ -299,7 +299,7 @@ def test_the_training_runs_margins_travel_with_the_model(tmp_path, mlflow_uri, s
     import dataclasses
 
     from clustering.errors import DataError
-    from clustering.sample_files import ensure_sample_data
+    from clustering.sample.files import ensure_sample_data
 
     paths = ensure_sample_data(str(tmp_path / "base"), n_customers=3000, seed=42)
     result, settings = _train(
@@ -332,7 +332,7 @@ def test_scoring_says_what_the_checks_found_and_takes_a_raised_ceiling(tmp_path,
     import dataclasses
 
     from clustering.errors import DataError
-    from clustering.sample_files import ensure_sample_data
+    from clustering.sample.files import ensure_sample_data
 
     paths = ensure_sample_data(str(tmp_path / "base"), n_customers=3000, seed=42)
     _train(settings_for, "data=parquet", f"data.path={paths['transactions']}", "model.k=4",

@@ -11,8 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from clustering.model import load_segmentation_model
-from clustering.signals import ABC_READINGS
+from clustering.features.signals import ABC_READINGS
+from clustering.tracking.pyfunc import load_segmentation_model
 from clustering.training import run_training
 from pipelines.common import PROJECT_ROOT
 

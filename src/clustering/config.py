@@ -74,7 +74,7 @@ class EventColumnsConfig:
 
 @dataclass
 class QualityConfig:
-    """Data checks (clustering.checks): dedupe exact copies, fail above max_share."""
+    """Data checks (clustering.inputs.checks): dedupe exact copies, fail above max_share."""
 
     dedupe: bool = MISSING
     max_share: float = MISSING
@@ -183,7 +183,7 @@ class PotentialConfig:
 
 @dataclass
 class SignalsConfig:
-    """Per-customer signals and base-level health figures (clustering.signals)."""
+    """Per-customer signals and base-level health figures (clustering.features.signals)."""
 
     potential: PotentialConfig = field(default_factory=PotentialConfig)
     overdue_cycles: float = MISSING
@@ -263,7 +263,7 @@ def validate_config(cfg: TrainConfig) -> None:
     if cfg.engine.distributed:
         if cfg.engine.name != "spark":
             raise ConfigError("engine.distributed=true runs on Spark: add engine=spark")
-        from clustering.spark_training import check_distributed
+        from clustering.spark.training import check_distributed
 
         check_distributed(cfg)
     m = cfg.model

@@ -16,10 +16,10 @@ from typing import Protocol
 import duckdb
 import pandas as pd
 
-from clustering.checks import write_quarantine
-from clustering.features import CustomerSample, FeatureResult, build_customer_features
-from clustering.holdout import holdout_outcomes
-from clustering.sources import DataSources, LoadedData, load_local, resolve_files
+from clustering.evaluation.holdout import holdout_outcomes
+from clustering.features.customer import CustomerSample, FeatureResult, build_customer_features
+from clustering.inputs.checks import write_quarantine
+from clustering.inputs.sources import DataSources, LoadedData, load_local, resolve_files
 
 
 class Engine(Protocol):
@@ -205,7 +205,7 @@ class SparkEngine:
     def __init__(self, sources: DataSources, *, lookback_days: int, snapshot_date=None,
                  master: str = "local[2]", driver_memory: str = "2g",
                  conf: dict[str, str] | None = None):
-        from clustering.spark_engine import read_customers, read_transactions, spark_session
+        from clustering.spark.features import read_customers, read_transactions, spark_session
 
         self.lookback_days = lookback_days
         self.session = spark_session(master, driver_memory, dict(conf or {}))
@@ -224,7 +224,7 @@ class SparkEngine:
                     sample: CustomerSample | None = None) -> FeatureResult:
         """Every customer's features (a ``sample`` is a speed-up of the local engine: Spark
         computes the whole calibration pass, as it scales out)."""
-        from clustering.spark_engine import build_customer_features_spark
+        from clustering.spark.features import build_customer_features_spark
 
         return build_customer_features_spark(self.session, day or self.snapshot,
                                              self.loaded.available, self.lookback_days,
@@ -235,7 +235,7 @@ class SparkEngine:
 
     def outcomes(self, customer_ids: pd.Series, split: dt.date, days: int,
                  sample: CustomerSample | None = None) -> pd.DataFrame:
-        from clustering.spark_engine import holdout_outcomes_spark
+        from clustering.spark.features import holdout_outcomes_spark
 
         return holdout_outcomes_spark(self.session, customer_ids, split, days)
 

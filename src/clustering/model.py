@@ -8,23 +8,18 @@ with the model as code) and the pinned requirements.
 
 from __future__ import annotations
 
-import tempfile
-import threading
-import warnings
 from contextlib import contextmanager
 from pathlib import Path
 
 import joblib
-import mlflow
-import mlflow.pyfunc
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 from sklearn.base import BaseEstimator
 from sklearn.pipeline import Pipeline
 
-from clustering.checks import QualityPolicy
 from clustering.errors import DataError
+from clustering.inputs.checks import QualityPolicy
 
 OUTPUT_COLUMNS = ["segment", "persona", "confidence", "is_outlier"]
 
@@ -52,7 +47,7 @@ def text_column(values, rows: np.ndarray) -> pd.Series:
 def _needs(table: pd.DataFrame, who: str):
     """A column that a baseline or signal of the model reads and ``table`` lacks: a one-line
     error naming it, not a KeyError from inside the baseline."""
-    from clustering.features import FEATURE_SOURCES
+    from clustering.features.customer import FEATURE_SOURCES
 
     try:
         yield
@@ -91,7 +86,7 @@ class SegmentationModel(BaseEstimator):
         Persona name of customers who cannot be segmented: ``prospect`` (never bought) and
         ``former`` (bought, but not in the feature window).
     signals:
-        The fitted :class:`clustering.signals.CustomerSignals` (potential, overdue flag): every
+        The fitted :class:`clustering.features.signals.CustomerSignals` (potential, overdue flag): every
         labelled customer carries them too.
     margins:
         The training data's margin rates per category (``data.margins``), if profit came from
@@ -151,8 +146,8 @@ class SegmentationModel(BaseEstimator):
         """Fail with the names of missing feature columns (and close matches)."""
         import difflib
 
-        from clustering.features import FEATURE_SOURCES
-        from clustering.potential import COLUMNS as POTENTIAL
+        from clustering.features.customer import FEATURE_SOURCES
+        from clustering.features.potential import COLUMNS as POTENTIAL
 
         missing = [c for c in self.feature_names_in_ if c not in X.columns]
         if missing:
@@ -276,7 +271,13 @@ class SegmentationModel(BaseEstimator):
 
 #: modules that held pickled classes before they moved: models registered earlier still load
 MOVED_MODULES = {"clustering.segment": "clustering.segmenters",
-                 "clustering.density": "clustering.segmenters.density"}
+                 "clustering.density": "clustering.segmenters.density",
+                 # the flat modules before the wings (models pickled until December 2026)
+                 "clustering.preprocess": "clustering.features.preprocess",
+                 "clustering.potential": "clustering.features.potential",
+                 "clustering.signals": "clustering.features.signals",
+                 "clustering.checks": "clustering.inputs.checks",
+                 "clustering.segmenters.spark": "clustering.spark.segmenter"}
 
 
 def load_pickled(path: str | Path) -> SegmentationModel:
@@ -287,111 +288,3 @@ def load_pickled(path: str | Path) -> SegmentationModel:
     for old, new in MOVED_MODULES.items():
         sys.modules.setdefault(old, importlib.import_module(new))
     return joblib.load(path)
-
-
-class SegmentationPyfunc(mlflow.pyfunc.PythonModel):
-    """MLflow pyfunc wrapper: feature rows in, ``segment, persona, confidence, is_outlier`` out."""
-
-    def load_context(self, context):
-        self.model = load_pickled(context.artifacts["segmentation"])
-
-    def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
-        return self.model.label_frame(model_input)
-
-
-def save_for_mlflow(model: SegmentationModel, directory: Path) -> Path:
-    path = Path(directory) / "segmentation.joblib"
-    joblib.dump(model, path)
-    return path
-
-
-#: the project's own store, where `make train` logs by default
-PROJECT_STORE = Path(__file__).resolve().parents[2] / "mlflow.db"
-
-
-def use_store(tracking_uri: str | None = None) -> str:
-    """Point MLflow at ``tracking_uri``; else keep the store already set (MLFLOW_TRACKING_URI or
-    ``mlflow.set_tracking_uri``); else this project's SQLite store. Never a new empty store in
-    whatever folder the caller runs from: without any, a clear error."""
-    if tracking_uri:
-        mlflow.set_tracking_uri(tracking_uri)
-        return tracking_uri
-    try:
-        from mlflow.tracking._tracking_service.utils import is_tracking_uri_set
-    except ImportError:  # a future MLflow without it: trust what is set
-        return mlflow.get_tracking_uri()
-    if is_tracking_uri_set():
-        return mlflow.get_tracking_uri()
-    if PROJECT_STORE.exists():
-        uri = f"sqlite:///{PROJECT_STORE}"
-        mlflow.set_tracking_uri(uri)
-        return uri
-    raise DataError(f"no MLflow store to load the model from: set MLFLOW_TRACKING_URI (or pass "
-                    f"tracking_uri=...); the project's store {PROJECT_STORE} does not exist yet "
-                    "(run `make train` first)")
-
-
-def load_segmentation_model(model_uri: str, tracking_uri: str | None = None) -> SegmentationModel:
-    """The :class:`SegmentationModel` inside a logged or registered pyfunc model, from any
-    folder: the store is ``tracking_uri``, the one set, or the project's (:func:`use_store`)."""
-    if model_uri.startswith(("models:/", "runs:/")):
-        use_store(tracking_uri)
-    pyfunc = mlflow.pyfunc.load_model(model_uri)
-    return pyfunc.unwrap_python_model().model
-
-
-def requirements() -> list[str]:
-    """Pinned pip requirements of the logged model (explicit: no slow inference)."""
-    from importlib.metadata import version
-
-    pkgs = ["scikit-learn", "numpy", "pandas", "scipy", "cloudpickle", "hdbscan", "fastcluster",
-            "pyarrow"]
-    reqs = []
-    for p in pkgs:
-        try:
-            reqs.append(f"{p}=={version(p)}")
-        except Exception:  # not installed: the model does not need it
-            continue
-    return reqs
-
-
-def warm_requirement_check() -> threading.Thread:
-    """Read the installed packages' metadata in a thread now (while DuckDB loads the data):
-    MLflow does it once per process when a model is logged, to compare the model's
-    requirements with what is installed, which took 0.7 s at the end of every training."""
-
-    def read() -> None:
-        try:
-            from mlflow.utils.requirements_utils import _init_packages_to_modules_map
-
-            _init_packages_to_modules_map()
-        except Exception:  # noqa: BLE001 - a private helper of MLflow: if it moves, logging reads it
-            pass
-
-    thread = threading.Thread(target=read, name="mlflow-requirements", daemon=True)
-    thread.start()
-    return thread
-
-
-def log_segmentation_model(model, input_example: pd.DataFrame, registered_name: str | None = None):
-    """Log the segmentation as a pyfunc model (code shipped with it, explicit requirements,
-    signature and input example); register it under ``registered_name`` when given."""
-    from mlflow.models import infer_signature
-
-    package = Path(__file__).resolve().parent
-    with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
-        # MLflow hints on every training that integer columns cannot hold missing values
-        warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer")
-        path = save_for_mlflow(model, Path(tmp))
-        output = model.label_frame(input_example)
-        info = mlflow.pyfunc.log_model(
-            name="model",
-            python_model=SegmentationPyfunc(),
-            artifacts={"segmentation": str(path)},
-            code_paths=[str(package)],
-            signature=infer_signature(input_example, output),
-            input_example=input_example,
-            pip_requirements=requirements() + [f"mlflow=={mlflow.__version__}", "joblib"],
-            registered_model_name=registered_name,
-        )
-    return info

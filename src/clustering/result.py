@@ -10,10 +10,10 @@ import numpy as np
 import pandas as pd
 
 from clustering.config import TrainConfig
-from clustering.features import FeatureResult
-from clustering.metrics import Segmentation
+from clustering.evaluation.metrics import Segmentation
+from clustering.features.customer import FeatureResult
+from clustering.inputs.sources import LoadedData
 from clustering.model import SegmentationModel
-from clustering.sources import LoadedData
 
 
 @dataclass

@@ -20,8 +20,9 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from clustering.engines import Engine, LocalEngine
 from clustering.errors import DataError
 from clustering.files import read_frame, write_frame
-from clustering.model import SegmentationModel, load_segmentation_model
-from clustering.sources import DataSources
+from clustering.inputs.sources import DataSources
+from clustering.model import SegmentationModel
+from clustering.tracking.pyfunc import load_segmentation_model
 from clustering.tracking.registry import model_identity, resolve_model_uri
 
 

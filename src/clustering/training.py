@@ -25,33 +25,33 @@ from clustering.config import TrainConfig, model_label, validate_config
 from clustering.console import Console
 from clustering.engines import Engine, open_engine
 from clustering.errors import DataError
-from clustering.files import check_writable, digest_files, write_text
-from clustering.glossary import column_label
-from clustering.guardrails import composition, guardrail_warnings, marketing_view
-from clustering.holdout import (
+from clustering.evaluation.holdout import (
     calibration_sample,
     choose_future_k,
     future_k_curve,
     future_validation,
 )
-from clustering.metrics import agreement, int_codes, persona_truth, score_labelling
-from clustering.model import SegmentationModel, warm_requirement_check
-from clustering.personas import name_segments, weighted_fit
-from clustering.playbook import playbook
-from clustering.plots import segmentation_figures
-from clustering.potential import COLUMNS as POTENTIAL_COLUMNS
-from clustering.potential import SOURCES as POTENTIAL_SOURCES
-from clustering.potential import PotentialModel
-from clustering.preprocess import select_columns
-from clustering.report import build_report
+from clustering.evaluation.metrics import agreement, int_codes, persona_truth, score_labelling
+from clustering.features.potential import COLUMNS as POTENTIAL_COLUMNS
+from clustering.features.potential import SOURCES as POTENTIAL_SOURCES
+from clustering.features.potential import PotentialModel
+from clustering.features.preprocess import select_columns
+from clustering.features.signals import CustomerSignals
+from clustering.files import check_writable, digest_files, write_text
+from clustering.inputs.sources import DataSources, sources_for
+from clustering.inputs.truth import planted_types
+from clustering.model import SegmentationModel
+from clustering.personas.guardrails import composition, guardrail_warnings, marketing_view
+from clustering.personas.naming import name_segments, weighted_fit
+from clustering.personas.playbook import playbook
+from clustering.personas.stable_ids import match_segments
+from clustering.reporting.glossary import column_label
+from clustering.reporting.plots import segmentation_figures
+from clustering.reporting.report import build_report
+from clustering.reporting.summary import format_summary
 from clustering.result import TrainResult
-from clustering.segmentation import family_at_k, fit_segmentation, preprocessor_for
 from clustering.segmenters import takes_k
-from clustering.signals import CustomerSignals
-from clustering.sources import DataSources, sources_for
-from clustering.stable_ids import match_segments
-from clustering.summary import format_summary
-from clustering.truth import planted_types
+from clustering.segmenters.fitting import family_at_k, fit_segmentation, preprocessor_for
 
 __all__ = ["TrainResult", "format_summary", "run_training"]
 
@@ -268,7 +268,7 @@ def run_training(cfg: TrainConfig, resolved: dict[str, Any] | None = None,
     console = console or Console()
     validate_config(cfg)
     if cfg.engine.name == "spark" and cfg.engine.distributed:
-        from clustering.spark_training import run_distributed_training
+        from clustering.spark.training import run_distributed_training
 
         check_writable(cfg.paths.reports_dir, "paths.reports_dir")
         return run_distributed_training(cfg, resolved, console)
@@ -290,7 +290,7 @@ def run_training(cfg: TrainConfig, resolved: dict[str, Any] | None = None,
             threadpool_limits(limits=cfg.threads):
         with console.stage(f"load data ({cfg.engine.name} engine)"):
             if cfg.mlflow.log_model:
-                warm_requirement_check()
+                tracking.warm_requirement_check()
             sources = sources_for(cfg.data, cfg.paths.data_dir)
             engine = open_engine(cfg.engine, sources, lookback_days=cfg.features.lookback_days,
                                  include=list(cfg.features.include), threads=cfg.threads,

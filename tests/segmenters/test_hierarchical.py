@@ -90,7 +90,7 @@ def test_hierarchical_confidence_follows_the_tree_not_the_centres(exact_max):
 
 
 def test_dendrogram_leaves_count_customers_not_micro_clusters(blobs):
-    from clustering.plots import plot_dendrogram
+    from clustering.reporting.plots import plot_dendrogram
 
     X, _ = blobs
     h = HierarchicalSegmenter(n_clusters=5, exact_max=500, n_micro=300).fit(X)

@@ -1,6 +1,6 @@
 """Heuristic segmentations that practitioners use, as scikit-learn style estimators.
 
-Each baseline reads the customer feature table (:mod:`clustering.features`), learns its cut
+Each baseline reads the customer feature table (:mod:`clustering.features.customer`), learns its cut
 points in ``fit`` (quantiles, revenue shares) and assigns named segments with ``predict``;
 ``labels_`` holds the training labels. Every threshold is a constructor argument whose default
 is the practitioners' number from the domain notes. The classic ones (RFM, ABC-XYZ, BCG,

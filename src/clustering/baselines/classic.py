@@ -1,6 +1,6 @@
 """Heuristic segmentations that practitioners use, as scikit-learn style estimators.
 
-Each baseline reads the customer feature table (:mod:`clustering.features`), learns its cut
+Each baseline reads the customer feature table (:mod:`clustering.features.customer`), learns its cut
 points in ``fit`` (quantiles, revenue shares) and assigns named segments with ``predict``;
 ``labels_`` holds the training labels. Every threshold is a constructor argument whose default
 is the practitioners' number from the domain notes.
@@ -139,7 +139,7 @@ class ABCXYZSegmenter(_Baseline):
         self.tiers = tiers
 
     def fit(self, X: pd.DataFrame, y=None):
-        from clustering.signals import value_column
+        from clustering.features.signals import value_column
 
         _require(X, ["monetary_total", "revenue_cv_monthly"], "ABC-XYZ")
         if not (0 < self.a_share < 1 and 0 <= self.b_share <= 1 - self.a_share):

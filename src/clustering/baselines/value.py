@@ -1,8 +1,8 @@
 """Baselines on customer value: value vs potential (B2B), and VIP / regular / difficult.
 
 Value is profit where the data has costs or margins, else net revenue
-(:func:`clustering.signals.value_column`); potential is the expected spend over the next period
-from the buy-till-you-die model of :mod:`clustering.potential`.
+(:func:`clustering.features.signals.value_column`); potential is the expected spend over the next period
+from the buy-till-you-die model of :mod:`clustering.features.potential`.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from sklearn.utils.validation import check_is_fitted
 
 from clustering.baselines.base import _Baseline, _require, robust_cut
 from clustering.errors import ConfigError
-from clustering.potential import SOURCES, PotentialModel
-from clustering.signals import value_column
+from clustering.features.potential import SOURCES, PotentialModel
+from clustering.features.signals import value_column
 
 #: actions per label, for the report and the README
 VALUE_POTENTIAL_ACTIONS = {

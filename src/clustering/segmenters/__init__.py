@@ -31,7 +31,7 @@ from clustering.segmenters.centroid import (
 from clustering.segmenters.density import HDBSCANSegmenter
 from clustering.segmenters.hierarchical import HierarchicalSegmenter
 from clustering.segmenters.selection import SelectK, stability_ari
-from clustering.segmenters.spark import SparkGaussianMixtureSegmenter, SparkKMeansSegmenter
+from clustering.spark.segmenter import SparkGaussianMixtureSegmenter, SparkKMeansSegmenter
 
 SEGMENTERS: dict[str, type] = {
     "kmeans": KMeansSegmenter,

@@ -245,7 +245,7 @@ class HDBSCANSegmenter(Segmenter):
                 "mean_membership": float(self.probabilities_[labels >= 0].mean())}
 
     def figures(self) -> dict[str, object]:
-        from clustering.plots import plot_condensed_tree
+        from clustering.reporting.plots import plot_condensed_tree
 
         return {"plots/condensed_tree.png": plot_condensed_tree(self)}
 

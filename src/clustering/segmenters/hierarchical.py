@@ -246,7 +246,7 @@ class HierarchicalSegmenter(Segmenter):
         return out
 
     def figures(self) -> dict[str, object]:
-        from clustering.plots import plot_dendrogram
+        from clustering.reporting.plots import plot_dendrogram
 
         weights = np.bincount(self.point_map_, minlength=len(self.points_))
         return {"plots/dendrogram.png": plot_dendrogram(self.tree_, self.n_clusters_, weights=weights)}

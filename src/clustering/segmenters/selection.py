@@ -15,7 +15,7 @@ from sklearn.metrics import adjusted_rand_score
 from sklearn.utils.validation import check_is_fitted
 
 from clustering.errors import ConfigError, DataError
-from clustering.metrics import internal_indices
+from clustering.evaluation.metrics import internal_indices
 from clustering.segmenters.base import CRITERIA
 
 #: customers per refit of the per-k stability curve (kept small: it refits runs x k times)

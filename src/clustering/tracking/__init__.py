@@ -1,10 +1,15 @@
 """Everything MLflow: runs and what they log (:mod:`.runs`), the model registry (:mod:`.registry`).
 
-Nothing else under ``clustering`` talks to MLflow, except the saved model itself
-(:mod:`clustering.model`, an MLflow pyfunc).
+the saved model's pyfunc wrapper (:mod:`.pyfunc`), the store (:mod:`.store`) and the team server
+(:mod:`.server`). Nothing else under ``clustering`` talks to MLflow.
 """
 
 from clustering.tracking.provenance import git_commit, log_environment
+from clustering.tracking.pyfunc import (
+    load_segmentation_model,
+    log_segmentation_model,
+    warm_requirement_check,
+)
 from clustering.tracking.registry import (
     CHAMPION,
     choose_model,
@@ -28,15 +33,13 @@ from clustering.tracking.runs import (
     log_params,
     log_text,
     log_training,
-    redact_uri,
-    resolve_tracking_uri,
     tracked_run,
 )
-from clustering.tracking.store import StoreError, open_store
+from clustering.tracking.store import StoreError, open_store, redact_uri, resolve_tracking_uri
 
 __all__ = ["CHAMPION", "choose_model", "compare_runs", "ensure_experiment", "flatten",
-           "git_commit", "latest_run", "load_table", "log_dataset", "log_environment",
+           "git_commit", "latest_run", "load_segmentation_model", "log_segmentation_model", "load_table", "log_dataset", "log_environment",
            "log_figure", "log_frame", "log_metrics", "log_params", "log_text", "log_training",
            "model_identity", "model_name_for", "open_store", "StoreError", "previous_model", "previous_version", "promote",
            "redact_uri",
-           "resolve_model_uri", "resolve_tracking_uri", "tracked_run"]
+           "resolve_model_uri", "resolve_tracking_uri", "tracked_run", "warm_requirement_check"]

@@ -1,4 +1,4 @@
-"""Record a distributed training run (:mod:`clustering.spark_training`) in the active MLflow
+"""Record a distributed training run (:mod:`clustering.spark.training`) in the active MLflow
 run: the same metric names, tables, plots, report, baseline child runs and registered model as
 :func:`clustering.tracking.runs.log_training`; the labels stay where Spark wrote them (their
 path is a tag), since a table of every customer does not belong in an artifact store."""
@@ -11,6 +11,8 @@ import mlflow
 import pandas as pd
 
 from clustering.tracking.provenance import log_environment
+from clustering.tracking.pyfunc import log_segmentation_model
+from clustering.tracking.registry import model_name_for
 from clustering.tracking.runs import (
     _yaml,
     log_figure,
@@ -22,9 +24,6 @@ from clustering.tracking.runs import (
 
 
 def log_distributed(result, resolved, digest: str, say: Callable[[str], None]) -> None:
-    from clustering.model import log_segmentation_model
-    from clustering.tracking.registry import model_name_for
-
     cfg = result.settings
     run = mlflow.active_run()
     names = result.model.segment_names

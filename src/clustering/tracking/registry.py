@@ -15,13 +15,13 @@ from pathlib import Path
 import mlflow
 
 from clustering.errors import ConfigError
+from clustering.tracking.pyfunc import load_segmentation_model
+from clustering.tracking.store import redact_uri
 
 CHAMPION = "champion"
 
 
 def _store() -> str:
-    from clustering.tracking.runs import redact_uri
-
     return redact_uri(mlflow.get_tracking_uri())
 
 
@@ -163,7 +163,6 @@ def previous_model(name: str | None, match_previous: bool, columns,
     """(URI, model) of the latest finished registered version of the dataset's model
     ``name`` that a retrain keeps its segment ids against, or (URI or None, None) when there is
     none or it cannot be used."""
-    from clustering.model import load_segmentation_model
 
     if not (match_previous and name):
         return None, None

@@ -24,18 +24,11 @@ from mlflow.entities import RunStatus
 
 from clustering.files import read_frame
 from clustering.tracking.provenance import log_environment
-from clustering.tracking.store import open_store
+from clustering.tracking.pyfunc import log_segmentation_model
+from clustering.tracking.registry import model_name_for
+from clustering.tracking.store import open_store, redact_uri
 
 PARAM_VALUE_LIMIT = 6000
-
-
-def resolve_tracking_uri(configured: str | None, root: str | Path) -> str:
-    """Configured URI, else ``MLFLOW_TRACKING_URI``, else SQLite in the project folder."""
-    if configured:
-        return configured
-    if os.environ.get("MLFLOW_TRACKING_URI"):
-        return os.environ["MLFLOW_TRACKING_URI"]
-    return f"sqlite:///{Path(root).resolve() / 'mlflow.db'}"
 
 
 def _local_artifact_root(uri: str, root: str | Path) -> str | None:
@@ -152,11 +145,6 @@ SECRET_KEYS = re.compile(r"(^engine\.conf\.)|(password|secret|token|credential|a
                          re.IGNORECASE)
 
 
-def redact_uri(uri: str | None) -> str | None:
-    """A URI with the password of ``user:password@host`` replaced by ``***``."""
-    return None if uri is None else re.sub(r"(//[^:/@]+):[^@/]*@", r"\1:***@", str(uri))
-
-
 def safe_params(flat: Mapping[str, str]) -> dict[str, str]:
     """Parameters fit to log and print: secrets masked, credentials out of URIs."""
     return {k: "***" if SECRET_KEYS.search(k) else (redact_uri(v) if "://" in v else v)
@@ -266,8 +254,7 @@ def log_training(result, say: Callable[[str], None]) -> None:
     metrics, the k curve, tables, plots, the report, the model and the baselines' child runs."""
     import numpy as np
 
-    from clustering.model import log_segmentation_model
-    from clustering.profiles import crosstab
+    from clustering.personas.profiles import crosstab
 
     cfg = result.settings
     run = mlflow.active_run()
@@ -346,8 +333,6 @@ def log_training(result, say: Callable[[str], None]) -> None:
     if cfg.baselines.log_runs:
         _log_baseline_runs(result, run)
     if cfg.mlflow.log_model:  # last: a version is registered once its run holds everything
-        from clustering.tracking.registry import model_name_for
-
         register = (model_name_for(cfg.mlflow.registered_model_name, cfg.data.name)
                     if cfg.mlflow.register else None)
         info = log_segmentation_model(result.model, result.X.head(5), register)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import re
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -18,6 +19,20 @@ _ready: set[str] = set()
 #: a tracking server that stops answering mid-run: a few retries, not MLflow's default minutes
 HTTP_SETTINGS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "3", "MLFLOW_HTTP_REQUEST_TIMEOUT": "60",
                  "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1"}
+
+
+def resolve_tracking_uri(configured: str | None, root: str | Path) -> str:
+    """Configured URI, else ``MLFLOW_TRACKING_URI``, else SQLite in the project folder."""
+    if configured:
+        return configured
+    if os.environ.get("MLFLOW_TRACKING_URI"):
+        return os.environ["MLFLOW_TRACKING_URI"]
+    return f"sqlite:///{Path(root).resolve() / 'mlflow.db'}"
+
+
+def redact_uri(uri: str | None) -> str | None:
+    """A URI with the password of ``user:password@host`` replaced by ``***``."""
+    return None if uri is None else re.sub(r"(//[^:/@]+):[^@/]*@", r"\1:***@", str(uri))
 
 
 class StoreError(ClusteringError):
@@ -71,8 +86,6 @@ def _write_ahead_log(db: Path) -> None:
 
 
 def _check_server(uri: str, timeout: float) -> None:
-    from clustering.tracking.runs import redact_uri  # noqa: PLC0415
-
     try:
         urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=timeout).close()
     except urllib.error.HTTPError:

@@ -1,0 +1,281 @@
+"""The practitioners' playbook beside the personas: base health, potential, value baselines.
+
+:func:`playbook` turns the buyers' table (with the signals of :mod:`clustering.features.signals`), their
+persona and the fitted baselines into metrics for MLflow, tables for the run's artifacts and the
+report's sections, each with the reading a marketer needs.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from clustering.baselines.value import actions as value_actions
+from clustering.features.signals import abc_health, churn_cohorts, churn_rate, value_column
+from clustering.reporting.report import Section
+
+
+@dataclass
+class Playbook:
+    metrics: dict[str, float] = field(default_factory=dict)
+    tables: dict[str, pd.DataFrame] = field(default_factory=dict)  # artifact path -> table
+    sections: list[Section] = field(default_factory=list)
+    figures: dict[str, object] = field(default_factory=dict)  # artifact path -> figure
+    tags: dict[str, str] = field(default_factory=dict)  # readings, as the run's tags
+
+
+def _pct(x: float) -> str:
+    return "" if pd.isna(x) else f"{x:.1%}"
+
+
+def _money(x: float, currency: str) -> str:
+    return "" if pd.isna(x) else f"{x:,.0f} {currency}".strip()
+
+
+def label_summary(labels: np.ndarray, value: np.ndarray, actions: dict[str, str] | None,
+                  currency: str, extra: dict[str, np.ndarray] | None = None) -> pd.DataFrame:
+    """Per label: customers, share, value share, medians of ``extra`` columns, the action."""
+    df = pd.DataFrame({"label": labels, "value": np.clip(value, 0, None), **(extra or {})})
+    total = df["value"].sum() or 1.0
+    g = df.groupby("label", sort=False)
+    out = pd.DataFrame({"customers": g.size(), "share": g.size() / len(df),
+                        "value share": g["value"].sum() / total})
+    for c in extra or {}:
+        out[f"median {c}"] = g[c].median()
+    # ties keep the order in which the labels first appear: the same table on every run
+    out = out.sort_values("value share", ascending=False, kind="stable").reset_index(names="label")
+    out["share"] = out["share"].map(_pct)
+    out["value share"] = out["value share"].map(_pct)
+    for c in extra or {}:
+        out[f"median {c}"] = out[f"median {c}"].map(
+            (lambda v: _money(v, currency)) if "spend" in c else (lambda v: f"{v:.2f}"))
+    if actions:
+        out["action"] = out["label"].map(actions).fillna("")
+    return out
+
+
+def plot_churn_cohorts(cohorts: pd.DataFrame, new_days: int):
+    """New customers per monthly cohort (bars) and the share who never came back (line)."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(9, 3.6))
+    x = np.arange(len(cohorts))
+    ax.bar(x, cohorts["new_customers"], color="#9ecae1", label="new customers")
+    ax.set_ylabel("new customers")
+    step = max(1, len(x) // 12)
+    ax.set_xticks(x[::step], [d.strftime("%Y-%m") for d in cohorts["cohort"]][::step],
+                  rotation=45, ha="right")
+    ax2 = ax.twinx()
+    ax2.plot(x, cohorts["churn_rate"] * 100, color="#d62728", marker="o", ms=3,
+             label="churned %")
+    ax2.set_ylabel(f"% with one order only (> {new_days} days ago)")
+    ax2.set_ylim(0, 100)
+    ax.set_title("New-customer churn by acquisition month")
+    h1, l1 = ax.get_legend_handles_labels()
+    h2, l2 = ax2.get_legend_handles_labels()
+    ax.legend(h1 + h2, l1 + l2, loc="upper left")
+    fig.tight_layout()
+    return fig
+
+
+def _natural(key) -> tuple:
+    """Sort key of trait values with numbers in numeric order (1-9, 10-49, 50-249, 250+)."""
+    import re
+
+    parts = key if isinstance(key, tuple) else (key,)
+    return tuple(tuple(int(t) if t.isdigit() else t for t in re.split(r"(\d+)", str(p)))
+                 for p in parts)
+
+
+def b2b_matrix(buyers: pd.DataFrame, personas: np.ndarray, value: np.ndarray,
+               traits: list[str], segments: np.ndarray | None = None) -> pd.DataFrame:
+    """Per combination of external traits (e.g. business type x company size): customers,
+    value share, the two most common personas with their shares and, given ``segments``, the
+    most common segment (segments of one persona told apart)."""
+    df = buyers[traits].astype(object).fillna("(blank)").assign(
+        persona=personas, value=np.clip(value, 0, None))
+    if segments is not None:
+        df["segment"] = np.asarray(segments)
+    total = df["value"].sum() or 1.0
+    rows = []
+    for key, g in sorted(df.groupby(traits, sort=False), key=lambda kv: _natural(kv[0])):
+        mix = g["persona"].value_counts(normalize=True)
+        top = [f"{p} {s:.0%}" for p, s in mix.head(2).items()]
+        row = [*(key if isinstance(key, tuple) else (key,)), len(g),
+               _pct(g["value"].sum() / total), top[0], top[1] if len(top) > 1 else ""]
+        if segments is not None:
+            seg = g["segment"].value_counts(normalize=True)
+            row.append(f"{seg.index[0]} ({seg.iloc[0]:.0%})")
+        rows.append(row)
+    return pd.DataFrame(rows, columns=[*traits, "customers", "value share", "top persona",
+                                       "second persona",
+                                       *(["top segment"] if segments is not None else [])])
+
+
+def playbook(buyers: pd.DataFrame, personas: np.ndarray, fitted: dict, snapshot: dt.date,
+             window_start: dt.date, currency: str, new_customer_days: int = 60,
+             abc_share: float = 0.80, horizon_days: int = 90, matrix: list[str] | None = None,
+             attribute_quality: pd.DataFrame | None = None,
+             everyone: pd.DataFrame | None = None, overdue_cycles: float = 2.0,
+             segments: np.ndarray | None = None) -> Playbook:
+    """Metrics, tables and report sections of the playbook for the buyers (rows of
+    ``buyers`` with their ``personas``, in the same order); ``matrix``: the external traits
+    crossed with personas (when all are attributes); ``attribute_quality``: the customers
+    table's checks (:mod:`clustering.inputs.attributes`); ``everyone``: every customer's features and
+    signals (activity states, leads); ``overdue_cycles``: the overdue flag's setting, for
+    its reading; ``segments``: the buyers' segment ids, crossed with the traits too."""
+    pb = Playbook()
+    vcol = value_column(buyers)
+    value = buyers[vcol].fillna(0).to_numpy(float)
+    what = "profit" if vcol == "profit_total" else "net revenue"
+
+    top, reading = abc_health(value, abc_share)
+    pb.metrics["abc_top_customer_share"] = top
+    pb.tags["abc_reading"] = reading  # the run list in the UI shows it beside the share
+    text = (f"{_pct(top)} of customers make {abc_share:.0%} of {what}: {reading}. "
+            "The practitioners' reading: 5-10% is a dangerous dependence on a few customers, "
+            "15-25% is balanced, around 50% is costly to serve.")
+    sections = [Section("Base health: ABC concentration", text)]
+
+    if "abc_xyz" in fitted:
+        est = fitted["abc_xyz"]
+        cols = est.label_columns(buyers, "abc_xyz")
+        t = label_summary(cols["abc_xyz_tier"].to_numpy(), value,
+                          {k: v.get("action", "") for k, v in est.tier_table().items()}, currency)
+        cells = {k: ", ".join(v.get("cells", [])) for k, v in est.tier_table().items()}
+        t.insert(1, "cells", t["label"].map(cells))
+        pb.tables["playbook/abc_xyz_tiers.csv"] = t
+        sections.append(Section("Attention by ABC-XYZ cell", "Where the managers' time goes: "
+                                "the cells that need the most attention first.", t))
+
+    if "expected_spend" in buyers:
+        spend = buyers["expected_spend"].to_numpy(float)
+        alive = buyers["p_alive"].to_numpy(float)
+        pb.metrics |= {"p_alive_mean": float(np.nanmean(alive)),
+                       "expected_orders_total": float(np.nansum(buyers["expected_orders"])),
+                       "expected_spend_total": float(np.nansum(spend))}
+        t = label_summary(np.asarray(personas, dtype=object), value, None, currency,
+                          {"p_alive": alive, "expected spend": spend})
+        pb.tables["playbook/potential_by_persona.csv"] = t
+        sections.append(Section(
+            f"Potential: the next {horizon_days} days",
+            f"A buy-till-you-die model (BG/NBD with Gamma-Gamma spend) expects "
+            f"{np.nansum(buyers['expected_orders']):,.0f} orders worth "
+            f"{_money(np.nansum(spend), currency)} from today's buyers in the next {horizon_days} "
+            "days. p_alive: the chance a customer still buys from us at all (1.0 for one-time "
+            "buyers by the model's construction: it lets customers drop out only after a repeat "
+            "order; their expected spend says how likely they return).", t))
+
+    for name, title, intro in (
+        ("value_potential", "Value vs potential",
+         f"Today's {what} against the expected spend of the next period: hold, develop, "
+         "harvest, release."),
+        ("vip", "VIP / regular / difficult",
+         f"By {what}; difficult: many returns or cancellations, late payment, deep discounts "
+         "or a loss."),
+    ):
+        if name in fitted:
+            extra = ({"expected spend": buyers["expected_spend"].to_numpy(float)}
+                     if "expected_spend" in buyers else None)
+            t = label_summary(np.asarray(fitted[name].labels_, dtype=object), value,
+                              value_actions()[name], currency, extra)
+            pb.tables[f"playbook/{name}.csv"] = t
+            sections.append(Section(title, intro, t))
+
+    if "overdue" in buyers:
+        overdue = buyers["overdue"].fillna(False).to_numpy(bool)
+        repeat = buyers["frequency"].to_numpy(float) > 1
+        pb.metrics["overdue_share"] = float(overdue[repeat].mean()) if repeat.any() else 0.0
+        t = (pd.DataFrame({"persona": personas, "overdue": overdue, "repeat": repeat})
+             .groupby("persona").agg(repeat_buyers=("repeat", "sum"), overdue=("overdue", "sum"))
+             .reset_index())
+        t = t[t["overdue"] > 0].sort_values("overdue", ascending=False, kind="stable")
+        t["share of repeat buyers"] = (t["overdue"] / t["repeat_buyers"]).map(_pct)
+        pb.tables["playbook/overdue_by_persona.csv"] = t
+        sections.append(Section(
+            "Overdue customers", f"{int(overdue.sum()):,} repeat buyers "
+            f"({_pct(pb.metrics['overdue_share'])}) have let {overdue_cycles:g} or more of their "
+            "own usual purchase cycles pass: wake them up before they are lost (the `overdue` "
+            "column of the labels).", t))
+
+    cohorts = churn_cohorts(buyers, snapshot, window_start, new_customer_days)
+    if len(cohorts):
+        pb.metrics["new_customer_churn_rate"] = churn_rate(cohorts)
+        fig = plot_churn_cohorts(cohorts, new_customer_days)
+        pb.figures["playbook/new_customer_churn.png"] = fig
+        table = cohorts.assign(cohort=cohorts["cohort"].dt.strftime("%Y-%m"),
+                               churn_rate=cohorts["churn_rate"].map(_pct))
+        pb.tables["playbook/new_customer_churn.csv"] = table
+        sections.append(Section(
+            "New-customer churn by cohort",
+            f"{_pct(pb.metrics['new_customer_churn_rate'])} of customers acquired in the window "
+            f"bought once and not again within {new_customer_days} days or more: fix the first "
+            "impression, onboard, ask for the second order.", figure=fig))
+    if matrix and all(t in buyers for t in matrix):
+        t = b2b_matrix(buyers, np.asarray(personas, dtype=object), value, list(matrix),
+                       segments)
+        pb.tables["playbook/b2b_matrix.csv"] = t
+        sections.append(Section(
+            f"Customers by {' x '.join(matrix)}",
+            "External traits crossed with the personas and segments: which kinds of companies "
+            "each persona is made of, and where the value sits.", t))
+    if everyone is not None and "activity_state" in everyone:
+        sections += _activity_and_leads(everyone, matrix, pb)
+    if attribute_quality is not None and len(attribute_quality):
+        q = attribute_quality
+        for c in ("blank", "placeholder", "spelling_variant", "conflicting_ids"):
+            pb.metrics[f"attribute_{c}"] = float(q[c].sum())
+        sections.append(Section(
+            "Customer attributes: data quality",
+            "Rows of the customers table per problem. Spelling variants are read as the most "
+            "common spelling and placeholders (unknown, n/a, ...) as blank; an id listed with "
+            "conflicting rows keeps one of them (the first in sort order, the same on every "
+            "run). Correct them at the source: the segments are only as good as "
+            "these fields.", q.rename(columns={
+                "spelling_variant": "spelling variants", "conflicting_ids": "conflicting ids",
+                "distinct_values": "values (merged)", "placeholder": "placeholders"})))
+    pb.sections = sections
+    return pb
+
+
+def _activity_and_leads(everyone: pd.DataFrame, matrix: list[str] | None,
+                        pb: Playbook) -> list[Section]:
+    """Activity states of every customer, and the prospects as leads: temperature by source
+    channel (an attribute named ``channel``) and qualification."""
+    state = everyone["activity_state"].value_counts()
+    for k in ("active", "semi_active", "passive"):
+        pb.metrics[f"activity_{k}_share"] = float(state.get(k, 0) / max(len(everyone), 1))
+    rel = np.where(everyone["is_buyer"], "current",
+                   np.where(everyone["is_prospect"], "prospect", "former"))
+    t = pd.crosstab(rel, everyone["activity_state"]).reindex(
+        columns=["active", "semi_active", "passive"], fill_value=0).reset_index(
+        names="relationship")
+    pb.tables["playbook/activity_states.csv"] = t
+    out = [Section("Activity", "active: bought in the last quarter; semi-active: looks (visits, "
+                   "opens, clicks, contacts) but did not buy; passive: neither. Semi-active "
+                   "customers are the cheapest to convert: they already read what we send.", t)]
+    leads = everyone[everyone["is_prospect"]]
+    if len(leads):
+        by = "channel" if "channel" in leads else None
+        g = leads.assign(channel=leads[by].fillna("(blank)") if by else "all")
+        t = pd.crosstab(g["channel"], g["lead_temperature"]).reindex(
+            columns=["hot", "warm", "cold"], fill_value=0)
+        if "lead_qualified" in g:
+            t["qualified"] = g.groupby("channel")["lead_qualified"].sum()
+        t = t.reset_index(names="source channel")
+        hot = int((leads["lead_temperature"] == "hot").sum())
+        pb.metrics["leads_hot"] = float(hot)
+        pb.tables["playbook/leads.csv"] = t
+        q = (f", {int(leads['lead_qualified'].sum()):,} qualified (every one of contact, need "
+             "and budget that the customers table gives is known)" if "lead_qualified" in leads
+             else "")
+        out.append(Section(
+            "Prospects: lead temperature", f"{len(leads):,} prospects: {hot:,} hot (asked, "
+            "called or met us in the last 30 days: call them now), "
+            f"{int((leads['lead_temperature'] == 'warm').sum()):,} warm (visited or read our "
+            f"mail this quarter: a personal offer){q}. Cold ones: a low-cost nurture stream.",
+            t))
+    return out

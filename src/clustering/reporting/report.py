@@ -1,0 +1,239 @@
+"""Persona report: one self-contained HTML page (charts embedded) and a Markdown version."""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from clustering.reporting.glossary import label, value
+
+KEY_FEATURES = ["recency_days", "frequency", "monetary_total", "avg_order_value", "tenure_days",
+                "revenue_growth", "return_rate"]
+
+
+@dataclass
+class Section:
+    """A part of the report after the personas: a heading, a short reading, a table, a chart."""
+
+    title: str
+    text: str = ""
+    table: pd.DataFrame | None = None
+    figure: Any = None
+
+
+def _cell(v) -> str:
+    if isinstance(v, float):
+        return "" if np.isnan(v) else f"{v:,.2f}"
+    return f"{v:,}" if isinstance(v, (int, np.integer)) else str(v)
+
+
+def section_markdown(sec: Section) -> list[str]:
+    lines = [f"## {sec.title}", ""] + ([sec.text, ""] if sec.text else [])
+    if sec.table is not None and len(sec.table):
+        t = sec.table
+        lines += ["| " + " | ".join(map(str, t.columns)) + " |",
+                  "|" + "---|" * len(t.columns)]
+        lines += ["| " + " | ".join(_cell(v) for v in row) + " |"
+                  for row in t.itertuples(index=False)]
+        lines.append("")
+    return lines
+
+
+def section_html(sec: Section) -> str:
+    esc = html.escape
+    out = f"<h2>{esc(sec.title)}</h2>" + (f"<p>{esc(sec.text)}</p>" if sec.text else "")
+    if sec.table is not None and len(sec.table):
+        head = "".join(f"<th>{esc(str(c))}</th>" for c in sec.table.columns)
+        body = "".join("<tr>" + "".join(f"<td>{esc(_cell(v))}</td>" for v in row) + "</tr>"
+                       for row in sec.table.itertuples(index=False))
+        out += f"<table><tr>{head}</tr>{body}</table>"
+    if sec.figure is not None:
+        out += f"<p><img alt='{esc(sec.title)}' src='data:image/png;base64,{_png(sec.figure)}'></p>"
+    return out
+
+
+def _png(fig) -> str:
+    import matplotlib.pyplot as plt
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return base64.b64encode(buf.getvalue()).decode()
+
+
+def plot_size_vs_revenue(cards: pd.DataFrame):
+    """Share of customers next to share of revenue, per persona."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 0.45 * len(cards) + 1.5))
+    y = np.arange(len(cards))
+    ax.barh(y - 0.2, cards["share"] * 100, height=0.4, label="customers %")
+    ax.barh(y + 0.2, cards["revenue_share"] * 100, height=0.4, label="revenue %")
+    ax.set_yticks(y, cards["name"])
+    ax.invert_yaxis()
+    ax.set_xlabel("% of total")
+    ax.legend()
+    ax.set_title("Segment size vs revenue")
+    fig.tight_layout()
+    return fig
+
+
+def persona_cards(profile: pd.DataFrame, personas: pd.DataFrame,
+                  population: pd.Series) -> pd.DataFrame:
+    """One row per segment: persona name, size, shares, key medians vs the population."""
+    cards = profile.merge(personas, on="segment")
+    for f in KEY_FEATURES:
+        if f"median_{f}" in cards:
+            cards[f"pop_{f}"] = population.get(f, np.nan)
+    return cards.sort_values("revenue_share", ascending=False).reset_index(drop=True)
+
+
+def fit_sentence(c: pd.Series) -> str:
+    """The fit of the name a card carries, in one sentence."""
+    if c.get("persona") is None or pd.isna(c.get("persona")):
+        return (f"No catalogued persona fits (best fit {c['fit']:.2f} of 1), so the name "
+                "describes what sets the segment apart.")
+    members = c.get("member_share")
+    tail = (f"; {members:.0%} of its customers meet the rules themselves"
+            if members is not None and pd.notna(members) else "")
+    return f"Fit {c['fit']:.2f}: how clearly the segment meets the persona's rules (1 = all{tail})."
+
+
+def _distinguishing(text: str) -> str:
+    """'recency_days +1.2 SD, frequency -0.8 SD' in business words."""
+    parts = []
+    for item in str(text or "").split(", "):
+        if " " not in item:
+            continue
+        feature, rest = item.split(" ", 1)
+        word = "higher" if rest.startswith("+") else "lower"
+        parts.append(f"{label(feature)} {word} ({rest.replace('SD', 'std. dev.')})")
+    return "; ".join(parts)
+
+
+def _composition(c: pd.Series, composition: dict[int, dict[str, str]] | None) -> dict[str, str]:
+    return (composition or {}).get(int(c["segment"]), {})
+
+
+def render_markdown(cards: pd.DataFrame, title: str, extra: dict[str, int] | None = None,
+                    special: dict | None = None, currency: str = "",
+                    warnings: list[str] | None = None, view: pd.DataFrame | None = None,
+                    composition: dict | None = None, sections: list[Section] | None = None) -> str:
+    lines = [f"# {title}", ""]
+    if warnings:
+        lines += ["**Checks:**", ""] + [f"- {w}" for w in warnings] + [""]
+    if view is not None and len(view):
+        lines += ["## Marketing view (segments with the same persona merged)", "",
+                  "| persona | customers | share | revenue share | segments |", "|---|---|---|---|---|"]
+        lines += [f"| {r.persona} | {r.customers:,} | {r.share:.1%} | {r.revenue_share:.1%} | "
+                  f"{r.segments} |" for r in view.itertuples()] + [""]
+    for _, c in cards.iterrows():
+        lines += [f"## {c['name']}", "",
+                  f"Segment {c['segment']}: {c['size']:,} customers ({c['share']:.1%}), "
+                  f"{c['revenue_share']:.1%} of revenue. {fit_sentence(c)}", "",
+                  c["description"], "", "| measure (median) | segment | all customers |",
+                  "|---|---|---|"]
+        for f in KEY_FEATURES:
+            if f"median_{f}" in c:
+                lines.append(f"| {label(f)} | {value(f, c[f'median_{f}'], currency)} | "
+                             f"{value(f, c[f'pop_{f}'], currency)} |")
+        lines.append("")
+        for attr, mix in _composition(c, composition).items():
+            lines.append(f"- {attr}: {mix}")
+        if c["actions"]:
+            lines += ["", "Recommended actions:", ""] + [f"- {a}" for a in c["actions"]]
+        lines.append("")
+    for key, n in (extra or {}).items():
+        p = (special or {}).get(key)
+        if p and n:
+            lines += [f"## {p['name']}", "", f"{n:,} customers (not segmented).", "",
+                      p.get("description", ""), ""]
+            lines += ["Recommended actions:", ""] + [f"- {a}" for a in p.get("actions", [])] + [""]
+    for sec in sections or []:
+        lines += section_markdown(sec)
+    return "\n".join(lines)
+
+
+def render_html(cards: pd.DataFrame, title: str, figures: list, extra: dict[str, int] | None = None,
+                special: dict | None = None, currency: str = "",
+                warnings: list[str] | None = None, view: pd.DataFrame | None = None,
+                composition: dict | None = None, sections: list[Section] | None = None) -> str:
+    esc = html.escape
+    parts = [
+        "<!doctype html><html><head><meta charset='utf-8'>",
+        f"<title>{esc(title)}</title><style>",
+        "body{font-family:system-ui,sans-serif;margin:2em;max-width:1100px;color:#222}",
+        ".cards{display:grid;grid-template-columns:repeat(auto-fill,minmax(330px,1fr));gap:1em}",
+        ".card{border:1px solid #ccc;border-radius:8px;padding:1em;background:#fafafa}",
+        ".card h2{margin:0 0 .3em;font-size:1.2em}.muted{color:#666;font-size:.9em}",
+        ".warn{background:#fff4e5;border:1px solid #f0b46c;border-radius:8px;padding:.5em 1em}",
+        "table{border-collapse:collapse;width:100%;font-size:.9em}td,th{padding:2px 6px;"
+        "border-bottom:1px solid #eee;text-align:right}td:first-child,th:first-child{text-align:left}",
+        "img{max-width:100%}</style></head><body>",
+        f"<h1>{esc(title)}</h1>",
+    ]
+    if warnings:
+        parts.append("<div class='warn'><b>Checks</b><ul>"
+                     + "".join(f"<li>{esc(w)}</li>" for w in warnings) + "</ul></div>")
+    if view is not None and len(view):
+        rows = "".join(f"<tr><td>{esc(r.persona)}</td><td>{r.customers:,}</td><td>{r.share:.1%}"
+                       f"</td><td>{r.revenue_share:.1%}</td><td>{esc(r.segments)}</td></tr>"
+                       for r in view.itertuples())
+        parts.append("<h2>Marketing view</h2><p class='muted'>Segments that carry the same "
+                     "persona, merged: one campaign each.</p><table><tr><th>persona</th>"
+                     f"<th>customers</th><th>share</th><th>revenue share</th><th>segments</th>"
+                     f"</tr>{rows}</table><h2>Segments</h2>")
+    parts.append("<div class='cards'>")
+    for _, c in cards.iterrows():
+        rows = "".join(
+            f"<tr><td>{esc(label(f))}</td><td>{value(f, c[f'median_{f}'], currency)}</td>"
+            f"<td>{value(f, c[f'pop_{f}'], currency)}</td></tr>"
+            for f in KEY_FEATURES if f"median_{f}" in c)
+        mix = "".join(f"<li>{esc(a)}: {esc(m)}</li>" for a, m in _composition(c, composition).items())
+        acts = "".join(f"<li>{esc(a)}</li>" for a in c["actions"])
+        parts.append(
+            f"<div class='card'><h2>{esc(c['name'])}</h2>"
+            f"<div class='muted'>segment {c['segment']} · {c['size']:,} customers "
+            f"({c['share']:.1%}) · {c['revenue_share']:.1%} of revenue</div>"
+            f"<p>{esc(c['description'])}</p><p class='muted'>{esc(fit_sentence(c))}</p>"
+            f"<table><tr><th>median</th><th>segment</th><th>all customers</th></tr>{rows}</table>"
+            + (f"<p><b>Made of</b></p><ul class='muted'>{mix}</ul>" if mix else "")
+            + (f"<p><b>Actions</b></p><ul>{acts}</ul>" if acts else "")
+            + f"<p class='muted'>Sets it apart: {esc(_distinguishing(c.get('distinguishing')))}"
+            "</p></div>")
+    for key, n in (extra or {}).items():
+        p = (special or {}).get(key)
+        if p and n:
+            acts = "".join(f"<li>{esc(a)}</li>" for a in p.get("actions", []))
+            parts.append(f"<div class='card'><h2>{esc(p['name'])}</h2><div class='muted'>{n:,} "
+                         f"customers (not segmented)</div><p>{esc(p.get('description', ''))}</p>"
+                         f"<ul>{acts}</ul></div>")
+    parts.append("</div>")
+    for fig in figures:
+        parts.append(f"<p><img alt='chart' src='data:image/png;base64,{_png(fig)}'></p>")
+    parts += [section_html(sec) for sec in sections or []]
+    parts.append("</body></html>")
+    return "\n".join(parts)
+
+
+def build_report(profile: pd.DataFrame, personas: pd.DataFrame, population: pd.Series,
+                 title: str, figures: list, extra: dict[str, int], special: dict,
+                 currency: str, warnings: list[str] | None = None,
+                 view: pd.DataFrame | None = None,
+                 composition: dict | None = None,
+                 sections: list[Section] | None = None) -> tuple[str, str]:
+    """The persona report as (Markdown, self-contained HTML); ``extra``: customers who are
+    not segmented, by special persona (prospects, former); ``warnings``: the guardrails;
+    ``view``: the marketing view; ``composition``: per segment, the mix of each attribute;
+    ``sections``: the playbook's parts after the personas (:mod:`clustering.personas.playbook`)."""
+    cards = persona_cards(profile, personas, population)
+    md = render_markdown(cards, title, extra, special, currency, warnings, view, composition,
+                         sections)
+    return md, render_html(cards, title, [plot_size_vs_revenue(cards), *figures], extra,
+                           special, currency, warnings, view, composition, sections)
