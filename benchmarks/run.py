@@ -223,7 +223,8 @@ def work(stage: str, n: int) -> dict:
         settings, resolved = to_settings(cfg)
         console = Console(quiet=True)
         result = run_training(settings, resolved=resolved, console=console)
-        out = {"k": result.metrics["k"], "stages": {k: round(v, 2) for k, v in console.timings.items()}}
+        out = {"k": result.metrics["k"], "cores": len(os.sched_getaffinity(0)),
+               "stages": {k: round(v, 2) for k, v in console.timings.items()}}
         if stage == "train_spark":  # peak_mb is this (the driver's) Python process; the JVM too
             out["jvm_peak_mb"] = _jvm_peak_mb()
         return out
@@ -332,8 +333,14 @@ def work(stage: str, n: int) -> dict:
 
 # --- orchestration ------------------------------------------------------------------------
 
+#: a stage measured again pinned to one core (``taskset -c 0``), for the core-scaling ratio
+ONE_CORE = "_one_core"
+
+
 def measure(stage: str, n: int, timeout: float | None = None) -> dict:
-    cmd = [sys.executable, __file__, "--child", stage, "--size", str(n)]
+    cmd = [sys.executable, __file__, "--child", stage.removesuffix(ONE_CORE), "--size", str(n)]
+    if stage.endswith(ONE_CORE):
+        cmd = ["taskset", "-c", "0", *cmd]
     t = time.perf_counter()
     try:
         r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
@@ -354,7 +361,8 @@ REFERENCES = {"features": ["features_duckdb_checked", "features_duckdb", "featur
               "silhouette_sampled": ["silhouette_full"],
               "scoring": ["scoring_reference"],
               "cluster_hdbscan": ["cluster_hdbscan_library"],
-              "assign_hdbscan": ["assign_hdbscan_reference"]}
+              "assign_hdbscan": ["assign_hdbscan_reference"],
+              "train": ["train_one_core"]}  # below 1: the cores the run uses pay
 
 
 def markdown(rows: list[dict]) -> str:
@@ -499,7 +507,7 @@ def main() -> None:
     ap.add_argument("--sizes", default="100000,1000000")
     ap.add_argument("--stages", default="generate,features,features_duckdb_checked,features_duckdb,"
                                         "features_polars,features_pandas,"
-                                        "train,train_hierarchical,train_hdbscan,"
+                                        "train,train_one_core,train_hierarchical,train_hdbscan,"
                                         "cluster_hierarchical,cluster_hierarchical_planted,"
                                         "cluster_hdbscan,cluster_hdbscan_library,"
                                         "silhouette_sampled,silhouette_full,scoring,"

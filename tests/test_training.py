@@ -319,3 +319,21 @@ def test_identical_customers_stop_with_one_line(tmp_path, mlflow_uri, settings_f
                                       "evaluate.holdout_days=0", "mlflow.log_model=false")
     with pytest.raises(DataError, match="all selected features are constant across customers"):
         run_training(settings, resolved=resolved)
+
+
+@pytest.mark.slow
+def test_labels_and_metrics_are_the_same_on_one_thread_and_on_two(settings_for, mlflow_uri):
+    """The stage graph runs stages side by side on ``threads`` workers; the results may not
+    depend on it (nor on the BLAS and DuckDB threads the same setting caps)."""
+    runs = {}
+    for threads in (1, 2):
+        settings, resolved = settings_for("data.sample.n_customers=2500", f"threads={threads}",
+                                          "mlflow.log_model=false", "baselines.log_runs=false")
+        runs[threads] = run_training(settings, resolved=resolved)
+    one, two = runs[1], runs[2]
+    assert one.labels.equals(two.labels)
+    assert one.model.segment_names == two.model.segment_names
+    same = {k for k in one.metrics if k in two.metrics and not k.startswith("seconds_")}
+    assert {k: one.metrics[k] for k in same} == pytest.approx({k: two.metrics[k] for k in same},
+                                                              nan_ok=True, rel=1e-9)
+    assert set(one.stage_seconds) == set(two.stage_seconds)

@@ -253,6 +253,27 @@ class ScoreConfig:
     engine: EngineConfig = field(default_factory=EngineConfig)
 
 
+#: the MLlib families the distributed path trains
+DISTRIBUTED_MODELS = ("spark_kmeans", "spark_gmm")
+#: criteria it can choose k by (computed on the sample)
+SAMPLE_CRITERIA = ("calinski_harabasz", "silhouette", "davies_bouldin")
+
+
+def _check_distributed(cfg: TrainConfig) -> None:
+    """What ``engine.distributed=true`` needs."""
+    m = cfg.model
+    if m.name not in DISTRIBUTED_MODELS:
+        raise ConfigError(f"engine.distributed=true trains Spark MLlib models: model=spark_kmeans, "
+                          f"spark_bisecting_kmeans or spark_gmm (got model={m.name}); for "
+                          "scikit-learn models set engine.distributed=false (features are then "
+                          "collected to the driver)")
+    if m.k is None and m.criterion not in SAMPLE_CRITERIA:
+        raise ConfigError(f"engine.distributed=true chooses k by {', '.join(SAMPLE_CRITERIA)} "
+                          f"(on the sample), not '{m.criterion}': set model.criterion or model.k")
+    if cfg.engine.sample_rows < 1000:
+        raise ConfigError(f"engine.sample_rows must be at least 1000, got {cfg.engine.sample_rows}")
+
+
 def validate_config(cfg: TrainConfig) -> None:
     """Cheap checks that fail in one line before any work starts."""
     from clustering.baselines import BASELINES
@@ -263,9 +284,7 @@ def validate_config(cfg: TrainConfig) -> None:
     if cfg.engine.distributed:
         if cfg.engine.name != "spark":
             raise ConfigError("engine.distributed=true runs on Spark: add engine=spark")
-        from clustering.spark.training import check_distributed
-
-        check_distributed(cfg)
+        _check_distributed(cfg)
     m = cfg.model
     if m.name not in SEGMENTERS:
         raise ConfigError(f"unknown model '{m.name}'; choose one of {sorted(SEGMENTERS)}")

@@ -19,7 +19,7 @@ import pandas as pd
 from clustering.evaluation.holdout import holdout_outcomes
 from clustering.features.customer import CustomerSample, FeatureResult, build_customer_features
 from clustering.inputs.checks import write_quarantine
-from clustering.inputs.sources import DataSources, LoadedData, load_local, resolve_files
+from clustering.inputs.sources import DataSources, LoadedData, load_local
 
 
 class Engine(Protocol):
@@ -73,6 +73,8 @@ class LocalEngine:
         self._outcomes: dict = {}
         self._pool: ThreadPoolExecutor | None = None
         self._background: dict = {}  # (day, sample) -> (its connection, its stop flag)
+        # stages run side by side, and a DuckDB connection serves one thread at a time
+        self._lock = threading.RLock()
         self.con = duckdb_connection(memory_limit, data_dir, threads)
         try:
             self.loaded = load_local(self.con, sources, snapshot_date)
@@ -86,17 +88,18 @@ class LocalEngine:
         given; computed once per day and sample, as choosing k and validating on the hold-out
         both ask for the calibration date."""
         key = (day, sample)
-        kept = self._features.get(key)
-        if isinstance(kept, Future):  # started by prefetch: its errors are raised here
-            try:
-                self._features[key], (okey, outcome) = kept.result()
-                self._outcomes[okey] = outcome
-            finally:
-                self._end(key, kept)
-        elif kept is None:
-            self._features[key] = build_customer_features(
-                self.con, self.loaded, day, self.lookback_days, self.include, sample)
-        return self._features[key]
+        with self._lock:
+            kept = self._features.get(key)
+            if isinstance(kept, Future):  # started by prefetch: its errors are raised here
+                try:
+                    self._features[key], (okey, outcome) = kept.result()
+                    self._outcomes[okey] = outcome
+                finally:
+                    self._end(key, kept)
+            elif kept is None:
+                self._features[key] = build_customer_features(
+                    self.con, self.loaded, day, self.lookback_days, self.include, sample)
+            return self._features[key]
 
     def prefetch(self, day: dt.date, days: int, sample: CustomerSample | None = None) -> None:
         """Start the features as of ``day`` and its buyers' outcomes over the next ``days`` on
@@ -144,22 +147,26 @@ class LocalEngine:
         same customers and window, as choosing k and validating both ask for the calibration
         buyers'."""
         key = (split, days)
-        cached = self._outcomes.get(key)
-        if cached is None or not cached["customer_id"].equals(customer_ids.reset_index(drop=True)):
-            self._outcomes[key] = holdout_outcomes(self.con, customer_ids, split, days, sample)
-        return self._outcomes[key]
+        with self._lock:
+            cached = self._outcomes.get(key)
+            if cached is None or not cached["customer_id"].equals(
+                    customer_ids.reset_index(drop=True)):
+                self._outcomes[key] = holdout_outcomes(self.con, customer_ids, split, days, sample)
+            return self._outcomes[key]
 
     def write_quarantine(self, path: Path) -> Path | None:
-        return write_quarantine(self.con, path)
+        with self._lock:
+            return write_quarantine(self.con, path)
 
     def release(self, day: dt.date) -> None:
         """Forget the features and outcomes kept for ``day`` (the calibration date, once the
         hold-out validation is done: 700 MB at a million customers)."""
-        for key in [k for k in self._features if k[0] == day]:
-            kept = self._features.pop(key)
-            if isinstance(kept, Future):  # started and never read: stopped
-                self._end(key, kept)
-        self._outcomes = {k: v for k, v in self._outcomes.items() if k[0] != day}
+        with self._lock:
+            for key in [k for k in self._features if k[0] == day]:
+                kept = self._features.pop(key)
+                if isinstance(kept, Future):  # started and never read: stopped
+                    self._end(key, kept)
+            self._outcomes = {k: v for k, v in self._outcomes.items() if k[0] != day}
 
     def top_categories(self, customers: pd.DataFrame, since: dt.date, until: dt.date,
                        top: int = 3) -> dict[int, str]:
@@ -167,6 +174,15 @@ class LocalEngine:
         share of the segment's purchase value in [since, until): 'dairy 31%, bakery 22%'."""
         if "category" not in self.loaded.available:
             return {}
+        with self._lock:
+            rows = self._top_categories(customers, since, until, top)
+        out: dict[int, list[str]] = {}
+        for segment, category, share in rows:
+            out.setdefault(int(segment), []).append(f"{category} {share:.0%}")
+        return {s: ", ".join(c) for s, c in out.items()}
+
+    def _top_categories(self, customers: pd.DataFrame, since: dt.date, until: dt.date,
+                        top: int) -> list[tuple]:
         self.con.register("_segments", customers[["customer_id", "segment"]])
         rows = self.con.execute("""
             WITH v AS (
@@ -180,10 +196,7 @@ class LocalEngine:
                                                          category) <= $top
             ORDER BY segment, share DESC""", {"since": since, "until": until, "top": top}).fetchall()
         self.con.unregister("_segments")
-        out: dict[int, list[str]] = {}
-        for segment, category, share in rows:
-            out.setdefault(int(segment), []).append(f"{category} {share:.0%}")
-        return {s: ", ".join(c) for s, c in out.items()}
+        return rows
 
     def close(self) -> None:
         """Stop a background pass still running (an interrupted or failed run) and close."""
@@ -195,68 +208,12 @@ class LocalEngine:
         self.con.close()
 
 
-class SparkEngine:
-    """Spark SQL: the same checks and feature definitions on a Spark session (local mode or a
-    cluster at ``master``)."""
-
-    name = "spark"
-    samples_customers = False  # computes every customer's calibration pass (it scales out)
-
-    def __init__(self, sources: DataSources, *, lookback_days: int, snapshot_date=None,
-                 master: str = "local[2]", driver_memory: str = "2g",
-                 conf: dict[str, str] | None = None):
-        from clustering.spark.features import read_customers, read_transactions, spark_session
-
-        self.lookback_days = lookback_days
-        self.session = spark_session(master, driver_memory, dict(conf or {}))
-        tx = sources.transactions
-        self.snapshot, available = read_transactions(self.session, tx, snapshot_date)
-        self.customers = None
-        self.loaded = LoadedData(files=resolve_files(tx.path, tx.fmt), available=available,
-                                 missing_optional=[])
-        if sources.customers is not None:
-            self.customers = read_customers(self.session, sources.customers, sources.attributes)
-            self.loaded.customer_files = self.customers.files
-            self.loaded.attributes = self.customers.attributes
-            self.loaded.has_signup = self.customers.has_signup
-
-    def features_at(self, day: dt.date | None,
-                    sample: CustomerSample | None = None) -> FeatureResult:
-        """Every customer's features (a ``sample`` is a speed-up of the local engine: Spark
-        computes the whole calibration pass, as it scales out)."""
-        from clustering.spark.features import build_customer_features_spark
-
-        return build_customer_features_spark(self.session, day or self.snapshot,
-                                             self.loaded.available, self.lookback_days,
-                                             self.customers)
-
-    def prefetch(self, day: dt.date, days: int, sample: CustomerSample | None = None) -> None:
-        """Spark plans its work lazily: nothing to start ahead."""
-
-    def outcomes(self, customer_ids: pd.Series, split: dt.date, days: int,
-                 sample: CustomerSample | None = None) -> pd.DataFrame:
-        from clustering.spark.features import holdout_outcomes_spark
-
-        return holdout_outcomes_spark(self.session, customer_ids, split, days)
-
-    def write_quarantine(self, path: Path) -> Path | None:
-        return None  # the Spark checks count nothing per row yet
-
-    def release(self, day: dt.date) -> None:
-        """Nothing is kept per date on Spark."""
-
-    def top_categories(self, customers: pd.DataFrame, since: dt.date, until: dt.date,
-                       top: int = 3) -> dict[int, str]:
-        return {}  # the local engine's report detail; not computed on Spark yet
-
-    def close(self) -> None:
-        """The session stays up for the caller (tests and notebooks reuse it)."""
-
-
 def open_engine(engine, sources: DataSources, *, lookback_days: int, include: list[str],
                 snapshot_date, data_dir: str, threads: int | None) -> Engine:
     """The configured engine (:class:`clustering.config.EngineConfig`) with the data loaded."""
     if engine.name == "spark":
+        from clustering.spark.engine import SparkEngine  # pyspark only when Spark is asked for
+
         return SparkEngine(sources, lookback_days=lookback_days, snapshot_date=snapshot_date,
                            master=engine.master, driver_memory=engine.driver_memory,
                            conf=dict(engine.conf))

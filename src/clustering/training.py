@@ -1,265 +1,46 @@
-"""The training run: computed first, recorded once.
+"""The training run, for both engines: computed first as a graph of stages, recorded once.
 
-``run_training`` composes the stages (each a plain function of its own module), collects what
-they return in one :class:`TrainResult`, writes the persona report and the quarantine, and
-hands the result to :func:`clustering.tracking.log_training`. The MLflow run is opened first
-(with the configuration) only so that a failed or interrupted run is marked FAILED or KILLED;
-nothing else is logged before every stage has finished.
+``run_training`` is where the configuration stops: it unpacks the settings into the plain
+values each stage takes, opens the engine, runs the stages side by side as their inputs exist
+(:mod:`clustering.graph`), writes the persona report and hands one :class:`TrainResult` to
+:func:`clustering.tracking.log_training`. The local engine's stages hold every customer in
+memory (:mod:`clustering.stages`); Spark's distributed ones keep them in DataFrames
+(:mod:`clustering.spark.stages`); the stages after the segmentation are the same for both.
+The MLflow run is opened first (with the configuration) only so that a failed or interrupted
+run is marked FAILED or KILLED; nothing is logged before every stage has finished.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
+import os
 import random
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from sklearn.pipeline import Pipeline
 from threadpoolctl import threadpool_limits
 
+from clustering import stages as st
 from clustering import tracking
-from clustering.baselines import baseline_params, make_baseline
+from clustering.baselines import make_baseline
 from clustering.config import TrainConfig, model_label, validate_config
 from clustering.console import Console
-from clustering.engines import Engine, open_engine
-from clustering.errors import DataError
-from clustering.evaluation.holdout import (
-    calibration_sample,
-    choose_future_k,
-    future_k_curve,
-    future_validation,
-)
-from clustering.evaluation.metrics import agreement, int_codes, persona_truth, score_labelling
-from clustering.features.potential import COLUMNS as POTENTIAL_COLUMNS
-from clustering.features.potential import SOURCES as POTENTIAL_SOURCES
-from clustering.features.potential import PotentialModel
-from clustering.features.preprocess import select_columns
-from clustering.features.signals import CustomerSignals
+from clustering.engines import open_engine
 from clustering.files import check_writable, digest_files, write_text
+from clustering.graph import Stage, run_stages
 from clustering.inputs.sources import DataSources, sources_for
-from clustering.inputs.truth import planted_types
-from clustering.model import SegmentationModel
-from clustering.personas.guardrails import composition, guardrail_warnings, marketing_view
-from clustering.personas.naming import name_segments, weighted_fit
-from clustering.personas.playbook import playbook
-from clustering.personas.stable_ids import match_segments
-from clustering.reporting.glossary import column_label
-from clustering.reporting.plots import segmentation_figures
-from clustering.reporting.report import build_report
 from clustering.reporting.summary import format_summary
-from clustering.result import TrainResult
-from clustering.segmenters import takes_k
-from clustering.segmenters.fitting import family_at_k, fit_segmentation, preprocessor_for
+from clustering.result import Recording, TrainResult
+from clustering.segmenters.fitting import Family, Scaling, family_params
 
 __all__ = ["TrainResult", "format_summary", "run_training"]
 
-
-def single_order_warning(buyers: pd.DataFrame, share: float = 0.95, least: int = 500) -> list[str]:
-    """A warning when nearly every buyer has a single order: the customer column is then
-    usually an id per order (Olist's ``customer_id``), and the segments would describe orders."""
-    if "frequency" not in buyers or len(buyers) < least:
-        return []
-    single = float((buyers["frequency"] <= 1).mean())
-    if single <= share:
-        return []
-    return [f"{single:.0%} of the {len(buyers):,} buyers have a single order in the window: if "
-            "data.columns.customer_id is an id per order or per checkout (as Olist's "
-            "customer_id; its customer_unique_id is the person), map the person's id instead"]
-
-
-def baseline_for(cfg: TrainConfig, name: str, signals_potential: bool):
-    """An unfitted baseline as configured. With the signals' potential on, the value vs
-    potential matrix reads their expected spend in training, and its refit on the hold-out's
-    earlier buyers (which have no signals) fits its own potential model with the signals'
-    horizon and sample, so both describe the same next period."""
-    params = baseline_params(cfg.baselines, name)
-    if name == "value_potential" and signals_potential:
-        pot = cfg.signals.potential
-        params |= {"horizon_days": pot.horizon_days, "fit_sample": pot.fit_sample,
-                   "random_state": cfg.seed}
-    return make_baseline(name, **params)
-
-
-def _compute(cfg: TrainConfig, sources: DataSources, engine: Engine, digest: str,
-             console: Console, run_id: str) -> TrainResult:
-    loaded, m = engine.loaded, cfg.model
-    with console.stage("build customer features"):
-        fr = engine.features_at(pd.Timestamp(cfg.features.snapshot_date).date()
-                                if cfg.features.snapshot_date else None)
-        buyers = fr.buyers
-        console.detail(f"snapshot {fr.snapshot_date}, window from {fr.window_start}: "
-                       f"{len(buyers):,} buyers, {fr.n_prospects:,} prospects and {fr.n_lapsed:,} "
-                       "lapsed customers set aside (no purchase in the window)")
-        for f, why in fr.skipped.items():
-            console.detail(f"skipped feature {f}: {why}")
-        loaded.warnings += single_order_warning(buyers)
-    holdout = cfg.evaluate.holdout_days
-    cal_sample = (calibration_sample(len(buyers), cfg.seed)  # None: every customer
-                  if getattr(engine, "samples_customers", False) else None)
-    if holdout > 0 and m.criterion == "future_auc" and m.k is None:
-        # choosing k needs the calibration pass: it runs in DuckDB beside the Python stages up
-        # to there (with k given, it is built only when the hold-out validation needs it)
-        engine.prefetch(fr.snapshot_date - dt.timedelta(days=holdout), holdout, cal_sample)
-    sig, pot = cfg.signals, cfg.signals.potential
-    with console.stage("signals (potential, overdue)"):
-        signals = CustomerSignals(pot.enabled, pot.horizon_days, pot.fit_sample,
-                                  sig.overdue_cycles, cfg.seed).fit(buyers)
-        # every customer's signals once (row by row, so the buyers' are a slice of them); the
-        # playbook and the labels add them to the table again instead of holding that copy
-        signal_cols = signals.label_columns(fr.table)
-        buyers = pd.concat([buyers, signal_cols[fr.table["is_buyer"].to_numpy(bool)]
-                            .reset_index(drop=True)], axis=1)
-        if signals.potential_ is not None:
-            console.detail("potential (BG/NBD, Gamma-Gamma) fitted on "
-                           f"{signals.potential_.n_fit_:,} buyers: " + ", ".join(
-                               f"{k} {v:.3g}" for k, v in signals.potential_.parameters().items()))
-    numeric, categorical = select_columns(cfg.preprocess.features, cfg.preprocess.categorical,
-                                          fr.features, fr.skipped, fr.attributes)
-    potential_step = None
-    if pot.enabled and pot.as_features and signals.potential_ is None:
-        console.detail("signals.potential.as_features: too few buyers for the potential model; "
-                       "the segments are made without it")
-    elif pot.enabled and pot.as_features:
-        potential_step = PotentialModel(pot.horizon_days, pot.fit_sample, cfg.seed)
-        numeric = [c for c in numeric if c not in POTENTIAL_COLUMNS] + POTENTIAL_COLUMNS
-    n_buyers = len(buyers)  # one row per customer
-    if n_buyers < 2:
-        raise DataError(f"only {n_buyers} customer bought in the window: "
-                        "segmentation needs at least two (check data.path and the dates)")
-    if takes_k(m.name):
-        need = (m.k or m.k_min) + 1  # the internal indices need more customers than segments
-        if n_buyers < need:
-            raise DataError(f"{n_buyers} customers bought in the window: too few for "
-                            f"{m.k or m.k_min} segments (at least {need} needed); lower model.k "
-                            "(or model.k_min), or give more data")
-        if m.k is None and m.k_max >= n_buyers:
-            console.detail(f"k range capped at {n_buyers - 1}: {n_buyers} customers")
-            m = dataclasses.replace(m, k_max=n_buyers - 1)
-    inputs = [c for c in numeric if c not in POTENTIAL_COLUMNS or potential_step is None]
-    if potential_step is not None:
-        inputs += [c for c in POTENTIAL_SOURCES if c not in inputs]
-    X = buyers[inputs + categorical]
-    values = buyers[numeric].to_numpy(dtype=float, na_value=np.nan)
-    if numeric and not (np.nanmax(values, axis=0, initial=-np.inf)
-                        > np.nanmin(values, axis=0, initial=np.inf)).any():
-        raise DataError("all selected features are constant across customers: nothing to segment")
-    def baseline_of(name: str):
-        return baseline_for(cfg, name, signals.potential_ is not None)
-
-    with console.stage("fit baselines"):  # nothing here depends on the clusters
-        truth = planted_types(buyers["customer_id"], sources.truth_path)
-        fitted = {b: baseline_of(b).fit(buyers) for b in cfg.baselines.enabled}
-        console.detail(f"baselines: {', '.join(fitted) or 'none'}")
-    future_curve = None
-    if m.criterion == "future_auc" and m.k is None:
-        # the curve only ranks k: at most 4 k-means starts per k there, all starts for the model
-        curve_m = (dataclasses.replace(m, params={**m.params, "n_init": min(int(m.params["n_init"]), 4)})
-                   if "n_init" in m.params else m)
-        with console.stage("choose k by future separation"):
-            future_curve = future_k_curve(
-                engine, fr.snapshot_date, holdout,
-                preprocessor_for(numeric, categorical, cfg.preprocess, cfg.seed, potential_step),
-                lambda k: family_at_k(curve_m, k, cfg.seed, cfg.engine.master),
-                list(range(m.k_min, m.k_max + 1)), inputs + categorical, cfg.seed,
-                console.detail, cal_sample)
-            m = dataclasses.replace(m, k=choose_future_k(future_curve))
-    with console.stage(f"preprocess + segment ({m.name})"):
-        pipe, Xs, names, curve, metrics = fit_segmentation(
-            X, numeric, categorical, cfg.preprocess, m, cfg.evaluate, cfg.seed, console.detail,
-            cfg.engine.master, potential_step)
-        curve = future_curve if future_curve is not None else curve
-        seg = pipe[-1]
-        labels, k = seg.labels_, int(seg.n_clusters_)
-    previous_uri, previous = tracking.previous_model(
-        tracking.model_name_for(cfg.mlflow.registered_model_name, cfg.data.name)
-        if cfg.mlflow.log_model else None, cfg.mlflow.match_previous,
-        buyers.columns, console.detail)
-    id_map = matches = None
-    if previous is not None:
-        id_map, matches = match_segments(previous, buyers, labels)
-        labels = np.vectorize(id_map.get, otypes=[int])(labels)
-        console.detail(f"segment ids matched to {previous_uri}: " + ", ".join(
-            f"{s} {int((matches.status == s).sum())}" for s in ("matched", "new", "vanished")))
-    with console.stage("profiles + personas"):
-        profile, personas = name_segments(
-            buyers, labels, fr.features, cfg.personas,
-            previous.segment_names if previous is not None else None, matches,
-            f"version {previous_uri.rsplit('/', 1)[-1]}" if previous_uri else "", console.detail)
-    with console.stage("evaluate"):
-        revenue = buyers["monetary_total"].to_numpy()
-        scoring = {"silhouette_sample": cfg.evaluate.silhouette_sample,
-                   "min_share": cfg.evaluate.min_share, "seed": cfg.seed,
-                   "truth": None if truth is None else int_codes(truth)}  # coded once
-        clusters = score_labelling("clusters", labels, Xs, revenue, **scoring,
-                                   persona_fit=weighted_fit(personas, profile))
-        if truth is not None:
-            metrics |= persona_truth(truth, labels, personas.table, list(cfg.personas.catalogue))
-        metrics = clusters.metrics | metrics | {"n_customers": float(len(buyers)),
-                                                "n_prospects": float(fr.n_prospects),
-                                                "n_lapsed": float(fr.n_lapsed)}
-        baselines = {}
-        for b, est in fitted.items():
-            baselines[b] = score_labelling(b, est.labels_, Xs, revenue, **scoring)
-            metrics[f"vs_{b}_ari"], metrics[f"vs_{b}_nmi"] = agreement(baselines[b].codes, labels)
-        special = {k: v.get("name", k) for k, v in cfg.personas.special.items()}
-        model = SegmentationModel(pipe, personas.names(), id_map, cfg.features.lookback_days,
-                                  sources.policy, fitted,
-                                  {"prospect": special.get("prospects", "Prospects"),
-                                   "former": special.get("former", "Former customers")},
-                                  signals, sources.transactions.margins)
-        pb = playbook(buyers, model.names_of(labels), fitted, fr.snapshot_date, fr.window_start,
-                      cfg.data.currency, sig.new_customer_days, sig.abc_share, pot.horizon_days,
-                      list(sig.matrix), loaded.attribute_quality,
-                      pd.concat([fr.table, signal_cols], axis=1), sig.overdue_cycles, labels)
-        metrics |= pb.metrics
-        console.detail(pb.sections[0].text)
-    future = {}
-    if holdout > 0:
-        with console.stage(f"future validation ({holdout}-day hold-out)"):
-            future = future_validation(
-                engine, fr.snapshot_date, holdout, pipe, inputs + categorical,
-                {b: (lambda b=b: baseline_of(b)) for b in cfg.baselines.enabled}, cfg.seed,
-                console.detail, cal_sample)
-            metrics |= future.get("clusters", ({}, None))[0]
-            for b, seg_b in baselines.items():
-                seg_b.metrics |= future.get(b, ({}, None))[0]
-    base = cfg.mlflow.run_name or f"{model_label(m)}-k{k}-{cfg.preprocess.scaler}-{cfg.data.name}"
-    run_name = cfg.mlflow.run_name or f"{base}-{run_id[:6]}"  # unique: two runs never share it
-    # every customer, as scoring labels them (the table with signals is made again rather than
-    # kept through the hold-out: 650 MB at a million customers; the signals themselves are kept)
-    with console.stage("label every customer"):
-        labels_df = model.customer_labels(pd.concat([fr.table, signal_cols], axis=1))
-        console.detail(f"{len(labels_df):,} customers: " + ", ".join(
-            f"{n:,} {k}" for k, n in labels_df["relationship"].value_counts().items()))
-    with console.stage("persona report"):
-        seg_names, columns = personas.names(), [column_label(c, fr.attributes) for c in names]
-        figures = segmentation_figures(seg, Xs, labels, names, curve, cfg.model.criterion, k,
-                                       seg_names, columns, cfg.seed)
-        warnings = engine.loaded.warnings + guardrail_warnings(
-            profile, personas.table, cfg.evaluate.min_share, cfg.evaluate.max_share,
-            cfg.evaluate.max_personas)
-        for w in warnings:
-            console.detail(f"check: {w}")
-        title = f"Customer personas: {cfg.data.name}, {run_name} (snapshot {fr.snapshot_date})"
-        md, html = build_report(
-            profile, personas.table, buyers[fr.features].median(), title,
-            [figures["plots/profile_heatmap.png"]],
-            {"prospects": fr.n_prospects, "former": fr.n_lapsed}, cfg.personas.special,
-            cfg.data.currency, warnings, view := marketing_view(profile, personas.table),
-            composition(buyers, labels, fr.attributes, engine.top_categories(
-                pd.DataFrame({"customer_id": buyers["customer_id"], "segment": labels}),
-                fr.window_start, fr.snapshot_date)), pb.sections)
-        report_dir = Path(cfg.paths.reports_dir) / f"{base}-{run_id[:8]}"
-        report_path = write_text(report_dir / "persona_report.html", html)
-        write_text(report_dir / "persona_report.md", md)
-    return TrainResult(cfg, run_name, loaded, digest, fr, X, Xs, names, curve, model, labels_df,
-                       profile, personas.table, personas.fit_matrix, metrics, baselines, future,
-                       figures | pb.figures, md, html, truth, matches, previous_uri,
-                       report_path=report_path, tables=pb.tables, tags=pb.tags,
-                       report_dir=report_dir, segments=labels, warnings=warnings,
-                       marketing_view=view, renamed=personas.renamed)
+#: what the run hands the graph before any stage starts
+GIVEN = ("engine", "run_id", "loaded", "policy", "margins")
 
 
 def run_training(cfg: TrainConfig, resolved: dict[str, Any] | None = None,
@@ -267,13 +48,9 @@ def run_training(cfg: TrainConfig, resolved: dict[str, Any] | None = None,
     """Train one segmentation and record it in MLflow; ``resolved`` is the config to log."""
     console = console or Console()
     validate_config(cfg)
-    if cfg.engine.name == "spark" and cfg.engine.distributed:
-        from clustering.spark.training import run_distributed_training
-
-        check_writable(cfg.paths.reports_dir, "paths.reports_dir")
-        return run_distributed_training(cfg, resolved, console)
+    distributed = cfg.engine.name == "spark" and cfg.engine.distributed
     check_writable(cfg.paths.reports_dir, "paths.reports_dir")
-    if cfg.data.format == "sample":
+    if cfg.data.format == "sample" and not distributed:
         check_writable(cfg.paths.data_dir, "paths.data_dir")
     random.seed(cfg.seed)
     np.random.seed(cfg.seed)
@@ -282,27 +59,43 @@ def run_training(cfg: TrainConfig, resolved: dict[str, Any] | None = None,
     m = cfg.model
     k_part = f"k{m.k}" if m.k else f"k{m.k_min}-{m.k_max}"
     console.say(f"Tracking to {tracking.redact_uri(uri)} (experiment '{experiment}')")
+    engine_tag = {"engine": "spark-distributed"} if distributed else {}
     tags = {"git_commit": tracking.git_commit(cfg.paths.root), "data": cfg.data.name,
-            "model": m.name, "seed": str(cfg.seed), "kind": "clustering", **dict(cfg.mlflow.tags)}
+            "model": m.name, "seed": str(cfg.seed), "kind": "clustering", **engine_tag,
+            **dict(cfg.mlflow.tags)}
+    config = resolved if resolved is not None else dataclasses.asdict(cfg)
     with tracking.tracked_run(uri, experiment, cfg.mlflow.run_name or f"{model_label(m)}-{k_part}-"
                               f"{cfg.data.name}", cfg.paths.root, tags, cfg.mlflow.parent_run_id,
-                              resolved if resolved is not None else dataclasses.asdict(cfg)) as run, \
-            threadpool_limits(limits=cfg.threads):
-        with console.stage(f"load data ({cfg.engine.name} engine)"):
+                              config) as run, threadpool_limits(limits=cfg.threads):
+        with console.stage(f"load data ({cfg.engine.name} engine"
+                           + (f" at {cfg.engine.master}, distributed)" if distributed else ")")):
             if cfg.mlflow.log_model:
                 tracking.warm_requirement_check()
             sources = sources_for(cfg.data, cfg.paths.data_dir)
             engine = open_engine(cfg.engine, sources, lookback_days=cfg.features.lookback_days,
                                  include=list(cfg.features.include), threads=cfg.threads,
-                                 snapshot_date=cfg.features.snapshot_date, data_dir=cfg.paths.data_dir)
+                                 snapshot_date=cfg.features.snapshot_date,
+                                 data_dir=cfg.paths.data_dir)
             for line in engine.loaded.describe():
                 console.detail(line)
             digest = digest_files(engine.loaded.files + engine.loaded.customer_files)
         try:
-            result = _compute(cfg, sources, engine, digest, console, run.info.run_id)
+            graph = (_distributed_stages if distributed else _local_stages)(cfg, sources,
+                                                                           console.detail)
+            given = {"engine": engine, "run_id": run.info.run_id, "loaded": engine.loaded,
+                     "policy": sources.policy, "margins": sources.transactions.margins}
+            values = run_stages(graph, given,
+                                workers=stage_workers(cfg.threads), start=console.start,
+                                finish=console.finish)
+            recording = _recording(cfg, config, engine_tag)
+            result = (_distributed_result if distributed else _local_result)(
+                values, recording, engine.loaded, digest, cfg.paths.reports_dir)
+            result.stage_seconds = dict(console.timings)
+            result.report_path = write_text(result.report_dir / "persona_report.html",
+                                            result.report_html)
+            write_text(result.report_dir / "persona_report.md", result.report_markdown)
             result.run_id, result.experiment_id, result.tracking_uri = (
                 run.info.run_id, run.info.experiment_id, uri)
-            result.resolved = resolved
             with console.stage("log to MLflow"):
                 result.quarantine_path = engine.write_quarantine(
                     result.report_dir / "quarantine.parquet")
@@ -311,3 +104,301 @@ def run_training(cfg: TrainConfig, resolved: dict[str, Any] | None = None,
             engine.close()
     console.timings["total"] = sum(console.timings.values())
     return result
+
+
+def stage_workers(threads: int | None) -> int:
+    """Stages run side by side on as many threads as the run may use cores."""
+    return int(threads) if threads else (len(os.sched_getaffinity(0))
+                                         if hasattr(os, "sched_getaffinity") else os.cpu_count())
+
+
+def _recording(cfg: TrainConfig, config: dict[str, Any], tags: dict[str, str]) -> Recording:
+    b, ml = cfg.baselines, cfg.mlflow
+    return Recording(
+        data_name=cfg.data.name, criterion=cfg.model.criterion, config=config,
+        baseline_params={n: dict(b.params.get(n) or {}) for n in b.enabled},
+        log_baseline_runs=b.log_runs, log_model=ml.log_model,
+        register_as=(tracking.model_name_for(ml.registered_model_name, cfg.data.name)
+                     if ml.log_model and ml.register else None), tags=tags)
+
+
+def _family(cfg: TrainConfig) -> Family:
+    m = cfg.model
+    return Family(m.name, m.k, m.k_min, m.k_max, m.criterion,
+                  family_params(m.name, m.params, cfg.engine.master))
+
+
+def _scaling(cfg: TrainConfig) -> Scaling:
+    p = cfg.preprocess
+    return Scaling(p.scaler, p.log_features, tuple(p.winsorize) if p.winsorize else None)
+
+
+def _relationship(cfg: TrainConfig) -> dict[str, str]:
+    special = {k: v.get("name", k) for k, v in cfg.personas.special.items()}
+    return {"prospect": special.get("prospects", "Prospects"),
+            "former": special.get("former", "Former customers")}
+
+
+def _catalogue(cfg: TrainConfig) -> dict[str, Any]:
+    return {"catalogue": cfg.personas.catalogue, "special": cfg.personas.special}
+
+
+def _baseline_factories(cfg: TrainConfig, has_potential: bool) -> dict[str, Any]:
+    """An unfitted baseline per enabled one. With the signals' potential on, the value vs
+    potential matrix reads their expected spend in training, and its refit on the hold-out's
+    earlier buyers (which have no signals) fits its own potential model with the signals'
+    horizon and sample, so both describe the same next period."""
+    pot = cfg.signals.potential
+
+    def factory(name: str):
+        params = dict(cfg.baselines.params.get(name) or {})
+        if name == "value_potential" and has_potential:
+            params |= {"horizon_days": pot.horizon_days, "fit_sample": pot.fit_sample,
+                       "random_state": cfg.seed}
+        return lambda: make_baseline(name, **params)
+
+    return {name: factory(name) for name in cfg.baselines.enabled}
+
+
+def _local_stages(cfg: TrainConfig, sources: DataSources, say) -> list[Stage]:
+    """The local engine's graph: features and signals, baselines, the segmentation (k chosen
+    by the future where asked), then the stages that need the segments."""
+    m, ev, sig, pot = cfg.model, cfg.evaluate, cfg.signals, cfg.signals.potential
+    seed, scaling = cfg.seed, _scaling(cfg)
+    by_future = ev.holdout_days > 0 and m.criterion == "future_auc" and m.k is None
+    snapshot = (pd.Timestamp(cfg.features.snapshot_date).date()
+                if cfg.features.snapshot_date else None)
+
+    graph = [
+        Stage("build customer features",
+              partial(st.build_features, snapshot=snapshot,
+                      prefetch_days=ev.holdout_days if by_future else 0, seed=seed, say=say),
+              ("engine",), ("features", "cal_sample")),
+        Stage("signals (potential, overdue)",
+              partial(st.fit_signals, potential=pot.enabled, horizon_days=pot.horizon_days,
+                      fit_sample=pot.fit_sample, overdue_cycles=sig.overdue_cycles, seed=seed,
+                      say=say), ("features",), ("signals", "signal_cols", "buyers")),
+        Stage("select columns",
+              partial(st.choose_columns, wanted=list(cfg.preprocess.features),
+                      categorical=list(cfg.preprocess.categorical), family=_family(cfg),
+                      potential_as_features=pot.enabled and pot.as_features,
+                      horizon_days=pot.horizon_days, fit_sample=pot.fit_sample, seed=seed,
+                      say=say), ("features", "signals", "buyers"), ("columns", "X"), quiet=True),
+        Stage("baseline factories", lambda signals: _baseline_factories(
+            cfg, signals.potential_ is not None), ("signals",), ("make_baselines",), quiet=True),
+        Stage("fit baselines", partial(st.fit_baselines, truth_path=sources.truth_path, say=say),
+              ("buyers", "make_baselines"), ("fitted", "truth")),
+    ]
+    if by_future:
+        graph.append(Stage(
+            "choose k by future separation",
+            partial(st.choose_k_by_future, scaling=scaling, holdout_days=ev.holdout_days,
+                    seed=seed, say=say),
+            ("engine", "features", "columns", "cal_sample"), ("k_chosen", "future_curve")))
+    else:
+        graph.append(Stage("k given", lambda: (None, None), (), ("k_chosen", "future_curve"),
+                           quiet=True))
+    graph.append(Stage(f"preprocess + segment ({m.name})",
+                       partial(st.segment, scaling=scaling, stability_runs=ev.stability_runs,
+                               sample_size=ev.silhouette_sample, seed=seed, say=say),
+                       ("X", "columns", "k_chosen", "future_curve"),
+                       ("pipe", "Xs", "names", "curve", "seg_metrics")))
+    return graph + _local_after_segments(cfg, say)
+
+
+def _local_after_segments(cfg: TrainConfig, say) -> list[Stage]:
+    """The local stages that need the segments: ids, personas, evaluation, the model and what
+    it labels, the hold-out, the playbook, plots and the report."""
+    ev, sig, ml, seed = cfg.evaluate, cfg.signals, cfg.mlflow, cfg.seed
+    previous_name = tracking.model_name_for(ml.registered_model_name, cfg.data.name)
+    graph = [
+        Stage("previous model", lambda buyers: tracking.previous_model(
+            previous_name if ml.log_model else None, ml.match_previous, buyers.columns, say),
+            ("buyers",), ("previous",), quiet=not (ml.log_model and ml.match_previous)),
+        Stage("match segment ids", partial(st.match_ids, say=say), ("previous", "buyers", "pipe"),
+              ("labels", "id_map", "matches"), quiet=True),
+        Stage("profiles + personas",
+              partial(st.name_personas_of, catalogue=_catalogue(cfg),
+                      min_fit=cfg.personas.min_fit,
+                      min_member_share=cfg.personas.min_member_share, say=say),
+              ("buyers", "labels", "features", "previous", "matches"), ("profile", "personas")),
+        Stage("evaluate", partial(st.evaluate, catalogue=list(cfg.personas.catalogue),
+                                  silhouette_sample=ev.silhouette_sample,
+                                  min_share=ev.min_share, seed=seed),
+              ("labels", "Xs", "buyers", "truth", "fitted", "personas", "profile"),
+              ("eval_metrics", "baselines")),
+        Stage("model", partial(st.assemble_model, lookback_days=cfg.features.lookback_days,
+                               relationship=_relationship(cfg)),
+              ("pipe", "personas", "id_map", "fitted", "signals", "policy", "margins"),
+              ("model",), quiet=True),
+        Stage("playbook", partial(st.run_playbook, settings={
+            "currency": cfg.data.currency, "new_customer_days": sig.new_customer_days,
+            "abc_share": sig.abc_share, "horizon_days": sig.potential.horizon_days,
+            "matrix": list(sig.matrix), "overdue_cycles": sig.overdue_cycles}, say=say),
+              ("buyers", "model", "labels", "fitted", "features", "signal_cols", "loaded"),
+              ("playbook",)),
+        Stage("label every customer", partial(st.label_customers, say=say),
+              ("model", "features", "signal_cols"), ("customer_labels",)),
+        Stage("segment mix", st.describe_segments, ("engine", "buyers", "labels", "features"),
+              ("mix",)),
+        Stage("population", lambda buyers, features: buyers[features.features].median(),
+              ("buyers", "features"), ("population",), quiet=True),
+        Stage("extra", lambda features: {"prospects": features.n_prospects,
+                                         "former": features.n_lapsed},
+              ("features",), ("extra",), quiet=True),
+        Stage("attributes", lambda features: features.attributes, ("features",),
+              ("attributes",), quiet=True),
+        Stage("sections", lambda playbook: playbook.sections, ("playbook",), ("sections",),
+              quiet=True),
+        Stage("snapshot", lambda features: features.snapshot_date, ("features",),
+              ("snapshot_date",), quiet=True),
+    ]
+    if ev.holdout_days > 0:
+        graph.append(Stage(f"future validation ({ev.holdout_days}-day hold-out)",
+                           partial(st.validate_future, holdout_days=ev.holdout_days, seed=seed,
+                                   say=say),
+                           ("engine", "features", "pipe", "columns", "make_baselines",
+                            "cal_sample"), ("future",)))
+    else:
+        graph.append(Stage("no hold-out", dict, (), ("future",), quiet=True))
+    return graph + _shared_stages(cfg, say)
+
+
+def _shared_stages(cfg: TrainConfig, say) -> list[Stage]:
+    """The stages both engines run once the segments are named: the run's name, plots,
+    guardrails and the persona report."""
+    ev = cfg.evaluate
+    label = model_label(cfg.model)
+    return [
+        Stage("run name", lambda pipe, run_id: st.run_name_of(
+            label, int(pipe[-1].n_clusters_), cfg.preprocess.scaler, cfg.data.name, run_id,
+            cfg.mlflow.run_name), ("pipe", "run_id"), ("run_name", "report_name"), quiet=True),
+        Stage("plots", partial(st.draw_figures, criterion=cfg.model.criterion, seed=cfg.seed),
+              ("pipe", "Xs", "labels", "names", "curve", "personas", "attributes"),
+              ("figures",)),
+        Stage("guardrails", partial(st.check_guardrails, min_share=ev.min_share,
+                                    max_share=ev.max_share, max_personas=ev.max_personas,
+                                    say=say),
+              ("profile", "personas", "loaded"), ("warnings", "view"), quiet=True),
+        Stage("persona report", partial(st.write_report, data_name=cfg.data.name,
+                                        special=cfg.personas.special, currency=cfg.data.currency),
+              ("profile", "personas", "population", "run_name", "snapshot_date", "figures",
+               "extra", "warnings", "view", "mix", "sections"), ("report",)),
+    ]
+
+
+def _distributed_stages(cfg: TrainConfig, sources: DataSources, say) -> list[Stage]:
+    """Spark's distributed graph: features, the sample, MLlib on every buyer, aggregates,
+    baselines in Spark SQL and labels written by Spark; then the shared stages."""
+    from clustering.spark import stages as sp  # pyspark only when Spark is asked for
+
+    ev, seed, e = cfg.evaluate, cfg.seed, cfg.engine
+    snapshot = (pd.Timestamp(cfg.features.snapshot_date).date()
+                if cfg.features.snapshot_date else None)
+    scoring = {"silhouette_sample": ev.silhouette_sample, "min_share": ev.min_share, "seed": seed}
+    m = cfg.model
+    k_part = f"k={m.k}" if m.k else f"k {m.k_min}..{m.k_max} by {m.criterion} on the sample"
+    graph = [
+        Stage("build customer features (Spark)",
+              partial(sp.build_features_frame, snapshot=snapshot,
+                      lookback_days=cfg.features.lookback_days, say=say),
+              ("engine",), ("sf", "counts")),
+        Stage(f"sample at most {e.sample_rows:,} buyers, fit scaling",
+              partial(sp.sample_and_scale, wanted=list(cfg.preprocess.features),
+                      categorical=list(cfg.preprocess.categorical), scaling=_scaling(cfg),
+                      sample_rows=e.sample_rows, seed=seed),
+              ("engine", "sf"), ("sample", "pre", "Xs", "names", "inputs")),
+        Stage(f"segment on Spark ({m.name}, {k_part})",
+              partial(sp.segment_frame, family=_family(cfg),
+                      silhouette_sample=ev.silhouette_sample, seed=seed, say=say),
+              ("engine", "pre", "Xs", "inputs"), ("seg", "curve")),
+        Stage("pipeline", lambda pre, seg: (Pipeline([("preprocess", pre), ("segment", seg)]),
+                                            seg.labels_),
+              ("pre", "seg"), ("pipe", "labels"), quiet=True),
+        Stage("profiles (Spark aggregates) + personas",
+              partial(sp.profile_and_name, catalogue=_catalogue(cfg),
+                      min_fit=cfg.personas.min_fit,
+                      min_member_share=cfg.personas.min_member_share),
+              ("engine", "seg", "sf", "sample"), ("profile", "population", "personas")),
+        Stage("evaluate (sample)",
+              partial(sp.evaluate_sample, truth_path=sources.truth_path,
+                      catalogue=list(cfg.personas.catalogue), **scoring),
+              ("engine", "seg", "Xs", "sample", "counts", "personas", "profile"),
+              ("eval_metrics", "truth")),
+        Stage("baselines (Spark SQL)",
+              partial(sp.label_baselines, enabled=list(cfg.baselines.enabled), say=say,
+                      params={n: dict(cfg.baselines.params.get(n) or {})
+                              for n in cfg.baselines.enabled}),
+              ("engine", "sf", "counts"), ("baselines_done", "baselines_skipped")),
+        Stage("score baselines (sample)", lambda engine, baselines_done, seg, Xs, sample, truth:
+              sp.score_baselines(engine, baselines_done, seg, Xs, sample, truth, **scoring),
+              ("engine", "baselines_done", "seg", "Xs", "sample", "truth"),
+              ("baselines", "agreement")),
+        Stage("model", partial(st.assemble_model, id_map=None, fitted=None, signals=None,
+                               lookback_days=cfg.features.lookback_days, margins=None,
+                               relationship=_relationship(cfg)),
+              ("pipe", "personas", "policy"), ("model",), quiet=True),
+        Stage("write labels (Spark, partitioned Parquet)",
+              lambda engine, personas, baselines_done, report_name, counts: sp.write_labels(
+                  engine, personas.names(), _relationship(cfg), baselines_done,
+                  Path(cfg.paths.reports_dir) / report_name / "labels", counts, say),
+              ("engine", "personas", "baselines_done", "report_name", "counts"),
+              ("labels_path",)),
+        Stage("extra", lambda counts: {"prospects": counts.prospects, "former": counts.lapsed},
+              ("counts",), ("extra",), quiet=True),
+        Stage("attributes", lambda sf: sf.attributes, ("sf",), ("attributes",), quiet=True),
+        Stage("snapshot", lambda sf, engine: snapshot or engine.snapshot, ("sf", "engine"),
+              ("snapshot_date",), quiet=True),
+        Stage("no mix", lambda: (None, None), (), ("mix", "sections"), quiet=True),
+    ]
+    return graph + _shared_stages(cfg, say)
+
+
+def _report_dir(cfg_reports_dir: str, values: dict[str, Any]) -> Path:
+    return Path(cfg_reports_dir) / values["report_name"]
+
+
+def _local_result(values: dict[str, Any], recording: Recording, loaded, digest: str,
+                  reports_dir: str) -> TrainResult:
+    """The local graph's values as one result; the hold-out's scores join the metrics."""
+    v, fr, pb = values, values["features"], values["playbook"]
+    future = v["future"]
+    metrics = (v["eval_metrics"] | v["seg_metrics"]
+               | {"n_customers": float(len(v["buyers"])), "n_prospects": float(fr.n_prospects),
+                  "n_lapsed": float(fr.n_lapsed)} | pb.metrics
+               | future.get("clusters", ({}, None))[0])
+    baselines = {b: dataclasses.replace(s, metrics=s.metrics | future.get(b, ({}, None))[0])
+                 for b, s in v["baselines"].items()}
+    md, html = v["report"]
+    personas = v["personas"]
+    return TrainResult(
+        recording, v["run_name"], loaded, digest, fr.snapshot_date, dict(fr.skipped),
+        # the ids are left out: unique by construction, and counting a million took 0.8 s
+        fr.table.drop(columns="customer_id").describe(include="all").T
+        .reset_index(names="feature"),
+        v["X"].head(5), v["Xs"], v["names"], v["curve"], v["model"], v["profile"],
+        personas.table, personas.fit_matrix, metrics, baselines, v["figures"] | pb.figures, md,
+        html, _report_dir(reports_dir, v), Path(), v["labels"], features=fr,
+        labels=v["customer_labels"], future=future, truth=v["truth"], matches=v["matches"],
+        previous_uri=v["previous"][0], warnings=v["warnings"], renamed=personas.renamed,
+        marketing_view=v["view"], tables=pb.tables, tags=pb.tags)
+
+
+def _distributed_result(values: dict[str, Any], recording: Recording, loaded, digest: str,
+                        reports_dir: str) -> TrainResult:
+    """The distributed graph's values as one result (labels left where Spark wrote them)."""
+    v, sf, personas = values, values["sf"], values["personas"]
+    skipped = {f"baseline {b}": "not computed by the distributed path"
+               for b in v["baselines_skipped"]} | dict(sf.skipped)
+    if recording.config.get("signals", {}).get("potential", {}).get("as_features"):
+        skipped["signals.potential.as_features"] = "the potential model runs on the local engine"
+    sample = v["sample"]
+    md, html = v["report"]
+    return TrainResult(
+        recording, v["run_name"], loaded, digest, v["snapshot_date"], skipped,
+        sample.describe(include="all").T.reset_index(names="feature"),
+        sample[v["inputs"]].head(5), v["Xs"], v["names"], v["curve"], v["model"], v["profile"],
+        personas.table, personas.fit_matrix, v["eval_metrics"] | v["agreement"],
+        v["baselines"], v["figures"], md, html, _report_dir(reports_dir, v), Path(), v["labels"],
+        labels_path=v["labels_path"], sample=sample, truth=v["truth"], warnings=v["warnings"],
+        renamed=personas.renamed, marketing_view=v["view"])

@@ -148,11 +148,12 @@ def test_value_potential_refit_takes_the_signals_horizon(settings_for):
     """The matrix reads the signals' expected spend in training; its refit on the hold-out's
     buyers (no signals there) fits its own potential model: with the signals' horizon, not
     the baseline's own setting, so both describe the same next period."""
-    from clustering.training import baseline_for
+    from clustering.training import _baseline_factories
 
     settings, _ = settings_for("signals.potential.horizon_days=30",
                                "baselines.params.value_potential.horizon_days=365")
-    assert baseline_for(settings, "value_potential", True).horizon_days == 30
-    assert baseline_for(settings, "value_potential", False).horizon_days == 365
-    assert baseline_for(settings, "rfm", True).get_params() == \
-        baseline_for(settings, "rfm", False).get_params()
+    with_signals = _baseline_factories(settings, has_potential=True)
+    without = _baseline_factories(settings, has_potential=False)
+    assert with_signals["value_potential"]().horizon_days == 30
+    assert without["value_potential"]().horizon_days == 365
+    assert with_signals["rfm"]().get_params() == without["rfm"]().get_params()

@@ -237,7 +237,7 @@ def test_the_online_retail_preset_reads_the_uci_csv(tmp_path, settings_for):
 
 
 def test_buyers_with_a_single_order_each_are_named():
-    from clustering.training import single_order_warning
+    from clustering.stages import single_order_warning
 
     per_order = pd.DataFrame({"frequency": [1.0] * 970 + [2.0] * 30})
     assert single_order_warning(per_order) == [

@@ -144,11 +144,8 @@ def test_an_inherited_name_the_segment_no_longer_earns_is_replaced():
     matches = pd.DataFrame({"published_id": [0, 1], "previous_segment": [0, 1],
                             "status": ["matched", "matched"]})
 
-    class Settings:
-        catalogue = CATALOGUE["catalogue"]
-
     kept = keep_previous_names(fresh, {0: "Loyal customers", 1: "New customers"}, matches,
-                               Settings, "version 4")
+                               CATALOGUE["catalogue"], "version 4")
     t = kept.table.set_index("segment")
     assert t.at[0, "name"] == "Sleeping customers" and t.at[1, "name"] == "New customers"
     assert kept.renamed["message"].tolist() == [

@@ -9,8 +9,6 @@ lifecycle, value classes) are in :mod:`.classic`, those on value and potential i
 
 from __future__ import annotations
 
-from typing import Any
-
 from clustering.baselines.base import _Baseline, quantile_scores
 from clustering.baselines.classic import (
     ABC_XYZ_TIERS,
@@ -25,7 +23,7 @@ from clustering.baselines.value import ValuePotentialSegmenter, VIPSegmenter
 
 __all__ = ["ABC_XYZ_TIERS", "BASELINES", "RFM_RULES", "ABCXYZSegmenter", "BCGSegmenter",
            "LifecycleSegmenter", "RFMSegmenter", "VIPSegmenter", "ValueClassSegmenter",
-           "ValuePotentialSegmenter", "baseline_params", "make_baseline", "quantile_scores"]
+           "ValuePotentialSegmenter", "make_baseline", "quantile_scores"]
 
 BASELINES: dict[str, type] = {
     "rfm": RFMSegmenter,
@@ -43,7 +41,3 @@ def make_baseline(name: str, **params) -> _Baseline:
 
     return build(BASELINES, name, params, "baseline")
 
-
-def baseline_params(settings, name: str) -> dict[str, Any]:
-    """The configured parameters of baseline ``name`` (:class:`clustering.config.BaselinesConfig`)."""
-    return dict(settings.params.get(name) or {})

@@ -121,15 +121,21 @@ def resolve_snapshot(snapshot_date, last_timestamp, where: str) -> dt.date:
     return (pd.Timestamp(last).normalize() + pd.Timedelta(days=1)).date()
 
 
-def apply_quality(con: duckdb.DuckDBPyConnection, policy: QualityPolicy, snapshot_date,
-                  where: str, has_currency: bool, has_orders: bool = True) -> QualityReport:
-    """Split ``transactions_typed`` into the ``transactions`` view and ``quarantine`` table.
+@dataclass
+class _Tally:
+    """What the split of ``_checked`` counted: the reasons' rows and the exact copies."""
 
-    The deduplicated lines are materialised once, with their check result and number of extra
-    copies, as ``_checked`` (the currencies, which copies cannot change, are listed from the
-    source as it streams); ``transactions`` is a table of its clean lines, and ``_checked`` is
-    dropped once the quarantine is written.
-    """
+    counts: dict[str, int]  # reason -> quarantined rows
+    n_read: int  # lines read, copies included
+    n_extra: int  # extra copies of a line (set aside as duplicates)
+    copied_value: float  # their absolute value
+    kept_value: float  # the absolute value of the distinct lines
+
+
+def _rates_sql(con: duckdb.DuckDBPyConnection, policy: QualityPolicy, where: str,
+               has_currency: bool) -> str:
+    """SQL: each line's rate to the data's currency ("NULL" when there is nothing to convert);
+    mixed currencies without rates fail."""
     rates_sql = "NULL"
     if has_currency:
         currencies = [r[0] for r in con.execute(
@@ -143,6 +149,13 @@ def apply_quality(con: duckdb.DuckDBPyConnection, policy: QualityPolicy, snapsho
             cases = " ".join(f"WHEN '{c.replace(chr(39), '')}' THEN {float(r)}"
                              for c, r in policy.currency_rates.items())
             rates_sql = f"(CASE currency {cases} END)"
+    return rates_sql
+
+
+def _check_lines(con: duckdb.DuckDBPyConnection, rates_sql: str,
+                 snapshot: dt.date | None) -> None:
+    """Materialise ``_checked``: the typed lines (amounts converted) with the first failing
+    reason of each, NULL for a line that passes."""
     amount = f"(amount * {rates_sql})" if rates_sql != "NULL" else "amount"
 
     def source(view: str) -> str:
@@ -150,8 +163,6 @@ def apply_quality(con: duckdb.DuckDBPyConnection, policy: QualityPolicy, snapsho
                 if rates_sql != "NULL" else f"SELECT * FROM {view}")
 
     base = source("transactions_typed")
-    # without a configured snapshot, it is the day after the last valid line: no line is after it
-    snapshot = None if snapshot_date is None else resolve_snapshot(snapshot_date, None, where)
     after = (f"WHEN t.ts >= TIMESTAMP '{snapshot.isoformat()}' THEN 'after_snapshot'"
              if snapshot is not None else "")
     currency_rule = (f"WHEN {rates_sql} IS NULL THEN 'unknown_currency'"
@@ -170,10 +181,11 @@ def apply_quality(con: duckdb.DuckDBPyConnection, policy: QualityPolicy, snapsho
             WHEN t.amount = 0 THEN 'zero_amount'
             END AS reason
         FROM ({base}) t""")
-    if snapshot is None:  # fails in one line when no row has an id, a date and an amount
-        resolve_snapshot(None, lambda: con.execute(
-            "SELECT max(ts) FROM _checked WHERE reason IS NULL OR reason = 'zero_amount'"
-        ).fetchall()[0][0], where)
+
+
+def _mark_unmatched_returns(con: duckdb.DuckDBPyConnection, where: str) -> None:
+    """Set aside the returns with no purchase of their customer on or before them, fail on ids
+    Excel wrote in scientific notation, and keep the buyers' ids as ``_buyer_ids``."""
     # returns with no purchase on or before them: each customer's first purchase among the
     # lines that passed, then only the return lines are looked at (one read of the source,
     # where a first pass over it for the first purchases took 2.5 s at 10M lines)
@@ -203,6 +215,11 @@ def apply_quality(con: duckdb.DuckDBPyConnection, policy: QualityPolicy, snapsho
     # checks (:func:`clustering.inputs.attributes.customer_id_warnings`), dropped after loading
     con.execute("DROP TABLE IF EXISTS _buyer_ids")
     con.execute("ALTER TABLE _first_buy RENAME TO _buyer_ids")
+
+
+def _split_checked(con: duckdb.DuckDBPyConnection) -> _Tally:
+    """Write ``_checked`` out as the ``cancelled_orders``, ``transactions`` and ``quarantine``
+    tables (the duplicates included) and count what was set aside."""
     present = {c for (c,) in con.execute("SELECT column_name FROM (DESCRIBE _checked)").fetchall()}
     # orders whose status cancelled them are set aside, but how often a customer cancels is a
     # trait of their own (the features' cancel_rate): one row per such order, for every pass
@@ -235,6 +252,13 @@ def apply_quality(con: duckdb.DuckDBPyConnection, policy: QualityPolicy, snapsho
                    * EXCLUDE (_copies, reason, _no_date, _no_order, _cancelled)
             FROM _checked WHERE _copies > 0""")
         counts["duplicate"] = int(n_extra)
+    return _Tally(counts, n_read, n_extra, copied_value, kept_value)
+
+
+def _per_file_counts(con: duckdb.DuckDBPyConnection
+                     ) -> tuple[dict[str, tuple[int, int]], list[str]]:
+    """File -> (rows read, kept) when the lines name their file, and a line for each file
+    whose rows mostly fail the checks."""
     per_file, lost = {}, []
     if "source_file" in {c for (c,) in con.execute("SELECT column_name FROM (DESCRIBE _checked)"
                                                    ).fetchall()}:
@@ -248,14 +272,14 @@ def apply_quality(con: duckdb.DuckDBPyConnection, policy: QualityPolicy, snapsho
         # and leaves out a period, however small its share of all the rows
         lost = [f"{Path(f).name}: {bad:,} of its {lines:,} rows set aside (mostly {why})"
                 for f, _, _, lines, bad, why in rows if lines >= 5 and bad > 0.5 * lines]
-    con.execute("DROP TABLE _checked")
-    kept, last_clean = con.execute("SELECT count(*), max(ts) FROM transactions").fetchall()[0]
-    if snapshot_date is None and last_clean is not None:
-        # the day after the last line that passed the checks: a trailing day of only zero
-        # amounts or unmatched returns does not move the snapshot
-        snapshot = resolve_snapshot(None, lambda: last_clean, where)
-    report = QualityReport(int(n_read), int(kept), {k: int(v) for k, v in counts.items()}, snapshot,
-                           per_file)
+    return per_file, lost
+
+
+def _report_warnings(report: QualityReport, tally: _Tally, lost: list[str], where: str) -> None:
+    """Warn of files whose rows mostly fail and of many exact copies (set aside, but maybe
+    real lines)."""
+    n_extra, n_read = tally.n_extra, tally.n_read
+    copied_value, kept_value = tally.copied_value, tally.kept_value
     if lost:
         report.warnings.append(
             f"{where}: most rows of {len(lost)} file(s) fail the checks: " + "; ".join(lost[:5])
@@ -271,6 +295,13 @@ def apply_quality(con: duckdb.DuckDBPyConnection, policy: QualityPolicy, snapsho
             "Overlapping exports make such copies; if yours can hold two identical lines that "
             "are both real (the same item twice in one order without a line number, two equal "
             "vouchers), set data.quality.dedupe=false")
+
+
+def _check_share(con: duckdb.DuckDBPyConnection, policy: QualityPolicy, report: QualityReport,
+                 tally: _Tally, where: str, has_orders: bool) -> None:
+    """Fail when more than ``max_share`` of the rows fail the checks (deliberate reasons and a
+    few junk lines not counted), with what to check for the main reasons."""
+    counts, n_read = tally.counts, tally.n_read
     junk = counts.get("junk_line", 0)
     errors = (report.quarantined - counts.get("after_snapshot", 0) - counts.get("duplicate", 0)
               - counts.get("cancelled_order", 0)
@@ -285,6 +316,38 @@ def apply_quality(con: duckdb.DuckDBPyConnection, policy: QualityPolicy, snapsho
                else "")
             + "If these rows are expected, raise data.quality.max_share to "
             f"{min(1.0, errors / n_read + 0.01):.2f} to set them aside and run on the rest.")
+
+
+def apply_quality(con: duckdb.DuckDBPyConnection, policy: QualityPolicy, snapshot_date,
+                  where: str, has_currency: bool, has_orders: bool = True) -> QualityReport:
+    """Split ``transactions_typed`` into the ``transactions`` view and ``quarantine`` table.
+
+    The deduplicated lines are materialised once, with their check result and number of extra
+    copies, as ``_checked`` (the currencies, which copies cannot change, are listed from the
+    source as it streams); ``transactions`` is a table of its clean lines, and ``_checked`` is
+    dropped once the quarantine is written.
+    """
+    rates_sql = _rates_sql(con, policy, where, has_currency)
+    # without a configured snapshot, it is the day after the last valid line: no line is after it
+    snapshot = None if snapshot_date is None else resolve_snapshot(snapshot_date, None, where)
+    _check_lines(con, rates_sql, snapshot)
+    if snapshot is None:  # fails in one line when no row has an id, a date and an amount
+        resolve_snapshot(None, lambda: con.execute(
+            "SELECT max(ts) FROM _checked WHERE reason IS NULL OR reason = 'zero_amount'"
+        ).fetchall()[0][0], where)
+    _mark_unmatched_returns(con, where)
+    tally = _split_checked(con)
+    per_file, lost = _per_file_counts(con)
+    con.execute("DROP TABLE _checked")
+    kept, last_clean = con.execute("SELECT count(*), max(ts) FROM transactions").fetchall()[0]
+    if snapshot_date is None and last_clean is not None:
+        # the day after the last line that passed the checks: a trailing day of only zero
+        # amounts or unmatched returns does not move the snapshot
+        snapshot = resolve_snapshot(None, lambda: last_clean, where)
+    report = QualityReport(int(tally.n_read), int(kept),
+                           {k: int(v) for k, v in tally.counts.items()}, snapshot, per_file)
+    _report_warnings(report, tally, lost, where)
+    _check_share(con, policy, report, tally, where, has_orders)
     if kept == 0:
         raise DataError(f"{where}: no rows left after the checks: {report.summary()}")
     return report

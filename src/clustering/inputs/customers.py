@@ -20,9 +20,74 @@ from clustering.inputs.attributes import describe as describe_attributes
 from clustering.inputs.checks import plausible_date_sql
 from clustering.inputs.dialect import sniff_date_format
 from clustering.inputs.ids import id_sql
-from clustering.inputs.reading import check_date_format, date_sql, open_inputs
+from clustering.inputs.reading import Inputs, check_date_format, date_sql, open_inputs
 from clustering.inputs.sql import ident
 from clustering.inputs.tables import LoadedData, TableSource, missing_column
+
+
+def _signup_formats(con: duckdb.DuckDBPyConnection, source: TableSource, reader: str,
+                    signup: str, where: str, loaded: LoadedData) -> list[str | None]:
+    """The formats the text signup dates are read with: the customers' own setting, else
+    sniffed as the transactions' dates are (none when that is ambiguous: a warning)."""
+    if source.date_format:
+        check_date_format(con, source.date_format, "data.customer_date_format")
+        return [source.date_format]
+    try:
+        return sniff_date_format(con, reader, ident(signup), where)
+    except DataError as exc:  # ambiguous: the customers' own setting; the run goes on
+        loaded.warnings.append(str(exc).replace("data.date_format",
+                                                "data.customer_date_format")
+                               + "; until then they are left empty")
+        return []
+
+
+def _signup_sql(con: duckdb.DuckDBPyConnection, source: TableSource, inputs: Inputs,
+                signup: str, where: str, loaded: LoadedData) -> str:
+    """The ``signup_date`` select item; a date that does not read (or is out of range) is
+    said in a warning, not only left empty."""
+    reader = inputs.relation
+    col = f"src.{ident(signup)}"
+    typed = inputs.present[signup].startswith(("TIMESTAMP", "DATE"))  # a format is for text
+    formats: list[str | None] = (
+        [None] if typed else _signup_formats(con, source, reader, signup, where, loaded))
+    expr = (f"CAST({col} AS TIMESTAMP)" if typed
+            else date_sql(f"trim(CAST({col} AS VARCHAR))", formats))
+    item = f"(CASE WHEN {plausible_date_sql(expr)} THEN {expr} END) AS signup_date"
+    if formats:  # a date that does not read (or is out of range) is said, not left empty
+        text = (f"CAST({col} AS VARCHAR)" if typed
+                else f"nullif(trim(CAST({col} AS VARCHAR)), '')")
+        read = plausible_date_sql(expr)
+        n, bad, example = con.execute(
+            f"SELECT count({text}), count({text}) FILTER (WHERE NOT coalesce({read}, false)), "
+            f"any_value({text}) FILTER (WHERE NOT coalesce({read}, false)) "
+            f"FROM {reader} AS src").fetchall()[0]
+        if bad:
+            loaded.warnings.append(
+                f"{where}: {bad:,} of {n:,} signup dates in '{signup}' " + (
+                    f"are before 1900 or after 2200 (e.g. '{example}') and are left empty"
+                    if typed else f"do not read as dates (e.g. '{example}') and are left "
+                    "empty: set data.customer_date_format (e.g. '%d.%m.%Y')"))
+        elif any(formats):
+            loaded.notes.append(f"{Path(where).name}: signup dates read as " + ", then ".join(
+                f"'{f}'" if f else "ISO 8601" for f in formats))
+    return item
+
+
+def _lead_selects(source: TableSource, present: dict[str, str], where: str,
+                  loaded: LoadedData) -> list[str]:
+    """Lead qualification: whether each mapped lead field (contact, need, budget) is filled
+    in, as ``has_<field>`` select items; the mapped fields are listed in ``loaded``."""
+    select: list[str] = []
+    loaded.lead_fields = []
+    for role in ("contact", "need", "budget"):  # lead qualification: is the field filled in?
+        name = source.columns.get(role)
+        if name:
+            if name not in present:
+                raise missing_column(role, name, list(present), where, "data.customer_columns")
+            select.append(f"nullif(trim(CAST(src.{ident(name)} AS VARCHAR)), '') IS NOT NULL "
+                          f"AS has_{role}")
+            loaded.lead_fields.append(role)
+    return select
 
 
 def register_customers(
@@ -45,52 +110,11 @@ def register_customers(
     signup = source.columns.get("signup_date")
     has_signup = bool(signup and signup in present)
     if has_signup:
-        col = f"src.{ident(signup)}"
-        typed = present[signup].startswith(("TIMESTAMP", "DATE"))  # a format is for text
-        formats: list[str | None] = [None]
-        if source.date_format and not typed:
-            check_date_format(con, source.date_format, "data.customer_date_format")
-            formats = [source.date_format]
-        elif not typed:  # sniffed as the transactions' dates are
-            try:
-                formats = sniff_date_format(con, reader, ident(signup), where)
-            except DataError as exc:  # ambiguous: the customers' own setting; the run goes on
-                loaded.warnings.append(str(exc).replace("data.date_format",
-                                                        "data.customer_date_format")
-                                       + "; until then they are left empty")
-                formats = []
-        expr = (f"CAST({col} AS TIMESTAMP)" if typed
-                else date_sql(f"trim(CAST({col} AS VARCHAR))", formats))
-        select.append(f"(CASE WHEN {plausible_date_sql(expr)} THEN {expr} END) AS signup_date")
-        if formats:  # a date that does not read (or is out of range) is said, not left empty
-            text = (f"CAST({col} AS VARCHAR)" if typed
-                    else f"nullif(trim(CAST({col} AS VARCHAR)), '')")
-            read = plausible_date_sql(expr)
-            n, bad, example = con.execute(
-                f"SELECT count({text}), count({text}) FILTER (WHERE NOT coalesce({read}, false)), "
-                f"any_value({text}) FILTER (WHERE NOT coalesce({read}, false)) "
-                f"FROM {reader} AS src").fetchall()[0]
-            if bad:
-                loaded.warnings.append(
-                    f"{where}: {bad:,} of {n:,} signup dates in '{signup}' " + (
-                        f"are before 1900 or after 2200 (e.g. '{example}') and are left empty"
-                        if typed else f"do not read as dates (e.g. '{example}') and are left "
-                        "empty: set data.customer_date_format (e.g. '%d.%m.%Y')"))
-            elif any(formats):
-                loaded.notes.append(f"{Path(where).name}: signup dates read as " + ", then ".join(
-                    f"'{f}'" if f else "ISO 8601" for f in formats))
+        select.append(_signup_sql(con, source, inputs, signup, where, loaded))
     for a in attributes:
         if a not in present:
             raise missing_column("attribute", a, list(present), where, "data.attributes")
-    loaded.lead_fields = []
-    for role in ("contact", "need", "budget"):  # lead qualification: is the field filled in?
-        name = source.columns.get(role)
-        if name:
-            if name not in present:
-                raise missing_column(role, name, list(present), where, "data.customer_columns")
-            select.append(f"nullif(trim(CAST(src.{ident(name)} AS VARCHAR)), '') IS NOT NULL "
-                          f"AS has_{role}")
-            loaded.lead_fields.append(role)
+    select += _lead_selects(source, present, where, loaded)
     # attributes as their most common spelling, placeholders as missing (clustering.inputs.attributes)
     repeated = repeated_ids(con, reader, ident(cid))
     loaded.attribute_quality = canonical_tables(con, reader, ident(cid), list(attributes),

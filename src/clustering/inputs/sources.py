@@ -49,6 +49,7 @@ from clustering.inputs.events import register_events
 from clustering.inputs.ids import id_sql
 from clustering.inputs.reading import (
     FILE_COL,
+    Inputs,
     Parsers,
     list_files,
     open_inputs,
@@ -84,19 +85,40 @@ def _blank(col: str, sql_type: str | None) -> str:
     return f"(nullif(trim(CAST({col} AS VARCHAR)), '') IS NULL)"
 
 
-def register_transactions(
-    con: duckdb.DuckDBPyConnection, source: TableSource, policy: QualityPolicy | None = None,
-    snapshot_date=None,
-) -> LoadedData:
-    """Create the canonical, checked ``transactions`` table in ``con`` from ``source``.
+@dataclass
+class _Columns:
+    """The mapped columns of a transactions source and how to read them: the context the
+    helpers of :func:`register_transactions` share."""
 
-    Rows that fail the checks of :mod:`clustering.inputs.checks` are set aside in ``quarantine``
-    with a reason; the report is in ``LoadedData.quality``.
-    """
-    policy = policy or QualityPolicy()
-    inputs = open_inputs(con, source.path, source.fmt, source.delimiter, source.encoding)
-    files, present, reader = inputs.files, inputs.present, inputs.relation
-    where = files[0] if len(files) == 1 else f"{source.path} ({len(files)} files)"
+    mapped: dict[str, str]  # role -> column of the files
+    present: dict[str, str]  # column -> DuckDB type
+    parse: Parsers
+    source: TableSource
+    where: str
+
+    def col(self, role: str) -> str:
+        """The quoted column mapped to ``role``."""
+        return ident(self.mapped[role])
+
+    def num(self, role: str) -> str:
+        """SQL: the column mapped to ``role`` as a number, by each file group's decimal mark."""
+        return self.parse.number(self.col(role), role)
+
+
+@dataclass
+class _Typed:
+    """The typed columns of ``transactions_typed`` and what the checks need of them."""
+
+    columns: list[str]  # SQL select items, canonical names
+    ts: str  # SQL: the parsed timestamp
+    ts_col: str  # the quoted timestamp column as read
+    profit: str | None  # SQL: the line's profit, when costs or margins give it
+
+
+def _map_columns(source: TableSource, present: dict[str, str],
+                 where: str) -> tuple[dict[str, str], list[str]]:
+    """Role -> column of the files for the configured columns found there, and the optional
+    roles that are not: a required one that is absent is an error, an optional one a note."""
     cols = {k: v for k, v in source.columns.items() if v}
     for role in REQUIRED:
         if role not in cols:
@@ -113,73 +135,99 @@ def register_transactions(
     for role in OPTIONAL:
         if role not in cols and role not in missing_optional:
             missing_optional.append(role)
-    loaded_notes: list[str] = []
-    if inputs.per_file:  # every file must have the columns that make a line, not only one
-        lacking = inputs.missing_by_file(con, list(mapped.values()))
-        core = {mapped[r] for r in ("customer_id", "timestamp", "amount", "quantity", "unit_price")
-                if r in mapped}
-        for f, (names, _) in lacking.items():  # an optional column newer files added: a note
-            loaded_notes.extend(f"{Path(f).name}: no column '{n}' (read as empty there)"
-                                for n in names if n not in core)
-        lacking = {f: ([n for n in names if n in core], has)
-                   for f, (names, has) in lacking.items() if set(names) & core}
-        if lacking:
-            f, (names, has) = next(iter(lacking.items()))
-            raise DataError(
-                f"{f}: no column {', '.join(repr(n) for n in names)} (mapped in data.columns; "
-                f"{len(files) - len(lacking)} of the {len(files)} files at {source.path} have "
-                f"every mapped column). Its columns: {', '.join(has)}. Rename the column in that "
-                "file, or leave the file out of data.path: its rows would be read without it.")
+    return mapped, missing_optional
 
-    parse = Parsers(con, inputs, mapped, source, where)
 
-    def num(role: str) -> str:
-        return parse.number(ident(mapped[role]), role)
+def _check_files(con: duckdb.DuckDBPyConnection, inputs: Inputs, mapped: dict[str, str],
+                 source: TableSource) -> list[str]:
+    """Notes on the files that lack an optional mapped column; fails for one that lacks a
+    column that makes a line: every file must have those, not only one."""
+    if not inputs.per_file:
+        return []
+    files = inputs.files
+    notes: list[str] = []
+    lacking = inputs.missing_by_file(con, list(mapped.values()))
+    core = {mapped[r] for r in ("customer_id", "timestamp", "amount", "quantity", "unit_price")
+            if r in mapped}
+    for f, (names, _) in lacking.items():  # an optional column newer files added: a note
+        notes.extend(f"{Path(f).name}: no column '{n}' (read as empty there)"
+                     for n in names if n not in core)
+    lacking = {f: ([n for n in names if n in core], has)
+               for f, (names, has) in lacking.items() if set(names) & core}
+    if lacking:
+        f, (names, has) = next(iter(lacking.items()))
+        raise DataError(
+            f"{f}: no column {', '.join(repr(n) for n in names)} (mapped in data.columns; "
+            f"{len(files) - len(lacking)} of the {len(files)} files at {source.path} have "
+            f"every mapped column). Its columns: {', '.join(has)}. Rename the column in that "
+            "file, or leave the file out of data.path: its rows would be read without it.")
+    return notes
 
+
+def _amount_sql(c: _Columns) -> tuple[str, str | None]:
+    """SQL: the line's signed amount (given, or quantity x unit price), and the given return
+    flag (None without one)."""
+    mapped = c.mapped
     if "amount" in mapped:
-        amount = num("amount")
+        amount = c.num("amount")
     elif "quantity" in mapped and "unit_price" in mapped:
-        amount = f"({num('quantity')} * {num('unit_price')})"
+        amount = f"({c.num('quantity')} * {c.num('unit_price')})"
     else:
         raise DataError(
-            f"{where}: no amount. Map data.columns.amount=<column>, or both "
+            f"{c.where}: no amount. Map data.columns.amount=<column>, or both "
             f"data.columns.quantity and data.columns.unit_price (amount = quantity x unit price)."
         )
     returned = None
     if "is_return" in mapped:
-        returned = return_flag_sql(ident(mapped["is_return"]),
-                                   present.get(mapped["is_return"], "VARCHAR"), source.return_values)
+        returned = return_flag_sql(c.col("is_return"),
+                                   c.present.get(mapped["is_return"], "VARCHAR"),
+                                   c.source.return_values)
         # a line flagged as a return counts against revenue even when exported as positive
         amount = f"(CASE WHEN {returned} AND {amount} > 0 THEN -{amount} ELSE {amount} END)"
-    ts_col = ident(mapped["timestamp"])
-    ts = parse.date(ts_col, mapped["timestamp"])
+    return amount, returned
+
+
+def _typed_columns(c: _Columns) -> _Typed:
+    """The canonical columns, typed (and the optional currency, profit and discount when the
+    data gives them), as the checks and features read them."""
+    mapped = c.mapped
+    amount, returned = _amount_sql(c)
+    ts_col = c.col("timestamp")
+    ts = c.parse.date(ts_col, mapped["timestamp"])
     flag = "TRY_CAST({} AS BOOLEAN)"
     by_day = f"CAST(CAST({ts} AS DATE) AS VARCHAR)"  # no order id: one order per day
-    order = (f"coalesce(CAST({ident(mapped['order_id'])} AS VARCHAR), {by_day})"
+    order = (f"coalesce(CAST({c.col('order_id')} AS VARCHAR), {by_day})"
              if "order_id" in mapped else by_day)
     is_return = f"({returned} OR {amount} < 0)" if returned else f"({amount} < 0)"
     select = [
-        f"{id_sql(ident(mapped['customer_id']))} AS customer_id",
+        f"{id_sql(c.col('customer_id'))} AS customer_id",
         f"{order} AS order_id",
         f"{ts} AS ts",
         f"{amount} AS amount",
-        f"{num('quantity') if 'quantity' in mapped else 'NULL::DOUBLE'} AS quantity",
-        (f"CAST({ident(mapped['category'])} AS VARCHAR)" if "category" in mapped
+        f"{c.num('quantity') if 'quantity' in mapped else 'NULL::DOUBLE'} AS quantity",
+        (f"CAST({c.col('category')} AS VARCHAR)" if "category" in mapped
          else "NULL::VARCHAR") + " AS category",
         f"{is_return} AS is_return",
-        f"{num('payment_delay_days') if 'payment_delay_days' in mapped else 'NULL::DOUBLE'}"
+        f"{c.num('payment_delay_days') if 'payment_delay_days' in mapped else 'NULL::DOUBLE'}"
         " AS payment_delay_days",
-        (flag.format(ident(mapped["is_new_product"])) if "is_new_product" in mapped
+        (flag.format(c.col("is_new_product")) if "is_new_product" in mapped
          else "NULL::BOOLEAN") + " AS is_new_product",
     ]
     if "currency" in mapped:
-        select.append(f"CAST({ident(mapped['currency'])} AS VARCHAR) AS currency")
-    profit = profit_sql(amount, num("cost") if "cost" in mapped else None, source.margins,
-                         ident(mapped["category"]) if "category" in mapped else None, where)
+        select.append(f"CAST({c.col('currency')} AS VARCHAR) AS currency")
+    profit = profit_sql(amount, c.num("cost") if "cost" in mapped else None, c.source.margins,
+                        c.col("category") if "category" in mapped else None, c.where)
     if profit:
         select.append(f"{profit} AS profit")
     if "discount" in mapped:
-        select.append(f"abs({num('discount')}) AS discount")
+        select.append(f"abs({c.num('discount')}) AS discount")
+    return _Typed(select, ts, ts_col, profit)
+
+
+def _raw_columns(c: _Columns, ts_col: str, per_file: bool) -> list[str]:
+    """The columns that travel with each row for the checks and the quarantine file: the
+    source text of parsed columns, the junk-line, order and cancellation flags, the file."""
+    mapped, present = c.mapped, c.present
     # the source text of columns that are parsed travels with each row for the quarantine
     # file (typed sources such as Parquet have nothing to show beyond the typed value, and
     # each kept column costs 8-16 bytes per line: 0.8 GB at 50M lines)
@@ -188,50 +236,86 @@ def register_transactions(
                 if r in mapped and present.get(mapped[r]) == "VARCHAR"]
     # an empty date cell: a footer, total or blank line rather than a bad date
     raw_cols.append(f"{_blank(ts_col, present.get(mapped['timestamp']))} AS _no_date")
-    raw_cols.append((_blank(ident(mapped["order_id"]), present.get(mapped["order_id"]))
+    raw_cols.append((_blank(c.col("order_id"), present.get(mapped["order_id"]))
                      if "order_id" in mapped else "true") + " AS _no_order")
     if "status" in mapped:  # the order's status, shown in the quarantine; cancelled orders
-        raw_cols += [f"CAST({ident(mapped['status'])} AS VARCHAR) AS raw_status",
-                     f"{cancelled_sql(ident(mapped['status']), source.cancelled_statuses)} "
+        raw_cols += [f"CAST({c.col('status')} AS VARCHAR) AS raw_status",
+                     f"{cancelled_sql(c.col('status'), c.source.cancelled_statuses)} "
                      "AS _cancelled"]
     else:
         raw_cols.append("false AS _cancelled")
-    if inputs.per_file:
+    if per_file:
         raw_cols.append(f"{FILE_COL} AS source_file")
-    typed = ", ".join(select + raw_cols)
+    return raw_cols
+
+
+def _create_views(con: duckdb.DuckDBPyConnection, typed: str, reader: str, per_file: bool,
+                  policy: QualityPolicy) -> None:
+    """The ``transactions_raw``, ``transactions_typed`` (deduplicated when the policy says so)
+    and ``transactions_streamed`` views over the files."""
     con.sql(f"CREATE OR REPLACE VIEW transactions_raw AS SELECT * FROM {reader}")
-    raw = (f"({dedupe_sql(con, inputs.per_file)})" if policy.dedupe
+    raw = (f"({dedupe_sql(con, per_file)})" if policy.dedupe
            else "(SELECT *, 0 AS __copies FROM transactions_raw)")
     con.sql(f"CREATE OR REPLACE VIEW transactions_typed AS SELECT {typed}, __copies AS _copies "
             f"FROM {raw}")
     # the same lines without deduplication: for aggregates that copies cannot change
     con.sql(f"CREATE OR REPLACE VIEW transactions_streamed AS SELECT {typed}, 0 AS _copies "
             "FROM transactions_raw")
-    available = set(mapped) | {"amount", "is_return"} | ({"profit"} if profit else set())
-    if "order_id" not in mapped:
-        available.discard("order_id")
-    loaded = LoadedData(files=files, available=available,
-                        missing_optional=sorted(set(missing_optional) - available - {"currency"}),
-                        skipped=inputs.skipped, notes=inputs.notes + loaded_notes + parse.notes)
+
+
+def _run_checks(con: duckdb.DuckDBPyConnection, loaded: LoadedData, c: _Columns, t: _Typed,
+                inputs: Inputs, policy: QualityPolicy, snapshot_date) -> None:
+    """Check the dates, split the lines into ``transactions`` and ``quarantine``, and add the
+    report, warnings and notes of the checks to ``loaded``."""
+    mapped, present, where, source = c.mapped, c.present, c.where, c.source
     try:
-        check_dates(con, ts, ts_col, where,
-                     parse.first_format(),
+        check_dates(con, t.ts, t.ts_col, where,
+                     c.parse.first_format(),
                      present.get(mapped["timestamp"], "VARCHAR").startswith(("TIMESTAMP", "DATE")))
         loaded.quality = apply_quality(con, policy, snapshot_date, where, "currency" in mapped,
                                        "order_id" in mapped)
         loaded.warnings += loaded.quality.warnings
-        if profit and source.margins and "cost" not in mapped and "category" in mapped:
+        if t.profit and source.margins and "cost" not in mapped and "category" in mapped:
             loaded.warnings += unrated_categories(con, "transactions", "category",
                                                   source.margins, where)
         if inputs.per_file:  # a file with a header and no rows has no line to count
-            loaded.notes += [f"{Path(f).name}: no rows below its header" for f in files
+            loaded.notes += [f"{Path(f).name}: no rows below its header" for f in inputs.files
                              if f not in loaded.quality.per_file and inputs.rows_of(con, f) == 0]
         if "is_return" in mapped:
             loaded.warnings += unknown_flag_values(
-                con, "transactions_raw", ident(mapped["is_return"]), mapped["is_return"],
+                con, "transactions_raw", c.col("is_return"), mapped["is_return"],
                 present.get(mapped["is_return"], "VARCHAR"), source.return_values, where)
     except duckdb.Error as exc:
         raise read_error(exc, where) from None
+
+
+def register_transactions(
+    con: duckdb.DuckDBPyConnection, source: TableSource, policy: QualityPolicy | None = None,
+    snapshot_date=None,
+) -> LoadedData:
+    """Create the canonical, checked ``transactions`` table in ``con`` from ``source``.
+
+    Rows that fail the checks of :mod:`clustering.inputs.checks` are set aside in ``quarantine``
+    with a reason; the report is in ``LoadedData.quality``.
+    """
+    policy = policy or QualityPolicy()
+    inputs = open_inputs(con, source.path, source.fmt, source.delimiter, source.encoding)
+    files, present = inputs.files, inputs.present
+    where = files[0] if len(files) == 1 else f"{source.path} ({len(files)} files)"
+    mapped, missing_optional = _map_columns(source, present, where)
+    file_notes = _check_files(con, inputs, mapped, source)
+    parse = Parsers(con, inputs, mapped, source, where)
+    c = _Columns(mapped, present, parse, source, where)
+    t = _typed_columns(c)
+    typed = ", ".join(t.columns + _raw_columns(c, t.ts_col, inputs.per_file))
+    _create_views(con, typed, inputs.relation, inputs.per_file, policy)
+    available = set(mapped) | {"amount", "is_return"} | ({"profit"} if t.profit else set())
+    if "order_id" not in mapped:
+        available.discard("order_id")
+    loaded = LoadedData(files=files, available=available,
+                        missing_optional=sorted(set(missing_optional) - available - {"currency"}),
+                        skipped=inputs.skipped, notes=inputs.notes + file_notes + parse.notes)
+    _run_checks(con, loaded, c, t, inputs, policy, snapshot_date)
     if not inputs.per_file:
         q = loaded.quality
         q.per_file = {files[0]: (q.rows_read, q.rows_kept)}

@@ -1,0 +1,17 @@
+"""Personas: segments in business words, and what to do with each.
+
+=========== ================================================================================
+module      holds
+=========== ================================================================================
+profiles    one row per segment: size, revenue, medians, standardised differences
+naming      persona names earned on the profile and the members (conf/personas)
+stable_ids  a retrain keeps the previous model's segment ids where segments match
+guardrails  the practitioners' checks (sizes, number of personas), the marketing view
+playbook    ABC health, tiers, potential, churn cohorts, overdue, B2B matrix, leads
+=========== ================================================================================
+"""
+
+from clustering.personas.naming import PersonaAssignment, name_personas, name_segments
+from clustering.personas.profiles import profile_segments
+
+__all__ = ["PersonaAssignment", "name_personas", "name_segments", "profile_segments"]

@@ -244,14 +244,15 @@ def name_personas(
 
 
 def keep_previous_names(personas: PersonaAssignment, previous_names: dict[int, str],
-                        matches: pd.DataFrame, catalogue, version: str = "the previous version",
+                        matches: pd.DataFrame, specs: dict[str, dict],
+                        version: str = "the previous version",
                         ) -> PersonaAssignment:
     """Matched segments keep the previous version's persona name when they still earn it
     (fit and member share above the floors); otherwise the name follows what the segment is
-    now, and ``renamed`` says so. Descriptive names are always recomputed."""
+    now, and ``renamed`` says so (``specs``: the catalogue's personas by key). Descriptive
+    names are always recomputed."""
     table = personas.table.copy()
-    by_name = {v["name"]: k for k, v in catalogue.catalogue.items()}
-    specs = catalogue.catalogue
+    by_name = {v["name"]: k for k, v in specs.items()}
     renamed, kept = [], []
     for r in matches.itertuples():
         if r.status != "matched":
@@ -302,23 +303,24 @@ def member_sample(n: int, size: int = MEMBER_SAMPLE, seed: int = 0) -> np.ndarra
     return np.sort(np.random.default_rng(seed).choice(n, size, replace=False))
 
 
-def name_segments(buyers: pd.DataFrame, labels: np.ndarray, features: list[str], settings,
+def name_segments(buyers: pd.DataFrame, labels: np.ndarray, features: list[str],
+                  catalogue: dict[str, Any], min_fit: float, min_member_share: float,
                   previous_names: dict[int, str] | None = None,
                   matches: pd.DataFrame | None = None, version: str = "the previous version",
                   say=print) -> tuple[pd.DataFrame, PersonaAssignment]:
-    """Profiles and earned persona names of a labelling (``settings``: the
-    :class:`clustering.config.PersonasConfig`); inherited names are kept where still earned."""
+    """Profiles and earned persona names of a labelling (``catalogue``: ``{"catalogue": ...,
+    "special": ...}`` as in conf/personas); inherited names are kept where still earned."""
     from clustering.personas.profiles import customer_stats, profile_segments
 
     profile = profile_segments(buyers, labels, features)
-    catalogue = {"catalogue": settings.catalogue, "special": settings.special}
     rows = member_sample(len(buyers))
-    personas = name_personas(profile, catalogue, settings.min_fit,
+    personas = name_personas(profile, catalogue, min_fit,
                              customer_stats(buyers, features, rows=rows),
                              np.asarray(labels) if rows is None else np.asarray(labels)[rows],
-                             settings.min_member_share)
+                             min_member_share)
     if previous_names is not None and matches is not None:
-        personas = keep_previous_names(personas, previous_names, matches, settings, version)
+        personas = keep_previous_names(personas, previous_names, matches,
+                                       catalogue["catalogue"], version)
         for message in personas.renamed["message"]:
             say(message)
     return profile, personas

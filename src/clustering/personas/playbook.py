@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -16,6 +17,9 @@ import pandas as pd
 from clustering.baselines.value import actions as value_actions
 from clustering.features.signals import abc_health, churn_cohorts, churn_rate, value_column
 from clustering.reporting.report import Section
+
+if TYPE_CHECKING:
+    from clustering.baselines.classic import ABCXYZSegmenter
 
 
 @dataclass
@@ -132,43 +136,76 @@ def playbook(buyers: pd.DataFrame, personas: np.ndarray, fitted: dict, snapshot:
     value = buyers[vcol].fillna(0).to_numpy(float)
     what = "profit" if vcol == "profit_total" else "net revenue"
 
+    # the parts in the report's order, each adding its metrics, tables and figures to pb
+    sections = [_abc_concentration(value, abc_share, what, pb)]
+    if "abc_xyz" in fitted:
+        sections.append(_abc_xyz_tiers(buyers, fitted["abc_xyz"], value, currency, pb))
+    if "expected_spend" in buyers:
+        sections.append(_potential(buyers, personas, value, currency, horizon_days, pb))
+    sections += _value_labellings(buyers, fitted, value, what, currency, pb)
+    if "overdue" in buyers:
+        sections.append(_overdue(buyers, personas, overdue_cycles, pb))
+    sections += _new_customer_churn(buyers, snapshot, window_start, new_customer_days, pb)
+    if matrix and all(t in buyers for t in matrix):
+        sections.append(_trait_matrix(buyers, personas, value, matrix, segments, pb))
+    if everyone is not None and "activity_state" in everyone:
+        sections += _activity_and_leads(everyone, matrix, pb)
+    if attribute_quality is not None and len(attribute_quality):
+        sections.append(_attribute_quality(attribute_quality, pb))
+    pb.sections = sections
+    return pb
+
+
+def _abc_concentration(value: np.ndarray, abc_share: float, what: str, pb: Playbook) -> Section:
+    """Base health: the share of customers who make ``abc_share`` of the value, and its
+    reading."""
     top, reading = abc_health(value, abc_share)
     pb.metrics["abc_top_customer_share"] = top
     pb.tags["abc_reading"] = reading  # the run list in the UI shows it beside the share
     text = (f"{_pct(top)} of customers make {abc_share:.0%} of {what}: {reading}. "
             "The practitioners' reading: 5-10% is a dangerous dependence on a few customers, "
             "15-25% is balanced, around 50% is costly to serve.")
-    sections = [Section("Base health: ABC concentration", text)]
+    return Section("Base health: ABC concentration", text)
 
-    if "abc_xyz" in fitted:
-        est = fitted["abc_xyz"]
-        cols = est.label_columns(buyers, "abc_xyz")
-        t = label_summary(cols["abc_xyz_tier"].to_numpy(), value,
-                          {k: v.get("action", "") for k, v in est.tier_table().items()}, currency)
-        cells = {k: ", ".join(v.get("cells", [])) for k, v in est.tier_table().items()}
-        t.insert(1, "cells", t["label"].map(cells))
-        pb.tables["playbook/abc_xyz_tiers.csv"] = t
-        sections.append(Section("Attention by ABC-XYZ cell", "Where the managers' time goes: "
-                                "the cells that need the most attention first.", t))
 
-    if "expected_spend" in buyers:
-        spend = buyers["expected_spend"].to_numpy(float)
-        alive = buyers["p_alive"].to_numpy(float)
-        pb.metrics |= {"p_alive_mean": float(np.nanmean(alive)),
-                       "expected_orders_total": float(np.nansum(buyers["expected_orders"])),
-                       "expected_spend_total": float(np.nansum(spend))}
-        t = label_summary(np.asarray(personas, dtype=object), value, None, currency,
-                          {"p_alive": alive, "expected spend": spend})
-        pb.tables["playbook/potential_by_persona.csv"] = t
-        sections.append(Section(
-            f"Potential: the next {horizon_days} days",
-            f"A buy-till-you-die model (BG/NBD with Gamma-Gamma spend) expects "
-            f"{np.nansum(buyers['expected_orders']):,.0f} orders worth "
-            f"{_money(np.nansum(spend), currency)} from today's buyers in the next {horizon_days} "
-            "days. p_alive: the chance a customer still buys from us at all (1.0 for one-time "
-            "buyers by the model's construction: it lets customers drop out only after a repeat "
-            "order; their expected spend says how likely they return).", t))
+def _abc_xyz_tiers(buyers: pd.DataFrame, est: ABCXYZSegmenter, value: np.ndarray,
+                   currency: str, pb: Playbook) -> Section:
+    """Customers and value per ABC-XYZ attention tier, with its cells and action."""
+    cols = est.label_columns(buyers, "abc_xyz")
+    t = label_summary(cols["abc_xyz_tier"].to_numpy(), value,
+                      {k: v.get("action", "") for k, v in est.tier_table().items()}, currency)
+    cells = {k: ", ".join(v.get("cells", [])) for k, v in est.tier_table().items()}
+    t.insert(1, "cells", t["label"].map(cells))
+    pb.tables["playbook/abc_xyz_tiers.csv"] = t
+    return Section("Attention by ABC-XYZ cell", "Where the managers' time goes: "
+                   "the cells that need the most attention first.", t)
 
+
+def _potential(buyers: pd.DataFrame, personas: np.ndarray, value: np.ndarray, currency: str,
+               horizon_days: int, pb: Playbook) -> Section:
+    """The buy-till-you-die model's expected orders and spend, and p_alive per persona."""
+    spend = buyers["expected_spend"].to_numpy(float)
+    alive = buyers["p_alive"].to_numpy(float)
+    pb.metrics |= {"p_alive_mean": float(np.nanmean(alive)),
+                   "expected_orders_total": float(np.nansum(buyers["expected_orders"])),
+                   "expected_spend_total": float(np.nansum(spend))}
+    t = label_summary(np.asarray(personas, dtype=object), value, None, currency,
+                      {"p_alive": alive, "expected spend": spend})
+    pb.tables["playbook/potential_by_persona.csv"] = t
+    return Section(
+        f"Potential: the next {horizon_days} days",
+        f"A buy-till-you-die model (BG/NBD with Gamma-Gamma spend) expects "
+        f"{np.nansum(buyers['expected_orders']):,.0f} orders worth "
+        f"{_money(np.nansum(spend), currency)} from today's buyers in the next {horizon_days} "
+        "days. p_alive: the chance a customer still buys from us at all (1.0 for one-time "
+        "buyers by the model's construction: it lets customers drop out only after a repeat "
+        "order; their expected spend says how likely they return).", t)
+
+
+def _value_labellings(buyers: pd.DataFrame, fitted: dict, value: np.ndarray, what: str,
+                      currency: str, pb: Playbook) -> list[Section]:
+    """The fitted value baselines (value vs potential, VIP) summarised with their actions."""
+    sections = []
     for name, title, intro in (
         ("value_potential", "Value vs potential",
          f"Today's {what} against the expected spend of the next period: hold, develop, "
@@ -184,61 +221,73 @@ def playbook(buyers: pd.DataFrame, personas: np.ndarray, fitted: dict, snapshot:
                               value_actions()[name], currency, extra)
             pb.tables[f"playbook/{name}.csv"] = t
             sections.append(Section(title, intro, t))
+    return sections
 
-    if "overdue" in buyers:
-        overdue = buyers["overdue"].fillna(False).to_numpy(bool)
-        repeat = buyers["frequency"].to_numpy(float) > 1
-        pb.metrics["overdue_share"] = float(overdue[repeat].mean()) if repeat.any() else 0.0
-        t = (pd.DataFrame({"persona": personas, "overdue": overdue, "repeat": repeat})
-             .groupby("persona").agg(repeat_buyers=("repeat", "sum"), overdue=("overdue", "sum"))
-             .reset_index())
-        t = t[t["overdue"] > 0].sort_values("overdue", ascending=False, kind="stable")
-        t["share of repeat buyers"] = (t["overdue"] / t["repeat_buyers"]).map(_pct)
-        pb.tables["playbook/overdue_by_persona.csv"] = t
-        sections.append(Section(
-            "Overdue customers", f"{int(overdue.sum()):,} repeat buyers "
-            f"({_pct(pb.metrics['overdue_share'])}) have let {overdue_cycles:g} or more of their "
-            "own usual purchase cycles pass: wake them up before they are lost (the `overdue` "
-            "column of the labels).", t))
 
+def _overdue(buyers: pd.DataFrame, personas: np.ndarray, overdue_cycles: float,
+             pb: Playbook) -> Section:
+    """Repeat buyers past their own usual purchase cycles, per persona: whom to wake up."""
+    overdue = buyers["overdue"].fillna(False).to_numpy(bool)
+    repeat = buyers["frequency"].to_numpy(float) > 1
+    pb.metrics["overdue_share"] = float(overdue[repeat].mean()) if repeat.any() else 0.0
+    t = (pd.DataFrame({"persona": personas, "overdue": overdue, "repeat": repeat})
+         .groupby("persona").agg(repeat_buyers=("repeat", "sum"), overdue=("overdue", "sum"))
+         .reset_index())
+    t = t[t["overdue"] > 0].sort_values("overdue", ascending=False, kind="stable")
+    t["share of repeat buyers"] = (t["overdue"] / t["repeat_buyers"]).map(_pct)
+    pb.tables["playbook/overdue_by_persona.csv"] = t
+    return Section(
+        "Overdue customers", f"{int(overdue.sum()):,} repeat buyers "
+        f"({_pct(pb.metrics['overdue_share'])}) have let {overdue_cycles:g} or more of their "
+        "own usual purchase cycles pass: wake them up before they are lost (the `overdue` "
+        "column of the labels).", t)
+
+
+def _new_customer_churn(buyers: pd.DataFrame, snapshot: dt.date, window_start: dt.date,
+                        new_customer_days: int, pb: Playbook) -> list[Section]:
+    """New customers per monthly cohort who never came back (none when no cohort)."""
     cohorts = churn_cohorts(buyers, snapshot, window_start, new_customer_days)
-    if len(cohorts):
-        pb.metrics["new_customer_churn_rate"] = churn_rate(cohorts)
-        fig = plot_churn_cohorts(cohorts, new_customer_days)
-        pb.figures["playbook/new_customer_churn.png"] = fig
-        table = cohorts.assign(cohort=cohorts["cohort"].dt.strftime("%Y-%m"),
-                               churn_rate=cohorts["churn_rate"].map(_pct))
-        pb.tables["playbook/new_customer_churn.csv"] = table
-        sections.append(Section(
-            "New-customer churn by cohort",
-            f"{_pct(pb.metrics['new_customer_churn_rate'])} of customers acquired in the window "
-            f"bought once and not again within {new_customer_days} days or more: fix the first "
-            "impression, onboard, ask for the second order.", figure=fig))
-    if matrix and all(t in buyers for t in matrix):
-        t = b2b_matrix(buyers, np.asarray(personas, dtype=object), value, list(matrix),
-                       segments)
-        pb.tables["playbook/b2b_matrix.csv"] = t
-        sections.append(Section(
-            f"Customers by {' x '.join(matrix)}",
-            "External traits crossed with the personas and segments: which kinds of companies "
-            "each persona is made of, and where the value sits.", t))
-    if everyone is not None and "activity_state" in everyone:
-        sections += _activity_and_leads(everyone, matrix, pb)
-    if attribute_quality is not None and len(attribute_quality):
-        q = attribute_quality
-        for c in ("blank", "placeholder", "spelling_variant", "conflicting_ids"):
-            pb.metrics[f"attribute_{c}"] = float(q[c].sum())
-        sections.append(Section(
-            "Customer attributes: data quality",
-            "Rows of the customers table per problem. Spelling variants are read as the most "
-            "common spelling and placeholders (unknown, n/a, ...) as blank; an id listed with "
-            "conflicting rows keeps one of them (the first in sort order, the same on every "
-            "run). Correct them at the source: the segments are only as good as "
-            "these fields.", q.rename(columns={
-                "spelling_variant": "spelling variants", "conflicting_ids": "conflicting ids",
-                "distinct_values": "values (merged)", "placeholder": "placeholders"})))
-    pb.sections = sections
-    return pb
+    if not len(cohorts):
+        return []
+    pb.metrics["new_customer_churn_rate"] = churn_rate(cohorts)
+    fig = plot_churn_cohorts(cohorts, new_customer_days)
+    pb.figures["playbook/new_customer_churn.png"] = fig
+    table = cohorts.assign(cohort=cohorts["cohort"].dt.strftime("%Y-%m"),
+                           churn_rate=cohorts["churn_rate"].map(_pct))
+    pb.tables["playbook/new_customer_churn.csv"] = table
+    return [Section(
+        "New-customer churn by cohort",
+        f"{_pct(pb.metrics['new_customer_churn_rate'])} of customers acquired in the window "
+        f"bought once and not again within {new_customer_days} days or more: fix the first "
+        "impression, onboard, ask for the second order.", figure=fig)]
+
+
+def _trait_matrix(buyers: pd.DataFrame, personas: np.ndarray, value: np.ndarray,
+                  matrix: list[str], segments: np.ndarray | None, pb: Playbook) -> Section:
+    """External traits (e.g. business type x company size) crossed with personas and
+    segments."""
+    t = b2b_matrix(buyers, np.asarray(personas, dtype=object), value, list(matrix),
+                   segments)
+    pb.tables["playbook/b2b_matrix.csv"] = t
+    return Section(
+        f"Customers by {' x '.join(matrix)}",
+        "External traits crossed with the personas and segments: which kinds of companies "
+        "each persona is made of, and where the value sits.", t)
+
+
+def _attribute_quality(q: pd.DataFrame, pb: Playbook) -> Section:
+    """The customers table's problems per attribute, as metrics and a section."""
+    for c in ("blank", "placeholder", "spelling_variant", "conflicting_ids"):
+        pb.metrics[f"attribute_{c}"] = float(q[c].sum())
+    return Section(
+        "Customer attributes: data quality",
+        "Rows of the customers table per problem. Spelling variants are read as the most "
+        "common spelling and placeholders (unknown, n/a, ...) as blank; an id listed with "
+        "conflicting rows keeps one of them (the first in sort order, the same on every "
+        "run). Correct them at the source: the segments are only as good as "
+        "these fields.", q.rename(columns={
+            "spelling_variant": "spelling variants", "conflicting_ids": "conflicting ids",
+            "distinct_values": "values (merged)", "placeholder": "placeholders"}))
 
 
 def _activity_and_leads(everyone: pd.DataFrame, matrix: list[str] | None,

@@ -161,56 +161,118 @@ def generate_tables(
         raise ValueError(f"kind must be 'b2b' or 'b2c', got {kind!r}")
     if n_customers < len(TYPES):
         raise ValueError(f"n_customers must be at least {len(TYPES)}, got {n_customers}")
+    # one main stream in a fixed order; side streams ([seed, k]) for what was added later, so
+    # the main stream's draws, and with them the tables of earlier versions, stay the same
     rng = np.random.default_rng(seed)
     t0 = pd.Timestamp(start)
     horizon = float((pd.Timestamp(end) - t0).days)  # last day index
 
+    plan = _plan_customers(rng, n_customers, horizon, intensity)
+    orders = _orders(rng, plan, t0, horizon)
+    line_order, lines = _lines(rng, seed, plan.type_idx, orders, intensity)
+    ids = _customer_ids(np.arange(n_customers) + id_offset)  # once per customer, then taken
+    tx = _transactions(rng, plan.type_idx, ids, orders, line_order, lines, t0, horizon,
+                       id_offset)
+
+    customers, signup_day = _customers(rng, plan, ids, kind, t0, horizon)
+    _type_like_sales_staff(customers, np.random.default_rng([seed, 3]))
+    rng4 = np.random.default_rng([seed, 4])
+    _fill_contact_fields(customers, rng4, plan.buyer, ids)
+    events = _events(rng4, plan, signup_day, ids, t0, horizon, intensity)
+    truth = pd.DataFrame({"customer_id": customers["customer_id"],
+                          "planted_type": np.array(list(TYPES))[plan.type_idx]})
+    return SampleData(transactions=tx, customers=customers, truth=truth, events=events)
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """Each customer's planted type and buying life, which every table is drawn from."""
+
+    type_idx: np.ndarray  # index into TYPES
+    buyer: np.ndarray  # False for prospects (no orders)
+    first: np.ndarray  # day of the first order
+    last: np.ndarray  # day of the last order
+    span: np.ndarray  # days between them, at least one
+    value: np.ndarray  # the customer's median order value
+    n_orders: np.ndarray
+
+
+@dataclass(frozen=True)
+class _Orders:
+    """One entry per order, in customer order."""
+
+    cust: np.ndarray  # customer index
+    value: np.ndarray
+    ts_us: np.ndarray  # order time in microseconds after the first day
+    delay: np.ndarray  # payment delay in days
+
+
+def _per_type(attr: str, type_idx: np.ndarray) -> np.ndarray:
+    """A :class:`TypeProfile` field of each customer's planted type, as floats."""
+    return np.array([getattr(p, attr) for p in TYPES.values()], dtype=float)[type_idx]
+
+
+def _draw_range(rng: np.random.Generator, attr: str, type_idx: np.ndarray) -> np.ndarray:
+    """A uniform draw per customer within the (low, high) range of its type's ``attr``."""
+    lo = np.array([getattr(p, attr)[0] for p in TYPES.values()])[type_idx]
+    hi = np.array([getattr(p, attr)[1] for p in TYPES.values()])[type_idx]
+    return lo + rng.random(type_idx.size) * (hi - lo)
+
+
+def _is_type(type_idx: np.ndarray, name: str) -> np.ndarray:
+    return type_idx == list(TYPES).index(name)
+
+
+def _plant_types(rng: np.random.Generator, n_customers: int) -> np.ndarray:
+    """Each customer's type index, drawn by the types' shares, every type present."""
     names = list(TYPES)
     shares = np.array([TYPES[t].share for t in names])
     type_idx = rng.choice(len(names), size=n_customers, p=shares / shares.sum())
     # every type present, whatever the size
     type_idx[: len(names)] = np.arange(len(names))
-    type_idx = rng.permutation(type_idx)
-    prof = [TYPES[t] for t in names]
+    return rng.permutation(type_idx)
 
-    def per_type(attr: str) -> np.ndarray:
-        return np.array([getattr(p, attr) for p in prof], dtype=float)[type_idx]
 
-    def draw_range(attr: str) -> np.ndarray:
-        lo = np.array([getattr(p, attr)[0] for p in prof])[type_idx]
-        hi = np.array([getattr(p, attr)[1] for p in prof])[type_idx]
-        return lo + rng.random(n_customers) * (hi - lo)
-
-    buyer = np.array([n != "prospect" for n in names])[type_idx]
-    first = np.minimum(draw_range("start"), horizon)
-    last = horizon - draw_range("stop")
+def _plan_customers(rng: np.random.Generator, n_customers: int, horizon: float,
+                    intensity: float) -> _Plan:
+    """Types, first and last order days, order value scale and number of orders."""
+    type_idx = _plant_types(rng, n_customers)
+    buyer = np.array([n != "prospect" for n in TYPES])[type_idx]
+    first = np.minimum(_draw_range(rng, "start", type_idx), horizon)
+    last = horizon - _draw_range(rng, "stop", type_idx)
     last = np.maximum(last, np.minimum(first + 60, horizon))
     first = np.minimum(first, last)
-    is_one_time = type_idx == names.index("one_time")
-    is_new = type_idx == names.index("new")
+    is_one_time = _is_type(type_idx, "one_time")
+    is_new = _is_type(type_idx, "new")
     last[is_one_time] = first[is_one_time]
     span = np.maximum(last - first, 1.0)
 
     # heavy-tailed customer-level scale of rate and value
-    rate = per_type("rate") * intensity * rng.lognormal(0.0, 0.35, n_customers)
-    value = per_type("value") * rng.lognormal(0.0, 0.45, n_customers)
+    rate = _per_type("rate", type_idx) * intensity * rng.lognormal(0.0, 0.35, n_customers)
+    value = _per_type("value", type_idx) * rng.lognormal(0.0, 0.45, n_customers)
     n_orders = np.maximum(1, rng.poisson(rate * span / 30.0))
     n_orders[is_one_time] = 1
     n_orders[is_new] = 1 + rng.poisson(0.7, is_new.sum())
     n_orders = np.minimum(n_orders, 400)
     n_orders[~buyer] = 0
+    return _Plan(type_idx, buyer, first, last, span, value, n_orders)
 
-    # --- orders -------------------------------------------------------------------------
-    cust = np.repeat(np.arange(n_customers), n_orders)
+
+def _order_days(rng: np.random.Generator, plan: _Plan, cust: np.ndarray, t0: pd.Timestamp,
+                horizon: float) -> np.ndarray:
+    """Day index of every order: regular buyers evenly spaced, growing ones denser over time,
+    the others thinned to the yearly season, plus a few stray orders (noise)."""
+    n_orders, first, span = plan.n_orders, plan.first, plan.span
     n_tot = cust.size
     offsets = np.cumsum(n_orders) - n_orders
     rank = np.arange(n_tot) - offsets[cust]
-    regular = per_type("regular").astype(bool)[cust]
-    growth = per_type("growth")[cust]
+    regular = _per_type("regular", plan.type_idx).astype(bool)[cust]
+    growth = _per_type("growth", plan.type_idx)[cust]
 
     u = rng.random(n_tot)
     # regular buyers: evenly spaced with jitter; growing: density rises over time
-    u_reg = np.clip((rank + 0.5) / n_orders[cust] + rng.normal(0, 0.25, n_tot) / n_orders[cust], 0, 1)
+    u_reg = np.clip((rank + 0.5) / n_orders[cust] + rng.normal(0, 0.25, n_tot) / n_orders[cust],
+                    0, 1)
     u = np.where(regular, u_reg, u)
     u = np.where(growth > 0, u ** (1.0 / (1.0 + growth)), u)
     day = first[cust] + u * span[cust]
@@ -223,13 +285,26 @@ def generate_tables(
         if not reject.any():
             break
         day[reject] = first[cust][reject] + rng.random(reject.sum()) * span[cust][reject]
+    is_one_time = _is_type(plan.type_idx, "one_time")
     day[is_one_time[cust]] = first[cust][is_one_time[cust]]
     day = np.clip(day, 0, horizon)
     # stray orders: a few customers buy once at a random time (noise)
     stray = rng.random(n_tot) < 0.01
     day[stray] = rng.random(stray.sum()) * horizon
+    return day
 
-    order_value = value[cust] * rng.lognormal(0.0, per_type("value_sigma")[cust])
+
+def _orders(rng: np.random.Generator, plan: _Plan, t0: pd.Timestamp, horizon: float) -> _Orders:
+    """Every order's customer, time, value (growing with the customer, higher before
+    Christmas) and payment delay."""
+    cust = np.repeat(np.arange(plan.type_idx.size), plan.n_orders)
+    n_tot = cust.size
+    growth = _per_type("growth", plan.type_idx)[cust]
+    day = _order_days(rng, plan, cust, t0, horizon)
+    first, span = plan.first, plan.span
+
+    sigma = _per_type("value_sigma", plan.type_idx)[cust]
+    order_value = plan.value[cust] * rng.lognormal(0.0, sigma)
     order_value *= 1.0 + growth * (day - first[cust]) / np.maximum(span[cust], 1.0)
     doy = (t0 + pd.to_timedelta(np.floor(day), unit="D")).dayofyear.to_numpy()
     order_value *= np.where(doy > 320, 1.15, 1.0)
@@ -237,73 +312,103 @@ def generate_tables(
     seconds = rng.integers(8 * 3600, 20 * 3600, n_tot)
     # order times in microseconds after t0 (the tables' unit)
     ts_us = (np.floor(day).astype(np.int64) * 86_400 + seconds) * 1_000_000
-    delay = rng.exponential(per_type("delay_mean")[cust]).round().astype(np.int32)
+    delay = rng.exponential(_per_type("delay_mean", plan.type_idx)[cust]).round().astype(np.int32)
+    return _Orders(cust, order_value, ts_us, delay)
 
-    # --- lines ----------------------------------------------------------------------------
-    n_lines = 1 + rng.poisson(per_type("lines")[cust] * min(intensity, 1.0))
+
+def _lines(rng: np.random.Generator, seed: int, type_idx: np.ndarray, orders: _Orders,
+           intensity: float) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Each line's order and its columns: the order value split over a few lines in the
+    customer's preferred categories, with quantity, price, new products, discount and cost."""
+    n_customers, cust, n_tot = type_idx.size, orders.cust, orders.cust.size
+    n_lines = 1 + rng.poisson(_per_type("lines", type_idx)[cust] * min(intensity, 1.0))
     line_order = np.repeat(np.arange(n_tot), n_lines)
     line_cust = cust[line_order]
     share = rng.gamma(2.0, 1.0, line_order.size)
     share /= np.bincount(line_order, weights=share, minlength=n_tot)[line_order]
-    line_amount = order_value[line_order] * share
+    line_amount = orders.value[line_order] * share
     quantity = 1 + rng.poisson(2.0, line_order.size)
     unit_price = np.maximum(np.round(line_amount / quantity, 2), 0.01)
     amount = np.round(quantity * unit_price, 2)
     # category preference: each customer prefers a few categories
-    n_pref = np.clip(np.round(per_type("n_categories") * rng.lognormal(0, 0.3, n_customers)), 1, 8)
+    n_pref = np.clip(np.round(_per_type("n_categories", type_idx)
+                              * rng.lognormal(0, 0.3, n_customers)), 1, 8)
     cat_perm = np.argsort(rng.random((n_customers, len(CATEGORIES))), axis=1)
     pick = np.floor(rng.random(line_order.size) * n_pref[line_cust]).astype(int)
     cat_idx = cat_perm[line_cust, pick]
-    new_product = rng.random(line_order.size) < per_type("new_product")[line_cust]
+    new_product = rng.random(line_order.size) < _per_type("new_product", type_idx)[line_cust]
     # discounts and costs from a second stream: the draws above stay those of earlier versions
     rng2 = np.random.default_rng([seed, 2])
-    disc_rate = np.clip(rng2.exponential(per_type("discount")[line_cust]), 0, 0.6)
+    disc_rate = np.clip(rng2.exponential(_per_type("discount", type_idx)[line_cust]), 0, 0.6)
     list_value = amount / (1 - disc_rate)
     discount = np.round(list_value - amount, 2)
     margin = np.array([MARGINS[c] for c in CATEGORIES])[cat_idx] * rng2.lognormal(
         0, 0.15, line_order.size)
     cost = np.round(list_value * (1 - np.clip(margin, 0, 0.9)), 2)
+    return line_order, {"category": cat_idx, "quantity": quantity, "unit_price": unit_price,
+                        "amount": amount, "is_new_product": new_product, "cost": cost,
+                        "discount": discount}
 
-    ids = _customer_ids(np.arange(n_customers) + id_offset)  # once per customer, then taken
-    # returns: a negative mirror line of the same order, a few days later (never past `end`)
+
+def _with_returns(rng: np.random.Generator, returns: np.ndarray, line_order: np.ndarray,
+                  ts_us: np.ndarray, horizon: float) -> tuple[np.ndarray, ...]:
+    """Rows of the transactions: every line, and a negative mirror line of the same order for
+    the returned ones, a few days later (never past `end`). Each row's line, whether it is a
+    return and its time, sorted by time, then order."""
     n_lines = line_order.size
-    ret = rng.random(n_lines) < per_type("returns")[line_cust]
+    ret = rng.random(n_lines) < returns
     src = np.concatenate([np.arange(n_lines), np.flatnonzero(ret)])  # line of every row
     is_return = np.arange(src.size) >= n_lines
     when = ts_us[line_order[src]]
     if ret.any():
-        when[n_lines:] = np.minimum(when[n_lines:] + rng.integers(2, 30, ret.sum()) * 86_400_000_000,
+        later = rng.integers(2, 30, ret.sum()) * 86_400_000_000
+        when[n_lines:] = np.minimum(when[n_lines:] + later,
                                     (int(horizon) * 24 + 23) * 3_600_000_000)
     # by time, then order (ids are zero-padded numbers), stable: integer keys sort fast
     by = np.lexsort((np.arange(src.size), line_order[src], when))
-    row, is_return = src[by], is_return[by]
+    return src[by], is_return[by], when[by]
+
+
+def _transactions(rng: np.random.Generator, type_idx: np.ndarray, ids: np.ndarray,
+                  orders: _Orders, line_order: np.ndarray, lines: dict[str, np.ndarray],
+                  t0: pd.Timestamp, horizon: float, id_offset: int) -> pa.Table:
+    """The transactions table: lines and their returns, text columns dictionary-encoded."""
+    line_cust = orders.cust[line_order]
+    row, is_return, when = _with_returns(rng, _per_type("returns", type_idx)[line_cust],
+                                         line_order, orders.ts_us, horizon)
 
     def signed(x: np.ndarray) -> np.ndarray:
         x = x[row]
         return np.negative(x, out=x, where=is_return)
 
     order_ids = pc.binary_join_element_wise(
-        "O", pc.utf8_lpad(pc.cast(pa.array(np.arange(n_tot) + id_offset * 60), pa.string()),
-                          10, "0"), "")
-    tx = pa.table({
+        "O", pc.utf8_lpad(pc.cast(pa.array(np.arange(orders.cust.size) + id_offset * 60),
+                                  pa.string()), 10, "0"), "")
+    return pa.table({
         "customer_id": _text(line_cust[row], ids),
         "order_id": _text(line_order[row], order_ids),
-        "timestamp": pa.array(when[by] + t0.value // 1000, pa.timestamp("us")),
-        "category": _text(cat_idx[row], CATEGORIES),
-        "quantity": signed(quantity.astype(np.int64)),
-        "unit_price": unit_price[row],
-        "amount": signed(amount),
+        "timestamp": pa.array(when + t0.value // 1000, pa.timestamp("us")),
+        "category": _text(lines["category"][row], CATEGORIES),
+        "quantity": signed(lines["quantity"].astype(np.int64)),
+        "unit_price": lines["unit_price"][row],
+        "amount": signed(lines["amount"]),
         "is_return": is_return,
-        "payment_delay_days": delay[line_order[row]],
-        "is_new_product": new_product[row],
-        "cost": signed(cost),
-        "discount": signed(discount),
+        "payment_delay_days": orders.delay[line_order[row]],
+        "is_new_product": lines["is_new_product"][row],
+        "cost": signed(lines["cost"]),
+        "discount": signed(lines["discount"]),
     })
 
-    # --- customers --------------------------------------------------------------------
-    signup_day = np.where(buyer, first - rng.uniform(0, 60, n_customers), rng.uniform(0, horizon, n_customers))
+
+def _customers(rng: np.random.Generator, plan: _Plan, ids: np.ndarray, kind: str,
+               t0: pd.Timestamp, horizon: float) -> tuple[pd.DataFrame, np.ndarray]:
+    """The customers' attributes (gold customers come through sales reps and are larger) and
+    their sign-up days (buyers' before their first order)."""
+    n_customers, buyer = plan.type_idx.size, plan.buyer
+    signup_day = np.where(buyer, plan.first - rng.uniform(0, 60, n_customers),
+                          rng.uniform(0, horizon, n_customers))
     signup = t0 + pd.to_timedelta(np.floor(signup_day), unit="D")
-    gold = type_idx == names.index("gold")
+    gold = _is_type(plan.type_idx, "gold")
     channel_p = np.where(gold[:, None], [0.1, 0.1, 0.6, 0.15, 0.05], [0.35, 0.25, 0.1, 0.1, 0.2])
     channel = _choice_rows(rng, channel_p, CHANNELS)
     customers = pd.DataFrame(
@@ -321,33 +426,45 @@ def generate_tables(
         size_p = np.where(gold[:, None], [0.05, 0.2, 0.4, 0.35], [0.45, 0.35, 0.15, 0.05])
         customers["company_size"] = _choice_rows(rng, size_p, COMPANY_SIZES)
     else:
-        customers["age_group"] = np.array(AGE_GROUPS)[rng.choice(4, n_customers, p=[0.15, 0.4, 0.3, 0.15])]
+        customers["age_group"] = np.array(AGE_GROUPS)[
+            rng.choice(4, n_customers, p=[0.15, 0.4, 0.3, 0.15])
+        ]
         customers["gender"] = np.array(["f", "m"])[rng.integers(0, 2, n_customers)]
-    _type_like_sales_staff(customers, np.random.default_rng([seed, 3]))
-    rng4 = np.random.default_rng([seed, 4])
+    return customers, signup_day
+
+
+def _fill_contact_fields(customers: pd.DataFrame, rng: np.random.Generator, buyer: np.ndarray,
+                         ids: np.ndarray) -> None:
+    """E-mail, stated need and budget, known more often for buyers (e-mail) or prospects (need,
+    budget): what lead qualification reads."""
+    n_customers = len(customers)
     fill = {"email": (0.9, 0.6), "stated_need": (0.2, 0.4), "budget": (0.1, 0.25)}
     for col, (p_buyer, p_prospect) in fill.items():
-        has = rng4.random(n_customers) < np.where(buyer, p_buyer, p_prospect)
+        has = rng.random(n_customers) < np.where(buyer, p_buyer, p_prospect)
         values = {"email": np.char.add(np.char.lower(ids.astype(str)), "@example.com"),
-                  "stated_need": np.array(CATEGORIES)[rng4.integers(0, len(CATEGORIES), n_customers)],
-                  "budget": (rng4.integers(1, 50, n_customers) * 1000).astype(str)}[col]
+                  "stated_need": np.array(CATEGORIES)[rng.integers(0, len(CATEGORIES),
+                                                                   n_customers)],
+                  "budget": (rng.integers(1, 50, n_customers) * 1000).astype(str)}[col]
         customers[col] = np.where(has, values, None)
-    # events: while customers buy (and some time after), prospects from their sign-up on
-    lo = np.where(buyer, np.maximum(first - 30, 0), signup_day)
-    hi = np.where(buyer, np.minimum(last + per_type("looks_after"), horizon), horizon)
-    n_ev = rng4.poisson(per_type("events") * intensity * np.maximum(hi - lo, 1) / 30.0)
-    ev_cust = np.repeat(np.arange(n_customers), np.minimum(n_ev, 200))
-    ev_day = lo[ev_cust] + rng4.random(ev_cust.size) * (hi - lo)[ev_cust]
+
+
+def _events(rng: np.random.Generator, plan: _Plan, signup_day: np.ndarray, ids: np.ndarray,
+            t0: pd.Timestamp, horizon: float, intensity: float) -> pd.DataFrame:
+    """Events (visits, mail, contacts): while customers buy (and some time after), prospects
+    from their sign-up on."""
+    buyer, type_idx = plan.buyer, plan.type_idx
+    lo = np.where(buyer, np.maximum(plan.first - 30, 0), signup_day)
+    hi = np.where(buyer, np.minimum(plan.last + _per_type("looks_after", type_idx), horizon),
+                  horizon)
+    n_ev = rng.poisson(_per_type("events", type_idx) * intensity * np.maximum(hi - lo, 1) / 30.0)
+    ev_cust = np.repeat(np.arange(type_idx.size), np.minimum(n_ev, 200))
+    ev_day = lo[ev_cust] + rng.random(ev_cust.size) * (hi - lo)[ev_cust]
     p = np.where(buyer[ev_cust, None], EVENT_P["buyer"], EVENT_P["prospect"])
-    events = pd.DataFrame({
+    return pd.DataFrame({
         "customer_id": ids[ev_cust],
         "timestamp": t0 + pd.to_timedelta(np.floor(ev_day), unit="D")
-        + pd.to_timedelta(rng4.integers(7 * 3600, 22 * 3600, ev_cust.size), unit="s"),
-        "event_type": _choice_rows(rng4, p, EVENT_KINDS)})
-    truth = pd.DataFrame(
-        {"customer_id": customers["customer_id"], "planted_type": np.array(names)[type_idx]}
-    )
-    return SampleData(transactions=tx, customers=customers, truth=truth, events=events)
+        + pd.to_timedelta(rng.integers(7 * 3600, 22 * 3600, ev_cust.size), unit="s"),
+        "event_type": _choice_rows(rng, p, EVENT_KINDS)})
 
 
 def _type_like_sales_staff(customers: pd.DataFrame, rng: np.random.Generator) -> None:

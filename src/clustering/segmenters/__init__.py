@@ -18,6 +18,7 @@ to be chosen over a range.
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from typing import Any
 
@@ -31,17 +32,31 @@ from clustering.segmenters.centroid import (
 from clustering.segmenters.density import HDBSCANSegmenter
 from clustering.segmenters.hierarchical import HierarchicalSegmenter
 from clustering.segmenters.selection import SelectK, stability_ari
-from clustering.spark.segmenter import SparkGaussianMixtureSegmenter, SparkKMeansSegmenter
 
-SEGMENTERS: dict[str, type] = {
+
+class _Families(dict):
+    """Families by name. Spark's are given by import path (``module:Class``) and loaded on
+    first use, as plugins are: they live in ``spark/``, build on this package's base classes,
+    and pyspark stays unimported until a Spark family is asked for."""
+
+    def __getitem__(self, name: str) -> type:
+        family = super().__getitem__(name)
+        if isinstance(family, str):
+            module, _, cls = family.partition(":")
+            family = getattr(importlib.import_module(module), cls)
+            super().__setitem__(name, family)
+        return family
+
+
+SEGMENTERS: dict[str, type] = _Families({
     "kmeans": KMeansSegmenter,
     "gmm": GaussianMixtureSegmenter,
     "fuzzy_cmeans": FuzzyCMeansSegmenter,
     "hierarchical": HierarchicalSegmenter,
     "hdbscan": HDBSCANSegmenter,
-    "spark_kmeans": SparkKMeansSegmenter,
-    "spark_gmm": SparkGaussianMixtureSegmenter,
-}
+    "spark_kmeans": "clustering.spark.segmenter:SparkKMeansSegmenter",
+    "spark_gmm": "clustering.spark.segmenter:SparkGaussianMixtureSegmenter",
+})
 
 #: families whose k curve is computed on a sample of this many customers, the chosen k then
 #: refitted on everyone (the hierarchical tree is built once for every k, HDBSCAN has no k)
@@ -87,5 +102,4 @@ def make_segmenter(
 
 __all__ = ["CRITERIA", "SEGMENTERS", "FuzzyCMeansSegmenter", "GaussianMixtureSegmenter",
            "HDBSCANSegmenter", "HierarchicalSegmenter", "KMeansSegmenter", "SelectK", "Segmenter",
-           "SparkGaussianMixtureSegmenter", "SparkKMeansSegmenter", "build", "make_segmenter", "nearest_center", "size_order",
-           "stability_ari"]
+           "build", "make_segmenter", "nearest_center", "size_order", "stability_ari"]

@@ -13,7 +13,6 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from clustering.baselines import baseline_params
 from clustering.baselines.classic import (
     RFM_RULES,
     ABCXYZSegmenter,
@@ -186,17 +185,18 @@ def abc_xyz_columns(spark, view: str, params: dict[str, Any]) -> list[str]:
     return [f"{abc} AS abc", f"{xyz} AS xyz", f"{cell} AS abc_xyz", f"{tier} AS abc_xyz_tier"]
 
 
-def baseline_frame(spark, view: str, n_rows: int, settings, enabled: list[str]):
+def baseline_frame(spark, view: str, n_rows: int, params: dict[str, dict], enabled: list[str]):
     """``customer_id`` and the label columns of every enabled baseline the distributed path
-    computes, over the buyers in ``view``; and the enabled baselines it skips."""
+    computes, over the buyers in ``view`` (``params``: each baseline's settings); and the
+    enabled baselines it skips."""
     cols, skipped = [], []
     for b in enabled:
         if b == "rfm":
-            cols += rfm_columns(spark, view, n_rows, baseline_params(settings, b))
+            cols += rfm_columns(spark, view, n_rows, params.get(b) or {})
         elif b == "lifecycle":
-            cols += lifecycle_columns(baseline_params(settings, b))
+            cols += lifecycle_columns(params.get(b) or {})
         elif b == "abc_xyz":
-            cols += abc_xyz_columns(spark, view, baseline_params(settings, b))
+            cols += abc_xyz_columns(spark, view, params.get(b) or {})
         else:
             skipped.append(b)
     return spark.sql(f"SELECT customer_id, {', '.join(cols) or 'NULL AS none'} FROM {view}"), skipped

@@ -7,7 +7,7 @@ engine, written as Spark SQL, for data that outgrows one machine.
 date, prospects) included. With ``engine.distributed=false`` the result (one row per customer)
 is collected for the rest of the pipeline (the hold-out validation's calibration features and
 outcomes run on Spark too); with ``true`` it stays a DataFrame
-(:func:`customer_features_frame`, :mod:`clustering.spark.training`). Point ``engine.master``
+(:func:`customer_features_frame`, :mod:`clustering.spark.stages`). Point ``engine.master``
 at a cluster (``spark://host:7077``, ``yarn``) to run the heavy part there. Requires
 ``pip install .[spark]``.
 """
@@ -293,27 +293,15 @@ def build_customer_features_spark(spark, snapshot: dt.date, available: set[str],
 LOCAL_ONLY = {"profit", "discount", "events", "status"}
 
 
-def customer_features_frame(spark, snapshot: dt.date, available: set[str],
-                            lookback_days: int = 1095, customers: SparkCustomers | None = None,
-                            derived: bool = True) -> SparkFeatures:
-    """The feature query as a Spark DataFrame; with ``derived``, the features computed from
-    other features too (:func:`clustering.features.customer.with_derived`, in Spark SQL)."""
-    start = snapshot - dt.timedelta(days=lookback_days)
-    mid = snapshot - dt.timedelta(days=lookback_days // 2)
-    quarter = snapshot - dt.timedelta(days=min(QUARTER_DAYS, lookback_days))
-    lit = lambda d: f"TIMESTAMP'{d.isoformat()} 00:00:00'"  # noqa: E731
+def _lit(d: dt.date) -> str:
+    """A Spark SQL timestamp literal for the start of day ``d``."""
+    return f"TIMESTAMP'{d.isoformat()} 00:00:00'"
+
+
+def _spark_feature_exprs(snapshot: dt.date, lookback_days: int) -> dict[str, str]:
+    """Each feature the Spark engine computes, from the aggregates of the feature query."""
     snap_d = f"DATE'{snapshot.isoformat()}'"
-    skipped = {f: "missing column(s) " + ", ".join(c for c in FEATURE_SOURCES[f] if c not in available)
-               for f in BEHAVIOURAL if any(c not in available for c in FEATURE_SOURCES[f])}
-    for f in BEHAVIOURAL:  # whatever the data has: these are computed by the local engine only
-        if LOCAL_ONLY & set(FEATURE_SOURCES[f]):
-            skipped[f] = ("not computed by the Spark engine (engine=local computes it from "
-                          "costs or margins, discounts, events and order statuses)")
-    if customers is not None and customers.has_signup:
-        skipped.pop("days_since_signup", None)
-    else:
-        skipped["days_since_signup"] = "missing column(s) signup_date"
-    expr = {
+    return {
         "recency_days": f"datediff({snap_d}, CAST(l.last_buy AS DATE))",
         "frequency": "coalesce(o.frequency, 0)",
         "monetary_total": "coalesce(n.net, 0)",
@@ -330,29 +318,58 @@ def customer_features_frame(spark, snapshot: dt.date, available: set[str],
         "n_categories": "b.n_categories",
         "new_product_share": "b.new_product_share",
         "mean_payment_delay": "o.mean_payment_delay",
-        "days_since_signup": (f"CASE WHEN c.signup_date < {lit(snapshot)} THEN "
+        "days_since_signup": (f"CASE WHEN c.signup_date < {_lit(snapshot)} THEN "
                               f"datediff({snap_d}, CAST(c.signup_date AS DATE)) END"),
         "spend_last_quarter": "coalesce(q.spend, 0)",
         "orders_last_quarter": "coalesce(q.orders, 0)",
     }
+
+
+def _spark_skipped(available: set[str], customers: SparkCustomers | None,
+                   computed: dict[str, str]) -> dict[str, str]:
+    """Why each feature the Spark engine leaves out is skipped: a missing column, a source only
+    the local engine uses, or no Spark SQL for it (``computed`` has the ones it has)."""
+    skipped = {f: "missing column(s) " + ", ".join(c for c in FEATURE_SOURCES[f] if c not in available)
+               for f in BEHAVIOURAL if any(c not in available for c in FEATURE_SOURCES[f])}
+    for f in BEHAVIOURAL:  # whatever the data has: these are computed by the local engine only
+        if LOCAL_ONLY & set(FEATURE_SOURCES[f]):
+            skipped[f] = ("not computed by the Spark engine (engine=local computes it from "
+                          "costs or margins, discounts, events and order statuses)")
+    if customers is not None and customers.has_signup:
+        skipped.pop("days_since_signup", None)
+    else:
+        skipped["days_since_signup"] = "missing column(s) signup_date"
     for f in BEHAVIOURAL:
-        if f not in expr and f not in skipped:
+        if f not in computed and f not in skipped:
             skipped[f] = "not computed by the Spark engine"
-    features = [f for f in BEHAVIOURAL if f not in skipped]
-    cols = ",\n".join(f"CAST({expr[f]} AS DOUBLE) AS {f}" for f in features)
-    last_month = f"date_trunc('MONTH', {lit(snapshot)} - INTERVAL 1 SECOND)"
-    attrs = customers.attributes if customers is not None else []
-    attr_cols = "".join(f",\n           c.`{a}`" for a in attrs)
+    return skipped
+
+
+def _spark_ids(snapshot: dt.date, customers: SparkCustomers | None) -> tuple[str, str]:
+    """Every customer (buyers, and the customers table's prospects who signed up before the
+    snapshot) and the join of the customers table, when there is one."""
     ids = "SELECT customer_id FROM l"
     cust_join = ""
     if customers is not None:
         ids += " UNION SELECT customer_id FROM customers" + (
-            f" WHERE signup_date IS NULL OR signup_date < {lit(snapshot)}"
+            f" WHERE signup_date IS NULL OR signup_date < {_lit(snapshot)}"
             if customers.has_signup else "")
         cust_join = "LEFT JOIN customers c USING (customer_id)"
-    table = spark.sql(f"""
-    WITH tx AS (SELECT * FROM transactions WHERE ts < {lit(snapshot)}),
-    win AS (SELECT * FROM tx WHERE ts >= {lit(start)}),
+    return ids, cust_join
+
+
+def _spark_feature_sql(snapshot: dt.date, lookback_days: int, cols: str,
+                       customers: SparkCustomers | None) -> str:
+    """The feature query: per-customer aggregates of the lines (``l`` whole history, ``n`` the
+    window), orders, categories, months, halves and the last quarter, joined on ids."""
+    start = snapshot - dt.timedelta(days=lookback_days)
+    mid = snapshot - dt.timedelta(days=lookback_days // 2)
+    quarter = snapshot - dt.timedelta(days=min(QUARTER_DAYS, lookback_days))
+    last_month = f"date_trunc('MONTH', {_lit(snapshot)} - INTERVAL 1 SECOND)"
+    ids, cust_join = _spark_ids(snapshot, customers)
+    return f"""
+    WITH tx AS (SELECT * FROM transactions WHERE ts < {_lit(snapshot)}),
+    win AS (SELECT * FROM tx WHERE ts >= {_lit(start)}),
     buys AS (SELECT * FROM win WHERE amount > 0 AND NOT is_return),
     l AS (SELECT customer_id, min(ts) AS first_ts,
                  max(CASE WHEN amount > 0 AND NOT is_return THEN ts END) AS last_buy
@@ -374,24 +391,39 @@ def customer_features_frame(spark, snapshot: dt.date, available: set[str],
                  CAST(months_between({last_month}, min(month)) AS INT) + 1 AS n_months
           FROM monthly GROUP BY customer_id),
     h AS (SELECT customer_id,
-                 coalesce(sum(CASE WHEN ts < {lit(mid)} THEN amount END), 0) AS early,
-                 coalesce(sum(CASE WHEN ts >= {lit(mid)} THEN amount END), 0) AS late
+                 coalesce(sum(CASE WHEN ts < {_lit(mid)} THEN amount END), 0) AS early,
+                 coalesce(sum(CASE WHEN ts >= {_lit(mid)} THEN amount END), 0) AS late
           FROM buys GROUP BY customer_id),
     q AS (SELECT customer_id, sum(amount) AS spend, count(DISTINCT order_id) AS orders
-          FROM buys WHERE ts >= {lit(quarter)} GROUP BY customer_id),
+          FROM buys WHERE ts >= {_lit(quarter)} GROUP BY customer_id),
     ids AS ({ids})
     SELECT ids.customer_id, coalesce(o.frequency, 0) > 0 AS is_buyer,
            l.customer_id IS NULL AS is_prospect,
-           {cols}{attr_cols}
+           {cols}
     FROM ids LEFT JOIN l USING (customer_id) LEFT JOIN o USING (customer_id)
     LEFT JOIN n USING (customer_id)
     LEFT JOIN b USING (customer_id) LEFT JOIN m USING (customer_id)
     LEFT JOIN h USING (customer_id) LEFT JOIN q USING (customer_id)
     {cust_join}
-    """)
+    """
+
+
+def customer_features_frame(spark, snapshot: dt.date, available: set[str],
+                            lookback_days: int = 1095, customers: SparkCustomers | None = None,
+                            derived: bool = True) -> SparkFeatures:
+    """The feature query as a Spark DataFrame; with ``derived``, the features computed from
+    other features too (:func:`clustering.features.customer.with_derived`, in Spark SQL)."""
+    expr = _spark_feature_exprs(snapshot, lookback_days)
+    skipped = _spark_skipped(available, customers, expr)
+    features = [f for f in BEHAVIOURAL if f not in skipped]
+    attrs = customers.attributes if customers is not None else []
+    cols = ",\n".join(f"CAST({expr[f]} AS DOUBLE) AS {f}" for f in features)
+    cols += "".join(f",\n           c.`{a}`" for a in attrs)
+    table = spark.sql(_spark_feature_sql(snapshot, lookback_days, cols, customers))
     if derived and {"recency_days", "mean_interpurchase_days", "frequency"} <= set(features):
         table = table.selectExpr("*", "recency_days / CASE WHEN frequency > 1 AND "
                                  "mean_interpurchase_days > 0 THEN mean_interpurchase_days END "
                                  "AS cycles_missed")
         features = [*features, "cycles_missed"]
-    return SparkFeatures(table, snapshot, start, features, attrs, skipped)
+    return SparkFeatures(table, snapshot, snapshot - dt.timedelta(days=lookback_days), features,
+                         attrs, skipped)

@@ -15,7 +15,10 @@ from clustering.errors import DataError
 from clustering.inputs.sources import DataSources
 from clustering.inputs.sql import literal
 from clustering.model import OUTPUT_COLUMNS
-from clustering.tracking.pyfunc import load_segmentation_model
+from clustering.spark.engine import SparkEngine
+from clustering.spark.features import customer_features_frame
+from clustering.spark.stages import write_partitioned
+from clustering.tracking.pyfunc import load_segmentation_model, spark_udf
 from clustering.tracking.registry import model_identity, resolve_model_uri
 
 UDF_RESULT = "segment long, persona string, confidence double, is_outlier boolean"
@@ -33,12 +36,8 @@ class SparkScoreResult:
 def score_on_spark(model_ref: str, sources: DataSources, output: str | Path, engine_cfg,
                    snapshot_date: str | None = None) -> SparkScoreResult:
     """Label every customer of ``sources`` with the model ``model_ref`` on Spark."""
-    import mlflow
     from pyspark.sql import functions as F
 
-    from clustering.engines import SparkEngine
-    from clustering.spark.features import customer_features_frame
-    from clustering.spark.training import write_partitioned
 
     uri = resolve_model_uri(model_ref)
     name, version = model_identity(uri)
@@ -60,7 +59,7 @@ def score_on_spark(model_ref: str, sources: DataSources, output: str | Path, eng
                         f"compute from {sources.transactions.path} "
                         f"({'; '.join(f'{f}: {w}' for f, w in sf.skipped.items() if f in missing)})"
                         "; score with the local engine (engine=local)")
-    udf = mlflow.pyfunc.spark_udf(spark, uri, env_manager="local", result_type=UDF_RESULT)
+    udf = spark_udf(spark, uri, UDF_RESULT)
     names = {"prospect": "Prospects", "former": "Former customers",
              **(getattr(model, "relationship_names", None) or {})}
     frame = sf.frame

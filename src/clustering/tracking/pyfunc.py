@@ -128,3 +128,9 @@ def log_segmentation_model(model, input_example: pd.DataFrame, registered_name: 
             registered_model_name=registered_name,
         )
     return info
+
+
+def spark_udf(spark, model_uri: str, result_type: str):
+    """The model at ``model_uri`` as a Spark UDF that labels feature columns on the executors
+    (MLflow's ``spark_udf`` in the driver's environment)."""
+    return mlflow.pyfunc.spark_udf(spark, model_uri, env_manager="local", result_type=result_type)

@@ -19,13 +19,14 @@ from pathlib import Path
 from typing import Any
 
 import mlflow
+import numpy as np
 import pandas as pd
 from mlflow.entities import RunStatus
 
 from clustering.files import read_frame
+from clustering.personas.profiles import crosstab
 from clustering.tracking.provenance import log_environment
 from clustering.tracking.pyfunc import log_segmentation_model
-from clustering.tracking.registry import model_name_for
 from clustering.tracking.store import open_store, redact_uri
 
 PARAM_VALUE_LIMIT = 6000
@@ -251,34 +252,61 @@ def compare_runs(parent_run_id: str, metrics: list[str]) -> pd.DataFrame:
 
 def log_training(result, say: Callable[[str], None]) -> None:
     """Record a computed :class:`clustering.result.TrainResult` in the active run: tags,
-    metrics, the k curve, tables, plots, the report, the model and the baselines' child runs."""
-    import numpy as np
-
-    from clustering.personas.profiles import crosstab
-
-    cfg = result.settings
-    run = mlflow.active_run()
-    fr, seg_names = result.features, result.model.segment_names
+    metrics, the k curve, tables, plots, the report, the model and the baselines' child runs.
+    A distributed run's labels stay where Spark wrote them (their path is a tag): a table of
+    every customer does not belong in an artifact store."""
+    rec, run = result.recording, mlflow.active_run()
+    seg_names = result.model.segment_names
     mlflow.set_tag("mlflow.runName", result.run_name)
     log_environment()
-    mlflow.set_tags({"data.digest": result.digest, "snapshot_date": str(fr.snapshot_date),
-                     "skipped_features": ",".join(fr.skipped) or "none",
+    mlflow.set_tags({"data.digest": result.digest, "snapshot_date": str(result.snapshot_date),
+                     "skipped_features": ",".join(result.skipped) or "none",
                      "personas": "; ".join(f"{s}: {n}" for s, n in seg_names.items()),
+                     **({"labels_path": str(result.labels_path)} if result.labels_path else {}),
                      **result.tags})
     log_metrics(result.metrics)
+    if result.stage_seconds:
+        log_metrics({f"seconds_{_metric_key(k)}": v for k, v in result.stage_seconds.items()})
     curve = result.k_curve
-    if curve is not None and len(curve) > 1 and cfg.model.criterion in curve:
+    if curve is not None and len(curve) > 1 and rec.criterion in curve:
         for row in curve.itertuples(index=False):
             log_metrics({f"k_curve_{c}": getattr(row, c) for c in curve.columns if c != "k"},
                         step=int(row.k))
         log_frame(curve, "selection/k_curve.csv")
-    log_dataset(fr.table, ",".join(result.loaded.files), cfg.data.name, result.digest)
-    # the ids are left out: unique by construction, and counting a million of them took 0.8 s
-    log_frame(fr.table.drop(columns="customer_id").describe(include="all").T
-              .reset_index(names="feature"),
-              "features/feature_summary.csv")
-    log_frame(result.profile, "segments/profiles.csv")
+    if result.features is not None:
+        log_dataset(result.features.table, ",".join(result.loaded.files), rec.data_name,
+                    result.digest)
+    summary = "features/feature_summary.csv" if result.sample is None else \
+        "features/feature_summary_sample.csv"
+    log_frame(result.feature_summary, summary)
+    _log_segments(result)
+    mlflow.log_artifacts(str(result.report_dir), "report")
+    for path, fig in result.figures.items():
+        log_figure(fig, path)
+    for path, table in result.tables.items():
+        log_frame(table, path)
+    log_text(_yaml(rec.config), "config/resolved.yaml")  # secrets masked, as in the parameters
+    if result.skipped:
+        log_frame(pd.DataFrame({"skipped": list(result.skipped),
+                                "reason": list(result.skipped.values())}), "config/skipped.csv")
+    _log_quality(result, say)
+    if rec.log_baseline_runs:
+        _log_baseline_runs(result, run)
+    if rec.log_model:  # last: a version is registered once its run holds everything
+        info = log_segmentation_model(result.model, result.input_example, rec.register_as)
+        if rec.register_as and info.registered_model_version:
+            say(f"registered models:/{rec.register_as}/{info.registered_model_version}")
+
+
+def _metric_key(name: str) -> str:
+    """A stage's name as a metric key: ``preprocess + segment (kmeans)`` -> ``preprocess_segment``."""
+    return re.sub(r"[^a-z0-9]+", "_", name.split(" (")[0].lower()).strip("_")
+
+
+def _log_segments(result) -> None:
+    """Profiles, personas, guardrails, renames, labels and the crosstabs."""
     personas = result.personas
+    log_frame(result.profile, "segments/profiles.csv")
     log_frame(personas.assign(actions=personas["actions"].map("; ".join)), "segments/personas.csv")
     log_frame(result.persona_fit_matrix.reset_index(names="segment"),
               "segments/persona_fit_matrix.csv")
@@ -290,7 +318,8 @@ def log_training(result, say: Callable[[str], None]) -> None:
         log_text("\n".join(result.warnings) + "\n", "segments/guardrails.txt")
     if result.renamed is not None and len(result.renamed):
         log_frame(result.renamed, "segments/renamed.csv")
-    log_frame(result.labels, "segments/labels.parquet")
+    if result.labels is not None:
+        log_frame(result.labels, "segments/labels.parquet")
     labels = np.asarray(result.segments)
     if result.truth is not None:
         log_frame(crosstab(labels, np.asarray(result.truth)).reset_index(),
@@ -299,19 +328,19 @@ def log_training(result, say: Callable[[str], None]) -> None:
         log_frame(crosstab(labels, seg_b.labels, b).reset_index(), f"baselines/crosstab_{b}.csv")
     if "clusters" in result.future:
         log_frame(result.future["clusters"][1], "validation/holdout_by_segment.csv")
-    mlflow.log_artifacts(str(result.report_dir), "report")
-    for path, fig in result.figures.items():
-        log_figure(fig, path)
-    for path, table in result.tables.items():
-        log_frame(table, path)
-    log_text(_yaml(result.resolved if result.resolved is not None else cfg),
-             "config/resolved.yaml")  # secrets masked, as in the parameters
-    q = result.loaded.quality
+    if result.matches is not None:
+        log_frame(result.matches, "segments/id_matching.csv")
+        log_metrics({f"{s}_segments": float((result.matches.status == s).sum())
+                     for s in ("matched", "new", "vanished")})
+
+
+def _log_quality(result, say: Callable[[str], None]) -> None:
+    """What the checks read, kept and set aside, file by file."""
+    loaded, q = result.loaded, result.loaded.quality
     if q is not None:
         log_metrics({"rows_read": q.rows_read, "rows_kept": q.rows_kept,
                      "rows_quarantined": q.quarantined}
                     | {f"quarantine_{k}": v for k, v in q.counts.items()})
-        loaded = result.loaded
         files = pd.DataFrame(
             [{"file": f, "status": "read", "rows": n, "kept": k, "reason": ""}
              for f, (n, k) in sorted(q.per_file.items())]
@@ -326,18 +355,6 @@ def log_training(result, say: Callable[[str], None]) -> None:
     if result.quarantine_path is not None:
         mlflow.log_artifact(str(result.quarantine_path), "quality")
         say(f"quarantined rows with reasons: {result.quarantine_path}")
-    if result.matches is not None:
-        log_frame(result.matches, "segments/id_matching.csv")
-        log_metrics({f"{s}_segments": float((result.matches.status == s).sum())
-                     for s in ("matched", "new", "vanished")})
-    if cfg.baselines.log_runs:
-        _log_baseline_runs(result, run)
-    if cfg.mlflow.log_model:  # last: a version is registered once its run holds everything
-        register = (model_name_for(cfg.mlflow.registered_model_name, cfg.data.name)
-                    if cfg.mlflow.register else None)
-        info = log_segmentation_model(result.model, result.X.head(5), register)
-        if register and info.registered_model_version:
-            say(f"registered models:/{register}/{info.registered_model_version}")
 
 
 def _yaml(cfg) -> str:
@@ -359,18 +376,17 @@ def _yaml(cfg) -> str:
 
 def _log_baseline_runs(result, run) -> None:
     """One child run per baseline, tagged ``kind=baseline``, scored like the clusters."""
-    cfg = result.settings
-    n = float(len(result.labels))
+    rec = result.recording
+    n = result.metrics.get("n_customers", float(len(result.segments)))
     for b, seg_b in result.baselines.items():
         tags = {"kind": "baseline", "baseline": b, "git_commit": run.data.tags.get("git_commit", ""),
-                "data": cfg.data.name, "data.digest": result.digest}
-        with mlflow.start_run(run_name=f"baseline-{b}-{cfg.data.name}", nested=True,
+                "data": rec.data_name, "data.digest": result.digest, **rec.tags}
+        with mlflow.start_run(run_name=f"baseline-{b}-{rec.data_name}", nested=True,
                               experiment_id=run.info.experiment_id, tags=tags):
-            params = dict(cfg.baselines.params.get(b) or {})
+            params = rec.baseline_params.get(b, {})
             log_params({"baseline": b, **{f"{b}.{p}": v for p, v in params.items()}})
             sizes = pd.Series(seg_b.labels).value_counts().rename_axis("segment")
             log_metrics(seg_b.metrics | {"n_customers": n, "k": float(len(sizes))})
             log_frame(sizes.reset_index(name="customers"), "segments/sizes.csv")
             if b in result.future:
                 log_frame(result.future[b][1], "validation/holdout_by_segment.csv")
-

@@ -1,0 +1,149 @@
+"""The run as a graph of stages: each stage a function with declared inputs and outputs,
+started as soon as its inputs exist, so independent stages share the cores.
+
+A stage reads the values it ``needs`` (keyword arguments of the same names) and returns the
+values it ``gives`` (one value, or a tuple in the order given). Results never depend on the
+order in which stages finish: a stage sees only its inputs, and every value is written once.
+The heavy work inside a stage (NumPy, scikit-learn, DuckDB) releases the GIL, so threads are
+enough; stages that must not overlap (one DuckDB connection) are serialised by their engine.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One step of the run: ``fn(**{n: values[n] for n in needs})`` gives ``gives``."""
+
+    name: str
+    fn: Callable[..., Any]
+    needs: tuple[str, ...] = ()
+    gives: tuple[str, ...] = ()
+    quiet: bool = False  # bookkeeping: neither announced nor timed
+
+
+def check_graph(stages: Iterable[Stage], given: Iterable[str]) -> None:
+    """Every input is given once, by the caller or by one stage, and the graph has no cycle."""
+    stages, have = list(stages), set(given)
+    producers: dict[str, str] = {}
+    for s in stages:
+        for g in s.gives:
+            if g in have or g in producers:
+                raise ValueError(f"stage '{s.name}' gives '{g}', which is already given")
+            producers[g] = s.name
+    for s in stages:
+        missing = [n for n in s.needs if n not in have and n not in producers]
+        if missing:
+            raise ValueError(f"stage '{s.name}' needs {missing}, which nothing gives")
+    done, left = set(have), list(stages)
+    while left:
+        ready = [s for s in left if all(n in done for n in s.needs)]
+        if not ready:
+            raise ValueError(f"stages wait on each other: {[s.name for s in left]}")
+        for s in ready:
+            done.update(s.gives)
+            left.remove(s)
+
+
+def run_stages(stages: list[Stage], given: Mapping[str, Any], *, workers: int,
+               start: Callable[[str], None] = lambda name: None,
+               finish: Callable[[str, float], None] = lambda name, seconds: None
+               ) -> dict[str, Any]:
+    """Run ``stages`` on ``workers`` threads as their inputs become available; returns every
+    value (``given`` and what the stages gave). The first stage to fail stops the run: stages
+    not yet started are dropped, running ones are waited for, then its error is raised.
+    ``start`` and ``finish`` are told each stage's name (and seconds) as it starts and ends."""
+    check_graph(stages, given)
+    values = dict(given)
+    pending = list(stages)
+    running: dict[Future, Stage] = {}
+
+    def call(stage: Stage, kwargs: dict[str, Any]) -> tuple[Any, float]:
+        if not stage.quiet:
+            start(stage.name)
+        t = time.perf_counter()
+        out = stage.fn(**kwargs)
+        return out, time.perf_counter() - t
+
+    with ThreadPoolExecutor(max(1, workers), thread_name_prefix="stage") as pool:
+        try:
+            while pending or running:
+                for s in [s for s in pending if all(n in values for n in s.needs)]:
+                    pending.remove(s)
+                    running[pool.submit(call, s, {n: values[n] for n in s.needs})] = s
+                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                for fut in sorted(done, key=lambda f: stages.index(running[f])):
+                    s = running.pop(fut)
+                    out, seconds = fut.result()  # a failed stage raises here
+                    values.update(_outputs(s, out))
+                    if not s.quiet:
+                        finish(s.name, seconds)
+        except BaseException:
+            pending.clear()
+            for fut in running:
+                fut.cancel()
+            wait(running)
+            raise
+    return values
+
+
+def _outputs(stage: Stage, out: Any) -> dict[str, Any]:
+    if len(stage.gives) == 0:
+        return {}
+    if len(stage.gives) == 1:
+        return {stage.gives[0]: out}
+    if not isinstance(out, tuple) or len(out) != len(stage.gives):
+        raise TypeError(f"stage '{stage.name}' must return {len(stage.gives)} values "
+                        f"({', '.join(stage.gives)})")
+    return dict(zip(stage.gives, out, strict=True))
+
+
+def stage_order(stages: list[Stage], given: Iterable[str]) -> list[list[str]]:
+    """The stages by level: each level needs only what the levels before it give (what could
+    run side by side); for the docs' picture and the console's plan."""
+    done, left, levels = set(given), list(stages), []
+    while left:
+        ready = [s for s in left if all(n in done for n in s.needs)]
+        levels.append([s.name for s in ready])
+        for s in ready:
+            done.update(s.gives)
+            left.remove(s)
+    return levels
+
+
+def mermaid(stages: list[Stage], given: Iterable[str]) -> str:
+    """The graph as a Mermaid flowchart: an arrow from each stage to the stages that need what
+    it gives (bookkeeping stages folded into the edges they carry)."""
+    producer = {g: s for s in stages for g in s.gives}
+
+    def sources(stage: Stage, seen: frozenset = frozenset()) -> set[str]:
+        out = set()
+        for n in stage.needs:
+            p = producer.get(n)
+            if p is None or p.name in seen:
+                continue
+            out |= sources(p, seen | {p.name}) if p.quiet else {p.name}
+        return out
+
+    shown = [s for s in stages if not s.quiet]
+    direct = {s.name: sources(s) for s in shown}
+
+    def reach(name: str) -> set[str]:  # every stage upstream of ``name``
+        out = set()
+        for d in direct[name]:
+            out |= {d} | reach(d)
+        return out
+
+    ids = {s.name: f"s{i}" for i, s in enumerate(shown)}
+    lines = ["flowchart TD"] + [f'  {ids[s.name]}["{s.name}"]' for s in shown]
+    for s in shown:  # transitive reduction: no arrow that a longer path already draws
+        deps = direct[s.name]
+        keep = [d for d in deps if not any(d in reach(o) for o in deps if o != d)]
+        lines += [f"  {ids[d]} --> {ids[s.name]}" for d in sorted(keep, key=list(ids).index)]
+    return "\n".join(lines)

@@ -1,0 +1,336 @@
+"""The stages of a training run on customer features held in memory (the local engine, and
+Spark with ``engine.distributed=false``), and the stages both engines share.
+
+Each stage is a plain function: typed values in, data out. None reads the configuration,
+writes a file or talks to MLflow; :func:`clustering.training.run_training` binds the
+settings, runs them as a graph (:mod:`clustering.graph`) and records the result once.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from clustering.errors import DataError
+from clustering.evaluation.holdout import (
+    calibration_sample,
+    choose_future_k,
+    future_k_curve,
+    future_validation,
+)
+from clustering.evaluation.metrics import (
+    Segmentation,
+    agreement,
+    int_codes,
+    persona_truth,
+    score_labelling,
+)
+from clustering.features.customer import CustomerSample, FeatureResult
+from clustering.features.potential import COLUMNS as POTENTIAL_COLUMNS
+from clustering.features.potential import SOURCES as POTENTIAL_SOURCES
+from clustering.features.potential import PotentialModel
+from clustering.features.preprocess import select_columns
+from clustering.features.signals import CustomerSignals
+from clustering.inputs.truth import planted_types
+from clustering.model import SegmentationModel
+from clustering.personas.guardrails import composition, guardrail_warnings, marketing_view
+from clustering.personas.naming import PersonaAssignment, name_segments, weighted_fit
+from clustering.personas.playbook import Playbook, playbook
+from clustering.personas.stable_ids import match_segments
+from clustering.reporting.glossary import column_label
+from clustering.reporting.plots import segmentation_figures
+from clustering.reporting.report import build_report
+from clustering.segmenters import takes_k
+from clustering.segmenters.fitting import Family, Scaling, fit_segmentation, preprocessor_for
+
+Say = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class Columns:
+    """What the segmenter sees: ``numeric`` and ``categorical`` features, the model's
+    ``inputs`` (the potential's sources in place of its columns when it is a feature), the
+    potential step, and the family with its k range capped at what the buyers allow."""
+
+    numeric: list[str]
+    categorical: list[str]
+    inputs: list[str]
+    potential: PotentialModel | None
+    family: Family
+
+
+def single_order_warning(buyers: pd.DataFrame, share: float = 0.95, least: int = 500) -> list[str]:
+    """A warning when nearly every buyer has a single order: the customer column is then
+    usually an id per order (Olist's ``customer_id``), and the segments would describe orders."""
+    if "frequency" not in buyers or len(buyers) < least:
+        return []
+    single = float((buyers["frequency"] <= 1).mean())
+    if single <= share:
+        return []
+    return [f"{single:.0%} of the {len(buyers):,} buyers have a single order in the window: if "
+            "data.columns.customer_id is an id per order or per checkout (as Olist's "
+            "customer_id; its customer_unique_id is the person), map the person's id instead"]
+
+
+def build_features(engine, snapshot: dt.date | None, prefetch_days: int, seed: int, say: Say
+                   ) -> tuple[FeatureResult, CustomerSample | None]:
+    """(every customer's features as of ``snapshot``, the customers the calibration pass
+    covers: None for all). With ``prefetch_days`` the calibration pass for choosing k starts
+    in DuckDB right away, beside the Python stages."""
+    fr = engine.features_at(snapshot)
+    say(f"snapshot {fr.snapshot_date}, window from {fr.window_start}: {len(fr.buyers):,} buyers, "
+        f"{fr.n_prospects:,} prospects and {fr.n_lapsed:,} lapsed customers set aside (no "
+        "purchase in the window)")
+    for f, why in fr.skipped.items():
+        say(f"skipped feature {f}: {why}")
+    engine.loaded.warnings += single_order_warning(fr.buyers)
+    sample = (calibration_sample(len(fr.buyers), seed)
+              if getattr(engine, "samples_customers", False) else None)
+    if prefetch_days > 0:
+        engine.prefetch(fr.snapshot_date - dt.timedelta(days=prefetch_days), prefetch_days,
+                        sample)
+    return fr, sample
+
+
+def fit_signals(features: FeatureResult, potential: bool, horizon_days: int, fit_sample: int,
+                overdue_cycles: float, seed: int, say: Say
+                ) -> tuple[CustomerSignals, pd.DataFrame, pd.DataFrame]:
+    """(fitted signals, every customer's signal columns, the buyers with theirs). Computed row
+    by row once; the buyers' are a slice of everyone's."""
+    signals = CustomerSignals(potential, horizon_days, fit_sample, overdue_cycles,
+                              seed).fit(features.buyers)
+    signal_cols = signals.label_columns(features.table)
+    is_buyer = features.table["is_buyer"].to_numpy(bool)
+    buyers = pd.concat([features.buyers, signal_cols[is_buyer].reset_index(drop=True)], axis=1)
+    if signals.potential_ is not None:
+        say("potential (BG/NBD, Gamma-Gamma) fitted on "
+            f"{signals.potential_.n_fit_:,} buyers: " + ", ".join(
+                f"{k} {v:.3g}" for k, v in signals.potential_.parameters().items()))
+    return signals, signal_cols, buyers
+
+
+def choose_columns(features: FeatureResult, signals: CustomerSignals, buyers: pd.DataFrame,
+                   wanted: list[str], categorical: list[str], family: Family,
+                   potential_as_features: bool, horizon_days: int, fit_sample: int, seed: int,
+                   say: Say) -> tuple[Columns, pd.DataFrame]:
+    """The segmenter's columns and its input table; clear errors for data it cannot segment."""
+    numeric, categorical = select_columns(wanted, categorical, features.features,
+                                          features.skipped, features.attributes)
+    step = None
+    if potential_as_features and signals.potential_ is None:
+        say("signals.potential.as_features: too few buyers for the potential model; "
+            "the segments are made without it")
+    elif potential_as_features:
+        step = PotentialModel(horizon_days, fit_sample, seed)
+        numeric = [c for c in numeric if c not in POTENTIAL_COLUMNS] + POTENTIAL_COLUMNS
+    family = _capped(family, len(buyers), say)
+    inputs = [c for c in numeric if c not in POTENTIAL_COLUMNS or step is None]
+    if step is not None:
+        inputs += [c for c in POTENTIAL_SOURCES if c not in inputs]
+    values = buyers[numeric].to_numpy(dtype=float, na_value=np.nan)
+    if numeric and not (np.nanmax(values, axis=0, initial=-np.inf)
+                        > np.nanmin(values, axis=0, initial=np.inf)).any():
+        raise DataError("all selected features are constant across customers: nothing to segment")
+    return Columns(numeric, categorical, inputs, step, family), buyers[inputs + categorical]
+
+
+def _capped(family: Family, n_buyers: int, say: Say) -> Family:
+    """The family with its k range within what ``n_buyers`` customers allow."""
+    if n_buyers < 2:
+        raise DataError(f"only {n_buyers} customer bought in the window: "
+                        "segmentation needs at least two (check data.path and the dates)")
+    if not takes_k(family.name):
+        return family
+    need = (family.k or family.k_min) + 1  # the internal indices need more customers than segments
+    if n_buyers < need:
+        raise DataError(f"{n_buyers} customers bought in the window: too few for "
+                        f"{family.k or family.k_min} segments (at least {need} needed); lower "
+                        "model.k (or model.k_min), or give more data")
+    if family.k is None and family.k_max >= n_buyers:
+        say(f"k range capped at {n_buyers - 1}: {n_buyers} customers")
+        return dataclasses.replace(family, k_max=n_buyers - 1)
+    return family
+
+
+def fit_baselines(buyers: pd.DataFrame, make_baselines: dict[str, Callable[[], Any]],
+                  truth_path: str | None, say: Say) -> tuple[dict[str, Any], np.ndarray | None]:
+    """(every enabled baseline fitted on the buyers, the planted types where the data has
+    them). Nothing here depends on the clusters."""
+    fitted = {name: factory().fit(buyers) for name, factory in make_baselines.items()}
+    say(f"baselines: {', '.join(fitted) or 'none'}")
+    return fitted, planted_types(buyers["customer_id"], truth_path)
+
+
+def choose_k_by_future(engine, features: FeatureResult, columns: Columns,
+                       cal_sample: CustomerSample | None, scaling: Scaling, holdout_days: int,
+                       seed: int, say: Say
+                       ) -> tuple[int, pd.DataFrame]:
+    """(k, curve): the k whose segments fitted before the hold-out best tell who buys again.
+    The curve only ranks k: at most 4 k-means starts per k there, all starts for the model."""
+    family = columns.family
+    if "n_init" in family.params:
+        family = dataclasses.replace(
+            family, params={**family.params, "n_init": min(int(family.params["n_init"]), 4)})
+    curve = future_k_curve(
+        engine, features.snapshot_date, holdout_days,
+        preprocessor_for(columns.numeric, columns.categorical, scaling, seed, columns.potential),
+        lambda k: family.at(k, seed), list(range(family.k_min, family.k_max + 1)),
+        columns.inputs + columns.categorical, seed, say, cal_sample)
+    return choose_future_k(curve), curve
+
+
+def segment(X: pd.DataFrame, columns: Columns, k_chosen: int | None,
+            future_curve: pd.DataFrame | None, scaling: Scaling, stability_runs: int,
+            sample_size: int, seed: int, say: Say):
+    """(fitted pipeline, scaled matrix, its column names, k curve, the family's metrics); the
+    curve is the future separation's where k was chosen by it."""
+    family = columns.family if k_chosen is None else columns.family.with_k(k_chosen)
+    pre = preprocessor_for(columns.numeric, columns.categorical, scaling, seed, columns.potential)
+    pipe, Xs, names, curve, metrics = fit_segmentation(
+        X, pre, family, stability_runs=stability_runs, sample_size=sample_size, seed=seed,
+        say=say)
+    return pipe, Xs, names, future_curve if future_curve is not None else curve, metrics
+
+
+def match_ids(previous: tuple[str | None, SegmentationModel | None], buyers: pd.DataFrame,
+              pipe, say: Say) -> tuple[np.ndarray, dict[int, int] | None, pd.DataFrame | None]:
+    """(the buyers' published segment ids, new -> published id map, the matching): ids kept
+    against the dataset's previous model where it can be used, else the fitted ones."""
+    labels = pipe[-1].labels_
+    uri, model = previous
+    if model is None:
+        return labels, None, None
+    id_map, matches = match_segments(model, buyers, labels)
+    say(f"segment ids matched to {uri}: " + ", ".join(
+        f"{s} {int((matches.status == s).sum())}" for s in ("matched", "new", "vanished")))
+    return np.vectorize(id_map.get, otypes=[int])(labels), id_map, matches
+
+
+def name_personas_of(buyers: pd.DataFrame, labels: np.ndarray, features: FeatureResult,
+                     previous: tuple[str | None, SegmentationModel | None],
+                     matches: pd.DataFrame | None, catalogue: dict[str, Any], min_fit: float,
+                     min_member_share: float, say: Say
+                     ) -> tuple[pd.DataFrame, PersonaAssignment]:
+    """(profiles, personas): names earned on the profile and the members; inherited names
+    re-checked."""
+    uri, model = previous
+    return name_segments(buyers, labels, features.features, catalogue, min_fit,
+                         min_member_share, model.segment_names if model is not None else None,
+                         matches, f"version {uri.rsplit('/', 1)[-1]}" if uri else "", say)
+
+
+def evaluate(labels: np.ndarray, Xs: np.ndarray, buyers: pd.DataFrame, truth, fitted: dict,
+             personas: PersonaAssignment, profile: pd.DataFrame, catalogue: list[str],
+             silhouette_sample: int, min_share: float, seed: int
+             ) -> tuple[dict[str, float], dict[str, Segmentation]]:
+    """(the clusters' metrics, every baseline scored alike)."""
+    revenue = buyers["monetary_total"].to_numpy()
+    scoring = {"silhouette_sample": silhouette_sample, "min_share": min_share, "seed": seed,
+               "truth": None if truth is None else int_codes(truth)}  # coded once
+    metrics = score_labelling("clusters", labels, Xs, revenue, **scoring,
+                              persona_fit=weighted_fit(personas, profile)).metrics
+    if truth is not None:
+        metrics |= persona_truth(truth, labels, personas.table, catalogue)
+    baselines = {}
+    for b, est in fitted.items():
+        baselines[b] = score_labelling(b, est.labels_, Xs, revenue, **scoring)
+        metrics[f"vs_{b}_ari"], metrics[f"vs_{b}_nmi"] = agreement(baselines[b].codes, labels)
+    return metrics, baselines
+
+
+def assemble_model(pipe, personas: PersonaAssignment, id_map, fitted: dict,
+                   signals: CustomerSignals | None, lookback_days: int, policy,
+                   relationship: dict[str, str], margins) -> SegmentationModel:
+    """The model that is saved and served."""
+    return SegmentationModel(pipe, personas.names(), id_map, lookback_days, policy, fitted,
+                             relationship, signals, margins)
+
+
+def run_playbook(buyers: pd.DataFrame, model: SegmentationModel, labels: np.ndarray,
+                 fitted: dict, features: FeatureResult, signal_cols: pd.DataFrame, loaded,
+                 settings: dict[str, Any], say: Say) -> Playbook:
+    """The practitioners' playbook (``settings``: currency, new_customer_days, abc_share,
+    horizon_days, matrix, overdue_cycles)."""
+    s = settings
+    pb = playbook(buyers, model.names_of(labels), fitted, features.snapshot_date,
+                  features.window_start, s["currency"], s["new_customer_days"], s["abc_share"],
+                  s["horizon_days"], s["matrix"], loaded.attribute_quality,
+                  pd.concat([features.table, signal_cols], axis=1), s["overdue_cycles"], labels)
+    say(pb.sections[0].text)
+    return pb
+
+
+def validate_future(engine, features: FeatureResult, pipe, columns: Columns,
+                    make_baselines: dict[str, Callable[[], Any]],
+                    cal_sample: CustomerSample | None, holdout_days: int, seed: int, say: Say
+                    ) -> dict[str, tuple[dict[str, float], pd.DataFrame]]:
+    """Refit as of snapshot - holdout_days and score what customers did afterwards."""
+    return future_validation(engine, features.snapshot_date, holdout_days, pipe,
+                             columns.inputs + columns.categorical, make_baselines, seed, say,
+                             cal_sample)
+
+
+def label_customers(model: SegmentationModel, features: FeatureResult,
+                    signal_cols: pd.DataFrame, say: Say) -> pd.DataFrame:
+    """Every customer as scoring labels them: relationship, segment, persona, signals and the
+    baselines' labels."""
+    labels = model.customer_labels(pd.concat([features.table, signal_cols], axis=1))
+    say(f"{len(labels):,} customers: " + ", ".join(
+        f"{n:,} {k}" for k, n in labels["relationship"].value_counts().items()))
+    return labels
+
+
+def draw_figures(pipe, Xs: np.ndarray, labels: np.ndarray, names: list[str],
+                 curve: pd.DataFrame | None, personas: PersonaAssignment,
+                 attributes: list[str], criterion: str | None, seed: int) -> dict[str, Any]:
+    """Every plot of the segmentation, with persona names."""
+    seg = pipe[-1]
+    return segmentation_figures(seg, Xs, labels, names, curve, criterion, int(seg.n_clusters_),
+                                personas.names(), [column_label(c, attributes) for c in names],
+                                seed)
+
+
+def check_guardrails(profile: pd.DataFrame, personas: PersonaAssignment, loaded,
+                     min_share: float, max_share: float, max_personas: int, say: Say
+                     ) -> tuple[list[str], pd.DataFrame]:
+    """(the warnings of the data and of the guardrails the segments break, the marketing view)."""
+    warnings = loaded.warnings + guardrail_warnings(profile, personas.table, min_share,
+                                                    max_share, max_personas)
+    for w in warnings:
+        say(f"check: {w}")
+    return warnings, marketing_view(profile, personas.table)
+
+
+def describe_segments(engine, buyers: pd.DataFrame, labels: np.ndarray,
+                      features: FeatureResult) -> dict:
+    """Per segment, the mix of each attribute and its top product categories."""
+    categories = engine.top_categories(
+        pd.DataFrame({"customer_id": buyers["customer_id"], "segment": labels}),
+        features.window_start, features.snapshot_date)
+    return composition(buyers, labels, features.attributes, categories)
+
+
+def write_report(profile: pd.DataFrame, personas: PersonaAssignment, population: pd.Series,
+                 run_name: str, snapshot_date, figures: dict[str, Any], extra: dict[str, int],
+                 warnings: list[str], view: pd.DataFrame, mix: dict | None,
+                 sections: list | None, data_name: str, special: dict, currency: str
+                 ) -> tuple[str, str]:
+    """The persona report as (Markdown, HTML), in business words; ``extra``: customers who are
+    not segmented (prospects, former)."""
+    title = f"Customer personas: {data_name}, {run_name} (snapshot {snapshot_date})"
+    return build_report(profile, personas.table, population, title,
+                        [figures["plots/profile_heatmap.png"]], extra, special, currency,
+                        warnings, view, mix, sections)
+
+
+def run_name_of(label: str, k: int, scaler: str, data_name: str, run_id: str,
+                configured: str | None) -> tuple[str, str]:
+    """(run name, report folder name): unique per run, so two runs never share them."""
+    base = configured or f"{label}-k{k}-{scaler}-{data_name}"
+    return configured or f"{base}-{run_id[:6]}", f"{base}-{run_id[:8]}"

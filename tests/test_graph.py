@@ -1,0 +1,84 @@
+"""The stage runner: stages start once their inputs exist, side by side; errors stop the run."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from clustering.graph import Stage, check_graph, run_stages, stage_order
+
+
+def test_values_flow_from_stage_to_stage_and_tuples_unpack():
+    stages = [
+        Stage("double", lambda x: 2 * x, ("x",), ("y",)),
+        Stage("split", lambda y: (y - 1, y + 1), ("y",), ("lo", "hi")),
+        Stage("sum", lambda lo, hi, x: lo + hi + x, ("lo", "hi", "x"), ("total",)),
+    ]
+    out = run_stages(stages, {"x": 5}, workers=2)
+    assert out == {"x": 5, "y": 10, "lo": 9, "hi": 11, "total": 25}
+
+
+def test_independent_stages_overlap_on_two_workers():
+    """Two stages that need only the input run at the same time: each waits for the other to
+    have started, which deadlocks (and times out) if they ran one after another."""
+    barrier = threading.Barrier(2, timeout=5)
+
+    def meet(x):
+        barrier.wait()
+        return x
+
+    stages = [Stage("a", meet, ("x",), ("a",)), Stage("b", meet, ("x",), ("b",))]
+    assert run_stages(stages, {"x": 1}, workers=2) == {"x": 1, "a": 1, "b": 1}
+
+
+def test_one_worker_runs_in_declaration_order():
+    seen = []
+    stages = [Stage(n, lambda n=n: seen.append(n) or n, (), (n,)) for n in "abc"]
+    run_stages(stages, {}, workers=1)
+    assert seen == ["a", "b", "c"]
+
+
+def test_a_failed_stage_stops_the_run_and_its_dependants_never_start():
+    started = []
+
+    def boom(x):
+        raise ValueError("bad input")
+
+    stages = [Stage("boom", boom, ("x",), ("y",)),
+              Stage("after", lambda y: started.append("after"), ("y",), ("z",)),
+              Stage("slow", lambda x: time.sleep(0.2) or x, ("x",), ("w",))]
+    with pytest.raises(ValueError, match="bad input"):
+        run_stages(stages, {"x": 1}, workers=2)
+    assert started == []
+
+
+def test_timings_are_reported_for_every_announced_stage():
+    seen = {}
+    stages = [Stage("a", lambda: 1, (), ("a",)), Stage("q", lambda a: a, ("a",), ("q",), quiet=True)]
+    run_stages(stages, {}, workers=1, finish=lambda n, s: seen.setdefault(n, s))
+    assert list(seen) == ["a"] and seen["a"] >= 0
+
+
+@pytest.mark.parametrize("stages, given, message", [
+    ([Stage("a", lambda x: x, ("x",), ("y",))], {}, "needs \\['x'\\]"),
+    ([Stage("a", lambda: 1, (), ("y",)), Stage("b", lambda: 2, (), ("y",))], {}, "already given"),
+    ([Stage("a", lambda: 1, (), ("x",))], {"x": 0}, "already given"),
+    ([Stage("a", lambda b: b, ("b",), ("a",)), Stage("b", lambda a: a, ("a",), ("b",))], {},
+     "wait on each other"),
+])
+def test_a_malformed_graph_is_refused_before_anything_runs(stages, given, message):
+    with pytest.raises(ValueError, match=message):
+        check_graph(stages, given)
+
+
+def test_wrong_number_of_outputs_names_the_stage():
+    with pytest.raises(TypeError, match="stage 'a' must return 2 values"):
+        run_stages([Stage("a", lambda: 1, (), ("x", "y"))], {}, workers=1)
+
+
+def test_levels_group_what_could_run_side_by_side():
+    stages = [Stage("f", lambda e: 1, ("e",), ("f",)), Stage("s", lambda f: 1, ("f",), ("s",)),
+              Stage("b", lambda f: 1, ("f",), ("b",)), Stage("r", lambda s, b: 1, ("s", "b"), ("r",))]
+    assert stage_order(stages, {"e"}) == [["f"], ["s", "b"], ["r"]]
