@@ -115,11 +115,14 @@ def fit_signals(features: FeatureResult, potential: bool, horizon_days: int, fit
     return signals, signal_cols, buyers
 
 
-def choose_columns(features: FeatureResult, signals: CustomerSignals, buyers: pd.DataFrame,
-                   wanted: list[str], categorical: list[str], family: Family,
-                   potential_as_features: bool, horizon_days: int, fit_sample: int, seed: int,
-                   say: Say) -> tuple[Columns, pd.DataFrame]:
-    """The segmenter's columns and its input table; clear errors for data it cannot segment."""
+def choose_columns(features: FeatureResult, wanted: list[str], categorical: list[str],
+                   family: Family, potential_as_features: bool, horizon_days: int,
+                   fit_sample: int, seed: int, say: Say, signals: CustomerSignals | None = None
+                   ) -> tuple[Columns, pd.DataFrame]:
+    """The segmenter's columns and its input table; clear errors for data it cannot segment.
+    ``signals`` are needed only for the potential as features (it may have had too few
+    buyers); without, the segmentation starts as soon as the features exist."""
+    buyers = features.buyers
     numeric, categorical = select_columns(wanted, categorical, features.features,
                                           features.skipped, features.attributes)
     step = None

@@ -247,7 +247,7 @@ def evaluate_sample(engine, seg, Xs: np.ndarray, sample: pd.DataFrame, counts: C
         metrics |= persona_truth(truth, seg.labels_, personas.table, catalogue)
     return metrics | {"k": float(seg.n_clusters_), "n_prospects": float(counts.prospects),
                       "n_lapsed": float(counts.lapsed),
-                      "n_customers": float(counts.buyers), "metric_sample": float(len(sample))}
+                      "n_customers": float(counts.buyers), "metric_sample": float(len(sample))}, truth
 
 
 def label_baselines(engine, sf: SparkFeatures, counts: Counts, params: dict[str, dict],
