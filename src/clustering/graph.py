@@ -71,7 +71,16 @@ def run_stages(stages: list[Stage], given: Mapping[str, Any], *, workers: int,
         out = stage.fn(**kwargs)
         return out, time.perf_counter() - t
 
-    with ThreadPoolExecutor(max(1, workers), thread_name_prefix="stage") as pool:
+    if workers <= 1:  # in this thread, in the order declared (profilers and debuggers see it)
+        while pending:
+            s = next(s for s in pending if all(n in values for n in s.needs))
+            pending.remove(s)
+            out, seconds = call(s, {n: values[n] for n in s.needs})
+            values.update(_outputs(s, out))
+            if not s.quiet:
+                finish(s.name, seconds)
+        return values
+    with ThreadPoolExecutor(workers, thread_name_prefix="stage") as pool:
         try:
             while pending or running:
                 for s in [s for s in pending if all(n in values for n in s.needs)]:
