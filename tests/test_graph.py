@@ -82,3 +82,32 @@ def test_levels_group_what_could_run_side_by_side():
     stages = [Stage("f", lambda e: 1, ("e",), ("f",)), Stage("s", lambda f: 1, ("f",), ("s",)),
               Stage("b", lambda f: 1, ("f",), ("b",)), Stage("r", lambda s, b: 1, ("s", "b"), ("r",))]
     assert stage_order(stages, {"e"}) == [["f"], ["s", "b"], ["r"]]
+
+
+def test_values_no_stage_needs_any_more_are_let_go():
+    """With ``keep``, an intermediate value is dropped once every stage that needs it ran (it
+    is not in the result), while what is kept and what was given stay."""
+    import gc
+    import weakref
+
+    class Big:
+        pass
+
+    seen = {}
+
+    def make():
+        big = Big()
+        seen["ref"] = weakref.ref(big)
+        return big
+
+    def later(small):
+        gc.collect()
+        seen["alive when later ran"] = seen["ref"]() is not None
+        return small + 1
+
+    stages = [Stage("make", make, (), ("big",)),
+              Stage("use", lambda big, x: x, ("big", "x"), ("small",)),
+              Stage("later", later, ("small",), ("result",))]
+    out = run_stages(stages, {"x": 1}, workers=1, keep={"result"})
+    assert out == {"x": 1, "result": 2}
+    assert seen["alive when later ran"] is False

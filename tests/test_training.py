@@ -41,12 +41,19 @@ def test_training_run_is_tracked_with_metrics_artifacts_and_model(tmp_path, mlfl
     stab = client.get_metric_history(result.run_id, "k_curve_stability")
     assert sorted(h.step for h in stab) == [3, 4, 5] and all(0 < h.value <= 1 for h in stab)
     assert 0 < run.data.metrics["stability_ari"] <= 1
-    arts = {a.path for d in ["", "plots", "segments", "features", "config", "selection"]
+    arts = {a.path for d in ["", "plots", "segments", "features", "config", "selection",
+                             "timings"]
             for a in client.list_artifacts(result.run_id, d)}
     for a in ["plots/projection.png", "plots/profile_heatmap.png", "plots/k_curve.png",
               "segments/profiles.csv", "segments/labels.parquet", "features/feature_summary.csv",
-              "config/resolved.yaml", "selection/k_curve.csv"]:
+              "config/resolved.yaml", "selection/k_curve.csv", "timings/stages.csv"]:
         assert a in arts, a
+    # every stage's seconds (they overlap: the run's wall time is less than their sum)
+    timings = pd.read_csv(mlflow.artifacts.download_artifacts(
+        run_id=result.run_id, artifact_path="timings/stages.csv", tracking_uri=mlflow_uri))
+    assert {"load data (local engine)", "preprocess + segment (kmeans)", "evaluate",
+            "persona report"} <= set(timings["stage"])
+    assert 0 < run.data.metrics["seconds"] and (timings["seconds"] >= 0).all()
     assert run.inputs.dataset_inputs, "training data logged as an MLflow dataset"
     # the logged model reproduces the training labels
     model = load_segmentation_model(f"runs:/{result.run_id}/model")

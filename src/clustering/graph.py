@@ -53,16 +53,25 @@ def check_graph(stages: Iterable[Stage], given: Iterable[str]) -> None:
 
 def run_stages(stages: list[Stage], given: Mapping[str, Any], *, workers: int,
                start: Callable[[str], None] = lambda name: None,
-               finish: Callable[[str, float], None] = lambda name, seconds: None
-               ) -> dict[str, Any]:
+               finish: Callable[[str, float], None] = lambda name, seconds: None,
+               keep: Iterable[str] | None = None) -> dict[str, Any]:
     """Run ``stages`` on ``workers`` threads as their inputs become available; returns every
-    value (``given`` and what the stages gave). The first stage to fail stops the run: stages
-    not yet started are dropped, running ones are waited for, then its error is raised.
-    ``start`` and ``finish`` are told each stage's name (and seconds) as it starts and ends."""
+    value (``given`` and what the stages gave), or with ``keep`` only those: the others are
+    let go as soon as no stage still to run needs them (a million customers' intermediate
+    tables are hundreds of MB each). The first stage to fail stops the run: stages not yet
+    started are dropped, running ones are waited for, then its error is raised. ``start`` and
+    ``finish`` are told each stage's name (and seconds) as it starts and ends."""
     check_graph(stages, given)
     values = dict(given)
     pending = list(stages)
     running: dict[Future, Stage] = {}
+    kept = None if keep is None else set(keep) | set(given)
+
+    def release() -> None:
+        if kept is not None:
+            wanted = kept.union(*(s.needs for s in pending), *(s.needs for s in running.values()))
+            for name in [n for n in values if n not in wanted]:
+                del values[name]
 
     def call(stage: Stage, kwargs: dict[str, Any]) -> tuple[Any, float]:
         if not stage.quiet:
@@ -77,6 +86,7 @@ def run_stages(stages: list[Stage], given: Mapping[str, Any], *, workers: int,
             pending.remove(s)
             out, seconds = call(s, {n: values[n] for n in s.needs})
             values.update(_outputs(s, out))
+            release()
             if not s.quiet:
                 finish(s.name, seconds)
         return values
@@ -91,6 +101,7 @@ def run_stages(stages: list[Stage], given: Mapping[str, Any], *, workers: int,
                     s = running.pop(fut)
                     out, seconds = fut.result()  # a failed stage raises here
                     values.update(_outputs(s, out))
+                    release()
                     if not s.quiet:
                         finish(s.name, seconds)
         except BaseException:

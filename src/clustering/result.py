@@ -73,7 +73,8 @@ class TrainResult:
     marketing_view: pd.DataFrame | None = None  # segments of one persona merged
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)  # artifact path -> table
     tags: dict[str, str] = field(default_factory=dict)  # the playbook's readings
-    stage_seconds: dict[str, float] = field(default_factory=dict)
+    stage_seconds: dict[str, float] = field(default_factory=dict)  # stages overlap
+    seconds: float = float("nan")  # wall time of the run until it is recorded
     quarantine_path: Path | None = None
     run_id: str = ""
     experiment_id: str = ""

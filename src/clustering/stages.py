@@ -255,16 +255,22 @@ def assemble_model(pipe, personas: PersonaAssignment, id_map, fitted: dict,
                              relationship, signals, margins)
 
 
+def with_signals(features: FeatureResult, signal_cols: pd.DataFrame) -> pd.DataFrame:
+    """Every customer's features and signals in one table (the playbook and the labels read
+    it; made once, and let go when both are done: 650 MB at a million customers)."""
+    return pd.concat([features.table, signal_cols], axis=1)
+
+
 def run_playbook(buyers: pd.DataFrame, model: SegmentationModel, labels: np.ndarray,
-                 fitted: dict, features: FeatureResult, signal_cols: pd.DataFrame, loaded,
+                 fitted: dict, features: FeatureResult, everyone: pd.DataFrame, loaded,
                  settings: dict[str, Any], say: Say) -> Playbook:
     """The practitioners' playbook (``settings``: currency, new_customer_days, abc_share,
     horizon_days, matrix, overdue_cycles)."""
     s = settings
     pb = playbook(buyers, model.names_of(labels), fitted, features.snapshot_date,
                   features.window_start, s["currency"], s["new_customer_days"], s["abc_share"],
-                  s["horizon_days"], s["matrix"], loaded.attribute_quality,
-                  pd.concat([features.table, signal_cols], axis=1), s["overdue_cycles"], labels)
+                  s["horizon_days"], s["matrix"], loaded.attribute_quality, everyone,
+                  s["overdue_cycles"], labels)
     say(pb.sections[0].text)
     return pb
 
@@ -279,11 +285,10 @@ def validate_future(engine, features: FeatureResult, pipe, columns: Columns,
                              cal_sample)
 
 
-def label_customers(model: SegmentationModel, features: FeatureResult,
-                    signal_cols: pd.DataFrame, say: Say) -> pd.DataFrame:
+def label_customers(model: SegmentationModel, everyone: pd.DataFrame, say: Say) -> pd.DataFrame:
     """Every customer as scoring labels them: relationship, segment, persona, signals and the
     baselines' labels."""
-    labels = model.customer_labels(pd.concat([features.table, signal_cols], axis=1))
+    labels = model.customer_labels(everyone)
     say(f"{len(labels):,} customers: " + ", ".join(
         f"{n:,} {k}" for k, n in labels["relationship"].value_counts().items()))
     return labels

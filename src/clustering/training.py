@@ -42,6 +42,12 @@ __all__ = ["TrainResult", "format_summary", "run_training"]
 
 #: what the run hands the graph before any stage starts
 GIVEN = ("engine", "run_id", "loaded", "policy", "margins")
+#: what the result is made of: every other value is let go once no stage needs it
+RESULT = ("features", "sample", "sf", "playbook", "future", "eval_metrics", "seg_metrics",
+          "agreement", "baselines", "baselines_skipped", "report", "personas", "profile",
+          "run_name", "report_name", "snapshot_date", "input_example", "Xs", "names", "curve",
+          "model", "figures", "labels", "customer_labels", "labels_path", "truth", "matches",
+          "previous", "warnings", "view")
 
 
 def run_training(cfg: TrainConfig, resolved: dict[str, Any] | None = None,
@@ -85,13 +91,13 @@ def run_training(cfg: TrainConfig, resolved: dict[str, Any] | None = None,
                                                                            console.detail)
             given = {"engine": engine, "run_id": run.info.run_id, "loaded": engine.loaded,
                      "policy": sources.policy, "margins": sources.transactions.margins}
-            values = run_stages(graph, given,
-                                workers=stage_workers(cfg.threads), start=console.start,
-                                finish=console.finish)
+            values = run_stages(graph, given, workers=stage_workers(cfg.threads),
+                                start=console.start, finish=console.finish, keep=RESULT)
             recording = _recording(cfg, config, engine_tag)
             result = (_distributed_result if distributed else _local_result)(
                 values, recording, engine.loaded, digest, cfg.paths.reports_dir)
             result.stage_seconds = dict(console.timings)
+            result.seconds = time.perf_counter() - started
             result.report_path = write_text(result.report_dir / "persona_report.html",
                                             result.report_html)
             write_text(result.report_dir / "persona_report.md", result.report_markdown)
@@ -238,10 +244,13 @@ def _local_after_segments(cfg: TrainConfig, say) -> list[Stage]:
             "currency": cfg.data.currency, "new_customer_days": sig.new_customer_days,
             "abc_share": sig.abc_share, "horizon_days": sig.potential.horizon_days,
             "matrix": list(sig.matrix), "overdue_cycles": sig.overdue_cycles}, say=say),
-              ("buyers", "model", "labels", "fitted", "features", "signal_cols", "loaded"),
+              ("buyers", "model", "labels", "fitted", "features", "everyone", "loaded"),
               ("playbook",)),
+        Stage("everyone", st.with_signals, ("features", "signal_cols"), ("everyone",),
+              quiet=True),
         Stage("label every customer", partial(st.label_customers, say=say),
-              ("model", "features", "signal_cols"), ("customer_labels",)),
+              ("model", "everyone"), ("customer_labels",)),
+        Stage("input example", lambda X: X.head(5), ("X",), ("input_example",), quiet=True),
         Stage("segment mix", st.describe_segments, ("engine", "buyers", "labels", "features"),
               ("mix",)),
         Stage("population", lambda buyers, features: buyers[features.features].median(),
@@ -318,6 +327,8 @@ def _distributed_stages(cfg: TrainConfig, sources: DataSources, say) -> list[Sta
         Stage("pipeline", lambda pre, seg: (Pipeline([("preprocess", pre), ("segment", seg)]),
                                             seg.labels_),
               ("pre", "seg"), ("pipe", "labels"), quiet=True),
+        Stage("input example", lambda sample, inputs: sample[inputs].head(5),
+              ("sample", "inputs"), ("input_example",), quiet=True),
         Stage("profiles (Spark aggregates) + personas",
               partial(sp.profile_and_name, catalogue=_catalogue(cfg),
                       min_fit=cfg.personas.min_fit,
@@ -367,7 +378,7 @@ def _local_result(values: dict[str, Any], recording: Recording, loaded, digest: 
     v, fr, pb = values, values["features"], values["playbook"]
     future = v["future"]
     metrics = (v["eval_metrics"] | v["seg_metrics"]
-               | {"n_customers": float(len(v["buyers"])), "n_prospects": float(fr.n_prospects),
+               | {"n_customers": float(len(fr.buyers)), "n_prospects": float(fr.n_prospects),
                   "n_lapsed": float(fr.n_lapsed)} | pb.metrics
                | future.get("clusters", ({}, None))[0])
     baselines = {b: dataclasses.replace(s, metrics=s.metrics | future.get(b, ({}, None))[0])
@@ -379,7 +390,7 @@ def _local_result(values: dict[str, Any], recording: Recording, loaded, digest: 
         # the ids are left out: unique by construction, and counting a million took 0.8 s
         fr.table.drop(columns="customer_id").describe(include="all").T
         .reset_index(names="feature"),
-        v["X"].head(5), v["Xs"], v["names"], v["curve"], v["model"], v["profile"],
+        v["input_example"], v["Xs"], v["names"], v["curve"], v["model"], v["profile"],
         personas.table, personas.fit_matrix, metrics, baselines, v["figures"] | pb.figures, md,
         html, _report_dir(reports_dir, v), Path(), v["labels"], features=fr,
         labels=v["customer_labels"], future=future, truth=v["truth"], matches=v["matches"],
@@ -400,7 +411,7 @@ def _distributed_result(values: dict[str, Any], recording: Recording, loaded, di
     return TrainResult(
         recording, v["run_name"], loaded, digest, v["snapshot_date"], skipped,
         sample.describe(include="all").T.reset_index(names="feature"),
-        sample[v["inputs"]].head(5), v["Xs"], v["names"], v["curve"], v["model"], v["profile"],
+        v["input_example"], v["Xs"], v["names"], v["curve"], v["model"], v["profile"],
         personas.table, personas.fit_matrix, v["eval_metrics"] | v["agreement"],
         v["baselines"], v["figures"], md, html, _report_dir(reports_dir, v), Path(), v["labels"],
         labels_path=v["labels_path"], sample=sample, truth=v["truth"], warnings=v["warnings"],

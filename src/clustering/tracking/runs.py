@@ -265,8 +265,11 @@ def log_training(result, say: Callable[[str], None]) -> None:
                      **({"labels_path": str(result.labels_path)} if result.labels_path else {}),
                      **result.tags})
     log_metrics(result.metrics)
-    if result.stage_seconds:
-        log_metrics({f"seconds_{_metric_key(k)}": v for k, v in result.stage_seconds.items()})
+    if result.stage_seconds:  # a table, not a metric each: the UI's columns stay few
+        log_frame(pd.DataFrame({"stage": list(result.stage_seconds),
+                                "seconds": list(result.stage_seconds.values())}),
+                  "timings/stages.csv")
+        log_metrics({"seconds": result.seconds})
     curve = result.k_curve
     if curve is not None and len(curve) > 1 and rec.criterion in curve:
         for row in curve.itertuples(index=False):
@@ -296,11 +299,6 @@ def log_training(result, say: Callable[[str], None]) -> None:
         info = log_segmentation_model(result.model, result.input_example, rec.register_as)
         if rec.register_as and info.registered_model_version:
             say(f"registered models:/{rec.register_as}/{info.registered_model_version}")
-
-
-def _metric_key(name: str) -> str:
-    """A stage's name as a metric key: ``preprocess + segment (kmeans)`` -> ``preprocess_segment``."""
-    return re.sub(r"[^a-z0-9]+", "_", name.split(" (")[0].lower()).strip("_")
 
 
 def _log_segments(result) -> None:
