@@ -25,8 +25,15 @@ from omegaconf import DictConfig  # noqa: E402
 from clustering import tracking  # noqa: E402
 from clustering.config import ScoreConfig  # noqa: E402
 from clustering.errors import ClusteringError, ConfigError  # noqa: E402
-from clustering.files import TABLE_SUFFIXES, atomic_path, check_writable, read_frame, write_frame  # noqa: E402
-from clustering.inputs.sources import sources_for  # noqa: E402
+from clustering.files import (  # noqa: E402
+    TABLE_SUFFIXES,
+    atomic_path,
+    check_not_an_input,
+    check_writable,
+    read_frame,
+    write_frame,
+)
+from clustering.inputs.sources import resolve_files, sources_for  # noqa: E402
 from clustering.personas.stable_ids import (  # noqa: E402
     migration_matrix,
     plot_migration,
@@ -48,13 +55,9 @@ def run(cfg: ScoreConfig) -> pd.DataFrame:
         raise ConfigError(f"output='{cfg.output}': use a .parquet or .csv file name")
     if cfg.input_kind not in ("transactions", "features"):
         raise ConfigError(f"input_kind must be transactions or features, got '{cfg.input_kind}'")
-    model_ref = tracking.choose_model(
-        cfg.model_uri, tracking.model_name_for(cfg.model_name, cfg.data.name))
     if cfg.previous and not Path(cfg.previous).is_file():
         raise ConfigError(f"previous='{cfg.previous}' does not exist: give an earlier labels file "
                           "(.parquet or .csv) or leave previous out")
-    if cfg.engine.name == "spark":
-        return _run_on_spark(cfg, model_ref)
     kwargs = {}
     if cfg.input_kind == "features":
         if not cfg.input:
@@ -66,6 +69,12 @@ def run(cfg: ScoreConfig) -> pd.DataFrame:
             data = dataclasses.replace(data, path=cfg.input,
                                        format="auto" if data.format == "sample" else data.format)
         kwargs["sources"] = sources_for(data, cfg.paths.data_dir)
+    _check_outputs(cfg, kwargs)
+    model_ref = tracking.choose_model(
+        cfg.model_uri, tracking.model_name_for(cfg.model_name, cfg.data.name))
+    if cfg.engine.name == "spark":
+        return _run_on_spark(cfg, model_ref)
+    prev = read_frame(cfg.previous) if cfg.previous else None  # before output may replace it
     quarantine = Path(f"{Path(cfg.output).with_suffix('')}.quarantine.parquet")
     quarantine.unlink(missing_ok=True)  # a previous run's, which this run's must not pass for
     try:
@@ -85,8 +94,7 @@ def run(cfg: ScoreConfig) -> pd.DataFrame:
         if n:
             print(f"  not segmented {n:,}: {reason}")
     print(result.labels["persona"].value_counts().to_string())
-    if cfg.previous:
-        prev = read_frame(cfg.previous)
+    if prev is not None:
         matrix = migration_matrix(prev, result.labels)
         base = out.with_suffix("")
         write_frame(matrix.reset_index(), f"{base}.migration.csv")
@@ -102,6 +110,18 @@ def run(cfg: ScoreConfig) -> pd.DataFrame:
             for r in renamed.itertuples():
                 print(f"  segment {r.segment}: {r.before} -> {r.after}")
     return result.labels
+
+
+def _check_outputs(cfg: ScoreConfig, kwargs: dict) -> None:
+    """The labels and the files beside them never overwrite what this run reads."""
+    sources = kwargs.get("sources")
+    inputs = [kwargs["features_path"]] if "features_path" in kwargs else (
+        resolve_files(sources.transactions.path) + (
+            resolve_files(sources.customers.path, what="customers") if sources.customers else []))
+    base = Path(cfg.output).with_suffix("")
+    for out in (cfg.output, f"{base}.quarantine.parquet", f"{base}.migration.csv",
+                f"{base}.migration.png", f"{base}.renamed.csv"):
+        check_not_an_input(out, inputs)
 
 
 def _run_on_spark(cfg: ScoreConfig, model_ref: str) -> None:

@@ -107,3 +107,22 @@ def test_distributed_settings_fail_before_spark_starts(settings_for, overrides, 
     settings, _ = settings_for(*overrides)
     with pytest.raises(ConfigError, match=message):
         validate_config(settings)
+
+
+@pytest.mark.parametrize("override", ["data.name=../../..", "data.name=a/b", "data.name='a\\b'",
+                                      "mlflow.run_name=../outside", "data.name=c:x"])
+def test_names_that_become_folders_cannot_be_paths(override):
+    """data.name and mlflow.run_name name the report's folder: '../../..' wrote the report
+    outside reports/."""
+    with initialize_config_dir(config_dir=CONF_DIR, version_base=None):
+        cfg = compose("train", overrides=[override])
+    settings, _ = to_settings(cfg)
+    with pytest.raises(ConfigError, match="becomes part of a folder name"):
+        validate_config(settings)
+
+
+@pytest.mark.parametrize("name", ["sample", "shop 2024", "erp.export-1_2"])
+def test_plain_names_pass(name):
+    from clustering.files import check_name
+
+    check_name(name, "data.name")

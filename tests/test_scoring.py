@@ -351,3 +351,21 @@ def test_scoring_says_what_the_checks_found_and_takes_a_raised_ceiling(tmp_path,
     assert any(n.startswith("checks:") and "bad_date" in n for n in scored.notes)
     quarantined = pd.read_parquet(scored.quarantine_path)
     assert (quarantined["reason"] == "bad_date").sum() == bad.sum()
+
+
+def test_score_refuses_to_write_over_the_file_it_scores(tmp_path, mlflow_uri, settings_for):
+    """output= the transactions being scored overwrote them with the labels; now one line,
+    and the file is untouched (and previous= may be the output: it is read first)."""
+    from clustering.sample.files import ensure_sample_data
+
+    paths = ensure_sample_data(str(tmp_path / "raw"), n_customers=300, seed=3)
+    tx = tmp_path / "tx.csv"
+    pd.read_parquet(paths["transactions"]).to_csv(tx, index=False)
+    before = tx.read_bytes()
+    env = dict(os.environ, MLFLOW_TRACKING_URI=mlflow_uri)
+    r = subprocess.run([sys.executable, str(PROJECT_ROOT / "pipelines" / "score.py"),
+                        "data=csv", f"data.path={tx}", f"output={tx}", "model_uri=models:/none/1"],
+                       capture_output=True, text=True, env=env, timeout=300)
+    assert r.returncode == 2, r.stderr[-2000:]
+    assert "is a file this run reads" in r.stderr and "Traceback" not in r.stderr
+    assert tx.read_bytes() == before

@@ -16,6 +16,7 @@ import pandas as pd
 from omegaconf import MISSING
 
 from clustering.errors import ConfigError
+from clustering.files import check_name
 
 
 @dataclass
@@ -281,6 +282,8 @@ def validate_config(cfg: TrainConfig) -> None:
 
     if cfg.engine.name not in ("local", "spark"):
         raise ConfigError(f"engine must be local or spark, got '{cfg.engine.name}'")
+    check_name(cfg.data.name, "data.name")  # both name the report's folder
+    check_name(cfg.mlflow.run_name, "mlflow.run_name")
     if cfg.engine.distributed:
         if cfg.engine.name != "spark":
             raise ConfigError("engine.distributed=true runs on Spark: add engine=spark")

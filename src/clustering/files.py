@@ -17,6 +17,29 @@ from clustering.errors import ConfigError, DataError
 TABLE_SUFFIXES = (".parquet", ".pq", ".csv")
 
 
+def check_name(name: str | None, setting: str) -> None:
+    """``name`` becomes part of a file or folder name: no separators, no ``..``, nothing a
+    file system reads as a path (``data.name='../../..'`` wrote reports outside reports/)."""
+    if name is None:
+        return
+    text = str(name)
+    if (not text.strip() or any(c in text for c in '/\\\0:') or ".." in text
+            or text.strip() != text or not text.isprintable()):
+        raise ConfigError(f"{setting}='{text}' becomes part of a folder name: use letters, digits, "
+                          "spaces, '-', '_' or '.' (no '/', '\\', ':' or '..'), e.g. "
+                          f"{setting}=shop-2024")
+
+
+def check_not_an_input(output: str | Path, inputs: list[str], setting: str = "output") -> None:
+    """Refuse an output that would overwrite one of the files a run reads (``make score``
+    with output= the file being scored overwrote the transactions with the labels)."""
+    out = Path(output).resolve()
+    for f in inputs:
+        if Path(f).resolve() == out:
+            raise ConfigError(f"{setting}='{output}' is a file this run reads ({f}): write the "
+                              "labels to another file, e.g. labels.parquet")
+
+
 def check_writable(folder: str | Path, setting: str, given: str | None = None) -> Path:
     """Create ``folder`` and prove a file can be written in it, before any work is done."""
     path = Path(folder)
