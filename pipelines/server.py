@@ -80,6 +80,9 @@ def main(argv: list[str] | None = None) -> int:
                                 workers=args.workers, db_password=password)
         print(f"Starting the tracking server (log: {folder / 'server.log'}) ...", flush=True)
         server.start(log=folder / "server.log")
+        if server.rotated:
+            print("The admin's password was changed to MLFLOW_AUTH_ADMIN_PASSWORD's: the previous "
+                  "one no longer signs in.", flush=True)
         print(f"MLflow tracking server on {server.url} (basic auth; runs in PostgreSQL; "
               f"artifacts in {folder / 'artifacts'})\n"
               f"Clients: export MLFLOW_TRACKING_URI={client_url(server.url)} "

@@ -49,7 +49,7 @@ def team_server(tmp_path_factory):
                 mp.setenv(k, v)
             mlflow.set_tracking_uri(server.url)
             yield {"url": server.url, "env": env, "folder": folder, "password": password,
-                   "data": folder / "data"}
+                   "data": folder / "data", "postgres": pg}
         finally:
             if server is not None:
                 server.stop()
@@ -90,6 +90,31 @@ def test_the_server_refuses_anyone_not_signed_in(team_server):
                      params={"max_results": 1}, auth=("admin", team_server["password"]),
                      timeout=10)
     assert r.status_code == 200
+
+
+def test_a_new_admin_password_takes_over_on_restart(team_server, tmp_path, monkeypatch):
+    """Rotation as the README says: restart with a new MLFLOW_AUTH_ADMIN_PASSWORD, and the new
+    one signs in while the old (leaked) one is refused. MLflow alone kept the first password."""
+    pg = team_server["postgres"]
+    backend, auth = pg.create_database("mlflow_rotation"), pg.create_database("auth_rotation")
+    first, second = secrets.token_urlsafe(12), secrets.token_urlsafe(12)
+    search = "/api/2.0/mlflow/experiments/search"
+    for password, refused in ((first, None), (second, first)):
+        monkeypatch.setenv("MLFLOW_AUTH_ADMIN_PASSWORD", password)
+        server = TrackingServer(backend, auth, tmp_path, port=free_port(),
+                                db_password=pg.password)
+        server.start(log=tmp_path / "rotation.log")
+        try:
+            assert server.rotated == (refused is not None)
+            ok = requests.get(server.url + search, params={"max_results": 1},
+                              auth=("admin", password), timeout=10)
+            assert ok.status_code == 200
+            if refused:
+                old = requests.get(server.url + search, params={"max_results": 1},
+                                   auth=("admin", refused), timeout=10)
+                assert old.status_code == 401
+        finally:
+            server.stop()
 
 
 def test_train_and_score_on_postgres_with_artifacts_on_the_server(team_server, trained, tmp_path):

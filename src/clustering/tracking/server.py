@@ -180,6 +180,36 @@ def write_auth_config(folder: Path, database_uri: str) -> Path:
     return path
 
 
+def sync_admin_password(database_uri: str, password: str, db_password: str | None = None,
+                        username: str = "admin") -> bool:
+    """Set the stored password of the admin to ``password`` when it differs; True if it did.
+
+    MLflow reads ``MLFLOW_AUTH_ADMIN_PASSWORD`` only when it creates the user store, so a new
+    password in the environment was silently ignored on restart and the old (perhaps leaked)
+    one kept working: the environment now wins on every start."""
+    from mlflow.server.auth.sqlalchemy_store import SqlAlchemyStore
+
+    before = os.environ.get("PGPASSWORD")
+    if db_password:
+        os.environ["PGPASSWORD"] = db_password  # libpq reads it; the URI holds no password
+    store = SqlAlchemyStore()
+    try:
+        store.init_db(database_uri)
+        if (not store.has_user(username, use_primary=True)
+                or store.authenticate_user(username, password, use_primary=True)):
+            return False
+        store.update_user(username, password=password)
+        return True
+    finally:
+        if getattr(store, "engine", None) is not None:
+            store.engine.dispose()
+        if db_password:
+            if before is None:
+                os.environ.pop("PGPASSWORD", None)
+            else:
+                os.environ["PGPASSWORD"] = before
+
+
 @dataclass
 class TrackingServer:
     """``mlflow server --app-name basic-auth`` on ``host:port`` with runs in ``backend_uri``."""
@@ -192,6 +222,7 @@ class TrackingServer:
     workers: int = 2
     db_password: str | None = None
     process: subprocess.Popen | None = None
+    rotated: bool = False  # the admin's password was changed to the environment's on start
 
     @property
     def url(self) -> str:
@@ -218,8 +249,11 @@ class TrackingServer:
         return env
 
     def start(self, log: Path | None = None, timeout: float = 120) -> TrackingServer:
+        env = self.environment()
+        self.rotated = sync_admin_password(self.auth_uri, env[ADMIN_PASSWORD_ENV],
+                                           self.db_password)
         out = open(log, "ab") if log else subprocess.DEVNULL
-        self.process = subprocess.Popen(self.command(), env=self.environment(), stdout=out,
+        self.process = subprocess.Popen(self.command(), env=env, stdout=out,
                                         stderr=subprocess.STDOUT, start_new_session=True)
         wait_until_up(self.url, timeout, self.process, log)
         return self
