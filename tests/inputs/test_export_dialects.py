@@ -192,6 +192,25 @@ def test_years_outside_1900_2200_are_bad_dates(tmp_path):
     assert loaded.quality.counts == {"bad_date": 1}
 
 
+def test_a_mistyped_future_year_is_named_and_does_not_move_the_snapshot(tmp_path):
+    """One line typed 2042 for 2024 moved the snapshot to 2042 (every customer then 'lost');
+    it is set aside as future_date, counted, and the warning names the date."""
+    rows = [f"K{i},O{i},2024-01-0{i},10" for i in range(1, 9)] + ["K9,O9,2042-01-09,10"]
+    loaded, con = _load(_csv(tmp_path / "t.csv", rows, header="customer_id,order_id,timestamp,amount"),
+                        max_share=0.2)
+    assert loaded.quality.counts == {"future_date": 1}
+    assert str(loaded.quality.snapshot_date) == "2024-01-09"
+    assert any("1 lines dated after today (the latest 2042-01-09)" in w for w in loaded.warnings)
+
+
+def test_future_dates_start_the_day_after_tomorrow():
+    import datetime as dt
+
+    from clustering.inputs.checks import future_from
+
+    assert future_from(dt.date(2026, 12, 31)) == dt.date(2027, 1, 2)
+
+
 def test_no_order_total_hint_without_an_order_column_and_a_second_load(tmp_path):
     rows = ["K1;05.01.2024;30,00", "K1;05.01.2024;", "K2;06.01.2024;12,00", "K2;06.01.2024;"]
     path = _csv(tmp_path / "t.csv", rows, header="customer_id;timestamp;amount")

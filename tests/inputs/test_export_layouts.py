@@ -72,6 +72,15 @@ def test_e_mail_ids_are_one_customer_in_any_case(tmp_path):
     assert _per_customer(con) == {"anna.berg@example.com": (2, 30.0), "bo@x.se": (1, 5.0)}
 
 
+def test_ids_with_a_trailing_tab_or_no_break_space_are_one_customer(tmp_path):
+    """A tab pasted after an id (or Excel's no-break space) split one customer in two."""
+    pd.DataFrame({"customer_id": ["K-100", "K-100\t", "\u00a0K-100", "K-200"],
+                  "order_id": ["1", "2", "3", "4"], "timestamp": ["2024-01-05"] * 4,
+                  "amount": ["10", "20", "5", "7"]}).to_csv(tmp_path / "t.csv", index=False)
+    _, con = _load(tmp_path / "t.csv")
+    assert _per_customer(con) == {"K-100": (3, 35.0), "K-200": (1, 7.0)}
+
+
 def test_placeholder_ids_are_missing_not_one_giant_customer(tmp_path):
     ids = ["A", "N/A", "n/a", "0", "-", "GUEST", "#N/A", "nan", " none ", "A"]
     pd.DataFrame({"customer_id": ids, "order_id": [str(i) for i in range(10)],

@@ -13,6 +13,8 @@ missing_customer_id the customer id is empty or a placeholder (``N/A``, ``-``, `
                     total row (``Total``, ``Summe``) on a line without an order id
 bad_date            the date does not parse with the configured format, or its year is
                     outside 1900-2200
+future_date         dated after tomorrow (the day the run starts, UTC): a typed year (2042 for
+                    2024) would otherwise move the snapshot years ahead; named with its count
 bad_amount          the amount (or quantity x unit price) is not a finite number
 cancelled_order     the order's status (``data.columns.status``) says it never stood:
                     cancelled, unavailable, voided, refunded (``data.cancelled_statuses``)
@@ -97,6 +99,8 @@ REASON_HINTS = {
                            "customer_id.",
     "bad_date": "Unreadable dates: check data.columns.timestamp and data.date_format (null "
                 "sniffs it from the values).",
+    "future_date": "Dates after today: a mistyped year (2042 for 2024) or a day-month swap; "
+                   "correct them in the export, or leave them in the quarantine.",
     "bad_amount": "Blank or unreadable amounts: check data.columns.amount (or quantity and "
                   "unit_price) and data.decimal.",
     "junk_line": "Lines without a date are footers or subtotals (a customer's or a day's "
@@ -152,6 +156,13 @@ def _rates_sql(con: duckdb.DuckDBPyConnection, policy: QualityPolicy, where: str
     return rates_sql
 
 
+def future_from(today: dt.date | None = None) -> dt.date:
+    """The first day no transaction can have: the day after tomorrow in UTC (an export made
+    late today in a zone ahead of UTC holds tomorrow's date)."""
+    today = today or dt.datetime.now(dt.timezone.utc).date()
+    return today + dt.timedelta(days=2)
+
+
 def _check_lines(con: duckdb.DuckDBPyConnection, rates_sql: str,
                  snapshot: dt.date | None) -> None:
     """Materialise ``_checked``: the typed lines (amounts converted) with the first failing
@@ -174,6 +185,7 @@ def _check_lines(con: duckdb.DuckDBPyConnection, rates_sql: str,
             WHEN {no_customer_sql('t.customer_id')} OR {total_row_sql('t.customer_id', 't._no_order')}
                 THEN 'missing_customer_id'
             WHEN t.ts IS NULL OR NOT {plausible_date_sql('t.ts')} THEN 'bad_date'
+            WHEN t.ts >= TIMESTAMP '{future_from().isoformat()}' THEN 'future_date'
             {currency_rule}
             WHEN t.amount IS NULL OR NOT isfinite(t.amount) THEN 'bad_amount'
             WHEN t._cancelled THEN 'cancelled_order'
@@ -347,6 +359,13 @@ def apply_quality(con: duckdb.DuckDBPyConnection, policy: QualityPolicy, snapsho
     report = QualityReport(int(tally.n_read), int(kept),
                            {k: int(v) for k, v in tally.counts.items()}, snapshot, per_file)
     _report_warnings(report, tally, lost, where)
+    if report.counts.get("future_date"):
+        latest = con.execute("SELECT max(ts) FROM quarantine WHERE reason = 'future_date'"
+                             ).fetchall()[0][0]
+        report.warnings.append(
+            f"{where}: {report.counts['future_date']:,} lines dated after today (the latest "
+            f"{pd.Timestamp(latest).date()}) set aside as future_date: a mistyped year? Left in, "
+            "they would have moved the snapshot there; the quarantine holds them")
     _check_share(con, policy, report, tally, where, has_orders)
     if kept == 0:
         raise DataError(f"{where}: no rows left after the checks: {report.summary()}")

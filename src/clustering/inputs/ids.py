@@ -25,6 +25,9 @@ PLACEHOLDER_IDS = ("", "n/a", "na", "#n/a", "-", "--", "?", "0", "none", "null",
 TOTAL_LABELS = ("total", "total:", "totals", "grand total", "subtotal", "sub-total", "sum",
                 "summe", "summe:", "gesamt", "gesamt:", "gesamtsumme", "zwischensumme",
                 "total général", "totaal")
+#: what a trimmed id loses at either end: spaces, tabs, line ends and Excel's no-break space
+#: (a trailing tab split one customer in two)
+BLANKS = " \t\r\n\u00a0"
 #: an id Excel wrote in scientific notation ('1.00E+11'): its digits are lost
 SCIENTIFIC_ID = r"[0-9]([.,][0-9]+)?[eE]\+?[0-9]+"
 
@@ -34,7 +37,9 @@ def id_sql(col: str, spark: bool = False, floating: bool = False) -> str:
     (``floating``: a Spark float column, which Spark writes as 1.2345678E7 from 10^7 on)."""
     if spark and floating:
         col = f"CAST({col} AS DECIMAL(38, 6))"
-    text = f"trim(CAST({col} AS {'STRING' if spark else 'VARCHAR'}))"
+    blank = BLANKS.replace("'", "")
+    text = (f"trim(BOTH '{blank}' FROM CAST({col} AS STRING))" if spark
+            else f"trim(CAST({col} AS VARCHAR), '{blank}')")
     has = (lambda c: f"instr({text}, '{c}') > 0") if spark else (lambda c: f"contains({text}, '{c}')")
     whole = f"regexp_replace({text}, '^(-?[0-9]+)[.]0+$', '{'$1' if spark else chr(92) + '1'}')"
     return f"(CASE WHEN {has('@')} THEN lower({text}) WHEN {has('.')} THEN {whole} ELSE {text} END)"
