@@ -72,6 +72,8 @@ def run(cfg: ScoreConfig) -> pd.DataFrame:
     _check_outputs(cfg, kwargs)
     model_ref = tracking.choose_model(
         cfg.model_uri, tracking.model_name_for(cfg.model_name, cfg.data.name))
+    if notice := tracking.local_model_notice(model_ref):
+        print(notice, flush=True)
     if cfg.engine.name == "spark":
         return _run_on_spark(cfg, model_ref)
     prev = read_frame(cfg.previous) if cfg.previous else None  # before output may replace it

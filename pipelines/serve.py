@@ -42,6 +42,8 @@ def main(argv: list[str] | None = None) -> None:
                                           tracking.model_name_for(args.model_name, args.data))
     except ClusteringError as exc:
         exit_on_user_error(exc)
+    if notice := tracking.local_model_notice(model_uri):
+        print(notice, flush=True)
     print(f"Serving {model_uri} from {tracking.redact_uri(uri)} on http://{args.host}:{args.port}/invocations",
           flush=True)
     os.environ["MLFLOW_TRACKING_URI"] = uri

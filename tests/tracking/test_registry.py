@@ -66,3 +66,15 @@ def test_promotion_moves_the_champion_only_on_a_win(mlflow_uri):
     # where lower is better, the lower value wins
     assert promote(NAME, v1, "future_auc_repeat", lower_is_better=True, say=lambda m: None)
     assert client.get_model_version_by_alias(NAME, CHAMPION).version == v1
+
+
+def test_a_local_model_folder_is_said_to_run_its_code(tmp_path):
+    """model_uri=<folder> loads whatever pickle and modules are there: the CLI says so."""
+    from clustering.tracking import local_model_notice
+
+    folder = tmp_path / "someone_elses_model"
+    folder.mkdir()
+    assert "runs the code inside it" in local_model_notice(str(folder))
+    assert local_model_notice("models:/segmentation-sample/1") is None
+    assert local_model_notice("runs:/0123/model") is None
+    assert local_model_notice(str(tmp_path / "missing")) is None

@@ -13,6 +13,7 @@ from clustering.tracking.pyfunc import (
 from clustering.tracking.registry import (
     CHAMPION,
     choose_model,
+    local_model_notice,
     model_identity,
     model_name_for,
     previous_model,
@@ -38,7 +39,7 @@ from clustering.tracking.runs import (
 from clustering.tracking.store import StoreError, open_store, redact_uri, resolve_tracking_uri
 
 __all__ = ["CHAMPION", "choose_model", "compare_runs", "ensure_experiment", "flatten",
-           "git_commit", "latest_run", "load_segmentation_model", "log_segmentation_model", "load_table", "log_dataset", "log_environment",
+           "git_commit", "latest_run", "load_segmentation_model", "local_model_notice", "log_segmentation_model", "load_table", "log_dataset", "log_environment",
            "log_figure", "log_frame", "log_metrics", "log_params", "log_text", "log_training",
            "model_identity", "model_name_for", "open_store", "StoreError", "previous_model", "previous_version", "promote",
            "redact_uri",

@@ -80,6 +80,16 @@ def _run_finished(client, run_id: str | None) -> bool:
         return False
 
 
+def local_model_notice(uri: str) -> str | None:
+    """The line to print when ``uri`` is a local folder: loading a model runs its code (a
+    pickle and the modules beside it), so a folder from someone else runs their code here."""
+    if uri.startswith(("models:/", "runs:/")) or "://" in uri or not Path(uri).exists():
+        return None
+    return (f"note: model_uri={uri} is a local folder: loading it runs the code inside it; "
+            "use only folders you trust (models from your MLflow store: models:/..., a version "
+            "or an alias)")
+
+
 def choose_model(ref: str | None, name: str) -> str:
     """The model URI that ``ref`` means for the registered model ``name`` (see the module
     docstring); a clear error naming what exists when it does not."""
