@@ -369,3 +369,21 @@ def test_score_refuses_to_write_over_the_file_it_scores(tmp_path, mlflow_uri, se
     assert r.returncode == 2, r.stderr[-2000:]
     assert "is a file this run reads" in r.stderr and "Traceback" not in r.stderr
     assert tx.read_bytes() == before
+
+
+def test_a_feature_table_with_repeated_ids_or_infinities_stops_in_one_line(tmp_path, mlflow_uri,
+                                                                            settings_for):
+    """Repeated ids got two label rows each; an infinity raised deep in the preprocessing."""
+    from clustering.errors import DataError
+    from clustering.scoring import score_features
+
+    result, _ = _train(settings_for, "model.k=4", "mlflow.log_model=false")
+    table = result.features.table
+    assert len(score_features(result.model, table)) == len(table)
+    doubled = pd.concat([table, table.iloc[:3]], ignore_index=True)
+    with pytest.raises(DataError, match="3 customer_id values appear more than once"):
+        score_features(result.model, doubled)
+    broken = table.copy()
+    broken.loc[broken.index[:2], "monetary_total"] = np.inf
+    with pytest.raises(DataError, match="infinite values in monetary_total \\(2 cells\\)"):
+        score_features(result.model, broken)

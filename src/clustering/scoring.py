@@ -14,6 +14,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 
@@ -43,7 +44,20 @@ def score_features(model: SegmentationModel, features: pd.DataFrame,
     columns, prospects and former customers get their relationship's label)."""
     if id_column not in features:
         raise DataError(f"feature table has no '{id_column}' column; set id_column=<column>")
+    ids = features[id_column]
+    repeated = ids[ids.duplicated(keep=False)]
+    if len(repeated):  # each would get two label rows, and a join downstream doubles them
+        raise DataError(f"feature table: {repeated.nunique():,} {id_column} values appear more "
+                        f"than once ({len(repeated):,} rows; e.g. {repeated.iloc[0]!r}): one row "
+                        "per customer is scored; aggregate or deduplicate the table first")
     model.check_columns(features)
+    numeric = features[list(model.feature_names_in_)].select_dtypes("number")
+    values = numeric.to_numpy(dtype=float, na_value=np.nan)
+    infinite = numeric.columns[np.isinf(values).any(axis=0)]
+    if len(infinite):  # NaN is imputed as in training; an infinity is a broken value
+        raise DataError(f"feature table: infinite values in {', '.join(map(str, infinite))} "
+                        f"({int(np.isinf(values).sum()):,} "
+                        "cells): a division by zero upstream? Replace them with empty cells")
     return model.customer_labels(features.reset_index(drop=True), id_column)
 
 
