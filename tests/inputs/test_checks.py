@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import duckdb
 import pandas as pd
@@ -184,6 +185,29 @@ def test_an_empty_file_is_named_as_empty_and_skipped_in_a_folder(tmp_path):
     files, skipped = list_files(str(tmp_path))
     assert [f.split("/")[-1] for f in files] == ["a.csv"]
     assert [(f.split("/")[-1], why) for f, why in skipped] == [("b.csv", "empty (0 bytes)")]
+
+
+def test_a_subfolder_of_tables_is_named_not_left_out_silently(tmp_path):
+    """An archive/ subfolder held a whole year of exports and was not even listed."""
+    import duckdb
+
+    from clustering.inputs.reading import list_files
+    from clustering.inputs.sources import TableSource, register_transactions
+
+    header = "customer_id,order_id,timestamp,amount\n"
+    (tmp_path / "2024.csv").write_text(header + "A,1,2024-01-01,5\n")
+    (tmp_path / "archive").mkdir()
+    (tmp_path / "archive" / "2023.csv").write_text(header + "A,2,2023-01-01,7\n")
+    (tmp_path / ".cache").mkdir()  # hidden folders are nobody's data
+    (tmp_path / ".cache" / "x.csv").write_text(header)
+    files, skipped = list_files(str(tmp_path))
+    assert [Path(f).name for f in files] == ["2024.csv"]
+    assert [(Path(f).name, why.split(",")[0]) for f, why in skipped] == [
+        ("archive", "a subfolder with 1 table file(s)")]
+    cols = {c: c for c in ("customer_id", "order_id", "timestamp", "amount")}
+    loaded = register_transactions(duckdb.connect(), TableSource(str(tmp_path), columns=cols))
+    assert any(w.startswith("archive/ is a subfolder") and "/**/*" in w for w in loaded.warnings)
+    assert len(list_files(f"{tmp_path}/**/*")[0]) == 2  # the glob the warning gives reads both
 
 
 def test_secrets_are_masked_in_parameters_and_uris():

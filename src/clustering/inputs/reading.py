@@ -97,6 +97,18 @@ class Inputs:
         return int(con.sql(f"SELECT count(*) FROM {self._file_reader(f)}").fetchall()[0][0])
 
 
+def _subfolders(folder: Path) -> list[tuple[str, str]]:
+    """The subfolders of ``folder`` that hold tables, as skipped with how to read them: an
+    ``archive/`` with last year's exports was left out without a word."""
+    out = []
+    for sub in sorted(d for d in folder.iterdir() if d.is_dir() and not d.name.startswith(".")):
+        tables = [f for f in sub.rglob("*") if f.is_file() and skip_reason(f) is None]
+        if tables:
+            out.append((str(sub), f"a subfolder with {len(tables)} table file(s), not read: "
+                                  f"data.path='{folder}/**/*' reads subfolders too"))
+    return out
+
+
 def list_files(path: str, what: str = "transactions") -> tuple[list[str], list[tuple[str, str]]]:
     """The table files at a file, folder or glob, and the files skipped there with why."""
     p = Path(path)
@@ -110,7 +122,7 @@ def list_files(path: str, what: str = "transactions") -> tuple[list[str], list[t
         return [str(p)], []
     else:
         candidates = []
-    files, skipped = [], []
+    files, skipped = [], _subfolders(p) if p.is_dir() else []
     for f in candidates:
         reason = skip_reason(f)
         (skipped.append((str(f), reason)) if reason else files.append(str(f)))
