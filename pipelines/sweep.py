@@ -27,6 +27,7 @@ import mlflow  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from clustering import tracking  # noqa: E402
+from clustering.errors import ConfigError  # noqa: E402
 from pipelines.common import PROJECT_ROOT  # noqa: E402
 
 COLUMNS = ["silhouette", "calinski_harabasz", "davies_bouldin", "business_separation",
@@ -72,8 +73,12 @@ def main(argv: list[str] | None = None) -> int:
         version = register(best, args.model_name)
         print(f"\nBest of the sweep by {args.metric}: run {best} ({table.at[best, 'run_name']})"
               f" -> version {version} of {args.model_name}")
-        won = tracking.promote(args.model_name, version, args.metric,
-                               args.metric in LOWER_IS_BETTER)
+        try:
+            won = tracking.promote(args.model_name, version, args.metric,
+                                   args.metric in LOWER_IS_BETTER)
+        except ConfigError as exc:  # a champion of other data: not comparable, not promoted
+            print(f"not promoted: {exc}", flush=True)
+            won = False
         mlflow.set_tags({"best_run": best, "metric": args.metric, "promoted": str(won)})
     return 0
 

@@ -17,10 +17,13 @@ class _Constant(mlflow.pyfunc.PythonModel):
         return [0] * len(model_input)
 
 
-def _register(metric: float) -> tuple[str, str]:
-    """A run with one metric and a tiny logged model, registered as a new version."""
+def _register(metric: float, digest: str | None = None) -> tuple[str, str]:
+    """A run with one metric (and the digest of its data) and a tiny logged model, registered
+    as a new version."""
     with mlflow.start_run() as run:
         mlflow.log_metric("future_auc_repeat", metric)
+        if digest:
+            mlflow.set_tag("data.digest", digest)
         info = mlflow.pyfunc.log_model(name="model", python_model=_Constant(),
                                        pip_requirements=[])
     return mlflow.register_model(info.model_uri, NAME).version, run.info.run_id
@@ -78,3 +81,17 @@ def test_a_local_model_folder_is_said_to_run_its_code(tmp_path):
     assert local_model_notice("models:/segmentation-sample/1") is None
     assert local_model_notice("runs:/0123/model") is None
     assert local_model_notice(str(tmp_path / "missing")) is None
+
+
+def test_versions_trained_on_other_data_are_not_compared(mlflow_uri):
+    """A model of a 60-customer extract was crowned over the 200-customer champion by a
+    silhouette measured on other customers: refused in one line, the champion stays."""
+    client = mlflow.MlflowClient()
+    v1, _ = _register(0.80, digest="a" * 64)
+    assert promote(NAME, v1, "future_auc_repeat", say=lambda m: None)
+    v2, _ = _register(0.99, digest="b" * 64)
+    with pytest.raises(ConfigError, match="trained on other data than the champion, version 1"):
+        promote(NAME, v2, "future_auc_repeat", say=lambda m: None)
+    assert client.get_model_version_by_alias(NAME, CHAMPION).version == v1
+    v3, _ = _register(0.90, digest="a" * 64)  # the same data: compared, and it wins
+    assert promote(NAME, v3, "future_auc_repeat", say=lambda m: None)

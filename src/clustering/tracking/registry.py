@@ -154,6 +154,8 @@ def promote(name: str, version: str, metric: str, lower_is_better: bool = False,
     if champ is not None and champ.version == cand.version:
         say(f"version {version} is already the champion of '{name}'")
         return False
+    if champ is not None:
+        _same_data(client, name, cand, champ)
     wins = best is None or (score < best if lower_is_better else score > best)
     note = (f"{metric} {score:.4f} vs champion version {champ.version}: {best:.4f}"
             if best is not None else f"{metric} {score:.4f}; no champion before")
@@ -166,6 +168,19 @@ def promote(name: str, version: str, metric: str, lower_is_better: bool = False,
         say(f"champion of '{name}' stays version {champ.version}: candidate version {version} "
             f"does not beat it ({note})")
     return wins
+
+
+def _same_data(client, name: str, cand, champ) -> None:
+    """Refuse to compare two versions' metrics measured on different data (a model of a
+    60-customer extract beat the 200-customer champion on its own silhouette)."""
+    digests = [client.get_run(v.run_id).data.tags.get("data.digest") for v in (cand, champ)]
+    if None not in digests and digests[0] != digests[1]:
+        raise ConfigError(
+            f"version {cand.version} of '{name}' was trained on other data than the champion, "
+            f"version {champ.version} (data.digest {digests[0][:12]} vs {digests[1][:12]}): "
+            "their metrics are not comparable. Train the candidate on the champion's data, or "
+            "move the alias yourself if the new data should win: "
+            f"MlflowClient().set_registered_model_alias('{name}', 'champion', {cand.version})")
 
 
 def previous_model(name: str | None, match_previous: bool, columns,
