@@ -349,3 +349,22 @@ def test_labels_and_metrics_are_the_same_on_one_thread_and_on_two(settings_for, 
     for b in one.baselines:
         assert np.array_equal(one.baselines[b].labels, two.baselines[b].labels)
     assert set(one.stage_seconds) == set(two.stage_seconds)
+
+
+def test_every_line_on_one_day_stops_in_one_line_or_trains_with_k(tmp_path, mlflow_uri,
+                                                                 settings_for):
+    """All lines on one day: choosing k by the future has nothing before the hold-out (one
+    line naming what to set), and with k given the run trains (it raised IndexError in XYZ)."""
+    from clustering.errors import DataError
+
+    rows = [f"C{i % 60},O{i},2024-05-01 {10 + i % 8}:00,{5 + (i * 37) % 400}" for i in range(300)]
+    path = tmp_path / "tx.csv"
+    path.write_text("customer_id,order_id,timestamp,amount\n" + "\n".join(rows) + "\n")
+    common = ["data=csv", f"data.path={path}", "data.name=oneday", "mlflow.log_model=false",
+              "baselines.log_runs=false"]
+    settings, resolved = settings_for(*common)
+    with pytest.raises(DataError, match=r"model.criterion=future_auc chooses k .*\(model.k=6\)"):
+        run_training(settings, resolved=resolved)
+    settings, resolved = settings_for(*common, "model.k=4")
+    result = run_training(settings, resolved=resolved)
+    assert result.metrics["k"] == 4 and set(result.labels["abc_xyz"].str[1]) == {"Z"}

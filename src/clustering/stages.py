@@ -180,11 +180,21 @@ def choose_k_by_future(engine, features: FeatureResult, columns: Columns,
     if "n_init" in family.params:
         family = dataclasses.replace(
             family, params={**family.params, "n_init": min(int(family.params["n_init"]), 4)})
-    curve = future_k_curve(
-        engine, features.snapshot_date, holdout_days,
-        preprocessor_for(columns.numeric, columns.categorical, scaling, seed, columns.potential),
-        lambda k: family.at(k, seed), list(range(family.k_min, family.k_max + 1)),
-        columns.inputs + columns.categorical, seed, say, cal_sample)
+    try:
+        curve = future_k_curve(
+            engine, features.snapshot_date, holdout_days,
+            preprocessor_for(columns.numeric, columns.categorical, scaling, seed,
+                             columns.potential),
+            lambda k: family.at(k, seed), list(range(family.k_min, family.k_max + 1)),
+            columns.inputs + columns.categorical, seed, say, cal_sample)
+    except DataError as exc:  # the data's dates leave nothing before the hold-out
+        split = features.snapshot_date - dt.timedelta(days=holdout_days)
+        raise DataError(
+            f"model.criterion=future_auc chooses k on segments fitted as of {split}, "
+            f"{holdout_days} days before the snapshot, and that earlier data cannot be "
+            f"segmented ({str(exc).rstrip('.')}). Give k (model.k=6), choose it without the "
+            "future (model.criterion=calinski_harabasz), or shorten the hold-out "
+            "(evaluate.holdout_days)") from None
     return choose_future_k(curve), curve
 
 

@@ -191,3 +191,12 @@ def test_robust_cut_between_levels_and_under_a_level_with_nothing_below():
     assert 9.99 < tied < 10.0 and 10.0 >= tied
     assert robust_cut(np.array([0.0, 0.0]), 0.0) < 0.0
     assert robust_cut(np.array([5.0]), float("inf")) == float("inf")
+
+
+def test_abc_xyz_with_no_customer_spanning_two_months_calls_everyone_z():
+    """All lines in one month: no coefficient of variation anywhere (the quantile of nothing
+    raised IndexError); nobody's demand is known to be steady, so everyone is Z."""
+    X = pd.DataFrame({"customer_id": list("abcd"), "monetary_total": [50.0, 20, 10, 5],
+                      "revenue_cv_monthly": [np.nan] * 4})
+    est = ABCXYZSegmenter().fit(X)
+    assert set(est.xyz(X)) == {"Z"} and est.abc(X)[0] == "A"

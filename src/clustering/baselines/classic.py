@@ -158,7 +158,10 @@ class ABCXYZSegmenter(_Baseline):
             self.xyz_cuts_ = [float(t) for t in self.xyz_thresholds]
         else:
             cv = X["revenue_cv_monthly"].dropna().to_numpy(float)
-            self.xyz_cuts_ = [float(np.quantile(cv, 1 / 3)), float(np.quantile(cv, 2 / 3))]
+            # no customer with two months to compare (all lines in one month): no one's demand
+            # is known to be steady, so every customer is Z (an undefined CV is Z anyway)
+            self.xyz_cuts_ = ([float(np.quantile(cv, 1 / 3)), float(np.quantile(cv, 2 / 3))]
+                              if len(cv) else [0.0, 0.0])
         self.labels_ = self.predict(X)
         return self
 
