@@ -203,6 +203,23 @@ def test_a_mistyped_future_year_is_named_and_does_not_move_the_snapshot(tmp_path
     assert any("1 lines dated after today (the latest 2042-01-09)" in w for w in loaded.warnings)
 
 
+def test_iso_times_with_an_offset_are_read_in_utc(tmp_path):
+    """'+0100' was dropped although the README says times are read in UTC: 23:30+01:00 is
+    22:30 UTC, 00:30-02:00 is 02:30 UTC, whatever zone the connection had."""
+    rows = ["A,1,2024-05-01T23:30:00+0100,10", "A,2,2024-05-02T00:30:00-02:00,10",
+            "B,3,2024-05-01 12:00:00Z,5", "B,4,2024-05-01 12:00:00,5"]
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'America/New_York'")
+    register_transactions(con, TableSource(str(_csv(tmp_path / "t.csv", rows,
+                                                     header="customer_id,order_id,timestamp,amount")),
+                                           "auto", {c: c for c in ("customer_id", "order_id",
+                                                                   "timestamp", "amount")}),
+                          QualityPolicy())
+    got = [str(ts) for (ts,) in con.execute("SELECT ts FROM transactions ORDER BY order_id").fetchall()]
+    assert got == ["2024-05-01 22:30:00", "2024-05-02 02:30:00", "2024-05-01 12:00:00",
+                   "2024-05-01 12:00:00"]
+
+
 def test_future_dates_start_the_day_after_tomorrow():
     import datetime as dt
 

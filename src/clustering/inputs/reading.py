@@ -292,8 +292,8 @@ def date_sql(text: str, formats: list[str | None]) -> str:
     go to one TRY_STRPTIME, which tries them in order."""
     parts: list[str] = []
     for f in formats or [None]:
-        if f is None:
-            parts.append(f"TRY_CAST({text} AS TIMESTAMP)")
+        if f is None:  # an offset (+0100, -02:00, Z) is applied: the time is read in UTC
+            parts.append(f"CAST(TRY_CAST({text} AS TIMESTAMPTZ) AS TIMESTAMP)")
         elif parts and parts[-1].startswith("TRY_STRPTIME"):
             parts[-1] = parts[-1][:-2] + f", {literal(f)}])"
         else:

@@ -298,6 +298,7 @@ def register_transactions(
     Rows that fail the checks of :mod:`clustering.inputs.checks` are set aside in ``quarantine``
     with a reason; the report is in ``LoadedData.quality``.
     """
+    con.execute("SET TimeZone = 'UTC'")  # times with an offset are read in UTC, as documented
     policy = policy or QualityPolicy()
     inputs = open_inputs(con, source.path, source.fmt, source.delimiter, source.encoding)
     files, present = inputs.files, inputs.present
