@@ -117,12 +117,13 @@ def fit_signals(features: FeatureResult, potential: bool, horizon_days: int, fit
 
 def choose_columns(features: FeatureResult, wanted: list[str], categorical: list[str],
                    family: Family, potential_as_features: bool, horizon_days: int,
-                   fit_sample: int, seed: int, say: Say, signals: CustomerSignals | None = None
-                   ) -> tuple[Columns, pd.DataFrame]:
+                   fit_sample: int, seed: int, say: Say, signals: CustomerSignals | None = None,
+                   buyers: pd.DataFrame | None = None) -> tuple[Columns, pd.DataFrame]:
     """The segmenter's columns and its input table; clear errors for data it cannot segment.
-    ``signals`` are needed only for the potential as features (it may have had too few
-    buyers); without, the segmentation starts as soon as the features exist."""
-    buyers = features.buyers
+    ``signals`` (and the ``buyers`` with theirs) are needed only for the potential as features
+    (it may have had too few buyers); without, the segmentation starts as soon as the
+    features exist."""
+    buyers = features.buyers if buyers is None else buyers
     numeric, categorical = select_columns(wanted, categorical, features.features,
                                           features.skipped, features.attributes)
     step = None

@@ -191,7 +191,8 @@ def _local_stages(cfg: TrainConfig, sources: DataSources, say) -> list[Stage]:
                       categorical=list(cfg.preprocess.categorical), family=_family(cfg),
                       potential_as_features=as_features, horizon_days=pot.horizon_days,
                       fit_sample=pot.fit_sample, seed=seed, say=say),
-              ("features", "signals") if as_features else ("features",), ("columns", "X"),
+              ("features", "signals", "buyers") if as_features else ("features",),
+              ("columns", "X"),
               quiet=True),
         Stage("baseline factories", lambda signals: _baseline_factories(
             cfg, signals.potential_ is not None), ("signals",), ("make_baselines",), quiet=True),
