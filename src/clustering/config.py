@@ -17,6 +17,7 @@ from omegaconf import MISSING
 
 from clustering.errors import ConfigError
 from clustering.files import check_name
+from clustering.inputs.dialect import delimiter_of
 
 
 @dataclass
@@ -316,8 +317,8 @@ def validate_config(cfg: TrainConfig) -> None:
     if cfg.data.decimal not in (None, ".", ","):
         raise ConfigError(f"data.decimal must be '.' or ',' (or null: sniffed), got "
                           f"'{cfg.data.decimal}'")
-    if cfg.data.delimiter is not None and len(cfg.data.delimiter) != 1:
-        raise ConfigError(f"data.delimiter must be one character (e.g. ';' or '\\t'), got "
+    if cfg.data.delimiter is not None and len(delimiter_of(cfg.data.delimiter)) != 1:
+        raise ConfigError(f"data.delimiter must be one character (e.g. ';', or tab for a tab), got "
                           f"'{cfg.data.delimiter}'")
     if cfg.data.format == "sample" and cfg.data.sample is None:
         raise ConfigError("data.format=sample needs data.sample (use data=sample)")

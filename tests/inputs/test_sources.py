@@ -89,3 +89,40 @@ def test_digest_changes_with_content(tmp_path):
     d1 = digest_files([str(p)])
     p.write_text(p.read_text() + "536371,1,1,13/12/2010 09:00,1.0,1\n")
     assert digest_files([str(p)]) != d1
+
+
+@pytest.mark.parametrize("written", ["tab", "'\\t'"])
+def test_a_tab_delimiter_may_be_written_as_tab_or_backslash_t(tmp_path, settings_for, written):
+    """data.delimiter='\\t' typed in a shell is two characters, and was refused as 'not one
+    character'; it means the tab, as does the word tab."""
+    import duckdb
+
+    from clustering.config import validate_config
+    from clustering.inputs.dialect import delimiter_of
+    from clustering.inputs.sources import register_transactions, sources_for
+
+    path = tmp_path / "t.tsv"
+    path.write_text("customer_id\torder_id\ttimestamp\tamount\nA\t1\t2024-01-01\t5\n")
+    settings, _ = settings_for("data=csv", f"data.path={path}", f"data.delimiter={written}")
+    assert delimiter_of(settings.data.delimiter) == "\t"
+    validate_config(settings)
+    sources = sources_for(settings.data, str(tmp_path))
+    assert sources.transactions.delimiter == "\t"
+    loaded = register_transactions(duckdb.connect(), sources.transactions, sources.policy)
+    assert loaded.quality.rows_kept == 1
+
+
+def test_an_optional_column_mapped_by_hand_and_missing_is_a_warning(tmp_path):
+    """data.columns.category='Kategoire' (a typo) was ignored without a word."""
+    import duckdb
+
+    from clustering.inputs.sources import TableSource, register_transactions
+
+    path = tmp_path / "t.csv"
+    path.write_text("customer_id,order_id,timestamp,amount,Kategorie\nA,1,2024-01-01,5,x\n")
+    cols = {"customer_id": "customer_id", "order_id": "order_id", "timestamp": "timestamp",
+            "amount": "amount", "category": "Kategoire", "quantity": "quantity"}
+    loaded = register_transactions(duckdb.connect(), TableSource(str(path), columns=cols))
+    assert len(loaded.warnings) == 1  # quantity is the default name: a note, not a warning
+    assert "'Kategoire' (for category) not found, so it is left out" in loaded.warnings[0]
+    assert "Did you mean 'Kategorie'?" in loaded.warnings[0]

@@ -46,6 +46,16 @@ DATE_FORMATS = (
 PLAUSIBLE_YEARS = (1900, 2200)
 
 
+#: how a tab is written on a command line or in YAML, where a real tab is hard to type
+TAB_NAMES = ("\\t", "tab", "TAB", "Tab")
+
+
+def delimiter_of(given: str | None) -> str | None:
+    """The delimiter a setting means: ``'\\t'`` (backslash t, as typed in a shell) or
+    ``tab`` is the tab character; anything else as given."""
+    return "\t" if given in TAB_NAMES else given
+
+
 def kind_of(path: str) -> str | None:
     """``csv``, ``parquet``, ``excel`` or None (not a table) from the file name."""
     name = path.lower().removesuffix(".gz")

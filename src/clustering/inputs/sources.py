@@ -44,7 +44,7 @@ from clustering.inputs.checks import (
     dedupe_sql,
 )
 from clustering.inputs.customers import register_customers
-from clustering.inputs.dialect import kind_of
+from clustering.inputs.dialect import delimiter_of, kind_of
 from clustering.inputs.events import register_events
 from clustering.inputs.ids import id_sql
 from clustering.inputs.reading import (
@@ -115,10 +115,11 @@ class _Typed:
     profit: str | None  # SQL: the line's profit, when costs or margins give it
 
 
-def _map_columns(source: TableSource, present: dict[str, str],
-                 where: str) -> tuple[dict[str, str], list[str]]:
+def _map_columns(source: TableSource, present: dict[str, str], where: str,
+                 warnings: list[str]) -> tuple[dict[str, str], list[str]]:
     """Role -> column of the files for the configured columns found there, and the optional
-    roles that are not: a required one that is absent is an error, an optional one a note."""
+    roles that are not: a required one that is absent is an error, an optional one a note, or
+    a warning (appended to ``warnings``) when its column was named by hand."""
     cols = {k: v for k, v in source.columns.items() if v}
     for role in REQUIRED:
         if role not in cols:
@@ -132,6 +133,9 @@ def _map_columns(source: TableSource, present: dict[str, str],
             raise missing_column(role, name, list(present), where, "data.columns")
         else:
             missing_optional.append(role)
+            if name != role:  # mapped by hand (not the default name): say it is not there
+                warnings.append(f"{missing_column(role, name, list(present), where, 'data.columns')}"
+                                .replace("not found.", "not found, so it is left out."))
     for role in OPTIONAL:
         if role not in cols and role not in missing_optional:
             missing_optional.append(role)
@@ -303,7 +307,8 @@ def register_transactions(
     inputs = open_inputs(con, source.path, source.fmt, source.delimiter, source.encoding)
     files, present = inputs.files, inputs.present
     where = files[0] if len(files) == 1 else f"{source.path} ({len(files)} files)"
-    mapped, missing_optional = _map_columns(source, present, where)
+    mapping_warnings: list[str] = []
+    mapped, missing_optional = _map_columns(source, present, where, mapping_warnings)
     file_notes = _check_files(con, inputs, mapped, source)
     parse = Parsers(con, inputs, mapped, source, where)
     c = _Columns(mapped, present, parse, source, where)
@@ -316,8 +321,9 @@ def register_transactions(
     loaded = LoadedData(files=files, available=available,
                         missing_optional=sorted(set(missing_optional) - available - {"currency"}),
                         skipped=inputs.skipped, notes=inputs.notes + file_notes + parse.notes)
-    loaded.warnings += [f"{Path(f).name}/ is {why}" for f, why in inputs.skipped
-                        if Path(f).is_dir()]  # likely data (an archive/ of last year's)
+    loaded.warnings += mapping_warnings + [
+        f"{Path(f).name}/ is {why}" for f, why in inputs.skipped
+        if Path(f).is_dir()]  # likely data (an archive/ of last year's)
     _run_checks(con, loaded, c, t, inputs, policy, snapshot_date)
     if not inputs.per_file:
         q = loaded.quality
@@ -358,15 +364,15 @@ def sources_for(data, data_dir: str) -> DataSources:
                            TableSource(paths["customers"], "parquet", asdict(data.customer_columns)),
                            paths["truth"], policy, list(data.attributes),
                            TableSource(paths["events"], "parquet", asdict(data.event_columns)))
-    tx = TableSource(data.path, data.format, cols, data.date_format, data.delimiter, data.encoding,
+    tx = TableSource(data.path, data.format, cols, data.date_format, delimiter_of(data.delimiter), data.encoding,
                      data.decimal, dict(data.margins) if data.margins else None,
                      list(data.return_values) if data.return_values else None,
                      list(data.cancelled_statuses) if data.cancelled_statuses else None)
     cust = (TableSource(data.customers_path, "auto", asdict(data.customer_columns),
-                        data.customer_date_format, data.delimiter, data.encoding, data.decimal)
+                        data.customer_date_format, delimiter_of(data.delimiter), data.encoding, data.decimal)
             if data.customers_path else None)
     events = (TableSource(data.events_path, "auto", asdict(data.event_columns), data.date_format,
-                          data.delimiter, data.encoding, ".") if data.events_path else None)
+                          delimiter_of(data.delimiter), data.encoding, ".") if data.events_path else None)
     return DataSources(tx, cust, data.truth_path, policy,
                        list(data.attributes) if cust is not None else [], events,
                        dict(data.event_types) if data.event_types else None)
