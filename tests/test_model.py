@@ -90,3 +90,20 @@ def test_only_a_missing_feature_column_becomes_a_data_error():
         with pytest.raises(KeyError):
             with _needs(table, "the abc_xyz baseline"):
                 raise KeyError(key)
+
+
+def test_a_truncated_model_file_is_one_line(tmp_path):
+    """A model whose pickle was cut short (a full disk while logging, a partial copy) raised
+    from deep inside the unpickler; now one line saying what to do."""
+    import mlflow.pyfunc
+
+    from clustering.errors import DataError
+    from clustering.tracking.pyfunc import SegmentationPyfunc, load_segmentation_model
+
+    art = tmp_path / "segmentation.joblib"
+    art.write_bytes(b"\x80\x04\x95")  # the start of a pickle, nothing more
+    folder = tmp_path / "model"
+    mlflow.pyfunc.save_model(str(folder), python_model=SegmentationPyfunc(),
+                             artifacts={"segmentation": str(art)}, pip_requirements=[])
+    with pytest.raises(DataError, match="damaged or incomplete"):
+        load_segmentation_model(str(folder))

@@ -18,11 +18,21 @@ from clustering.errors import DataError
 from clustering.model import SegmentationModel, load_pickled
 
 
+class DamagedModel(DataError):
+    """The model's pickle could not be read."""
+
+
 class SegmentationPyfunc(mlflow.pyfunc.PythonModel):
     """MLflow pyfunc wrapper: feature rows in, ``segment, persona, confidence, is_outlier`` out."""
 
     def load_context(self, context):
-        self.model = load_pickled(context.artifacts["segmentation"])
+        try:
+            self.model = load_pickled(context.artifacts["segmentation"])
+        except Exception as exc:  # noqa: BLE001 - an unpickler fails in many ways on a cut file
+            # a truncated or overwritten artifact (a full disk while it was logged, a copy cut
+            # short) ended in a traceback from deep inside the unpickler
+            raise DamagedModel(f"its file is damaged or incomplete ({type(exc).__name__}: "
+                               f"{str(exc)[:120]})") from exc
 
     def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
         return self.model.label_frame(model_input)
@@ -69,7 +79,11 @@ def load_segmentation_model(model_uri: str, tracking_uri: str | None = None) -> 
     folder: the store is ``tracking_uri``, the one set, or the project's (:func:`use_store`)."""
     if model_uri.startswith(("models:/", "runs:/")):
         use_store(tracking_uri)
-    pyfunc = mlflow.pyfunc.load_model(model_uri)
+    try:
+        pyfunc = mlflow.pyfunc.load_model(model_uri)
+    except DamagedModel as exc:
+        raise DataError(f"model {model_uri}: {exc}; train it again (make train) or choose "
+                        "another version (model_uri=<version>)") from None
     return pyfunc.unwrap_python_model().model
 
 
