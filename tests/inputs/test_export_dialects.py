@@ -239,3 +239,19 @@ def test_no_order_total_hint_without_an_order_column_and_a_second_load(tmp_path)
     good = _csv(tmp_path / "g.csv", ["K1;O1;05.01.2024;30,00"])
     for _ in range(2):
         register_transactions(con, TableSource(str(good), "auto", dict(COLS)), QualityPolicy())
+
+
+@pytest.mark.parametrize("text, decimal, value", [
+    ("2,6012E+03", ",", 2601.2),   # read as 2.601203 (the exponent's digits joined the number)
+    ("1,5E-01", ",", 0.15),        # read as -1.501 (the exponent's minus made it negative)
+    ("-3,2E+00", ",", -3.2),
+    ("12,50 EUR", ",", 12.5),      # a currency code is no exponent
+    ("(12,50)", ",", -12.5),
+    ("2.6012E+03", ".", 2601.2),
+])
+def test_excel_scientific_notation_in_either_decimal_mark(text, decimal, value):
+    from clustering.inputs.dialect import number_sql
+
+    got = duckdb.connect().execute(f"SELECT {number_sql('v', decimal)} FROM (SELECT ? AS v)",
+                                   [text]).fetchall()[0][0]
+    assert got == pytest.approx(value)

@@ -270,8 +270,10 @@ def number_sql(col: str, decimal: str) -> str:
     sign = (f"(CASE WHEN {col} LIKE '%-%' OR trim({col}) LIKE '(%)' OR upper(trim({col})) "
             "LIKE '%_CR' THEN -1 ELSE 1 END)")
     parsed = f"({sign} * TRY_CAST(nullif({plain}, '') AS DOUBLE))"
-    if decimal == ",":
-        return parsed
+    if decimal == ",":  # Excel's 2,6012E+03: the exponent is no digit, its minus no sign
+        sci = f"regexp_matches({col}, '^\\s*[-+]?[0-9]+(,[0-9]+)?[eE][-+]?[0-9]+\\s*$')"
+        return (f"(CASE WHEN contains(upper({col}), 'E') AND {sci} "
+                f"THEN TRY_CAST(replace(trim({col}), ',', '.') AS DOUBLE) ELSE {parsed} END)")
     # plain numbers take the fast cast; only what it cannot read goes through the cleaning
     return f"coalesce(TRY_CAST({col} AS DOUBLE), {parsed})"
 
