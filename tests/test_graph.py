@@ -111,3 +111,54 @@ def test_values_no_stage_needs_any_more_are_let_go():
     out = run_stages(stages, {"x": 1}, workers=1, keep={"result"})
     assert out == {"x": 1, "result": 2}
     assert seen["alive when later ran"] is False
+
+
+def test_of_two_stages_failing_side_by_side_the_first_declared_is_reported():
+    """The error does not depend on which thread was faster: a sequential run would have
+    stopped at the first declared stage, so its error is the one raised."""
+    def slow_bad(x):
+        time.sleep(0.3)
+        raise ValueError("first declared")
+
+    def fast_bad(x):
+        raise RuntimeError("second declared")
+
+    stages = [Stage("a", slow_bad, ("x",), ("a",)), Stage("b", fast_bad, ("x",), ("b",))]
+    for _ in range(3):
+        with pytest.raises(ValueError, match="first declared"):
+            run_stages(stages, {"x": 1}, workers=2)
+
+
+def test_ctrl_c_stops_what_it_can_and_does_not_wait_for_running_stages():
+    """An interrupt leaves at once (the run is marked KILLED by its caller); ``abort`` is told
+    so that a query in another stage's thread stops too."""
+    aborted = []
+
+    def interrupted(x):
+        raise KeyboardInterrupt
+
+    stages = [Stage("long", lambda x: time.sleep(2) or x, ("x",), ("a",)),
+              Stage("ctrl-c", interrupted, ("x",), ("b",))]
+    t = time.perf_counter()
+    with pytest.raises(KeyboardInterrupt):
+        run_stages(stages, {"x": 1}, workers=2, abort=lambda: aborted.append(True))
+    assert time.perf_counter() - t < 1.5 and aborted == [True]
+
+
+def test_each_stage_runs_inside_around():
+    """Thread limits (threadpoolctl's OpenMP one) hold per thread: each stage enters them."""
+    import contextlib
+
+    inside = threading.local()
+    seen = []
+
+    @contextlib.contextmanager
+    def limits():
+        inside.on = True
+        yield
+        inside.on = False
+
+    stages = [Stage(n, lambda x: seen.append(getattr(inside, "on", False)) or x, ("x",), (n,))
+              for n in "ab"]
+    run_stages(stages, {"x": 1}, workers=2, around=limits)
+    assert seen == [True, True]

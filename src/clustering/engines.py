@@ -43,6 +43,8 @@ class Engine(Protocol):
 
     def close(self) -> None: ...
 
+    def interrupt(self) -> None: ...
+
 
 def duckdb_connection(memory_limit: str, data_dir: str,
                       threads: int | None = None) -> duckdb.DuckDBPyConnection:
@@ -198,14 +200,21 @@ class LocalEngine:
         self.con.unregister("_segments")
         return rows
 
+    def interrupt(self) -> None:
+        """Stop the query a stage is running (Ctrl-C): it raises in that stage's thread."""
+        self.con.interrupt()
+
     def close(self) -> None:
-        """Stop a background pass still running (an interrupted or failed run) and close."""
+        """Stop a background pass still running (an interrupted or failed run) and close,
+        once no stage uses the connection (an interrupted query ends in moments)."""
         for key in list(self._background):
             self._end(key, self._features.pop(key))
         if self._pool is not None:
             self._pool.shutdown(wait=True)
             self._pool = None
-        self.con.close()
+        self.con.interrupt()
+        with self._lock:
+            self.con.close()
 
 
 def open_engine(engine, sources: DataSources, *, lookback_days: int, include: list[str],

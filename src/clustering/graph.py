@@ -13,6 +13,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -54,13 +55,17 @@ def check_graph(stages: Iterable[Stage], given: Iterable[str]) -> None:
 def run_stages(stages: list[Stage], given: Mapping[str, Any], *, workers: int,
                start: Callable[[str], None] = lambda name: None,
                finish: Callable[[str, float], None] = lambda name, seconds: None,
-               keep: Iterable[str] | None = None) -> dict[str, Any]:
+               keep: Iterable[str] | None = None,
+               around: Callable[[], AbstractContextManager] = nullcontext,
+               abort: Callable[[], None] = lambda: None) -> dict[str, Any]:
     """Run ``stages`` on ``workers`` threads as their inputs become available; returns every
     value (``given`` and what the stages gave), or with ``keep`` only those: the others are
     let go as soon as no stage still to run needs them (a million customers' intermediate
     tables are hundreds of MB each). The first stage to fail stops the run: stages not yet
     started are dropped, running ones are waited for, then its error is raised. ``start`` and
-    ``finish`` are told each stage's name (and seconds) as it starts and ends."""
+    ``finish`` are told each stage's name (and seconds) as it starts and ends; each stage runs
+    inside ``around()`` (thread limits are per thread); on Ctrl-C, ``abort()`` stops what it
+    can (a query) and the run leaves without waiting for the stages still running."""
     check_graph(stages, given)
     values = dict(given)
     pending = list(stages)
@@ -77,7 +82,15 @@ def run_stages(stages: list[Stage], given: Mapping[str, Any], *, workers: int,
         if not stage.quiet:
             start(stage.name)
         t = time.perf_counter()
-        out = stage.fn(**kwargs)
+        try:
+            with around():
+                out = stage.fn(**kwargs)
+        except Exception as exc:
+            try:
+                exc._stage_index = stages.index(stage)  # which stage failed, for the report
+            except AttributeError:  # an exception type without attributes: reported as is
+                pass
+            raise
         return out, time.perf_counter() - t
 
     if workers <= 1:  # in this thread, in the order declared (profilers and debuggers see it)
@@ -90,27 +103,47 @@ def run_stages(stages: list[Stage], given: Mapping[str, Any], *, workers: int,
             if not s.quiet:
                 finish(s.name, seconds)
         return values
-    with ThreadPoolExecutor(workers, thread_name_prefix="stage") as pool:
-        try:
-            while pending or running:
-                for s in [s for s in pending if all(n in values for n in s.needs)]:
-                    pending.remove(s)
-                    running[pool.submit(call, s, {n: values[n] for n in s.needs})] = s
-                done, _ = wait(running, return_when=FIRST_COMPLETED)
-                for fut in sorted(done, key=lambda f: stages.index(running[f])):
-                    s = running.pop(fut)
-                    out, seconds = fut.result()  # a failed stage raises here
-                    values.update(_outputs(s, out))
-                    release()
-                    if not s.quiet:
-                        finish(s.name, seconds)
-        except BaseException:
-            pending.clear()
-            for fut in running:
-                fut.cancel()
-            wait(running)
-            raise
+    pool = ThreadPoolExecutor(workers, thread_name_prefix="stage")
+    try:
+        while pending or running:
+            for s in [s for s in pending if all(n in values for n in s.needs)]:
+                pending.remove(s)
+                running[pool.submit(call, s, {n: values[n] for n in s.needs})] = s
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            for fut in sorted(done, key=lambda f: stages.index(running[f])):
+                s = running.pop(fut)
+                out, seconds = fut.result()  # a failed stage raises here
+                values.update(_outputs(s, out))
+                release()
+                if not s.quiet:
+                    finish(s.name, seconds)
+    except Exception as first:
+        pending.clear()
+        error = _first_declared(first, running, stages)
+        pool.shutdown(wait=True)
+        raise error from None
+    except BaseException:  # KeyboardInterrupt: stop what has not started, then leave at once
+        pending.clear()
+        abort()
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
     return values
+
+
+def _first_declared(error: Exception, running: dict[Future, Stage],
+                    stages: list[Stage]) -> Exception:
+    """The error to report when a stage failed: the stages still running are waited for, and
+    of all that failed the one declared first wins, so the message does not depend on which
+    thread was faster (a sequential run would have stopped at that stage)."""
+    for fut in running:
+        fut.cancel()
+    wait(running)
+    failed = [(stages.index(s), f.exception()) for f, s in running.items()
+              if not f.cancelled() and f.exception() is not None]
+    failing = getattr(error, "_stage_index", None)
+    candidates = failed + ([(failing, error)] if failing is not None else [])
+    return min(candidates, key=lambda c: c[0])[1] if candidates else error
 
 
 def _outputs(stage: Stage, out: Any) -> dict[str, Any]:

@@ -44,7 +44,7 @@ from clustering.personas.naming import PersonaAssignment, name_segments, weighte
 from clustering.personas.playbook import Playbook, playbook
 from clustering.personas.stable_ids import match_segments
 from clustering.reporting.glossary import column_label
-from clustering.reporting.plots import segmentation_figures
+from clustering.reporting.plots import DRAWING, segmentation_figures
 from clustering.reporting.report import build_report
 from clustering.segmenters import takes_k
 from clustering.segmenters.fitting import Family, Scaling, fit_segmentation, preprocessor_for
@@ -278,10 +278,11 @@ def run_playbook(buyers: pd.DataFrame, model: SegmentationModel, labels: np.ndar
     """The practitioners' playbook (``settings``: currency, new_customer_days, abc_share,
     horizon_days, matrix, overdue_cycles)."""
     s = settings
-    pb = playbook(buyers, model.names_of(labels), fitted, features.snapshot_date,
-                  features.window_start, s["currency"], s["new_customer_days"], s["abc_share"],
-                  s["horizon_days"], s["matrix"], loaded.attribute_quality, everyone,
-                  s["overdue_cycles"], labels)
+    with DRAWING:
+        pb = playbook(buyers, model.names_of(labels), fitted, features.snapshot_date,
+                      features.window_start, s["currency"], s["new_customer_days"],
+                      s["abc_share"], s["horizon_days"], s["matrix"], loaded.attribute_quality,
+                      everyone, s["overdue_cycles"], labels)
     say(pb.sections[0].text)
     return pb
 
@@ -310,9 +311,10 @@ def draw_figures(pipe, Xs: np.ndarray, labels: np.ndarray, names: list[str],
                  attributes: list[str], criterion: str | None, seed: int) -> dict[str, Any]:
     """Every plot of the segmentation, with persona names."""
     seg = pipe[-1]
-    return segmentation_figures(seg, Xs, labels, names, curve, criterion, int(seg.n_clusters_),
-                                personas.names(), [column_label(c, attributes) for c in names],
-                                seed)
+    with DRAWING:
+        return segmentation_figures(seg, Xs, labels, names, curve, criterion,
+                                    int(seg.n_clusters_), personas.names(),
+                                    [column_label(c, attributes) for c in names], seed)
 
 
 def check_guardrails(profile: pd.DataFrame, personas: PersonaAssignment, loaded,
@@ -343,9 +345,10 @@ def write_report(profile: pd.DataFrame, personas: PersonaAssignment, population:
     """The persona report as (Markdown, HTML), in business words; ``extra``: customers who are
     not segmented (prospects, former)."""
     title = f"Customer personas: {data_name}, {run_name} (snapshot {snapshot_date})"
-    return build_report(profile, personas.table, population, title,
-                        [figures["plots/profile_heatmap.png"]], extra, special, currency,
-                        warnings, view, mix, sections)
+    with DRAWING:
+        return build_report(profile, personas.table, population, title,
+                            [figures["plots/profile_heatmap.png"]], extra, special, currency,
+                            warnings, view, mix, sections)
 
 
 def run_name_of(label: str, k: int, scaler: str, data_name: str, run_id: str,

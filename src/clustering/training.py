@@ -16,6 +16,7 @@ import dataclasses
 import os
 import random
 import time
+from contextlib import nullcontext
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -91,8 +92,12 @@ def run_training(cfg: TrainConfig, resolved: dict[str, Any] | None = None,
                                                                            console.detail)
             given = {"engine": engine, "run_id": run.info.run_id, "loaded": engine.loaded,
                      "policy": sources.policy, "margins": sources.transactions.margins}
-            values = run_stages(graph, given, workers=stage_workers(cfg.threads),
-                                start=console.start, finish=console.finish, keep=RESULT)
+            values = run_stages(
+                graph, given, workers=stage_workers(cfg.threads), start=console.start,
+                finish=console.finish, keep=RESULT, abort=engine.interrupt,
+                # OpenMP's limit is per thread: set in each stage's, not only this one
+                around=(lambda: threadpool_limits(limits=cfg.threads)) if cfg.threads
+                else nullcontext)
             recording = _recording(cfg, config, engine_tag)
             result = (_distributed_result if distributed else _local_result)(
                 values, recording, engine.loaded, digest, cfg.paths.reports_dir)
@@ -405,7 +410,8 @@ def _distributed_result(values: dict[str, Any], recording: Recording, loaded, di
     v, sf, personas = values, values["sf"], values["personas"]
     skipped = {f"baseline {b}": "not computed by the distributed path"
                for b in v["baselines_skipped"]} | dict(sf.skipped)
-    if recording.config.get("signals", {}).get("potential", {}).get("as_features"):
+    potential = recording.config.get("signals", {}).get("potential", {})
+    if potential.get("enabled") and potential.get("as_features"):
         skipped["signals.potential.as_features"] = "the potential model runs on the local engine"
     sample = v["sample"]
     md, html = v["report"]

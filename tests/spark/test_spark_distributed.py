@@ -72,6 +72,11 @@ def test_distributed_run_collects_only_the_sample_and_matches_the_local_engine(
     monkeypatch.undo()
     run = mlflow.MlflowClient(mlflow_uri).get_run(result.run_id)
     assert run.info.status == "FINISHED" and run.data.tags["engine"] == "spark-distributed"
+    # the report is logged, the labels of every customer stay where Spark wrote them
+    report = {a.path for a in mlflow.MlflowClient(mlflow_uri).list_artifacts(result.run_id,
+                                                                             "report")}
+    assert "report/persona_report.html" in report and "report/labels" not in report
+    assert run.data.tags["labels_path"] == str(result.labels_path)
     n_buyers = int(result.metrics["n_customers"])
     assert n_buyers > 2 * SAMPLE_ROWS and len(result.sample) == SAMPLE_ROWS
     # nothing per customer came back: the largest result is the sample

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -9,6 +11,10 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from sklearn.decomposition import PCA  # noqa: E402
+
+#: pyplot keeps its figures in one registry that is not thread-safe: stages that draw (plots,
+#: playbook, report) side by side hold this while they do
+DRAWING = threading.RLock()
 
 
 def plot_projection(X: np.ndarray, labels: np.ndarray, max_points: int = 5000, seed: int = 0,

@@ -68,6 +68,10 @@ class SparkEngine:
                        top: int = 3) -> dict[int, str]:
         return {}  # the local engine's report detail; not computed on Spark yet
 
+    def interrupt(self) -> None:
+        """Cancel the Spark jobs a stage is running (Ctrl-C)."""
+        self.session.sparkContext.cancelAllJobs()
+
     def close(self) -> None:
         """Drop what the run cached; the session stays up for the caller (tests and notebooks
         reuse it)."""

@@ -283,7 +283,10 @@ def log_training(result, say: Callable[[str], None]) -> None:
         "features/feature_summary_sample.csv"
     log_frame(result.feature_summary, summary)
     _log_segments(result)
-    mlflow.log_artifacts(str(result.report_dir), "report")
+    for f in sorted(result.report_dir.iterdir()):  # Spark's labels folder stays where it is
+        if result.labels_path is None or f.resolve() != Path(result.labels_path).resolve():
+            (mlflow.log_artifacts(str(f), f"report/{f.name}") if f.is_dir()
+             else mlflow.log_artifact(str(f), "report"))
     for path, fig in result.figures.items():
         log_figure(fig, path)
     for path, table in result.tables.items():
