@@ -202,7 +202,10 @@ class LocalEngine:
 
     def interrupt(self) -> None:
         """Stop the query a stage is running (Ctrl-C): it raises in that stage's thread."""
-        self.con.interrupt()
+        try:
+            self.con.interrupt()
+        except duckdb.ConnectionException:  # closed already: nothing runs
+            pass
 
     def close(self) -> None:
         """Stop a background pass still running (an interrupted or failed run) and close,
@@ -212,7 +215,7 @@ class LocalEngine:
         if self._pool is not None:
             self._pool.shutdown(wait=True)
             self._pool = None
-        self.con.interrupt()
+        self.interrupt()
         with self._lock:
             self.con.close()
 
