@@ -219,10 +219,12 @@ def test_kill_at_the_worst_moment_leaves_nothing_used(tmp_path, mlflow_uri, mome
         while time.time() < deadline and "log to MLflow" not in (line := proc.stdout.readline()):
             seen.append(line)
         time.sleep(0.5)
-    else:
+    else:  # the window between the version's row and the run's end is tens of milliseconds:
+        # poll fast and freeze the process the moment the row is there, then kill it
         os.set_blocking(proc.stdout.fileno(), False)
         while time.time() < deadline and _versions(db) == 0 and proc.poll() is None:
-            time.sleep(0.02)
+            time.sleep(0.002)
+        proc.send_signal(signal.SIGSTOP)
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=60)
     client = mlflow.MlflowClient(mlflow_uri)
