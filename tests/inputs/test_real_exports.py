@@ -105,6 +105,14 @@ CASES: dict[str, Case] = {
     "currency code after": Case({"t.csv": export(fmt="{} EUR")}, read=6, kept=6),
     "decimal comma given": Case({"t.csv": export(sep="\t", decimal=",")}, {"decimal": ","},
                                 read=6, kept=6),
+    "two shops, two decimal marks": Case(  # a ';' comma file with point-written amounts
+        {"t.csv": export(sep=";", decimal=",").replace(";10,00", ";10.00").replace(
+            ";1234,50", ";1234.50")}, read=6, kept=6,
+        notes=("2 number(s) written with a decimal point (e.g. '10.00') in a file read with a "
+               "decimal comma: each read by its own mark",)),
+    "comma-written amounts in a point file": Case(
+        {"t.csv": export(quote_amount=True).replace('"30.50"', '"30,50"')}, read=6, kept=6,
+        notes=("1 number(s) written with a decimal comma (e.g. '30,50')",)),
     "accounting negative": Case({"t.csv": export(rows=ROWS + [("C1", "R1", dt.date(2024, 3, 1),
                                                                 -5.0)], fmt="{}").replace(
         "-5.00", "(5.00)")}, read=7, kept=7, revenue=REVENUE - 5),

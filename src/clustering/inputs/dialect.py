@@ -23,6 +23,7 @@ from pathlib import Path
 import duckdb
 
 from clustering.errors import DataError
+from clustering.inputs.sql import literal
 
 CSV_EXTS = (".csv", ".tsv", ".txt")
 PARQUET_EXTS = (".parquet", ".pq")
@@ -257,11 +258,14 @@ def excel_as_parquet(path: str) -> tuple[str, list[str]]:
     return str(out), notes
 
 
-def number_sql(col: str, decimal: str) -> str:
-    """SQL turning the text ``col`` into a DOUBLE: currency symbols, spaces and apostrophes
-    dropped, thousands separators removed, ``decimal`` as the decimal mark; ``-`` before or
-    after the number, accounting parentheses ``(12.50)`` and a credit suffix ``12.50 CR`` make
-    it negative (``DR``, debit, stays positive)."""
+#: a value whose last mark is unambiguously the other decimal mark: followed by 1-2 or 4+
+#: digits (a thousands group has 3), no later mark; ``12.50`` in a decimal-comma file
+OTHER_MARK = {",": "[0-9][.]([0-9]{1,2}|[0-9]{4,})[^0-9.,]*$",
+              ".": "[0-9],([0-9]{1,2}|[0-9]{4,})[^0-9.,]*$"}
+
+
+def _cleaned(col: str, decimal: str) -> str:
+    """``col`` read with ``decimal`` as the decimal mark (the other mark: thousands)."""
     digits = f"regexp_replace({col}, '[^0-9.,]', '', 'g')"
     if decimal == ",":
         plain = f"replace(replace({digits}, '.', ''), ',', '.')"
@@ -269,13 +273,48 @@ def number_sql(col: str, decimal: str) -> str:
         plain = f"replace({digits}, ',', '')"
     sign = (f"(CASE WHEN {col} LIKE '%-%' OR trim({col}) LIKE '(%)' OR upper(trim({col})) "
             "LIKE '%_CR' THEN -1 ELSE 1 END)")
-    parsed = f"({sign} * TRY_CAST(nullif({plain}, '') AS DOUBLE))"
+    return f"({sign} * TRY_CAST(nullif({plain}, '') AS DOUBLE))"
+
+
+def number_sql(col: str, decimal: str) -> str:
+    """SQL turning the text ``col`` into a DOUBLE: currency symbols, spaces and apostrophes
+    dropped, thousands separators removed, ``decimal`` as the decimal mark; ``-`` before or
+    after the number, accounting parentheses ``(12.50)`` and a credit suffix ``12.50 CR`` make
+    it negative (``DR``, debit, stays positive). The mark is decided per value where the value
+    says it (:data:`OTHER_MARK`: ``12.50`` in a decimal-comma file of two merged shops was
+    1250); ``1.234`` follows ``decimal``."""
+    other = "." if decimal == "," else ","
+    parsed = (f"(CASE WHEN regexp_matches({col}, '{OTHER_MARK[decimal]}') "
+              f"THEN {_cleaned(col, other)} ELSE {_cleaned(col, decimal)} END)")
     if decimal == ",":  # Excel's 2,6012E+03: the exponent is no digit, its minus no sign
         sci = f"regexp_matches({col}, '^\\s*[-+]?[0-9]+(,[0-9]+)?[eE][-+]?[0-9]+\\s*$')"
         return (f"(CASE WHEN contains(upper({col}), 'E') AND {sci} "
                 f"THEN TRY_CAST(replace(trim({col}), ',', '.') AS DOUBLE) ELSE {parsed} END)")
     # plain numbers take the fast cast; only what it cannot read goes through the cleaning
     return f"coalesce(TRY_CAST({col} AS DOUBLE), {parsed})"
+
+
+def other_mark_values(con: duckdb.DuckDBPyConnection, relation: str, columns: list[str],
+                      decimal: str) -> tuple[int, str | None]:
+    """How many values of the text ``columns`` are written with the other decimal mark than
+    ``decimal`` (read as such by :func:`number_sql`), and one of them: counted over the whole
+    file only when a sample has any (the common file has none, and pays one sample)."""
+    if not columns:
+        return 0, None
+    pattern = literal(OTHER_MARK[decimal])
+
+    def count(limit: str) -> tuple[int, str | None]:
+        values = " UNION ALL ".join(
+            f"(SELECT CAST({c} AS VARCHAR) AS v FROM {relation} WHERE {c} IS NOT NULL{limit})"
+            for c in columns)
+        n, example = con.execute(
+            f"SELECT count(*) FILTER (WHERE regexp_matches(v, {pattern})), "
+            f"any_value(v) FILTER (WHERE regexp_matches(v, {pattern})) FROM ({values})"
+        ).fetchall()[0]
+        return int(n), example
+
+    n, example = count(" LIMIT 20000")
+    return count("") if n else (0, None)
 
 
 def sniff_decimal(con: duckdb.DuckDBPyConnection, relation: str, columns: list[str],

@@ -24,6 +24,7 @@ from clustering.inputs.dialect import (
     excel_as_parquet,
     kind_of,
     number_sql,
+    other_mark_values,
     skip_reason,
     sniff_date_format,
     sniff_decimal,
@@ -227,7 +228,7 @@ class Parsers:
 
     def __init__(self, con, inputs: Inputs, mapped: dict[str, str], source,
                  where: str) -> None:
-        self.inputs, self.notes = inputs, []
+        self.inputs, self.notes, self.warnings = inputs, [], []
         self.source_date_format = source.date_format
         self.decimals: list[str] = []
         self.date_formats: list[list[str | None]] = []  # per group, in order (None: ISO)
@@ -245,6 +246,7 @@ class Parsers:
                 if decimal == "," or "ambiguous" in why or "thousands" in why:
                     self.notes.append(f"numbers: {why} (set data.decimal to override)")
             self.decimals.append(decimal)
+            self.warnings += _other_marks(con, g, cols, decimal, where)
             if source.date_format:
                 check_date_format(con, source.date_format, "data.date_format")
             formats = ([source.date_format] if source.date_format else sniff_date_format(
@@ -285,6 +287,28 @@ class Parsers:
         """The main date format (for messages): the given one, else the first sniffed."""
         return self.source_date_format or next(
             (f for formats in self.date_formats for f in formats if f), None)
+
+
+def _other_marks(con, group: Group, cols: list[str], decimal: str, where: str) -> list[str]:
+    """A warning naming the values written with the other decimal mark (two shops' exports
+    merged): each is read by its own mark, and the user should know the file mixes them."""
+    n, example = other_mark_values(con, group.reader, cols, decimal)
+    if not n:
+        return []
+    mark, other = ("comma", "point") if decimal == "," else ("point", "comma")
+    name = where if len(group.files) > 1 else group.files[0]
+    return [f"{name}: {n:,} number(s) written with a decimal {other} (e.g. '{example}') in a "
+            f"file read with a decimal {mark}: each read by its own mark ('{example}' is "
+            f"{_as_other(example, decimal)}); check the export if the marks should not mix"]
+
+
+def _as_other(value: str, decimal: str) -> str:
+    digits = "".join(ch for ch in value if ch.isdigit() or ch in ".,")
+    digits = digits.replace(",", "") if decimal == "," else digits.replace(".", "").replace(",", ".")
+    try:
+        return f"{float(digits):g}"
+    except ValueError:
+        return value
 
 
 def date_sql(text: str, formats: list[str | None]) -> str:

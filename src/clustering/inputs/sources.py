@@ -321,7 +321,7 @@ def register_transactions(
     loaded = LoadedData(files=files, available=available,
                         missing_optional=sorted(set(missing_optional) - available - {"currency"}),
                         skipped=inputs.skipped, notes=inputs.notes + file_notes + parse.notes)
-    loaded.warnings += mapping_warnings + [
+    loaded.warnings += mapping_warnings + parse.warnings + [
         f"{Path(f).name}/ is {why}" for f, why in inputs.skipped
         if Path(f).is_dir()]  # likely data (an archive/ of last year's)
     _run_checks(con, loaded, c, t, inputs, policy, snapshot_date)
