@@ -48,6 +48,16 @@ def export(rows=ROWS, sep: str = ",", decimal: str = ".", thousands: str = "",
     return before + newline.join([head, *lines]) + newline + after
 
 
+def _swapped(rows, header: str) -> str:
+    """An export whose columns are in the order ``header`` names (another shop's system)."""
+    cols = header.split(",")
+    lines = []
+    for c, o, d, a in rows:
+        value = {"customer_id": c, "order_id": o, "date": d.isoformat(), "amount": f"{a:.2f}"}
+        lines.append(",".join(value[k] for k in cols))
+    return "\n".join([header, *lines]) + "\n"
+
+
 @dataclass
 class Case:
     files: dict[str, str | bytes]  # relative name -> content (text is UTF-8)
@@ -169,6 +179,8 @@ CASES: dict[str, Case] = {
                   "other.csv": export(rows=[("C9", "O9", dt.date(2024, 1, 1), 1.0)])},
                  path="x_*.csv", read=6, kept=6),
     "Excel workbook": Case({}, path="book.xlsx", read=6, kept=6),
+    "two exports joined with cat": Case({"t.csv": export(rows=ROWS[:3]) + export(rows=ROWS[3:])},
+                                        read=7, kept=6, counts={"junk_line": 1}),
     # --- errors: one line naming the file and the fix -------------------------------------------
     "0-byte file": Case({"t.csv": b""}, path="t.csv",
                         error="transactions: {dir}/t.csv is empty (0 bytes): export it again"),
@@ -192,6 +204,20 @@ CASES: dict[str, Case] = {
         "Blank or unreadable amounts: check data.columns.amount (or quantity and unit_price) and "
         "data.decimal. If these rows are expected, raise data.quality.max_share to 0.34 to set "
         "them aside and run on the rest."),
+    "joined exports, ids and orders swapped": Case(
+        {"t.csv": export(rows=ROWS[:3]) + _swapped(ROWS[3:], "order_id,customer_id,date,amount")},
+        path="t.csv", error="{dir}/t.csv: 1 line(s) inside the data repeat the header with the "
+        "columns in another order (column 'customer_id' holds 'order_id' there): two exports were "
+        "joined into one file, and the lines below such a header would go into the wrong "
+        "columns. Put each export in its own file in one folder (data.path=<folder>): the files "
+        "of a folder are matched by column name."),
+    "joined exports, date moved": Case(
+        {"t.csv": export(rows=ROWS[:3]) + _swapped(ROWS[3:], "date,customer_id,order_id,amount")},
+        path="t.csv", error="{dir}/t.csv: 1 line(s) inside the data repeat the header with the "
+        "columns in another order (column 'date' holds 'order_id' there): two exports were "
+        "joined into one file, and the lines below such a header would go into the wrong "
+        "columns. Put each export in its own file in one folder (data.path=<folder>): the files "
+        "of a folder are matched by column name."),
     "wrong delimiter given": Case({"t.csv": export(sep=";")}, {"delimiter": ","},
                                   error="{dir}/t.csv: column 'customer_id' (for customer_id) not "
                                   "found. Columns present: customer_id;order_id;date;amount. "

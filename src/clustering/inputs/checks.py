@@ -7,7 +7,9 @@ with the first matching reason code:
 reason              rule
 =================== =====================================================================
 junk_line           an empty date cell: a report footer (TOTAL row, "Exported by ..."),
-                    a blank or separator line
+                    a blank or separator line; or the header line again (exports joined
+                    with ``cat``; in another column order the run stops: its lines would
+                    go into the wrong columns)
 missing_customer_id the customer id is empty or a placeholder (``N/A``, ``-``, ``0``, ``GUEST``,
                     ...: guest checkouts; :mod:`clustering.inputs.ids`), or the label of a
                     total row (``Total``, ``Summe``) on a line without an order id
@@ -51,7 +53,7 @@ from clustering.inputs.dialect import PLAUSIBLE_YEARS
 from clustering.inputs.ids import SCIENTIFIC_ID, no_customer_sql, total_row_sql
 from clustering.inputs.reading import FILE_COL, GROUP_COL
 from clustering.inputs.return_flags import CALLED_OFF, text_key
-from clustering.inputs.sql import ident
+from clustering.inputs.sql import ident, literal, literals
 
 #: junk lines (footers) a file set may hold without counting towards ``max_share``
 JUNK_ALLOWANCE = 20
@@ -331,7 +333,8 @@ def _check_share(con: duckdb.DuckDBPyConnection, policy: QualityPolicy, report: 
 
 
 def apply_quality(con: duckdb.DuckDBPyConnection, policy: QualityPolicy, snapshot_date,
-                  where: str, has_currency: bool, has_orders: bool = True) -> QualityReport:
+                  where: str, has_currency: bool, has_orders: bool = True,
+                  header: tuple[list[str], dict[str, str]] | None = None) -> QualityReport:
     """Split ``transactions_typed`` into the ``transactions`` view and ``quarantine`` table.
 
     The deduplicated lines are materialised once, with their check result and number of extra
@@ -343,6 +346,8 @@ def apply_quality(con: duckdb.DuckDBPyConnection, policy: QualityPolicy, snapsho
     # without a configured snapshot, it is the day after the last valid line: no line is after it
     snapshot = None if snapshot_date is None else resolve_snapshot(snapshot_date, None, where)
     _check_lines(con, rates_sql, snapshot)
+    if header:  # (the columns of a text file, role -> mapped column)
+        _reordered_header(con, *header, where)
     if snapshot is None:  # fails in one line when no row has an id, a date and an amount
         resolve_snapshot(None, lambda: con.execute(
             "SELECT max(ts) FROM _checked WHERE reason IS NULL OR reason = 'zero_amount'"
@@ -370,6 +375,35 @@ def apply_quality(con: duckdb.DuckDBPyConnection, policy: QualityPolicy, snapsho
     if kept == 0:
         raise DataError(f"{where}: no rows left after the checks: {report.summary()}")
     return report
+
+
+def _reordered_header(con: duckdb.DuckDBPyConnection, header: list[str],
+                      roles: dict[str, str], where: str) -> None:
+    """Stop when the header line repeats inside the data in another column order: two exports
+    joined with ``cat``, where every line below the second header lands in the wrong column
+    (order numbers became customer ids). Such a line holds column names where the first header
+    has others: in the date cell (then it is a bad date), or, with the date in its place (a
+    junk line, as the same header repeated is), in the customer id cell."""
+    names = literals(sorted({h.strip().lower() for h in header}))
+    ts, cid = (literal(roles[r].strip().lower()) for r in ("timestamp", "customer_id"))
+    has_file = "source_file" in con.sql("SELECT * FROM _checked LIMIT 0").columns
+    n, column, held, file = con.execute(f"""
+        SELECT count(*),
+               any_value(CASE WHEN reason = 'bad_date' THEN {literal(roles['timestamp'])}
+                              ELSE {literal(roles['customer_id'])} END),
+               any_value(CASE WHEN reason = 'bad_date' THEN trim(raw_timestamp)
+                              ELSE CAST(customer_id AS VARCHAR) END),
+               {'any_value(source_file)' if has_file else 'NULL'} FROM _checked
+        WHERE (reason = 'bad_date' AND lower(trim(raw_timestamp)) IN ({names}))
+           OR (reason = 'junk_line' AND lower(trim(raw_timestamp)) = {ts}
+               AND lower(trim(CAST(customer_id AS VARCHAR))) <> {cid})""").fetchall()[0]
+    if n:
+        raise DataError(
+            f"{file or where}: {n:,} line(s) inside the data repeat the header with the columns "
+            f"in another order (column '{column}' holds '{held}' there): two exports were joined "
+            "into one file, and the lines below such a header would go into the wrong columns. "
+            "Put each export in its own file in one folder (data.path=<folder>): the files of a "
+            "folder are matched by column name.")
 
 
 def plausible_date_sql(ts: str) -> str:

@@ -58,7 +58,7 @@ from clustering.inputs.reading import (
     unrated_categories,
 )
 from clustering.inputs.return_flags import cancelled_sql, return_flag_sql, unknown_flag_values
-from clustering.inputs.sql import ident
+from clustering.inputs.sql import ident, literal
 from clustering.inputs.tables import LoadedData, TableSource, missing_column
 
 REQUIRED = ("customer_id", "timestamp")
@@ -239,7 +239,11 @@ def _raw_columns(c: _Columns, ts_col: str, per_file: bool) -> list[str]:
                 for r in ("timestamp", "amount", "quantity", "unit_price")
                 if r in mapped and present.get(mapped[r]) == "VARCHAR"]
     # an empty date cell: a footer, total or blank line rather than a bad date
-    raw_cols.append(f"{_blank(ts_col, present.get(mapped['timestamp']))} AS _no_date")
+    no_date = _blank(ts_col, present.get(mapped['timestamp']))
+    if present.get(mapped["timestamp"]) == "VARCHAR":  # the header again (files joined by cat)
+        no_date = (f"({no_date} OR lower(trim({ts_col})) = "
+                   f"{literal(mapped['timestamp'].strip().lower())})")
+    raw_cols.append(f"{no_date} AS _no_date")
     raw_cols.append((_blank(c.col("order_id"), present.get(mapped["order_id"]))
                      if "order_id" in mapped else "true") + " AS _no_order")
     if "status" in mapped:  # the order's status, shown in the quarantine; cancelled orders
@@ -276,8 +280,10 @@ def _run_checks(con: duckdb.DuckDBPyConnection, loaded: LoadedData, c: _Columns,
         check_dates(con, t.ts, t.ts_col, where,
                      c.parse.first_format(),
                      present.get(mapped["timestamp"], "VARCHAR").startswith(("TIMESTAMP", "DATE")))
+        text_dates = present.get(mapped["timestamp"], "VARCHAR") == "VARCHAR"
         loaded.quality = apply_quality(con, policy, snapshot_date, where, "currency" in mapped,
-                                       "order_id" in mapped)
+                                       "order_id" in mapped,
+                                       (list(present), mapped) if text_dates else None)
         loaded.warnings += loaded.quality.warnings
         if t.profit and source.margins and "cost" not in mapped and "category" in mapped:
             loaded.warnings += unrated_categories(con, "transactions", "category",
