@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from clustering import tracking  # noqa: E402
 from clustering.errors import ClusteringError  # noqa: E402
-from pipelines.common import PROJECT_ROOT, exit_on_user_error  # noqa: E402
+from pipelines.common import PROJECT_ROOT, exit_on_fault, exit_on_user_error  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -40,8 +40,11 @@ def main(argv: list[str] | None = None) -> None:
         tracking.open_store(uri)
         model_uri = tracking.choose_model(args.model or None,
                                           tracking.model_name_for(args.model_name, args.data))
+        tracking.check_trusted(model_uri)  # the server process runs the model's code
     except ClusteringError as exc:
         exit_on_user_error(exc)
+    except Exception as exc:  # noqa: BLE001 - a full disk, a read-only store: one line
+        exit_on_fault(exc)
     if notice := tracking.local_model_notice(model_uri):
         print(notice, flush=True)
     print(f"Serving {model_uri} from {tracking.redact_uri(uri)} on http://{args.host}:{args.port}/invocations",

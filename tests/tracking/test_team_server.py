@@ -135,6 +135,56 @@ def test_train_and_score_on_postgres_with_artifacts_on_the_server(team_server, t
     assert out.exists() and out.read_text().count("\n") > 1000
 
 
+def _member(team_server, name: str) -> dict[str, str]:
+    """A team member the admin signs up; the environment of their commands."""
+    password = secrets.token_urlsafe(12)
+    r = requests.post(f"{team_server['url']}/api/2.0/mlflow/users/create",
+                      json={"username": name, "password": password},
+                      auth=("admin", team_server["password"]), timeout=10)
+    assert r.status_code == 200, r.text
+    return {**_client_env(team_server), "MLFLOW_TRACKING_USERNAME": name,
+            "MLFLOW_TRACKING_PASSWORD": password}
+
+
+def _grant(team_server, user: str, kind: str, key: str) -> None:
+    r = requests.post(f"{team_server['url']}/api/3.0/mlflow/users/permissions/grant",
+                      json={"username": user, "resource_type": kind, "resource_id": key,
+                            "permission": "EDIT"},
+                      auth=("admin", team_server["password"]), timeout=10)
+    assert r.status_code == 200, r.text
+
+
+def test_a_model_another_member_registered_first_is_never_loaded(team_server, tmp_path):
+    """Mallory registers the dataset's model first. Alice's train (which would follow it to
+    keep segment ids) and score stop in one line instead of unpickling Mallory's code; once
+    the admin grants Alice EDIT on the model and its experiment, she trusts it and scores."""
+    mallory, alice = _member(team_server, "mallory"), _member(team_server, "alice")
+    common = f"paths.data_dir={team_server['data']} paths.reports_dir={tmp_path} {SMALL[0]}"
+    r = _make("train", f"mlflow=server data.name=shared {common} evaluate.stability_runs=0",
+              mallory)
+    assert r.returncode == 0, r.stderr[-3000:]
+    refused = "may only read it (permission READ); loading a model runs its code"
+    r = _make("train", f"mlflow=server data.name=shared mlflow.experiment=alice {common} "
+              "evaluate.stability_runs=0", alice)
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr[-3000:]
+    assert "the registered model 'segmentation-shared'" in r.stderr and refused in r.stderr
+    out = tmp_path / "labels.csv"
+    score = f"model_uri=1 data.name=shared paths.data_dir={team_server['data']} {SMALL[0]} " \
+            f"output={out}"
+    r = _make("score", score, alice)
+    assert r.returncode == 2 and "Traceback" not in r.stderr and refused in r.stderr, r.stderr
+    assert not out.exists()
+    client = mlflow.MlflowClient(team_server["url"])
+    version = client.get_model_version("segmentation-shared", "1")
+    _grant(team_server, "alice", "registered_model", "segmentation-shared")
+    r = _make("score", score, alice)  # the files' experiment is still Mallory's alone
+    assert r.returncode == 2 and "the experiment" in r.stderr and refused in r.stderr, r.stderr
+    _grant(team_server, "alice", "experiment", client.get_run(version.run_id).info.experiment_id)
+    r = _make("score", score, alice)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert out.read_text().count("\n") > 1000
+
+
 def _sweep(env: dict[str, str], data: Path, folder: Path, experiment: str):
     return subprocess.run(
         [sys.executable, str(ROOT / "pipelines" / "sweep.py"), "--metric", "silhouette",

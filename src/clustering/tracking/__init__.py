@@ -1,6 +1,5 @@
-"""Everything MLflow: runs and what they log (:mod:`.runs`), the model registry (:mod:`.registry`).
-
-the saved model's pyfunc wrapper (:mod:`.pyfunc`), the store (:mod:`.store`) and the team server
+"""Everything MLflow: runs and what they log (:mod:`.runs`), the model registry (:mod:`.registry`),
+whose models may run here (:mod:`.trust`), the saved model's pyfunc wrapper (:mod:`.pyfunc`), the store (:mod:`.store`) and the team server
 (:mod:`.server`). Nothing else under ``clustering`` talks to MLflow.
 """
 
@@ -37,8 +36,9 @@ from clustering.tracking.runs import (
     tracked_run,
 )
 from clustering.tracking.store import StoreError, open_store, redact_uri, resolve_tracking_uri
+from clustering.tracking.trust import UntrustedModel, check_trusted
 
-__all__ = ["CHAMPION", "choose_model", "compare_runs", "ensure_experiment", "flatten",
+__all__ = ["CHAMPION", "UntrustedModel", "check_trusted", "choose_model", "compare_runs", "ensure_experiment", "flatten",
            "git_commit", "latest_run", "load_segmentation_model", "local_model_notice", "log_segmentation_model", "load_table", "log_dataset", "log_environment",
            "log_figure", "log_frame", "log_metrics", "log_params", "log_text", "log_training",
            "model_identity", "model_name_for", "open_store", "StoreError", "previous_model", "previous_version", "promote",

@@ -16,6 +16,7 @@ import pandas as pd
 import clustering.model
 from clustering.errors import DataError
 from clustering.model import SegmentationModel, load_pickled
+from clustering.tracking.trust import check_trusted
 
 
 class DamagedModel(DataError):
@@ -79,6 +80,7 @@ def load_segmentation_model(model_uri: str, tracking_uri: str | None = None) -> 
     folder: the store is ``tracking_uri``, the one set, or the project's (:func:`use_store`)."""
     if model_uri.startswith(("models:/", "runs:/")):
         use_store(tracking_uri)
+        check_trusted(model_uri)  # its code runs here: another user's model is refused
     try:
         pyfunc = mlflow.pyfunc.load_model(model_uri)
     except DamagedModel as exc:

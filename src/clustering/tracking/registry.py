@@ -17,6 +17,7 @@ import mlflow
 from clustering.errors import ConfigError
 from clustering.tracking.pyfunc import load_segmentation_model
 from clustering.tracking.store import redact_uri
+from clustering.tracking.trust import UntrustedModel
 
 CHAMPION = "champion"
 
@@ -196,6 +197,8 @@ def previous_model(name: str | None, match_previous: bool, columns,
         return None, None
     try:
         prev = load_segmentation_model(uri)
+    except UntrustedModel:  # another user's: registering beside it would be refused too
+        raise
     except Exception as exc:  # an old or foreign model: train without matching, but say so
         say(f"previous model {uri} not usable for id matching: {exc}")
         return uri, None
