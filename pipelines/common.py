@@ -12,7 +12,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigKeyError, OmegaConfBaseException
 
 from clustering.config import TrainConfig
-from clustering.errors import ClusteringError, ConfigError
+from clustering.errors import ClusteringError, ConfigError, fault_of
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 CONF_DIR = str(PROJECT_ROOT / "conf")
@@ -75,3 +75,12 @@ def exit_on_user_error(exc: ClusteringError) -> None:
     """Print a user error as one line (no traceback) and exit with status 2."""
     print(f"{exc.kind}: {exc}", file=sys.stderr, flush=True)
     sys.exit(2)
+
+
+def exit_on_fault(exc: Exception) -> None:
+    """Exit as :func:`exit_on_user_error` when ``exc`` is a fault the user can fix (a full
+    disk, a read-only folder or store, a refusing server); re-raise anything else (a bug)."""
+    fault = fault_of(exc)
+    if fault is None:
+        raise exc
+    exit_on_user_error(fault)

@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from clustering import tracking  # noqa: E402
 from clustering.errors import ClusteringError, ConfigError  # noqa: E402
-from pipelines.common import PROJECT_ROOT, exit_on_user_error  # noqa: E402
+from pipelines.common import PROJECT_ROOT, exit_on_fault, exit_on_user_error  # noqa: E402
 
 LOWER_IS_BETTER = {"davies_bouldin", "noise_share"}
 
@@ -45,6 +45,8 @@ def main(argv: list[str] | None = None) -> int:
         tracking.promote(name, version, args.metric, args.metric in LOWER_IS_BETTER)
     except ClusteringError as exc:
         exit_on_user_error(exc)
+    except Exception as exc:  # noqa: BLE001 - a full disk, a read-only store: one line
+        exit_on_fault(exc)
     return 0
 
 

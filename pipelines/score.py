@@ -42,6 +42,7 @@ from clustering.personas.stable_ids import (  # noqa: E402
 from clustering.scoring import score, write_labels  # noqa: E402
 from pipelines.common import (  # noqa: E402
     CONF_DIR,
+    exit_on_fault,
     exit_on_user_error,
     quote_overrides,
     to_settings,
@@ -160,6 +161,8 @@ def main(cfg: DictConfig) -> None:
         run(settings)
     except ClusteringError as exc:
         exit_on_user_error(exc)
+    except Exception as exc:  # noqa: BLE001 - a full disk, a read-only store: one line
+        exit_on_fault(exc)
 
 
 if __name__ == "__main__":

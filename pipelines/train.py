@@ -23,6 +23,7 @@ from clustering.errors import ClusteringError  # noqa: E402
 from clustering.training import format_summary, run_training  # noqa: E402
 from pipelines.common import (  # noqa: E402
     CONF_DIR,
+    exit_on_fault,
     exit_on_user_error,
     quote_overrides,
     to_settings,
@@ -36,6 +37,8 @@ def train(cfg: DictConfig) -> float:
         result = run_training(settings, resolved=resolved)
     except ClusteringError as exc:
         exit_on_user_error(exc)
+    except Exception as exc:  # noqa: BLE001 - a full disk, a read-only store: one line
+        exit_on_fault(exc)
     print(format_summary(result), flush=True)
     return result.metrics.get("silhouette", float("nan"))
 

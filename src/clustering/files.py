@@ -65,6 +65,10 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     try:
         yield tmp
         os.replace(tmp, path)
+    except OSError as exc:  # a full disk's write names no file: name the one being written
+        if exc.filename is None:
+            exc.filename = str(path)
+        raise
     finally:
         tmp.unlink(missing_ok=True)
 
