@@ -194,7 +194,8 @@ CASES: dict[str, Case] = {
               "above 12 among 6 values): set data.date_format, e.g. '%d/%m/%Y' or '%m/%d/%Y'"),
     "unsupported encoding": Case({"t.csv": export()}, {"encoding": "cp437"},
                                  error="data.encoding=cp437: not supported; use utf-8, utf-16, "
-                                       "cp1252 (Windows-1252; also for latin-1) or auto"),
+                                       "cp1252 (Windows-1252; also for latin-1), cp1251 "
+                                       "(Windows-1251, Cyrillic) or auto"),
     "header only": Case({"t.csv": "customer_id,order_id,date,amount\n"},
                         error="{dir}/t.csv: no rows. Check data.path and that the file has data "
                               "below its header."),
@@ -270,6 +271,39 @@ def test_real_export(name, tmp_path):
 
 def test_there_are_at_least_forty_cases():
     assert len(CASES) >= 40
+
+
+def _ids(tmp: Path, content: bytes) -> tuple[set[str], list[str]]:
+    (tmp / "t.csv").write_bytes(content)
+    con = duckdb.connect()
+    loaded = register_transactions(con, TableSource(str(tmp / "t.csv"), "auto", COLS))
+    ids = {r[0] for r in con.execute("SELECT DISTINCT customer_id FROM transactions").fetchall()}
+    return ids, loaded.describe()
+
+
+def test_a_few_stray_latin1_bytes_leave_the_utf8_umlauts_alone(tmp_path):
+    """Three customers' umlauts in UTF-8, one pasted line of Latin-1: the whole file used to
+    be read as Windows-1252, garbling every UTF-8 umlaut ('Ã–1')."""
+    text = export(ids=lambda c: c.replace("C", "Ö"))
+    lines = text.splitlines(keepends=True)
+    content = b"".join(ln.encode("latin-1" if i == 5 else "utf-8") for i, ln in enumerate(lines))
+    ids, summary = _ids(tmp_path, content)
+    assert ids == {"Ö1", "Ö2", "Ö3"}
+    assert ("t.csv: 1 byte(s) are not UTF-8 (the first on line 6): read as Windows-1252 there, "
+            "the rest of the file as UTF-8 (set data.encoding to override)") in summary
+
+
+def test_windows_1251_is_sniffed(tmp_path):
+    """A Russian 1C export in Windows-1251: read as Windows-1252 it was garbled."""
+    names = {"C1": "Иванов", "C2": "Петрова", "C3": "Сидоров"}
+    ids, summary = _ids(tmp_path, export(ids=names.get).encode("cp1251"))
+    assert ids == set(names.values())
+    assert any("read as Windows-1251 (Cyrillic" in line for line in summary)
+
+
+def test_latin1_stays_windows_1252(tmp_path):
+    ids, _ = _ids(tmp_path, export(ids=lambda c: c.replace("C", "Müller-")).encode("cp1252"))
+    assert ids == {"Müller-1", "Müller-2", "Müller-3"}
 
 
 def _customers(tmp: Path, text: str) -> TableSource:

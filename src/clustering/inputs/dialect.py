@@ -11,6 +11,7 @@ quarantined by the checks with a reason, never a reason to reject the file.
 from __future__ import annotations
 
 import atexit
+import codecs
 import csv
 import gzip
 import hashlib
@@ -101,7 +102,11 @@ class TextDialect:
 _ENCODINGS = {"utf8": "utf-8", "utf-8": "utf-8", "utf-8-sig": "utf-8", "latin1": "cp1252",
               "latin-1": "cp1252", "iso-8859-1": "cp1252", "iso8859-1": "cp1252",
               "cp1252": "cp1252", "windows-1252": "cp1252", "utf16": "utf-16",
-              "utf-16": "utf-16", "utf-16le": "utf-16", "utf-16be": "utf-16"}
+              "utf-16": "utf-16", "utf-16le": "utf-16", "utf-16be": "utf-16",
+              "cp1251": "cp1251", "windows-1251": "cp1251"}
+#: read through a UTF-8 copy (DuckDB reads only UTF-8, UTF-16 and Latin-1 without extensions);
+#: ``utf-8-mixed``: UTF-8 with a few stray Windows-1252 bytes (a shop's Latin-1 lines pasted in)
+CONVERTED = ("cp1252", "cp1251", "utf-8-mixed")
 #: Windows-1252 over Latin-1: the bytes 0x80-0x9F are the euro sign and typographic quotes
 #: (Latin-1's control characters there never occur in exports; the five bytes Windows-1252
 #: leaves undefined stay as Latin-1 reads them)
@@ -123,20 +128,82 @@ def _converted_path(path: str, suffix: str) -> Path:
     return _converted / f"{key.hexdigest()[:16]}{suffix}"
 
 
-def as_utf8(path: str) -> str:
-    """A Windows-1252 / Latin-1 text file (gzipped or not) as a UTF-8 copy, made once per run:
-    DuckDB reads Latin-1 but rejects the bytes Windows adds to it (the euro sign, quotes)."""
-    out = _converted_path(path, ".csv")
-    if out.exists():
-        return str(out)
+def _stray_as_cp1252(err: UnicodeDecodeError) -> tuple[str, int]:
+    """A byte that is not UTF-8 read as Windows-1252 (a Latin-1 line in a UTF-8 file)."""
+    return err.object[err.start:err.end].decode("latin-1").translate(_CP1252), err.end
+
+
+codecs.register_error("segmentation-cp1252", _stray_as_cp1252)
+
+
+def _decoder(encoding: str):
+    if encoding == "utf-8-mixed":
+        return codecs.getincrementaldecoder("utf-8")(errors="segmentation-cp1252")
+    if encoding == "cp1252":
+        return _Cp1252Decoder()
+    return codecs.getincrementaldecoder(encoding)()
+
+
+class _Cp1252Decoder:
+    """Windows-1252 with the five bytes it leaves undefined read as Latin-1 does."""
+
+    def decode(self, data: bytes, final: bool = False) -> str:
+        return data.decode("latin-1").translate(_CP1252)
+
+
+def _open_bytes(path: str):
     with open(path, "rb") as probe:
         gz = probe.read(2) == b"\x1f\x8b"
+    return gzip.open(path, "rb") if gz else open(path, "rb")
+
+
+def as_utf8(path: str, encoding: str = "cp1252") -> str:
+    """A text file (gzipped or not) in one of :data:`CONVERTED` as a UTF-8 copy, made once per
+    run: DuckDB reads Latin-1 but rejects the bytes Windows adds to it (the euro sign, quotes),
+    and reads no Windows-1251 (Russian 1C exports) nor a UTF-8 file with stray bytes."""
+    out = _converted_path(path, f".{encoding}.csv")
+    if out.exists():
+        return str(out)
     part = out.with_suffix(".part")
-    with (gzip.open(path, "rb") if gz else open(path, "rb")) as src, open(part, "wb") as dst:
+    decoder = _decoder(encoding)
+    with _open_bytes(path) as src, open(part, "wb") as dst:
         while chunk := src.read(1 << 24):
-            dst.write(chunk.decode("latin-1").translate(_CP1252).encode("utf-8"))
+            dst.write(decoder.decode(chunk).encode("utf-8"))
+        dst.write(decoder.decode(b"", final=True).encode("utf-8"))
     part.replace(out)
     return str(out)
+
+
+_STRAY = re.compile("[\udc80-\udcff]")  # a byte that is not UTF-8, as surrogateescape reads it
+
+
+def _utf8_stray_bytes(path: str) -> tuple[int, int, int]:
+    """(bytes that are not UTF-8, bytes of valid multi-byte characters beyond their first, the
+    line of the first stray byte) over the whole file: a few stray bytes among valid umlauts
+    are a pasted Latin-1 line, not a reason to read every umlaut as Windows-1252. A valid file
+    is read once at the decoder's speed; only a file with a stray byte is counted."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    try:
+        with _open_bytes(path) as src:
+            while chunk := src.read(1 << 24):
+                decoder.decode(chunk)
+            decoder.decode(b"", final=True)
+        return 0, 0, 0
+    except UnicodeDecodeError:
+        pass
+    strays = extra = first = lines = 0
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="surrogateescape")
+    with _open_bytes(path) as src:
+        while True:
+            chunk = src.read(1 << 24)
+            text = decoder.decode(chunk, final=not chunk)
+            extra += len(chunk) - len(text)
+            if (m := _STRAY.search(text)) is not None:
+                first = first or lines + text.count("\n", 0, m.start()) + 1
+                strays += len(_STRAY.findall(text))
+            lines += text.count("\n")
+            if not chunk:
+                return strays, extra, first
 
 
 def _head_and_tail(path: str) -> tuple[bytes, bytes]:
@@ -165,6 +232,41 @@ def _shape(lines: list[str], delimiter: str) -> tuple[bool, bool]:
     return short, spans
 
 
+def _text(data: bytes, encoding: str) -> str:
+    if encoding in CONVERTED:
+        return _decoder(encoding).decode(data, final=True)
+    return data.decode(encoding, errors="replace")
+
+
+def _cyrillic(data: bytes) -> bool:
+    """Windows-1251 rather than -1252: the letters of Cyrillic words are runs of high bytes
+    ("Иванов" is six), accented Latin letters mostly stand alone among ASCII ("Müller")."""
+    high = len(re.findall(rb"[\xc0-\xff]", data))
+    in_runs = sum(len(r) for r in re.findall(rb"[\xc0-\xff]{2,}", data))
+    return high > 0 and in_runs > high / 2
+
+
+def _sniff_encoding(path: str, head: bytes, notes: list[str]) -> str:
+    """UTF-8; UTF-8 with a few stray bytes (read as Windows-1252 there); else Windows-1251
+    (Cyrillic) or Windows-1252 (Latin-1 with the euro sign), with a note saying which."""
+    strays, multibyte, line = _utf8_stray_bytes(path)
+    name = Path(path).name
+    if not strays:
+        return "utf-8"
+    if multibyte:
+        notes.append(f"{name}: {strays:,} byte(s) are not UTF-8 (the first on line {line}): read "
+                     "as Windows-1252 there, the rest of the file as UTF-8 (set data.encoding to "
+                     "override)")
+        return "utf-8-mixed"
+    if _cyrillic(head):
+        notes.append(f"{name}: not UTF-8 (line {line}), read as Windows-1251 (Cyrillic; set "
+                     "data.encoding to override)")
+        return "cp1251"
+    notes.append(f"{name}: not UTF-8 (line {line}), read as Windows-1252 (Latin-1 with the euro "
+                 "sign; set data.encoding to override)")
+    return "cp1252"
+
+
 def sniff_text(path: str, encoding: str = "auto", delimiter: str | None = None) -> TextDialect:
     """Encoding (BOM, else UTF-8 if it decodes, else Latin-1), Excel's ``sep=`` line and the
     delimiter (the candidate most frequent in the header line) of a text file."""
@@ -174,22 +276,14 @@ def sniff_text(path: str, encoding: str = "auto", delimiter: str | None = None) 
         name = encoding.lower()
         if name not in _ENCODINGS:
             raise DataError(f"data.encoding={encoding}: not supported; use utf-8, utf-16, "
-                            "cp1252 (Windows-1252; also for latin-1) or auto")
+                            "cp1252 (Windows-1252; also for latin-1), cp1251 (Windows-1251, "
+                            "Cyrillic) or auto")
         d.encoding = _ENCODINGS[name]
     elif head.startswith((b"\xff\xfe", b"\xfe\xff")):
         d.encoding = "utf-16"
     else:
-        cut = head[: head.rfind(b"\n") + 1] or head
-        try:
-            cut.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            line = cut[: exc.start].count(b"\n") + 1
-            d.encoding = "cp1252"
-            d.notes.append(f"{Path(path).name}: not UTF-8 (line {line}), read as Windows-1252 "
-                           "(Latin-1 with the euro sign; set data.encoding to override)")
-    codec = "utf-16" if d.encoding == "utf-16" else d.encoding
-    text = (head.decode("latin-1").translate(_CP1252) if codec == "cp1252"
-            else head.decode(codec, errors="replace")).lstrip("\ufeff")
+        d.encoding = _sniff_encoding(path, head, d.notes)
+    text = _text(head, d.encoding).lstrip("\ufeff")
     if len(head) == PROBE_BYTES:  # a cut line is not a short line
         text = text[: text.rfind("\n") + 1]
     lines = [ln for ln in text.splitlines(keepends=True) if ln.strip()]
@@ -204,9 +298,7 @@ def sniff_text(path: str, encoding: str = "auto", delimiter: str | None = None) 
         counts = {c: header.count(c) for c in DELIMITERS}
         best = max(counts, key=counts.get)
         d.delimiter = best if counts[best] else None
-    tail_lines = [ln for ln in tail.decode(codec if codec != "cp1252" else "latin-1",
-                                           errors="replace").splitlines(keepends=True)
-                  if ln.strip()]
+    tail_lines = [ln for ln in _text(tail, d.encoding).splitlines(keepends=True) if ln.strip()]
     if lines and d.delimiter:
         short, spans = _shape(lines, d.delimiter)
         tail_short = any(0 < len(r) < len(next(csv.reader(lines[:1], delimiter=d.delimiter)))

@@ -19,6 +19,7 @@ import duckdb
 
 from clustering.errors import DataError
 from clustering.inputs.dialect import (
+    CONVERTED,
     TextDialect,
     as_utf8,
     excel_as_parquet,
@@ -192,8 +193,8 @@ def open_inputs(con: duckdb.DuckDBPyConnection, path: str, fmt: str = "auto",
             text.setdefault(d.key(), (d, []))[1].append(f)
     groups = [Group("parquet", parquet, _parquet_reader(parquet, per_file))] if parquet else []
     for d, fs in text.values():
-        if d.encoding == "cp1252":  # read as a UTF-8 copy (dialect.as_utf8)
-            copies, d = [as_utf8(f) for f in fs], replace(d, encoding="utf-8")
+        if d.encoding in CONVERTED:  # read as a UTF-8 copy (dialect.as_utf8)
+            copies, d = [as_utf8(f, d.encoding) for f in fs], replace(d, encoding="utf-8")
             groups.append(Group("text", fs, _named(_text_reader(copies, d, per_file), copies,
                                                    fs, per_file), d, copies))
         else:
