@@ -179,6 +179,11 @@ CASES: dict[str, Case] = {
                   "other.csv": export(rows=[("C9", "O9", dt.date(2024, 1, 1), 1.0)])},
                  path="x_*.csv", read=6, kept=6),
     "Excel workbook": Case({}, path="book.xlsx", read=6, kept=6),
+    "a header name twice": Case({"t.csv": export(header="customer_id,order_id,date,amount").replace(
+        "amount\n", "amount,Amount\n")}, read=6, kept=6,
+        notes=("t.csv: the header names 'amount' 2 times (columns 4, 5): read as 'amount', "
+               "'amount_1', so data.columns mapped to 'amount' use column 4; map another, e.g. "
+               "'amount_1', if it is the right one",)),
     "two exports joined with cat": Case({"t.csv": export(rows=ROWS[:3]) + export(rows=ROWS[3:])},
                                         read=7, kept=6, counts={"junk_line": 1}),
     # --- errors: one line naming the file and the fix -------------------------------------------
@@ -219,6 +224,13 @@ CASES: dict[str, Case] = {
         "joined into one file, and the lines below such a header would go into the wrong "
         "columns. Put each export in its own file in one folder (data.path=<folder>): the files "
         "of a folder are matched by column name."),
+    "a field of 3 MB": Case(
+        {"t.csv": export(header="customer_id,order_id,date,amount,notes").replace(
+            "10.00\n", "10.00," + "x" * 3_000_000 + "\n")}, path="t.csv",
+        error="{dir}/t.csv: a line is 3.0 MB long, more than the 2 MB a line may have (it starts "
+              "'C1,O1,2024-01-05,10.00,xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx...'): a field holds "
+              "a whole document, or a quote opened there never closes. Shorten or drop that "
+              "field in the export, or close the quote."),
     "wrong delimiter given": Case({"t.csv": export(sep=";")}, {"delimiter": ","},
                                   error="{dir}/t.csv: column 'customer_id' (for customer_id) not "
                                   "found. Columns present: customer_id;order_id;date;amount. "

@@ -267,6 +267,25 @@ def _sniff_encoding(path: str, head: bytes, notes: list[str]) -> str:
     return "cp1252"
 
 
+def _duplicated_names(name: str, header: str, delimiter: str) -> list[str]:
+    """A note per column name the header line repeats, saying which column each is read as:
+    DuckDB reads them as ``amount``, ``amount_1`` ... (names match regardless of case)."""
+    names = next(csv.reader([header], delimiter=delimiter), [])
+    seen: dict[str, list[int]] = {}
+    for i, n in enumerate(names):
+        seen.setdefault(n.strip().lower(), []).append(i)
+    notes = []
+    for positions in (p for p in seen.values() if len(p) > 1):
+        first = names[positions[0]].strip()
+        read_as = [first] + [f"{first}_{k}" for k in range(1, len(positions))]
+        notes.append(f"{name}: the header names '{first}' {len(positions)} times (columns "
+                     f"{', '.join(str(i + 1) for i in positions)}): read as "
+                     f"{', '.join(repr(r) for r in read_as)}, so data.columns mapped to '{first}' "
+                     f"use column {positions[0] + 1}; map another, e.g. '{read_as[1]}', if it "
+                     "is the right one")
+    return notes
+
+
 def sniff_text(path: str, encoding: str = "auto", delimiter: str | None = None) -> TextDialect:
     """Encoding (BOM, else UTF-8 if it decodes, else Latin-1), Excel's ``sep=`` line and the
     delimiter (the candidate most frequent in the header line) of a text file."""
@@ -300,6 +319,7 @@ def sniff_text(path: str, encoding: str = "auto", delimiter: str | None = None) 
         d.delimiter = best if counts[best] else None
     tail_lines = [ln for ln in _text(tail, d.encoding).splitlines(keepends=True) if ln.strip()]
     if lines and d.delimiter:
+        d.notes += _duplicated_names(Path(path).name, lines[0], d.delimiter)
         short, spans = _shape(lines, d.delimiter)
         tail_short = any(0 < len(r) < len(next(csv.reader(lines[:1], delimiter=d.delimiter)))
                          for r in csv.reader(tail_lines, delimiter=d.delimiter))

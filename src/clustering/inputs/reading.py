@@ -12,6 +12,7 @@ other formats) are listed as skipped with the reason.
 from __future__ import annotations
 
 import glob
+import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -353,6 +354,15 @@ def read_error(exc: Exception, where: str) -> DataError:
     first = next((ln for ln in text.splitlines() if ln.strip()), text).strip()
     line = next((ln.strip() for ln in text.splitlines() if ln.strip().startswith("Line")), "")
     low = text.lower()  # (every CSV error lists "Encoding: utf-8" among the options it tried)
+    if "maximum line size" in low:
+        size = re.search(r"actual size:\s*(\d+)", low)
+        start = next((ln.split(":", 1)[1].strip() for ln in text.splitlines()
+                      if ln.startswith("Original Line:")), "")
+        mb = f"{int(size.group(1)) / 1e6:.1f} MB" if size else "longer than 2 MB"
+        return DataError(f"{where}: a line is {mb} long, more than the 2 MB a line may have "
+                         f"(it starts '{start[:60]}...'): a field holds a whole document, or a "
+                         "quote opened there never closes. Shorten or drop that field in the "
+                         "export, or close the quote.")
     if "invalid unicode" in low or "invalid utf-8" in low or "not valid utf-8" in low:
         return DataError(f"{where}: the file is not valid UTF-8 ({first}). Set data.encoding "
                          "to its encoding, e.g. data.encoding=cp1252 (Windows, Latin-1).")
