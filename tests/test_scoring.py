@@ -387,3 +387,34 @@ def test_a_feature_table_with_repeated_ids_or_infinities_stops_in_one_line(tmp_p
     broken.loc[broken.index[:2], "monetary_total"] = np.inf
     with pytest.raises(DataError, match="infinite values in monetary_total \\(2 cells\\)"):
         score_features(result.model, broken)
+
+
+def test_scoring_amounts_in_another_currency_than_the_models_needs_rates(tmp_path, mlflow_uri,
+                                                                          settings_for):
+    """A EUR model scoring USD transactions was accepted without a word (every monetary
+    feature off by the rate): a currency column of one other currency, or data.currency
+    naming another, stops in one line; with rates the amounts are converted."""
+    import dataclasses
+
+    from clustering.errors import DataError
+    from clustering.sample.files import ensure_sample_data
+
+    paths = ensure_sample_data(str(tmp_path / "base"), n_customers=1500, seed=42)
+    result, settings = _train(settings_for, "data.sample.n_customers=1500", "model.k=4")
+    assert result.model.checks.currency == "EUR"
+    tx = pd.read_parquet(paths["transactions"]).assign(currency="USD")
+    tx.to_parquet(tmp_path / "usd.parquet")
+    base = _sources(settings)
+    usd = dataclasses.replace(base, transactions=dataclasses.replace(
+        base.transactions, path=str(tmp_path / "usd.parquet"), fmt="parquet",
+        columns={**base.transactions.columns, "currency": "currency"}))
+    with pytest.raises(DataError, match=r"the currency column says USD on every line, but the "
+                       r"amounts are taken as EUR .*data.currency_rates=\{USD: <EUR per USD>\}"):
+        score(f"models:/{MODEL}/1", sources=usd)
+    named = dataclasses.replace(base, policy=dataclasses.replace(base.policy, currency="USD"))
+    with pytest.raises(DataError, match=r"the data is in USD \(data.currency\), the model .* was "
+                       r"trained on EUR amounts"):
+        score(f"models:/{MODEL}/1", sources=named)
+    rated = dataclasses.replace(usd, policy=dataclasses.replace(
+        usd.policy, currency_rates={"USD": 1.0}))
+    assert len(score(f"models:/{MODEL}/1", sources=rated).labels) > 1000

@@ -21,6 +21,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from clustering.engines import Engine, LocalEngine
 from clustering.errors import DataError
 from clustering.files import read_frame, write_frame
+from clustering.inputs.checks import QualityPolicy
 from clustering.inputs.sources import DataSources
 from clustering.model import SegmentationModel
 from clustering.tracking.pyfunc import load_segmentation_model
@@ -106,8 +107,8 @@ def score(model_ref: str, *, sources: DataSources | None = None,
             raise DataError("nothing to score: give transactions or a feature table")
         checks = getattr(model, "checks", None)  # models saved before it carried its checks
         if checks is not None:  # the ceiling may be raised for a file, as its message says
-            sources = dataclasses.replace(sources, policy=dataclasses.replace(
-                checks, max_share=max(checks.max_share, sources.policy.max_share)))
+            sources = dataclasses.replace(sources, policy=_scoring_policy(
+                checks, sources.policy, uri))
         margins = getattr(model, "margins", None)
         if margins and not sources.transactions.margins:  # profit as in training
             sources = dataclasses.replace(sources, transactions=dataclasses.replace(
@@ -126,6 +127,23 @@ def score(model_ref: str, *, sources: DataSources | None = None,
     labels["model_version"] = version
     labels["snapshot_date"] = pd.Timestamp(snap) if snap else pd.NaT
     return ScoreResult(labels, skipped, snap, name, version, notes, quarantined)
+
+
+def _scoring_policy(checks: QualityPolicy, given: QualityPolicy, uri: str) -> QualityPolicy:
+    """The training run's checks for scoring: a raised ceiling and the scoring data's own
+    rates apply; amounts in another currency than the model's need rates to convert them."""
+    model_currency = getattr(checks, "currency", None)  # models saved before it: unknown
+    rates = given.currency_rates or checks.currency_rates
+    if (model_currency and given.currency and not rates
+            and given.currency.strip().upper() != model_currency.strip().upper()):
+        raise DataError(f"the data is in {given.currency} (data.currency), the model {uri} was "
+                        f"trained on {model_currency} amounts: give data.currency_rates="
+                        f"{{{given.currency}: <{model_currency} per {given.currency}>}} to convert "
+                        f"them, or data.currency={model_currency} if the amounts are "
+                        f"{model_currency}")
+    return dataclasses.replace(checks, max_share=max(checks.max_share, given.max_share),
+                               currency_rates=rates,
+                               currency=model_currency or given.currency)
 
 
 class SegmentFeatures(TransformerMixin, BaseEstimator):

@@ -71,6 +71,7 @@ class QualityPolicy:
     dedupe: bool = True
     max_share: float = 0.05
     currency_rates: dict[str, float] | None = None
+    currency: str | None = None  # what the amounts are in (data.currency; the model's when scoring)
 
 
 @dataclass
@@ -151,11 +152,24 @@ def _rates_sql(con: duckdb.DuckDBPyConnection, policy: QualityPolicy, where: str
             raise DataError(f"{where}: {len(currencies)} currencies in the currency column "
                             f"({', '.join(currencies[:8])}); give data.currency_rates "
                             "{CODE: rate to data.currency} or filter the data to one currency")
+        if len(currencies) == 1 and not policy.currency_rates:
+            _same_currency(currencies[0], policy.currency, where)
         if policy.currency_rates:
             cases = " ".join(f"WHEN '{c.replace(chr(39), '')}' THEN {float(r)}"
                              for c, r in policy.currency_rates.items())
             rates_sql = f"(CASE currency {cases} END)"
     return rates_sql
+
+
+def _same_currency(found: str, expected: str | None, where: str) -> None:
+    """Stop when every line is in one currency, but not the one the amounts are taken to be
+    in: a USD file scored with a EUR model was accepted without a word."""
+    if expected and found.strip().upper() != str(expected).strip().upper():
+        raise DataError(f"{where}: the currency column says {found} on every line, but the "
+                        f"amounts are taken as {expected} (data.currency; when scoring, the "
+                        f"model's): give data.currency_rates={{{found}: <{expected} per "
+                        f"{found}>}} to convert them, or data.currency={found} when training on "
+                        "them")
 
 
 def future_from(today: dt.date | None = None) -> dt.date:

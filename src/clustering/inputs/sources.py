@@ -359,7 +359,8 @@ def sources_for(data, data_dir: str) -> DataSources:
 
     cols = asdict(data.columns)
     policy = QualityPolicy(data.quality.dedupe, data.quality.max_share,
-                           dict(data.currency_rates) if data.currency_rates else None)
+                           dict(data.currency_rates) if data.currency_rates else None,
+                           getattr(data, "currency", None))
     if data.format == "sample":
         s = data.sample
         paths = ensure_sample_data(
