@@ -231,6 +231,11 @@ CASES: dict[str, Case] = {
               "'C1,O1,2024-01-05,10.00,xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx...'): a field holds "
               "a whole document, or a quote opened there never closes. Shorten or drop that "
               "field in the export, or close the quote."),
+    "a quote never closed": Case({"t.csv": export(
+        header="customer_id,order_id,date,amount,notes").replace("10.00\n", '10.00,"says hi\n')},
+        path="t.csv", error="{dir}/t.csv: line 2 (of the non-blank lines) opens a quote (\") "
+        "that never closes, so every line after it would be one field: close or remove that "
+        "quote in the export (the line starts 'C1,O1,2024-01-05,10.00,\"says hi')"),
     "wrong delimiter given": Case({"t.csv": export(sep=";")}, {"delimiter": ","},
                                   error="{dir}/t.csv: column 'customer_id' (for customer_id) not "
                                   "found. Columns present: customer_id;order_id;date;amount. "

@@ -53,8 +53,10 @@ def test_spark_features_equal_local_features(spark, small_sample, tmp_path):
     float_id = pd.concat([tx.head(2).assign(customer_id="4711.0", order_id="F1"),
                           tx.iloc[2:3].assign(customer_id=" 4711", order_id="F2")])
     guests = tx.head(2).assign(customer_id=["N/A", "GUEST"], order_id="G1")
+    # a year typed 2042: left out on both engines (it moved Spark's snapshot to 2042)
+    typo = tx.head(1).assign(order_id="T1", timestamp=pd.Timestamp("2042-03-01"))
     path = tmp_path / "tx.parquet"
-    pd.concat([tx, extra, zero, orphan, float_id, guests]).to_parquet(path)
+    pd.concat([tx, extra, zero, orphan, float_id, guests, typo]).to_parquet(path)
     src = TableSource(str(path), columns=COLUMNS)
     # the customers table adds prospects (never bought), a signup date and attributes
     customers = pd.read_parquet(small_sample["customers"])
@@ -66,7 +68,9 @@ def test_spark_features_equal_local_features(spark, small_sample, tmp_path):
     attrs = ["region", "channel"]
     con = duckdb.connect()
     loaded = register_customers(con, csrc, attrs, register_transactions(con, src))
-    snapshot, available = read_transactions(spark, src)
+    snapshot, available, warnings = read_transactions(spark, src)
+    assert snapshot == loaded.quality.snapshot_date and snapshot.year < 2042
+    assert len(warnings) == 1 and "1 lines dated after today (the latest 2042-03-01)" in warnings[0]
     cust = read_customers(spark, csrc, attrs)
     # the snapshot of the data and an earlier one (the hold-out validation's calibration date)
     for snap in (None, snapshot - dt.timedelta(days=200)):

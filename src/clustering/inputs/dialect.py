@@ -267,6 +267,34 @@ def _sniff_encoding(path: str, head: bytes, notes: list[str]) -> str:
     return "cp1252"
 
 
+def _check_quotes(path: str, lines: list[str], delimiter: str, whole: bool) -> None:
+    """Stop when a quote opens a field and never closes: every line after it would be one
+    field, and DuckDB's sniffer fails with a page of options. Decided on the whole file when it
+    fits the probe, else when the open field runs over a thousand lines of it (real quoted
+    fields hold a few line breaks, not the rest of an export)."""
+    reader = csv.reader(lines, delimiter=delimiter)
+    start, last = 1, None
+    for row in reader:
+        last = (start, row)
+        start = reader.line_num + 1
+    if last is None:
+        return
+    opened, row = last
+    if not any("\n" in v or "\r" in v for v in row):
+        return
+    try:  # a field that spans lines and is closed is fine
+        list(csv.reader(lines[opened - 1:], delimiter=delimiter, strict=True))
+        return
+    except csv.Error as exc:
+        if "unexpected end of data" not in str(exc):
+            return
+    if whole or len(lines) - opened > 1000:
+        raise DataError(f"{path}: line {opened} (of the non-blank lines) opens a quote (\") "
+                        f"that never closes, so every line after it would be one field: close "
+                        f"or remove that quote in the export (the line starts "
+                        f"'{lines[opened - 1].strip()[:60]}')")
+
+
 def _duplicated_names(name: str, header: str, delimiter: str) -> list[str]:
     """A note per column name the header line repeats, saying which column each is read as:
     DuckDB reads them as ``amount``, ``amount_1`` ... (names match regardless of case)."""
@@ -319,6 +347,7 @@ def sniff_text(path: str, encoding: str = "auto", delimiter: str | None = None) 
         d.delimiter = best if counts[best] else None
     tail_lines = [ln for ln in _text(tail, d.encoding).splitlines(keepends=True) if ln.strip()]
     if lines and d.delimiter:
+        _check_quotes(path, lines, d.delimiter, whole=len(head) < PROBE_BYTES)
         d.notes += _duplicated_names(Path(path).name, lines[0], d.delimiter)
         short, spans = _shape(lines, d.delimiter)
         tail_short = any(0 < len(r) < len(next(csv.reader(lines[:1], delimiter=d.delimiter)))

@@ -354,7 +354,7 @@ def read_error(exc: Exception, where: str) -> DataError:
     first = next((ln for ln in text.splitlines() if ln.strip()), text).strip()
     line = next((ln.strip() for ln in text.splitlines() if ln.strip().startswith("Line")), "")
     low = text.lower()  # (every CSV error lists "Encoding: utf-8" among the options it tried)
-    if "maximum line size" in low:
+    if "maximum line size of" in low:
         size = re.search(r"actual size:\s*(\d+)", low)
         start = next((ln.split(":", 1)[1].strip() for ln in text.splitlines()
                       if ln.startswith("Original Line:")), "")

@@ -33,10 +33,10 @@ class SparkEngine:
         self.lookback_days = lookback_days
         self.session = spark_session(master, driver_memory, dict(conf or {}))
         tx = sources.transactions
-        self.snapshot, available = read_transactions(self.session, tx, snapshot_date)
+        self.snapshot, available, warnings = read_transactions(self.session, tx, snapshot_date)
         self.customers = None
         self.loaded = LoadedData(files=resolve_files(tx.path, tx.fmt), available=available,
-                                 missing_optional=[])
+                                 missing_optional=[], warnings=warnings)
         if sources.customers is not None:
             self.customers = read_customers(self.session, sources.customers, sources.attributes)
             self.loaded.customer_files = self.customers.files

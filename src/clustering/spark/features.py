@@ -29,7 +29,7 @@ from clustering.features.customer import (
     with_derived,
 )
 from clustering.inputs.attributes import NUMBER, PLACEHOLDERS
-from clustering.inputs.checks import plausible_date_sql, resolve_snapshot
+from clustering.inputs.checks import future_from, plausible_date_sql, resolve_snapshot
 from clustering.inputs.ids import id_sql, no_customer_sql, total_row_sql
 from clustering.inputs.return_flags import cancelled_sql, duckdb_type, return_flag_sql
 from clustering.inputs.sources import file_format, resolve_files
@@ -180,8 +180,9 @@ def holdout_outcomes_spark(spark, customer_ids, split: dt.date, horizon_days: in
 
 
 def read_transactions(spark, source: TableSource, snapshot_date=None):
-    """Canonical, checked transactions as a Spark DataFrame (view ``transactions``) and the
-    snapshot date; the same rules as the local engine's data checks."""
+    """Canonical, checked transactions as a Spark DataFrame (view ``transactions``), the
+    snapshot date, the roles available and warnings; the same rules as the local engine's data
+    checks (lines dated after today are left out and counted)."""
     files, raw = _read(spark, source, "transactions")
     cols = {k: v for k, v in source.columns.items() if v and v in raw.columns}
     for role in ("customer_id", "timestamp"):
@@ -232,10 +233,12 @@ def read_transactions(spark, source: TableSource, snapshot_date=None):
                {cancelled_sql(q['status'], source.cancelled_statuses, spark=True) if 'status' in q else 'false'} AS _cancelled,
                {no_order} AS _no_order
         FROM (SELECT DISTINCT * FROM transactions_raw)""").createOrReplaceTempView("typed")
+    future = f"TIMESTAMP'{future_from().isoformat()} 00:00:00'"
+
     def valid(p: str = "") -> str:
         return (f"NOT {no_customer_sql(p + 'customer_id')} AND NOT {p}_cancelled "
                 f"AND NOT {total_row_sql(p + 'customer_id', p + '_no_order')} "
-                f"AND {p}ts IS NOT NULL AND {plausible_date_sql(p + 'ts')} "
+                f"AND {p}ts IS NOT NULL AND {plausible_date_sql(p + 'ts')} AND {p}ts < {future} "
                 f"AND {p}amount IS NOT NULL AND NOT isnan({p}amount) "
                 f"AND abs({p}amount) < double('inf')")
     snapshot = resolve_snapshot(
@@ -256,7 +259,11 @@ def read_transactions(spark, source: TableSource, snapshot_date=None):
         snapshot = resolve_snapshot(
             None, lambda: spark.sql("SELECT max(ts) FROM transactions").collect()[0][0], files[0])
     available = {r for r in cols} | {"amount", "is_return"}
-    return snapshot, available
+    n, latest = spark.sql(f"SELECT count(*), max(ts) FROM typed WHERE ts >= {future}").collect()[0]
+    warnings = [f"{files[0]}: {n:,} lines dated after today (the latest {latest.date()}) left "
+                "out as future_date: a mistyped year? Left in, they would have moved the "
+                "snapshot there"] if n else []
+    return snapshot, available, warnings
 
 
 @dataclass
