@@ -180,9 +180,8 @@ def holdout_outcomes_spark(spark, customer_ids, split: dt.date, horizon_days: in
 
 
 def read_transactions(spark, source: TableSource, snapshot_date=None):
-    """Canonical, checked transactions as a Spark DataFrame (view ``transactions``), the
-    snapshot date, the roles available and warnings; the same rules as the local engine's data
-    checks (lines dated after today are left out and counted)."""
+    """Checked transactions (view ``transactions``), the snapshot, the roles available and
+    warnings: the local engine's data checks (lines dated after today left out, counted)."""
     files, raw = _read(spark, source, "transactions")
     cols = {k: v for k, v in source.columns.items() if v and v in raw.columns}
     for role in ("customer_id", "timestamp"):
@@ -259,11 +258,15 @@ def read_transactions(spark, source: TableSource, snapshot_date=None):
         snapshot = resolve_snapshot(
             None, lambda: spark.sql("SELECT max(ts) FROM transactions").collect()[0][0], files[0])
     available = {r for r in cols} | {"amount", "is_return"}
+    return snapshot, available, _future_lines(spark, future, files[0])
+
+
+def _future_lines(spark, future: str, where: str) -> list[str]:
+    """The warning counting the lines dated after today, which the checks left out."""
     n, latest = spark.sql(f"SELECT count(*), max(ts) FROM typed WHERE ts >= {future}").collect()[0]
-    warnings = [f"{files[0]}: {n:,} lines dated after today (the latest {latest.date()}) left "
-                "out as future_date: a mistyped year? Left in, they would have moved the "
-                "snapshot there"] if n else []
-    return snapshot, available, warnings
+    return [f"{where}: {n:,} lines dated after today (the latest {latest.date()}) left out as "
+            "future_date: a mistyped year? Left in, they would have moved the snapshot "
+            "there"] if n else []
 
 
 @dataclass
