@@ -21,7 +21,7 @@ from clustering import tracking  # noqa: E402
 from clustering.errors import ClusteringError, ConfigError  # noqa: E402
 from pipelines.common import PROJECT_ROOT, exit_on_fault, exit_on_user_error  # noqa: E402
 
-LOWER_IS_BETTER = {"davies_bouldin", "noise_share"}
+LOWER_IS_BETTER = tracking.LOWER_IS_BETTER
 
 
 def main(argv: list[str] | None = None) -> int:

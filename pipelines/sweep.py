@@ -33,7 +33,7 @@ from pipelines.common import PROJECT_ROOT  # noqa: E402
 COLUMNS = ["silhouette", "calinski_harabasz", "davies_bouldin", "business_separation",
            "persona_fit", "future_auc_repeat", "future_eta2_spend", "min_share", "stability_ari",
            "dbcv", "noise_share", "ari_truth"]
-LOWER_IS_BETTER = {"davies_bouldin", "noise_share"}
+LOWER_IS_BETTER = tracking.LOWER_IS_BETTER
 
 
 def main(argv: list[str] | None = None) -> int:

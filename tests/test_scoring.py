@@ -166,14 +166,15 @@ def test_migration_separates_customers_who_moved_from_segments_that_were_renamed
                           "persona": ["Sleeping customers"] * 2 + ["Lost customers"] * 2
                           + ["Sleeping customers"]})
     m = migration_matrix(before, after)
-    # segment 3 was renamed (Loyal -> Sleeping): its two staying customers are on the diagonal
-    assert m.loc["3 Sleeping customers", "3 Sleeping customers"] == 2
-    assert m.loc["3 Sleeping customers", "5 Lost customers"] == 1  # a real move
+    # each side names segments as its own version did; segment 3 was renamed (Loyal ->
+    # Sleeping): its two staying customers keep the id, so the rename is not read as a move
+    assert m.loc["3 Loyal customers", "3 Sleeping customers"] == 2
+    assert m.loc["3 Loyal customers", "5 Lost customers"] == 1  # a real move
     assert m.loc["Prospects", "3 Sleeping customers"] == 1  # a prospect who bought
     wide = migration_matrix(before.assign(segment=[2, 2, 10, 10, 2]),
                             after.assign(segment=[10, 2, 2, 10, 2]))
-    assert list(wide.index) == list(wide.columns) == ["2 Sleeping customers",
-                                                      "10 Lost customers"]  # ids as numbers
+    assert list(wide.index) == ["2 Loyal customers", "10 Lost customers"]  # ids as numbers
+    assert list(wide.columns) == ["2 Sleeping customers", "10 Lost customers"]
     r = renamed_segments(before, after)
     assert r.to_dict("records") == [{"segment": 3, "before": "Loyal customers",
                                      "after": "Sleeping customers"}]
@@ -253,6 +254,7 @@ def test_make_serve_answers_the_documented_curl_payload(tmp_path, mlflow_uri, se
         preds = resp.json()["predictions"]
         assert [p["segment"] for p in preds] == expected["segment"].tolist()
         assert [p["persona"] for p in preds] == expected["persona"].tolist()
+        assert [p["segment_name"] for p in preds] == expected["segment_name"].tolist()
         assert {"confidence", "is_outlier"} <= set(preds[0])
     finally:
         import signal

@@ -62,7 +62,8 @@ def test_training_run_is_tracked_with_metrics_artifacts_and_model(tmp_path, mlfl
     labels = pd.read_parquet(mlflow.artifacts.download_artifacts(
         run_id=result.run_id, artifact_path="segments/labels.parquet", tracking_uri=mlflow_uri))
     assert list(labels.columns) == [
-        "customer_id", "relationship", "segment", "persona", "confidence", "is_outlier",
+        "customer_id", "relationship", "segment", "segment_name", "persona", "confidence",
+        "is_outlier",
         "p_alive", "expected_orders", "expected_spend", "overdue", "activity_state",
         "lead_temperature", "lead_qualification", "lead_qualified",
         "rfm_cell", "rfm", "abc", "xyz", "abc_xyz", "abc_xyz_tier", "bcg", "lifecycle",
@@ -80,6 +81,17 @@ def test_training_run_is_tracked_with_metrics_artifacts_and_model(tmp_path, mlfl
     assert prospects["p_alive"].isna().all() and prospects["value_potential"].isna().all()
     assert set(prospects["lead_temperature"]) <= {"hot", "warm", "cold"}
     assert set(prospects["activity_state"]) <= {"semi_active", "passive"}  # they never bought
+    # a former customer (no purchase in the window) is "former" in every baseline: it was a
+    # lifecycle "prospect" and an RFM "hibernating" cell
+    table = result.features.table.copy()
+    lapsed = table.index[table["is_buyer"]][:5]  # as if their purchases were before the window
+    table.loc[lapsed, "is_buyer"] = False
+    relabelled = model.customer_labels(table)
+    former = relabelled[relabelled["relationship"] == "former"]
+    assert list(former.index) == list(lapsed)
+    assert set(former["persona"]) == set(former["segment_name"]) == {"Former customers"}
+    for b in ("rfm", "lifecycle", "bcg", "abc_xyz", "value_class", "vip"):
+        assert set(former[b]) == {"former"}, b
     current = labels[labels["relationship"] == "current"].reset_index(drop=True)
     assert current["p_alive"].between(0, 1).all() and (current["expected_spend"] >= 0).all()
     assert set(current["value_potential"]) == {"hold", "develop", "harvest", "release"}
@@ -95,7 +107,9 @@ def test_training_run_is_tracked_with_metrics_artifacts_and_model(tmp_path, mlfl
     # personas: every segment named, never "Cluster N"; the names travel with the model
     assert labels["persona"].notna().all()
     assert not labels["persona"].str.contains("cluster", case=False).any()
-    assert (model.predict_names(X) == current["persona"].to_numpy()).all()
+    assert (model.predict_names(X) == current["segment_name"].to_numpy()).all()
+    assert current["persona"].nunique() <= 7 and current["segment_name"].nunique() == \
+        current["segment"].nunique()
     # the persona report exists (HTML and Markdown), locally and in MLflow
     assert result.report_path.exists() and result.report_path.with_suffix(".md").exists()
     html = result.report_path.read_text()

@@ -166,6 +166,8 @@ class PersonasConfig:
     min_member_share: float = MISSING
     catalogue: dict[str, Any] = MISSING
     special: dict[str, Any] = MISSING
+    max: int = MISSING  # personas (the marketer's level) at most
+    personas: dict[str, Any] = MISSING  # persona -> name, description, actions, types
 
 
 @dataclass
@@ -205,6 +207,7 @@ class MlflowConfig:
     registered_model_name: str | None = MISSING
     register: bool = MISSING
     match_previous: bool = MISSING
+    champion_metric: str | None = MISSING  # a new version becomes champion when it wins on it
 
 
 @dataclass

@@ -21,7 +21,15 @@ from sklearn.pipeline import Pipeline
 from clustering.errors import DataError
 from clustering.inputs.checks import QualityPolicy
 
-OUTPUT_COLUMNS = ["segment", "persona", "confidence", "is_outlier"]
+OUTPUT_COLUMNS = ["segment", "segment_name", "persona", "confidence", "is_outlier"]
+
+
+def _lookup(names: dict[int, str], ids: np.ndarray) -> np.ndarray:
+    """``names`` per segment id (a lookup table: O(n), no sorting)."""
+    ids = np.asarray(ids, dtype=np.int64)
+    hi = max(max(names, default=0), int(ids.max(initial=0)))
+    lut = np.array([names.get(i, f"segment {i}") for i in range(-1, hi + 1)], dtype=object)
+    return lut[ids + 1]
 
 
 def text_from_codes(codes: np.ndarray, categories: list[str]) -> pd.Series:
@@ -91,14 +99,19 @@ class SegmentationModel(BaseEstimator):
     margins:
         The training data's margin rates per category (``data.margins``), if profit came from
         them: scoring transactions computes profit alike when the scoring data gives none.
+    segment_personas:
+        Segment id -> the persona (the marketer's level) its segment belongs to; models saved
+        before the two levels have none, and their persona is the segment's name.
     """
 
     def __init__(self, pipeline: Pipeline, segment_names: dict[int, str],
                  id_map: dict[int, int] | None = None, lookback_days: int = 1095,
                  checks: QualityPolicy | None = None, baselines: dict | None = None,
                  relationship_names: dict[str, str] | None = None, signals=None,
-                 margins: dict[str, float] | None = None):
+                 margins: dict[str, float] | None = None,
+                 segment_personas: dict[int, str] | None = None):
         self.pipeline = pipeline
+        self.segment_personas = segment_personas
         self.margins = margins
         self.signals = signals
         self.segment_names = segment_names
@@ -194,27 +207,30 @@ class SegmentationModel(BaseEstimator):
         return self._publish(np.asarray(self.segmenter.predict(self._transform(X))))
 
     def names_of(self, ids: np.ndarray) -> np.ndarray:
-        """Persona name per segment id (a lookup table: O(n), no sorting)."""
-        ids = np.asarray(ids, dtype=np.int64)
-        hi = max(max(self.segment_names, default=0), int(ids.max(initial=0)))
-        lut = np.array([self.segment_names.get(i, f"segment {i}") for i in range(-1, hi + 1)],
-                       dtype=object)
-        return lut[ids + 1]
+        """Segment name per segment id (a lookup table: O(n), no sorting)."""
+        return _lookup(self.segment_names, ids)
+
+    def personas_of(self, ids: np.ndarray) -> np.ndarray:
+        """Persona (the marketer's level) per segment id."""
+        return _lookup(getattr(self, "segment_personas", None) or self.segment_names, ids)
 
     def predict_names(self, X: pd.DataFrame) -> np.ndarray:
         return self.names_of(self.predict(X))
 
     def label_frame(self, X: pd.DataFrame) -> pd.DataFrame:
-        """Segment, persona, confidence (0..1) and outlier flag per row of ``X``."""
+        """Segment, its name, its persona, confidence (0..1) and outlier flag per row of
+        ``X``."""
         labels, conf, outlier = self.segmenter.membership(self._transform(X))
         ids = self._publish(np.asarray(labels))
-        return pd.DataFrame({"segment": ids.astype(np.int64), "persona": self.names_of(ids),
+        return pd.DataFrame({"segment": ids.astype(np.int64), "segment_name": self.names_of(ids),
+                             "persona": self.personas_of(ids),
                              "confidence": np.asarray(conf, dtype=np.float64),
                              "is_outlier": np.asarray(outlier, dtype=bool)}, index=X.index)
 
     def customer_labels(self, table: pd.DataFrame, id_column: str = "customer_id") -> pd.DataFrame:
         """A label for every customer of a feature table: ``relationship`` (prospect, current,
-        former), segment (empty for prospects and former customers), persona, confidence,
+        former), segment (empty for prospects and former customers), its name, the persona
+        (the marketer's level; prospects and former customers are their own), confidence,
         outlier flag, the signals (potential, overdue) and each baseline's labels (empty for
         prospects, who have no history).
         Rows without ``is_buyer`` / ``is_prospect`` columns count as current customers."""
@@ -230,18 +246,23 @@ class SegmentationModel(BaseEstimator):
         confidence, outlier = np.full(n, np.nan), np.zeros(n, bool)
         personas = [names.get(k, k) for k in kinds]
         persona = kind.copy()  # codes into ``personas``
+        segment_names, segment_name = list(personas), kind.copy()
         if buyer.any():
             self.check_columns(table)  # then only the model's columns are copied
             lab = self.label_frame(table.loc[buyer, list(self.feature_names_in_)])
             codes, uniques = pd.factorize(lab["persona"])
             persona[buyer] = codes + len(personas)
             personas += list(uniques)
+            codes, uniques = pd.factorize(lab["segment_name"])
+            segment_name[buyer] = codes + len(segment_names)
+            segment_names += list(uniques)
             segment[buyer] = lab["segment"].to_numpy()
             confidence[buyer] = lab["confidence"].to_numpy()
             outlier[buyer] = lab["is_outlier"].to_numpy()
         out = {"customer_id": table[id_column].to_numpy(),
                "relationship": text_from_codes(kind, kinds),
                "segment": pd.arrays.IntegerArray(segment, ~buyer),
+               "segment_name": text_from_codes(segment_name, segment_names),
                "persona": text_from_codes(persona, personas),
                "confidence": confidence, "is_outlier": outlier}
         signals = getattr(self, "signals", None)
@@ -252,14 +273,17 @@ class SegmentationModel(BaseEstimator):
                     table = signals.add_to(table)
             for c in signal_columns:
                 out[c] = table[c].to_numpy()
-        history = ~prospect  # baselines label everyone with a purchase history (text columns)
+        # the baselines label the customers segmented (text columns); a former customer (no
+        # purchase in the window) is "former" in each, never a prospect or a hibernating RFM cell
         baselines = getattr(self, "baselines", None) or {}
-        past = table[history] if baselines and not history.all() else table
+        past = table[buyer] if baselines and not buyer.all() else table
+        former = kind == 2
         for name, baseline in baselines.items():
             with _needs(table, f"the {name} baseline"):
                 cols = baseline.label_columns(past, name)
             for c in cols.columns:
-                out[c] = text_column(cols[c], history)
+                column = text_column(cols[c], buyer)
+                out[c] = column.mask(former, "former") if former.any() else column
         return pd.DataFrame(out, index=pd.RangeIndex(n))
 
     def distances(self, X: pd.DataFrame) -> pd.DataFrame:

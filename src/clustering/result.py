@@ -30,6 +30,7 @@ class Recording:
     log_baseline_runs: bool = True
     log_model: bool = True
     register_as: str | None = None  # the registered model's name; None: logged, not registered
+    champion_metric: str | None = None  # a registered version wins `champion` on it (None: never)
     tags: dict[str, str] = field(default_factory=dict)  # extra tags of the run (engine, ...)
 
 
@@ -71,6 +72,7 @@ class TrainResult:
     warnings: list[str] = field(default_factory=list)  # the guardrails the segments break
     renamed: pd.DataFrame | None = None  # inherited names the segments no longer earned
     marketing_view: pd.DataFrame | None = None  # segments of one persona merged
+    verdict: str | None = None  # clusters or a baseline: which separates the hold-out better
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)  # artifact path -> table
     tags: dict[str, str] = field(default_factory=dict)  # the playbook's readings
     stage_seconds: dict[str, float] = field(default_factory=dict)  # stages overlap

@@ -175,8 +175,9 @@ class SegmentFeatures(TransformerMixin, BaseEstimator):
             parts.append(pd.DataFrame({f"segment_{s}": (seg == s).astype(float)
                                        for s in self.segments_}))
         if self.persona:
+            personas = self.model_.personas_of(np.asarray(self.segments_))
             parts.append(pd.DataFrame({"persona": pd.Categorical(
-                lab["persona"], categories=[self.model_.segment_names[s] for s in self.segments_])}))
+                lab["persona"], categories=list(dict.fromkeys(personas)))}))
         if self.distances:
             parts.append(self.model_.distances(X).reset_index(drop=True))
         return pd.concat(parts, axis=1)

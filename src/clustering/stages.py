@@ -19,6 +19,7 @@ import pandas as pd
 
 from clustering.errors import DataError
 from clustering.evaluation.holdout import (
+    BASELINE_WORDS,
     calibration_sample,
     choose_future_k,
     future_k_curve,
@@ -44,7 +45,7 @@ from clustering.personas.naming import PersonaAssignment, name_segments, weighte
 from clustering.personas.playbook import Playbook, playbook
 from clustering.personas.stable_ids import match_segments
 from clustering.reporting.glossary import column_label
-from clustering.reporting.plots import DRAWING, segmentation_figures
+from clustering.reporting.plots import DRAWING, plot_holdout_comparison, segmentation_figures
 from clustering.reporting.report import build_report
 from clustering.segmenters import takes_k
 from clustering.segmenters.fitting import Family, Scaling, fit_segmentation, preprocessor_for
@@ -263,7 +264,7 @@ def assemble_model(pipe, personas: PersonaAssignment, id_map, fitted: dict,
                    relationship: dict[str, str], margins) -> SegmentationModel:
     """The model that is saved and served."""
     return SegmentationModel(pipe, personas.names(), id_map, lookback_days, policy, fitted,
-                             relationship, signals, margins)
+                             relationship, signals, margins, personas.personas())
 
 
 def with_signals(features: FeatureResult, signal_cols: pd.DataFrame) -> pd.DataFrame:
@@ -279,7 +280,7 @@ def run_playbook(buyers: pd.DataFrame, model: SegmentationModel, labels: np.ndar
     horizon_days, matrix, overdue_cycles)."""
     s = settings
     with DRAWING:
-        pb = playbook(buyers, model.names_of(labels), fitted, features.snapshot_date,
+        pb = playbook(buyers, model.personas_of(labels), fitted, features.snapshot_date,
                       features.window_start, s["currency"], s["new_customer_days"],
                       s["abc_share"], s["horizon_days"], s["matrix"], loaded.attribute_quality,
                       everyone, s["overdue_cycles"], labels)
@@ -317,6 +318,14 @@ def draw_figures(pipe, Xs: np.ndarray, labels: np.ndarray, names: list[str],
                                     [column_label(c, attributes) for c in names], seed)
 
 
+def draw_holdout(future: dict) -> dict[str, Any]:
+    """The segments beside the baselines on the hold-out, for the run's page (none without
+    a hold-out)."""
+    with DRAWING:
+        fig = plot_holdout_comparison(future, words=BASELINE_WORDS)
+    return {} if fig is None else {"plots/holdout_comparison.png": fig}
+
+
 def check_guardrails(profile: pd.DataFrame, personas: PersonaAssignment, loaded,
                      min_share: float, max_share: float, max_personas: int, say: Say
                      ) -> tuple[list[str], pd.DataFrame]:
@@ -325,7 +334,8 @@ def check_guardrails(profile: pd.DataFrame, personas: PersonaAssignment, loaded,
                                                     max_share, max_personas)
     for w in warnings:
         say(f"check: {w}")
-    return warnings, marketing_view(profile, personas.table)
+    actions = {g.name: g.actions for g in personas.groups.values()}
+    return warnings, marketing_view(profile, personas.table, actions)
 
 
 def describe_segments(engine, buyers: pd.DataFrame, labels: np.ndarray,
@@ -340,15 +350,15 @@ def describe_segments(engine, buyers: pd.DataFrame, labels: np.ndarray,
 def write_report(profile: pd.DataFrame, personas: PersonaAssignment, population: pd.Series,
                  run_name: str, snapshot_date, figures: dict[str, Any], extra: dict[str, int],
                  warnings: list[str], view: pd.DataFrame, mix: dict | None,
-                 sections: list | None, data_name: str, special: dict, currency: str
-                 ) -> tuple[str, str]:
+                 sections: list | None, verdict: str | None, data_name: str, special: dict,
+                 currency: str) -> tuple[str, str]:
     """The persona report as (Markdown, HTML), in business words; ``extra``: customers who are
     not segmented (prospects, former)."""
     title = f"Customer personas: {data_name}, {run_name} (snapshot {snapshot_date})"
     with DRAWING:
         return build_report(profile, personas.table, population, title,
                             [figures["plots/profile_heatmap.png"]], extra, special, currency,
-                            warnings, view, mix, sections)
+                            warnings, view, mix, sections, verdict)
 
 
 def run_name_of(label: str, k: int, scaler: str, data_name: str, run_id: str,

@@ -32,6 +32,7 @@ from clustering.baselines import make_baseline
 from clustering.config import TrainConfig, model_label, validate_config
 from clustering.console import Console
 from clustering.engines import open_engine
+from clustering.evaluation.holdout import verdict
 from clustering.files import check_writable, digest_files, write_text
 from clustering.graph import Stage, run_stages
 from clustering.inputs.sources import DataSources, sources_for
@@ -48,7 +49,7 @@ RESULT = ("features", "sample", "sf", "playbook", "future", "eval_metrics", "seg
           "agreement", "baselines", "baselines_skipped", "report", "personas", "profile",
           "run_name", "report_name", "snapshot_date", "input_example", "Xs", "names", "curve",
           "model", "figures", "labels", "customer_labels", "labels_path", "truth", "matches",
-          "previous", "warnings", "view")
+          "previous", "warnings", "view", "verdict", "holdout_figures")
 
 
 def run_training(cfg: TrainConfig, resolved: dict[str, Any] | None = None,
@@ -131,7 +132,8 @@ def _recording(cfg: TrainConfig, config: dict[str, Any], tags: dict[str, str]) -
         baseline_params={n: dict(b.params.get(n) or {}) for n in b.enabled},
         log_baseline_runs=b.log_runs, log_model=ml.log_model,
         register_as=(tracking.model_name_for(ml.registered_model_name, cfg.data.name)
-                     if ml.log_model and ml.register else None), tags=tags)
+                     if ml.log_model and ml.register else None),
+        champion_metric=ml.champion_metric, tags=tags)
 
 
 def _family(cfg: TrainConfig) -> Family:
@@ -152,7 +154,8 @@ def _relationship(cfg: TrainConfig) -> dict[str, str]:
 
 
 def _catalogue(cfg: TrainConfig) -> dict[str, Any]:
-    return {"catalogue": cfg.personas.catalogue, "special": cfg.personas.special}
+    return {"catalogue": cfg.personas.catalogue, "special": cfg.personas.special,
+            "personas": cfg.personas.personas, "max": cfg.personas.max}
 
 
 def _baseline_factories(cfg: TrainConfig, has_potential: bool) -> dict[str, Any]:
@@ -298,10 +301,12 @@ def _shared_stages(cfg: TrainConfig, say) -> list[Stage]:
                                     max_share=ev.max_share, max_personas=ev.max_personas,
                                     say=say),
               ("profile", "personas", "loaded"), ("warnings", "view"), quiet=True),
+        Stage("verdict", verdict, ("future",), ("verdict",), quiet=True),
+        Stage("hold-out chart", st.draw_holdout, ("future",), ("holdout_figures",), quiet=True),
         Stage("persona report", partial(st.write_report, data_name=cfg.data.name,
                                         special=cfg.personas.special, currency=cfg.data.currency),
               ("profile", "personas", "population", "run_name", "snapshot_date", "figures",
-               "extra", "warnings", "view", "mix", "sections"), ("report",)),
+               "extra", "warnings", "view", "mix", "sections", "verdict"), ("report",)),
     ]
 
 
@@ -360,7 +365,7 @@ def _distributed_stages(cfg: TrainConfig, sources: DataSources, say) -> list[Sta
               ("pipe", "personas", "policy"), ("model",), quiet=True),
         Stage("write labels (Spark, partitioned Parquet)",
               lambda engine, personas, baselines_done, report_name, counts: sp.write_labels(
-                  engine, personas.names(), _relationship(cfg), baselines_done,
+                  engine, personas, _relationship(cfg), baselines_done,
                   Path(cfg.paths.reports_dir) / report_name / "labels", counts, say),
               ("engine", "personas", "baselines_done", "report_name", "counts"),
               ("labels_path",)),
@@ -370,6 +375,7 @@ def _distributed_stages(cfg: TrainConfig, sources: DataSources, say) -> list[Sta
         Stage("snapshot", lambda sf, engine: snapshot or engine.snapshot, ("sf", "engine"),
               ("snapshot_date",), quiet=True),
         Stage("no mix", lambda: (None, None), (), ("mix", "sections"), quiet=True),
+        Stage("no hold-out", dict, (), ("future",), quiet=True),
     ]
     return graph + _shared_stages(cfg, say)
 
@@ -397,11 +403,12 @@ def _local_result(values: dict[str, Any], recording: Recording, loaded, digest: 
         fr.table.drop(columns="customer_id").describe(include="all").T
         .reset_index(names="feature"),
         v["input_example"], v["Xs"], v["names"], v["curve"], v["model"], v["profile"],
-        personas.table, personas.fit_matrix, metrics, baselines, v["figures"] | pb.figures, md,
+        personas.table, personas.fit_matrix, metrics, baselines,
+        v["figures"] | pb.figures | v["holdout_figures"], md,
         html, _report_dir(reports_dir, v), Path(), v["labels"], features=fr,
         labels=v["customer_labels"], future=future, truth=v["truth"], matches=v["matches"],
         previous_uri=v["previous"][0], warnings=v["warnings"], renamed=personas.renamed,
-        marketing_view=v["view"], tables=pb.tables, tags=pb.tags)
+        marketing_view=v["view"], tables=pb.tables, tags=pb.tags, verdict=v["verdict"])
 
 
 def _distributed_result(values: dict[str, Any], recording: Recording, loaded, digest: str,
@@ -422,4 +429,4 @@ def _distributed_result(values: dict[str, Any], recording: Recording, loaded, di
         personas.table, personas.fit_matrix, v["eval_metrics"] | v["agreement"],
         v["baselines"], v["figures"], md, html, _report_dir(reports_dir, v), Path(), v["labels"],
         labels_path=v["labels_path"], sample=sample, truth=v["truth"], warnings=v["warnings"],
-        renamed=personas.renamed, marketing_view=v["view"])
+        renamed=personas.renamed, marketing_view=v["view"], verdict=v["verdict"])

@@ -94,9 +94,26 @@ def test_abc_c_class_and_negative_revenue():
 def test_bcg_matrix():
     X = pd.DataFrame({"monetary_total": [100, 100, 10, 10, np.nan],
                       "revenue_growth": [0.5, -0.2, 0.3, 0.0, 0.9]})
-    bcg = BCGSegmenter(size_threshold=50).fit(X)
+    bcg = BCGSegmenter(size_threshold=50, growth_threshold=0.0).fit(X)
     assert bcg.labels_.tolist() == ["star", "cash_cow", "dark_horse", "dog", "dark_horse"]
     assert BCGSegmenter().fit(X.dropna()).size_cut_ == 55.0  # the median
+
+
+def test_bcg_growth_is_cut_at_the_repeat_buyers_upper_quartile():
+    """Any growth above 0 made 40% of the buyers stars; by default growing is the top quarter
+    of the repeat buyers' growth, and a one-order customer's growth (an imputed +1) is none."""
+    rng = np.random.default_rng(0)
+    n = 1000
+    X = pd.DataFrame({"monetary_total": rng.lognormal(5, 1, n),
+                      "revenue_growth": rng.uniform(-0.5, 0.8, n),
+                      "frequency": np.where(np.arange(n) < 200, 1, 5)})
+    X.loc[X["frequency"] == 1, "revenue_growth"] = 1.0  # the imputation of a single order
+    bcg = BCGSegmenter().fit(X)
+    repeat = X["frequency"] >= 2
+    assert bcg.growth_cut_ == pytest.approx(np.quantile(X.loc[repeat, "revenue_growth"], 0.75))
+    growing = np.isin(bcg.labels_, ["star", "dark_horse"])
+    assert not growing[~repeat].any()
+    assert growing[repeat].mean() == pytest.approx(0.25, abs=0.01)
 
 
 def test_lifecycle_states_first_match_wins():

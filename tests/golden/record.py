@@ -2,8 +2,10 @@
 
 ``python tests/golden/record.py`` writes ``labels.json`` from the code it runs on; the test
 (tests/golden/test_golden.py) trains the same configurations and compares. The file was
-recorded on the commit before the wings move (d0bc0cf), so the test says the move changed
-no customer's segment or persona name."""
+recorded on the commit before the wings move (d0bc0cf), so the test said the move changed
+no customer's segment or persona name; recorded again for the two naming levels (issue 28),
+which changed names only: ``segments_sha256`` (ids alone) equals what the commit before them
+gave."""
 
 from __future__ import annotations
 
@@ -30,16 +32,24 @@ CONFIGS = {
 
 
 def digest(result) -> dict:
-    """Segment and persona of every customer (sorted by id), as a SHA-256, and the names."""
+    """Segment, segment name and persona of every customer (sorted by id) as a SHA-256, the
+    segments alone as another, and the names of both levels."""
+    cols = ["customer_id", "segment", "segment_name", "persona"]
     if getattr(result, "labels", None) is not None:
-        labels = result.labels[["customer_id", "segment", "persona"]]
+        labels = result.labels[cols]
     else:
-        labels = pd.read_parquet(result.labels_path)[["customer_id", "segment", "persona"]]
-    labels = labels.astype({"customer_id": str, "persona": str}).sort_values("customer_id")
+        labels = pd.read_parquet(result.labels_path)[cols]
+    labels = labels.astype({"customer_id": str, "segment_name": str, "persona": str}
+                           ).sort_values("customer_id")
     text = labels.to_csv(index=False, na_rep="")
+    ids = labels[["customer_id", "segment"]].to_csv(index=False, na_rep="")
+    model = result.model
     return {"labels_sha256": hashlib.sha256(text.encode()).hexdigest(),
+            "segments_sha256": hashlib.sha256(ids.encode()).hexdigest(),
             "customers": len(labels),
-            "segment_names": {str(k): v for k, v in sorted(result.model.segment_names.items())}}
+            "segment_names": {str(k): v for k, v in sorted(model.segment_names.items())},
+            "segment_personas": {str(k): v for k, v in sorted(
+                (model.segment_personas or {}).items())}}
 
 
 def train(name: str, workdir: Path) -> dict:

@@ -1,5 +1,6 @@
-"""Golden labels: the same customers get the same segment and persona name as on the commit
-before the wings move (tests/golden/labels.json, recorded there by record.py), for k-means,
+"""Golden labels: the same customers get the same segment, segment name and persona as recorded
+(tests/golden/labels.json, by record.py; the segments themselves as on the commit before the
+wings move), for k-means,
 hierarchical, HDBSCAN and the distributed Spark path in local mode. A change that moves a
 customer on purpose records the file again (``python tests/golden/record.py``) and says why."""
 
@@ -23,5 +24,7 @@ def test_labels_and_persona_names_are_the_recorded_ones(name, tmp_path, monkeypa
         pytest.importorskip("pyspark")
     got = train(name, tmp_path)
     assert got["segment_names"] == EXPECTED[name]["segment_names"]
+    assert got["segment_personas"] == EXPECTED[name]["segment_personas"]
     assert got["customers"] == EXPECTED[name]["customers"]
+    assert got["segments_sha256"] == EXPECTED[name]["segments_sha256"]
     assert got["labels_sha256"] == EXPECTED[name]["labels_sha256"]

@@ -31,18 +31,19 @@ def test_rules_pick_the_obvious_persona():
         "median_recency_days": [10, 500, 250],
         "z_new_product_share": [0, 0, 0],
     })
-    names = name_personas(prof, CATALOGUE).table["persona"].tolist()
+    names = name_personas(prof, CATALOGUE).table["type"].tolist()
     assert names == ["new", "lost", "sleeping"]
 
 
 def test_names_unique_and_no_cluster_n():
-    # two segments that both look 'new': one keeps the name, the other gets a qualifier
+    # two segments that both look 'new': both keep the type, each told apart by what sets it
+    # apart from the other, in words (no '#1', no 'Cluster 3')
     prof = _profile({"median_tenure_days": [20, 30], "median_frequency": [1, 2],
                      "median_recency_days": [10, 12], "z_frequency": [0.1, 1.2]})
     t = name_personas(prof, CATALOGUE).table
-    assert t["name"].is_unique and t["persona"].tolist() == ["new", "new"]
-    assert sorted(t["name"])[0] == "New customers"
-    assert sorted(t["name"])[1].startswith("New customers (")
+    assert t["segment_name"].is_unique and t["type"].tolist() == ["new", "new"]
+    assert t["segment_name"].tolist() == ["New customers (rare)", "New customers (frequent)"]
+    assert t["persona"].tolist() == ["New customers", "New customers"]
 
 
 def test_unmatched_segment_gets_descriptive_name():
@@ -50,8 +51,8 @@ def test_unmatched_segment_gets_descriptive_name():
                      "median_recency_days": [100], "z_avg_order_value": [0.9],
                      "z_frequency": [-0.9], "z_revenue_cv_monthly": [0.7]})
     t = name_personas(prof, CATALOGUE).table
-    assert t["persona"].iloc[0] is None
-    assert t["name"].iloc[0] == "Large orders, rare, unstable"
+    assert t["type"].iloc[0] is None
+    assert t["segment_name"].iloc[0] == "Large orders, rare, unstable"
     assert descriptive_name(pd.Series({"z_frequency": 0.1})) == "Average customers"
 
 
@@ -59,7 +60,7 @@ def test_outlier_segment_is_named_outliers():
     prof = _profile({"median_tenure_days": [20, 500]})
     prof["segment"] = [-1, 0]
     t = name_personas(prof, CATALOGUE).table
-    assert t.set_index("segment").at[-1, "persona"] == "outliers"
+    assert t.set_index("segment").at[-1, "type"] == "outliers"
 
 
 def test_planted_types_are_named_correctly(small_sample):
@@ -81,11 +82,11 @@ def test_planted_types_are_named_correctly(small_sample):
     for planted in set(majority):
         segs = majority.index[majority == planted]
         key = planted
-        named = [s for s in ct.index if t.at[s, "persona"] == key]
+        named = [s for s in ct.index if t.at[s, "type"] == key]
         share = ct.loc[named, planted].sum() / ct[planted].sum() if named else 0.0
         # floor 0.6: a type with its own segment must mostly carry its own name; a wrong rule
         # (e.g. a sign error in a z-score condition) sends the whole type elsewhere (share ~0)
-        assert share >= 0.6, (planted, list(segs), t.loc[segs, "name"].tolist(), share)
+        assert share >= 0.6, (planted, list(segs), t.loc[segs, "segment_name"].tolist(), share)
         checked += 1
     assert checked >= 7  # most planted types get their own segment at k=11
     assert np.isfinite(t["fit"]).all()
@@ -99,7 +100,7 @@ def test_sleeping_is_judged_on_the_customers_own_rhythm():
     t = name_personas(prof, CATALOGUE)
     fit = t.fit_matrix["sleeping"]
     assert fit[0] > 0.8 and fit[1] < 0.2
-    assert t.table.set_index("segment").at[0, "persona"] == "sleeping"
+    assert t.table.set_index("segment").at[0, "type"] == "sleeping"
 
 
 def test_new_customer_churn_is_one_purchase_more_than_two_months_ago():
@@ -107,10 +108,10 @@ def test_new_customer_churn_is_one_purchase_more_than_two_months_ago():
                      "median_recency_days": [75, 700, 20]})
     t = name_personas(prof, CATALOGUE).table.set_index("segment")
     # 75 days and 700 days ago: churned new customers, at any recency; 20 days: still new
-    assert t.at[0, "persona"] == "one_time" or t.at[1, "persona"] == "one_time"
+    assert t.at[0, "type"] == "one_time" or t.at[1, "type"] == "one_time"
     fit = name_personas(prof, CATALOGUE).fit_matrix["one_time"]
     assert fit[0] > 0.7 and fit[1] > 0.7 and fit[2] < 0.1
-    assert t.at[2, "persona"] == "new"
+    assert t.at[2, "type"] == "new"
 
 
 def test_a_name_is_earned_by_the_members_not_only_the_mean():
@@ -129,8 +130,8 @@ def test_a_name_is_earned_by_the_members_not_only_the_mean():
     prof.loc[0, "median_recency_days"] = 250.0  # a mean that looks sleeping
     stats = customer_stats(members, cols)
     t = name_personas(prof, CATALOGUE, members=stats, labels=labels).table.set_index("segment")
-    assert t.at[1, "persona"] == "sleeping" and t.at[1, "member_share"] == 1.0
-    assert t.at[0, "persona"] != "sleeping"
+    assert t.at[1, "type"] == "sleeping" and t.at[1, "member_share"] == 1.0
+    assert t.at[0, "type"] != "sleeping"
     assert name_personas(prof, CATALOGUE, members=stats, labels=labels).member_share.at[
         0, "sleeping"] == 0.0
 
@@ -147,9 +148,9 @@ def test_an_inherited_name_the_segment_no_longer_earns_is_replaced():
     kept = keep_previous_names(fresh, {0: "Loyal customers", 1: "New customers"}, matches,
                                CATALOGUE["catalogue"], "version 4")
     t = kept.table.set_index("segment")
-    assert t.at[0, "name"] == "Sleeping customers" and t.at[1, "name"] == "New customers"
+    assert t.at[0, "segment_name"] == "Sleeping customers" and t.at[1, "segment_name"] == "New customers"
     assert kept.renamed["message"].tolist() == [
-        "segment 0 was 'Loyal customers' in version 4, now fits 'Sleeping customers' "
+        "segment 0 was 'Loyal customers' in version 4, now 'Sleeping customers' "
         f"({t.at[0, 'fit']:.2f}); renamed"]
 
 

@@ -14,7 +14,10 @@ def test_summary_sets_the_baselines_beside_the_clusters():
     result = SimpleNamespace(
         profile=pd.DataFrame({"segment": [0, 1], "size": [30, 10], "share": [0.75, 0.25],
                               "revenue_share": [0.2, 0.8], "median_frequency": [2.0, 9.04]}),
-        personas=pd.DataFrame({"segment": [0, 1], "name": ["Small buyers", "Gold"]}),
+        personas=pd.DataFrame({"segment": [0, 1], "segment_name": ["Small buyers", "Gold"],
+                               "persona": ["Develop", "Key"]}),
+        marketing_view=pd.DataFrame({"persona": ["Key", "Develop"], "customers": [10, 30],
+                                     "share": [0.25, 0.75], "revenue_share": [0.8, 0.2]}),
         metrics={"k": 2.0, "silhouette": 0.41234, "business_separation": 0.7,
                  "future_auc_repeat": 0.9},
         baselines={"vip": SimpleNamespace(labels=np.array(["vip", "regular", "difficult",
@@ -26,8 +29,12 @@ def test_summary_sets_the_baselines_beside_the_clusters():
     text = format_summary(result)
     lines = text.splitlines()
     seg = next(i for i, line in enumerate(lines) if line.startswith("Segments (kmeans-k2)"))
-    assert lines[seg + 2].split() == ["0", "Small", "buyers", "30", "75.0%", "20.0%", "2.0"]
-    assert lines[seg + 3].split() == ["1", "Gold", "10", "25.0%", "80.0%", "9.0"]
+    assert lines[seg + 2].split() == ["0", "Small", "buyers", "Develop", "30", "75.0%", "20.0%",
+                                      "2.0"]
+    assert lines[seg + 3].split() == ["1", "Gold", "Key", "10", "25.0%", "80.0%", "9.0"]
+    # the marketer's level first: personas, the largest by revenue first
+    top = lines.index("Personas (what to act on):")
+    assert lines[top + 2].split() == ["Key", "10", "25.0%", "80.0%"] and top < seg
     assert "Metrics: k=2  silhouette=0.412  business_separation=0.700  future_auc_repeat=0.900" \
         in text
     side = lines.index("Side by side (same metrics; future_* = hold-out validation):")

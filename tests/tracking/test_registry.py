@@ -95,3 +95,28 @@ def test_versions_trained_on_other_data_are_not_compared(mlflow_uri):
     assert client.get_model_version_by_alias(NAME, CHAMPION).version == v1
     v3, _ = _register(0.90, digest="a" * 64)  # the same data: compared, and it wins
     assert promote(NAME, v3, "future_auc_repeat", say=lambda m: None)
+
+
+def test_train_crowns_the_first_version_and_later_ones_only_when_they_win(mlflow_uri):
+    """What serves is what won: `make train` makes a dataset's first version its champion,
+    moves the alias to a later version only when it wins the comparison `make promote` makes
+    (on the same data), and says which way it went."""
+    from clustering.tracking import crown
+
+    client, said = mlflow.MlflowClient(), []
+    v1, _ = _register(0.90, "d1")
+    assert crown(NAME, v1, "future_auc_repeat", said.append)
+    assert said[-1] == f"models:/{NAME}@champion -> version 1 (the dataset's first version)"
+    v2, _ = _register(0.72, "d1")  # an HDBSCAN retrain that separates the future worse
+    assert not crown(NAME, v2, "future_auc_repeat", said.append)
+    assert said[-1].startswith(f"champion of '{NAME}' stays version 1: candidate version 2 "
+                               "does not beat it (future_auc_repeat 0.7200 vs")
+    assert choose_model(None, NAME) == f"models:/{NAME}@{CHAMPION}"
+    assert client.get_model_version_by_alias(NAME, CHAMPION).version == v1
+    v3, _ = _register(0.95, "other data")
+    assert not crown(NAME, v3, "future_auc_repeat", said.append)
+    assert said[-1].startswith(f"champion of '{NAME}' unchanged: version 3 of '{NAME}' was "
+                               "trained on other data")
+    v4, _ = _register(0.93, "d1")
+    assert crown(NAME, v4, "future_auc_repeat", said.append)
+    assert client.get_model_version_by_alias(NAME, CHAMPION).version == v4

@@ -263,12 +263,20 @@ def test_the_mlflow_ui_shows_metrics_baselines_and_the_persona_report(team_serve
                 expect(page.get_by_text(f"baseline-{baseline}-sample").first).to_be_visible()
             page.screenshot(path=str(SHOTS / "runs_with_baselines.png"), full_page=True)
 
-            # the run's page: the key metrics
+            # the run's page: the verdict in words as its description, the key metrics
             page.goto(f"{base}/runs/{trained}?workflowType=machine_learning")
+            verdict = run.data.tags["verdict"]
+            expect(page.get_by_text(verdict[:40]).first).to_be_visible()
             for metric in ("future_auc_repeat", "persona_fit", "business_separation",
                            "silhouette"):
                 expect(page.get_by_text(metric, exact=True).first).to_be_visible()
             page.screenshot(path=str(SHOTS / "run_metrics.png"), full_page=True)
+
+            # the chart of the segments beside each baseline on the hold-out
+            page.goto(f"{base}/runs/{trained}/artifacts/plots/holdout_comparison.png"
+                      "?workflowType=machine_learning")
+            expect(page.get_by_text("holdout_comparison.png").first).to_be_visible()
+            page.screenshot(path=str(SHOTS / "holdout_comparison.png"), full_page=True)
 
             # the artifacts: the persona report, rendered with its personas
             page.goto(f"{base}/runs/{trained}/artifacts/report/persona_report.html"
@@ -276,8 +284,11 @@ def test_the_mlflow_ui_shows_metrics_baselines_and_the_persona_report(team_serve
             expect(page.get_by_text("persona_report.html").first).to_be_visible()
             frame = page.frame_locator("iframe").first
             expect(frame.get_by_role("heading", name="Customer personas").first).to_be_visible()
+            expect(frame.get_by_role("heading", name="Personas: who they are and what to do")
+                   .first).to_be_visible()
             page.screenshot(path=str(SHOTS / "persona_report_artifact.png"), full_page=True)
         finally:
             browser.close()
     assert all((SHOTS / n).stat().st_size > 10_000 for n in
-               ("runs_with_baselines.png", "run_metrics.png", "persona_report_artifact.png"))
+               ("runs_with_baselines.png", "run_metrics.png", "holdout_comparison.png",
+                "persona_report_artifact.png"))

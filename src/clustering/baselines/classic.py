@@ -209,29 +209,56 @@ class ABCXYZSegmenter(_Baseline):
                             index=X.index)
 
 
+#: what to do with each cell of the BCG growth matrix
+BCG_ACTIONS = {
+    "star": "invest: key-account care and offers that keep them growing",
+    "cash_cow": "keep efficiently: retain at low cost, cross-sell where it pays",
+    "dark_horse": "develop selectively: the growing small ones can become stars",
+    "dog": "serve at lower cost: standard offers, automated contact",
+}
+
+
 class BCGSegmenter(_Baseline):
     """BCG growth matrix: size (net revenue) x revenue growth.
 
     Big = revenue at or above ``size_threshold`` (default: the median, learnt in ``fit``);
-    growing = ``revenue_growth`` above ``growth_threshold``. Stars (big, growing), cash cows
-    (big, not growing), dark horses (small, growing), dogs (small, not growing).
+    growing = a repeat buyer whose ``revenue_growth`` is above ``growth_threshold`` (default:
+    the upper quartile of the repeat buyers' growth, learnt in ``fit``, and never below 0: any
+    growth above 0 made 40% of buyers stars; a one-order customer's growth is an imputation,
+    never growth). Stars (big, growing), cash cows (big, not growing), dark horses (small,
+    growing), dogs (small, not growing); actions per cell in :data:`BCG_ACTIONS`.
     """
 
-    def __init__(self, size_threshold: float | None = None, growth_threshold: float = 0.0):
+    def __init__(self, size_threshold: float | None = None,
+                 growth_threshold: float | None = None, growth_quantile: float = 0.75):
         self.size_threshold = size_threshold
         self.growth_threshold = growth_threshold
+        self.growth_quantile = growth_quantile
 
     def fit(self, X: pd.DataFrame, y=None):
         _require(X, ["monetary_total", "revenue_growth"], "BCG")
         self.size_cut_ = (float(self.size_threshold) if self.size_threshold is not None
                           else float(X["monetary_total"].median()))
+        growth = X["revenue_growth"].to_numpy(float)[self._repeat(X)]
+        growth = growth[np.isfinite(growth)]
+        self.growth_cut_ = (float(self.growth_threshold) if self.growth_threshold is not None
+                            else max(0.0, float(np.quantile(growth, self.growth_quantile)))
+                            if len(growth) else 0.0)
         self.labels_ = self.predict(X)
         return self
 
+    @staticmethod
+    def _repeat(X: pd.DataFrame) -> np.ndarray:
+        if "frequency" not in X:
+            return np.ones(len(X), bool)
+        return X["frequency"].fillna(0).to_numpy(float) >= 2
+
     def predict(self, X: pd.DataFrame) -> np.ndarray:
         check_is_fitted(self, "size_cut_")
+        cut = getattr(self, "growth_cut_", None)  # models saved before: the fixed threshold
+        cut = float(self.growth_threshold or 0.0) if cut is None else cut
         big = X["monetary_total"].to_numpy(float) >= self.size_cut_
-        grow = X["revenue_growth"].fillna(-np.inf).to_numpy(float) > self.growth_threshold
+        grow = (X["revenue_growth"].fillna(-np.inf).to_numpy(float) > cut) & self._repeat(X)
         return np.select([big & grow, big & ~grow, ~big & grow],
                          ["star", "cash_cow", "dark_horse"], "dog").astype(object)
 

@@ -145,4 +145,6 @@ class VIPSegmenter(_Baseline):
 
 def actions() -> dict[str, dict[str, Any]]:
     """Label -> action per value baseline (for the report)."""
-    return {"value_potential": VALUE_POTENTIAL_ACTIONS, "vip": VIP_ACTIONS}
+    from clustering.baselines.classic import BCG_ACTIONS
+
+    return {"value_potential": VALUE_POTENTIAL_ACTIONS, "vip": VIP_ACTIONS, "bcg": BCG_ACTIONS}

@@ -209,3 +209,31 @@ def choose_future_k(curve: pd.DataFrame, tolerance: float = FUTURE_AUC_TOLERANCE
     good = curve[curve["future_auc"] >= curve["future_auc"].max() - tolerance]
     return int(good["k"].min())
 
+
+
+#: the baselines in words, for the verdict
+BASELINE_WORDS = {"rfm": "RFM", "abc_xyz": "ABC/XYZ", "bcg": "BCG growth matrix",
+                  "lifecycle": "recency lifecycle", "value_class": "value class",
+                  "value_potential": "value vs potential", "vip": "VIP"}
+
+
+def verdict(future: dict[str, tuple[dict[str, float], pd.DataFrame]],
+            metric: str = "future_auc_repeat") -> str | None:
+    """Whether the clusters or a heuristic baseline separate the hold-out future better, in one
+    sentence with both numbers (None without a hold-out). An HDBSCAN run scored 0.721 against the
+    recency lifecycle's 0.871 and nothing said so."""
+    clusters = future.get("clusters", ({}, None))[0].get(metric)
+    if clusters is None or not np.isfinite(clusters):
+        return None
+    scores = {b: float(m[0][metric]) for b, m in future.items()
+              if b != "clusters" and np.isfinite(m[0].get(metric, np.nan))}
+    if not scores:
+        return f"Hold-out: the segments separate who buys again at {metric} {clusters:.3f}."
+    best = max(scores, key=scores.get)
+    name = BASELINE_WORDS.get(best, best)
+    if scores[best] > clusters:
+        return (f"The {name} baseline separates who buys again better than these segments "
+                f"({metric} {scores[best]:.3f} vs {clusters:.3f} on the hold-out): prefer it "
+                "for targeting, or try another model or k.")
+    return (f"These segments separate who buys again better than every baseline ({metric} "
+            f"{clusters:.3f} on the hold-out; best baseline: {name}, {scores[best]:.3f}).")

@@ -226,11 +226,11 @@ def persona_truth(planted, labels, personas: pd.DataFrame, catalogue: list[str]
                   ) -> dict[str, float]:
     """How well persona names tell the planted customer types (generated data only).
 
-    ``persona_precision_truth``: of the customers in segments named after a catalogue persona,
-    the share whose planted type is that persona. ``personas_named_truth``: planted types whose
+    ``persona_precision_truth``: of the customers in segments of a catalogue type, the share
+    whose planted type is that type. ``personas_named_truth``: planted types whose
     persona is published on a segment made mostly (plurality) of that type.
     """
-    keys = personas.set_index("segment")["persona"]
+    keys = personas.set_index("segment")["type"]
     keys = keys[keys.isin(catalogue)]
     df = pd.DataFrame({"type": np.asarray(planted, dtype=object),
                        "persona": pd.Series(np.asarray(labels)).map(keys).to_numpy(dtype=object)})

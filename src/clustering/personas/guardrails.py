@@ -13,38 +13,46 @@ import pandas as pd
 
 def guardrail_warnings(profile: pd.DataFrame, personas: pd.DataFrame, min_share: float,
                        max_share: float, max_personas: int = 7) -> list[str]:
-    """One sentence per guardrail the segmentation breaks."""
-    table = profile.merge(personas[["segment", "name", "persona"]], on="segment")
+    """One sentence per guardrail the segmentation breaks: more personas than a team acts on,
+    a persona too small for its own campaign, a segment so big it likely mixes customers who
+    need different actions. Fine segments may be small: they are grouped into personas."""
+    table = profile.merge(personas[["segment", "segment_name", "persona"]], on="segment")
     table = table[table["segment"] >= 0]
     out = []
-    distinct = table["persona"].fillna(table["name"]).nunique()
+    distinct = table["persona"].nunique()
     if distinct > max_personas:
-        out.append(f"{distinct} distinct personas: more than the {max_personas} a marketing team "
-                   "usually acts on; use the marketing view (segments with the same persona "
-                   "merged) or a smaller k")
-    for r in table.itertuples():
-        if r.share < min_share:
-            out.append(f"segment {r.segment} '{r.name}' holds {r.share:.1%} of customers, below "
+        out.append(f"{distinct} personas: more than the {max_personas} a marketing team usually "
+                   "acts on; group the catalogue's types into fewer (personas.personas)")
+    shares = table.groupby("persona")["share"].sum()
+    for persona, share in shares.sort_values().items():
+        if share < min_share:
+            out.append(f"persona '{persona}' holds {share:.1%} of customers, below "
                        f"evaluate.min_share ({min_share:.0%}): too small for its own campaign")
+    for r in table.itertuples():
         if r.share > max_share:
-            out.append(f"segment {r.segment} '{r.name}' holds {r.share:.1%} of customers, above "
-                       f"evaluate.max_share ({max_share:.0%}): it likely mixes customers who "
-                       "need different actions")
+            out.append(f"segment {r.segment} '{r.segment_name}' holds {r.share:.1%} of customers, "
+                       f"above evaluate.max_share ({max_share:.0%}): it likely mixes customers "
+                       "who need different actions")
     return out
 
 
-def marketing_view(profile: pd.DataFrame, personas: pd.DataFrame) -> pd.DataFrame:
-    """Segments that carry the same persona merged: persona, customers, share, revenue share
-    and the segment ids, by revenue share."""
-    table = profile.merge(personas[["segment", "name", "persona"]], on="segment")
-    key = table["persona"].where(table["persona"].notna() & (table["segment"] >= 0),
-                                 table["name"])
-    names = table.groupby(key)["name"].agg(lambda n: min(n, key=len))
-    view = table.assign(key=key).groupby("key").agg(
-        customers=("size", "sum"), share=("share", "sum"), revenue_share=("revenue_share", "sum"),
-        segments=("segment", lambda s: ", ".join(map(str, sorted(s)))))
-    view.insert(0, "persona", names)
-    return view.sort_values("revenue_share", ascending=False).reset_index(drop=True)
+def marketing_view(profile: pd.DataFrame, personas: pd.DataFrame,
+                   actions: dict[str, list[str]] | None = None) -> pd.DataFrame:
+    """The marketer's level, the report's headline: one row per persona with its share of
+    customers, revenue (and profit, where the data has it), what to do and its segments, the
+    largest by revenue first."""
+    table = profile.merge(personas[["segment", "segment_name", "persona", "actions"]],
+                          on="segment")
+    sums = {"customers": ("size", "sum"), "share": ("share", "sum"),
+            "revenue_share": ("revenue_share", "sum")}
+    if "profit_share" in table:
+        sums["profit_share"] = ("profit_share", "sum")
+    view = table.groupby("persona", sort=False).agg(**sums)
+    view["segments"] = table.sort_values("revenue_share", ascending=False).groupby(
+        "persona", sort=False)["segment_name"].agg("; ".join)
+    first = table.groupby("persona", sort=False)["actions"].first()  # the outliers' own
+    view["actions"] = [" / ".join((actions or {}).get(p) or first.get(p) or []) for p in view.index]
+    return view.sort_values("revenue_share", ascending=False).reset_index()
 
 
 def composition(buyers: pd.DataFrame, labels: np.ndarray, attributes: list[str],

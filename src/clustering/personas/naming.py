@@ -1,16 +1,22 @@
-"""Map segments to business-readable personas from a catalogue of matching rules.
+"""Name segments at two levels: each fine segment its own true name and type, and the segments
+grouped into a few personas, the level a marketing team acts on.
 
-A persona's rules are conditions on segment profile statistics (see
-:func:`clustering.personas.profiles.profile_segments`). Each condition gives a soft score in (0, 1): a
-logistic curve centred on the threshold, so a segment just past a threshold scores about 0.5
-and one well past it about 1. A segment's fit to a persona is the geometric mean of its
-condition scores: one clearly failed condition rules the persona out.
+A type's rules (the catalogue: gold, loyal, sleeping ...) are conditions on segment profile
+statistics (see :func:`clustering.personas.profiles.profile_segments`). Each condition gives a
+soft score in (0, 1): a logistic curve centred on the threshold, so a segment just past a
+threshold scores about 0.5 and one well past it about 1. A segment's fit to a type is the
+geometric mean of its condition scores: one clearly failed condition rules the type out.
 
-Segments are assigned to personas by an optimal assignment (scipy's linear_sum_assignment) that
-maximises the total fit, so no two segments share a name. A segment whose assigned fit is below
-``min_fit`` keeps its best persona with a qualifier from its most distinguishing feature when
-that persona fits it well, and otherwise gets a descriptive name built from its distinguishing
-features ("Large orders, rare, unstable"): never "Cluster 3".
+A segment takes the type it fits best among those it earns (fit at least ``min_fit`` and at
+least ``min_member_share`` of its members fitting themselves); several segments may share a
+type, and then each is told apart by what sets it apart from the others ("Loyal customers
+(large orders)"). A segment that earns no type is named by its distinguishing features
+("Large orders, rare"). Names are unique, in words, never numbers or code names, and never from
+a value members have only as an imputation (a purchase cycle needs two orders).
+
+The catalogue's ``personas`` group the types into at most ``max`` personas (default 7, the
+practitioners' 3-7), each with its description and actions; a segment belongs to the persona of
+its type, or of the type it comes closest to.
 """
 
 from __future__ import annotations
@@ -25,25 +31,7 @@ import pandas as pd
 from scipy.optimize import linear_sum_assignment
 
 from clustering.errors import ConfigError
-
-#: words for a feature above (+) and below (-) the population
-FEATURE_WORDS: dict[str, tuple[str, str]] = {
-    "recency_days": ("long inactive", "recently active"),
-    "frequency": ("frequent", "rare"),
-    "monetary_total": ("high revenue", "low revenue"),
-    "avg_order_value": ("large orders", "small orders"),
-    "tenure_days": ("long-standing", "recently acquired"),
-    "mean_interpurchase_days": ("long purchase cycles", "short purchase cycles"),
-    "revenue_cv_monthly": ("unstable", "stable"),
-    "revenue_growth": ("growing", "shrinking"),
-    "return_rate": ("many returns", "few returns"),
-    "n_categories": ("broad basket", "narrow basket"),
-    "new_product_share": ("new-product buyers", "established products"),
-    "mean_payment_delay": ("late payers", "prompt payers"),
-    "days_since_signup": ("signed up long ago", "signed up recently"),
-    "cycles_missed": ("overdue", "on their rhythm"),
-}
-
+from clustering.personas.profiles import in_words, telling
 
 @dataclass
 class Persona:
@@ -55,17 +43,37 @@ class Persona:
 
 
 @dataclass
-class PersonaAssignment:
-    """Per segment: persona key (None for descriptive names), display name, fit."""
+class Group:
+    """A persona: the marketer's level, a group of catalogue types with what to do."""
 
-    table: pd.DataFrame  # segment, persona, name, fit, member_share, description, actions
-    fit_matrix: pd.DataFrame  # segments x persona keys: fit of the segment's profile
-    member_share: pd.DataFrame | None = None  # segments x persona keys: members that fit
-    eligible: pd.DataFrame | None = None  # segments x persona keys: the name is earned
+    key: str
+    name: str
+    description: str
+    actions: list[str]
+    types: list[str]
+
+
+@dataclass
+class PersonaAssignment:
+    """Per segment: its type (catalogue key, None where none is earned), unique
+    ``segment_name``, ``persona`` (the group, the marketer's level), fit and what to do."""
+
+    table: pd.DataFrame  # segment, type, segment_name, persona_key, persona, fit, member_share,
+    #                      description, actions
+    fit_matrix: pd.DataFrame  # segments x type keys: fit of the segment's profile
+    member_share: pd.DataFrame | None = None  # segments x type keys: members that fit
+    eligible: pd.DataFrame | None = None  # segments x type keys: the name is earned
     renamed: pd.DataFrame | None = None  # inherited names the segments no longer earn
+    groups: dict[str, Group] = field(default_factory=dict)  # persona key -> persona
 
     def names(self) -> dict[int, str]:
-        return dict(zip(self.table["segment"].astype(int), self.table["name"], strict=True))
+        """Segment id -> its own name (the fine level)."""
+        return dict(zip(self.table["segment"].astype(int), self.table["segment_name"],
+                        strict=True))
+
+    def personas(self) -> dict[int, str]:
+        """Segment id -> its persona's name (the marketer's level)."""
+        return dict(zip(self.table["segment"].astype(int), self.table["persona"], strict=True))
 
 
 def load_catalogue(path: str | Path) -> dict[str, Any]:
@@ -76,7 +84,7 @@ def load_catalogue(path: str | Path) -> dict[str, Any]:
 
 
 def parse_catalogue(spec: dict[str, Any]) -> tuple[list[Persona], dict[str, Persona]]:
-    """The rule-based personas and the special ones (prospects, outliers)."""
+    """The rule-based types and the special ones (prospects, outliers)."""
     def one(key: str, d: dict[str, Any]) -> Persona:
         try:
             return Persona(key, d["name"], d.get("description", ""), list(d.get("actions", [])),
@@ -95,6 +103,36 @@ def parse_catalogue(spec: dict[str, Any]) -> tuple[list[Persona], dict[str, Pers
             raise ConfigError(f"persona '{p.key}': actions must be text, got {bad} "
                               "(quote an action that contains a colon)")
     return personas, special
+
+
+def parse_groups(spec: dict[str, Any], types: list[Persona]) -> dict[str, Group]:
+    """The personas that group the catalogue's types (``spec["personas"]``); without them, each
+    type is its own persona. Every type belongs to exactly one, and there are at most ``max``."""
+    given = spec.get("personas") or {}
+    if not given:
+        return {t.key: Group(t.key, t.name, t.description, t.actions, [t.key]) for t in types}
+    groups = {}
+    for key, d in given.items():
+        try:
+            groups[key] = Group(key, d["name"], d.get("description", ""),
+                                list(d.get("actions", [])), list(d["types"]))
+        except (KeyError, TypeError) as exc:
+            raise ConfigError(f"personas.personas.{key}: missing {exc}") from None
+    owner: dict[str, str] = {}
+    for g in groups.values():
+        for t in g.types:
+            if t in owner:
+                raise ConfigError(f"type '{t}' is in two personas: '{owner[t]}' and '{g.key}'")
+            owner[t] = g.key
+    loose = [t.key for t in types if t.key not in owner]
+    if loose:
+        raise ConfigError(f"types {loose} belong to no persona: add them to one of "
+                          f"personas.personas ({', '.join(groups)})")
+    most = int(spec.get("max") or 7)
+    if len(groups) > most:
+        raise ConfigError(f"{len(groups)} personas in the catalogue, more than personas.max="
+                          f"{most}: group some types together")
+    return groups
 
 
 def _default_soft(stat: str, value: float) -> float:
@@ -170,14 +208,46 @@ def member_shares(members: pd.DataFrame, labels: np.ndarray, personas: list[Pers
 
 def descriptive_name(profile_row: pd.Series, max_words: int = 3, min_z: float = 0.5) -> str:
     """A name from the features that set the segment apart most ('Large orders, rare')."""
-    zs = {c[2:]: profile_row[c] for c in profile_row.index
-          if c.startswith("z_") and c[2:] in FEATURE_WORDS and pd.notna(profile_row[c])}
-    top = sorted(zs.items(), key=lambda kv: (-abs(kv[1]), kv[0]))
-    words = [FEATURE_WORDS[f][0 if z > 0 else 1] for f, z in top if abs(z) >= min_z][:max_words]
+    words = in_words(telling(profile_row, min_z)[:max_words])
     if not words:
         return "Average customers"
     text = ", ".join(words)
     return text[0].upper() + text[1:]
+
+
+def _qualifiers(prof: pd.DataFrame, siblings: list[int]) -> dict[int, list[str]]:
+    """For segments of one type, what sets each apart from the others, in words, most telling
+    first: its profile's differences from the siblings' mean (features its members have only
+    imputed left out)."""
+    z = [c for c in prof.columns if c.startswith("z_")]
+    mean = prof.loc[siblings, z].mean()
+    out = {}
+    for s in siblings:
+        row = prof.loc[s].copy()
+        row[z] = prof.loc[s, z] - mean
+        out[s] = in_words(telling(row, 0.2))
+    return out
+
+
+def _unique_names(base: dict[int, str], qualifiers: dict[int, list[str]]) -> dict[int, str]:
+    """``base`` names made unique with the fewest qualifiers: one word each where it tells the
+    segments apart, more where it does not ('Loyal customers (large orders, frequent)')."""
+    names = dict(base)
+    for depth in range(1, 4):
+        counts = pd.Series(names).value_counts()
+        clash = [s for s, n in names.items() if counts[n] > 1]
+        if not clash:
+            break
+        for s in clash:
+            words = qualifiers.get(s, [])[:depth]
+            if words:
+                names[s] = f"{base[s]} ({', '.join(words)})"
+    counts = pd.Series(names).value_counts()
+    for s in [s for s, n in names.items() if counts[n] > 1]:  # alike in every word: all words
+        words = qualifiers.get(s, [])
+        if len(words) > 3:
+            names[s] = f"{base[s]} ({', '.join(words)})"
+    return names
 
 
 def name_personas(
@@ -185,75 +255,81 @@ def name_personas(
     members: pd.DataFrame | None = None, labels: np.ndarray | None = None,
     min_member_share: float | None = None,
 ) -> PersonaAssignment:
-    """Deterministically name every segment of ``profile`` (one row per segment).
+    """Deterministically name every segment of ``profile`` (one row per segment) at both
+    levels (see the module docstring).
 
-    A persona's name is earned: its fit to the segment's profile is at least ``min_fit`` and,
-    with ``members`` (per-customer statistics, :func:`clustering.personas.profiles.customer_stats`)
+    A type is earned: its fit to the segment's profile is at least ``min_fit`` and, with
+    ``members`` (per-customer statistics, :func:`clustering.personas.profiles.customer_stats`)
     and their ``labels``, at least ``min_member_share`` of the segment's members satisfy its
     rules themselves, so a mixed segment whose mean happens to look loyal is not called loyal.
     """
-    personas, special = parse_catalogue(catalogue)
+    types, special = parse_catalogue(catalogue)
+    groups = parse_groups(catalogue, types)
+    group_of = {t: g for g in groups.values() for t in g.types}
     min_fit = float(catalogue.get("min_fit", 0.5) if min_fit is None else min_fit)
     floor = float(catalogue.get("min_member_share", 0.0)
                   if min_member_share is None else min_member_share)
     prof = profile.set_index("segment")
     regular = [s for s in prof.index if s >= 0]
-    fit = pd.DataFrame({p.key: persona_fits(prof.loc[regular], p) for p in personas},
-                       index=regular, columns=[p.key for p in personas])
-    if members is not None and labels is not None and personas:
-        share = member_shares(members, labels, personas, prof).reindex(
+    fit = pd.DataFrame({p.key: persona_fits(prof.loc[regular], p) for p in types},
+                       index=regular, columns=[p.key for p in types])
+    if members is not None and labels is not None and types:
+        share = member_shares(members, labels, types, prof).reindex(
             index=regular, columns=fit.columns).fillna(0.0)
     else:
         share = pd.DataFrame(1.0, index=regular, columns=fit.columns)
     eligible = (fit >= min_fit) & (share >= floor)
-    assigned: dict[int, int] = {}
-    if regular and personas:
-        rows, cols = linear_sum_assignment(-fit.where(eligible, -1.0).to_numpy())
-        assigned = {regular[r]: c for r, c in zip(rows, cols, strict=True)}
+    by_key = {p.key: p for p in types}
+    earned = {s: (fit.loc[s].where(eligible.loc[s]).idxmax()
+                  if types and eligible.loc[s].any() else None) for s in regular}
+    base = {s: by_key[k].name if k else descriptive_name(prof.loc[s]) for s, k in earned.items()}
+    same: dict[str, list[int]] = {}
+    for s, name in base.items():
+        same.setdefault(name, []).append(s)
+    qualifiers: dict[int, list[str]] = {}
+    for members_of in (m for m in same.values() if len(m) > 1):
+        qualifiers |= _qualifiers(prof, members_of)
+    names = _unique_names(base, qualifiers)
     records = []
     for s in prof.index:
-        row = prof.loc[s]
         if s < 0:
             p = special.get("outliers") or Persona("outliers", "Outliers / unassigned", "", [])
-            records.append((s, p.key, p.name, 1.0, np.nan, p.description, p.actions))
+            records.append((s, p.key, p.name, p.key, p.name, 1.0, np.nan, p.description,
+                            p.actions))
             continue
-        c = assigned.get(s)
-        if c is not None and eligible.at[s, personas[c].key]:
-            p = personas[c]
-            records.append((s, p.key, p.name, fit.at[s, p.key], share.at[s, p.key],
-                            p.description, p.actions))
-            continue
-        ok = fit.loc[s].where(eligible.loc[s])
-        if personas and ok.notna().any():  # the best persona it earns, already taken elsewhere
-            p = personas[int(np.nanargmax(ok.to_numpy()))]
-            qual = descriptive_name(row, max_words=1)
-            records.append((s, p.key, f"{p.name} ({qual.lower()})", fit.at[s, p.key],
-                            share.at[s, p.key], p.description, p.actions))
+        k = earned[s]
+        nearest = k or (str(fit.loc[s].idxmax()) if types else None)
+        g = group_of.get(nearest) if nearest else None
+        if k:
+            t = by_key[k]
+            records.append((s, k, names[s], g.key, g.name, fit.at[s, k], share.at[s, k],
+                            t.description, t.actions))
         else:
-            f = float(fit.loc[s].max()) if personas else 0.0
-            records.append((s, None, descriptive_name(row), f, np.nan,
-                            f"No catalogued persona fits well; "
-                            f"distinguishing: {row.get('distinguishing', '')}.", []))
-    table = pd.DataFrame(records, columns=["segment", "persona", "name", "fit", "member_share",
-                                           "description", "actions"])
-    # names are unique: a repeated one gets the segment id
-    dup = table["name"].duplicated(keep="first")
-    table.loc[dup, "name"] = table.loc[dup].apply(lambda r: f"{r['name']} #{r['segment']}", axis=1)
+            f = float(fit.loc[s].max()) if types else 0.0
+            records.append((s, None, names[s], g.key if g else None,
+                            g.name if g else names[s], f, np.nan,
+                            f"No catalogued type fits well; sets it apart: "
+                            f"{prof.loc[s].get('distinguishing', '')}.",
+                            g.actions if g else []))
+    table = pd.DataFrame(records, columns=["segment", "type", "segment_name", "persona_key",
+                                           "persona", "fit", "member_share", "description",
+                                           "actions"])
     return PersonaAssignment(table=table, fit_matrix=fit, member_share=share,
-                             eligible=eligible)
+                             eligible=eligible, groups=groups)
 
 
 def keep_previous_names(personas: PersonaAssignment, previous_names: dict[int, str],
                         matches: pd.DataFrame, specs: dict[str, dict],
                         version: str = "the previous version",
                         ) -> PersonaAssignment:
-    """Matched segments keep the previous version's persona name when they still earn it
-    (fit and member share above the floors); otherwise the name follows what the segment is
-    now, and ``renamed`` says so (``specs``: the catalogue's personas by key). Descriptive
-    names are always recomputed."""
+    """Matched segments keep the previous version's name when they still earn its type (fit
+    and member share above the floors) and no other segment is now called so; otherwise the
+    name follows what the segment is now, and ``renamed`` says so (``specs``: the catalogue's
+    types by key). Descriptive names are always recomputed."""
     table = personas.table.copy()
     by_name = {v["name"]: k for k, v in specs.items()}
-    renamed, kept = [], []
+    group_of = {t: g for g in personas.groups.values() for t in g.types}
+    renamed = []
     for r in matches.itertuples():
         if r.status != "matched":
             continue
@@ -263,21 +339,23 @@ def keep_previous_names(personas: PersonaAssignment, previous_names: dict[int, s
         if key is None or len(i) == 0:
             continue
         i = i[0]
-        now = table.at[i, "name"]
-        if seg in personas.eligible.index and personas.eligible.at[seg, key]:
-            spec = specs[key]
-            table.loc[i, ["persona", "name", "description"]] = [key, old, spec.get("description", "")]
+        now = table.at[i, "segment_name"]
+        taken = set(table["segment_name"].drop(index=i))
+        if (seg in personas.eligible.index and personas.eligible.at[seg, key]
+                and old not in taken):
+            spec, g = specs[key], group_of.get(key)
+            table.loc[i, ["type", "segment_name", "description"]] = [
+                key, old, spec.get("description", "")]
+            if g is not None:
+                table.loc[i, ["persona_key", "persona"]] = [g.key, g.name]
             table.at[i, "actions"] = list(spec.get("actions", []))
             table.at[i, "fit"] = personas.fit_matrix.at[seg, key]
             table.at[i, "member_share"] = personas.member_share.at[seg, key]
-            kept.append(seg)
         elif now != old:
             renamed.append({"segment": seg, "previous_name": old, "name": now,
                             "fit": float(table.at[i, "fit"]),
-                            "message": f"segment {seg} was '{old}' in {version}, now fits "
+                            "message": f"segment {seg} was '{old}' in {version}, now "
                                        f"'{now}' ({float(table.at[i, 'fit']):.2f}); renamed"})
-    dup = table["name"].duplicated(keep=False) & ~table["segment"].isin(kept)
-    table.loc[dup, "name"] = table.loc[dup].apply(lambda r: f"{r['name']} #{r['segment']}", axis=1)
     return dataclasses.replace(personas, table=table, renamed=pd.DataFrame(
         renamed, columns=["segment", "previous_name", "name", "fit", "message"]))
 

@@ -213,6 +213,9 @@ def _value_labellings(buyers: pd.DataFrame, fitted: dict, value: np.ndarray, wha
         ("vip", "VIP / regular / difficult",
          f"By {what}; difficult: many returns or cancellations, late payment, deep discounts "
          "or a loss."),
+        ("bcg", "BCG growth matrix",
+         "Size (net revenue, big at the median) x growth (the repeat buyers' top quarter by "
+         "revenue growth): stars, cash cows, dark horses, dogs."),
     ):
         if name in fitted:
             extra = ({"expected spend": buyers["expected_spend"].to_numpy(float)}

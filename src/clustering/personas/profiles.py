@@ -15,6 +15,45 @@ import pandas as pd
 from clustering.features.preprocess import DEFAULT_LOG_FEATURES, signed_log
 
 
+#: words for a feature above (+) and below (-) the population
+FEATURE_WORDS: dict[str, tuple[str, str]] = {
+    "recency_days": ("long inactive", "recently active"),
+    "frequency": ("frequent", "rare"),
+    "monetary_total": ("high revenue", "low revenue"),
+    "avg_order_value": ("large orders", "small orders"),
+    "tenure_days": ("long-standing", "recently acquired"),
+    "mean_interpurchase_days": ("long purchase cycles", "short purchase cycles"),
+    "revenue_cv_monthly": ("unstable", "stable"),
+    "revenue_growth": ("growing", "shrinking"),
+    "return_rate": ("many returns", "few returns"),
+    "n_categories": ("broad basket", "narrow basket"),
+    "new_product_share": ("new-product buyers", "established products"),
+    "mean_payment_delay": ("late payers", "prompt payers"),
+    "days_since_signup": ("signed up long ago", "signed up recently"),
+    "cycles_missed": ("overdue", "on their rhythm"),
+}
+#: features a customer with one order has only as an imputed value (the days between orders
+#: set to the lookback, growth to +-1): they never name or describe a one-order segment
+NEEDS_REPEAT = {"mean_interpurchase_days", "cycles_missed", "revenue_growth",
+                "revenue_cv_monthly"}
+
+
+def telling(row: pd.Series, min_z: float = 0.0) -> list[tuple[str, float]]:
+    """The features that set a segment (a profile row) apart, largest difference first, as
+    (feature, z); only features with words, and none its members have only as an imputed
+    value (a purchase cycle needs two orders)."""
+    repeat = row.get("median_frequency", 2.0)
+    one_order = pd.notna(repeat) and float(repeat) < 2
+    zs = [(c[2:], float(row[c])) for c in row.index
+          if c.startswith("z_") and c[2:] in FEATURE_WORDS and pd.notna(row[c])
+          and not (one_order and c[2:] in NEEDS_REPEAT) and abs(float(row[c])) >= min_z]
+    return sorted(zs, key=lambda kv: (-abs(kv[1]), kv[0]))
+
+
+def in_words(pairs: list[tuple[str, float]]) -> list[str]:
+    return [FEATURE_WORDS[f][0 if z > 0 else 1] for f, z in pairs]
+
+
 def _comparable(features: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
     """Features on the scale used for comparisons: signed log for heavy-tailed ones."""
     out = features[columns].astype(float).copy()
@@ -48,12 +87,12 @@ def profile_segments(
     sd = comp.std(ddof=0).replace(0, np.nan)
     z = (comp.groupby(labels).mean() - comp.mean()) / sd
     out = out.join(z.add_prefix("z_"))
-    zz = z.fillna(0.0)
-    out["distinguishing"] = [
-        ", ".join(f"{c} {'+' if zz.at[s, c] > 0 else '-'}{abs(zz.at[s, c]):.1f} SD"
-                  for c in zz.loc[s].abs().sort_values(ascending=False).index[:n_distinguishing])
-        for s in out.index
-    ]
+    if "profit_total" in features:
+        profit = features["profit_total"].groupby(labels).sum()
+        total = profit.clip(lower=0).sum()
+        out["profit_share"] = profit / total if total else np.nan
+    out["distinguishing"] = [", ".join(in_words(telling(row, 0.3)[:n_distinguishing]))
+                             or "close to the average customer" for _, row in out.iterrows()]
     return out.reset_index()
 
 

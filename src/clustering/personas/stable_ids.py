@@ -73,15 +73,14 @@ def migration_matrix(before: pd.DataFrame, after: pd.DataFrame, by: str = "segme
     """Customers moving between segments: rows = before, columns = after (counts).
 
     With segment ids in both labellings (ids are kept stable across retrains), customers are
-    compared by id and every id is shown with its current name: a segment that was only
-    renamed stays on the diagonal (see :func:`renamed_segments`), the off-diagonal counts are
-    customers who moved. Without ids, by ``persona``. Customers present in only one labelling
+    compared by id and each side names its segments as its own version did ('3 Loyal
+    customers' before, '3 Loyal customers (large orders)' after: the id says it is the same
+    segment, renamed; :func:`renamed_segments` lists them). Without ids, by ``persona``. Customers present in only one labelling
     appear as "(new customer)" / "(not scored)".
     """
     if by == "segment" and "segment" in before and "segment" in after:
-        names = current_names(after)
-        before = before.assign(_key=_segment_keys(before, names).to_numpy())
-        after = after.assign(_key=_segment_keys(after, names).to_numpy())
+        before = before.assign(_key=_segment_keys(before, current_names(before)).to_numpy())
+        after = after.assign(_key=_segment_keys(after, current_names(after)).to_numpy())
         by = "_key"
     elif by == "segment":
         by = "persona"
@@ -106,9 +105,11 @@ def _by_id(keys) -> list[str]:
 
 
 def current_names(labels: pd.DataFrame) -> dict[int, str]:
-    """Segment id -> the persona name most of its customers carry in ``labels``."""
+    """Segment id -> the name most of its customers carry in ``labels`` (``segment_name``;
+    labels written before the two levels have only ``persona``)."""
     seg = labels.dropna(subset=["segment"])
-    return {int(s): g.mode().iat[0] for s, g in seg.groupby("segment")["persona"]}
+    column = "segment_name" if "segment_name" in labels else "persona"
+    return {int(s): g.mode().iat[0] for s, g in seg.groupby("segment")[column]}
 
 
 def renamed_segments(before: pd.DataFrame, after: pd.DataFrame) -> pd.DataFrame:

@@ -75,7 +75,7 @@ def plot_size_vs_revenue(cards: pd.DataFrame):
     y = np.arange(len(cards))
     ax.barh(y - 0.2, cards["share"] * 100, height=0.4, label="customers %")
     ax.barh(y + 0.2, cards["revenue_share"] * 100, height=0.4, label="revenue %")
-    ax.set_yticks(y, cards["name"])
+    ax.set_yticks(y, cards["segment_name"])
     ax.invert_yaxis()
     ax.set_xlabel("% of total")
     ax.legend()
@@ -96,47 +96,74 @@ def persona_cards(profile: pd.DataFrame, personas: pd.DataFrame,
 
 def fit_sentence(c: pd.Series) -> str:
     """The fit of the name a card carries, in one sentence."""
-    if c.get("persona") is None or pd.isna(c.get("persona")):
-        return (f"No catalogued persona fits (best fit {c['fit']:.2f} of 1), so the name "
-                "describes what sets the segment apart.")
+    if c.get("type") is None or pd.isna(c.get("type")):
+        return (f"No catalogued customer type fits (best fit {c['fit']:.2f} of 1), so the name "
+                "says what sets the segment apart.")
     members = c.get("member_share")
     tail = (f"; {members:.0%} of its customers meet the rules themselves"
             if members is not None and pd.notna(members) else "")
-    return f"Fit {c['fit']:.2f}: how clearly the segment meets the persona's rules (1 = all{tail})."
-
-
-def _distinguishing(text: str) -> str:
-    """'recency_days +1.2 SD, frequency -0.8 SD' in business words."""
-    parts = []
-    for item in str(text or "").split(", "):
-        if " " not in item:
-            continue
-        feature, rest = item.split(" ", 1)
-        word = "higher" if rest.startswith("+") else "lower"
-        parts.append(f"{label(feature)} {word} ({rest.replace('SD', 'std. dev.')})")
-    return "; ".join(parts)
+    return f"Fit {c['fit']:.2f}: how clearly the segment meets its type's rules (1 = all{tail})."
 
 
 def _composition(c: pd.Series, composition: dict[int, dict[str, str]] | None) -> dict[str, str]:
     return (composition or {}).get(int(c["segment"]), {})
 
 
+def _view_columns(view: pd.DataFrame) -> list[tuple[str, str]]:
+    cols = [("customers", "customers"), ("share", "share of customers"),
+            ("revenue_share", "share of revenue")]
+    if "profit_share" in view:
+        cols.append(("profit_share", "share of profit"))
+    return cols
+
+
+def _view_value(r, col: str) -> str:
+    v = getattr(r, col)
+    return f"{v:,}" if col == "customers" else ("" if pd.isna(v) else f"{v:.1%}")
+
+
+def view_markdown(view: pd.DataFrame) -> list[str]:
+    """The marketing view as the report's headline: one row per persona, what to do."""
+    cols = _view_columns(view)
+    lines = ["## Personas: who they are and what to do", "",
+             "| persona | " + " | ".join(t for _, t in cols) + " | what to do | segments |",
+             "|---|" + "---|" * (len(cols) + 2)]
+    lines += [f"| {r.persona} | " + " | ".join(_view_value(r, c) for c, _ in cols)
+              + f" | {r.actions} | {r.segments} |" for r in view.itertuples()]
+    return lines + [""]
+
+
+def view_html(view: pd.DataFrame) -> str:
+    esc = html.escape
+    cols = _view_columns(view)
+    head = "".join(f"<th>{t}</th>" for _, t in cols)
+    rows = "".join(f"<tr><td><b>{esc(r.persona)}</b></td>"
+                   + "".join(f"<td>{_view_value(r, c)}</td>" for c, _ in cols)
+                   + f"<td style='text-align:left'>{esc(r.actions)}</td>"
+                   f"<td class='muted' style='text-align:left'>{esc(r.segments)}</td></tr>"
+                   for r in view.itertuples())
+    return ("<h2>Personas: who they are and what to do</h2><p class='muted'>The level to act "
+            "on: the segments grouped into a few personas, one campaign each, the largest by "
+            f"revenue first.</p><table><tr><th>persona</th>{head}<th>what to do</th>"
+            f"<th>segments</th></tr>{rows}</table>")
+
+
 def render_markdown(cards: pd.DataFrame, title: str, extra: dict[str, int] | None = None,
                     special: dict | None = None, currency: str = "",
                     warnings: list[str] | None = None, view: pd.DataFrame | None = None,
-                    composition: dict | None = None, sections: list[Section] | None = None) -> str:
-    lines = [f"# {title}", ""]
+                    composition: dict | None = None, sections: list[Section] | None = None,
+                    verdict: str | None = None) -> str:
+    lines = [f"# {title}", ""] + ([f"**{verdict}**", ""] if verdict else [])
+    if view is not None and len(view):
+        lines += view_markdown(view)
     if warnings:
         lines += ["**Checks:**", ""] + [f"- {w}" for w in warnings] + [""]
-    if view is not None and len(view):
-        lines += ["## Marketing view (segments with the same persona merged)", "",
-                  "| persona | customers | share | revenue share | segments |", "|---|---|---|---|---|"]
-        lines += [f"| {r.persona} | {r.customers:,} | {r.share:.1%} | {r.revenue_share:.1%} | "
-                  f"{r.segments} |" for r in view.itertuples()] + [""]
+    lines += ["## Segments", ""]
     for _, c in cards.iterrows():
-        lines += [f"## {c['name']}", "",
-                  f"Segment {c['segment']}: {c['size']:,} customers ({c['share']:.1%}), "
-                  f"{c['revenue_share']:.1%} of revenue. {fit_sentence(c)}", "",
+        lines += [f"### {c['segment_name']}", "",
+                  f"Segment {c['segment']}, persona {c['persona']}: {c['size']:,} customers "
+                  f"({c['share']:.1%}), {c['revenue_share']:.1%} of revenue. {fit_sentence(c)}",
+                  "",
                   c["description"], "", "| measure (median) | segment | all customers |",
                   "|---|---|---|"]
         for f in KEY_FEATURES:
@@ -163,7 +190,8 @@ def render_markdown(cards: pd.DataFrame, title: str, extra: dict[str, int] | Non
 def render_html(cards: pd.DataFrame, title: str, figures: list, extra: dict[str, int] | None = None,
                 special: dict | None = None, currency: str = "",
                 warnings: list[str] | None = None, view: pd.DataFrame | None = None,
-                composition: dict | None = None, sections: list[Section] | None = None) -> str:
+                composition: dict | None = None, sections: list[Section] | None = None,
+                verdict: str | None = None) -> str:
     esc = html.escape
     parts = [
         "<!doctype html><html><head><meta charset='utf-8'>",
@@ -175,20 +203,19 @@ def render_html(cards: pd.DataFrame, title: str, figures: list, extra: dict[str,
         ".warn{background:#fff4e5;border:1px solid #f0b46c;border-radius:8px;padding:.5em 1em}",
         "table{border-collapse:collapse;width:100%;font-size:.9em}td,th{padding:2px 6px;"
         "border-bottom:1px solid #eee;text-align:right}td:first-child,th:first-child{text-align:left}",
+        ".verdict{background:#eef5ff;border:1px solid #9cc0ef;border-radius:8px;padding:.5em 1em}",
         "img{max-width:100%}</style></head><body>",
         f"<h1>{esc(title)}</h1>",
     ]
+    if verdict:
+        parts.append(f"<p class='verdict'><b>{esc(verdict)}</b></p>")
+    if view is not None and len(view):
+        parts.append(view_html(view))
     if warnings:
         parts.append("<div class='warn'><b>Checks</b><ul>"
                      + "".join(f"<li>{esc(w)}</li>" for w in warnings) + "</ul></div>")
-    if view is not None and len(view):
-        rows = "".join(f"<tr><td>{esc(r.persona)}</td><td>{r.customers:,}</td><td>{r.share:.1%}"
-                       f"</td><td>{r.revenue_share:.1%}</td><td>{esc(r.segments)}</td></tr>"
-                       for r in view.itertuples())
-        parts.append("<h2>Marketing view</h2><p class='muted'>Segments that carry the same "
-                     "persona, merged: one campaign each.</p><table><tr><th>persona</th>"
-                     f"<th>customers</th><th>share</th><th>revenue share</th><th>segments</th>"
-                     f"</tr>{rows}</table><h2>Segments</h2>")
+    parts.append("<h2>Segments</h2><p class='muted'>The fine level: each segment with its own "
+                 "name, the persona it belongs to and what sets it apart.</p>")
     parts.append("<div class='cards'>")
     for _, c in cards.iterrows():
         rows = "".join(
@@ -198,14 +225,15 @@ def render_html(cards: pd.DataFrame, title: str, figures: list, extra: dict[str,
         mix = "".join(f"<li>{esc(a)}: {esc(m)}</li>" for a, m in _composition(c, composition).items())
         acts = "".join(f"<li>{esc(a)}</li>" for a in c["actions"])
         parts.append(
-            f"<div class='card'><h2>{esc(c['name'])}</h2>"
-            f"<div class='muted'>segment {c['segment']} · {c['size']:,} customers "
+            f"<div class='card'><h2>{esc(c['segment_name'])}</h2>"
+            f"<div class='muted'>persona <b>{esc(str(c['persona']))}</b> · segment "
+            f"{c['segment']} · {c['size']:,} customers "
             f"({c['share']:.1%}) · {c['revenue_share']:.1%} of revenue</div>"
             f"<p>{esc(c['description'])}</p><p class='muted'>{esc(fit_sentence(c))}</p>"
             f"<table><tr><th>median</th><th>segment</th><th>all customers</th></tr>{rows}</table>"
             + (f"<p><b>Made of</b></p><ul class='muted'>{mix}</ul>" if mix else "")
             + (f"<p><b>Actions</b></p><ul>{acts}</ul>" if acts else "")
-            + f"<p class='muted'>Sets it apart: {esc(_distinguishing(c.get('distinguishing')))}"
+            + f"<p class='muted'>Sets it apart: {esc(str(c.get('distinguishing') or ''))}"
             "</p></div>")
     for key, n in (extra or {}).items():
         p = (special or {}).get(key)
@@ -227,13 +255,15 @@ def build_report(profile: pd.DataFrame, personas: pd.DataFrame, population: pd.S
                  currency: str, warnings: list[str] | None = None,
                  view: pd.DataFrame | None = None,
                  composition: dict | None = None,
-                 sections: list[Section] | None = None) -> tuple[str, str]:
+                 sections: list[Section] | None = None,
+                 verdict: str | None = None) -> tuple[str, str]:
     """The persona report as (Markdown, self-contained HTML); ``extra``: customers who are
     not segmented, by special persona (prospects, former); ``warnings``: the guardrails;
     ``view``: the marketing view; ``composition``: per segment, the mix of each attribute;
-    ``sections``: the playbook's parts after the personas (:mod:`clustering.personas.playbook`)."""
+    ``sections``: the playbook's parts after the personas (:mod:`clustering.personas.playbook`);
+    ``verdict``: whether the segments or a baseline separate the hold-out future better."""
     cards = persona_cards(profile, personas, population)
     md = render_markdown(cards, title, extra, special, currency, warnings, view, composition,
-                         sections)
+                         sections, verdict)
     return md, render_html(cards, title, [plot_size_vs_revenue(cards), *figures], extra,
-                           special, currency, warnings, view, composition, sections)
+                           special, currency, warnings, view, composition, sections, verdict)

@@ -17,8 +17,9 @@ def format_summary(result, currency: str = "") -> str:
     cols = {"segment": "segment", "size": "customers", "share": "share",
             "revenue_share": "revenue share"}
     table = p[list(cols)].rename(columns=cols)
-    names = dict(zip(result.personas["segment"], result.personas["name"], strict=True))
-    table.insert(1, "persona", table["segment"].map(names))
+    by_segment = result.personas.set_index("segment")
+    table.insert(1, "segment name", table["segment"].map(by_segment["segment_name"]))
+    table.insert(2, "persona", table["segment"].map(by_segment["persona"]))
     table["share"] = (table["share"] * 100).map("{:.1f}%".format)
     table["revenue share"] = (table["revenue share"] * 100).map("{:.1f}%".format)
     for c in SUMMARY_COLUMNS:
@@ -35,8 +36,12 @@ def format_summary(result, currency: str = "") -> str:
                                            for b, s in result.baselines.items()}
     compare = pd.DataFrame({n: {c: r.get(c, float("nan")) for c in cmp_keys}
                             for n, r in rows.items()}).T.round(3)
+    view = getattr(result, "marketing_view", None)
+    verdict = getattr(result, "verdict", None)
     lines = [
         "",
+        *([verdict, ""] if verdict else []),
+        *(["Personas (what to act on):", _personas(view), ""] if view is not None else []),
         f"Segments ({result.run_name}):",
         table.to_string(index=False),
         "",
@@ -54,6 +59,15 @@ def format_summary(result, currency: str = "") -> str:
         ui_link(result.tracking_uri, result.experiment_id, result.run_id),
     ]
     return "\n".join(lines)
+
+
+def _personas(view: pd.DataFrame) -> str:
+    cols = ["persona", "customers", "share", "revenue_share"] + (
+        ["profit_share"] if "profit_share" in view else [])
+    t = view[cols].copy()
+    for c in cols[2:]:
+        t[c] = (t[c] * 100).map("{:.1f}%".format)
+    return t.rename(columns=lambda c: c.replace("_", " ")).to_string(index=False)
 
 
 def ui_link(tracking_uri: str | None, experiment_id: str, run_id: str) -> str:

@@ -21,7 +21,8 @@ from clustering.spark.stages import write_partitioned
 from clustering.tracking.pyfunc import load_segmentation_model, spark_udf
 from clustering.tracking.registry import model_identity, resolve_model_uri
 
-UDF_RESULT = "segment long, persona string, confidence double, is_outlier boolean"
+UDF_RESULT = ("segment long, segment_name string, persona string, confidence double, "
+              "is_outlier boolean")
 
 
 @dataclass
@@ -69,6 +70,8 @@ def score_on_spark(model_ref: str, sources: DataSources, output: str | Path, eng
     others = frame.where("NOT is_buyer").selectExpr(
         "customer_id", "CASE WHEN is_prospect THEN 'prospect' ELSE 'former' END AS relationship",
         "CAST(NULL AS BIGINT) AS segment",
+        f"CASE WHEN is_prospect THEN {literal(names['prospect'])} "
+        f"ELSE {literal(names['former'])} END AS segment_name",
         f"CASE WHEN is_prospect THEN {literal(names['prospect'])} "
         f"ELSE {literal(names['former'])} END AS persona",
         "CAST(NULL AS DOUBLE) AS confidence", "false AS is_outlier")

@@ -279,21 +279,27 @@ def score_baselines(engine, done: list[str], seg, Xs: np.ndarray, sample: pd.Dat
     return baselines, metrics
 
 
-def write_labels(engine, names: dict[int, str], relationship: dict[str, str], done: list[str],
-                 directory: Path, counts: Counts, say: Say) -> Path:
-    """Every customer's labels, written by Spark as a Parquet folder per persona."""
+def write_labels(engine, personas: PersonaAssignment, relationship: dict[str, str],
+                 done: list[str], directory: Path, counts: Counts, say: Say) -> Path:
+    """Every customer's labels (segment, its name, its persona), written by Spark as a Parquet
+    folder per persona."""
     spark = engine.session
-    persona = " ".join(f"WHEN {s} THEN {literal(n, spark=True)}" for s, n in names.items())
+
+    def by_segment(names: dict[int, str], column: str) -> str:
+        cases = " ".join(f"WHEN {s} THEN {literal(n, spark=True)}" for s, n in names.items())
+        return (f"CASE WHEN f.is_buyer THEN CASE l.segment {cases} ELSE concat('segment ', "
+                f"l.segment) END WHEN f.is_prospect THEN "
+                f"{literal(relationship['prospect'], spark=True)} "
+                f"ELSE {literal(relationship['former'], spark=True)} END AS {column}")
+
     extra = "".join(f", bl.`{c}`" for c in spark.table("baseline_labels").columns
                     if c not in ("customer_id", "none"))
     labels = spark.sql(f"""
         SELECT f.customer_id,
                CASE WHEN f.is_buyer THEN 'current' WHEN f.is_prospect THEN 'prospect'
                     ELSE 'former' END AS relationship,
-               CASE WHEN f.is_buyer THEN CASE l.segment {persona} ELSE concat('segment ',
-                    l.segment) END WHEN f.is_prospect
-                    THEN {literal(relationship["prospect"], spark=True)}
-                    ELSE {literal(relationship["former"], spark=True)} END AS persona,
+               {by_segment(personas.names(), "segment_name")},
+               {by_segment(personas.personas(), "persona")},
                l.confidence, l.is_outlier{extra}, l.segment
         FROM customer_features f JOIN segment_labels l USING (customer_id)
         LEFT JOIN baseline_labels bl USING (customer_id)""")

@@ -11,6 +11,8 @@ from clustering.tracking.pyfunc import (
 )
 from clustering.tracking.registry import (
     CHAMPION,
+    LOWER_IS_BETTER,
+    crown,
     choose_model,
     local_model_notice,
     model_identity,
@@ -38,7 +40,7 @@ from clustering.tracking.runs import (
 from clustering.tracking.store import StoreError, open_store, redact_uri, resolve_tracking_uri
 from clustering.tracking.trust import UntrustedModel, check_trusted
 
-__all__ = ["CHAMPION", "UntrustedModel", "check_trusted", "choose_model", "compare_runs", "ensure_experiment", "flatten",
+__all__ = ["CHAMPION", "LOWER_IS_BETTER", "crown", "UntrustedModel", "check_trusted", "choose_model", "compare_runs", "ensure_experiment", "flatten",
            "git_commit", "latest_run", "load_segmentation_model", "local_model_notice", "log_segmentation_model", "load_table", "log_dataset", "log_environment",
            "log_figure", "log_frame", "log_metrics", "log_params", "log_text", "log_training",
            "model_identity", "model_name_for", "open_store", "StoreError", "previous_model", "previous_version", "promote",

@@ -171,6 +171,29 @@ def promote(name: str, version: str, metric: str, lower_is_better: bool = False,
     return wins
 
 
+#: metrics where lower is better, for every comparison of versions (promote, train, sweep)
+LOWER_IS_BETTER = {"davies_bouldin", "noise_share"}
+
+
+def crown(name: str, version: str, metric: str, say: Callable[[str], None] = print) -> bool:
+    """After `make train` registered ``version``: the dataset's first version becomes its
+    ``champion`` (what score and serve use by default); a later one only when it wins the
+    comparison `make promote` makes, on the same data. Says which way it went."""
+    client = mlflow.MlflowClient()
+    try:
+        client.get_model_version_by_alias(name, CHAMPION)
+    except mlflow.exceptions.MlflowException:
+        client.set_registered_model_alias(name, CHAMPION, version)
+        client.set_model_version_tag(name, version, "promotion", "promoted: the first version")
+        say(f"models:/{name}@{CHAMPION} -> version {version} (the dataset's first version)")
+        return True
+    try:
+        return promote(name, version, metric, metric in LOWER_IS_BETTER, say)
+    except ConfigError as exc:  # not comparable: the champion stays, and the user is told why
+        say(f"champion of '{name}' unchanged: {exc}")
+        return False
+
+
 def _same_data(client, name: str, cand, champ) -> None:
     """Refuse to compare two versions' metrics measured on different data (a model of a
     60-customer extract beat the 200-customer champion on its own silhouette)."""

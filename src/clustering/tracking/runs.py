@@ -27,6 +27,7 @@ from clustering.files import read_frame
 from clustering.personas.profiles import crosstab
 from clustering.tracking.provenance import log_environment
 from clustering.tracking.pyfunc import log_segmentation_model
+from clustering.tracking.registry import crown
 from clustering.tracking.store import open_store, redact_uri
 
 PARAM_VALUE_LIMIT = 6000
@@ -160,7 +161,9 @@ def log_params(params: Mapping[str, Any]) -> None:
 
 
 def log_metrics(metrics: Mapping[str, float], step: int | None = None) -> None:
-    clean = {k: float(v) for k, v in metrics.items() if v is not None and v == v}
+    # rounded for the UI's columns (0.4521585173730521 read as noise); never NaN: a metric
+    # a segmentation does not have is left out, not logged as NaN
+    clean = {k: round(float(v), 4) for k, v in metrics.items() if v is not None and v == v}
     mlflow.log_metrics(clean, step=step)
 
 
@@ -250,6 +253,23 @@ def compare_runs(parent_run_id: str, metrics: list[str]) -> pd.DataFrame:
     return pd.DataFrame({n: {m: r.get(m) for m in metrics} for n, r in rows.items()}).T
 
 
+def description(result) -> str:
+    """The run's description on its MLflow page (Markdown): the verdict, the personas and the
+    deciding metrics, rounded."""
+    m = result.metrics
+    lines = [f"**{result.verdict}**", ""] if result.verdict else []
+    view = result.marketing_view
+    if view is not None and len(view):
+        lines += [f"{len(view)} personas from {int(m.get('k', 0))} segments: " + ", ".join(
+            f"{r.persona} ({r.share:.0%} of customers, {r.revenue_share:.0%} of revenue)"
+            for r in view.itertuples()) + ".", ""]
+    keys = [("future_auc_repeat", "who buys again, hold-out AUC"),
+            ("business_separation", "business separation"), ("silhouette", "silhouette"),
+            ("persona_fit", "persona fit")]
+    lines += [f"- {words}: {m[k]:.3f}" for k, words in keys if k in m and m[k] == m[k]]
+    return "\n".join(lines)
+
+
 def log_training(result, say: Callable[[str], None]) -> None:
     """Record a computed :class:`clustering.result.TrainResult` in the active run: tags,
     metrics, the k curve, tables, plots, the report, the model and the baselines' child runs.
@@ -263,7 +283,8 @@ def log_training(result, say: Callable[[str], None]) -> None:
                      "skipped_features": ",".join(result.skipped) or "none",
                      "personas": "; ".join(f"{s}: {n}" for s, n in seg_names.items()),
                      **({"labels_path": str(result.labels_path)} if result.labels_path else {}),
-                     **result.tags})
+                     **({"verdict": result.verdict} if result.verdict else {}),
+                     "mlflow.note.content": description(result), **result.tags})
     log_metrics(result.metrics)
     if result.stage_seconds:  # a table, not a metric each: the UI's columns stay few
         log_frame(pd.DataFrame({"stage": list(result.stage_seconds),
@@ -302,18 +323,22 @@ def log_training(result, say: Callable[[str], None]) -> None:
         info = log_segmentation_model(result.model, result.input_example, rec.register_as)
         if rec.register_as and info.registered_model_version:
             say(f"registered models:/{rec.register_as}/{info.registered_model_version}")
+            if rec.champion_metric:
+                crown(rec.register_as, str(info.registered_model_version), rec.champion_metric,
+                      say)
 
 
 def _log_segments(result) -> None:
     """Profiles, personas, guardrails, renames, labels and the crosstabs."""
     personas = result.personas
     log_frame(result.profile, "segments/profiles.csv")
-    log_frame(personas.assign(actions=personas["actions"].map("; ".join)), "segments/personas.csv")
+    log_frame(personas.drop(columns=["persona_key"], errors="ignore").assign(
+        actions=personas["actions"].map("; ".join)), "segments/personas.csv")
     log_frame(result.persona_fit_matrix.reset_index(names="segment"),
               "segments/persona_fit_matrix.csv")
     if result.marketing_view is not None:
         log_frame(result.marketing_view, "segments/marketing_view.csv")
-    log_metrics({"n_personas": float(personas.loc[personas["segment"] >= 0, "name"].nunique()),
+    log_metrics({"n_personas": float(personas.loc[personas["segment"] >= 0, "persona"].nunique()),
                  "guardrail_warnings": float(len(result.warnings))})
     if result.warnings:
         log_text("\n".join(result.warnings) + "\n", "segments/guardrails.txt")
