@@ -46,7 +46,7 @@ from clustering.personas.playbook import Playbook, playbook
 from clustering.personas.stable_ids import match_segments
 from clustering.reporting.glossary import column_label
 from clustering.reporting.plots import DRAWING, plot_holdout_comparison, segmentation_figures
-from clustering.reporting.report import build_report
+from clustering.reporting.report import Section, build_report
 from clustering.segmenters import takes_k
 from clustering.segmenters.fitting import Family, Scaling, fit_segmentation, preprocessor_for
 
@@ -355,6 +355,13 @@ def write_report(profile: pd.DataFrame, personas: PersonaAssignment, population:
     """The persona report as (Markdown, HTML), in business words; ``extra``: customers who are
     not segmented (prospects, former)."""
     title = f"Customer personas: {data_name}, {run_name} (snapshot {snapshot_date})"
+    renamed = personas.renamed
+    if renamed is not None and len(renamed):  # said where the marketer reads the names
+        sections = [Section("Renamed since the previous version",
+                            "The same segments (ids kept), named for what they are now:",
+                            renamed[["segment", "previous_name", "name"]].rename(
+                                columns={"previous_name": "was", "name": "now"})),
+                    *(sections or [])]
     with DRAWING:
         return build_report(profile, personas.table, population, title,
                             [figures["plots/profile_heatmap.png"]], extra, special, currency,

@@ -172,7 +172,16 @@ def test_make_train_names_the_planted_types_and_a_retrain_keeps_names_true(setti
     first = train()
     assert first["personas_named_truth"] >= 10, first
     assert first["persona_precision_truth"] >= 0.9, first
+    assert first["n_personas"] <= 7 and first["guardrail_warnings"] == 0, first
     hdbscan = train("model=hdbscan")
     assert hdbscan["persona_precision_truth"] >= 0.9, hdbscan
+    # what serves is what won: champion is the version with the better hold-out score
+    import mlflow
+
+    client = mlflow.MlflowClient()
+    champion = client.get_model_version_by_alias("segmentation-sample", "champion")
+    scores = {v.version: client.get_run(v.run_id).data.metrics["future_auc_repeat"]
+              for v in client.search_model_versions("name = 'segmentation-sample'")}
+    assert len(scores) == 2 and scores[champion.version] == max(scores.values()), scores
     hierarchical = train("model=hierarchical")
     assert hierarchical["persona_precision_truth"] >= 0.8, hierarchical
