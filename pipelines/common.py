@@ -84,3 +84,74 @@ def exit_on_fault(exc: Exception) -> None:
     if fault is None:
         raise exc
     exit_on_user_error(fault)
+
+
+def prepared_argv(argv: list[str], config_name: str) -> list[str]:
+    """The command line as Hydra should see it, or one line and exit 2 for an override it
+    would refuse with a page (a misspelt key or group, with a guess of what was meant).
+
+    ``data.path=...`` without a ``data=`` group means the user's own file: the ``csv`` group
+    (the reader still follows the file's extension: CSV, Excel, Parquet, a folder), where it
+    used to train on the bundled sample without a word."""
+    argv = quote_overrides(argv)
+    keys = [a.split("=", 1)[0].lstrip("+~") for a in argv if "=" in a]
+    if "data.path" in keys and "data" not in keys:
+        argv = ["data=csv", *argv]
+    if any(a in ("-m", "--multirun") or a.startswith("-") for a in argv):
+        return argv  # Hydra's own flags (--help, --cfg, sweeps): Hydra answers
+    overrides = [a for a in argv if "=" in a and not a.split("=", 1)[0].lstrip("+~").startswith(
+        "hydra")]
+    error = _override_error(overrides, config_name)
+    if error is not None:
+        exit_on_user_error(ConfigError(error))
+    return argv
+
+
+def _override_error(overrides: list[str], config_name: str) -> str | None:
+    """What is wrong with ``overrides``, in one line; None when they compose."""
+    from hydra import compose, initialize_config_dir
+    from hydra.errors import ConfigCompositionException, MissingConfigException
+
+    def composed(ovr: list[str]):
+        with initialize_config_dir(config_dir=CONF_DIR, version_base=None):
+            return compose(config_name, overrides=ovr)
+
+    try:
+        composed(overrides)
+        return None
+    except MissingConfigException as exc:
+        return _missing_choice(str(exc), overrides)
+    except ConfigCompositionException as exc:
+        text = str(exc)
+        bad = next((o for o in overrides if f"'{o.split('=', 1)[0].lstrip('+~')}'" in text), None)
+        if bad is None or "Could not override" not in text:
+            return f"cannot use the overrides: {text.splitlines()[0]}"
+        key = bad.split("=", 1)[0].lstrip("+~")
+        parent, _, leaf = key.rpartition(".")
+        try:
+            node = composed([o for o in overrides if o != bad])
+            node = OmegaConf.select(node, parent) if parent else node
+            valid = [str(k) for k in node.keys()] if isinstance(node, DictConfig) else []
+        except Exception:  # noqa: BLE001 - the other overrides fail too: say what we know
+            valid = []
+        close = difflib.get_close_matches(leaf, valid, n=1, cutoff=0.5)
+        guess = f" Did you mean {parent + '.' if parent else ''}{close[0]}?" if close else ""
+        here = f" The settings of {parent or 'the run'}: {', '.join(valid)}." if valid else ""
+        return f"{key} is not a setting.{guess}{here}"
+    except Exception:  # noqa: BLE001 - anything else: Hydra says it in its own words
+        return None
+
+
+def _missing_choice(text: str, overrides: list[str]) -> str:
+    """'model=kmean': the group's choices, the closest first."""
+    import re
+
+    m = re.search(r"Could not find '([^']+)/([^']+)'", text)
+    if not m:
+        return text.splitlines()[0]
+    group, name = m.group(1), m.group(2)
+    choices = sorted(p.stem for p in (Path(CONF_DIR) / group).glob("*.yaml"))
+    close = difflib.get_close_matches(name, choices, n=1, cutoff=0.5)
+    guess = f" Did you mean {group}={close[0]}?" if close else ""
+    return (f"{group}={name}: there is no such {group}.{guess} The choices: "
+            f"{', '.join(choices)}.")

@@ -44,7 +44,7 @@ from pipelines.common import (  # noqa: E402
     CONF_DIR,
     exit_on_fault,
     exit_on_user_error,
-    quote_overrides,
+    prepared_argv,
     to_settings,
 )
 
@@ -166,5 +166,5 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
-    sys.argv[1:] = quote_overrides(sys.argv[1:])
+    sys.argv[1:] = prepared_argv(sys.argv[1:], "score")
     main()

@@ -25,7 +25,7 @@ from pipelines.common import (  # noqa: E402
     CONF_DIR,
     exit_on_fault,
     exit_on_user_error,
-    quote_overrides,
+    prepared_argv,
     to_settings,
 )
 
@@ -49,5 +49,5 @@ def main(cfg: DictConfig) -> float:
 
 
 if __name__ == "__main__":
-    sys.argv[1:] = quote_overrides(sys.argv[1:])
+    sys.argv[1:] = prepared_argv(sys.argv[1:], "train")
     main()

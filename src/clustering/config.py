@@ -279,6 +279,25 @@ def _check_distributed(cfg: TrainConfig) -> None:
         raise ConfigError(f"engine.sample_rows must be at least 1000, got {cfg.engine.sample_rows}")
 
 
+def near_names(path: Path) -> str:
+    """'; did you mean ...?' with the files beside a missing ``path`` whose names are close
+    ('Umsatzexport 2024.csv' for 'Umsatzexport2024.csv'), or the folder that does not exist."""
+    import difflib
+
+    folder = path.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if folder != path.parent:
+        return f" (there is no folder {path.parent}; {folder} exists)"
+    names = [f.name for f in folder.iterdir()] if folder.is_dir() else []
+    key = path.name.lower().replace(" ", "")
+    by_key = {n.lower().replace(" ", ""): n for n in names}
+    close = difflib.get_close_matches(key, list(by_key), n=2, cutoff=0.6)
+    if not close:
+        return f" (in {folder}: {len(names)} entries, none with a close name)" if names else ""
+    return f"; did you mean {' or '.join(repr(str(folder / by_key[c])) for c in close)}?"
+
+
 def validate_config(cfg: TrainConfig) -> None:
     """Cheap checks that fail in one line before any work starts."""
     from clustering.baselines import BASELINES
@@ -336,7 +355,7 @@ def validate_config(cfg: TrainConfig) -> None:
         for key in ("path", "customers_path", "events_path"):
             p = getattr(cfg.data, key)
             if p and not any(c in p for c in "*?[") and not Path(p).exists():
-                raise ConfigError(f"data.{key}: '{p}' does not exist")
+                raise ConfigError(f"data.{key}: '{p}' does not exist{near_names(Path(p))}")
     unknown = [b for b in cfg.baselines.enabled if b not in BASELINES]
     if unknown:
         raise ConfigError(f"unknown baselines.enabled {unknown}; choose from {sorted(BASELINES)}")

@@ -135,6 +135,23 @@ def test_train_and_score_on_postgres_with_artifacts_on_the_server(team_server, t
     assert out.exists() and out.read_text().count("\n") > 1000
 
 
+def test_a_wrong_or_missing_password_is_one_line_naming_the_user(team_server, tmp_path):
+    """`make score` said the model does not exist and `make train` printed a 40-line traceback
+    ending in the 401."""
+    wrong = {**_client_env(team_server), "MLFLOW_TRACKING_PASSWORD": "not-it"}
+    r = _make("train", f"mlflow=server paths.reports_dir={tmp_path} {SMALL[0]}", wrong)
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr[-2000:]
+    assert "refused the sign-in of user 'admin' (HTTP 401): set MLFLOW_TRACKING_USERNAME and " \
+           "MLFLOW_TRACKING_PASSWORD" in r.stderr
+    anonymous = {k: v for k, v in _client_env(team_server).items()
+                 if k not in ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD")}
+    r = _make("score", f"paths.data_dir={team_server['data']} {SMALL[0]} "
+              f"output={tmp_path / 'l.csv'}", anonymous)
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr[-2000:]
+    assert "needs a sign-in, and none is given (HTTP 401)" in r.stderr
+    assert len([ln for ln in r.stderr.splitlines() if ln.strip() and "make:" not in ln]) == 1
+
+
 def _member(team_server, name: str) -> dict[str, str]:
     """A team member the admin signs up; the environment of their commands."""
     password = secrets.token_urlsafe(12)

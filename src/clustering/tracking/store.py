@@ -89,8 +89,32 @@ def _check_server(uri: str, timeout: float) -> None:
     try:
         urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=timeout).close()
     except urllib.error.HTTPError:
-        return  # it answers (a proxy may guard /health): the requests themselves will tell
+        pass  # it answers (a proxy may guard /health): the sign-in below tells
     except (urllib.error.URLError, OSError) as exc:
         reason = getattr(exc, "reason", exc)
         raise StoreError(f"the MLflow tracking server {redact_uri(uri)} does not answer "
                          f"({reason}): start it (make server) or fix MLFLOW_TRACKING_URI") from None
+    _check_sign_in(uri, timeout)
+
+
+def _check_sign_in(uri: str, timeout: float) -> None:
+    """One line when the server refuses this user: a wrong or missing password made `make
+    score` say the model does not exist and `make train` end in a 40-line traceback."""
+    from mlflow.utils.credentials import get_default_host_creds
+    from mlflow.utils.rest_utils import http_request
+
+    creds = get_default_host_creds(uri)
+    try:
+        r = http_request(creds, "/api/2.0/mlflow/experiments/search", "GET",
+                         params={"max_results": 1}, max_retries=0, timeout=timeout,
+                         raise_on_status=False)
+    except Exception:  # noqa: BLE001 - unreachable was checked: let the real requests tell
+        return
+    if r.status_code in (401, 403):
+        user = creds.username or os.environ.get("MLFLOW_TRACKING_USERNAME")
+        who = (f"refused the sign-in of user '{user}'" if user
+               else "needs a sign-in, and none is given")
+        raise StoreError(f"the MLflow tracking server {redact_uri(uri)} {who} (HTTP "
+                         f"{r.status_code}): set MLFLOW_TRACKING_USERNAME and "
+                         "MLFLOW_TRACKING_PASSWORD to your user and its password (ask the "
+                         "server's admin for one)")
