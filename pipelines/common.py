@@ -94,6 +94,8 @@ def prepared_argv(argv: list[str], config_name: str) -> list[str]:
     (the reader still follows the file's extension: CSV, Excel, Parquet, a folder), where it
     used to train on the bundled sample without a word."""
     argv = quote_overrides(argv)
+    if config_name == "train":
+        argv = ["verbose=true" if a in ("--verbose", "-v") else a for a in argv]
     keys = [a.split("=", 1)[0].lstrip("+~") for a in argv if "=" in a]
     if "data.path" in keys and "data" not in keys:
         argv = ["data=csv", *argv]

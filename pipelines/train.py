@@ -39,7 +39,7 @@ def train(cfg: DictConfig) -> float:
         exit_on_user_error(exc)
     except Exception as exc:  # noqa: BLE001 - a full disk, a read-only store: one line
         exit_on_fault(exc)
-    print(format_summary(result), flush=True)
+    print(format_summary(result, verbose=settings.verbose), flush=True)
     return result.metrics.get("silhouette", float("nan"))
 
 

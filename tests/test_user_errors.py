@@ -64,3 +64,17 @@ def test_data_path_without_data_csv_reads_that_file(tmp_path):
     assert r.returncode == 0, r.stderr[-2000:]
     assert f"transaction file(s): {tmp_path / 'shop.csv'}" in r.stdout
     assert "segmentation-shop" in r.stdout
+
+
+@pytest.mark.slow
+def test_the_default_train_prints_at_most_forty_lines(tmp_path):
+    """Quiet by default: a line per stage with its time, the verdict, the personas and where
+    to look; no library chatter (it printed ~100 lines); --verbose for the rest."""
+    r = _make("train", f"paths.reports_dir={tmp_path / 'reports'}", tmp_path)
+    assert r.returncode == 0, r.stderr[-2000:]
+    lines = [ln for ln in (r.stdout + r.stderr).splitlines() if ln.strip()]
+    assert len(lines) <= 40, "\n".join(lines)
+    text = "\n".join(lines)
+    assert "separate who buys again better" in text and "Personas (what to act on):" in text
+    assert "Persona report: " in text and "INFO" not in text and "CloudPickle" not in text
+    assert sum(ln.startswith("[") and ln.rstrip().endswith("s)") for ln in lines) >= 10

@@ -227,6 +227,7 @@ class EngineConfig:
 class TrainConfig:
     seed: int = MISSING
     threads: int | None = MISSING
+    verbose: bool = MISSING  # every stage's details and the full summary (--verbose)
     paths: PathsConfig = field(default_factory=PathsConfig)
     engine: EngineConfig = field(default_factory=EngineConfig)
     data: DataConfig = field(default_factory=DataConfig)

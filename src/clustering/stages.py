@@ -354,7 +354,10 @@ def write_report(profile: pd.DataFrame, personas: PersonaAssignment, population:
                  currency: str) -> tuple[str, str]:
     """The persona report as (Markdown, HTML), in business words; ``extra``: customers who are
     not segmented (prospects, former)."""
-    title = f"Customer personas: {data_name}, {run_name} (snapshot {snapshot_date})"
+    segments = int((profile["segment"] >= 0).sum())
+    title = (f"Customer personas of {data_name} as of {snapshot_date}: "
+             f"{personas.table.loc[personas.table['segment'] >= 0, 'persona'].nunique()} "
+             f"personas from {segments} segments (run {run_name})")
     renamed = personas.renamed
     if renamed is not None and len(renamed):  # said where the marketer reads the names
         sections = [Section("Renamed since the previous version",

@@ -55,7 +55,9 @@ RESULT = ("features", "sample", "sf", "playbook", "future", "eval_metrics", "seg
 def run_training(cfg: TrainConfig, resolved: dict[str, Any] | None = None,
                  console: Console | None = None) -> TrainResult:
     """Train one segmentation and record it in MLflow; ``resolved`` is the config to log."""
-    console, started = console or Console(), time.perf_counter()
+    console, started = console or Console(verbose=cfg.verbose), time.perf_counter()
+    if not cfg.verbose:
+        quiet_libraries()
     validate_config(cfg)
     distributed = cfg.engine.name == "spark" and cfg.engine.distributed
     check_writable(cfg.paths.reports_dir, "paths.reports_dir")
@@ -85,8 +87,9 @@ def run_training(cfg: TrainConfig, resolved: dict[str, Any] | None = None,
                                  include=list(cfg.features.include), threads=cfg.threads,
                                  snapshot_date=cfg.features.snapshot_date,
                                  data_dir=cfg.paths.data_dir)
-            for line in engine.loaded.describe():
-                console.detail(line)
+            for line in engine.loaded.describe():  # the files and the checks, always
+                (console.note if line.startswith(("1 transaction", "checks:", "warning:"))
+                 or " transaction file(s)" in line else console.detail)(line)
             digest = digest_files(engine.loaded.files + engine.loaded.customer_files)
         try:
             graph = (_distributed_stages if distributed else _local_stages)(cfg, sources,
@@ -117,6 +120,15 @@ def run_training(cfg: TrainConfig, resolved: dict[str, Any] | None = None,
             engine.close()
     console.timings["total"] = time.perf_counter() - started  # wall: stages overlap
     return result
+
+
+def quiet_libraries() -> None:
+    """No library chatter a user cannot act on: MLflow's table-creation INFO lines and its
+    artifact progress bars (--verbose keeps them)."""
+    import logging
+
+    logging.getLogger("mlflow").setLevel(logging.WARNING)
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
 
 def stage_workers(threads: int | None) -> int:

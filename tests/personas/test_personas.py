@@ -167,13 +167,16 @@ def test_make_train_names_the_planted_types_and_a_retrain_keeps_names_true(setti
 
     def train(*overrides):
         settings, resolved = settings_for("baselines.log_runs=false", *overrides)
-        return run_training(settings, resolved=resolved).metrics
+        return run_training(settings, resolved=resolved)
 
-    first = train()
+    result = train()
+    first = result.metrics
     assert first["personas_named_truth"] >= 10, first
     assert first["persona_precision_truth"] >= 0.9, first
-    assert first["n_personas"] <= 7 and first["guardrail_warnings"] == 0, first
-    hdbscan = train("model=hdbscan")
+    # the marketer's level: at most 7 personas, unique names, no guardrail broken
+    assert result.personas["persona"].nunique() <= 7 and result.warnings == [], result.warnings
+    assert result.personas["segment_name"].is_unique
+    hdbscan = train("model=hdbscan").metrics
     assert hdbscan["persona_precision_truth"] >= 0.9, hdbscan
     # what serves is what won: champion is the version with the better hold-out score
     import mlflow
@@ -183,5 +186,5 @@ def test_make_train_names_the_planted_types_and_a_retrain_keeps_names_true(setti
     scores = {v.version: client.get_run(v.run_id).data.metrics["future_auc_repeat"]
               for v in client.search_model_versions("name = 'segmentation-sample'")}
     assert len(scores) == 2 and scores[champion.version] == max(scores.values()), scores
-    hierarchical = train("model=hierarchical")
+    hierarchical = train("model=hierarchical").metrics
     assert hierarchical["persona_precision_truth"] >= 0.8, hierarchical

@@ -203,18 +203,26 @@ def render_html(cards: pd.DataFrame, title: str, figures: list, extra: dict[str,
         ".warn{background:#fff4e5;border:1px solid #f0b46c;border-radius:8px;padding:.5em 1em}",
         "table{border-collapse:collapse;width:100%;font-size:.9em}td,th{padding:2px 6px;"
         "border-bottom:1px solid #eee;text-align:right}td:first-child,th:first-child{text-align:left}",
+        ".toc{font-size:.9em;margin:.5em 0 1em}.toc a{color:#1f5fa8}",
         ".verdict{background:#eef5ff;border:1px solid #9cc0ef;border-radius:8px;padding:.5em 1em}",
         "img{max-width:100%}</style></head><body>",
         f"<h1>{esc(title)}</h1>",
     ]
     if verdict:
         parts.append(f"<p class='verdict'><b>{esc(verdict)}</b></p>")
+    contents = ([("personas", "Personas: who they are and what to do")]
+                if view is not None and len(view) else [])
+    contents += [("checks", "Checks")] if warnings else []
+    contents += [("segments", "Segments"), ("charts", "Charts")]
+    contents += [(f"s{i}", sec.title) for i, sec in enumerate(sections or [])]
+    parts.append("<nav class='toc'><b>Contents</b>: " + " · ".join(
+        f"<a href='#{a}'>{esc(t)}</a>" for a, t in contents) + "</nav>")
     if view is not None and len(view):
-        parts.append(view_html(view))
+        parts.append(view_html(view).replace("<h2>", "<h2 id='personas'>", 1))
     if warnings:
-        parts.append("<div class='warn'><b>Checks</b><ul>"
+        parts.append("<div class='warn' id='checks'><b>Checks</b><ul>"
                      + "".join(f"<li>{esc(w)}</li>" for w in warnings) + "</ul></div>")
-    parts.append("<h2>Segments</h2><p class='muted'>The fine level: each segment with its own "
+    parts.append("<h2 id='segments'>Segments</h2><p class='muted'>The fine level: each segment with its own "
                  "name, the persona it belongs to and what sets it apart.</p>")
     parts.append("<div class='cards'>")
     for _, c in cards.iterrows():
@@ -243,9 +251,11 @@ def render_html(cards: pd.DataFrame, title: str, figures: list, extra: dict[str,
                          f"customers (not segmented)</div><p>{esc(p.get('description', ''))}</p>"
                          f"<ul>{acts}</ul></div>")
     parts.append("</div>")
+    parts.append("<h2 id='charts'>Charts</h2>")
     for fig in figures:
         parts.append(f"<p><img alt='chart' src='data:image/png;base64,{_png(fig)}'></p>")
-    parts += [section_html(sec) for sec in sections or []]
+    parts += [section_html(sec).replace("<h2>", f"<h2 id='s{i}'>", 1)
+              for i, sec in enumerate(sections or [])]
     parts.append("</body></html>")
     return "\n".join(parts)
 

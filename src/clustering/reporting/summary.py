@@ -11,8 +11,9 @@ from clustering.tracking import redact_uri
 SUMMARY_COLUMNS = ["recency_days", "frequency", "monetary_total", "avg_order_value"]
 
 
-def format_summary(result, currency: str = "") -> str:
-    """The end-of-run console summary: segments table, metrics, where to look."""
+def format_summary(result, currency: str = "", verbose: bool = True) -> str:
+    """The end-of-run console summary: the verdict, the personas, metrics, where to look; with
+    ``verbose`` the segments and the baselines side by side too."""
     p = result.profile.copy()
     cols = {"segment": "segment", "size": "customers", "share": "share",
             "revenue_share": "revenue share"}
@@ -38,18 +39,18 @@ def format_summary(result, currency: str = "") -> str:
                             for n, r in rows.items()}).T.round(3)
     view = getattr(result, "marketing_view", None)
     verdict = getattr(result, "verdict", None)
+    detail = [f"Segments ({result.run_name}):", table.to_string(index=False), "",
+              f"Metrics: {metrics}", "",
+              "Side by side (same metrics; future_* = hold-out validation):",
+              compare.to_string(), ""] if verbose else [
+        f"{int(result.metrics.get('k', len(table)))} segments ({result.run_name}); "
+        + "  ".join(f"{k}={result.metrics[k]:.3f}" for k in ("future_auc_repeat", "silhouette")
+                    if k in result.metrics) + " (--verbose: segments, baselines)", ""]
     lines = [
         "",
         *([verdict, ""] if verdict else []),
         *(["Personas (what to act on):", _personas(view), ""] if view is not None else []),
-        f"Segments ({result.run_name}):",
-        table.to_string(index=False),
-        "",
-        f"Metrics: {metrics}",
-        "",
-        "Side by side (same metrics; future_* = hold-out validation):",
-        compare.to_string(),
-        "",
+        *detail,
         *([f"Checks ({len(result.warnings)}):", *[f"  - {w}" for w in result.warnings], ""]
           if result.warnings else []),
         *([f"Renamed: {m}" for m in result.renamed["message"]] + [""]

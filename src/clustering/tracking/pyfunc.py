@@ -3,6 +3,10 @@ logging it with its code and requirements, and loading it back from a run or the
 
 from __future__ import annotations
 
+import contextlib
+import io
+import logging
+import sys
 import tempfile
 import threading
 import warnings
@@ -122,13 +126,43 @@ def warm_requirement_check() -> threading.Thread:
     return thread
 
 
+#: what MLflow prints on every training that says nothing the run does not say itself: the
+#: wrapper is pickled on purpose, and the run prints its registered version and the champion
+_CHATTER = ("Successfully registered model", "Created version '", "CloudPickle")
+
+
+class _NoChatter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not any(c in record.getMessage() for c in _CHATTER)
+
+
+@contextlib.contextmanager
+def _said_once():
+    """MLflow's lines of :data:`_CHATTER` dropped; anything else it prints passes."""
+    captured, chatter = io.StringIO(), _NoChatter()
+    loggers = [logging.getLogger(n) for n in ("mlflow.pyfunc", "mlflow.tracking._model_registry."
+                                                               "fluent", "mlflow.models.model")]
+    for lg in loggers:
+        lg.addFilter(chatter)
+    try:
+        with contextlib.redirect_stderr(captured):
+            yield
+    finally:
+        for lg in loggers:
+            lg.removeFilter(chatter)
+        rest = [ln for ln in captured.getvalue().splitlines()
+                if ln.strip() and not any(c in ln for c in _CHATTER)]
+        if rest:
+            print("\n".join(rest), file=sys.stderr, flush=True)
+
+
 def log_segmentation_model(model, input_example: pd.DataFrame, registered_name: str | None = None):
     """Log the segmentation as a pyfunc model (code shipped with it, explicit requirements,
     signature and input example); register it under ``registered_name`` when given."""
     from mlflow.models import infer_signature
 
     package = Path(__file__).resolve().parents[1]
-    with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
+    with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings(), _said_once():
         # MLflow hints on every training that integer columns cannot hold missing values
         warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer")
         path = save_for_mlflow(model, Path(tmp))
