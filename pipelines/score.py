@@ -33,6 +33,7 @@ from clustering.files import (  # noqa: E402
     read_frame,
     write_frame,
 )
+from clustering.inputs.dialect import delimiter_of  # noqa: E402
 from clustering.inputs.sources import resolve_files, sources_for  # noqa: E402
 from clustering.personas.stable_ids import (  # noqa: E402
     migration_matrix,
@@ -53,7 +54,12 @@ def run(cfg: ScoreConfig) -> pd.DataFrame:
     tracking.open_store(tracking.resolve_tracking_uri(cfg.tracking_uri, cfg.paths.root))
     check_writable(Path(cfg.output).parent, "output", cfg.output)
     if cfg.engine.name != "spark" and Path(cfg.output).suffix.lower() not in TABLE_SUFFIXES:
-        raise ConfigError(f"output='{cfg.output}': use a .parquet or .csv file name")
+        raise ConfigError(f"output='{cfg.output}': use a .parquet, .csv or .xlsx file name")
+    if cfg.output_decimal not in (None, ".", ","):
+        raise ConfigError(f"output_decimal must be '.' or ',' (or null: as the input), got "
+                          f"'{cfg.output_decimal}'")
+    if cfg.output_delimiter:
+        cfg = dataclasses.replace(cfg, output_delimiter=delimiter_of(cfg.output_delimiter))
     if cfg.input_kind not in ("transactions", "features"):
         raise ConfigError(f"input_kind must be transactions or features, got '{cfg.input_kind}'")
     if cfg.previous and not Path(cfg.previous).is_file():
@@ -89,7 +95,8 @@ def run(cfg: ScoreConfig) -> pd.DataFrame:
         print(f"  {line}")
     if result.quarantine_path is not None:
         print(f"  quarantined rows with reasons: {result.quarantine_path}")
-    out = write_labels(result.labels, cfg.output)
+    out = write_labels(result.labels, cfg.output, cfg.output_delimiter or result.delimiter,
+                       cfg.output_decimal or result.decimal)
     print(f"Scored {len(result.labels):,} customers with {result.model_name} "
           f"version {result.model_version or '-'}"
           + (f" as of {result.snapshot_date}" if result.snapshot_date else "") + f" -> {out}")

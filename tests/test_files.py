@@ -28,3 +28,30 @@ def test_a_failed_write_leaves_neither_the_file_nor_a_temporary(tmp_path):
 def test_an_unknown_table_extension_is_refused(tmp_path):
     with pytest.raises(DataError, match=r"use a .parquet or .csv file name"):
         write_frame(pd.DataFrame({"a": [1]}), tmp_path / "labels.xlsx")
+
+
+def test_labels_are_written_in_the_users_format_and_read_back(tmp_path):
+    """A European export's labels: ';' and decimal commas (German Excel showed one column),
+    numbers rounded; an .xlsx workbook opens as a table; each reads back the same."""
+    import pandas as pd
+
+    from clustering.files import read_frame, write_frame
+
+    labels = pd.DataFrame({"customer_id": ["000123", "000124"], "segment": pd.array([3, None], "Int64"),
+                           "persona": ["Key customers", "Prospects"],
+                           "confidence": [0.4521585173730521, float("nan")],
+                           "is_outlier": [False, True],
+                           "snapshot_date": pd.to_datetime(["2025-01-01", "2025-01-01"])})
+    write_frame(labels, tmp_path / "l.csv", delimiter=",", decimal=",")
+    text = (tmp_path / "l.csv").read_text()
+    assert text.splitlines()[0] == "customer_id;segment;persona;confidence;is_outlier;snapshot_date"
+    assert text.splitlines()[1].startswith("000123;3;Key customers;0,4522;False;2025-01-01")
+    back = read_frame(tmp_path / "l.csv")
+    assert back["customer_id"].tolist() == ["000123", "000124"]
+    assert back["confidence"].iloc[0] == 0.4522
+    write_frame(labels, tmp_path / "l.xlsx")
+    book = read_frame(tmp_path / "l.xlsx")
+    assert book["customer_id"].tolist() == ["000123", "000124"]
+    assert book["persona"].tolist() == ["Key customers", "Prospects"]
+    assert book["confidence"].iloc[0] == 0.4522 and pd.isna(book["confidence"].iloc[1])
+    assert book["segment"].iloc[0] == 3

@@ -61,7 +61,14 @@ def test_the_european_erp_example_trains_and_scores_as_written(tmp_path):
     assert "numbers: decimal comma" in r.stdout
     assert "dates: read as '%d.%m.%Y'" in r.stdout
     assert "junk_line 3" in r.stdout  # the footer, counted, not a reason to stop
-    labels = pd.read_csv(tmp_path / "erp_labels.csv", dtype={"customer_id": str})
+    # the labels come back in the export's own dialect: ';' and decimal commas, so a German
+    # Excel opens them as a table; numbers rounded
+    text = (tmp_path / "erp_labels.csv").read_text()
+    assert text.splitlines()[0].startswith("customer_id;relationship;segment;segment_name;")
+    assert re.search(r";0,\d{1,4};", text) and not re.search(r"\d\.\d{5,}", text)
+    labels = pd.read_csv(tmp_path / "erp_labels.csv", dtype={"customer_id": str}, sep=";",
+                         decimal=",")
+    assert labels["confidence"].dropna().between(0, 1).all()
     buyers = set(de["Kundennummer"])
     assert set(labels["customer_id"]) <= buyers  # leading zeros kept, no footer "customers"
     assert len(labels) == len(buyers)

@@ -251,6 +251,8 @@ class ScoreConfig:
     input_kind: str = MISSING  # transactions | features
     id_column: str = MISSING
     output: str = MISSING
+    output_delimiter: str | None = MISSING  # CSV: null = the scored transactions' delimiter
+    output_decimal: str | None = MISSING  # CSV: null = their decimal mark
     snapshot_date: str | None = MISSING
     previous: str | None = MISSING
     tracking_uri: str | None = MISSING

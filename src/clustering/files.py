@@ -14,7 +14,7 @@ import pyarrow.parquet as pq
 
 from clustering.errors import ConfigError, DataError
 
-TABLE_SUFFIXES = (".parquet", ".pq", ".csv")
+TABLE_SUFFIXES = (".parquet", ".pq", ".csv", ".xlsx")
 
 
 def check_name(name: str | None, setting: str) -> None:
@@ -86,32 +86,69 @@ def plain_text(table: pa.Table) -> pa.Table:
                                  if pa.types.is_dictionary(f.type) else f for f in table.schema]))
 
 
-def write_frame(df: pd.DataFrame | pa.Table, path: str | Path) -> Path:
-    """Parquet or CSV by extension, atomically; an Arrow table is written without going
-    through pandas."""
+def write_frame(df: pd.DataFrame | pa.Table, path: str | Path, delimiter: str = ",",
+                decimal: str = ".") -> Path:
+    """Parquet, CSV or an Excel workbook by extension, atomically; an Arrow table is written
+    without going through pandas. A CSV is written in ``delimiter`` and ``decimal`` (a German
+    Excel shows a ',' file as one column; with a decimal comma the delimiter is ';'), its
+    numbers rounded to 4 decimals (0.4521585173730521 was noise)."""
     path = Path(path)
-    if path.suffix.lower() not in TABLE_SUFFIXES:
-        raise DataError(f"output '{path}': use a .parquet or .csv file name")
-    csv = path.suffix.lower() == ".csv"
+    suffix = path.suffix.lower()
+    if suffix not in TABLE_SUFFIXES:
+        raise DataError(f"output '{path}': use a .parquet, .csv or .xlsx file name")
+    if decimal == "," and delimiter == ",":
+        delimiter = ";"
     with atomic_path(path) as tmp:
-        if isinstance(df, pa.Table) and not csv:
+        if isinstance(df, pa.Table) and suffix not in (".csv", ".xlsx"):
             pq.write_table(plain_text(df), tmp)
-        elif isinstance(df, pa.Table):
-            plain_text(df).to_pandas().to_csv(tmp, index=False)
-        elif csv:
-            df.to_csv(tmp, index=False)
+            return path
+        if isinstance(df, pa.Table):
+            df = plain_text(df).to_pandas()
+        if suffix == ".csv":
+            _rounded(df).to_csv(tmp, index=False, sep=delimiter, decimal=decimal)
+        elif suffix == ".xlsx":
+            _to_excel(df, tmp)
         else:
             df.to_parquet(tmp, index=False)
     return path
 
 
+def _rounded(df: pd.DataFrame, decimals: int = 4) -> pd.DataFrame:
+    """The float columns rounded (for people: CSV and Excel; Parquet keeps every digit)."""
+    floats = [c for c in df.columns if pd.api.types.is_float_dtype(df[c])]
+    return df.round(dict.fromkeys(floats, decimals)) if floats else df.copy()
+
+
+def _to_excel(df: pd.DataFrame, tmp: Path) -> None:
+    """A workbook Excel opens as a table: typed numbers, dates without time zones, text as
+    text (pandas' nullable types and Arrow strings as plain values)."""
+    out = _rounded(df)
+    for c in out.columns:
+        if isinstance(out[c].dtype, pd.DatetimeTZDtype):
+            out[c] = out[c].dt.tz_localize(None)
+        elif not pd.api.types.is_numeric_dtype(out[c]) or pd.api.types.is_bool_dtype(out[c]):
+            out[c] = out[c].astype(object).where(out[c].notna(), None)
+        else:
+            out[c] = out[c].astype(float) if out[c].hasnans else out[c]
+    with pd.ExcelWriter(tmp, engine="openpyxl") as writer:
+        out.to_excel(writer, index=False, sheet_name="labels")
+
+
 def read_frame(path: str | Path, ids: tuple[str, ...] = ("customer_id",)) -> pd.DataFrame:
-    """A Parquet (``.parquet``, ``.pq``) or otherwise CSV file as a DataFrame; the ``ids``
-    columns of a CSV are read as text, so "000001" stays "000001"."""
+    """A Parquet (``.parquet``, ``.pq``), Excel (``.xlsx``) or otherwise CSV file as a
+    DataFrame; a CSV in ';' with decimal commas (as the labels are written for European
+    exports) is read as such; the ``ids`` columns are read as text, so "000001" stays."""
     path = Path(path)
-    if path.suffix.lower() in (".parquet", ".pq"):
+    suffix = path.suffix.lower()
+    if suffix in (".parquet", ".pq"):
         return pd.read_parquet(path)
-    return pd.read_csv(path, dtype={c: str for c in ids})
+    if suffix == ".xlsx":
+        return pd.read_excel(path, engine="calamine", dtype={c: str for c in ids})
+    with open(path, encoding="utf-8-sig", errors="replace") as f:
+        header = f.readline()
+    european = header.count(";") > header.count(",")
+    return pd.read_csv(path, dtype={c: str for c in ids}, sep=";" if european else ",",
+                       decimal="," if european else ".")
 
 
 def digest_files(files: list[str], chunk: int = 1 << 20) -> str:

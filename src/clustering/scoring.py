@@ -37,6 +37,8 @@ class ScoreResult:
     model_version: str = ""
     notes: list[str] = field(default_factory=list)  # what the data checks said, as in training
     quarantine_path: Path | None = None
+    delimiter: str = ","  # how the scored transactions were written: the labels CSV follows
+    decimal: str = "."
 
 
 def score_features(model: SegmentationModel, features: pd.DataFrame,
@@ -77,9 +79,11 @@ def score_transactions(model: SegmentationModel, engine: Engine,
     return score_features(model, fr.table), not_segmented, fr.snapshot_date
 
 
-def write_labels(labels: pd.DataFrame, path: str | Path) -> Path:
-    """Parquet or CSV by extension, via a temporary file and an atomic rename."""
-    return write_frame(labels, path)
+def write_labels(labels: pd.DataFrame, path: str | Path, delimiter: str = ",",
+                 decimal: str = ".") -> Path:
+    """Parquet, CSV (in ``delimiter`` and ``decimal``) or Excel by extension, via a temporary
+    file and an atomic rename."""
+    return write_frame(labels, path, delimiter, decimal)
 
 
 def score(model_ref: str, *, sources: DataSources | None = None,
@@ -92,7 +96,7 @@ def score(model_ref: str, *, sources: DataSources | None = None,
     above the training run's applies) or a ready feature table. The rows the checks set aside
     go to ``quarantine_path`` (Parquet). DuckDB spills beyond its memory limit into
     ``data_dir`` (default: the system's temporary folder)."""
-    notes, quarantined = [], None
+    notes, quarantined, dialect = [], None, (",", ".")
     uri = resolve_model_uri(model_ref)
     name, version = model_identity(uri)
     model = load_segmentation_model(uri)
@@ -118,6 +122,7 @@ def score(model_ref: str, *, sources: DataSources | None = None,
                              data_dir=data_dir or tempfile.gettempdir())
         try:
             notes = engine.loaded.describe()
+            dialect = (engine.loaded.delimiter, engine.loaded.decimal)
             labels, skipped, snap = score_transactions(model, engine, snapshot_date)
             if quarantine_path is not None:
                 quarantined = engine.write_quarantine(Path(quarantine_path))
@@ -126,7 +131,7 @@ def score(model_ref: str, *, sources: DataSources | None = None,
     labels["model_name"] = name
     labels["model_version"] = version
     labels["snapshot_date"] = pd.Timestamp(snap) if snap else pd.NaT
-    return ScoreResult(labels, skipped, snap, name, version, notes, quarantined)
+    return ScoreResult(labels, skipped, snap, name, version, notes, quarantined, *dialect)
 
 
 def _scoring_policy(checks: QualityPolicy, given: QualityPolicy, uri: str) -> QualityPolicy:

@@ -129,7 +129,7 @@ def choose_columns(features: FeatureResult, wanted: list[str], categorical: list
                                           features.skipped, features.attributes)
     step = None
     if potential_as_features and signals.potential_ is None:
-        say("signals.potential.as_features: too few buyers for the potential model; "
+        say("note: signals.potential.as_features: too few buyers for the potential model; "
             "the segments are made without it")
     elif potential_as_features:
         step = PotentialModel(horizon_days, fit_sample, seed)
@@ -158,7 +158,7 @@ def _capped(family: Family, n_buyers: int, say: Say) -> Family:
                         f"{family.k or family.k_min} segments (at least {need} needed); lower "
                         "model.k (or model.k_min), or give more data")
     if family.k is None and family.k_max >= n_buyers:
-        say(f"k range capped at {n_buyers - 1}: {n_buyers} customers")
+        say(f"note: k range capped at {n_buyers - 1}: {n_buyers} customers")
         return dataclasses.replace(family, k_max=n_buyers - 1)
     return family
 

@@ -48,7 +48,7 @@ def _report():
 def test_the_report_leads_with_the_verdict_and_the_personas():
     (md, html), named = _report()
     order = [html.index(VERDICT), html.index("Personas: who they are and what to do"),
-             html.index("a check"), html.index("<h2>Segments</h2>")]
+             html.index("a check"), html.index("<h2 id='segments'>Segments</h2>")]
     assert order == sorted(order)
     for persona in set(named.table["persona"]):
         assert f"<td><b>{persona}</b></td>" in html
@@ -57,7 +57,7 @@ def test_the_report_leads_with_the_verdict_and_the_personas():
 
 def test_segment_cards_speak_in_words_not_code_names():
     (md, html), named = _report()
-    cards = html[html.index("<h2>Segments</h2>"):]
+    cards = html[html.index("<h2 id='segments'>Segments</h2>"):]
     for name in named.table["segment_name"]:
         assert f"<h2>{name}</h2>" in cards
     text = re.sub(r"<[^>]+>", " ", cards)

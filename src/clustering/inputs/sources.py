@@ -327,6 +327,11 @@ def register_transactions(
     loaded = LoadedData(files=files, available=available,
                         missing_optional=sorted(set(missing_optional) - available - {"currency"}),
                         skipped=inputs.skipped, notes=inputs.notes + file_notes + parse.notes)
+    text = next((i for i, g in enumerate(inputs.groups) if g.kind == "text" and g.dialect
+                 and g.dialect.delimiter), None)
+    if text is not None:  # the user's own dialect, for the labels written back to them
+        loaded.delimiter = inputs.groups[text].dialect.delimiter
+        loaded.decimal = parse.decimals[text]
     loaded.warnings += mapping_warnings + parse.warnings + [
         f"{Path(f).name}/ is {why}" for f, why in inputs.skipped
         if Path(f).is_dir()]  # likely data (an archive/ of last year's)

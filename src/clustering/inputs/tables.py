@@ -51,6 +51,8 @@ class LoadedData:
     attribute_quality: pd.DataFrame | None = None  # per attribute: rows per problem
     event_files: list[str] = field(default_factory=list)
     lead_fields: list[str] = field(default_factory=list)  # contact, need, budget: mapped ones
+    delimiter: str = ","  # how the transactions were written (their first text file): outputs
+    decimal: str = "."    # for the same user are written alike
 
     def describe(self) -> list[str]:
         """What was read and checked, a line each, for the console."""

@@ -273,7 +273,7 @@ def _trait_matrix(buyers: pd.DataFrame, personas: np.ndarray, value: np.ndarray,
                    segments)
     pb.tables["playbook/b2b_matrix.csv"] = t
     return Section(
-        f"Customers by {' x '.join(matrix)}",
+        f"Customers by {' x '.join(m.replace('_', ' ') for m in matrix)}",
         "External traits crossed with the personas and segments: which kinds of companies "
         "each persona is made of, and where the value sits.", t)
 
