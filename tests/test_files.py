@@ -26,8 +26,8 @@ def test_a_failed_write_leaves_neither_the_file_nor_a_temporary(tmp_path):
 
 
 def test_an_unknown_table_extension_is_refused(tmp_path):
-    with pytest.raises(DataError, match=r"use a .parquet or .csv file name"):
-        write_frame(pd.DataFrame({"a": [1]}), tmp_path / "labels.xlsx")
+    with pytest.raises(DataError, match=r"use a .parquet, .csv or .xlsx file name"):
+        write_frame(pd.DataFrame({"a": [1]}), tmp_path / "labels.xls")
 
 
 def test_labels_are_written_in_the_users_format_and_read_back(tmp_path):
