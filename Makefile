@@ -68,12 +68,8 @@ browser: ## the distribution's headless Chromium, which the UI tests drive (inst
 test-fast: $(STAMP) ## run the tests not marked slow
 	$(PY) -m pytest -m "not slow" $(ARGS)
 
-screenshot: browser ## PNG of the newest persona report (headless Chromium: apt-get install chromium)
-	@report=$$(ls -t reports/*/persona_report.html 2>/dev/null | head -1); \
-	  test -n "$$report" || { echo "no persona report yet: run make train first"; exit 2; }; \
-	  chromium --headless --no-sandbox --disable-gpu --hide-scrollbars --window-size=1200,4000 \
-	    --screenshot="$${report%.html}.png" "file://$(CURDIR)/$$report" 2>/dev/null && \
-	  echo "$${report%.html}.png"
+screenshot: $(STAMP) browser ## PNG of the whole newest persona report (headless Chromium)
+	$(PY) pipelines/screenshot.py $(ARGS)
 
 ui: $(STAMP) ## serve the MLflow UI (HOST=127.0.0.1 PORT=5000 by default)
 	$(VENV)/bin/mlflow ui --backend-store-uri $(MLFLOW_DB) --default-artifact-root $(CURDIR)/mlartifacts --host $(HOST) --port $(PORT)

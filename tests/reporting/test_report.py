@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 
 import numpy as np
+import pytest
 import pandas as pd
 
 from clustering.personas.guardrails import marketing_view
@@ -70,3 +71,20 @@ def test_segment_cards_speak_in_words_not_code_names():
     card = cards[cards.index(f"<h2>{one['segment_name']}</h2>"):]
     card = card[:card.index("</div></div>") if "</div></div>" in card else None]
     assert "Sets it apart:" in card and "purchase cycles" not in card
+
+
+@pytest.mark.slow
+def test_make_screenshot_captures_the_whole_page(tmp_path):
+    """Chromium's own --screenshot kept the first 4,000 px of a 10,000 px report."""
+    import subprocess
+    import sys
+
+    from PIL import Image
+
+    page = tmp_path / "persona_report.html"
+    page.write_text("<html><body>" + "".join(f"<p style='height:100px'>{i}</p>"
+                                              for i in range(80)) + "</body></html>")
+    r = subprocess.run([sys.executable, str(PROJECT_ROOT / "pipelines" / "screenshot.py"),
+                        str(page)], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert Image.open(page.with_suffix(".png")).size[1] > 8000
