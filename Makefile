@@ -11,7 +11,7 @@ PORT   ?= 5000
 MLFLOW_DB ?= sqlite:///$(CURDIR)/mlflow.db
 
 .DEFAULT_GOAL := help
-.PHONY: help install train sweep score serve promote server bench test test-fast browser screenshot ui lint clean
+.PHONY: help install train sweep score serve promote server bench test test-fast browser screenshot notebook ui lint clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-10s %s\n", $$1, $$2}'
@@ -70,6 +70,10 @@ test-fast: $(STAMP) ## run the tests not marked slow
 
 screenshot: $(STAMP) browser ## PNG of the whole newest persona report (headless Chromium)
 	$(PY) pipelines/screenshot.py $(ARGS)
+
+notebook: $(STAMP) ## open the walkthrough of the dataset's champion run in Jupyter (DATA=sample)
+	SEGMENTATION_DATA=$(DATA) $(VENV)/bin/jupyter notebook --no-browser --ip=$(HOST) --port=8888 \
+	  $$( [ "$$(id -u)" = 0 ] && echo --allow-root ) notebooks/segmentation_walkthrough.ipynb
 
 ui: $(STAMP) ## serve the MLflow UI (HOST=127.0.0.1 PORT=5000 by default)
 	$(VENV)/bin/mlflow ui --backend-store-uri $(MLFLOW_DB) --default-artifact-root $(CURDIR)/mlartifacts --host $(HOST) --port $(PORT)

@@ -25,10 +25,15 @@ def test_notebook_is_stored_without_outputs():
 def test_notebook_executes_on_a_small_run(tmp_path, mlflow_uri, monkeypatch):
     with initialize_config_dir(config_dir=CONF_DIR, version_base=None):
         cfg = compose("train", overrides=[f"paths.data_dir={tmp_path}", f"paths.reports_dir={tmp_path}",
-                                          "data.sample.n_customers=3000", "model.k=5",
-                                          "mlflow.log_model=false"])
+                                          "data.sample.n_customers=3000", "model.k=5"])
     settings, resolved = to_settings(cfg)
-    run_training(settings, resolved=resolved)
+    champion = run_training(settings, resolved=resolved)  # the first version: champion
+    with initialize_config_dir(config_dir=CONF_DIR, version_base=None):
+        later = compose("train", overrides=[f"paths.data_dir={tmp_path}",
+                                            f"paths.reports_dir={tmp_path}",
+                                            "data.sample.n_customers=3000", "model.k=3",
+                                            "mlflow.log_model=false"])
+    run_training(*to_settings(later)[:1])  # newer, but not what score and serve use
     monkeypatch.setenv("PROJECT_ROOT", str(PROJECT_ROOT))
     nb = nbformat.read(NOTEBOOK, as_version=4)
     NotebookClient(nb, timeout=300, kernel_name="python3",
@@ -37,3 +42,4 @@ def test_notebook_executes_on_a_small_run(tmp_path, mlflow_uri, monkeypatch):
     assert not [o for o in outputs if o.output_type == "error"]
     text = json.dumps([o for o in outputs])
     assert "future_auc_repeat" in text and "rfm" in text
+    assert champion.run_id in text  # it opened the champion's run, not the newest

@@ -420,3 +420,28 @@ def test_scoring_amounts_in_another_currency_than_the_models_needs_rates(tmp_pat
     rated = dataclasses.replace(usd, policy=dataclasses.replace(
         usd.policy, currency_rates={"USD": 1.0}))
     assert len(score(f"models:/{MODEL}/1", sources=rated).labels) > 1000
+
+
+def test_the_python_api_builds_features_from_a_transactions_frame(tmp_path, mlflow_uri,
+                                                                  settings_for):
+    """SegmentFeatures in a scikit-learn Pipeline from raw transactions: customer_features
+    turns a transactions DataFrame (and the customers one) into the table the model reads, with
+    the model's lookback and checks; the labels are the training run's."""
+    from clustering.sample.files import ensure_sample_data
+    from clustering.scoring import customer_features
+
+    result, settings = _train(settings_for, "model.k=4")
+    paths = ensure_sample_data(settings.paths.data_dir + "/sample/n3000-seed42-b2b",
+                               n_customers=3000, seed=42)
+    tx, customers = pd.read_parquet(paths["transactions"]), pd.read_parquet(paths["customers"])
+    X = customer_features(tx, customers, attributes=list(settings.data.attributes),
+                          customer_columns={"signup_date": "signup_date"},
+                          model=result.model)
+    buyers = X[X["is_buyer"]].reset_index(drop=True)
+    assert len(buyers) == len(result.labels[result.labels["relationship"] == "current"])
+    pipe = make_pipeline(SegmentFeatures(f"models:/{MODEL}/1", distances=False))
+    onehot = pipe.fit_transform(buyers)
+    expected = result.labels.set_index("customer_id").loc[buyers["customer_id"], "segment"]
+    got = onehot.to_numpy().argmax(axis=1)
+    ids = sorted(set(expected.astype(int)))
+    assert [ids[i] for i in got] == expected.astype(int).tolist()

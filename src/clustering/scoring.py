@@ -23,6 +23,7 @@ from clustering.errors import DataError
 from clustering.files import read_frame, write_frame
 from clustering.inputs.checks import QualityPolicy
 from clustering.inputs.sources import DataSources
+from clustering.inputs.tables import TableSource
 from clustering.model import SegmentationModel
 from clustering.tracking.pyfunc import load_segmentation_model
 from clustering.tracking.registry import model_identity, resolve_model_uri
@@ -149,6 +150,55 @@ def _scoring_policy(checks: QualityPolicy, given: QualityPolicy, uri: str) -> Qu
     return dataclasses.replace(checks, max_share=max(checks.max_share, given.max_share),
                                currency_rates=rates,
                                currency=model_currency or given.currency)
+
+
+#: the columns a transactions DataFrame is read by when none are mapped (the sample's names)
+DEFAULT_COLUMNS = {"customer_id": "customer_id", "order_id": "order_id",
+                   "timestamp": "timestamp", "amount": "amount", "quantity": "quantity",
+                   "category": "category", "is_return": "is_return",
+                   "payment_delay_days": "payment_delay_days",
+                   "is_new_product": "is_new_product"}
+
+
+def customer_features(transactions: pd.DataFrame, customers: pd.DataFrame | None = None, *,
+                      columns: dict[str, str | None] | None = None,
+                      customer_columns: dict[str, str | None] | None = None,
+                      attributes: list[str] | None = None, snapshot_date=None,
+                      model: SegmentationModel | None = None,
+                      lookback_days: int = 1095) -> pd.DataFrame:
+    """The feature table a model reads (one row per customer: recency, frequency, revenue,
+    cycles, growth, returns, ...), from a transactions DataFrame and, optionally, a customers
+    DataFrame: the same checks and features as `make train` and `make score` (DuckDB, in
+    memory). With ``model``, its lookback, data checks and margin rates apply. ``columns`` maps
+    the roles (customer_id, order_id, timestamp, amount, quantity, ...) to your column names;
+    roles your data does not have map to None.
+
+    >>> X = customer_features(tx, model=model)          # doctest: +SKIP
+    >>> Pipeline([("segments", SegmentFeatures("models:/segmentation-sample@champion")),
+    ...           ("clf", LogisticRegression())]).fit(X, y)  # doctest: +SKIP
+    """
+    given = {**DEFAULT_COLUMNS, **(columns or {})}
+    mapped = {r: c for r, c in given.items() if c is None or c in transactions.columns}
+    with tempfile.TemporaryDirectory(prefix="segmentation-frames-") as tmp:
+        tx_path = Path(tmp) / "transactions.parquet"
+        transactions.to_parquet(tx_path, index=False)
+        cust = None
+        if customers is not None:
+            cust_path = Path(tmp) / "customers.parquet"
+            customers.to_parquet(cust_path, index=False)
+            cust = TableSource(str(cust_path), "parquet",
+                               {"customer_id": "customer_id", **(customer_columns or {})})
+        checks = getattr(model, "checks", None) or QualityPolicy()
+        margins = getattr(model, "margins", None)
+        sources = DataSources(TableSource(str(tx_path), "parquet", mapped, margins=margins),
+                              cust, None, checks, list(attributes or []))
+        engine = LocalEngine(sources, lookback_days=getattr(model, "lookback_days", lookback_days),
+                             snapshot_date=snapshot_date, data_dir=tmp)
+        try:
+            return engine.features_at(pd.Timestamp(snapshot_date).date() if snapshot_date
+                                      else None).table
+        finally:
+            engine.close()
 
 
 class SegmentFeatures(TransformerMixin, BaseEstimator):

@@ -120,3 +120,26 @@ def test_train_crowns_the_first_version_and_later_ones_only_when_they_win(mlflow
     v4, _ = _register(0.93, "d1")
     assert crown(NAME, v4, "future_auc_repeat", said.append)
     assert client.get_model_version_by_alias(NAME, CHAMPION).version == v4
+
+
+def test_a_reader_opens_the_champions_run_never_a_sweep_job(mlflow_uri):
+    """The notebook opened "the latest run": after a sweep, its last (worst) job, which has no
+    baselines. It opens the run of the dataset's champion, else the newest `make train` run."""
+    from clustering.tracking import run_to_read
+
+    mlflow.set_experiment("segmentation-shop")
+
+    def finished(**tags) -> str:
+        with mlflow.start_run(tags={"kind": "clustering", **tags}) as run:
+            info = mlflow.pyfunc.log_model(name="model", python_model=_Constant(),
+                                           pip_requirements=[])
+        return run.info.run_id, info.model_uri
+
+    trained, uri = finished()
+    swept, _ = finished(sweep="s1")
+    assert run_to_read("shop").info.run_id == trained  # the sweep's job is never read
+    later, later_uri = finished()
+    assert run_to_read("shop").info.run_id == later
+    version = mlflow.register_model(uri, "segmentation-shop").version
+    mlflow.MlflowClient().set_registered_model_alias("segmentation-shop", CHAMPION, version)
+    assert run_to_read("shop").info.run_id == trained  # the champion's run, though older

@@ -35,6 +35,7 @@ from clustering.tracking.runs import (
     log_params,
     log_text,
     log_training,
+    run_to_read,
     tracked_run,
 )
 from clustering.tracking.store import StoreError, open_store, redact_uri, resolve_tracking_uri
@@ -44,5 +45,5 @@ __all__ = ["CHAMPION", "LOWER_IS_BETTER", "crown", "UntrustedModel", "check_trus
            "git_commit", "latest_run", "load_segmentation_model", "local_model_notice", "log_segmentation_model", "load_table", "log_dataset", "log_environment",
            "log_figure", "log_frame", "log_metrics", "log_params", "log_text", "log_training",
            "model_identity", "model_name_for", "open_store", "StoreError", "previous_model", "previous_version", "promote",
-           "redact_uri",
+           "redact_uri", "run_to_read",
            "resolve_model_uri", "resolve_tracking_uri", "tracked_run", "warm_requirement_check"]

@@ -235,6 +235,29 @@ def latest_run(experiment: str, uri: str | None = None, kind: str = "clustering"
     return runs[0]
 
 
+def run_to_read(data_name: str, uri: str | None = None, model_name: str | None = None):
+    """The run a reader of a dataset's results means: the run of its champion version (what
+    score and serve use), else the newest finished `make train` run, never a sweep job (a
+    sweep's last job is not its best, and has no baselines)."""
+    if uri:
+        open_store(uri)
+    client = mlflow.MlflowClient()
+    name = model_name or f"segmentation-{data_name}"
+    try:
+        return client.get_run(client.get_model_version_by_alias(name, "champion").run_id)
+    except mlflow.exceptions.MlflowException:
+        pass
+    runs = mlflow.search_runs(
+        experiment_names=[f"segmentation-{data_name}"], output_format="list", max_results=200,
+        filter_string="tags.kind = 'clustering' and attributes.status = 'FINISHED'",
+        order_by=["attributes.start_time DESC"])
+    runs = [r for r in runs if "sweep" not in r.data.tags]
+    if not runs:
+        raise LookupError(f"no finished `make train` run of '{data_name}' at "
+                          f"{mlflow.get_tracking_uri()}: run `make train` first")
+    return runs[0]
+
+
 def load_table(run_id: str, artifact_path: str) -> pd.DataFrame:
     """A CSV or Parquet artifact of a run as a DataFrame."""
     local = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=artifact_path)
