@@ -67,11 +67,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"job {r.info.run_name}: {r.info.status} "
                   f"{r.data.tags.get('error', '')[:300]}", file=sys.stderr, flush=True)
         table = rank(comparison(exp_id, sweep_id, args.metric), args.metric)
-        print("\n" + table.round(3).to_string(), flush=True)
+        print("\n" + table.set_index("run_name").round(3).to_string(), flush=True)
         tracking.log_frame(table.reset_index(), "sweep/comparison.csv")
         best = table.index[0]
         version = register(best, args.model_name)
-        print(f"\nBest of the sweep by {args.metric}: run {best} ({table.at[best, 'run_name']})"
+        print(f"\nBest of the sweep by {args.metric}: {table.at[best, 'run_name']} (run {best})"
               f" -> version {version} of {args.model_name}")
         try:
             won = tracking.promote(args.model_name, version, args.metric,

@@ -20,6 +20,8 @@ import hydra  # noqa: E402
 from omegaconf import DictConfig  # noqa: E402
 
 from clustering.errors import ClusteringError  # noqa: E402
+from clustering.console import Console  # noqa: E402
+from clustering.reporting.summary import job_line  # noqa: E402
 from clustering.training import format_summary, run_training  # noqa: E402
 from pipelines.common import (  # noqa: E402
     CONF_DIR,
@@ -34,12 +36,15 @@ def train(cfg: DictConfig) -> float:
     """Run one training job; returns the silhouette a sweep optimises."""
     try:
         settings, resolved = to_settings(cfg)
-        result = run_training(settings, resolved=resolved)
+        line = settings.summary == "line"
+        result = run_training(settings, resolved=resolved,
+                              console=Console(quiet=True) if line else None)
     except ClusteringError as exc:
         exit_on_user_error(exc)
     except Exception as exc:  # noqa: BLE001 - a full disk, a read-only store: one line
         exit_on_fault(exc)
-    print(format_summary(result, verbose=settings.verbose), flush=True)
+    print(job_line(result) if line else format_summary(result, verbose=settings.verbose),
+          flush=True)
     return result.metrics.get("silhouette", float("nan"))
 
 

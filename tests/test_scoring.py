@@ -223,7 +223,7 @@ def _free_port() -> int:
 
 @pytest.mark.slow
 def test_make_serve_answers_the_documented_curl_payload(tmp_path, mlflow_uri, settings_for):
-    """`make serve` right after a plain training (no champion yet: the latest version), on
+    """`make serve` right after a plain training (its first version is the champion), on
     loopback, answering the README's payload (docs/serve_example.json) with segments and
     personas equal to the model's own."""
     import json
@@ -256,6 +256,9 @@ def test_make_serve_answers_the_documented_curl_payload(tmp_path, mlflow_uri, se
         assert [p["persona"] for p in preds] == expected["persona"].tolist()
         assert [p["segment_name"] for p in preds] == expected["segment_name"].tolist()
         assert {"confidence", "is_outlier"} <= set(preds[0])
+        # the relationship and the practitioners' labels the features allow, beside them
+        assert {p["relationship"] for p in preds} == {"current"}
+        assert {"rfm", "lifecycle", "bcg", "abc_xyz"} <= set(preds[0])
     finally:
         import signal
 

@@ -240,7 +240,7 @@ def test_every_algorithm_trains_end_to_end(model, tmp_path, mlflow_uri, settings
     # the registered model reproduces the training labels and persona names exactly
     current = result.labels[result.labels["relationship"] == "current"]
     assert (model_back.predict(X) == result.segments).all()
-    assert (model_back.predict_names(X) == current["persona"].to_numpy()).all()
+    assert (model_back.predict_names(X) == current["segment_name"].to_numpy()).all()
     plots = {a.path for a in mlflow.MlflowClient(mlflow_uri).list_artifacts(result.run_id, "plots")}
     if model == "hdbscan":
         assert "dbcv" in run.data.metrics and "noise_share" in run.data.metrics
@@ -268,6 +268,11 @@ def test_parallel_sweep_on_one_sqlite_store_crowns_a_champion(tmp_path, mlflow_u
     assert r.returncode == 0, r.stderr[-3000:]
     assert "database is locked" not in r.stderr
     assert "Best of the sweep by silhouette" in r.stdout
+    # a line per job, then one table indexed by run name (it printed 324 lines, interleaved)
+    jobs = [ln for ln in r.stdout.splitlines() if ": k=" in ln and ln.startswith(("kmeans",
+                                                                                  "gmm"))]
+    assert len(jobs) == 4, r.stdout
+    assert len([ln for ln in r.stdout.splitlines() if ln.strip()]) <= 20, r.stdout
     runs = mlflow.search_runs(experiment_names=["sweep-test"], output_format="list",
                               filter_string="tags.kind = 'clustering'")
     assert len(runs) == 4 and all(x.info.status == "FINISHED" for x in runs)

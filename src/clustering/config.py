@@ -228,6 +228,7 @@ class TrainConfig:
     seed: int = MISSING
     threads: int | None = MISSING
     verbose: bool = MISSING  # every stage's details and the full summary (--verbose)
+    summary: str = MISSING  # full: stages and the summary; line: one line per run (sweep jobs)
     paths: PathsConfig = field(default_factory=PathsConfig)
     engine: EngineConfig = field(default_factory=EngineConfig)
     data: DataConfig = field(default_factory=DataConfig)

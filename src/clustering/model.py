@@ -18,7 +18,7 @@ import pyarrow as pa
 from sklearn.base import BaseEstimator
 from sklearn.pipeline import Pipeline
 
-from clustering.errors import DataError
+from clustering.errors import ClusteringError, DataError
 from clustering.inputs.checks import QualityPolicy
 
 OUTPUT_COLUMNS = ["segment", "segment_name", "persona", "confidence", "is_outlier"]
@@ -226,6 +226,21 @@ class SegmentationModel(BaseEstimator):
                              "persona": self.personas_of(ids),
                              "confidence": np.asarray(conf, dtype=np.float64),
                              "is_outlier": np.asarray(outlier, dtype=bool)}, index=X.index)
+
+    def answer(self, X: pd.DataFrame) -> pd.DataFrame:
+        """What serving returns per feature row: the label frame, the relationship (a feature
+        row is a current customer's) and the labels of every baseline the row's features
+        allow (RFM, ABC-XYZ, BCG, lifecycle, ...; one needing another column is left out)."""
+        out = self.label_frame(X)
+        out.insert(0, "relationship", "current")
+        for name, baseline in (getattr(self, "baselines", None) or {}).items():
+            try:
+                cols = baseline.label_columns(X, name)
+            except (KeyError, ValueError, ClusteringError):
+                continue  # needs a column the serving rows do not carry
+            for c in cols.columns:
+                out[c] = np.asarray(cols[c], dtype=object)
+        return out
 
     def customer_labels(self, table: pd.DataFrame, id_column: str = "customer_id") -> pd.DataFrame:
         """A label for every customer of a feature table: ``relationship`` (prospect, current,

@@ -32,7 +32,7 @@ from clustering.evaluation.metrics import (
     persona_truth,
     score_labelling,
 )
-from clustering.features.customer import CustomerSample, FeatureResult
+from clustering.features.customer import CustomerSample, FeatureResult, skipped_line
 from clustering.features.potential import COLUMNS as POTENTIAL_COLUMNS
 from clustering.features.potential import SOURCES as POTENTIAL_SOURCES
 from clustering.features.potential import PotentialModel
@@ -88,8 +88,8 @@ def build_features(engine, snapshot: dt.date | None, prefetch_days: int, seed: i
     say(f"snapshot {fr.snapshot_date}, window from {fr.window_start}: {len(fr.buyers):,} buyers, "
         f"{fr.n_prospects:,} prospects and {fr.n_lapsed:,} lapsed customers set aside (no "
         "purchase in the window)")
-    for f, why in fr.skipped.items():
-        say(f"skipped feature {f}: {why}")
+    if line := skipped_line(fr.skipped):  # one line, with what would give them
+        say(f"note: {line}")
     engine.loaded.warnings += single_order_warning(fr.buyers)
     sample = (calibration_sample(len(fr.buyers), seed)
               if getattr(engine, "samples_customers", False) else None)

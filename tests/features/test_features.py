@@ -176,3 +176,18 @@ def test_kmeans_recovers_planted_types(small_sample):
     # Floor 0.6 (measured ~0.8 at 20k customers): guards the features and the generator together.
     # A leak, a unit error or a lost feature drops k-means to ~0.1-0.4 on these overlapping types.
     assert ari >= 0.6, ari
+
+
+def test_skipped_features_are_one_line_with_what_would_give_them():
+    """Eleven 'skipped feature' lines on a plain export, one for `profit`, not a column anyone
+    maps: one line, grouped by the setting that gives them."""
+    from clustering.features.customer import skipped_line
+
+    line = skipped_line({"cancel_rate": "missing column(s) status",
+                         "profit_total": "missing column(s) profit",
+                         "margin_rate": "missing column(s) profit",
+                         "days_since_event": "missing column(s) events"})
+    assert line == ("features not computed: cancel_rate (give data.columns.status); "
+                    "profit_total, margin_rate (give data.columns.cost or data.margins); "
+                    "days_since_event (give data.events_path)")
+    assert skipped_line({}) is None

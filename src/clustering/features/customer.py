@@ -112,6 +112,31 @@ FEATURE_SOURCES: dict[str, tuple[str, ...]] = {
     "events_last_quarter": ("events",),
     "contacts_last_30d": ("events",),
 }
+#: where a source column comes from, in the words of the settings that give it
+SOURCE_SETTINGS = {"profit": "data.columns.cost or data.margins",
+                   "events": "data.events_path",
+                   "signup_date": "data.customer_columns.signup_date"}
+
+
+def skipped_line(skipped: dict[str, str]) -> str | None:
+    """The features skipped for want of a column, on one line, grouped by what would give
+    them ("profit_total, margin_rate, ...: give data.columns.cost or data.margins"); a
+    skip for another reason is named as it is. None when nothing was skipped."""
+    if not skipped:
+        return None
+    by_need: dict[str, list[str]] = {}
+    for f, why in skipped.items():
+        if why.startswith("missing column(s) "):
+            need = ", ".join(SOURCE_SETTINGS.get(c, f"data.columns.{c}")
+                             for c in why.removeprefix("missing column(s) ").split(", "))
+        else:
+            need = why
+        by_need.setdefault(need, []).append(f)
+    return "features not computed: " + "; ".join(
+        f"{', '.join(fs)} (give {need})" if need.startswith("data.") else f"{', '.join(fs)} "
+        f"({need})" for need, fs in by_need.items())
+
+
 HOT_DAYS = 30  # contacts_last_30d
 QUARTER_DAYS = 91
 BEHAVIOURAL = list(FEATURE_SOURCES)

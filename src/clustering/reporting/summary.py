@@ -62,6 +62,15 @@ def format_summary(result, currency: str = "", verbose: bool = True) -> str:
     return "\n".join(lines)
 
 
+def job_line(result) -> str:
+    """One run in one line (the jobs of a sweep): its name, k, the deciding metrics, time."""
+    m = result.metrics
+    scores = "  ".join(f"{k}={m[k]:.3f}" for k in ("future_auc_repeat", "silhouette",
+                                                   "business_separation") if k in m)
+    return (f"{result.run_name}: k={int(m.get('k', 0))}  {scores}  "
+            f"({result.seconds:.0f}s, run {result.run_id[:8]})")
+
+
 def _personas(view: pd.DataFrame) -> str:
     cols = ["persona", "customers", "share", "revenue_share"] + (
         ["profit_share"] if "profit_share" in view else [])

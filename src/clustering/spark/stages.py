@@ -36,6 +36,7 @@ from clustering.evaluation.metrics import (
     persona_truth,
     score_labelling,
 )
+from clustering.features.customer import skipped_line
 from clustering.features.preprocess import check_finite, select_columns
 from clustering.inputs.sql import literal
 from clustering.inputs.truth import planted_types
@@ -182,8 +183,8 @@ def build_features_frame(engine, snapshot, lookback_days: int, say: Say
     spark.sql("SELECT * FROM customer_features WHERE is_buyer").createOrReplaceTempView("buyers")
     say(f"snapshot {snap}, window from {sf.window_start}: {buyers:,} buyers, "
         f"{prospects:,} prospects and {counts.lapsed:,} lapsed customers")
-    for f, why in sf.skipped.items():
-        say(f"skipped feature {f}: {why}")
+    if line := skipped_line(sf.skipped):  # one line, with what would give them
+        say(f"note: {line}")
     return sf, counts
 
 

@@ -28,7 +28,8 @@ class DamagedModel(DataError):
 
 
 class SegmentationPyfunc(mlflow.pyfunc.PythonModel):
-    """MLflow pyfunc wrapper: feature rows in, ``segment, persona, confidence, is_outlier`` out."""
+    """MLflow pyfunc wrapper: feature rows in; segment, its name, persona, confidence, outlier
+    flag, relationship and the baselines' labels out."""
 
     def load_context(self, context):
         try:
@@ -40,7 +41,8 @@ class SegmentationPyfunc(mlflow.pyfunc.PythonModel):
                                f"{str(exc)[:120]})") from exc
 
     def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
-        return self.model.label_frame(model_input)
+        answer = getattr(self.model, "answer", None)  # models before it: the label frame
+        return answer(model_input) if answer else self.model.label_frame(model_input)
 
 
 #: models logged before the wings pickled the wrapper as ``clustering.model.SegmentationPyfunc``
@@ -166,7 +168,7 @@ def log_segmentation_model(model, input_example: pd.DataFrame, registered_name: 
         # MLflow hints on every training that integer columns cannot hold missing values
         warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer")
         path = save_for_mlflow(model, Path(tmp))
-        output = model.label_frame(input_example)
+        output = model.answer(input_example)
         info = mlflow.pyfunc.log_model(
             name="model",
             python_model=SegmentationPyfunc(),
