@@ -350,8 +350,8 @@ def describe_segments(engine, buyers: pd.DataFrame, labels: np.ndarray,
 def write_report(profile: pd.DataFrame, personas: PersonaAssignment, population: pd.Series,
                  run_name: str, snapshot_date, figures: dict[str, Any], extra: dict[str, int],
                  warnings: list[str], view: pd.DataFrame, mix: dict | None,
-                 sections: list | None, verdict: str | None, data_name: str, special: dict,
-                 currency: str) -> tuple[str, str]:
+                 sections: list | None, verdict: str | None, loaded, data_name: str,
+                 special: dict, currency: str) -> tuple[str, str]:
     """The persona report as (Markdown, HTML), in business words; ``extra``: customers who are
     not segmented (prospects, former)."""
     segments = int((profile["segment"] >= 0).sum())
@@ -368,7 +368,8 @@ def write_report(profile: pd.DataFrame, personas: PersonaAssignment, population:
     with DRAWING:
         return build_report(profile, personas.table, population, title,
                             [figures["plots/profile_heatmap.png"]], extra, special, currency,
-                            warnings, view, mix, sections, verdict)
+                            warnings, view, mix, sections, verdict,
+                            getattr(loaded, "decimal", "."))
 
 
 def run_name_of(label: str, k: int, scaler: str, data_name: str, run_id: str,

@@ -318,7 +318,8 @@ def _shared_stages(cfg: TrainConfig, say) -> list[Stage]:
         Stage("persona report", partial(st.write_report, data_name=cfg.data.name,
                                         special=cfg.personas.special, currency=cfg.data.currency),
               ("profile", "personas", "population", "run_name", "snapshot_date", "figures",
-               "extra", "warnings", "view", "mix", "sections", "verdict"), ("report",)),
+               "extra", "warnings", "view", "mix", "sections", "verdict", "loaded"),
+              ("report",)),
     ]
 
 

@@ -88,3 +88,12 @@ def test_make_screenshot_captures_the_whole_page(tmp_path):
                         str(page)], capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-2000:]
     assert Image.open(page.with_suffix(".png")).size[1] > 8000
+
+
+def test_money_is_written_in_the_datas_own_number_style():
+    """A European export's report reads 35.434 EUR and 0,28, as its own files do."""
+    from clustering.reporting.glossary import value
+
+    assert value("monetary_total", 35434.3, "EUR", ",") == "35.434 EUR"
+    assert value("revenue_growth", 0.2812, "", ",") == "0,28"
+    assert value("monetary_total", 35434.3, "EUR") == "35,434 EUR"

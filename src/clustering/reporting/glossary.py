@@ -45,14 +45,17 @@ def column_label(column: str, attributes: list[str]) -> str:
     return label(column)
 
 
-def value(feature: str, v: float, currency: str = "") -> str:
-    """A value as a person reads it: money with its currency, counts as whole numbers."""
+def value(feature: str, v: float, currency: str = "", decimal: str = ".") -> str:
+    """A value as a person reads it: money with its currency, counts as whole numbers, in the
+    data's own number style (``decimal=","``: 35.434 EUR, 0,28 as a European export writes)."""
     if v is None or pd.isna(v):
         return "–"
     if feature in MONEY:
-        return f"{v:,.0f} {currency}".strip()
-    if feature in SHARES:
-        return f"{v:.0%}"
-    if feature in COUNTS:
-        return f"{v:,.0f}"
-    return f"{v:,.2f}"
+        text = f"{v:,.0f} {currency}".strip()
+    elif feature in SHARES:
+        text = f"{v:.0%}"
+    elif feature in COUNTS:
+        text = f"{v:,.0f}"
+    else:
+        text = f"{v:,.2f}"
+    return text.translate(str.maketrans(",.", ".,")) if decimal == "," else text

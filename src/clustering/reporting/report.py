@@ -152,7 +152,7 @@ def render_markdown(cards: pd.DataFrame, title: str, extra: dict[str, int] | Non
                     special: dict | None = None, currency: str = "",
                     warnings: list[str] | None = None, view: pd.DataFrame | None = None,
                     composition: dict | None = None, sections: list[Section] | None = None,
-                    verdict: str | None = None) -> str:
+                    verdict: str | None = None, decimal: str = ".") -> str:
     lines = [f"# {title}", ""] + ([f"**{verdict}**", ""] if verdict else [])
     if view is not None and len(view):
         lines += view_markdown(view)
@@ -168,8 +168,8 @@ def render_markdown(cards: pd.DataFrame, title: str, extra: dict[str, int] | Non
                   "|---|---|---|"]
         for f in KEY_FEATURES:
             if f"median_{f}" in c:
-                lines.append(f"| {label(f)} | {value(f, c[f'median_{f}'], currency)} | "
-                             f"{value(f, c[f'pop_{f}'], currency)} |")
+                lines.append(f"| {label(f)} | {value(f, c[f'median_{f}'], currency, decimal)} | "
+                             f"{value(f, c[f'pop_{f}'], currency, decimal)} |")
         lines.append("")
         for attr, mix in _composition(c, composition).items():
             lines.append(f"- {attr}: {mix}")
@@ -191,7 +191,7 @@ def render_html(cards: pd.DataFrame, title: str, figures: list, extra: dict[str,
                 special: dict | None = None, currency: str = "",
                 warnings: list[str] | None = None, view: pd.DataFrame | None = None,
                 composition: dict | None = None, sections: list[Section] | None = None,
-                verdict: str | None = None) -> str:
+                verdict: str | None = None, decimal: str = ".") -> str:
     esc = html.escape
     parts = [
         "<!doctype html><html><head><meta charset='utf-8'>",
@@ -227,8 +227,8 @@ def render_html(cards: pd.DataFrame, title: str, figures: list, extra: dict[str,
     parts.append("<div class='cards'>")
     for _, c in cards.iterrows():
         rows = "".join(
-            f"<tr><td>{esc(label(f))}</td><td>{value(f, c[f'median_{f}'], currency)}</td>"
-            f"<td>{value(f, c[f'pop_{f}'], currency)}</td></tr>"
+            f"<tr><td>{esc(label(f))}</td><td>{value(f, c[f'median_{f}'], currency, decimal)}</td>"
+            f"<td>{value(f, c[f'pop_{f}'], currency, decimal)}</td></tr>"
             for f in KEY_FEATURES if f"median_{f}" in c)
         mix = "".join(f"<li>{esc(a)}: {esc(m)}</li>" for a, m in _composition(c, composition).items())
         acts = "".join(f"<li>{esc(a)}</li>" for a in c["actions"])
@@ -266,14 +266,16 @@ def build_report(profile: pd.DataFrame, personas: pd.DataFrame, population: pd.S
                  view: pd.DataFrame | None = None,
                  composition: dict | None = None,
                  sections: list[Section] | None = None,
-                 verdict: str | None = None) -> tuple[str, str]:
+                 verdict: str | None = None, decimal: str = ".") -> tuple[str, str]:
     """The persona report as (Markdown, self-contained HTML); ``extra``: customers who are
     not segmented, by special persona (prospects, former); ``warnings``: the guardrails;
     ``view``: the marketing view; ``composition``: per segment, the mix of each attribute;
     ``sections``: the playbook's parts after the personas (:mod:`clustering.personas.playbook`);
-    ``verdict``: whether the segments or a baseline separate the hold-out future better."""
+    ``verdict``: whether the segments or a baseline separate the hold-out future better;
+    ``decimal``: the data's decimal mark (money and numbers written as its export writes them)."""
     cards = persona_cards(profile, personas, population)
     md = render_markdown(cards, title, extra, special, currency, warnings, view, composition,
-                         sections, verdict)
+                         sections, verdict, decimal)
     return md, render_html(cards, title, [plot_size_vs_revenue(cards), *figures], extra,
-                           special, currency, warnings, view, composition, sections, verdict)
+                           special, currency, warnings, view, composition, sections, verdict,
+                           decimal)
