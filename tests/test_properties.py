@@ -213,7 +213,8 @@ def test_kill_at_the_worst_moment_leaves_nothing_used(tmp_path, mlflow_uri, mome
     from clustering.tracking import choose_model, previous_version
 
     db = tmp_path / "mlflow.db"
-    proc = _train_cli(tmp_path, "model.k=4", uri=mlflow_uri)
+    # verbose: the start of the logging stage is the moment to kill at
+    proc = _train_cli(tmp_path, "model.k=4", "verbose=true", uri=mlflow_uri)
     deadline, seen = time.time() + 300, []
     if moment == "artifact upload":
         while time.time() < deadline and "log to MLflow" not in (line := proc.stdout.readline()):
@@ -245,4 +246,7 @@ def test_kill_at_the_worst_moment_leaves_nothing_used(tmp_path, mlflow_uri, mome
     new = max(client.search_model_versions("name = 'segmentation-sample'"),
               key=lambda v: int(v.version))
     assert client.get_run(new.run_id).data.metrics.get("matched_segments") is None  # no match
-    assert choose_model(None, "segmentation-sample") == f"models:/segmentation-sample/{new.version}"
+    # what serves is the new version (a champion the killed run may have left is replaced)
+    assert client.get_model_version_by_alias("segmentation-sample", "champion").version == \
+        new.version
+    assert choose_model(None, "segmentation-sample") == "models:/segmentation-sample@champion"

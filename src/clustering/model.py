@@ -18,7 +18,7 @@ import pyarrow as pa
 from sklearn.base import BaseEstimator
 from sklearn.pipeline import Pipeline
 
-from clustering.errors import ClusteringError, DataError
+from clustering.errors import DataError
 from clustering.inputs.checks import QualityPolicy
 
 OUTPUT_COLUMNS = ["segment", "segment_name", "persona", "confidence", "is_outlier"]
@@ -236,8 +236,8 @@ class SegmentationModel(BaseEstimator):
         for name, baseline in (getattr(self, "baselines", None) or {}).items():
             try:
                 cols = baseline.label_columns(X, name)
-            except (KeyError, ValueError, ClusteringError):
-                continue  # needs a column the serving rows do not carry
+            except Exception:  # noqa: BLE001 - needs a column or a model the rows do not carry
+                continue
             for c in cols.columns:
                 out[c] = np.asarray(cols[c], dtype=object)
         return out

@@ -116,8 +116,10 @@ def choose_model(ref: str | None, name: str) -> str:
     unfinished = {int(v.version) for v in versions if not _run_finished(client, v.run_id)}
     aliases = sorted(client.get_registered_model(name).aliases or {})
     if ref is None:
-        if CHAMPION in aliases:
-            return f"models:/{name}@{CHAMPION}"
+        champion = (client.get_model_version_by_alias(name, CHAMPION)
+                    if CHAMPION in aliases else None)
+        if champion is not None and int(champion.version) not in unfinished:
+            return f"models:/{name}@{CHAMPION}"  # a champion left by a killed run is skipped
         usable = [n for n in numbers if n not in unfinished]
         if not usable:
             raise ConfigError(f"'{name}' has only versions whose training run did not finish "
@@ -181,11 +183,15 @@ def crown(name: str, version: str, metric: str, say: Callable[[str], None] = pri
     comparison `make promote` makes, on the same data. Says which way it went."""
     client = mlflow.MlflowClient()
     try:
-        client.get_model_version_by_alias(name, CHAMPION)
+        champ = client.get_model_version_by_alias(name, CHAMPION)
     except mlflow.exceptions.MlflowException:
+        champ = None
+    if champ is None or not _run_finished(client, champ.run_id):  # none, or a killed run's
+        why = ("the dataset's first version" if champ is None else
+               f"version {champ.version}'s training run did not finish")
         client.set_registered_model_alias(name, CHAMPION, version)
-        client.set_model_version_tag(name, version, "promotion", "promoted: the first version")
-        say(f"models:/{name}@{CHAMPION} -> version {version} (the dataset's first version)")
+        client.set_model_version_tag(name, version, "promotion", f"promoted: {why}")
+        say(f"models:/{name}@{CHAMPION} -> version {version} ({why})")
         return True
     try:
         return promote(name, version, metric, metric in LOWER_IS_BETTER, say)
