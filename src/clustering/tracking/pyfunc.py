@@ -130,7 +130,8 @@ def warm_requirement_check() -> threading.Thread:
 
 #: what MLflow prints on every training that says nothing the run does not say itself: the
 #: wrapper is pickled on purpose, and the run prints its registered version and the champion
-_CHATTER = ("Successfully registered model", "Created version '", "CloudPickle")
+_CHATTER = ("Successfully registered model", "Created version '", "CloudPickle",
+            "already exists. Creating a new version")
 
 
 class _NoChatter(logging.Filter):
