@@ -5,6 +5,7 @@ file (with the near names), an unreachable server; and forgetting `data=csv` jus
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 from pathlib import Path
 
@@ -23,7 +24,9 @@ def _make(target: str, args: str, tmp_path: Path) -> subprocess.CompletedProcess
 def _one_line(r: subprocess.CompletedProcess) -> str:
     assert r.returncode == 2, r.stdout[-1000:] + r.stderr[-2000:]
     assert "Traceback" not in r.stderr
-    lines = [ln for ln in r.stderr.splitlines() if ln.strip() and not ln.startswith("make:")]
+    # make's own "*** Error 2" line (make[1]: when make test runs this make) is not ours
+    lines = [ln for ln in r.stderr.splitlines()
+             if ln.strip() and not re.match(r"make(\[\d+\])?: ", ln)]
     assert len(lines) == 1, lines
     return lines[0]
 
