@@ -232,7 +232,6 @@ class SegmentationModel(BaseEstimator):
         row is a current customer's) and the labels of every baseline the row's features
         allow (RFM, ABC-XYZ, BCG, lifecycle, ...; one needing another column is left out)."""
         out = self.label_frame(X)
-        out["confidence"] = out["confidence"].round(4)  # read by people: 0.8385, not 16 digits
         out.insert(0, "relationship", "current")
         for name, baseline in (getattr(self, "baselines", None) or {}).items():
             try:
