@@ -77,3 +77,16 @@ def test_a_read_only_store_ends_in_one_line(mount, tmp_path, data):
     last = r.stderr.strip().splitlines()[-1]
     assert last.startswith(f"error: cannot write {frozen}/m.db") and "read-only" in last
     assert "mlflow.tracking_uri=" in last
+
+
+def test_faults_are_one_line_and_bugs_keep_their_traceback():
+    from clustering.errors import fault_of
+
+    full = fault_of(OSError(28, "No space left on device", "/r/persona_report.html"))
+    assert str(full).startswith("cannot write /r/persona_report.html: the disk is full")
+    denied = fault_of(PermissionError(13, "Permission denied", "/data/x.csv"))
+    assert str(denied).startswith("cannot use /data/x.csv: permission denied")
+    wrapped = RuntimeError("logging failed")
+    wrapped.__cause__ = OSError(30, "Read-only file system", "/store/m.db")
+    assert str(fault_of(wrapped)).startswith("cannot write /store/m.db: the file system is read-only")
+    assert fault_of(KeyError("bug")) is None

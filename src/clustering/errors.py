@@ -47,7 +47,8 @@ def fault_of(exc: BaseException) -> FaultError | None:
             where = e.filename or "a file"
             fix = ("free some space there" if e.errno in (28, 122)
                    else "fix its permissions")
-            return FaultError(f"cannot write {where}: {_FAULTS[e.errno]} ({e.strerror}). "
+            verb = "cannot use" if e.errno in (1, 13) else "cannot write"  # reading, too
+            return FaultError(f"{verb} {where}: {_FAULTS[e.errno]} ({e.strerror}). "
                               f"{fix.capitalize()}, or write elsewhere: paths.reports_dir=... "
                               "(reports), output=... (labels), mlflow.tracking_uri=... (the "
                               "MLflow store).")
