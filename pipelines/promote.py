@@ -17,11 +17,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
-from clustering import tracking  # noqa: E402
 from clustering.errors import ClusteringError, ConfigError  # noqa: E402
 from pipelines.common import PROJECT_ROOT, exit_on_fault, exit_on_user_error  # noqa: E402
-
-LOWER_IS_BETTER = tracking.LOWER_IS_BETTER
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -33,6 +30,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--metric", default="future_auc_repeat",
                     help="the metric to compare on (default: future_auc_repeat)")
     args = ap.parse_args(argv)
+    from clustering import tracking  # MLflow loads for a promotion, not for --help
+
     name = tracking.model_name_for(args.model_name, args.data)
     try:
         tracking.open_store(tracking.resolve_tracking_uri(None, PROJECT_ROOT))
@@ -42,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
         _, version = tracking.model_identity(uri)
         if not version:
             raise ConfigError(f"--version {args.version}: give a registered version of '{name}'")
-        tracking.promote(name, version, args.metric, args.metric in LOWER_IS_BETTER)
+        tracking.promote(name, version, args.metric, args.metric in tracking.LOWER_IS_BETTER)
     except ClusteringError as exc:
         exit_on_user_error(exc)
     except Exception as exc:  # noqa: BLE001 - a full disk, a read-only store: one line

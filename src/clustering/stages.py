@@ -298,6 +298,13 @@ def validate_future(engine, features: FeatureResult, pipe, columns: Columns,
                              cal_sample)
 
 
+def summarise_features(features: FeatureResult) -> pd.DataFrame:
+    """count, mean, quartiles ... of every feature, one row each (logged beside the run). The
+    ids are left out: unique by construction, and counting a million took 0.8 s."""
+    return (features.table.drop(columns="customer_id").describe(include="all").T
+            .reset_index(names="feature"))
+
+
 def label_customers(model: SegmentationModel, everyone: pd.DataFrame, say: Say) -> pd.DataFrame:
     """Every customer as scoring labels them: relationship, segment, persona, signals and the
     baselines' labels."""

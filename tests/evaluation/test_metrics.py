@@ -109,3 +109,18 @@ def test_crosstab_equals_pandas_crosstab():
     got = crosstab(labels, other, "rfm")
     pd.testing.assert_frame_equal(got, want, check_dtype=False, check_index_type=False,
                                   check_column_type=False)
+
+
+def test_silhouette_of_equals_scikit_learns_with_singletons_and_string_labels():
+    from sklearn.metrics import pairwise_distances, silhouette_samples
+
+    from clustering.evaluation.metrics import silhouette_of
+
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(300, 4))
+    D = pairwise_distances(X)
+    labels = rng.choice(["gold", "loyal", "sleeping"], size=300).astype(object)
+    labels[17] = "alone"  # a segment of one customer scores 0
+    expected = silhouette_samples(D, labels, metric="precomputed").mean()
+    assert silhouette_of(D, labels) == pytest.approx(expected, rel=1e-12)
+    assert np.isnan(silhouette_of(D, np.zeros(300, int)))

@@ -7,8 +7,8 @@ from __future__ import annotations
 import re
 
 import numpy as np
-import pytest
 import pandas as pd
+import pytest
 
 from clustering.personas.guardrails import marketing_view
 from clustering.personas.naming import load_catalogue, name_personas

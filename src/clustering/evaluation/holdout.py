@@ -25,6 +25,7 @@ from sklearn.base import clone
 from clustering.errors import DataError
 from clustering.evaluation.metrics import eta_squared
 from clustering.features.customer import CustomerSample
+from clustering.graph import map_side_by_side
 
 #: a diagnostic: the calibration clusters are fitted on at most this many customers
 CALIBRATION_FIT_MAX = 200_000
@@ -189,13 +190,16 @@ def future_k_curve(
     fit_on = X.sample(FUTURE_CURVE_FIT_MAX, random_state=seed) if len(X) > FUTURE_CURVE_FIT_MAX else X
     pre = clone(preprocessor).fit(fit_on)
     Xf, Xall = pre.transform(fit_on), pre.transform(X)
-    rows = []
-    for k in ks:
+
+    def score(k: int) -> dict[str, float]:
         labels = np.asarray(family_at(k).fit(Xf).predict(Xall))
         m, _ = future_separation(labels, out["bought_again"], out["holdout_spend"])
-        rows.append({"k": k, "future_auc": m["future_auc_repeat"],
-                     "future_eta2_spend": m["future_eta2_spend"]})
-        say(f"k={k}: future_auc={m['future_auc_repeat']:.4f} (segments as of {split})")
+        return {"k": k, "future_auc": m["future_auc_repeat"],
+                "future_eta2_spend": m["future_eta2_spend"]}
+
+    rows = map_side_by_side(score, ks)  # each k's fit is the same on any number of cores
+    for r in rows:
+        say(f"k={r['k']}: future_auc={r['future_auc']:.4f} (segments as of {split})")
     return pd.DataFrame(rows)
 
 

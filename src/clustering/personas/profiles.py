@@ -14,7 +14,6 @@ import pandas as pd
 
 from clustering.features.preprocess import DEFAULT_LOG_FEATURES, signed_log
 
-
 #: words for a feature above (+) and below (-) the population
 FEATURE_WORDS: dict[str, tuple[str, str]] = {
     "recency_days": ("long inactive", "recently active"),

@@ -12,8 +12,8 @@ from clustering.tracking.pyfunc import (
 from clustering.tracking.registry import (
     CHAMPION,
     LOWER_IS_BETTER,
-    crown,
     choose_model,
+    crown,
     local_model_notice,
     model_identity,
     model_name_for,
