@@ -190,8 +190,8 @@ def _on_the_sample(stage: str, n: int) -> dict:
 
         from benchmarks import references
 
-        snap = duckdb.sql(f"SELECT max(timestamp)::DATE + 1 FROM read_parquet('{files}')"
-                          ).fetchone()[0]
+        snap = duckdb.execute(f"SELECT max(timestamp)::DATE + 1 FROM read_parquet('{files}')"
+                              ).fetchall()[0][0]
         times = []
         for _ in range(3):
             t = time.perf_counter()
