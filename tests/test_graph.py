@@ -162,3 +162,24 @@ def test_each_stage_runs_inside_around():
               for n in "ab"]
     run_stages(stages, {"x": 1}, workers=2, around=limits)
     assert seen == [True, True]
+
+
+def test_map_side_by_side_keeps_the_order_and_runs_openmp_on_one_thread():
+    """The k curve's fits: results in the order asked whatever finishes first, on the threads
+    there are, each with OpenMP (scikit-learn's k-means) on one thread."""
+    from threadpoolctl import threadpool_info
+
+    from clustering.graph import map_side_by_side
+
+    def openmp_threads():
+        return [i["num_threads"] for i in threadpool_info() if i["user_api"] == "openmp"]
+
+    def work(x):
+        time.sleep(0.05 * (3 - x))  # the first item finishes last
+        return x * 10, threading.get_ident(), openmp_threads()
+
+    out = map_side_by_side(work, range(4), workers=2)
+    assert [r[0] for r in out] == [0, 10, 20, 30]
+    assert len({r[1] for r in out}) == 2
+    assert all(set(r[2]) <= {1} for r in out)
+    assert [r[0] for r in map_side_by_side(work, range(4), workers=1)] == [0, 10, 20, 30]

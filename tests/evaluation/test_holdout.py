@@ -83,3 +83,13 @@ def test_k_by_future_separation_finds_the_planted_k():
     assert curve.set_index("k")["future_auc"].idxmax() >= 4
     assert choose_future_k(curve) == 4
     assert choose_future_k(pd.DataFrame({"k": [3, 4, 5], "future_auc": [0.90, 0.946, 0.95]})) == 4
+
+
+def test_auc_standard_error_is_hanley_and_mcneils_and_shrinks_with_the_customers():
+    from clustering.evaluation.holdout import auc_standard_error
+
+    # by hand: Q1 = 0.9 / 1.1, Q2 = 2 * 0.81 / 1.9; (0.09 + 49 (Q1 - 0.81) + 49 (Q2 - 0.81))
+    # / 2500 = 0.0010319, whose root is 0.0321
+    assert auc_standard_error(0.9, 50, 50) == pytest.approx(0.0321, abs=1e-4)
+    assert auc_standard_error(0.9, 5000, 5000) < auc_standard_error(0.9, 50, 50) / 9
+    assert np.isnan(auc_standard_error(0.8, 0, 10))

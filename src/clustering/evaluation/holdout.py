@@ -191,16 +191,35 @@ def future_k_curve(
     pre = clone(preprocessor).fit(fit_on)
     Xf, Xall = pre.transform(fit_on), pre.transform(X)
 
+    positives = int(out["bought_again"].sum())
+
     def score(k: int) -> dict[str, float]:
         labels = np.asarray(family_at(k).fit(Xf).predict(Xall))
         m, _ = future_separation(labels, out["bought_again"], out["holdout_spend"])
         return {"k": k, "future_auc": m["future_auc_repeat"],
+                "future_auc_se": auc_standard_error(m["future_auc_repeat"], positives,
+                                                    len(out) - positives),
                 "future_eta2_spend": m["future_eta2_spend"]}
 
     rows = map_side_by_side(score, ks)  # each k's fit is the same on any number of cores
     for r in rows:
         say(f"k={r['k']}: future_auc={r['future_auc']:.4f} (segments as of {split})")
+    se = max(r["future_auc_se"] for r in rows)
+    say(f"k curve: fitted on {len(fit_on):,} and scored on {len(X):,} calibration customers; "
+        f"AUC standard error at most {se:.4f}, against the {FUTURE_AUC_TOLERANCE} within which "
+        "the fewer segments win")
     return pd.DataFrame(rows)
+
+
+def auc_standard_error(auc: float, positives: int, negatives: int) -> float:
+    """Hanley and McNeil's (1982) standard error of an ROC AUC from ``positives`` and
+    ``negatives``: the precision the k curve's decision has on the customers it scores."""
+    if not (np.isfinite(auc) and positives and negatives):
+        return float("nan")
+    q1, q2 = auc / (2 - auc), 2 * auc ** 2 / (1 + auc)
+    var = (auc * (1 - auc) + (positives - 1) * (q1 - auc ** 2)
+           + (negatives - 1) * (q2 - auc ** 2)) / (positives * negatives)
+    return float(np.sqrt(max(var, 0.0)))
 
 
 #: hold-out AUCs closer than this are within the noise of one hold-out (its standard error is
