@@ -183,3 +183,22 @@ def test_map_side_by_side_keeps_the_order_and_runs_openmp_on_one_thread():
     assert len({r[1] for r in out}) == 2
     assert all(set(r[2]) <= {1} for r in out)
     assert [r[0] for r in map_side_by_side(work, range(4), workers=1)] == [0, 10, 20, 30]
+
+
+def test_background_hands_its_value_once_and_discards_what_nobody_claims():
+    from clustering.graph import Background
+
+    assert Background(lambda: 42).result() == 42
+    with pytest.raises(ValueError, match="bad data"):
+        Background(lambda: (_ for _ in ()).throw(ValueError("bad data"))).result()
+    discarded, release = [], threading.Event()
+    late = Background(lambda: release.wait(5) and "engine", discarded.append, stop=release.set)
+    t = time.perf_counter()
+    late.abandon()  # the caller failed first (the store refused): stopped, waited for, closed
+    assert discarded == ["engine"] and time.perf_counter() - t < 1
+    done = Background(lambda: "engine", discarded.append)
+    time.sleep(0.05)
+    done.abandon()
+    assert discarded == ["engine", "engine"]
+    where = Background(lambda: threading.current_thread().name, inline=True)
+    assert where.result() == threading.current_thread().name

@@ -38,6 +38,8 @@ class Engine(Protocol):
 
     def release(self, day: dt.date) -> None: ...
 
+    def release_lines(self) -> None: ...
+
     def top_categories(self, customers: pd.DataFrame, since: dt.date, until: dt.date,
                        top: int = 3) -> dict[int, str]: ...
 
@@ -60,6 +62,14 @@ def duckdb_connection(memory_limit: str, data_dir: str,
     return con
 
 
+def interrupt(con: duckdb.DuckDBPyConnection) -> None:
+    """Stop the query ``con`` is running, if any (it raises in the thread that runs it)."""
+    try:
+        con.interrupt()
+    except duckdb.ConnectionException:  # closed already: nothing runs
+        pass
+
+
 class LocalEngine:
     """DuckDB: the sources are read, checked and held in one in-process connection."""
 
@@ -68,7 +78,8 @@ class LocalEngine:
 
     def __init__(self, sources: DataSources, *, lookback_days: int,
                  include: list[str] | None = None, snapshot_date=None,
-                 memory_limit: str = "8GB", data_dir: str = "./data", threads: int | None = None):
+                 memory_limit: str = "8GB", data_dir: str = "./data", threads: int | None = None,
+                 con: duckdb.DuckDBPyConnection | None = None):
         self.lookback_days = lookback_days
         self.include = include or None
         self._features: dict = {}
@@ -77,7 +88,8 @@ class LocalEngine:
         self._background: dict = {}  # (day, sample) -> (its connection, its stop flag)
         # stages run side by side, and a DuckDB connection serves one thread at a time
         self._lock = threading.RLock()
-        self.con = duckdb_connection(memory_limit, data_dir, threads)
+        # ``con``: made by the caller, who may interrupt the loading from another thread
+        self.con = con or duckdb_connection(memory_limit, data_dir, threads)
         try:
             self.loaded = load_local(self.con, sources, snapshot_date)
         except BaseException:
@@ -170,6 +182,17 @@ class LocalEngine:
                     self._end(key, kept)
             self._outcomes = {k: v for k, v in self._outcomes.items() if k[0] != day}
 
+    def release_lines(self) -> None:
+        """Drop the checked lines and the events once no stage reads them (the segment mix
+        and the hold-out are done): 0.9 GB at a million customers, which set the run's peak
+        while the labels were made. The quarantine stays for the report."""
+        with self._lock:
+            tables = {t for (t,) in self.con.execute(
+                "SELECT table_name FROM duckdb_tables() WHERE NOT temporary").fetchall()}
+            for table in ("transactions", "events"):
+                if table in tables:
+                    self.con.execute(f"DROP TABLE {table}")
+
     def top_categories(self, customers: pd.DataFrame, since: dt.date, until: dt.date,
                        top: int = 3) -> dict[int, str]:
         """Per segment (``customers``: customer_id, segment), its ``top`` product categories by
@@ -202,10 +225,7 @@ class LocalEngine:
 
     def interrupt(self) -> None:
         """Stop the query a stage is running (Ctrl-C): it raises in that stage's thread."""
-        try:
-            self.con.interrupt()
-        except duckdb.ConnectionException:  # closed already: nothing runs
-            pass
+        interrupt(self.con)
 
     def close(self) -> None:
         """Stop a background pass still running (an interrupted or failed run) and close,
@@ -221,8 +241,10 @@ class LocalEngine:
 
 
 def open_engine(engine, sources: DataSources, *, lookback_days: int, include: list[str],
-                snapshot_date, data_dir: str, threads: int | None) -> Engine:
-    """The configured engine (:class:`clustering.config.EngineConfig`) with the data loaded."""
+                snapshot_date, data_dir: str, threads: int | None,
+                con: duckdb.DuckDBPyConnection | None = None) -> Engine:
+    """The configured engine (:class:`clustering.config.EngineConfig`) with the data loaded
+    (``con``: the local engine's DuckDB connection, when the caller made it)."""
     if engine.name == "spark":
         from clustering.spark.engine import SparkEngine  # pyspark only when Spark is asked for
 
@@ -231,4 +253,4 @@ def open_engine(engine, sources: DataSources, *, lookback_days: int, include: li
                            conf=dict(engine.conf))
     return LocalEngine(sources, lookback_days=lookback_days, include=include,
                        snapshot_date=snapshot_date, memory_limit=engine.memory_limit,
-                       data_dir=data_dir, threads=threads)
+                       data_dir=data_dir, threads=threads, con=con)

@@ -236,3 +236,62 @@ def map_side_by_side(fn: Callable[[Any], Any], items: Iterable[Any],
 
     with ThreadPoolExecutor(max_workers=workers) as pool:
         return list(pool.map(call, items))
+
+
+class Background:
+    """``fn()`` started now on a thread; :meth:`result` waits for it. When the caller fails
+    first it :meth:`abandon`\ s the work: ``stop()`` is called until the thread ends (a DuckDB
+    query interrupted: native code must not be running when the process exits), and a value
+    that arrives anyway goes to ``discard``. ``inline``: run ``fn`` in :meth:`result` on the
+    caller's thread instead."""
+
+    def __init__(self, fn: Callable[[], Any], discard: Callable[[Any], None] = lambda v: None,
+                 name: str = "background", inline: bool = False,
+                 stop: Callable[[], None] = lambda: None):
+        import threading
+        from concurrent.futures import Future
+
+        self._future: Future = Future()
+        self._lock, self._state, self._discard, self._stop = threading.Lock(), "running", \
+            discard, stop
+        self._inline = fn if inline else None
+        self._thread = None
+        if not inline:
+            self._thread = threading.Thread(target=self._run, args=(fn,), name=name, daemon=True)
+            self._thread.start()
+
+    def _run(self, fn: Callable[[], Any]) -> None:
+        try:
+            value = fn()
+        except BaseException as exc:  # noqa: BLE001 - raised in the caller by result()
+            self._future.set_exception(exc)
+            return
+        with self._lock:
+            abandoned = self._state == "abandoned"
+        if abandoned:
+            self._discard(value)
+        else:
+            self._future.set_result(value)
+
+    def result(self) -> Any:
+        with self._lock:
+            self._state = "claimed"
+        if self._inline is not None:
+            self._run(self._inline)
+            self._inline = None
+        return self._future.result()
+
+    def abandon(self, timeout: float = 60.0) -> None:
+        """The caller will not claim the value: stop the work, wait for the thread (at most
+        ``timeout`` seconds), and discard the value if one came."""
+        with self._lock:
+            if self._state == "claimed":
+                return
+            self._state = "abandoned"
+        deadline = time.monotonic() + timeout
+        while self._thread is not None and self._thread.is_alive() and \
+                time.monotonic() < deadline:
+            self._stop()  # again and again: an interrupt stops the query running, not the next
+            self._thread.join(0.1)
+        if self._future.done() and self._future.exception() is None:
+            self._discard(self._future.result())

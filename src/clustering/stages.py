@@ -305,10 +305,11 @@ def summarise_features(features: FeatureResult) -> pd.DataFrame:
             .reset_index(names="feature"))
 
 
-def label_customers(model: SegmentationModel, everyone: pd.DataFrame, say: Say) -> pd.DataFrame:
+def label_customers(model: SegmentationModel, everyone: pd.DataFrame, Xs: np.ndarray,
+                    say: Say) -> pd.DataFrame:
     """Every customer as scoring labels them: relationship, segment, persona, signals and the
-    baselines' labels."""
-    labels = model.customer_labels(everyone)
+    baselines' labels (the buyers' preprocessed rows ``Xs`` reused, not computed again)."""
+    labels = model.customer_labels(everyone, transformed=Xs)
     say(f"{len(labels):,} customers: " + ", ".join(
         f"{n:,} {k}" for k, n in labels["relationship"].value_counts().items()))
     return labels

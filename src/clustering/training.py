@@ -16,6 +16,7 @@ import dataclasses
 import os
 import random
 import time
+from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -30,10 +31,10 @@ from clustering import tracking
 from clustering.baselines import make_baseline
 from clustering.config import TrainConfig, model_label, validate_config
 from clustering.console import Console
-from clustering.engines import open_engine
+from clustering.engines import duckdb_connection, interrupt, open_engine
 from clustering.evaluation.holdout import verdict
 from clustering.files import check_writable, digest_files, write_text
-from clustering.graph import Stage, cores, one_openmp_thread, run_stages
+from clustering.graph import Background, Stage, cores, one_openmp_thread, run_stages
 from clustering.inputs.sources import DataSources, sources_for
 from clustering.reporting.summary import format_summary
 from clustering.result import Recording, TrainResult
@@ -74,18 +75,23 @@ def run_training(cfg: TrainConfig, resolved: dict[str, Any] | None = None,
             "model": m.name, "seed": str(cfg.seed), "kind": "clustering", **engine_tag,
             **dict(cfg.mlflow.tags)}
     config = resolved if resolved is not None else dataclasses.asdict(cfg)
-    with tracking.tracked_run(uri, experiment, cfg.mlflow.run_name or f"{model_label(m)}-{k_part}-"
-                              f"{cfg.data.name}", cfg.paths.root, tags, cfg.mlflow.parent_run_id,
-                              config) as run, threadpool_limits(limits=cfg.threads):
+    # the data are read and checked (DuckDB, both cores) while MLflow opens its store (2 s of
+    # imports on one core); a failure of either ends the run as FAILED, as before
+    # (Spark starts its session on the caller's thread, where it may set its signal handler)
+    spark = cfg.engine.name == "spark"
+    con = None if spark else duckdb_connection(cfg.engine.memory_limit, cfg.paths.data_dir,
+                                               cfg.threads)
+    loading = Background(partial(_load, cfg, con), lambda loaded: loaded[1].close(), "load data",
+                         inline=spark, stop=partial(interrupt, con) if con is not None else lambda: None)
+    with _abandoning(loading), tracking.tracked_run(
+            uri, experiment, cfg.mlflow.run_name or f"{model_label(m)}-{k_part}-{cfg.data.name}",
+            cfg.paths.root, tags, cfg.mlflow.parent_run_id, config
+    ) as run, threadpool_limits(limits=cfg.threads):
         with console.stage(f"load data ({cfg.engine.name} engine"
                            + (f" at {cfg.engine.master}, distributed)" if distributed else ")")):
             if cfg.mlflow.log_model:
                 tracking.warm_requirement_check()
-            sources = sources_for(cfg.data, cfg.paths.data_dir)
-            engine = open_engine(cfg.engine, sources, lookback_days=cfg.features.lookback_days,
-                                 include=list(cfg.features.include), threads=cfg.threads,
-                                 snapshot_date=cfg.features.snapshot_date,
-                                 data_dir=cfg.paths.data_dir)
+            sources, engine = loading.result()
             for line in engine.loaded.describe():  # the files and the checks, always
                 (console.note if line.startswith(("1 transaction", "checks:", "warning:"))
                  or " transaction file(s)" in line else console.detail)(line)
@@ -119,6 +125,31 @@ def run_training(cfg: TrainConfig, resolved: dict[str, Any] | None = None,
             engine.close()
     console.timings["total"] = time.perf_counter() - started  # wall: stages overlap
     return result
+
+
+def _load(cfg: TrainConfig, con) -> tuple[DataSources, Any]:
+    """The data sources and the engine with them read and checked (``con``: the local
+    engine's DuckDB connection)."""
+    try:
+        sources = sources_for(cfg.data, cfg.paths.data_dir)
+    except BaseException:
+        if con is not None:
+            con.close()
+        raise
+    return sources, open_engine(cfg.engine, sources, lookback_days=cfg.features.lookback_days,
+                                include=list(cfg.features.include), threads=cfg.threads,
+                                snapshot_date=cfg.features.snapshot_date,
+                                data_dir=cfg.paths.data_dir, con=con)
+
+
+@contextmanager
+def _abandoning(loading: Background):
+    """Let go of the loading when the run fails before it claims the data."""
+    try:
+        yield
+    except BaseException:
+        loading.abandon()
+        raise
 
 
 def quiet_libraries() -> None:
@@ -268,12 +299,14 @@ def _local_after_segments(cfg: TrainConfig, say) -> list[Stage]:
         Stage("everyone", st.with_signals, ("features", "signal_cols"), ("everyone",),
               quiet=True),
         Stage("label every customer", partial(st.label_customers, say=say),
-              ("model", "everyone"), ("customer_labels",)),
+              ("model", "everyone", "Xs"), ("customer_labels",)),
         Stage("input example", lambda X: X.head(5), ("X",), ("input_example",), quiet=True),
         Stage("feature summary", st.summarise_features, ("features",), ("feature_summary",),
               quiet=True),
         Stage("segment mix", st.describe_segments, ("engine", "buyers", "labels", "features"),
               ("mix",)),
+        Stage("let go of the lines", lambda engine, mix, future: engine.release_lines(),
+              ("engine", "mix", "future"), ("lines_released",), quiet=True),
         Stage("population", lambda buyers, features: buyers[features.features].median(),
               ("buyers", "features"), ("population",), quiet=True),
         Stage("extra", lambda features: {"prospects": features.n_prospects,
