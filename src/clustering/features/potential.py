@@ -23,6 +23,7 @@ order shrunk towards the population mean) instead of none.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -63,33 +64,45 @@ class Summary:
         return cls(x, t_x, T, X["avg_order_value"].to_numpy(float))
 
 
-def bgnbd_loglik(params: np.ndarray, x, t_x, T, grad: bool = False):
+def bgnbd_loglik(params: np.ndarray, x, t_x, T, grad: bool = False,
+                 counts: tuple[np.ndarray, np.ndarray] | None = None):
     """Sum of BG/NBD log-likelihoods of customers (``params`` = r, alpha, a, b); with ``grad``
     also its gradient in the parameters (analytic: the optimiser converges tightly in few
-    evaluations)."""
+    evaluations). The special functions depend on the customer only through the repeat count
+    ``x``: they are evaluated once per distinct count (``counts``: ``np.unique(x,
+    return_inverse=True)``, computed once per fit) and looked up, which gives the same numbers
+    as per customer at a fifth of the time."""
     r, alpha, a, b = params
+    ux, inv = counts if counts is not None else np.unique(x, return_inverse=True)
     rep = x > 0
-    common = gammaln(r + x) - gammaln(r) + r * np.log(alpha)
-    b1 = betaln(a, b + x) - betaln(a, b) - (r + x) * np.log(alpha + T)
+    urep = ux > 0
     with np.errstate(divide="ignore", invalid="ignore"):
-        b2 = np.where(rep, betaln(a + 1, b + x - 1) - betaln(a, b)
-                      - (r + x) * np.log(alpha + t_x), -np.inf)
+        # per distinct count, then per customer
+        u_common = gammaln(r + ux) - gammaln(r) + r * np.log(alpha)
+        u_b1 = betaln(a, b + ux) - betaln(a, b)
+        u_b2 = np.where(urep, betaln(a + 1, b + ux - 1) - betaln(a, b), -np.inf)
+    log_T, log_tx = np.log(alpha + T), np.log(alpha + t_x)
+    b1 = u_b1[inv] - (r + x) * log_T
+    with np.errstate(divide="ignore", invalid="ignore"):
+        b2 = np.where(rep, u_b2[inv] - (r + x) * log_tx, -np.inf)
     mix = np.logaddexp(b1, b2)
-    value = float(np.sum(common + mix))
+    value = float(np.sum(u_common[inv] + mix))
     if not grad:
         return value
     w1, w2 = np.exp(b1 - mix), np.exp(b2 - mix)  # w2 = 0 without a repeat purchase
-    ab, abx = digamma(a + b), digamma(a + b + x)
+    ab, uabx = digamma(a + b), digamma(a + b + ux)
     with np.errstate(divide="ignore", invalid="ignore"):
-        d2_a = np.where(rep, digamma(a + 1) - abx - digamma(a) + ab, 0.0)
-        d2_b = np.where(rep, digamma(b + x - 1) - abx - digamma(b) + ab, 0.0)
-        d2_r = np.where(rep, -np.log(alpha + t_x), 0.0)
+        u_d2_a = np.where(urep, digamma(a + 1) - uabx - digamma(a) + ab, 0.0)
+        u_d2_b = np.where(urep, digamma(b + ux - 1) - uabx - digamma(b) + ab, 0.0)
+        d2_r = np.where(rep, -log_tx, 0.0)
         d2_alpha = np.where(rep, -(r + x) / (alpha + t_x), 0.0)
+    u_dr = digamma(r + ux) - digamma(r) + np.log(alpha)
+    u_db1 = digamma(b + ux) - uabx - digamma(b) + ab
     g = np.array([
-        np.sum(digamma(r + x) - digamma(r) + np.log(alpha) - w1 * np.log(alpha + T) + w2 * d2_r),
+        np.sum(u_dr[inv] - w1 * log_T + w2 * d2_r),
         np.sum(r / alpha - w1 * (r + x) / (alpha + T) + w2 * d2_alpha),
-        np.sum(w1 * (ab - abx) + w2 * d2_a),
-        np.sum(w1 * (digamma(b + x) - abx - digamma(b) + ab) + w2 * d2_b),
+        np.sum(w1 * (ab - uabx)[inv] + w2 * u_d2_a[inv]),
+        np.sum(w1 * u_db1[inv] + w2 * u_d2_b[inv]),
     ])
     return value, g
 
@@ -134,7 +147,8 @@ def _fit(loglik, n_params: int, args, scale: float, upper: list[float] | None = 
 
 def fit_bgnbd(x, t_x, T) -> np.ndarray:
     """(r, alpha, a, b) maximising the BG/NBD likelihood."""
-    return _fit(bgnbd_loglik, 4, (x, t_x, T), len(x))
+    counts = np.unique(x, return_inverse=True)
+    return _fit(partial(bgnbd_loglik, counts=counts), 4, (x, t_x, T), len(x))
 
 
 #: Gamma-Gamma's shape p at most this: when customers' order values scatter little around
