@@ -155,9 +155,14 @@ class FeatureResult:
 
     @property
     def buyers(self) -> pd.DataFrame:
-        """The customers who bought in the window (a copy each time: keeping it would hold
-        another 400 MB at a million customers)."""
-        return self.table[self.table["is_buyer"]].reset_index(drop=True)
+        """The customers who bought in the window. The query puts them first (each part in
+        id order), so this is a slice of the table that copies nothing until written to
+        (copy-on-write): a copy held 400 MB more at a million customers."""
+        is_buyer = self.table["is_buyer"].to_numpy(bool)
+        n = int(is_buyer.sum())
+        if is_buyer[:n].all():
+            return self.table.iloc[:n].reset_index(drop=True)
+        return self.table[is_buyer].reset_index(drop=True)  # a table made elsewhere
 
     @property
     def n_prospects(self) -> int:
@@ -390,7 +395,7 @@ LEFT JOIN o USING (customer_id)
 LEFT JOIN m USING (customer_id)
 {joins}
 {cust_join}
-ORDER BY ids.customer_id
+ORDER BY coalesce(o.frequency, 0) = 0, ids.customer_id
 """
 
 
