@@ -6,6 +6,8 @@ in the same run (ratios, because these machines are noisy), with peak memory.
     python benchmarks/run.py --stages features,train --sizes 1000000
     python benchmarks/run.py --stages large_csv --sizes 1000000   # a ~2 GB CSV, 4 GB memory limit
     python benchmarks/run.py --stages train_spark --sizes 10000000  # distributed Spark path
+    python benchmarks/run.py --stages features_duckdb_sample,train_sample,train_sample_one_core \
+        --sizes 250000    # make train on the bundled sample vs one hand-written query, 1 core
 
 Every measurement runs in a fresh process, which reports its own wall time and peak resident
 memory. Results: benchmarks/results/results.json and results.md (printed too). The growth
