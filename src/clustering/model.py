@@ -41,14 +41,20 @@ def text_from_codes(codes: np.ndarray, categories: list[str]) -> pd.Series:
     return arr.cast(pa.string()).to_pandas()
 
 
-def text_column(values, rows: np.ndarray) -> pd.Series:
+def text_column(values, rows: np.ndarray, others: tuple[np.ndarray, str] | None = None
+                ) -> pd.Series:
     """``values`` (one per True of ``rows``) as a text column as long as ``rows``, empty
-    elsewhere."""
+    elsewhere, or ``others``' text where its mask is True (one more code, not a second pass
+    over a million rows)."""
     codes, uniques = pd.factorize(np.asarray(values) if not isinstance(values, pd.Series)
                                   else values)
     full = np.full(len(rows), -1, dtype=np.int64)
     full[rows] = codes
-    return text_from_codes(full, list(uniques))
+    categories = list(uniques)
+    if others is not None and others[0].any():
+        full[others[0]] = len(categories)
+        categories.append(others[1])
+    return text_from_codes(full, categories)
 
 
 @contextmanager
@@ -304,8 +310,7 @@ class SegmentationModel(BaseEstimator):
             with _needs(table, f"the {name} baseline"):
                 cols = baseline.label_columns(past, name)
             for c in cols.columns:
-                column = text_column(cols[c], buyer)
-                out[c] = column.mask(former, "former") if former.any() else column
+                out[c] = text_column(cols[c], buyer, (former, "former"))
         return pd.DataFrame(out, index=pd.RangeIndex(n))
 
     def distances(self, X: pd.DataFrame) -> pd.DataFrame:
