@@ -50,3 +50,21 @@ def test_guardrails_count_personas_and_judge_sizes_at_the_right_level():
         "small for its own campaign",
         "segment 3 'Loyal customers' holds 50.0% of customers, above evaluate.max_share (45%): "
         "it likely mixes customers who need different actions"]
+
+
+def test_composition_reads_the_shares_pandas_crosstab_gives():
+    """Each segment's most common attribute values with their shares, as pandas' normalised
+    crosstab has them (computed from one bincount: 0.8 s -> 0.1 s at a million customers)."""
+    import numpy as np
+    import pandas as pd
+
+    from clustering.personas.guardrails import composition
+
+    rng = np.random.default_rng(2)
+    labels = rng.integers(-1, 4, 5000)
+    region = pd.Series(rng.choice(["North", "South", "West", None], 5000, p=[.5, .3, .15, .05]))
+    got = composition(pd.DataFrame({"region": region}), labels, ["region"])
+    shares = pd.crosstab(labels, region.fillna("unknown").to_numpy(), normalize="index")
+    for s, row in shares.iterrows():
+        best = row.sort_values(ascending=False).head(3)
+        assert got[int(s)]["region"] == ", ".join(f"{v} {p:.0%}" for v, p in best.items())

