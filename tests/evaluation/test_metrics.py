@@ -124,3 +124,22 @@ def test_silhouette_of_equals_scikit_learns_with_singletons_and_string_labels():
     expected = silhouette_samples(D, labels, metric="precomputed").mean()
     assert silhouette_of(D, labels) == pytest.approx(expected, rel=1e-12)
     assert np.isnan(silhouette_of(D, np.zeros(300, int)))
+
+
+def test_dispersion_indices_beyond_the_sample_size_are_those_of_a_seeded_sample(monkeypatch):
+    """Beyond DISPERSION_SAMPLE customers, Calinski-Harabasz and Davies-Bouldin come from the
+    same seeded sample for every labelling, within a percent of everyone's."""
+    from sklearn.datasets import make_blobs
+    from sklearn.metrics import calinski_harabasz_score, davies_bouldin_score
+
+    from clustering.evaluation import metrics
+
+    X, y = make_blobs(n_samples=40_000, centers=5, n_features=4, random_state=3)
+    monkeypatch.setattr(metrics, "DISPERSION_SAMPLE", 10_000)
+    got = internal_indices(X, y, 500, 0)
+    assert got["calinski_harabasz"] == pytest.approx(calinski_harabasz_score(X, y), rel=0.02)
+    assert got["davies_bouldin"] == pytest.approx(davies_bouldin_score(X, y), rel=0.02)
+    rows = metrics._DISPERSION["rows"]
+    assert len(rows) == 10_000 and got["calinski_harabasz"] == pytest.approx(
+        calinski_harabasz_score(X[rows], y[rows]) * (40_000 - 5) / (10_000 - 5), rel=1e-9)
+    assert internal_indices(X, y, 500, 0) == got  # the same customers again
