@@ -48,6 +48,9 @@ def plot_k_curve(curve: pd.DataFrame, criterion: str, chosen: int):
                              sharex=True, squeeze=False)
     ax = axes[0, 0]
     ax.plot(curve["k"], curve[criterion], marker="o", color="C0")
+    if f"{criterion}_se" in curve:  # the hold-out AUC's standard error: the decision's precision
+        ax.errorbar(curve["k"], curve[criterion], yerr=curve[f"{criterion}_se"], fmt="none",
+                    ecolor="C0", alpha=0.6, capsize=3)
     if not stability:
         ax.set_xlabel("number of segments k")
     ax.set_ylabel(criterion, color="C0")
