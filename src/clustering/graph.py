@@ -10,12 +10,16 @@ enough; stages that must not overlap (one DuckDB connection) are serialised by t
 
 from __future__ import annotations
 
+import os
+import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import Any
+
+from threadpoolctl import threadpool_limits
 
 
 @dataclass(frozen=True)
@@ -207,15 +211,11 @@ def one_openmp_thread() -> AbstractContextManager:
     50,000 customers took 0.63 s on OpenMP's two threads and 0.27 s on one, and 13 such fits
     side by side in two threads beat them in a row on two; the same chunks summed in the same
     order also make the labels identical for any number of cores."""
-    from threadpoolctl import threadpool_limits
-
     return threadpool_limits(limits=1, user_api="openmp")
 
 
 def cores() -> int:
     """The cores this process may use."""
-    import os
-
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (
         os.cpu_count() or 1)
 
@@ -248,9 +248,6 @@ class Background:
     def __init__(self, fn: Callable[[], Any], discard: Callable[[Any], None] = lambda v: None,
                  name: str = "background", inline: bool = False,
                  stop: Callable[[], None] = lambda: None):
-        import threading
-        from concurrent.futures import Future
-
         self._future: Future = Future()
         self._lock, self._state, self._discard, self._stop = threading.Lock(), "running", \
             discard, stop
