@@ -161,6 +161,16 @@ class EvaluateConfig:
 
 
 @dataclass
+class RulesConfig:
+    """Segment rules a CRM can run (clustering.personas.rules)."""
+
+    enabled: bool = MISSING
+    target: float = MISSING  # agreement with the model's segments the tree stops deepening at
+    max_depth: int = MISSING
+    min_leaf_share: float = MISSING  # a rule covers at least this share of the customers
+
+
+@dataclass
 class PersonasConfig:
     min_fit: float = MISSING
     min_member_share: float = MISSING
@@ -168,6 +178,7 @@ class PersonasConfig:
     special: dict[str, Any] = MISSING
     max: int = MISSING  # personas (the marketer's level) at most
     personas: dict[str, Any] = MISSING  # persona -> name, description, actions, types
+    rules: RulesConfig = field(default_factory=RulesConfig)
 
 
 @dataclass
@@ -363,10 +374,20 @@ def validate_config(cfg: TrainConfig) -> None:
     unknown = [b for b in cfg.baselines.enabled if b not in BASELINES]
     if unknown:
         raise ConfigError(f"unknown baselines.enabled {unknown}; choose from {sorted(BASELINES)}")
+    _check_evaluation(cfg)
+
+
+def _check_evaluation(cfg: TrainConfig) -> None:
+    """The evaluation's, the rules' and the features' settings."""
     for key in ("min_share", "max_share"):
         if not 0 <= getattr(cfg.evaluate, key) <= 1:
             raise ConfigError(f"evaluate.{key} is a share between 0 and 1 (0.4 = 40%), got "
                               f"{getattr(cfg.evaluate, key)}")
+    r = cfg.personas.rules
+    if not (0 < r.target <= 1 and 1 <= r.max_depth <= 20 and 0 <= r.min_leaf_share < 0.5):
+        raise ConfigError("personas.rules: target is a share in (0, 1], max_depth 1..20 and "
+                          f"min_leaf_share in [0, 0.5); got {r.target}, {r.max_depth} and "
+                          f"{r.min_leaf_share}")
     if cfg.evaluate.holdout_days < 0:
         raise ConfigError(f"evaluate.holdout_days must be >= 0, got {cfg.evaluate.holdout_days}")
     if cfg.evaluate.silhouette_sample < 0:

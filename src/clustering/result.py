@@ -17,6 +17,7 @@ from clustering.evaluation.metrics import Segmentation
 from clustering.features.customer import FeatureResult
 from clustering.inputs.tables import LoadedData
 from clustering.model import SegmentationModel
+from clustering.personas.rules import SegmentRules
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,7 @@ class TrainResult:
     marketing_view: pd.DataFrame | None = None  # segments of one persona merged
     verdict: str | None = None  # clusters or a baseline: which separates the hold-out better
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)  # artifact path -> table
+    rules: SegmentRules | None = None  # the segments as rules a CRM can run
     tags: dict[str, str] = field(default_factory=dict)  # the playbook's readings
     stage_seconds: dict[str, float] = field(default_factory=dict)  # stages overlap
     seconds: float = float("nan")  # wall time of the run until it is recorded

@@ -43,6 +43,7 @@ from clustering.model import SegmentationModel
 from clustering.personas.guardrails import composition, guardrail_warnings, marketing_view
 from clustering.personas.naming import PersonaAssignment, name_segments, weighted_fit
 from clustering.personas.playbook import Playbook, playbook
+from clustering.personas.rules import SegmentRules, fit_rules, rules_section
 from clustering.personas.stable_ids import match_segments
 from clustering.reporting.glossary import column_label
 from clustering.reporting.plots import DRAWING, plot_holdout_comparison, segmentation_figures
@@ -271,6 +272,21 @@ def with_signals(features: FeatureResult, signal_cols: pd.DataFrame) -> pd.DataF
     """Every customer's features and signals in one table (the playbook and the labels read
     it; made once, and let go when both are done: 650 MB at a million customers)."""
     return pd.concat([features.table, signal_cols], axis=1)
+
+
+def describe_by_rules(frame: pd.DataFrame, labels: np.ndarray, candidates: list[str],
+                      personas: PersonaAssignment, settings: dict[str, Any] | None, seed: int,
+                      say: Say) -> SegmentRules | None:
+    """Rules a CRM can run for the segments, on the numeric business features among
+    ``candidates`` (``settings``: target, max_depth, min_leaf_share; None: switched off)."""
+    features = [c for c in candidates if c in frame and pd.api.types.is_numeric_dtype(frame[c])]
+    if not settings or not features:
+        return None
+    rules = fit_rules(frame, labels, features, personas.names(), settings["target"],
+                      settings["max_depth"], settings["min_leaf_share"], seed=seed)
+    say(f"segment rules: {len(rules.rules)} rules on {len(features)} features agree with the "
+        f"segments on {rules.agreement:.1%} of the customers (depth {rules.depth})")
+    return rules
 
 
 def run_playbook(buyers: pd.DataFrame, model: SegmentationModel, labels: np.ndarray,

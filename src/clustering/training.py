@@ -49,7 +49,8 @@ RESULT = ("features", "sample", "sf", "playbook", "future", "eval_metrics", "seg
           "agreement", "baselines", "baselines_skipped", "report", "personas", "profile",
           "run_name", "report_name", "snapshot_date", "input_example", "Xs", "names", "curve",
           "model", "figures", "labels", "customer_labels", "labels_path", "truth", "matches",
-          "previous", "warnings", "view", "verdict", "holdout_figures", "feature_summary")
+          "previous", "warnings", "view", "verdict", "holdout_figures", "feature_summary",
+          "rules")
 
 
 def run_training(cfg: TrainConfig, resolved: dict[str, Any] | None = None,
@@ -115,6 +116,9 @@ def run_training(cfg: TrainConfig, resolved: dict[str, Any] | None = None,
             result.report_path = write_text(result.report_dir / "persona_report.html",
                                             result.report_html)
             write_text(result.report_dir / "persona_report.md", result.report_markdown)
+            if result.rules is not None:  # for a CRM, beside the report (and the model)
+                write_text(result.report_dir / "segment_rules.sql", result.rules.sql())
+                write_text(result.report_dir / "segment_rules.json", result.rules.to_json())
             result.run_id, result.experiment_id, result.tracking_uri = (
                 run.info.run_id, run.info.experiment_id, uri)
             with console.stage("log to MLflow"):
@@ -175,6 +179,16 @@ def _recording(cfg: TrainConfig, config: dict[str, Any], tags: dict[str, str]) -
         register_as=(tracking.model_name_for(ml.registered_model_name, cfg.data.name)
                      if ml.log_model and ml.register else None),
         champion_metric=ml.champion_metric, tags=tags)
+
+
+def _rules(cfg: TrainConfig) -> dict[str, Any] | None:
+    r = cfg.personas.rules
+    return {"target": r.target, "max_depth": r.max_depth,
+            "min_leaf_share": r.min_leaf_share} if r.enabled else None
+
+
+def _rules_sections(rules, currency: str) -> list:
+    return [st.rules_section(rules, currency)] if rules is not None else []
 
 
 def _family(cfg: TrainConfig) -> Family:
@@ -314,8 +328,13 @@ def _local_after_segments(cfg: TrainConfig, say) -> list[Stage]:
               ("features",), ("extra",), quiet=True),
         Stage("attributes", lambda features: features.attributes, ("features",),
               ("attributes",), quiet=True),
-        Stage("sections", lambda playbook: playbook.sections, ("playbook",), ("sections",),
-              quiet=True),
+        Stage("segment rules", lambda buyers, labels, columns, features, personas:
+              st.describe_by_rules(buyers, labels, [c for c in columns.numeric
+                                                    if c in features.features] or
+                                   features.features, personas, _rules(cfg), cfg.seed, say),
+              ("buyers", "labels", "columns", "features", "personas"), ("rules",)),
+        Stage("sections", lambda playbook, rules: playbook.sections + _rules_sections(
+            rules, cfg.data.currency), ("playbook", "rules"), ("sections",), quiet=True),
         Stage("snapshot", lambda features: features.snapshot_date, ("features",),
               ("snapshot_date",), quiet=True),
     ]
@@ -420,7 +439,12 @@ def _distributed_stages(cfg: TrainConfig, sources: DataSources, say) -> list[Sta
         Stage("attributes", lambda sf: sf.attributes, ("sf",), ("attributes",), quiet=True),
         Stage("snapshot", lambda sf, engine: snapshot or engine.snapshot, ("sf", "engine"),
               ("snapshot_date",), quiet=True),
-        Stage("no mix", lambda: (None, None), (), ("mix", "sections"), quiet=True),
+        Stage("segment rules (sample)", lambda sample, labels, inputs, personas:
+              st.describe_by_rules(sample, labels, inputs, personas, _rules(cfg), seed, say),
+              ("sample", "labels", "inputs", "personas"), ("rules",)),
+        Stage("no mix", lambda: None, (), ("mix",), quiet=True),
+        Stage("sections", lambda rules: _rules_sections(rules, cfg.data.currency), ("rules",),
+              ("sections",), quiet=True),
         Stage("no hold-out", dict, (), ("future",), quiet=True),
     ]
     return graph + _shared_stages(cfg, say)
@@ -452,7 +476,8 @@ def _local_result(values: dict[str, Any], recording: Recording, loaded, digest: 
         html, _report_dir(reports_dir, v), Path(), v["labels"], features=fr,
         labels=v["customer_labels"], future=future, truth=v["truth"], matches=v["matches"],
         previous_uri=v["previous"][0], warnings=v["warnings"], renamed=personas.renamed,
-        marketing_view=v["view"], tables=pb.tables, tags=pb.tags, verdict=v["verdict"])
+        marketing_view=v["view"], tables=pb.tables, tags=pb.tags, verdict=v["verdict"],
+        rules=v["rules"])
 
 
 def _distributed_result(values: dict[str, Any], recording: Recording, loaded, digest: str,
@@ -473,4 +498,5 @@ def _distributed_result(values: dict[str, Any], recording: Recording, loaded, di
         personas.table, personas.fit_matrix, v["eval_metrics"] | v["agreement"],
         v["baselines"], v["figures"], md, html, _report_dir(reports_dir, v), Path(), v["labels"],
         labels_path=v["labels_path"], sample=sample, truth=v["truth"], warnings=v["warnings"],
-        renamed=personas.renamed, marketing_view=v["view"], verdict=v["verdict"])
+        renamed=personas.renamed, marketing_view=v["view"], verdict=v["verdict"],
+        rules=v["rules"])

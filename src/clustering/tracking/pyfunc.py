@@ -159,9 +159,11 @@ def _said_once():
             print("\n".join(rest), file=sys.stderr, flush=True)
 
 
-def log_segmentation_model(model, input_example: pd.DataFrame, registered_name: str | None = None):
+def log_segmentation_model(model, input_example: pd.DataFrame, registered_name: str | None = None,
+                           texts: dict[str, str] | None = None):
     """Log the segmentation as a pyfunc model (code shipped with it, explicit requirements,
-    signature and input example); register it under ``registered_name`` when given."""
+    signature and input example), with ``texts`` (file name -> content: the segment rules)
+    among its artifacts; register it under ``registered_name`` when given."""
     from mlflow.models import infer_signature
 
     package = Path(__file__).resolve().parents[1]
@@ -169,11 +171,15 @@ def log_segmentation_model(model, input_example: pd.DataFrame, registered_name: 
         # MLflow hints on every training that integer columns cannot hold missing values
         warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer")
         path = save_for_mlflow(model, Path(tmp))
+        artifacts = {"segmentation": str(path)}
+        for name, text in (texts or {}).items():
+            (Path(tmp) / name).write_text(text)
+            artifacts[name.replace(".", "_")] = str(Path(tmp) / name)
         output = model.answer(input_example)
         info = mlflow.pyfunc.log_model(
             name="model",
             python_model=SegmentationPyfunc(),
-            artifacts={"segmentation": str(path)},
+            artifacts=artifacts,
             code_paths=[str(package)],
             signature=infer_signature(input_example, output),
             input_example=input_example,

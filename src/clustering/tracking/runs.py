@@ -343,7 +343,10 @@ def log_training(result, say: Callable[[str], None]) -> None:
     if rec.log_baseline_runs:
         _log_baseline_runs(result, run)
     if rec.log_model:  # last: a version is registered once its run holds everything
-        info = log_segmentation_model(result.model, result.input_example, rec.register_as)
+        rules = {} if result.rules is None else {"segment_rules.sql": result.rules.sql(),
+                                                  "segment_rules.json": result.rules.to_json()}
+        info = log_segmentation_model(result.model, result.input_example, rec.register_as,
+                                      rules)
         if rec.register_as and info.registered_model_version:
             say(f"registered models:/{rec.register_as}/{info.registered_model_version}")
             if rec.champion_metric:
@@ -377,6 +380,10 @@ def _log_segments(result) -> None:
         log_frame(crosstab(labels, seg_b.labels, b).reset_index(), f"baselines/crosstab_{b}.csv")
     if "clusters" in result.future:
         log_frame(result.future["clusters"][1], "validation/holdout_by_segment.csv")
+    if result.rules is not None:  # the SQL and JSON are in report/, and beside the model
+        log_frame(result.rules.table, "segments/rules.csv")
+        log_metrics({"rules_agreement": result.rules.agreement,
+                     "rules_count": float(len(result.rules.rules))})
     if result.matches is not None:
         log_frame(result.matches, "segments/id_matching.csv")
         log_metrics({f"{s}_segments": float((result.matches.status == s).sum())

@@ -1,0 +1,276 @@
+"""Segment rules a CRM can run: a shallow surrogate tree on the business features.
+
+A pickled model runs only in Python. :func:`fit_rules` fits a decision tree that predicts the
+model's segment from the customers' business features (recency, orders, revenue ...), as
+shallow as reaches the wanted agreement, and turns every leaf into a rule: a range per
+feature, with thresholds rounded to the plainest number that sorts the customers the same
+way. The rules partition the customers (each falls in exactly one), so they export as one
+SQL ``CASE`` and as JSON, and each segment's rules carry their coverage (the share of the
+segment's members they catch) and precision (the share of the customers they catch that are
+in the segment).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from clustering.inputs.sql import ident
+from clustering.reporting.glossary import COUNTS, MONEY, SHARES, label, value
+from clustering.reporting.report import Section
+
+
+@dataclass(frozen=True)
+class Condition:
+    """``low < feature <= high``; None: unbounded on that side."""
+
+    feature: str
+    low: float | None = None
+    high: float | None = None
+
+    def mask(self, x: np.ndarray) -> np.ndarray:
+        keep = np.ones(len(x), dtype=bool)
+        if self.low is not None:
+            keep &= x > self.low
+        if self.high is not None:
+            keep &= x <= self.high
+        return keep
+
+    def sql(self, column: str) -> str:
+        parts = ([f"{column} > {_number(self.low)}"] if self.low is not None else []) + (
+            [f"{column} <= {_number(self.high)}"] if self.high is not None else [])
+        return " AND ".join(parts)
+
+    def words(self, currency: str = "") -> str:
+        name = label(self.feature).split(" (")[0]
+
+        def say(v: float | None) -> str | None:
+            if v is None:
+                return None
+            typed = self.feature in MONEY | COUNTS | SHARES
+            return value(self.feature, v, currency) if typed else f"{v:.3g}"
+
+        lo, hi = say(self.low), say(self.high)
+        if lo is not None and hi is not None:
+            return f"{name} over {lo} and at most {hi}"
+        return f"{name} over {lo}" if lo is not None else f"{name} at most {hi}"
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One leaf: the segment its customers get, its conditions, how many of the fitted
+    customers it caught and the share of them in the segment."""
+
+    segment: int
+    conditions: tuple[Condition, ...]
+    customers: int
+    precision: float
+
+
+@dataclass
+class SegmentRules:
+    """Every leaf's rule, the features they read (with the value a missing one counts as),
+    the tree's depth, and per segment its rules' coverage and precision on the customers
+    they were measured on."""
+
+    rules: list[Rule]
+    missing: dict[str, float]
+    depth: int
+    agreement: float
+    table: pd.DataFrame = field(default_factory=pd.DataFrame)
+    names: dict[int, str] = field(default_factory=dict)
+
+    @property
+    def features(self) -> list[str]:
+        return list(self.missing)
+
+    def predict(self, frame: pd.DataFrame) -> np.ndarray:
+        """The segment each row's rule gives (the exported rules, not the tree)."""
+        cols = {f: frame[f].to_numpy(dtype=float, na_value=np.nan) for f in self.features}
+        cols = {f: np.where(np.isnan(v), self.missing[f], v) for f, v in cols.items()}
+        out = np.full(len(frame), -1, dtype=np.int64)
+        for r in self.rules:
+            hit = np.ones(len(frame), dtype=bool)
+            for c in r.conditions:
+                hit &= c.mask(cols[c.feature])
+            out[hit] = r.segment
+        return out
+
+    def sql(self, table: str = "customer_features", output: str = "segment") -> str:
+        """A ``SELECT`` adding the segment to ``table``'s rows, as one SQL ``CASE``."""
+        lines = [f"-- {len(self.rules)} rules, agreement with the model {self.agreement:.1%}",
+                 "SELECT *,", "  CASE"]
+        for r in self.rules:
+            conds = " AND ".join(c.sql(self._column(c.feature)) for c in r.conditions) or "TRUE"
+            name = self.names.get(r.segment, "").replace("*/", "")
+            lines.append(f"    WHEN {conds} THEN {r.segment}  /* {name} */")
+        lines += [f"  END AS {ident(output)}", f"FROM {table}"]
+        return "\n".join(lines) + "\n"
+
+    def _column(self, feature: str) -> str:
+        col = ident(feature)
+        fill = self.missing[feature]
+        return col if math.isnan(fill) else f"COALESCE({col}, {_number(fill)})"
+
+    def to_json(self) -> str:
+        rules = [{"segment": r.segment, "name": self.names.get(r.segment, ""),
+                  "customers": r.customers, "precision": round(r.precision, 4),
+                  "conditions": [{k: v for k, v in asdict(c).items() if v is not None}
+                                 for c in r.conditions]} for r in self.rules]
+        return json.dumps({"agreement": round(self.agreement, 4), "depth": self.depth,
+                           "missing_values": {f: (None if math.isnan(v) else v)
+                                              for f, v in self.missing.items()},
+                           "condition": "low < value <= high; a missing value counts as "
+                                        "missing_values[feature]",
+                           "rules": rules}, indent=2) + "\n"
+
+    def words(self, segment: int, currency: str = "", most: int = 1) -> str:
+        """The segment's ``most`` largest rules in words."""
+        mine = sorted((r for r in self.rules if r.segment == segment),
+                      key=lambda r: -r.customers)
+        said = ["; or ".join(" and ".join(c.words(currency) for c in r.conditions) or "everyone"
+                             for r in mine[:most])]
+        if len(mine) > most:
+            said.append(f" (+{len(mine) - most} smaller rule{'s' * (len(mine) - most > 1)})")
+        return "".join(said)
+
+
+def _number(v: float) -> str:
+    return repr(int(v)) if float(v).is_integer() else repr(float(v))
+
+
+def plain_threshold(lo: float, hi: float) -> float:
+    """The number with the fewest significant digits in ``[lo, hi)``: every value ``<= lo``
+    stays at or below it, every value ``>= hi`` above it (``lo < hi``)."""
+    scale = max(abs(lo), abs(hi), 1e-12)
+    for digits in range(1, 16):
+        step = 10.0 ** (math.floor(math.log10(scale)) - digits + 1)
+        t = math.ceil(lo / step) * step
+        t = round(t, max(0, -math.floor(math.log10(step))))
+        if lo <= t < hi:
+            return float(t)
+    return float(lo)
+
+
+def fit_rules(frame: pd.DataFrame, segments: np.ndarray, features: list[str],
+              names: dict[int, str] | None = None, target: float = 0.9, max_depth: int = 8,
+              min_leaf_share: float = 0.005, fit_rows: int = 100_000, seed: int = 0
+              ) -> SegmentRules:
+    """Rules for ``segments`` from ``frame``'s numeric ``features``: the shallowest tree up to
+    ``max_depth`` whose rules agree with the segments on ``target`` of the customers (leaves
+    of at least ``min_leaf_share`` of them), fitted on at most ``fit_rows`` of them (seeded)
+    and measured on all."""
+    from sklearn.tree import DecisionTreeClassifier
+
+    segments = np.asarray(segments)
+    X = frame[features].to_numpy(dtype=float, na_value=np.nan)
+    medians = np.nanmedian(np.where(np.isnan(X).all(axis=0), 0.0, X), axis=0) \
+        if len(X) else np.zeros(len(features))
+    missing = {f: (float(m) if np.isnan(X[:, i]).any() else float("nan"))
+               for i, (f, m) in enumerate(zip(features, medians))}
+    X = np.where(np.isnan(X), medians, X)
+    rows = np.arange(len(X))
+    if len(X) > fit_rows:
+        rows = np.sort(np.random.default_rng(seed).choice(len(X), fit_rows, replace=False))
+    # one tree at the deepest; a shallower one is its top (each node's split is the best for
+    # its rows whatever the depth), so each depth is read off it, not fitted again
+    tree = DecisionTreeClassifier(max_depth=max_depth, random_state=seed,
+                                  min_samples_leaf=max(1, int(min_leaf_share * len(rows))))
+    tree.fit(X[rows], segments[rows])
+    fitted, cut = pd.DataFrame(X[rows], columns=features), plain_cuts(tree, X[rows])
+    for depth in range(1, max(tree.get_depth(), 1) + 1):
+        rules = SegmentRules(_leaf_rules(tree, features, cut, depth), missing, depth, 0.0,
+                             names=dict(names or {}))
+        if (rules.predict(fitted) == segments[rows]).mean() >= target:
+            break
+    predicted = rules.predict(pd.DataFrame(X, columns=features))
+    rules.agreement = float((predicted == segments).mean())
+    rules.table = rule_table(rules, segments, predicted)
+    return rules
+
+
+def plain_cuts(tree, X: np.ndarray) -> dict[int, float]:
+    """Per split node, the plain threshold that splits the fitted rows ``X`` as the tree's
+    does (between the largest value at or below it and the smallest above)."""
+    t = tree.tree_
+    ordered = {}
+    cut = {}
+    for node in np.flatnonzero(t.children_left >= 0):
+        f = int(t.feature[node])
+        if f not in ordered:
+            ordered[f] = np.sort(X[:, f])
+        x = ordered[f]
+        i = int(np.searchsorted(x, t.threshold[node], side="right"))
+        cut[int(node)] = plain_threshold(float(x[i - 1]), float(x[i])) if 0 < i < len(x) \
+            else float(t.threshold[node])
+    return cut
+
+
+def _leaf_rules(tree, features: list[str], cut: dict[int, float], depth: int) -> list[Rule]:
+    """One rule per leaf of the tree's top ``depth`` levels, siblings with the same segment
+    merged, thresholds made plain."""
+    t = tree.tree_
+    classes = tree.classes_
+    out: list[Rule] = []
+
+    def segment_of(node: int, level: int) -> int | None:
+        """The node's segment when every leaf below it predicts the same one."""
+        if t.children_left[node] < 0 or level == depth:
+            return int(classes[np.argmax(t.value[node][0])])
+        left = segment_of(t.children_left[node], level + 1)
+        right = segment_of(t.children_right[node], level + 1)
+        return left if left is not None and left == right else None
+
+    def walk(node: int, bounds: dict[str, list], level: int) -> None:
+        seg = segment_of(node, level)
+        if seg is not None:
+            share = t.value[node][0] / t.value[node][0].sum()
+            conds = tuple(Condition(f, lo, hi) for f, (lo, hi) in bounds.items())
+            out.append(Rule(seg, conds, int(t.n_node_samples[node]),
+                            float(share[list(classes).index(seg)])))
+            return
+        f, thr = features[t.feature[node]], cut[node]
+        lo, hi = bounds.get(f, [None, None])
+        walk(t.children_left[node], {**bounds, f: [lo, thr if hi is None else min(hi, thr)]},
+             level + 1)
+        walk(t.children_right[node], {**bounds, f: [thr if lo is None else max(lo, thr), hi]},
+             level + 1)
+
+    walk(0, {}, 0)
+    return sorted(out, key=lambda r: (r.segment, -r.customers))
+
+
+def rule_table(rules: SegmentRules, segments: np.ndarray, predicted: np.ndarray
+               ) -> pd.DataFrame:
+    """Per segment: its members, its rules, their coverage and precision."""
+    rows = []
+    for s in np.unique(segments):
+        member, caught = segments == s, predicted == s
+        both = int((member & caught).sum())
+        rows.append({"segment": int(s), "name": rules.names.get(int(s), ""),
+                     "customers": int(member.sum()),
+                     "rules": sum(r.segment == s for r in rules.rules),
+                     "coverage": both / max(int(member.sum()), 1),
+                     "precision": both / int(caught.sum()) if caught.any() else float("nan")})
+    return pd.DataFrame(rows)
+
+
+def rules_section(rules: SegmentRules, currency: str = "") -> Section:
+    """The report's part on the rules: how far they agree, and each segment's largest rule."""
+    t = rules.table
+    table = pd.DataFrame({
+        "segment": t["segment"], "name": t["name"], "customers": t["customers"],
+        "rules": t["rules"], "coverage": t["coverage"].map(lambda v: f"{v:.0%}"),
+        "precision": t["precision"].map(lambda v: "" if pd.isna(v) else f"{v:.0%}"),
+        "who (its largest rule)": [rules.words(int(s), currency) for s in t["segment"]]})
+    text = (f"{len(rules.rules)} rules on the business features give {rules.agreement:.1%} of "
+            f"the customers the model's segment (a tree {rules.depth} questions deep). A CRM or "
+            "a marketing tool runs them without the model: segment_rules.sql (one SQL CASE) "
+            "and segment_rules.json, beside this report and the model. Coverage: the share of "
+            "a segment's customers its rules catch; precision: the share of the customers they "
+            "catch that are in the segment.")
+    return Section("Segment rules for the CRM", text, table)
