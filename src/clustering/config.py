@@ -158,6 +158,7 @@ class EvaluateConfig:
     max_personas: int = MISSING
     holdout_days: int = MISSING
     stability_runs: int = MISSING
+    scorecard: dict[str, Any] = MISSING  # the checklist's thresholds (evaluation.scorecard)
 
 
 @dataclass
@@ -383,6 +384,12 @@ def _check_evaluation(cfg: TrainConfig) -> None:
         if not 0 <= getattr(cfg.evaluate, key) <= 1:
             raise ConfigError(f"evaluate.{key} is a share between 0 and 1 (0.4 = 40%), got "
                               f"{getattr(cfg.evaluate, key)}")
+    from clustering.evaluation.scorecard import Thresholds
+
+    unknown = set(cfg.evaluate.scorecard) - set(Thresholds.__dataclass_fields__)
+    if unknown:
+        raise ConfigError(f"unknown evaluate.scorecard {sorted(unknown)}; choose from "
+                          f"{sorted(Thresholds.__dataclass_fields__)}")
     r = cfg.personas.rules
     if not (0 < r.target <= 1 and 1 <= r.max_depth <= 20 and 0 <= r.min_leaf_share < 0.5):
         raise ConfigError("personas.rules: target is a share in (0, 1], max_depth 1..20 and "

@@ -76,6 +76,7 @@ class TrainResult:
     verdict: str | None = None  # clusters or a baseline: which separates the hold-out better
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)  # artifact path -> table
     rules: SegmentRules | None = None  # the segments as rules a CRM can run
+    scorecard: pd.DataFrame | None = None  # the practitioners' checklist, measured
     tags: dict[str, str] = field(default_factory=dict)  # the playbook's readings
     stage_seconds: dict[str, float] = field(default_factory=dict)  # stages overlap
     seconds: float = float("nan")  # wall time of the run until it is recorded

@@ -32,6 +32,7 @@ from clustering.evaluation.metrics import (
     persona_truth,
     score_labelling,
 )
+from clustering.evaluation.scorecard import Thresholds, scorecard, scorecard_line
 from clustering.features.customer import CustomerSample, FeatureResult, skipped_line
 from clustering.features.potential import COLUMNS as POTENTIAL_COLUMNS
 from clustering.features.potential import SOURCES as POTENTIAL_SOURCES
@@ -289,6 +290,27 @@ def describe_by_rules(frame: pd.DataFrame, labels: np.ndarray, candidates: list[
     return rules
 
 
+def score_checklist(metrics: dict[str, float], view: pd.DataFrame | None,
+                    rules: SegmentRules | None, frame: pd.DataFrame, labels: np.ndarray,
+                    thresholds: Thresholds, say: Say) -> pd.DataFrame:
+    """The practitioners' checklist measured on the run (``frame``: the segmented customers,
+    whose ``has_contact`` says who can be reached)."""
+    reachable = float(frame["has_contact"].fillna(False).astype(bool).mean()) \
+        if "has_contact" in frame else None
+    card = scorecard(metrics, view, None if rules is None else rules.agreement, reachable,
+                     float((np.asarray(labels) < 0).mean()), thresholds)
+    say(f"scorecard: {scorecard_line(card)}")
+    return card
+
+
+def scorecard_section(card: pd.DataFrame) -> Section:
+    """The checklist at the top of the report."""
+    table = card[["question", "measured", "value", "needs", "result"]]
+    return Section("Scorecard: the practitioners' checklist",
+                   f"{scorecard_line(card)}. Each criterion of a good segmentation, measured on "
+                   "this run (thresholds in evaluate.scorecard).", table)
+
+
 def run_playbook(buyers: pd.DataFrame, model: SegmentationModel, labels: np.ndarray,
                  fitted: dict, features: FeatureResult, everyone: pd.DataFrame, loaded,
                  settings: dict[str, Any], say: Say) -> Playbook:
@@ -375,7 +397,8 @@ def write_report(profile: pd.DataFrame, personas: PersonaAssignment, population:
                  run_name: str, snapshot_date, figures: dict[str, Any], extra: dict[str, int],
                  warnings: list[str], view: pd.DataFrame, mix: dict | None,
                  sections: list | None, verdict: str | None, loaded, data_name: str,
-                 special: dict, currency: str) -> tuple[str, str]:
+                 special: dict, currency: str, scorecard: pd.DataFrame | None = None
+                 ) -> tuple[str, str]:
     """The persona report as (Markdown, HTML), in business words; ``extra``: customers who are
     not segmented (prospects, former)."""
     segments = int((profile["segment"] >= 0).sum())
@@ -393,7 +416,8 @@ def write_report(profile: pd.DataFrame, personas: PersonaAssignment, population:
         return build_report(profile, personas.table, population, title,
                             [figures["plots/profile_heatmap.png"]], extra, special, currency,
                             warnings, view, mix, sections, verdict,
-                            getattr(loaded, "decimal", "."))
+                            getattr(loaded, "decimal", "."),
+                            None if scorecard is None else scorecard_section(scorecard))
 
 
 def run_name_of(label: str, k: int, scaler: str, data_name: str, run_id: str,

@@ -33,6 +33,7 @@ from clustering.config import TrainConfig, model_label, validate_config
 from clustering.console import Console
 from clustering.engines import duckdb_connection, interrupt, open_engine
 from clustering.evaluation.holdout import verdict
+from clustering.evaluation.scorecard import Thresholds
 from clustering.files import check_writable, digest_files, write_text
 from clustering.graph import Background, Stage, cores, one_openmp_thread, run_stages
 from clustering.inputs.sources import DataSources, sources_for
@@ -50,7 +51,7 @@ RESULT = ("features", "sample", "sf", "playbook", "future", "eval_metrics", "seg
           "run_name", "report_name", "snapshot_date", "input_example", "Xs", "names", "curve",
           "model", "figures", "labels", "customer_labels", "labels_path", "truth", "matches",
           "previous", "warnings", "view", "verdict", "holdout_figures", "feature_summary",
-          "rules")
+          "rules", "scorecard")
 
 
 def run_training(cfg: TrainConfig, resolved: dict[str, Any] | None = None,
@@ -185,6 +186,13 @@ def _rules(cfg: TrainConfig) -> dict[str, Any] | None:
     r = cfg.personas.rules
     return {"target": r.target, "max_depth": r.max_depth,
             "min_leaf_share": r.min_leaf_share} if r.enabled else None
+
+
+def _thresholds(cfg: TrainConfig) -> Thresholds:
+    values = dict(cfg.evaluate.scorecard)
+    if "personas" in values:
+        values["personas"] = tuple(values["personas"])
+    return Thresholds(**values)
 
 
 def _rules_sections(rules, currency: str) -> list:
@@ -333,6 +341,11 @@ def _local_after_segments(cfg: TrainConfig, say) -> list[Stage]:
                                                     if c in features.features] or
                                    features.features, personas, _rules(cfg), cfg.seed, say),
               ("buyers", "labels", "columns", "features", "personas"), ("rules",)),
+        Stage("scorecard", lambda eval_metrics, seg_metrics, future, view, rules, buyers, labels:
+              st.score_checklist(eval_metrics | seg_metrics | future.get("clusters", ({},))[0],
+                                 view, rules, buyers, labels, _thresholds(cfg), say),
+              ("eval_metrics", "seg_metrics", "future", "view", "rules", "buyers", "labels"),
+              ("scorecard",), quiet=True),
         Stage("sections", lambda playbook, rules: playbook.sections + _rules_sections(
             rules, cfg.data.currency), ("playbook", "rules"), ("sections",), quiet=True),
         Stage("snapshot", lambda features: features.snapshot_date, ("features",),
@@ -370,8 +383,8 @@ def _shared_stages(cfg: TrainConfig, say) -> list[Stage]:
         Stage("persona report", partial(st.write_report, data_name=cfg.data.name,
                                         special=cfg.personas.special, currency=cfg.data.currency),
               ("profile", "personas", "population", "run_name", "snapshot_date", "figures",
-               "extra", "warnings", "view", "mix", "sections", "verdict", "loaded"),
-              ("report",)),
+               "extra", "warnings", "view", "mix", "sections", "verdict", "loaded",
+               "scorecard"), ("report",)),
     ]
 
 
@@ -443,6 +456,9 @@ def _distributed_stages(cfg: TrainConfig, sources: DataSources, say) -> list[Sta
               st.describe_by_rules(sample, labels, inputs, personas, _rules(cfg), seed, say),
               ("sample", "labels", "inputs", "personas"), ("rules",)),
         Stage("no mix", lambda: None, (), ("mix",), quiet=True),
+        Stage("scorecard", lambda eval_metrics, view, rules, sample, labels: st.score_checklist(
+            eval_metrics, view, rules, sample, labels, _thresholds(cfg), say),
+              ("eval_metrics", "view", "rules", "sample", "labels"), ("scorecard",), quiet=True),
         Stage("sections", lambda rules: _rules_sections(rules, cfg.data.currency), ("rules",),
               ("sections",), quiet=True),
         Stage("no hold-out", dict, (), ("future",), quiet=True),
@@ -477,7 +493,7 @@ def _local_result(values: dict[str, Any], recording: Recording, loaded, digest: 
         labels=v["customer_labels"], future=future, truth=v["truth"], matches=v["matches"],
         previous_uri=v["previous"][0], warnings=v["warnings"], renamed=personas.renamed,
         marketing_view=v["view"], tables=pb.tables, tags=pb.tags, verdict=v["verdict"],
-        rules=v["rules"])
+        rules=v["rules"], scorecard=v["scorecard"])
 
 
 def _distributed_result(values: dict[str, Any], recording: Recording, loaded, digest: str,
@@ -499,4 +515,4 @@ def _distributed_result(values: dict[str, Any], recording: Recording, loaded, di
         v["baselines"], v["figures"], md, html, _report_dir(reports_dir, v), Path(), v["labels"],
         labels_path=v["labels_path"], sample=sample, truth=v["truth"], warnings=v["warnings"],
         renamed=personas.renamed, marketing_view=v["view"], verdict=v["verdict"],
-        rules=v["rules"])
+        rules=v["rules"], scorecard=v["scorecard"])

@@ -5,6 +5,7 @@ module    holds
 ========= =================================================================================
 metrics   internal indices, size balance, business separation, agreement, planted truth
 holdout   the future: refit before a hold-out window and score who bought again
+scorecard the practitioners' checklist of a good segmentation, each criterion measured
 ========= =================================================================================
 """
 

@@ -8,6 +8,7 @@ naming      persona names earned on the profile and the members (conf/personas)
 stable_ids  a retrain keeps the previous model's segment ids where segments match
 guardrails  the practitioners' checks (sizes, number of personas), the marketing view
 playbook    ABC health, tiers, potential, churn cohorts, overdue, B2B matrix, leads
+rules       segment rules a CRM can run: a surrogate tree as SQL CASE and JSON
 =========== ================================================================================
 """
 

@@ -45,12 +45,24 @@ def section_markdown(sec: Section) -> list[str]:
     return lines
 
 
+def _numeric_column(col: pd.Series) -> bool:
+    """Numbers, or text that writes them (12.5%, 1,234 EUR, 3-7)."""
+    if pd.api.types.is_numeric_dtype(col):
+        return True
+    text = col.dropna().astype(str)
+    return bool(text.str.fullmatch(r"[-+\d.,%\s]*(?:[A-Z]{3})?|[a-z]+ [a-z]+ [-+\d.,%]+").all())
+
+
 def section_html(sec: Section) -> str:
     esc = html.escape
     out = f"<h2>{esc(sec.title)}</h2>" + (f"<p>{esc(sec.text)}</p>" if sec.text else "")
     if sec.table is not None and len(sec.table):
-        head = "".join(f"<th>{esc(str(c))}</th>" for c in sec.table.columns)
-        body = "".join("<tr>" + "".join(f"<td>{esc(_cell(v))}</td>" for v in row) + "</tr>"
+        # words read from the left, numbers (counts, shares, money) line up on the right
+        style = ["" if _numeric_column(sec.table[c]) else " style='text-align:left'"
+                 for c in sec.table.columns]
+        head = "".join(f"<th{a}>{esc(str(c))}</th>" for a, c in zip(style, sec.table.columns))
+        body = "".join("<tr>" + "".join(f"<td{a}>{esc(_cell(v))}</td>"
+                                        for a, v in zip(style, row)) + "</tr>"
                        for row in sec.table.itertuples(index=False))
         out += f"<table><tr>{head}</tr>{body}</table>"
     if sec.figure is not None:
@@ -152,8 +164,10 @@ def render_markdown(cards: pd.DataFrame, title: str, extra: dict[str, int] | Non
                     special: dict | None = None, currency: str = "",
                     warnings: list[str] | None = None, view: pd.DataFrame | None = None,
                     composition: dict | None = None, sections: list[Section] | None = None,
-                    verdict: str | None = None, decimal: str = ".") -> str:
+                    verdict: str | None = None, decimal: str = ".", top: Section | None = None
+                    ) -> str:
     lines = [f"# {title}", ""] + ([f"**{verdict}**", ""] if verdict else [])
+    lines += section_markdown(top) if top is not None else []
     if view is not None and len(view):
         lines += view_markdown(view)
     if warnings:
@@ -191,7 +205,8 @@ def render_html(cards: pd.DataFrame, title: str, figures: list, extra: dict[str,
                 special: dict | None = None, currency: str = "",
                 warnings: list[str] | None = None, view: pd.DataFrame | None = None,
                 composition: dict | None = None, sections: list[Section] | None = None,
-                verdict: str | None = None, decimal: str = ".") -> str:
+                verdict: str | None = None, decimal: str = ".", top: Section | None = None
+                ) -> str:
     esc = html.escape
     parts = [
         "<!doctype html><html><head><meta charset='utf-8'>",
@@ -210,13 +225,16 @@ def render_html(cards: pd.DataFrame, title: str, figures: list, extra: dict[str,
     ]
     if verdict:
         parts.append(f"<p class='verdict'><b>{esc(verdict)}</b></p>")
-    contents = ([("personas", "Personas: who they are and what to do")]
-                if view is not None and len(view) else [])
+    contents = [("top", top.title.split(":")[0])] if top is not None else []
+    contents += ([("personas", "Personas: who they are and what to do")]
+                 if view is not None and len(view) else [])
     contents += [("checks", "Checks")] if warnings else []
     contents += [("segments", "Segments"), ("charts", "Charts")]
     contents += [(f"s{i}", sec.title) for i, sec in enumerate(sections or [])]
     parts.append("<nav class='toc'><b>Contents</b>: " + " · ".join(
         f"<a href='#{a}'>{esc(t)}</a>" for a, t in contents) + "</nav>")
+    if top is not None:
+        parts.append(section_html(top).replace("<h2>", "<h2 id='top'>", 1))
     if view is not None and len(view):
         parts.append(view_html(view).replace("<h2>", "<h2 id='personas'>", 1))
     if warnings:
@@ -266,16 +284,18 @@ def build_report(profile: pd.DataFrame, personas: pd.DataFrame, population: pd.S
                  view: pd.DataFrame | None = None,
                  composition: dict | None = None,
                  sections: list[Section] | None = None,
-                 verdict: str | None = None, decimal: str = ".") -> tuple[str, str]:
+                 verdict: str | None = None, decimal: str = ".",
+                 top: Section | None = None) -> tuple[str, str]:
     """The persona report as (Markdown, self-contained HTML); ``extra``: customers who are
     not segmented, by special persona (prospects, former); ``warnings``: the guardrails;
     ``view``: the marketing view; ``composition``: per segment, the mix of each attribute;
     ``sections``: the playbook's parts after the personas (:mod:`clustering.personas.playbook`);
     ``verdict``: whether the segments or a baseline separate the hold-out future better;
-    ``decimal``: the data's decimal mark (money and numbers written as its export writes them)."""
+    ``decimal``: the data's decimal mark (money and numbers written as its export writes them);
+    ``top``: a part shown first (the scorecard)."""
     cards = persona_cards(profile, personas, population)
     md = render_markdown(cards, title, extra, special, currency, warnings, view, composition,
-                         sections, verdict, decimal)
+                         sections, verdict, decimal, top)
     return md, render_html(cards, title, [plot_size_vs_revenue(cards), *figures], extra,
                            special, currency, warnings, view, composition, sections, verdict,
-                           decimal)
+                           decimal, top)

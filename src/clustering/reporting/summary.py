@@ -6,6 +6,7 @@ import os
 
 import pandas as pd
 
+from clustering.evaluation.scorecard import scorecard_line
 from clustering.tracking import redact_uri
 
 SUMMARY_COLUMNS = ["recency_days", "frequency", "monetary_total", "avg_order_value"]
@@ -39,6 +40,7 @@ def format_summary(result, currency: str = "", verbose: bool = True) -> str:
                             for n, r in rows.items()}).T.round(3)
     view = getattr(result, "marketing_view", None)
     verdict = getattr(result, "verdict", None)
+    card, rules = getattr(result, "scorecard", None), getattr(result, "rules", None)
     detail = [f"Segments ({result.run_name}):", table.to_string(index=False), "",
               f"Metrics: {metrics}", "",
               "Side by side (same metrics; future_* = hold-out validation):",
@@ -49,6 +51,7 @@ def format_summary(result, currency: str = "", verbose: bool = True) -> str:
     lines = [
         "",
         *([verdict, ""] if verdict else []),
+        *([f"Scorecard: {scorecard_line(card)}", ""] if card is not None else []),
         *(["Personas (what to act on):", _personas(view), ""] if view is not None else []),
         *detail,
         *([f"Checks ({len(result.warnings)}):", *[f"  - {w}" for w in result.warnings], ""]
@@ -56,6 +59,8 @@ def format_summary(result, currency: str = "", verbose: bool = True) -> str:
         *([f"Renamed: {m}" for m in result.renamed["message"]] + [""]
           if result.renamed is not None and len(result.renamed) else []),
         f"Persona report: {result.report_path}",
+        *([f"Segment rules for a CRM ({rules.agreement:.1%} agree with the segments): "
+           f"{result.report_dir / 'segment_rules.sql'}"] if rules is not None else []),
         f"MLflow run {result.run_id} in experiment {result.experiment_id} ({redact_uri(result.tracking_uri)})",
         ui_link(result.tracking_uri, result.experiment_id, result.run_id),
     ]

@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 from mlflow.entities import RunStatus
 
+from clustering.evaluation.scorecard import scorecard_line, scorecard_metrics
 from clustering.files import read_frame
 from clustering.personas.profiles import crosstab
 from clustering.tracking.provenance import log_environment
@@ -290,6 +291,8 @@ def description(result) -> str:
             ("business_separation", "business separation"), ("silhouette", "silhouette"),
             ("persona_fit", "persona fit")]
     lines += [f"- {words}: {m[k]:.3f}" for k, words in keys if k in m and m[k] == m[k]]
+    if result.scorecard is not None:
+        lines += [f"- scorecard: {scorecard_line(result.scorecard)}"]
     return "\n".join(lines)
 
 
@@ -380,6 +383,10 @@ def _log_segments(result) -> None:
         log_frame(crosstab(labels, seg_b.labels, b).reset_index(), f"baselines/crosstab_{b}.csv")
     if "clusters" in result.future:
         log_frame(result.future["clusters"][1], "validation/holdout_by_segment.csv")
+    if result.scorecard is not None:
+        log_frame(result.scorecard.drop(columns="number"), "segments/scorecard.csv")
+        log_metrics(scorecard_metrics(result.scorecard))
+        mlflow.set_tag("scorecard", scorecard_line(result.scorecard))
     if result.rules is not None:  # the SQL and JSON are in report/, and beside the model
         log_frame(result.rules.table, "segments/rules.csv")
         log_metrics({"rules_agreement": result.rules.agreement,
