@@ -154,6 +154,12 @@ def test_own_csv_with_other_column_names_and_date_format(tmp_path, mlflow_uri, s
         "Menge": tx.quantity, "Preis": tx.unit_price, "Warengruppe": tx.category,
     })
     out.to_csv(csv, sep=";", index=False)
+    camp = pd.read_parquet(small_sample["campaigns"])
+    pd.DataFrame({"Kunde": camp.customer_id, "Aktion": camp.campaign,
+                  "Versand": pd.to_datetime(camp.sent_on).dt.strftime("%d.%m.%Y %H:%M"),
+                  "Gruppe": camp.group.map({"treatment": "Test", "control": "Holdout"}),
+                  "Kauf": camp.responded}).to_csv(tmp_path / "aktionen.csv", sep=";",
+                                                  index=False)
     settings, resolved = settings_for(
         "data=csv", f"data.path={csv}", "data.delimiter=';'",
         "data.date_format='%d.%m.%Y %H:%M'", "data.columns.customer_id=Kunde",
@@ -161,6 +167,10 @@ def test_own_csv_with_other_column_names_and_date_format(tmp_path, mlflow_uri, s
         "data.columns.quantity=Menge", "data.columns.unit_price=Preis",
         "data.columns.category=Warengruppe", "model.k=4", "mlflow.log_model=false",
         "baselines.log_runs=false", "evaluate.holdout_days=0",
+        f"data.campaigns_path={tmp_path / 'aktionen.csv'}", "data.campaign_columns.customer_id=Kunde",
+        "data.campaign_columns.campaign=Aktion", "data.campaign_columns.date=Versand",
+        "data.campaign_columns.group=Gruppe", "data.campaign_columns.response=Kauf",
+        "data.campaign_columns.revenue=null",
     )
     result = run_training(settings, resolved=resolved)
     assert result.metrics["k"] == 4
@@ -170,6 +180,13 @@ def test_own_csv_with_other_column_names_and_date_format(tmp_path, mlflow_uri, s
     start = pd.Timestamp(result.features.window_start)
     n_buyers = tx.loc[(tx.amount > 0) & (tx.timestamp >= start), "customer_id"].nunique()
     assert result.metrics["n_customers"] == n_buyers
+    # the campaigns export, read with its own names and words: uplift per persona, in the report
+    by_persona = result.tables["campaigns/response_by_persona.csv"]
+    everyone = by_persona[by_persona["persona"] == "all customers"].set_index("campaign")
+    assert set(everyone.index) == set(camp.campaign)
+    assert (everyone["treated"] + everyone["control"]).to_dict() == \
+        camp.groupby("campaign").size().to_dict()
+    assert "Campaign response by persona" in result.report_markdown
 
 
 @pytest.mark.slow

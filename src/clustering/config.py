@@ -75,6 +75,18 @@ class EventColumnsConfig:
 
 
 @dataclass
+class CampaignColumnsConfig:
+    """The campaigns table (clustering.inputs.campaigns): who got which offer or was held out."""
+
+    customer_id: str | None = MISSING
+    campaign: str | None = MISSING
+    date: str | None = MISSING
+    group: str | None = MISSING  # treatment / control (test / holdout, 1 / 0, ...)
+    response: str | None = MISSING  # responded: 1 / 0, yes / no
+    revenue: str | None = MISSING  # revenue from the response (optional)
+
+
+@dataclass
 class QualityConfig:
     """Data checks (clustering.inputs.checks): dedupe exact copies, fail above max_share."""
 
@@ -94,6 +106,8 @@ class DataConfig:
     events_path: str | None = MISSING  # visits, e-mail opens and clicks, requests, calls, meetings
     event_columns: EventColumnsConfig = field(default_factory=EventColumnsConfig)
     event_types: dict[str, str] | None = MISSING  # raw event name -> kind (null: already kinds)
+    campaigns_path: str | None = MISSING  # campaign results: treated or control, response
+    campaign_columns: CampaignColumnsConfig = field(default_factory=CampaignColumnsConfig)
     attributes: list[str] = MISSING
     date_format: str | None = MISSING
     customer_date_format: str | None = MISSING
@@ -368,7 +382,7 @@ def validate_config(cfg: TrainConfig) -> None:
             raise ConfigError("data.path is required for your own data (a file, folder or glob)")
         if cfg.data.attributes and not cfg.data.customers_path:
             raise ConfigError("data.attributes needs a customers table: set data.customers_path")
-        for key in ("path", "customers_path", "events_path"):
+        for key in ("path", "customers_path", "events_path", "campaigns_path"):
             p = getattr(cfg.data, key)
             if p and not any(c in p for c in "*?[") and not Path(p).exists():
                 raise ConfigError(f"data.{key}: '{p}' does not exist{near_names(Path(p))}")

@@ -32,6 +32,13 @@ from clustering.evaluation.metrics import (
     persona_truth,
     score_labelling,
 )
+from clustering.evaluation.campaigns import (
+    campaign_section_table,
+    heterogeneity_p,
+    plot_uplift,
+    reading,
+    response_table,
+)
 from clustering.evaluation.scorecard import Thresholds, scorecard, scorecard_line
 from clustering.features.customer import CustomerSample, FeatureResult, skipped_line
 from clustering.features.potential import COLUMNS as POTENTIAL_COLUMNS
@@ -39,6 +46,7 @@ from clustering.features.potential import SOURCES as POTENTIAL_SOURCES
 from clustering.features.potential import PotentialModel
 from clustering.features.preprocess import select_columns
 from clustering.features.signals import CustomerSignals
+from clustering.inputs.campaigns import read_campaigns
 from clustering.inputs.truth import planted_types
 from clustering.model import SegmentationModel
 from clustering.personas.guardrails import composition, guardrail_warnings, marketing_view
@@ -288,6 +296,41 @@ def describe_by_rules(frame: pd.DataFrame, labels: np.ndarray, candidates: list[
     say(f"segment rules: {len(rules.rules)} rules on {len(features)} features agree with the "
         f"segments on {rules.agreement:.1%} of the customers (depth {rules.depth})")
     return rules
+
+
+def respond_by_segment(customer_labels: pd.DataFrame, source, say: Say) -> Playbook:
+    """Campaign response and uplift per persona and segment, with 95% intervals, from the
+    campaigns table ``source`` (None: no campaigns, nothing to say)."""
+    if source is None:
+        return Playbook()
+    campaigns, notes = read_campaigns(source)
+    for line in notes:
+        say(line)
+    ids = customer_labels["customer_id"].to_numpy()
+    tables = {level: response_table(campaigns, pd.Series(customer_labels[col].to_numpy(),
+                                                         index=ids), level)
+              for level, col in (("persona", "persona"), ("segment", "segment_name"))}
+    p = heterogeneity_p(tables["persona"], "persona")
+    everyone = tables["persona"][tables["persona"]["persona"] == "all customers"]
+    with DRAWING:
+        fig = plot_uplift(tables["persona"], "persona")
+    text = reading(tables["persona"], p, "persona")
+    say(f"campaign response: {text}")
+    metrics = {"campaign_uplift": float(everyone["uplift"].mean())}
+    if p.notna().any():
+        metrics["campaign_heterogeneity_p"] = float(p.min())
+    return Playbook(
+        metrics=metrics,
+        tables={"campaigns/response_by_persona.csv": tables["persona"],
+                "campaigns/response_by_segment.csv": tables["segment"],
+                "campaigns/heterogeneity.csv": p.rename_axis("campaign").reset_index()},
+        sections=[Section("Campaign response by persona",
+                          f"{text} Response rate of the customers who got the offer against "
+                          "the control group held out; the uplift is the difference, with its "
+                          "95% confidence interval. Segment level: "
+                          "campaigns/response_by_segment.csv in MLflow.",
+                          campaign_section_table(tables["persona"], "persona"), fig)],
+        figures={"campaigns/uplift_by_persona.png": fig})
 
 
 def score_checklist(metrics: dict[str, float], view: pd.DataFrame | None,

@@ -51,7 +51,7 @@ RESULT = ("features", "sample", "sf", "playbook", "future", "eval_metrics", "seg
           "run_name", "report_name", "snapshot_date", "input_example", "Xs", "names", "curve",
           "model", "figures", "labels", "customer_labels", "labels_path", "truth", "matches",
           "previous", "warnings", "view", "verdict", "holdout_figures", "feature_summary",
-          "rules", "scorecard")
+          "rules", "scorecard", "campaign")
 
 
 def run_training(cfg: TrainConfig, resolved: dict[str, Any] | None = None,
@@ -284,10 +284,10 @@ def _local_stages(cfg: TrainConfig, sources: DataSources, say) -> list[Stage]:
                                sample_size=ev.silhouette_sample, seed=seed, say=say),
                        ("X", "columns", "k_chosen", "future_curve"),
                        ("pipe", "Xs", "names", "curve", "seg_metrics")))
-    return graph + _local_after_segments(cfg, say)
+    return graph + _local_after_segments(cfg, say, sources.campaigns)
 
 
-def _local_after_segments(cfg: TrainConfig, say) -> list[Stage]:
+def _local_after_segments(cfg: TrainConfig, say, campaigns=None) -> list[Stage]:
     """The local stages that need the segments: ids, personas, evaluation, the model and what
     it labels, the hold-out, the playbook, plots and the report."""
     ev, sig, ml, seed = cfg.evaluate, cfg.signals, cfg.mlflow, cfg.seed
@@ -341,13 +341,18 @@ def _local_after_segments(cfg: TrainConfig, say) -> list[Stage]:
                                                     if c in features.features] or
                                    features.features, personas, _rules(cfg), cfg.seed, say),
               ("buyers", "labels", "columns", "features", "personas"), ("rules",)),
-        Stage("scorecard", lambda eval_metrics, seg_metrics, future, view, rules, buyers, labels:
-              st.score_checklist(eval_metrics | seg_metrics | future.get("clusters", ({},))[0],
-                                 view, rules, buyers, labels, _thresholds(cfg), say),
-              ("eval_metrics", "seg_metrics", "future", "view", "rules", "buyers", "labels"),
-              ("scorecard",), quiet=True),
-        Stage("sections", lambda playbook, rules: playbook.sections + _rules_sections(
-            rules, cfg.data.currency), ("playbook", "rules"), ("sections",), quiet=True),
+        Stage("campaign response", lambda customer_labels: st.respond_by_segment(
+            customer_labels, campaigns, say), ("customer_labels",), ("campaign",),
+              quiet=campaigns is None),
+        Stage("scorecard", lambda eval_metrics, seg_metrics, future, campaign, view, rules,
+              buyers, labels: st.score_checklist(
+                  eval_metrics | seg_metrics | future.get("clusters", ({},))[0]
+                  | campaign.metrics, view, rules, buyers, labels, _thresholds(cfg), say),
+              ("eval_metrics", "seg_metrics", "future", "campaign", "view", "rules", "buyers",
+               "labels"), ("scorecard",), quiet=True),
+        Stage("sections", lambda playbook, campaign, rules: playbook.sections
+              + campaign.sections + _rules_sections(rules, cfg.data.currency),
+              ("playbook", "campaign", "rules"), ("sections",), quiet=True),
         Stage("snapshot", lambda features: features.snapshot_date, ("features",),
               ("snapshot_date",), quiet=True),
     ]
@@ -473,12 +478,12 @@ def _report_dir(cfg_reports_dir: str, values: dict[str, Any]) -> Path:
 def _local_result(values: dict[str, Any], recording: Recording, loaded, digest: str,
                   reports_dir: str) -> TrainResult:
     """The local graph's values as one result; the hold-out's scores join the metrics."""
-    v, fr, pb = values, values["features"], values["playbook"]
+    v, fr, pb, cp = values, values["features"], values["playbook"], values["campaign"]
     future = v["future"]
     metrics = (v["eval_metrics"] | v["seg_metrics"]
                | {"n_customers": float(fr.table["is_buyer"].sum()),
                   "n_prospects": float(fr.n_prospects),
-                  "n_lapsed": float(fr.n_lapsed)} | pb.metrics
+                  "n_lapsed": float(fr.n_lapsed)} | pb.metrics | cp.metrics
                | future.get("clusters", ({}, None))[0])
     baselines = {b: dataclasses.replace(s, metrics=s.metrics | future.get(b, ({}, None))[0])
                  for b, s in v["baselines"].items()}
@@ -488,11 +493,12 @@ def _local_result(values: dict[str, Any], recording: Recording, loaded, digest: 
         recording, v["run_name"], loaded, digest, fr.snapshot_date, dict(fr.skipped),
         v["feature_summary"], v["input_example"], v["Xs"], v["names"], v["curve"], v["model"],
         v["profile"], personas.table, personas.fit_matrix, metrics, baselines,
-        v["figures"] | pb.figures | v["holdout_figures"], md,
+        v["figures"] | pb.figures | cp.figures | v["holdout_figures"], md,
         html, _report_dir(reports_dir, v), Path(), v["labels"], features=fr,
         labels=v["customer_labels"], future=future, truth=v["truth"], matches=v["matches"],
         previous_uri=v["previous"][0], warnings=v["warnings"], renamed=personas.renamed,
-        marketing_view=v["view"], tables=pb.tables, tags=pb.tags, verdict=v["verdict"],
+        marketing_view=v["view"], tables=pb.tables | cp.tables, tags=pb.tags,
+        verdict=v["verdict"],
         rules=v["rules"], scorecard=v["scorecard"])
 
 

@@ -23,24 +23,26 @@ def view(shares: list[float], actions: list[str]) -> pd.DataFrame:
 
 def test_each_criterion_is_read_against_its_threshold():
     metrics = {"business_separation": 0.62, "future_auc_repeat": 0.66, "stability_ari": 0.91,
-               "silhouette": float("nan")}
+               "silhouette": float("nan"), "campaign_heterogeneity_p": 0.004}
     card = scorecard(metrics, view([0.5, 0.3, 0.15, 0.05], ["call", "mail", "", "offer"]),
                      rules_agreement=0.93, reachable=None, outlier_share=0.02).set_index(
         "criterion")
     assert list(card.index) == [c for c, _, _ in CRITERIA]
     got = card["result"].to_dict()
     assert got == {"alike": "pass", "different_response": "fail", "describable": "pass",
-                   "sizeable": "fail", "few_personas": "pass", "reachable": "not measured",
+                   "sizeable": "fail", "few_personas": "pass", "responds_to_offers": "pass",
+                   "reachable": "not measured",
                    "actionable": "fail", "stable": "pass", "one_segment": "pass"}
     assert card.loc["sizeable", "value"] == "5.0%" and card.loc["sizeable", "needs"] == \
         "at least 7.0%"
     assert card.loc["actionable", "number"] == pytest.approx(0.85)  # 15% have no action
     assert card.loc["one_segment", "number"] == pytest.approx(0.98)
     m = scorecard_metrics(card.reset_index())
-    assert m["scorecard_passed"] == 5 and m["scorecard_measured"] == 8
+    assert card.loc["responds_to_offers", "needs"] == "at most 0.05"
+    assert m["scorecard_passed"] == 6 and m["scorecard_measured"] == 9
     assert m["scorecard_sizeable"] == 0 and "scorecard_reachable" not in m
     line = scorecard_line(card.reset_index())
-    assert line.startswith("5 of 8 criteria pass; fails: different_response (0.660, needs "
+    assert line.startswith("6 of 9 criteria pass; fails: different_response (0.660, needs "
                            "at least 0.700)")
     assert line.endswith("not measured: reachable")
 

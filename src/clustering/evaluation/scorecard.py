@@ -26,6 +26,7 @@ class Thresholds:
     personas: tuple[int, int] = (3, 7)
     reachable: float = 0.8  # customers with a contact (e-mail or phone)
     stable: float = 0.8  # ARI of refits on resamples
+    offers: float = 0.05  # campaign uplift differs between personas: heterogeneity p at most
     one_segment: float = 0.95  # customers in exactly one segment (not outliers)
 
 
@@ -38,6 +39,8 @@ CRITERIA = [
      "customers the segment rules give the model's segment"),
     ("sizeable", "Each persona is big enough to treat", "smallest persona's share of customers"),
     ("few_personas", "Few enough personas to act on", "personas"),
+    ("responds_to_offers", "Personas respond differently to offers",
+     "p-value: uplift the same in every persona (campaigns table)"),
     ("reachable", "Customers can be reached", "customers with a contact (e-mail or phone)"),
     ("actionable", "Every persona has an action", "customers whose persona has an action"),
     ("stable", "Segments are stable", "ARI of refits on resampled customers"),
@@ -63,6 +66,7 @@ def scorecard(metrics: dict[str, float], view: pd.DataFrame | None,
         "describable": (rules_agreement, t.describable, "{:.1%}"),
         "sizeable": (None if shares is None else float(shares.min()), t.persona_share, "{:.1%}"),
         "few_personas": (None if shares is None else float(len(shares)), (lo, hi), "{:.0f}"),
+        "responds_to_offers": (m.get("campaign_heterogeneity_p"), ("max", t.offers), "{:.3g}"),
         "reachable": (reachable, t.reachable, "{:.1%}"),
         "actionable": (acted, 1.0, "{:.0%}"),
         "stable": (m.get("stability_ari"), t.stable, "{:.2f}"),
@@ -71,7 +75,9 @@ def scorecard(metrics: dict[str, float], view: pd.DataFrame | None,
     rows = []
     for key, question, what in CRITERIA:
         v, need, fmt = measured[key]
-        if isinstance(need, tuple):
+        if isinstance(need, tuple) and need[0] == "max":
+            ok, need_text = v is not None and v <= need[1], "at most " + fmt.format(need[1])
+        elif isinstance(need, tuple):
             ok, need_text = (v is not None and need[0] <= v <= need[1]), f"{need[0]}-{need[1]}"
         else:
             ok, need_text = v is not None and v >= need, "at least " + fmt.format(need)

@@ -15,6 +15,7 @@ return_flags   return flags and cancelled statuses in every spelling
 attributes     customer attributes as their most common spelling
 customers      the customers table (prospects included)
 events         visits, opens, clicks, requests, calls, meetings
+campaigns      campaign results: treated or control, response, revenue
 truth          the planted types of generated data
 sql            quoting for every SQL string the pipeline writes
 ============== ===========================================================================

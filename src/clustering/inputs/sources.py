@@ -353,6 +353,7 @@ class DataSources:
     attributes: list[str] = field(default_factory=list)
     events: TableSource | None = None
     event_types: dict[str, str] | None = None
+    campaigns: TableSource | None = None  # read where the labels are (inputs.campaigns)
 
 
 def sources_for(data, data_dir: str) -> DataSources:
@@ -375,7 +376,9 @@ def sources_for(data, data_dir: str) -> DataSources:
         return DataSources(TableSource(paths["transactions"], "parquet", cols),
                            TableSource(paths["customers"], "parquet", asdict(data.customer_columns)),
                            paths["truth"], policy, list(data.attributes),
-                           TableSource(paths["events"], "parquet", asdict(data.event_columns)))
+                           TableSource(paths["events"], "parquet", asdict(data.event_columns)),
+                           campaigns=TableSource(paths["campaigns"], "parquet",
+                                                 asdict(data.campaign_columns)))
     tx = TableSource(data.path, data.format, cols, data.date_format, delimiter_of(data.delimiter), data.encoding,
                      data.decimal, dict(data.margins) if data.margins else None,
                      list(data.return_values) if data.return_values else None,
@@ -385,9 +388,12 @@ def sources_for(data, data_dir: str) -> DataSources:
             if data.customers_path else None)
     events = (TableSource(data.events_path, "auto", asdict(data.event_columns), data.date_format,
                           delimiter_of(data.delimiter), data.encoding, ".") if data.events_path else None)
+    campaigns = (TableSource(data.campaigns_path, "auto", asdict(data.campaign_columns),
+                             data.date_format, delimiter_of(data.delimiter), data.encoding,
+                             data.decimal) if getattr(data, "campaigns_path", None) else None)
     return DataSources(tx, cust, data.truth_path, policy,
                        list(data.attributes) if cust is not None else [], events,
-                       dict(data.event_types) if data.event_types else None)
+                       dict(data.event_types) if data.event_types else None, campaigns)
 
 
 def load_local(con: duckdb.DuckDBPyConnection, sources: DataSources, snapshot_date=None) -> LoadedData:

@@ -50,7 +50,8 @@ def ensure_sample_data(
     same files whatever the number). A ``manifest.json`` records the parameters and is written
     last; every file is written to a temporary name and renamed, so an interrupted generation
     never leaves a half-written table that looks complete.
-    Returns the paths of ``transactions``, ``customers``, ``truth`` and ``events``.
+    Returns the paths of ``transactions``, ``customers``, ``truth``, ``events`` and
+    ``campaigns``.
     """
     import json
     import shutil
@@ -58,8 +59,8 @@ def ensure_sample_data(
     out = Path(directory)
     sizes = chunk_sizes(n_customers, CHUNK)
     params = {"n_customers": n_customers, "seed": seed, "start": start, "end": end, "kind": kind,
-              "generator_version": 6, "chunk": CHUNK}
-    names = ("transactions", "customers", "truth", "events")
+              "generator_version": 7, "chunk": CHUNK}
+    names = ("transactions", "customers", "truth", "events", "campaigns")
     paths = {name: str(out / (f"{name}.parquet" if len(sizes) == 1 else name)) for name in names}
     manifest = out / "manifest.json"
     if manifest.exists() and all(Path(p).exists() for p in paths.values()):

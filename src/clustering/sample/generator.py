@@ -102,6 +102,24 @@ class SampleData:
     customers: pd.DataFrame
     truth: pd.DataFrame
     events: pd.DataFrame
+    campaigns: pd.DataFrame | None = None  # who got which offer (or was held out), who responded
+
+
+#: campaign -> (days before the history's last day it was sent, per planted type: the response
+#: rate of the control group and the uplift the offer adds): a win-back offer wakes sleeping
+#: and lost customers and leaves key ones alone; an upsell offer moves loyal and growing ones
+CAMPAIGNS: dict[str, tuple[int, dict[str, tuple[float, float]]]] = {
+    "winback_autumn": (75, {
+        "gold": (0.60, 0.00), "loyal": (0.45, 0.02), "small": (0.30, 0.03),
+        "sleeping": (0.05, 0.20), "lost": (0.02, 0.08), "new": (0.25, 0.05),
+        "one_time": (0.03, 0.04), "big_irregular": (0.15, 0.05), "growing": (0.35, 0.05),
+        "pioneers": (0.35, 0.03), "problem": (0.20, -0.05)}),
+    "upsell_spring": (270, {
+        "gold": (0.50, 0.05), "loyal": (0.30, 0.15), "small": (0.10, 0.10),
+        "sleeping": (0.03, 0.01), "lost": (0.01, 0.00), "new": (0.10, 0.05),
+        "one_time": (0.02, 0.01), "big_irregular": (0.10, 0.02), "growing": (0.20, 0.20),
+        "pioneers": (0.25, 0.10), "problem": (0.10, 0.00)}),
+}
 
 
 EVENT_KINDS = ["visit", "email_open", "email_click", "request", "call", "meeting"]
@@ -181,7 +199,9 @@ def generate_tables(
     events = _events(rng4, plan, signup_day, ids, t0, horizon, intensity)
     truth = pd.DataFrame({"customer_id": customers["customer_id"],
                           "planted_type": np.array(list(TYPES))[plan.type_idx]})
-    return SampleData(transactions=tx, customers=customers, truth=truth, events=events)
+    campaigns = _campaigns(np.random.default_rng([seed, 5]), plan, ids, t0, horizon)
+    return SampleData(transactions=tx, customers=customers, truth=truth, events=events,
+                      campaigns=campaigns)
 
 
 @dataclass(frozen=True)
@@ -465,6 +485,30 @@ def _events(rng: np.random.Generator, plan: _Plan, signup_day: np.ndarray, ids: 
         "timestamp": t0 + pd.to_timedelta(np.floor(ev_day), unit="D")
         + pd.to_timedelta(rng.integers(7 * 3600, 22 * 3600, ev_cust.size), unit="s"),
         "event_type": _choice_rows(rng, p, EVENT_KINDS)})
+
+
+def _campaigns(rng: np.random.Generator, plan: _Plan, ids: np.ndarray, t0: pd.Timestamp,
+               horizon: float) -> pd.DataFrame:
+    """Every buyer who had bought by a campaign's date got its offer or was held out as
+    control (half each, at random); whether they responded, and their revenue from it, is
+    drawn from their planted type's control rate plus, when treated, its uplift."""
+    names = np.array(list(TYPES))
+    frames = []
+    for campaign, (days_before, rates) in CAMPAIGNS.items():
+        day = horizon - days_before
+        who = np.flatnonzero(plan.buyer & (plan.first <= day))
+        treated = rng.random(who.size) < 0.5
+        kind = names[plan.type_idx[who]]
+        base = np.array([rates.get(k, (0.0, 0.0))[0] for k in kind])
+        lift = np.array([rates.get(k, (0.0, 0.0))[1] for k in kind])
+        responded = rng.random(who.size) < np.clip(base + treated * lift, 0, 1)
+        revenue = np.where(responded, plan.value[who] * rng.lognormal(0.0, 0.4, who.size), 0.0)
+        frames.append(pd.DataFrame({
+            "customer_id": ids[who], "campaign": campaign,
+            "sent_on": (t0 + pd.Timedelta(days=float(day))).date(),
+            "group": np.where(treated, "treatment", "control"),
+            "responded": responded.astype(int), "revenue": revenue.round(2)}))
+    return pd.concat(frames, ignore_index=True)
 
 
 def _type_like_sales_staff(customers: pd.DataFrame, rng: np.random.Generator) -> None:
