@@ -11,7 +11,7 @@ PORT   ?= 5000
 MLFLOW_DB ?= sqlite:///$(CURDIR)/mlflow.db
 
 .DEFAULT_GOAL := help
-.PHONY: help install train sweep score serve promote server bench test test-fast browser screenshot notebook ui lint clean
+.PHONY: help install train sweep score history serve promote server bench test test-fast browser screenshot notebook ui lint clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-10s %s\n", $$1, $$2}'
@@ -33,6 +33,9 @@ sweep: $(STAMP) ## multirun over algorithms, k and scalers; comparison table and
 
 score: $(STAMP) ## labels for new data from the dataset's model (see conf/score.yaml)
 	$(PY) pipelines/score.py $(ARGS)
+
+history: $(STAMP) ## the model at each snapshot: movements, share drift, plots (ARGS="from=2024-01-01 to=2024-12-01 every=month")
+	$(PY) pipelines/history.py $(ARGS)
 
 promote: $(STAMP) ## make a version the champion if it beats the current one (ARGS="--version 3")
 	$(PY) pipelines/promote.py $(ARGS)

@@ -288,6 +288,22 @@ class ScoreConfig:
     engine: EngineConfig = field(default_factory=EngineConfig)
 
 
+@dataclass
+class HistoryConfig:
+    """Settings of ``make history`` (pipelines/history.py): the model scored at each snapshot."""
+
+    model_uri: str | None = MISSING
+    model_name: str | None = MISSING
+    start: str | None = MISSING  # from=: the first snapshot (null: 12 back from the last)
+    end: str | None = MISSING  # to=: the last snapshot (null: the day after the last purchase)
+    every: str = MISSING  # month | quarter | week | <n>d
+    alert_psi: float = MISSING  # a snapshot whose persona shares drift past this is an alert
+    output: str = MISSING
+    tracking_uri: str | None = MISSING
+    paths: PathsConfig = field(default_factory=PathsConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+
+
 #: the MLlib families the distributed path trains
 DISTRIBUTED_MODELS = ("spark_kmeans", "spark_gmm")
 #: criteria it can choose k by (computed on the sample)

@@ -110,14 +110,7 @@ def score(model_ref: str, *, sources: DataSources | None = None,
     else:
         if sources is None:
             raise DataError("nothing to score: give transactions or a feature table")
-        checks = getattr(model, "checks", None)  # models saved before it carried its checks
-        if checks is not None:  # the ceiling may be raised for a file, as its message says
-            sources = dataclasses.replace(sources, policy=_scoring_policy(
-                checks, sources.policy, uri))
-        margins = getattr(model, "margins", None)
-        if margins and not sources.transactions.margins:  # profit as in training
-            sources = dataclasses.replace(sources, transactions=dataclasses.replace(
-                sources.transactions, margins=dict(margins)))
+        sources = _as_trained(model, sources, uri)
         engine = LocalEngine(sources, lookback_days=model.lookback_days,
                              snapshot_date=snapshot_date,
                              data_dir=data_dir or tempfile.gettempdir())
@@ -133,6 +126,65 @@ def score(model_ref: str, *, sources: DataSources | None = None,
     labels["model_version"] = version
     labels["snapshot_date"] = pd.Timestamp(snap) if snap else pd.NaT
     return ScoreResult(labels, skipped, snap, name, version, notes, quarantined, *dialect)
+
+
+def _as_trained(model: SegmentationModel, sources: DataSources, uri: str) -> DataSources:
+    """The sources read with the training run's checks and margin rates."""
+    checks = getattr(model, "checks", None)  # models saved before it carried its checks
+    if checks is not None:  # the ceiling may be raised for a file, as its message says
+        sources = dataclasses.replace(sources, policy=_scoring_policy(checks, sources.policy,
+                                                                      uri))
+    margins = getattr(model, "margins", None)
+    if margins and not sources.transactions.margins:  # profit as in training
+        sources = dataclasses.replace(sources, transactions=dataclasses.replace(
+            sources.transactions, margins=dict(margins)))
+    return sources
+
+
+@dataclass
+class History:
+    """The model scored at each snapshot: one row per customer and snapshot."""
+
+    labels: pd.DataFrame  # customer_id, snapshot, relationship, segment, segment_name, persona
+    model_name: str
+    model_version: str
+    snapshots: list[dt.date]
+    notes: list[str] = field(default_factory=list)
+
+
+HISTORY_COLUMNS = ["customer_id", "relationship", "segment", "segment_name", "persona"]
+
+
+def score_history(model_ref: str, sources: DataSources, dates: list[dt.date] | None,
+                  data_dir: str | None = None, say=print, last: int = 12) -> History:
+    """The model ``model_ref`` at each of ``dates`` (None: ``last`` monthly snapshots up to
+    the day after the last transaction): features as of each date from what happened before
+    it only, with the model's lookback, checks and margin rates."""
+    uri = resolve_model_uri(model_ref)
+    name, version = model_identity(uri)
+    model = load_segmentation_model(uri)
+    engine = LocalEngine(_as_trained(model, sources, uri), lookback_days=model.lookback_days,
+                         data_dir=data_dir or tempfile.gettempdir())
+    frames = []
+    try:
+        notes = engine.loaded.describe()
+        if dates is None:
+            end = pd.Timestamp(engine.loaded.quality.snapshot_date)
+            dates = [(end - pd.DateOffset(months=k)).date() for k in range(last - 1, -1, -1)]
+        for i, d in enumerate(dates, 1):
+            try:
+                fr = engine.features_at(d)
+            except DataError as exc:
+                raise DataError(f"snapshot {d}: {exc}") from None
+            labels = score_features(model, fr.table)[HISTORY_COLUMNS]
+            engine.release(d)  # a snapshot's features are not needed again
+            frames.append(labels.assign(snapshot=d))
+            say(f"snapshot {d} ({i}/{len(dates)}): {len(labels):,} customers, "
+                f"{int((labels['relationship'] == 'current').sum()):,} segmented")
+    finally:
+        engine.close()
+    long = pd.concat(frames, ignore_index=True)[["snapshot", *HISTORY_COLUMNS]]
+    return History(long, name, version, list(dates), notes)
 
 
 def _scoring_policy(checks: QualityPolicy, given: QualityPolicy, uri: str) -> QualityPolicy:

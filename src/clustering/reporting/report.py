@@ -70,6 +70,18 @@ def section_html(sec: Section) -> str:
     return out
 
 
+def page(title: str, sections: list[Section]) -> tuple[str, str]:
+    """A plain report of ``sections`` as (Markdown, self-contained HTML)."""
+    md = "\n".join([f"# {title}", ""] + [line for s in sections for line in section_markdown(s)])
+    body = "".join(section_html(s) for s in sections)
+    return md, (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}"
+                "</title><style>body{font-family:system-ui,sans-serif;margin:2em;"
+                "max-width:1100px;color:#222}table{border-collapse:collapse;width:100%;"
+                "font-size:.9em}td,th{padding:2px 6px;border-bottom:1px solid #eee;"
+                "text-align:right}img{max-width:100%}</style></head><body>"
+                f"<h1>{html.escape(title)}</h1>{body}</body></html>")
+
+
 def _png(fig) -> str:
     import matplotlib.pyplot as plt
 

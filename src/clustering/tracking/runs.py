@@ -180,6 +180,11 @@ def log_frame(df: pd.DataFrame, artifact_path: str) -> None:
         mlflow.log_artifact(str(local), artifact_path=str(Path(artifact_path).parent) or None)
 
 
+def log_folder(folder: str | Path, artifact_path: str) -> None:
+    """Every file of ``folder`` under the run's ``artifact_path``."""
+    mlflow.log_artifacts(str(folder), artifact_path)
+
+
 def log_text(text: str, artifact_path: str) -> None:
     mlflow.log_text(text, artifact_path)
 
