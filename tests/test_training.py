@@ -243,7 +243,7 @@ def test_repo_has_no_generated_files_tracked():
 
 @pytest.mark.slow
 @pytest.mark.parametrize("model", ["hierarchical", "hdbscan", "gmm", "fuzzy_cmeans",
-                                   "minibatch_kmeans"])
+                                   "minibatch_kmeans", "kprototypes"])
 def test_every_algorithm_trains_end_to_end(model, tmp_path, mlflow_uri, settings_for):
     extra = (["model.params.min_cluster_size=60", "evaluate.stability_runs=2"]
              if model == "hdbscan" else ["model.k=5", "evaluate.stability_runs=0"])

@@ -135,6 +135,10 @@ def choose_columns(features: FeatureResult, wanted: list[str], categorical: list
     (it may have had too few buyers); without, the segmentation starts as soon as the
     features exist."""
     buyers = features.buyers if buyers is None else buyers
+    if family.name == "kprototypes" and not categorical and features.attributes:
+        categorical = list(features.attributes)
+        say(f"k-prototypes on the attributes {', '.join(categorical)} (preprocess.categorical "
+            "chooses others)")
     numeric, categorical = select_columns(wanted, categorical, features.features,
                                           features.skipped, features.attributes)
     step = None
@@ -145,6 +149,8 @@ def choose_columns(features: FeatureResult, wanted: list[str], categorical: list
         step = PotentialModel(horizon_days, fit_sample, seed)
         numeric = [c for c in numeric if c not in POTENTIAL_COLUMNS] + POTENTIAL_COLUMNS
     family = _capped(family, len(buyers), say)
+    if family.name == "kprototypes":  # where the scaled numbers end and the attributes start
+        family = dataclasses.replace(family, params={**family.params, "n_numeric": len(numeric)})
     inputs = [c for c in numeric if c not in POTENTIAL_COLUMNS or step is None]
     if step is not None:
         inputs += [c for c in POTENTIAL_SOURCES if c not in inputs]

@@ -9,6 +9,7 @@ selection    ``SelectK`` (the k loop, its curve and stability) and ``stability_a
 centroid     k-means, mini-batch k-means, Gaussian mixture, fuzzy c-means
 hierarchical Ward / average / complete, exact or over weighted micro-clusters
 density      HDBSCAN and the assignment of new customers to its segments
+mixed        k-prototypes: numeric features plus categorical attributes
 spark        k-means, bisecting k-means and Gaussian mixtures trained by Spark MLlib
 ============ ===============================================================================
 
@@ -31,6 +32,7 @@ from clustering.segmenters.centroid import (
 )
 from clustering.segmenters.density import HDBSCANSegmenter
 from clustering.segmenters.hierarchical import HierarchicalSegmenter
+from clustering.segmenters.mixed import KPrototypesSegmenter
 from clustering.segmenters.selection import SelectK, stability_ari
 
 
@@ -54,6 +56,7 @@ SEGMENTERS: dict[str, type] = _Families({
     "fuzzy_cmeans": FuzzyCMeansSegmenter,
     "hierarchical": HierarchicalSegmenter,
     "hdbscan": HDBSCANSegmenter,
+    "kprototypes": KPrototypesSegmenter,
     "spark_kmeans": "clustering.spark.segmenter:SparkKMeansSegmenter",
     "spark_gmm": "clustering.spark.segmenter:SparkGaussianMixtureSegmenter",
 })
@@ -61,6 +64,7 @@ SEGMENTERS: dict[str, type] = _Families({
 #: families whose k curve is computed on a sample of this many customers, the chosen k then
 #: refitted on everyone (the hierarchical tree is built once for every k, HDBSCAN has no k)
 SELECTION_SAMPLE: dict[str, int] = {"kmeans": 200_000, "gmm": 200_000, "fuzzy_cmeans": 200_000,
+                                    "kprototypes": 200_000,
                                     "spark_kmeans": 200_000, "spark_gmm": 200_000}
 
 
@@ -101,5 +105,6 @@ def make_segmenter(
 
 
 __all__ = ["CRITERIA", "SEGMENTERS", "FuzzyCMeansSegmenter", "GaussianMixtureSegmenter",
-           "HDBSCANSegmenter", "HierarchicalSegmenter", "KMeansSegmenter", "SelectK", "Segmenter",
+           "HDBSCANSegmenter", "HierarchicalSegmenter", "KMeansSegmenter", "KPrototypesSegmenter",
+           "SelectK", "Segmenter",
            "build", "make_segmenter", "nearest_center", "size_order", "stability_ari"]
