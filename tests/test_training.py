@@ -66,6 +66,7 @@ def test_training_run_is_tracked_with_metrics_artifacts_and_model(tmp_path, mlfl
         "is_outlier",
         "p_alive", "expected_orders", "expected_spend", "overdue", "activity_state",
         "lead_temperature", "lead_qualification", "lead_qualified",
+        "quiet_reason", "one_off_big", "window_shopper", "lead_user", "week_pattern", "ladder",
         "rfm_cell", "rfm", "abc", "xyz", "abc_xyz", "abc_xyz_tier", "bcg", "lifecycle",
         "value_class", "value_potential", "vip"]
     # every customer is labelled: buyers with their segment, prospects and former customers

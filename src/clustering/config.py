@@ -65,6 +65,7 @@ class CustomerColumnsConfig:
     contact: str | None = MISSING  # lead qualification: e-mail or phone, a stated need, a budget
     need: str | None = MISSING
     budget: str | None = MISSING
+    role: str | None = None  # B2B: the contact's buying-centre role (user, buyer, decider, ...)
 
 
 @dataclass

@@ -370,7 +370,7 @@ def run_playbook(buyers: pd.DataFrame, model: SegmentationModel, labels: np.ndar
         pb = playbook(buyers, model.personas_of(labels), fitted, features.snapshot_date,
                       features.window_start, s["currency"], s["new_customer_days"],
                       s["abc_share"], s["horizon_days"], s["matrix"], loaded.attribute_quality,
-                      everyone, s["overdue_cycles"], labels)
+                      everyone, s["overdue_cycles"], labels, s.get("role"))
     say(pb.sections[0].text)
     return pb
 

@@ -315,7 +315,8 @@ def _local_after_segments(cfg: TrainConfig, say, campaigns=None) -> list[Stage]:
         Stage("playbook", partial(st.run_playbook, settings={
             "currency": cfg.data.currency, "new_customer_days": sig.new_customer_days,
             "abc_share": sig.abc_share, "horizon_days": sig.potential.horizon_days,
-            "matrix": list(sig.matrix), "overdue_cycles": sig.overdue_cycles}, say=say),
+            "matrix": list(sig.matrix), "overdue_cycles": sig.overdue_cycles,
+            "role": cfg.data.customer_columns.role}, say=say),
               ("buyers", "model", "labels", "fitted", "features", "everyone", "loaded"),
               ("playbook",)),
         Stage("everyone", st.with_signals, ("features", "signal_cols"), ("everyone",),

@@ -59,10 +59,19 @@ cancel_rate [ratio]          (needs ``status``)
 discount_share [ratio]       (needs ``discount``)
     Discounts granted / (purchase value + discounts) on purchases in the window: the share of
     list value given away.
-days_since_event [days], events_last_quarter [events], contacts_last_30d [events]
+days_since_event [days], events_last_quarter [events], contacts_last_30d [events],
+visits_last_quarter [events]
     (need an events table) Days since the last event of any kind (visit, e-mail open or click,
     request, call, meeting); events in the last 91 days; requests, calls and meetings in the
-    last 30 days. Ids known only from events are prospects (leads).
+    last 30 days; visits in the last 91 days (with no order: a window shopper). Ids known only
+    from events are prospects (leads).
+weekend_share [ratio], max_order_share [ratio]
+    Purchase orders in the window placed on a Saturday or Sunday / all of them (weekday or
+    weekend buyers); the largest order's share of the window's purchase value (one order
+    making nearly all of it: a one-off big buyer, not yet a VIP).
+order_value_trend [ratio]
+    The mean value of a customer's last two orders in the window / that of their earlier ones,
+    minus 1 (-0.5: their orders halved before they went quiet); NULL under four orders.
 spend_last_quarter [currency], orders_last_quarter [orders]
     Gross purchase value and purchase orders in the last 91 days before the snapshot (for the
     quarterly value classes baseline; not used by the segmenters by default).
@@ -111,6 +120,10 @@ FEATURE_SOURCES: dict[str, tuple[str, ...]] = {
     "days_since_event": ("events",),
     "events_last_quarter": ("events",),
     "contacts_last_30d": ("events",),
+    "visits_last_quarter": ("events",),
+    "weekend_share": (),
+    "max_order_share": (),
+    "order_value_trend": (),
 }
 #: where a source column comes from, in the words of the settings that give it
 SOURCE_SETTINGS = {"profit": "data.columns.cost or data.margins",
@@ -273,6 +286,10 @@ def _select_columns(features: list[str], attrs: list[str], loaded: LoadedData) -
         "days_since_event": "date_diff('day', CAST(ev.last_event AS DATE), $snap::DATE)",
         "events_last_quarter": "coalesce(ev.n_quarter, 0)",
         "contacts_last_30d": "coalesce(ev.n_contacts, 0)",
+        "visits_last_quarter": "coalesce(ev.n_visits, 0)",
+        "weekend_share": "o.weekend_share",
+        "max_order_share": "CASE WHEN o.gross > 0 THEN o.max_order / o.gross END",
+        "order_value_trend": "ot.trend",
     }
     cols = ",\n  ".join(f"CAST({expr[f]} AS DOUBLE) AS {f}" for f in features)
     attr_cols = "".join(f',\n  c."{a}"' for a in attrs)
@@ -311,14 +328,15 @@ def _life_extra(available: set[str]) -> str:
 def _optional_ctes(features: list[str], has_events: bool, in_sample: str) -> tuple[str, str]:
     """The per-customer aggregates that only some features need (events ``ev``, categories
     ``cats``, cancelled orders ``cx``): their CTEs and their joins, only when asked for."""
-    ev_cte = ev_join = cats_cte = cats_join = cx_cte = cx_join = ""
+    ev_cte = ev_join = cats_cte = cats_join = cx_cte = cx_join = ot_cte = ot_join = ""
     if has_events:
         contact = ", ".join(f"'{k}'" for k in CONTACT)
         ev_cte = f"""
 ev AS (
   SELECT customer_id, max(ts) AS last_event,
          count(*) FILTER (WHERE ts >= $quarter::TIMESTAMP) AS n_quarter,
-         count(*) FILTER (WHERE kind IN ({contact}) AND ts >= $hot::TIMESTAMP) AS n_contacts
+         count(*) FILTER (WHERE kind IN ({contact}) AND ts >= $hot::TIMESTAMP) AS n_contacts,
+         count(*) FILTER (WHERE kind = 'visit' AND ts >= $quarter::TIMESTAMP) AS n_visits
   FROM events WHERE ts < $snap::TIMESTAMP GROUP BY customer_id),"""
         ev_join = "LEFT JOIN ev USING (customer_id)"
     if "n_categories" in features:
@@ -339,7 +357,18 @@ cx AS (
                                           AND b.order_id = c.order_id)
   GROUP BY customer_id),"""
         cx_join = "LEFT JOIN cx USING (customer_id)"
-    return ev_cte + cats_cte + cx_cte, "\n".join((ev_join, cats_join, cx_join))
+    if "order_value_trend" in features:
+        ot_cte = """
+ot AS (
+  SELECT customer_id,
+         avg(amount) FILTER (WHERE k <= 2) / nullif(avg(amount) FILTER (WHERE k > 2), 0) - 1
+           AS trend
+  FROM (SELECT customer_id, amount,
+               row_number() OVER (PARTITION BY customer_id ORDER BY ts DESC, order_id) AS k
+        FROM orders)
+  GROUP BY customer_id HAVING count(*) >= 4),"""
+        ot_join = "LEFT JOIN ot USING (customer_id)"
+    return ev_cte + cats_cte + cx_cte + ot_cte, "\n".join((ev_join, cats_join, cx_join, ot_join))
 
 
 def _feature_sql(loaded: LoadedData, available: set[str], features: list[str],
@@ -376,7 +405,9 @@ orders AS (
 o AS (
   SELECT customer_id, count(*) AS frequency, sum(amount) AS gross, min(ts) AS first_w,
          max(ts) AS last_w, avg(delay) AS mean_payment_delay,
-         count(*) FILTER (WHERE last_ts >= $quarter::TIMESTAMP) AS orders_quarter
+         count(*) FILTER (WHERE last_ts >= $quarter::TIMESTAMP) AS orders_quarter,
+         avg(CASE WHEN dayofweek(ts) IN (0, 6) THEN 1.0 ELSE 0.0 END) AS weekend_share,
+         max(amount) AS max_order
   FROM orders GROUP BY customer_id),
 monthly AS (
   SELECT customer_id, date_trunc('month', ts) AS month, sum(amount) AS rev

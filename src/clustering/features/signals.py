@@ -109,6 +109,91 @@ def activity_columns(X: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+#: a quiet customer is dissatisfied, not just drifting away, past any of these before going quiet
+DISSATISFIED = {"return_rate": 0.15, "cancel_rate": 0.2, "order_value_trend": -0.4}
+
+
+def review_thresholds(buyers: pd.DataFrame) -> dict[str, float]:
+    """The buyers' levels the watch list compares to: big (top decile of revenue), partner
+    (top fifth of value), frequent (median orders), new-product share of lead users (top
+    decile)."""
+    def q(col: str, p: float) -> float:
+        return float(buyers[col].quantile(p)) if col in buyers and buyers[col].notna().any() \
+            else float("nan")
+
+    return {"big_revenue": q("monetary_total", 0.9), "partner_value": q(value_column(buyers), 0.8),
+            "frequent": q("frequency", 0.5), "lead_new_share": q("new_product_share", 0.9)}
+
+
+def watch_columns(X: pd.DataFrame, t: dict[str, float], overdue_cycles: float) -> pd.DataFrame:
+    """The practitioners' watch list per customer (True / a reading; empty where the data
+    cannot say):
+
+    quiet_reason: for a buyer gone quiet (past ``overdue_cycles`` of their own cycle, or a
+    single order 180+ days ago), ``dissatisfied`` when returns, cancellations or halving orders
+    came first (:data:`DISSATISFIED`), else ``drifted``. one_off_big: at most two orders, one of
+    them 80%+ of their revenue, in the top decile of revenue: reviewed monthly, not a VIP yet.
+    window_shopper: 3+ visits in the last quarter without an order. lead_user: buys new products
+    most (top decile) and often (median orders or more). week_pattern: ``weekend`` or
+    ``weekdays`` where their orders fall there more than chance would put them (binomial test,
+    p < 0.01; 2 of 7 days are a weekend). ladder: prospect, customer (one order), client (repeat), supporter (a frequent
+    repeat buyer for a year, not overdue), partner (a supporter in the top fifth by value),
+    former."""
+    out = pd.DataFrame(index=X.index)
+    if "frequency" not in X:
+        return out
+    col = lambda c: X[c].to_numpy(float) if c in X else np.full(len(X), np.nan)  # noqa: E731
+    freq, buyer = np.nan_to_num(col("frequency")), X["is_buyer"].to_numpy(bool) \
+        if "is_buyer" in X else col("frequency") > 0
+    overdue = np.nan_to_num(col("cycles_missed")) >= overdue_cycles
+    quiet = buyer & (overdue | ((freq == 1) & (np.nan_to_num(col("recency_days")) >= 180)))
+    unhappy = np.zeros(len(X), bool)
+    for c, limit in DISSATISFIED.items():
+        v = col(c)
+        unhappy |= (v <= limit) if limit < 0 else (v >= limit)
+    out["quiet_reason"] = np.where(quiet, np.where(unhappy, "dissatisfied", "drifted"),
+                                   None).astype(object)
+    out["one_off_big"] = buyer & (freq <= 2) & (col("max_order_share") >= 0.8) & (
+        col("monetary_total") >= t["big_revenue"])
+    if "visits_last_quarter" in X:
+        out["window_shopper"] = (col("visits_last_quarter") >= 3) & (
+            np.nan_to_num(col("orders_last_quarter")) == 0)
+    if "new_product_share" in X:
+        out["lead_user"] = buyer & (col("new_product_share") >= t["lead_new_share"]) & (
+            col("new_product_share") > 0) & (freq >= t["frequent"])
+    out["week_pattern"] = week_pattern(freq, col("weekend_share"), buyer)
+    out["ladder"] = _ladder(X, buyer, freq, overdue, t)
+    return out
+
+
+def week_pattern(orders: np.ndarray, weekend_share: np.ndarray, buyer: np.ndarray,
+                 p: float = 0.01) -> np.ndarray:
+    """``weekend`` / ``weekdays`` where a buyer's orders fall on weekends more (or less) often
+    than two days in seven would by chance (one-sided binomial tests at ``p``), else empty."""
+    from scipy.stats import binom
+
+    n = np.nan_to_num(orders).astype(int)
+    k = np.rint(np.nan_to_num(weekend_share) * n).astype(int)
+    ok = buyer & (n > 0)
+    weekend = ok & (binom.sf(k - 1, n, 2 / 7) < p)
+    weekdays = ok & (binom.cdf(k, n, 2 / 7) < p)
+    return np.select([weekend, weekdays], ["weekend", "weekdays"], None).astype(object)
+
+
+def _ladder(X: pd.DataFrame, buyer: np.ndarray, freq: np.ndarray, overdue: np.ndarray,
+            t: dict[str, float]) -> np.ndarray:
+    """The customer ladder's rung of each customer (B2B: prospect up to partner)."""
+    tenure = np.nan_to_num(X["tenure_days"].to_numpy(float)) if "tenure_days" in X else \
+        np.zeros(len(X))
+    value = np.nan_to_num(X[value_column(X)].to_numpy(float)) if len(X.columns) else \
+        np.zeros(len(X))
+    prospect = X["is_prospect"].to_numpy(bool) if "is_prospect" in X else ~buyer
+    supporter = buyer & (freq >= max(t["frequent"], 2)) & (tenure >= 365) & ~overdue
+    return np.select(
+        [prospect, ~buyer, supporter & (value >= t["partner_value"]), supporter, freq >= 2],
+        ["prospect", "former", "partner", "supporter", "client"], "customer").astype(object)
+
+
 class CustomerSignals(BaseEstimator):
     """Fitted on the buyers; ``label_columns`` gives the per-customer signals of any feature
     table (customers without orders in the window get empty potential and no overdue flag)."""
@@ -127,6 +212,7 @@ class CustomerSignals(BaseEstimator):
         enough = "frequency" in X and int((X["frequency"].fillna(0) >= 1).sum()) >= MIN_BUYERS
         self.potential_ = (PotentialModel(self.horizon_days, self.fit_sample, self.random_state)
                            .fit(X) if self.potential and enough else None)
+        self.review_ = review_thresholds(X)
         return self
 
     def label_columns(self, X: pd.DataFrame) -> pd.DataFrame:
@@ -136,6 +222,9 @@ class CustomerSignals(BaseEstimator):
         if "cycles_missed" in X:
             out["overdue"] = (X["cycles_missed"] >= self.overdue_cycles).to_numpy()
         out = out.join(activity_columns(X)) if len(X.columns) else out
+        review = getattr(self, "review_", None)  # models saved before the watch list: none
+        if review is not None and len(X.columns):
+            out = out.join(watch_columns(X, review, self.overdue_cycles))
         return out
 
     def add_to(self, X: pd.DataFrame) -> pd.DataFrame:

@@ -367,6 +367,7 @@ def sources_for(data, data_dir: str) -> DataSources:
     policy = QualityPolicy(data.quality.dedupe, data.quality.max_share,
                            dict(data.currency_rates) if data.currency_rates else None,
                            getattr(data, "currency", None))
+    role = getattr(data.customer_columns, "role", None)
     if data.format == "sample":
         s = data.sample
         paths = ensure_sample_data(
@@ -375,7 +376,7 @@ def sources_for(data, data_dir: str) -> DataSources:
         )
         return DataSources(TableSource(paths["transactions"], "parquet", cols),
                            TableSource(paths["customers"], "parquet", asdict(data.customer_columns)),
-                           paths["truth"], policy, list(data.attributes),
+                           paths["truth"], policy, _with(list(data.attributes), role),
                            TableSource(paths["events"], "parquet", asdict(data.event_columns)),
                            campaigns=TableSource(paths["campaigns"], "parquet",
                                                  asdict(data.campaign_columns)))
@@ -392,8 +393,13 @@ def sources_for(data, data_dir: str) -> DataSources:
                              data.date_format, delimiter_of(data.delimiter), data.encoding,
                              data.decimal) if getattr(data, "campaigns_path", None) else None)
     return DataSources(tx, cust, data.truth_path, policy,
-                       list(data.attributes) if cust is not None else [], events,
+                       _with(list(data.attributes), role) if cust is not None else [], events,
                        dict(data.event_types) if data.event_types else None, campaigns)
+
+
+def _with(attributes: list[str], role: str | None) -> list[str]:
+    """The attributes to load, the buying-centre role among them when mapped."""
+    return attributes + [role] if role and role not in attributes else attributes
 
 
 def load_local(con: duckdb.DuckDBPyConnection, sources: DataSources, snapshot_date=None) -> LoadedData:

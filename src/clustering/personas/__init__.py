@@ -9,6 +9,8 @@ stable_ids  a retrain keeps the previous model's segment ids where segments matc
 guardrails  the practitioners' checks (sizes, number of personas), the marketing view
 playbook    ABC health, tiers, potential, churn cohorts, overdue, B2B matrix, leads
 rules       segment rules a CRM can run: a surrogate tree as SQL CASE and JSON
+watchlist   the monthly review (quiet, one-off big, window shoppers, lead users), the ladder,
+            the buying centre
 =========== ================================================================================
 """
 

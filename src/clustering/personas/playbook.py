@@ -16,6 +16,7 @@ import pandas as pd
 
 from clustering.baselines.value import actions as value_actions
 from clustering.features.signals import abc_health, churn_cohorts, churn_rate, value_column
+from clustering.personas.watchlist import buying_centre, watch_list
 from clustering.reporting.report import Section
 
 if TYPE_CHECKING:
@@ -124,13 +125,14 @@ def playbook(buyers: pd.DataFrame, personas: np.ndarray, fitted: dict, snapshot:
              abc_share: float = 0.80, horizon_days: int = 90, matrix: list[str] | None = None,
              attribute_quality: pd.DataFrame | None = None,
              everyone: pd.DataFrame | None = None, overdue_cycles: float = 2.0,
-             segments: np.ndarray | None = None) -> Playbook:
+             segments: np.ndarray | None = None, role: str | None = None) -> Playbook:
     """Metrics, tables and report sections of the playbook for the buyers (rows of
     ``buyers`` with their ``personas``, in the same order); ``matrix``: the external traits
     crossed with personas (when all are attributes); ``attribute_quality``: the customers
     table's checks (:mod:`clustering.inputs.attributes`); ``everyone``: every customer's features and
-    signals (activity states, leads); ``overdue_cycles``: the overdue flag's setting, for
-    its reading; ``segments``: the buyers' segment ids, crossed with the traits too."""
+    signals (activity states, leads, the watch list); ``overdue_cycles``: the overdue flag's
+    setting, for its reading; ``segments``: the buyers' segment ids, crossed with the traits
+    too; ``role``: the attribute naming the contact's buying-centre role."""
     pb = Playbook()
     vcol = value_column(buyers)
     value = buyers[vcol].fillna(0).to_numpy(float)
@@ -150,6 +152,11 @@ def playbook(buyers: pd.DataFrame, personas: np.ndarray, fitted: dict, snapshot:
         sections.append(_trait_matrix(buyers, personas, value, matrix, segments, pb))
     if everyone is not None and "activity_state" in everyone:
         sections += _activity_and_leads(everyone, matrix, pb)
+    if everyone is not None:
+        sections += watch_list(everyone, vcol, pb.metrics, pb.tables)
+    if role:
+        sections += buying_centre(buyers, role, pd.Series(personas, index=buyers.index),
+                                  pb.tables)
     if attribute_quality is not None and len(attribute_quality):
         sections.append(_attribute_quality(attribute_quality, pb))
     pb.sections = sections

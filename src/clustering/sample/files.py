@@ -59,7 +59,7 @@ def ensure_sample_data(
     out = Path(directory)
     sizes = chunk_sizes(n_customers, CHUNK)
     params = {"n_customers": n_customers, "seed": seed, "start": start, "end": end, "kind": kind,
-              "generator_version": 7, "chunk": CHUNK}
+              "generator_version": 8, "chunk": CHUNK}
     names = ("transactions", "customers", "truth", "events", "campaigns")
     paths = {name: str(out / (f"{name}.parquet" if len(sizes) == 1 else name)) for name in names}
     manifest = out / "manifest.json"

@@ -39,6 +39,7 @@ CHANNELS = ["web", "store", "sales_rep", "partner", "marketplace"]
 BUSINESS_TYPES = ["manufacturer", "trader", "shop", "public_body"]
 COMPANY_SIZES = ["1-9", "10-49", "50-249", "250+"]
 AGE_GROUPS = ["15-24", "25-44", "45-64", "65+"]
+BUYING_ROLES = ["user", "influencer", "buyer", "decider", "gatekeeper"]
 
 
 
@@ -200,6 +201,9 @@ def generate_tables(
     truth = pd.DataFrame({"customer_id": customers["customer_id"],
                           "planted_type": np.array(list(TYPES))[plan.type_idx]})
     campaigns = _campaigns(np.random.default_rng([seed, 5]), plan, ids, t0, horizon)
+    if kind == "b2b":  # the contact's role in the customer's buying centre
+        customers["buying_role"] = np.array(BUYING_ROLES)[np.random.default_rng([seed, 6]).choice(
+            len(BUYING_ROLES), n_customers, p=[0.25, 0.15, 0.35, 0.2, 0.05])]
     return SampleData(transactions=tx, customers=customers, truth=truth, events=events,
                       campaigns=campaigns)
 

@@ -332,6 +332,8 @@ def _spark_feature_exprs(snapshot: dt.date, lookback_days: int) -> dict[str, str
                               f"datediff({snap_d}, CAST(c.signup_date AS DATE)) END"),
         "spend_last_quarter": "coalesce(q.spend, 0)",
         "orders_last_quarter": "coalesce(q.orders, 0)",
+        "weekend_share": "o.weekend_share",
+        "max_order_share": "CASE WHEN o.gross > 0 THEN o.max_order / o.gross END",
     }
 
 
@@ -387,7 +389,9 @@ def _spark_feature_sql(snapshot: dt.date, lookback_days: int, cols: str,
     orders AS (SELECT customer_id, order_id, min(ts) AS ts, sum(amount) AS amount,
                       avg(payment_delay_days) AS delay FROM buys GROUP BY customer_id, order_id),
     o AS (SELECT customer_id, count(*) AS frequency, sum(amount) AS gross, min(ts) AS first_w,
-                 max(ts) AS last_w, avg(delay) AS mean_payment_delay
+                 max(ts) AS last_w, avg(delay) AS mean_payment_delay,
+                 avg(CASE WHEN dayofweek(ts) IN (1, 7) THEN 1.0 ELSE 0.0 END) AS weekend_share,
+                 max(amount) AS max_order
           FROM orders GROUP BY customer_id),
     n AS (SELECT customer_id, sum(amount) AS net,
                  sum(CASE WHEN is_return OR amount < 0 THEN -amount ELSE 0 END) AS returned
