@@ -36,9 +36,10 @@ def history_settings(tmp_path, *overrides):
     from pipelines.history import aliased
 
     with initialize_config_dir(config_dir=CONF_DIR, version_base=None):
+        own = any(o.startswith("data=") for o in overrides)
         cfg = compose("history", overrides=aliased([
             f"paths.data_dir={tmp_path / 'data'}", f"output={tmp_path / 'history'}",
-            "data.sample.n_customers=4000", *overrides]))
+            *([] if own else ["data.sample.n_customers=4000"]), *overrides]))
     return to_settings(cfg, HistoryConfig)[0]
 
 
@@ -117,3 +118,28 @@ def test_make_history_as_the_readme_writes_it(tmp_path, trained, mlflow_uri):
     help_text = subprocess.run([sys.executable, "pipelines/history.py", "--help"], cwd=ROOT,
                                capture_output=True, text=True, timeout=60).stdout
     assert "every" in help_text
+
+
+def test_history_of_an_own_csv_export(tmp_path, mlflow_uri, small_sample, settings_for):
+    """`make history` with the same data settings as the training on a user's CSV."""
+    from clustering.training import run_training
+    from pipelines.history import run
+
+    tx = pd.read_parquet(small_sample["transactions"])
+    csv = tmp_path / "export.csv"
+    pd.DataFrame({"Kunde": tx.customer_id, "Beleg": tx.order_id,
+                  "Datum": tx.timestamp.dt.strftime("%d.%m.%Y"), "Betrag": tx.amount}
+                 ).to_csv(csv, sep=";", index=False)
+    data = ["data=csv", "data.name=shop", f"data.path={csv}", "data.delimiter=';'",
+            "data.date_format='%d.%m.%Y'", "data.columns.customer_id=Kunde",
+            "data.columns.order_id=Beleg", "data.columns.timestamp=Datum",
+            "data.columns.amount=Betrag", "data.columns.quantity=null",
+            "data.columns.unit_price=null", "data.columns.category=null"]
+    run_training(*settings_for(*data, "model.k=4", "evaluate.holdout_days=0",
+                               "baselines.log_runs=false"))
+    folder = run(history_settings(tmp_path, *data, "from=2024-01-01", "to=2024-12-31",
+                                  "every=quarter"))
+    labels = pd.read_parquet(folder / "labels.parquet")
+    assert sorted(labels["snapshot"].astype(str).unique()) == [
+        "2024-01-01", "2024-04-01", "2024-07-01", "2024-10-01"]
+    assert folder.name.startswith("history-shop-v1-2024-01-01-2024-10-01-quarter")
