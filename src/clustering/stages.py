@@ -291,15 +291,19 @@ def with_signals(features: FeatureResult, signal_cols: pd.DataFrame) -> pd.DataF
 
 def describe_by_rules(frame: pd.DataFrame, labels: np.ndarray, candidates: list[str],
                       personas: PersonaAssignment, settings: dict[str, Any] | None, seed: int,
-                      say: Say) -> SegmentRules | None:
+                      say: Say, categorical: list[str] | None = None) -> SegmentRules | None:
     """Rules a CRM can run for the segments, on the numeric business features among
-    ``candidates`` (``settings``: target, max_depth, min_leaf_share; None: switched off)."""
+    ``candidates`` and the ``categorical`` attributes the segments were made with
+    (``settings``: target, max_depth, min_leaf_share; None: switched off)."""
     features = [c for c in candidates if c in frame and pd.api.types.is_numeric_dtype(frame[c])]
-    if not settings or not features:
+    categorical = [c for c in categorical or [] if c in frame]
+    if not settings or not (features or categorical):
         return None
     rules = fit_rules(frame, labels, features, personas.names(), settings["target"],
-                      settings["max_depth"], settings["min_leaf_share"], seed=seed)
-    say(f"segment rules: {len(rules.rules)} rules on {len(features)} features agree with the "
+                      settings["max_depth"], settings["min_leaf_share"], seed=seed,
+                      categorical=categorical)
+    say(f"segment rules: {len(rules.rules)} rules on {len(features) + len(categorical)} "
+        "features agree with the "
         f"segments on {rules.agreement:.1%} of the customers (depth {rules.depth})")
     return rules
 

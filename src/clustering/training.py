@@ -340,7 +340,8 @@ def _local_after_segments(cfg: TrainConfig, say, campaigns=None) -> list[Stage]:
         Stage("segment rules", lambda buyers, labels, columns, features, personas:
               st.describe_by_rules(buyers, labels, [c for c in columns.numeric
                                                     if c in features.features] or
-                                   features.features, personas, _rules(cfg), cfg.seed, say),
+                                   features.features, personas, _rules(cfg), cfg.seed, say,
+                                   columns.categorical),
               ("buyers", "labels", "columns", "features", "personas"), ("rules",)),
         Stage("campaign response", lambda customer_labels: st.respond_by_segment(
             customer_labels, campaigns, say), ("customer_labels",), ("campaign",),

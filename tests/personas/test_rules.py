@@ -35,6 +35,10 @@ def apply_json(doc: dict, frame: pd.DataFrame) -> np.ndarray:
             ok = True
             for c in rule["conditions"]:
                 v = row[c["feature"]]
+                if c["feature"] in doc["attributes"]:
+                    v = "" if v is None or v != v else str(v)
+                    ok &= (c["equals"] == v) if "equals" in c else (v not in c["not_in"])
+                    continue
                 if v != v:
                     v = doc["missing_values"][c["feature"]]
                 ok &= ("low" not in c or v > c["low"]) and ("high" not in c or v <= c["high"])
@@ -77,6 +81,29 @@ def test_sql_case_and_json_give_the_rules_segments_missing_values_included():
     doc = json.loads(rules.to_json())
     assert doc["agreement"] == round(rules.agreement, 4)
     np.testing.assert_array_equal(apply_json(doc, df), mine)
+
+
+def test_attributes_become_equals_and_not_in_conditions():
+    """Segments that an attribute makes: recent customers split by channel (web apart, store
+    and partner together), a blank channel among them."""
+    df, seg = planted()
+    rng = np.random.default_rng(5)
+    df["channel"] = rng.choice(["web", "store", "partner", None], len(df), p=[.4, .3, .2, .1])
+    seg = np.where((seg == 0) & (df["channel"] == "web").to_numpy(), 3, seg)
+    rules = fit_rules(df, seg, ["recency_days", "frequency"], categorical=["channel"],
+                      target=1.0)
+    assert rules.agreement == 1.0
+    conds = {c for r in rules.rules for c in r.conditions if c.feature == "channel"}
+    assert {c.equals for c in conds if c.equals} == {"web"} or \
+        any(c.not_in and "web" in c.not_in for c in conds)
+    con = duckdb.connect()
+    con.register("customer_features", df)
+    np.testing.assert_array_equal(con.sql(rules.sql()).df()["segment"].to_numpy(), seg)
+    doc = json.loads(rules.to_json())
+    np.testing.assert_array_equal(apply_json(doc, df), seg)
+    web = [r for r in rules.rules if r.segment == 3][0]
+    assert "channel is web" in rules.words(3) or "channel is not" in rules.words(0)
+    assert web.precision == 1.0
 
 
 @pytest.mark.parametrize("lo, hi, expected", [

@@ -19,20 +19,27 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import pandas as pd
 
-from clustering.inputs.sql import ident
+from clustering.inputs.sql import ident, literal, literals
 from clustering.reporting.glossary import COUNTS, MONEY, SHARES, label, value
 from clustering.reporting.report import Section
 
 
 @dataclass(frozen=True)
 class Condition:
-    """``low < feature <= high``; None: unbounded on that side."""
+    """``low < feature <= high`` (None: unbounded on that side); for an attribute,
+    ``feature = equals`` or ``feature NOT IN not_in``."""
 
     feature: str
     low: float | None = None
     high: float | None = None
+    equals: str | None = None
+    not_in: tuple[str, ...] | None = None
 
     def mask(self, x: np.ndarray) -> np.ndarray:
+        if self.equals is not None:
+            return x == self.equals
+        if self.not_in is not None:
+            return ~np.isin(x, list(self.not_in))
         keep = np.ones(len(x), dtype=bool)
         if self.low is not None:
             keep &= x > self.low
@@ -41,12 +48,20 @@ class Condition:
         return keep
 
     def sql(self, column: str) -> str:
+        if self.equals is not None:
+            return f"{column} = {literal(self.equals)}"
+        if self.not_in is not None:
+            return f"{column} NOT IN ({literals(self.not_in)})"
         parts = ([f"{column} > {_number(self.low)}"] if self.low is not None else []) + (
             [f"{column} <= {_number(self.high)}"] if self.high is not None else [])
         return " AND ".join(parts)
 
     def words(self, currency: str = "") -> str:
         name = label(self.feature).split(" (")[0]
+        if self.equals is not None:
+            return f"{name} is {self.equals or '(blank)'}"
+        if self.not_in is not None:
+            return f"{name} is not {' or '.join(v or '(blank)' for v in self.not_in)}"
 
         def say(v: float | None) -> str | None:
             if v is None:
@@ -83,15 +98,17 @@ class SegmentRules:
     agreement: float
     table: pd.DataFrame = field(default_factory=pd.DataFrame)
     names: dict[int, str] = field(default_factory=dict)
+    categorical: list[str] = field(default_factory=list)  # attributes, read as text
 
     @property
     def features(self) -> list[str]:
-        return list(self.missing)
+        return list(self.missing) + list(self.categorical)
 
     def predict(self, frame: pd.DataFrame) -> np.ndarray:
         """The segment each row's rule gives (the exported rules, not the tree)."""
-        cols = {f: frame[f].to_numpy(dtype=float, na_value=np.nan) for f in self.features}
+        cols = {f: frame[f].to_numpy(dtype=float, na_value=np.nan) for f in self.missing}
         cols = {f: np.where(np.isnan(v), self.missing[f], v) for f, v in cols.items()}
+        cols |= {a: as_text(frame[a]) for a in self.categorical}
         out = np.full(len(frame), -1, dtype=np.int64)
         for r in self.rules:
             hit = np.ones(len(frame), dtype=bool)
@@ -113,19 +130,24 @@ class SegmentRules:
 
     def _column(self, feature: str) -> str:
         col = ident(feature)
+        if feature in self.categorical:  # a missing attribute reads as ''
+            return f"COALESCE(CAST({col} AS VARCHAR), '')"
         fill = self.missing[feature]
         return col if math.isnan(fill) else f"COALESCE({col}, {_number(fill)})"
 
     def to_json(self) -> str:
         rules = [{"segment": r.segment, "name": self.names.get(r.segment, ""),
                   "customers": r.customers, "precision": round(r.precision, 4),
-                  "conditions": [{k: v for k, v in asdict(c).items() if v is not None}
+                  "conditions": [{k: (list(v) if isinstance(v, tuple) else v)
+                                  for k, v in asdict(c).items() if v is not None}
                                  for c in r.conditions]} for r in self.rules]
         return json.dumps({"agreement": round(self.agreement, 4), "depth": self.depth,
                            "missing_values": {f: (None if math.isnan(v) else v)
                                               for f, v in self.missing.items()},
+                           "attributes": list(self.categorical),
                            "condition": "low < value <= high; a missing value counts as "
-                                        "missing_values[feature]",
+                                        "missing_values[feature]; an attribute equals a value "
+                                        "or is not_in a list ('' when missing)",
                            "rules": rules}, indent=2) + "\n"
 
     def words(self, segment: int, currency: str = "", most: int = 1) -> str:
@@ -137,6 +159,11 @@ class SegmentRules:
         if len(mine) > most:
             said.append(f" (+{len(mine) - most} smaller rule{'s' * (len(mine) - most > 1)})")
         return "".join(said)
+
+
+def as_text(col: pd.Series) -> np.ndarray:
+    """An attribute as the rules compare it: text, '' where missing."""
+    return col.astype(object).where(col.notna(), "").astype(str).to_numpy()
 
 
 def _number(v: float) -> str:
@@ -158,12 +185,13 @@ def plain_threshold(lo: float, hi: float) -> float:
 
 def fit_rules(frame: pd.DataFrame, segments: np.ndarray, features: list[str],
               names: dict[int, str] | None = None, target: float = 0.9, max_depth: int = 8,
-              min_leaf_share: float = 0.005, fit_rows: int = 100_000, seed: int = 0
-              ) -> SegmentRules:
-    """Rules for ``segments`` from ``frame``'s numeric ``features``: the shallowest tree up to
-    ``max_depth`` whose rules agree with the segments on ``target`` of the customers (leaves
-    of at least ``min_leaf_share`` of them), fitted on at most ``fit_rows`` of them (seeded)
-    and measured on all."""
+              min_leaf_share: float = 0.005, fit_rows: int = 100_000, seed: int = 0,
+              categorical: list[str] | None = None) -> SegmentRules:
+    """Rules for ``segments`` from ``frame``'s numeric ``features`` (and its ``categorical``
+    attributes, one yes/no question per value): the shallowest tree up to ``max_depth`` whose
+    rules agree with the segments on ``target`` of the customers (leaves of at least
+    ``min_leaf_share`` of them), fitted on at most ``fit_rows`` of them (seeded) and measured
+    on all."""
     from sklearn.tree import DecisionTreeClassifier
 
     segments = np.asarray(segments)
@@ -173,6 +201,15 @@ def fit_rules(frame: pd.DataFrame, segments: np.ndarray, features: list[str],
     missing = {f: (float(m) if np.isnan(X[:, i]).any() else float("nan"))
                for i, (f, m) in enumerate(zip(features, medians))}
     X = np.where(np.isnan(X), medians, X)
+    categorical = list(categorical or [])
+    onehot = {}  # column of the tree -> (attribute, value)
+    parts = [X]
+    for a in categorical:
+        text = as_text(frame[a])
+        for v in sorted(set(text)):
+            onehot[len(onehot) + len(features)] = (a, v)
+            parts.append((text == v).astype(float)[:, None])
+    X = np.hstack(parts) if len(parts) > 1 else X
     rows = np.arange(len(X))
     if len(X) > fit_rows:
         rows = np.sort(np.random.default_rng(seed).choice(len(X), fit_rows, replace=False))
@@ -181,26 +218,30 @@ def fit_rules(frame: pd.DataFrame, segments: np.ndarray, features: list[str],
     tree = DecisionTreeClassifier(max_depth=max_depth, random_state=seed,
                                   min_samples_leaf=max(1, int(min_leaf_share * len(rows))))
     tree.fit(X[rows], segments[rows])
-    fitted, cut = pd.DataFrame(X[rows], columns=features), plain_cuts(tree, X[rows])
+    fitted, cut = frame.iloc[rows], plain_cuts(tree, X[rows], set(onehot))
     for depth in range(1, max(tree.get_depth(), 1) + 1):
-        rules = SegmentRules(_leaf_rules(tree, features, cut, depth), missing, depth, 0.0,
-                             names=dict(names or {}))
+        rules = SegmentRules(_leaf_rules(tree, features, cut, depth, onehot), missing, depth,
+                             0.0, names=dict(names or {}), categorical=categorical)
         if (rules.predict(fitted) == segments[rows]).mean() >= target:
             break
-    predicted = rules.predict(pd.DataFrame(X, columns=features))
+    predicted = rules.predict(frame)
     rules.agreement = float((predicted == segments).mean())
     rules.table = rule_table(rules, segments, predicted)
     return rules
 
 
-def plain_cuts(tree, X: np.ndarray) -> dict[int, float]:
+def plain_cuts(tree, X: np.ndarray, skip: set[int] = frozenset()) -> dict[int, float]:
     """Per split node, the plain threshold that splits the fitted rows ``X`` as the tree's
-    does (between the largest value at or below it and the smallest above)."""
+    does (between the largest value at or below it and the smallest above); nodes splitting
+    a column in ``skip`` (the attributes' yes/no columns) keep the tree's."""
     t = tree.tree_
     ordered = {}
     cut = {}
     for node in np.flatnonzero(t.children_left >= 0):
         f = int(t.feature[node])
+        if f in skip:
+            cut[int(node)] = float(t.threshold[node])
+            continue
         if f not in ordered:
             ordered[f] = np.sort(X[:, f])
         x = ordered[f]
@@ -210,9 +251,12 @@ def plain_cuts(tree, X: np.ndarray) -> dict[int, float]:
     return cut
 
 
-def _leaf_rules(tree, features: list[str], cut: dict[int, float], depth: int) -> list[Rule]:
+def _leaf_rules(tree, features: list[str], cut: dict[int, float], depth: int,
+                onehot: dict[int, tuple[str, str]] | None = None) -> list[Rule]:
     """One rule per leaf of the tree's top ``depth`` levels, siblings with the same segment
-    merged, thresholds made plain."""
+    merged, thresholds made plain; a split on an attribute's value (``onehot``) reads as
+    the attribute being, or not being, that value."""
+    onehot = onehot or {}
     t = tree.tree_
     classes = tree.classes_
     out: list[Rule] = []
@@ -229,9 +273,19 @@ def _leaf_rules(tree, features: list[str], cut: dict[int, float], depth: int) ->
         seg = segment_of(node, level)
         if seg is not None:
             share = t.value[node][0] / t.value[node][0].sum()
-            conds = tuple(Condition(f, lo, hi) for f, (lo, hi) in bounds.items())
+            conds = tuple(
+                Condition(f, equals=b[1]) if b[0] == "eq" else
+                Condition(f, not_in=tuple(sorted(b[1]))) if b[0] == "ne" else
+                Condition(f, b[0], b[1]) for f, b in bounds.items())
             out.append(Rule(seg, conds, int(t.n_node_samples[node]),
                             float(share[list(classes).index(seg)])))
+            return
+        if int(t.feature[node]) in onehot:  # left: not this value; right: this value
+            a, v = onehot[int(t.feature[node])]
+            now = bounds.get(a, ("ne", frozenset()))
+            no = now if now[0] == "eq" else ("ne", now[1] | {v})
+            walk(t.children_left[node], {**bounds, a: no}, level + 1)
+            walk(t.children_right[node], {**bounds, a: ("eq", v)}, level + 1)
             return
         f, thr = features[t.feature[node]], cut[node]
         lo, hi = bounds.get(f, [None, None])
