@@ -188,6 +188,10 @@ def test_own_csv_with_other_column_names_and_date_format(tmp_path, mlflow_uri, s
     assert (everyone["treated"] + everyone["control"]).to_dict() == \
         camp.groupby("campaign").size().to_dict()
     assert "Campaign response by persona" in result.report_markdown
+    # the segment rules and the scorecard, on what this export has (no contact column)
+    assert (result.report_dir / "segment_rules.sql").exists() and result.rules.agreement > 0.5
+    card = result.scorecard.set_index("criterion")["result"]
+    assert card["reachable"] == "not measured" and card["responds_to_offers"] != "not measured"
 
 
 @pytest.mark.slow
