@@ -36,6 +36,7 @@ def _one_line(r: subprocess.CompletedProcess) -> str:
                    "of model: name, k, k_min, k_max, criterion, params."),
     ("model=kmean", "config error: model=kmean: there is no such model. Did you mean "
                     "model=kmeans? The choices: fuzzy_cmeans, gmm, hdbscan, hierarchical, kmeans, "
+                    "kprototypes, "
                     "minibatch_kmeans, spark_bisecting_kmeans, spark_gmm, spark_kmeans."),
     ("evaluate.min_shar=0.1", "config error: evaluate.min_shar is not a setting. Did you mean "
                               "evaluate.min_share?"),
