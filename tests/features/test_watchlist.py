@@ -19,20 +19,21 @@ def lines(customer: str, days: list[str], amounts: list[float]) -> list[tuple]:
 
 
 def test_weekend_share_largest_order_and_trend_by_hand(tmp_path):
-    # 2024-06-01 and 06-02 are a Saturday and a Sunday; the other days are weekdays
-    rows = (lines("A", ["2024-05-27", "2024-05-28", "2024-06-01", "2024-06-02", "2024-06-03"],
+    # 2023-06-03 and 2024-06-02 are a Saturday and a Sunday; the other days are weekdays
+    # the window's halves split at 2023-06-10: three orders of 100 before, two of 40 after
+    rows = (lines("A", ["2023-05-29", "2023-05-30", "2023-06-03", "2024-06-02", "2024-06-03"],
                   [100, 100, 100, 40, 40])
             + lines("B", ["2024-05-29"], [500]))
     tx = pd.DataFrame(rows, columns=["customer_id", "order_id", "timestamp", "amount",
                                      "category", "is_return", "payment_delay_days",
                                      "is_new_product", "quantity"])
-    fr, _ = _features(tmp_path, tx, snapshot_date="2024-06-10", lookback_days=365)
+    fr, _ = _features(tmp_path, tx, snapshot_date="2024-06-10", lookback_days=730)
     t = fr.table.set_index("customer_id")
     assert t.loc["A", "weekend_share"] == pytest.approx(2 / 5)
     assert t.loc["A", "max_order_share"] == pytest.approx(100 / 380)
-    assert t.loc["A", "order_value_trend"] == pytest.approx(40 / 100 - 1)  # last two vs earlier
+    assert t.loc["A", "order_value_trend"] == pytest.approx(40 / 100 - 1)  # late vs early half
     assert t.loc["B", "weekend_share"] == 0 and t.loc["B", "max_order_share"] == 1
-    assert np.isnan(t.loc["B", "order_value_trend"])  # under four orders
+    assert np.isnan(t.loc["B", "order_value_trend"])  # not two orders in each half
 
 
 def table() -> pd.DataFrame:
