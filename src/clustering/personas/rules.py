@@ -104,8 +104,12 @@ class SegmentRules:
     def features(self) -> list[str]:
         return list(self.missing) + list(self.categorical)
 
-    def predict(self, frame: pd.DataFrame) -> np.ndarray:
-        """The segment each row's rule gives (the exported rules, not the tree)."""
+    def predict(self, frame: pd.DataFrame, chunk: int = 200_000) -> np.ndarray:
+        """The segment each row's rule gives (the exported rules, not the tree); ``chunk``
+        rows at a time (a million rows' columns held at once took 200 MB)."""
+        if len(frame) > chunk:
+            return np.concatenate([self.predict(frame.iloc[i:i + chunk], chunk)
+                                   for i in range(0, len(frame), chunk)])
         cols = {f: frame[f].to_numpy(dtype=float, na_value=np.nan) for f in self.missing}
         cols = {f: np.where(np.isnan(v), self.missing[f], v) for f, v in cols.items()}
         cols |= {a: as_text(frame[a]) for a in self.categorical}
@@ -195,30 +199,31 @@ def fit_rules(frame: pd.DataFrame, segments: np.ndarray, features: list[str],
     from sklearn.tree import DecisionTreeClassifier
 
     segments = np.asarray(segments)
-    X = frame[features].to_numpy(dtype=float, na_value=np.nan)
+    rows = np.arange(len(frame))
+    if len(frame) > fit_rows:  # only the fitted rows are held as a matrix
+        rows = np.sort(np.random.default_rng(seed).choice(len(frame), fit_rows, replace=False))
+    fitted = frame.iloc[rows]
+    X = fitted[features].to_numpy(dtype=float, na_value=np.nan)
     medians = np.nanmedian(np.where(np.isnan(X).all(axis=0), 0.0, X), axis=0) \
         if len(X) else np.zeros(len(features))
-    missing = {f: (float(m) if np.isnan(X[:, i]).any() else float("nan"))
-               for i, (f, m) in enumerate(zip(features, medians))}
+    gaps = frame[features].isna().any()
+    missing = {f: (float(m) if gaps[f] else float("nan")) for f, m in zip(features, medians)}
     X = np.where(np.isnan(X), medians, X)
     categorical = list(categorical or [])
     onehot = {}  # column of the tree -> (attribute, value)
     parts = [X]
     for a in categorical:
-        text = as_text(frame[a])
-        for v in sorted(set(text)):
+        text = as_text(fitted[a])
+        for v in sorted(set(as_text(frame[a]))):
             onehot[len(onehot) + len(features)] = (a, v)
             parts.append((text == v).astype(float)[:, None])
     X = np.hstack(parts) if len(parts) > 1 else X
-    rows = np.arange(len(X))
-    if len(X) > fit_rows:
-        rows = np.sort(np.random.default_rng(seed).choice(len(X), fit_rows, replace=False))
     # one tree at the deepest; a shallower one is its top (each node's split is the best for
     # its rows whatever the depth), so each depth is read off it, not fitted again
     tree = DecisionTreeClassifier(max_depth=max_depth, random_state=seed,
                                   min_samples_leaf=max(1, int(min_leaf_share * len(rows))))
-    tree.fit(X[rows], segments[rows])
-    fitted, cut = frame.iloc[rows], plain_cuts(tree, X[rows], set(onehot))
+    tree.fit(X, segments[rows])
+    cut = plain_cuts(tree, X, set(onehot))
     for depth in range(1, max(tree.get_depth(), 1) + 1):
         rules = SegmentRules(_leaf_rules(tree, features, cut, depth, onehot), missing, depth,
                              0.0, names=dict(names or {}), categorical=categorical)
