@@ -60,3 +60,29 @@ def test_without_attributes_it_is_k_means_on_the_numbers():
     seg = KPrototypesSegmenter(2, random_state=0).fit(X[:, :3])
     km = KMeans(2, n_init=4, random_state=0).fit(X[:, :3])
     assert adjusted_rand_score(km.labels_, seg.labels_) > 0.99
+
+
+def test_kprototypes_on_an_own_csv_export_with_attributes(tmp_path, mlflow_uri, small_sample,
+                                                          settings_for):
+    """`make train ARGS="model=kprototypes data=csv ..."`: the customers table's attributes
+    shape the segments, and the segment rules ask about them."""
+    import pandas as pd
+
+    from clustering.training import run_training
+
+    tx = pd.read_parquet(small_sample["transactions"])
+    customers = pd.read_parquet(small_sample["customers"])
+    tx[["customer_id", "order_id", "timestamp", "amount"]].to_csv(tmp_path / "tx.csv",
+                                                                    index=False)
+    customers[["customer_id", "region", "channel"]].to_csv(tmp_path / "kunden.csv", index=False)
+    result = run_training(*settings_for(
+        "data=csv", "data.name=shop", f"data.path={tmp_path / 'tx.csv'}",
+        f"data.customers_path={tmp_path / 'kunden.csv'}", "data.attributes=[region,channel]",
+        "data.columns.quantity=null", "data.columns.unit_price=null",
+        "data.columns.category=null", "model=kprototypes", "model.k=5",
+        "evaluate.holdout_days=0", "baselines.log_runs=false", "mlflow.log_model=false"))
+    seg = result.model.pipeline[-1]
+    n_attr_columns = len(result.feature_names) - seg.n_numeric
+    assert seg.n_numeric > 0 and n_attr_columns >= 2 and len(seg.blocks_) == 2
+    assert result.metrics["k"] == 5
+    assert {"region", "channel"} <= set(result.rules.categorical)
