@@ -18,6 +18,13 @@ import numpy as np
 import pandas as pd
 
 from clustering.errors import DataError
+from clustering.evaluation.campaigns import (
+    campaign_section_table,
+    heterogeneity_p,
+    plot_uplift,
+    reading,
+    response_table,
+)
 from clustering.evaluation.holdout import (
     BASELINE_WORDS,
     calibration_sample,
@@ -32,13 +39,6 @@ from clustering.evaluation.metrics import (
     persona_truth,
     score_labelling,
 )
-from clustering.evaluation.campaigns import (
-    campaign_section_table,
-    heterogeneity_p,
-    plot_uplift,
-    reading,
-    response_table,
-)
 from clustering.evaluation.scorecard import Thresholds, scorecard, scorecard_line
 from clustering.features.customer import CustomerSample, FeatureResult, skipped_line
 from clustering.features.potential import COLUMNS as POTENTIAL_COLUMNS
@@ -52,7 +52,7 @@ from clustering.model import SegmentationModel
 from clustering.personas.guardrails import composition, guardrail_warnings, marketing_view
 from clustering.personas.naming import PersonaAssignment, name_segments, weighted_fit
 from clustering.personas.playbook import Playbook, playbook
-from clustering.personas.rules import SegmentRules, fit_rules, rules_section
+from clustering.personas.rules import SegmentRules, fit_rules
 from clustering.personas.stable_ids import match_segments
 from clustering.reporting.glossary import column_label
 from clustering.reporting.plots import DRAWING, plot_holdout_comparison, segmentation_figures

@@ -37,6 +37,7 @@ from clustering.evaluation.scorecard import Thresholds
 from clustering.files import check_writable, digest_files, write_text
 from clustering.graph import Background, Stage, cores, one_openmp_thread, run_stages
 from clustering.inputs.sources import DataSources, sources_for
+from clustering.personas.rules import rules_section
 from clustering.reporting.summary import format_summary
 from clustering.result import Recording, TrainResult
 from clustering.segmenters.fitting import Family, Scaling, family_params
@@ -196,7 +197,7 @@ def _thresholds(cfg: TrainConfig) -> Thresholds:
 
 
 def _rules_sections(rules, currency: str) -> list:
-    return [st.rules_section(rules, currency)] if rules is not None else []
+    return [rules_section(rules, currency)] if rules is not None else []
 
 
 def _family(cfg: TrainConfig) -> Family:

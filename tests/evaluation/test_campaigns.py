@@ -25,7 +25,7 @@ def test_rates_uplift_and_interval_by_hand():
             + [("a", False, 1, 20.0)] * 5 + [("a", False, 0, 0.0)] * 45
             + [("b", True, 1, 10.0)] * 20 + [("b", True, 0, 0.0)] * 20
             + [("b", False, 1, 10.0)] * 20 + [("b", False, 0, 0.0)] * 20)
-    seg, treated, responded, revenue = zip(*rows)
+    seg, treated, responded, revenue = zip(*rows, strict=True)
     ids = [f"C{i}" for i in range(len(rows))]
     campaigns = pd.DataFrame({"customer_id": ids, "campaign": "x", "treated": treated,
                               "responded": responded, "revenue": revenue})

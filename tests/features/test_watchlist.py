@@ -15,7 +15,7 @@ from tests.features.test_features import _features
 
 def lines(customer: str, days: list[str], amounts: list[float]) -> list[tuple]:
     return [(customer, f"{customer}{i}", pd.Timestamp(d), a, "x", False, 0, False, 1)
-            for i, (d, a) in enumerate(zip(days, amounts))]
+            for i, (d, a) in enumerate(zip(days, amounts, strict=True))]
 
 
 def test_weekend_share_largest_order_and_trend_by_hand(tmp_path):

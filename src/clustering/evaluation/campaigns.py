@@ -78,7 +78,7 @@ def plot_uplift(table: pd.DataFrame, level: str = "persona"):
                                                          0.45 * len(groups) + 2),
                              sharey=True, squeeze=False)
     y = np.arange(len(groups))
-    for ax, campaign in zip(axes[0], campaigns):
+    for ax, campaign in zip(axes[0], campaigns, strict=True):
         g = table[table["campaign"] == campaign].set_index(level)
         part = g.reindex(groups)
         err = np.vstack([part["uplift"] - part["uplift_low"], part["uplift_high"] - part["uplift"]])
@@ -110,10 +110,11 @@ def campaign_section_table(table: pd.DataFrame, level: str = "persona") -> pd.Da
         "uplift (95% CI)": [f"{u:+.1%} ({lo:+.1%} to {hi:+.1%})" if ok else
                             f"too few (under {LEAST} per group)"
                             for u, lo, hi, ok in zip(table["uplift"], table["uplift_low"],
-                                                     table["uplift_high"], table["enough"])],
+                                                     table["uplift_high"], table["enough"],
+                                                     strict=True)],
         "revenue uplift per customer": [f"{v:+,.2f}" if ok and v == v else ""
                                         for v, ok in zip(table["revenue_uplift"],
-                                                         table["enough"])]})
+                                                         table["enough"], strict=True)]})
 
 
 def reading(table: pd.DataFrame, p_values: pd.Series, level: str = "persona") -> str:

@@ -65,7 +65,7 @@ def drift(share_table: pd.DataFrame, alert_psi: float) -> pd.DataFrame:
     ``alert_psi``, and the groups that moved most (share before -> after)."""
     rows = []
     snaps = list(share_table.index)
-    for prev, cur in zip(snaps, snaps[1:]):
+    for prev, cur in zip(snaps, snaps[1:], strict=False):
         terms = psi_terms(share_table.loc[prev], share_table.loc[cur])
         top = terms.sort_values(ascending=False).head(3)
         moved = ", ".join(f"{g} {share_table.loc[prev].get(g, 0):.1%} -> "
@@ -88,7 +88,7 @@ def transitions(history: pd.DataFrame, level: str = "persona") -> pd.DataFrame:
     :data:`ENTERED`."""
     snaps = sorted(history["snapshot"].unique())
     frames = []
-    for prev, cur in zip(snaps, snaps[1:]):
+    for prev, cur in zip(snaps, snaps[1:], strict=False):
         a = history[history["snapshot"] == prev]
         b = history[history["snapshot"] == cur]
         m = pd.DataFrame({"customer_id": b["customer_id"].to_numpy(),
@@ -150,7 +150,7 @@ def plot_flows(moves: pd.DataFrame, least: float = 0.002, order: list[str] | Non
     states = list(dict.fromkeys([*(order or []), *(s for sz in size.values() for s in
                                                    sz.sort_values(ascending=False).index)]))
     states = [s for s in states if any(s in sz.index for sz in size.values())]
-    colors = dict(zip(states, plt.get_cmap("tab20").colors * 2))
+    colors = dict(zip(states, plt.get_cmap("tab20").colors * 2, strict=False))
     total = max(float(sz.sum()) for sz in size.values())
     gap = 0.01 * total
     fig, ax = plt.subplots(figsize=(max(8, 1.3 * len(snaps)), 6))
@@ -166,7 +166,7 @@ def plot_flows(moves: pd.DataFrame, least: float = 0.002, order: list[str] | Non
             y += n + gap
     t = np.linspace(0, 1, 30)
     ease = 3 * t ** 2 - 2 * t ** 3
-    for i, (a, b) in enumerate(zip(snaps, snaps[1:])):
+    for i, (a, b) in enumerate(zip(snaps, snaps[1:], strict=False)):
         out_at = dict(tops)
         in_at = dict(tops)
         step = moves[(moves["from_snapshot"] == a) & (moves["before"] != ENTERED)
@@ -207,7 +207,7 @@ def describe_history(history: pd.DataFrame, alert_psi: float, level: str = "pers
     counts = history.groupby("snapshot").agg(
         customers=("customer_id", "size"),
         segmented=("relationship", lambda r: int((r == "current").sum())))
-    psi = dict(zip(drift_table["snapshot"], drift_table["psi"]))
+    psi = dict(zip(drift_table["snapshot"], drift_table["psi"], strict=True))
     steps = [{"customers": float(counts.loc[s, "customers"]),
               "segmented": float(counts.loc[s, "segmented"]),
               **({"psi": psi[s]} if s in psi else {}),

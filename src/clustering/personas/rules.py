@@ -207,7 +207,7 @@ def fit_rules(frame: pd.DataFrame, segments: np.ndarray, features: list[str],
     medians = np.nanmedian(np.where(np.isnan(X).all(axis=0), 0.0, X), axis=0) \
         if len(X) else np.zeros(len(features))
     gaps = frame[features].isna().any()
-    missing = {f: (float(m) if gaps[f] else float("nan")) for f, m in zip(features, medians)}
+    missing = {f: (float(m) if gaps[f] else float("nan")) for f, m in zip(features, medians, strict=True)}
     X = np.where(np.isnan(X), medians, X)
     categorical = list(categorical or [])
     onehot = {}  # column of the tree -> (attribute, value)

@@ -60,9 +60,9 @@ def section_html(sec: Section) -> str:
         # words read from the left, numbers (counts, shares, money) line up on the right
         style = ["" if _numeric_column(sec.table[c]) else " style='text-align:left'"
                  for c in sec.table.columns]
-        head = "".join(f"<th{a}>{esc(str(c))}</th>" for a, c in zip(style, sec.table.columns))
+        head = "".join(f"<th{a}>{esc(str(c))}</th>" for a, c in zip(style, sec.table.columns, strict=True))
         body = "".join("<tr>" + "".join(f"<td{a}>{esc(_cell(v))}</td>"
-                                        for a, v in zip(style, row)) + "</tr>"
+                                        for a, v in zip(style, row, strict=True)) + "</tr>"
                        for row in sec.table.itertuples(index=False))
         out += f"<table><tr>{head}</tr>{body}</table>"
     if sec.figure is not None:
