@@ -59,6 +59,13 @@ def run(cfg: HistoryConfig) -> Path:
         raise ConfigError(str(exc)) from None
     if (cfg.start is None) != (cfg.end is None):
         raise ConfigError("give both from= and to= (or neither: 12 snapshots up to the last day)")
+    if dates is not None and len(dates) < 2:
+        raise ConfigError(f"from={cfg.start} to={cfg.end} every={cfg.every} gives "
+                          f"{len(dates)} snapshot: a history needs at least two")
+    try:
+        snapshot_dates("2000-01-01", "2000-01-02", cfg.every)  # a misspelt every=, said now
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
     if not 0 < cfg.alert_psi:
         raise ConfigError(f"alert_psi must be > 0, got {cfg.alert_psi}")
     check_writable(cfg.output, "output")
@@ -66,7 +73,8 @@ def run(cfg: HistoryConfig) -> Path:
         cfg.model_uri, tracking.model_name_for(cfg.model_name, cfg.data.name))
     try:
         history = score_history(model_ref, sources_for(cfg.data, cfg.paths.data_dir), dates,
-                                cfg.paths.data_dir, say=lambda s: print(f"  {s}", flush=True))
+                                cfg.paths.data_dir, say=lambda s: print(f"  {s}", flush=True),
+                                every=cfg.every)
     except mlflow.exceptions.MlflowException as exc:
         raise ConfigError(f"model '{model_ref}': {str(exc).splitlines()[0]}") from None
     first, last = history.snapshots[0], history.snapshots[-1]

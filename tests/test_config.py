@@ -73,7 +73,8 @@ def test_the_yaml_is_the_one_source_of_defaults():
     """The schema repeats no value of conf/: every leaf is MISSING, except the few that only
     some options have (the bundled sample, a k range for families that take k, free params)."""
     optional = {"data.sample": None, "model.k_min": None, "model.k_max": None,
-                "model.criterion": None, "model.params": {}}
+                "model.criterion": None, "model.params": {},
+                "data.customer_columns.role": None}
     for key, value in _leaves(TrainConfig()):
         assert value == optional.get(key, "???"), key
 

@@ -84,13 +84,14 @@ def test_a_snapshot_sees_nothing_after_it(tmp_path, trained):
 
     sources = sources_for(trained.data, trained.paths.data_dir)
     day = dt.date(2024, 6, 1)
-    full = score_history("models:/segmentation-sample/1", sources, [day], say=lambda s: None)
+    days = [dt.date(2024, 5, 1), day]
+    full = score_history("models:/segmentation-sample/1", sources, days, say=lambda s: None)
     tx = pd.read_parquet(sources.transactions.path)
     cut = tmp_path / "until_june.parquet"
     tx[tx["timestamp"] < pd.Timestamp(day)].to_parquet(cut, index=False)
     before = dataclasses.replace(sources, transactions=dataclasses.replace(
         sources.transactions, path=str(cut)))
-    only = score_history("models:/segmentation-sample/1", before, [day], say=lambda s: None)
+    only = score_history("models:/segmentation-sample/1", before, days, say=lambda s: None)
     pd.testing.assert_frame_equal(full.labels, only.labels)
     assert (full.labels["relationship"] == "current").sum() > 1000
 

@@ -115,6 +115,7 @@ def test_score_cli_writes_labels_and_names_missing_columns(tmp_path, mlflow_uri,
         "customer_id", "relationship", "segment", "segment_name", "persona", "confidence",
         "is_outlier", "p_alive", "expected_orders", "expected_spend", "overdue", "activity_state",
         "lead_temperature", "lead_qualification", "lead_qualified",
+        "quiet_reason", "one_off_big", "window_shopper", "lead_user", "week_pattern", "ladder",
         "rfm_cell", "rfm", "abc", "xyz", "abc_xyz", "abc_xyz_tier", "bcg", "lifecycle",
         "value_class", "value_potential", "vip", "model_name", "model_version", "snapshot_date"]
     assert f"Scored {len(labels):,} customers" in r.stdout and "not segmented" in r.stdout

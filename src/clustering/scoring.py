@@ -156,10 +156,14 @@ HISTORY_COLUMNS = ["customer_id", "relationship", "segment", "segment_name", "pe
 
 
 def score_history(model_ref: str, sources: DataSources, dates: list[dt.date] | None,
-                  data_dir: str | None = None, say=print, last: int = 12) -> History:
-    """The model ``model_ref`` at each of ``dates`` (None: ``last`` monthly snapshots up to
-    the day after the last transaction): features as of each date from what happened before
-    it only, with the model's lookback, checks and margin rates."""
+                  data_dir: str | None = None, say=print, last: int = 12,
+                  every: str = "month") -> History:
+    """The model ``model_ref`` at each of ``dates`` (None: ``last`` snapshots ``every`` month,
+    quarter, ... up to the day after the last transaction): features as of each date from
+    what happened before it only, with the model's lookback, checks and margin rates. A
+    snapshot before anyone bought is left out, and said."""
+    from clustering.evaluation.drift import last_snapshots
+
     uri = resolve_model_uri(model_ref)
     name, version = model_identity(uri)
     model = load_segmentation_model(uri)
@@ -169,13 +173,17 @@ def score_history(model_ref: str, sources: DataSources, dates: list[dt.date] | N
     try:
         notes = engine.loaded.describe()
         if dates is None:
-            end = pd.Timestamp(engine.loaded.quality.snapshot_date)
-            dates = [(end - pd.DateOffset(months=k)).date() for k in range(last - 1, -1, -1)]
+            dates = last_snapshots(engine.loaded.quality.snapshot_date, every, last)
+        kept = []
         for i, d in enumerate(dates, 1):
             try:
                 fr = engine.features_at(d)
             except DataError as exc:
-                raise DataError(f"snapshot {d}: {exc}") from None
+                if "no customer bought" not in str(exc):
+                    raise DataError(f"snapshot {d}: {exc}") from None
+                say(f"snapshot {d} ({i}/{len(dates)}): no purchase in its window yet, left out")
+                continue
+            kept.append(d)
             labels = score_features(model, fr.table)[HISTORY_COLUMNS]
             engine.release(d)  # a snapshot's features are not needed again
             frames.append(labels.assign(snapshot=d))
@@ -183,8 +191,11 @@ def score_history(model_ref: str, sources: DataSources, dates: list[dt.date] | N
                 f"{int((labels['relationship'] == 'current').sum()):,} segmented")
     finally:
         engine.close()
+    if len(kept) < 2:
+        raise DataError(f"a history needs two snapshots with purchases; {len(kept)} of "
+                        f"{len(dates)} have any: choose from= and to= within the data's dates")
     long = pd.concat(frames, ignore_index=True)[["snapshot", *HISTORY_COLUMNS]]
-    return History(long, name, version, list(dates), notes)
+    return History(long, name, version, kept, notes)
 
 
 def _scoring_policy(checks: QualityPolicy, given: QualityPolicy, uri: str) -> QualityPolicy:

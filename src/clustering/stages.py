@@ -316,9 +316,13 @@ def respond_by_segment(customer_labels: pd.DataFrame, source, say: Say) -> Playb
     campaigns, notes = read_campaigns(source)
     for line in notes:
         say(line)
-    ids = customer_labels["customer_id"].to_numpy()
-    tables = {level: response_table(campaigns, pd.Series(customer_labels[col].to_numpy(),
-                                                         index=ids), level)
+    if campaigns.empty:
+        return Playbook()
+    # the segmented customers by their persona; prospects and former ones are not segmented
+    current = customer_labels[customer_labels["relationship"] == "current"]
+    ids = current["customer_id"].to_numpy()
+    tables = {level: response_table(campaigns, pd.Series(current[col].to_numpy(), index=ids),
+                                    level)
               for level, col in (("persona", "persona"), ("segment", "segment_name"))}
     p = heterogeneity_p(tables["persona"], "persona")
     everyone = tables["persona"][tables["persona"]["persona"] == "all customers"]
@@ -327,8 +331,8 @@ def respond_by_segment(customer_labels: pd.DataFrame, source, say: Say) -> Playb
     text = reading(tables["persona"], p, "persona")
     say(f"campaign response: {text}")
     metrics = {"campaign_uplift": float(everyone["uplift"].mean())}
-    if p.notna().any():
-        metrics["campaign_heterogeneity_p"] = float(p.min())
+    if p.notna().any():  # the smallest, Bonferroni-corrected for the campaigns tested
+        metrics["campaign_heterogeneity_p"] = min(1.0, float(p.min()) * int(p.notna().sum()))
     return Playbook(
         metrics=metrics,
         tables={"campaigns/response_by_persona.csv": tables["persona"],
@@ -340,14 +344,21 @@ def respond_by_segment(customer_labels: pd.DataFrame, source, say: Say) -> Playb
                           "95% confidence interval. Segment level: "
                           "campaigns/response_by_segment.csv in MLflow.",
                           campaign_section_table(tables["persona"], "persona"), fig)],
-        figures={"campaigns/uplift_by_persona.png": fig})
+        figures={} if fig is None else {"campaigns/uplift_by_persona.png": fig})
 
 
 def score_checklist(metrics: dict[str, float], view: pd.DataFrame | None,
                     rules: SegmentRules | None, frame: pd.DataFrame, labels: np.ndarray,
-                    thresholds: Thresholds, say: Say) -> pd.DataFrame:
+                    thresholds: Thresholds, say: Say,
+                    personas: PersonaAssignment | None = None) -> pd.DataFrame:
     """The practitioners' checklist measured on the run (``frame``: the segmented customers,
-    whose ``has_contact`` says who can be reached)."""
+    whose ``has_contact`` says who can be reached; the outliers' persona is no persona: the
+    one-segment criterion judges them)."""
+    if personas is not None and view is not None:
+        t = personas.table
+        outliers = set(t.loc[t["segment"] < 0, "persona"]) - set(t.loc[t["segment"] >= 0,
+                                                                      "persona"])
+        view = view[~view["persona"].isin(outliers)]
     reachable = float(frame["has_contact"].fillna(False).astype(bool).mean()) \
         if "has_contact" in frame else None
     card = scorecard(metrics, view, None if rules is None else rules.agreement, reachable,

@@ -338,6 +338,25 @@ def _local_after_segments(cfg: TrainConfig, say, campaigns=None) -> list[Stage]:
               ("features",), ("extra",), quiet=True),
         Stage("attributes", lambda features: features.attributes, ("features",),
               ("attributes",), quiet=True),
+        Stage("snapshot", lambda features: features.snapshot_date, ("features",),
+              ("snapshot_date",), quiet=True),
+    ]
+    graph += _review_stages(cfg, say, campaigns)
+    if ev.holdout_days > 0:
+        graph.append(Stage(f"future validation ({ev.holdout_days}-day hold-out)",
+                           partial(st.validate_future, holdout_days=ev.holdout_days, seed=seed,
+                                   say=say),
+                           ("engine", "features", "pipe", "columns", "make_baselines",
+                            "cal_sample"), ("future",)))
+    else:
+        graph.append(Stage("no hold-out", dict, (), ("future",), quiet=True))
+    return graph + _shared_stages(cfg, say)
+
+
+def _review_stages(cfg: TrainConfig, say, campaigns) -> list[Stage]:
+    """The local stages that review the segments: rules a CRM runs, campaign response, the
+    scorecard, and the report's sections they add."""
+    return [
         Stage("segment rules", lambda buyers, labels, columns, features, personas:
               st.describe_by_rules(buyers, labels, [c for c in columns.numeric
                                                     if c in features.features] or
@@ -348,26 +367,16 @@ def _local_after_segments(cfg: TrainConfig, say, campaigns=None) -> list[Stage]:
             customer_labels, campaigns, say), ("customer_labels",), ("campaign",),
               quiet=campaigns is None),
         Stage("scorecard", lambda eval_metrics, seg_metrics, future, campaign, view, rules,
-              buyers, labels: st.score_checklist(
+              buyers, labels, personas: st.score_checklist(
                   eval_metrics | seg_metrics | future.get("clusters", ({},))[0]
-                  | campaign.metrics, view, rules, buyers, labels, _thresholds(cfg), say),
+                  | campaign.metrics, view, rules, buyers, labels, _thresholds(cfg), say,
+                  personas),
               ("eval_metrics", "seg_metrics", "future", "campaign", "view", "rules", "buyers",
-               "labels"), ("scorecard",), quiet=True),
+               "labels", "personas"), ("scorecard",), quiet=True),
         Stage("sections", lambda playbook, campaign, rules: playbook.sections
               + campaign.sections + _rules_sections(rules, cfg.data.currency),
               ("playbook", "campaign", "rules"), ("sections",), quiet=True),
-        Stage("snapshot", lambda features: features.snapshot_date, ("features",),
-              ("snapshot_date",), quiet=True),
     ]
-    if ev.holdout_days > 0:
-        graph.append(Stage(f"future validation ({ev.holdout_days}-day hold-out)",
-                           partial(st.validate_future, holdout_days=ev.holdout_days, seed=seed,
-                                   say=say),
-                           ("engine", "features", "pipe", "columns", "make_baselines",
-                            "cal_sample"), ("future",)))
-    else:
-        graph.append(Stage("no hold-out", dict, (), ("future",), quiet=True))
-    return graph + _shared_stages(cfg, say)
 
 
 def _shared_stages(cfg: TrainConfig, say) -> list[Stage]:
@@ -464,9 +473,11 @@ def _distributed_stages(cfg: TrainConfig, sources: DataSources, say) -> list[Sta
               st.describe_by_rules(sample, labels, inputs, personas, _rules(cfg), seed, say),
               ("sample", "labels", "inputs", "personas"), ("rules",)),
         Stage("no mix", lambda: None, (), ("mix",), quiet=True),
-        Stage("scorecard", lambda eval_metrics, view, rules, sample, labels: st.score_checklist(
-            eval_metrics, view, rules, sample, labels, _thresholds(cfg), say),
-              ("eval_metrics", "view", "rules", "sample", "labels"), ("scorecard",), quiet=True),
+        Stage("scorecard", lambda eval_metrics, view, rules, sample, labels, personas:
+              st.score_checklist(eval_metrics, view, rules, sample, labels, _thresholds(cfg),
+                                 say, personas),
+              ("eval_metrics", "view", "rules", "sample", "labels", "personas"), ("scorecard",),
+              quiet=True),
         Stage("sections", lambda rules: _rules_sections(rules, cfg.data.currency), ("rules",),
               ("sections",), quiet=True),
         Stage("no hold-out", dict, (), ("future",), quiet=True),

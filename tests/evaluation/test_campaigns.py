@@ -119,3 +119,14 @@ def test_a_training_run_finds_who_responds_to_which_offer(mlflow_uri, settings_f
     assert {"campaigns/response_by_persona.csv", "campaigns/response_by_segment.csv",
             "campaigns/uplift_by_persona.png"} <= arts
     assert "Campaign response by persona" in result.report_path.read_text()
+
+
+def test_no_group_large_enough_draws_nothing_and_says_so():
+    from clustering.evaluation.campaigns import plot_uplift
+
+    campaigns = pd.DataFrame({"customer_id": ["A", "B"], "campaign": "pilot",
+                              "treated": [True, False], "responded": [1, 0], "revenue": 0.0})
+    t = response_table(campaigns, pd.Series(["s", "s"], index=["A", "B"]), "persona")
+    assert plot_uplift(t) is None and not t["enough"].any()
+    empty = response_table(campaigns.iloc[:0], pd.Series(dtype=object), "persona")
+    assert empty.empty and "uplift" in empty

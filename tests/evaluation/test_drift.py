@@ -80,3 +80,12 @@ def test_transitions_and_shares_by_hand():
     assert out["steps"][1]["share_sleeping"] == pytest.approx(1 / 3)
     assert set(out["tables"]) == {"shares.csv", "drift.csv", "transitions.csv",
                                   "transition_matrix.csv"}
+
+
+def test_the_default_history_steps_by_every():
+    from clustering.evaluation.drift import last_snapshots
+
+    q = last_snapshots(dt.date(2025, 1, 1), "quarter", 4)
+    assert q == [dt.date(2024, 4, 1), dt.date(2024, 7, 1), dt.date(2024, 10, 1),
+                 dt.date(2025, 1, 1)]
+    assert len(last_snapshots(dt.date(2025, 1, 1), "month", 12)) == 12

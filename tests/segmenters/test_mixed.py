@@ -86,3 +86,11 @@ def test_kprototypes_on_an_own_csv_export_with_attributes(tmp_path, mlflow_uri, 
     assert seg.n_numeric > 0 and n_attr_columns >= 2 and len(seg.blocks_) == 2
     assert result.metrics["k"] == 5
     assert {"region", "channel"} <= set(result.rules.categorical)
+
+
+def test_a_resample_without_the_last_category_keeps_its_blocks():
+    X, _ = planted_mixed(500)
+    C = X[:, 3:].copy()
+    C[C[:, -1] == 1, -2] = 1  # region's last category absent in this resample
+    C[:, -1] = 0
+    assert onehot_blocks(C) == [slice(0, 2), slice(2, 6)]

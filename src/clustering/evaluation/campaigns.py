@@ -14,6 +14,8 @@ import numpy as np
 import pandas as pd
 
 Z95 = 1.959963984540054
+#: the group of customers who are not segmented (prospects, former, not in the data)
+NOT_SEGMENTED = "(not segmented)"
 #: customers each arm (treated, control) needs before a group's uplift is read
 LEAST = 30
 
@@ -24,7 +26,7 @@ def response_table(campaigns: pd.DataFrame, groups: pd.Series, level: str,
     lacks count as "(unknown)") and for everyone: treated and control counts, response rates,
     uplift with its 95% interval, revenue per customer in each group and its uplift;
     ``enough``: both arms have ``least`` customers (fewer: the uplift is not read)."""
-    df = campaigns.assign(**{level: campaigns["customer_id"].map(groups).fillna("(unknown)")
+    df = campaigns.assign(**{level: campaigns["customer_id"].map(groups).fillna(NOT_SEGMENTED)
                              .astype(str)})
     everyone = df.assign(**{level: "all customers"})
     rows = []
@@ -43,7 +45,10 @@ def response_table(campaigns: pd.DataFrame, groups: pd.Series, level: str,
                      "uplift_se": se, "uplift_low": p1 - p0 - Z95 * se,
                      "uplift_high": p1 - p0 + Z95 * se, "revenue_treated": r1,
                      "revenue_control": r0, "revenue_uplift": r1 - r0})
-    out = pd.DataFrame(rows)
+    cols = ["campaign", level, "treated", "control", "response_treated", "response_control",
+            "uplift", "uplift_se", "uplift_low", "uplift_high", "revenue_treated",
+            "revenue_control", "revenue_uplift"]
+    out = pd.DataFrame(rows, columns=cols)
     out["enough"] = (out["treated"] >= least) & (out["control"] >= least)
     out["significant"] = out["enough"] & ((out["uplift_low"] > 0) | (out["uplift_high"] < 0))
     return out
@@ -55,7 +60,8 @@ def heterogeneity_p(table: pd.DataFrame, level: str) -> pd.Series:
     from scipy.stats import chi2
 
     out = {}
-    for campaign, g in table[table[level] != "all customers"].groupby("campaign"):
+    groups = table[~table[level].isin(["all customers", NOT_SEGMENTED])]
+    for campaign, g in groups.groupby("campaign"):
         g = g[g["enough"] & (g["uplift_se"] > 0)]
         if len(g) < 2:
             out[campaign] = np.nan
@@ -72,6 +78,8 @@ def plot_uplift(table: pd.DataFrame, level: str = "persona"):
     import matplotlib.pyplot as plt
 
     table = table[table["enough"]]
+    if table.empty:  # no group with enough customers in both arms: nothing to draw
+        return None
     campaigns = sorted(table["campaign"].unique())
     groups = sorted(set(table[level]) - {"all customers"})
     fig, axes = plt.subplots(1, len(campaigns), figsize=(5.5 * len(campaigns),

@@ -21,9 +21,8 @@ EPSILON = 1e-4
 ENTERED = "(not yet a customer)"
 
 
-def snapshot_dates(start: str, end: str, every: str) -> list[dt.date]:
-    """Snapshots from ``start`` to ``end`` (inclusive): ``every`` is month, quarter, week or
-    a number of days (``30d``)."""
+def _step(every: str) -> pd.DateOffset:
+    """The offset ``every`` names: month, quarter, week or a number of days (``30d``)."""
     step = {"month": pd.DateOffset(months=1), "quarter": pd.DateOffset(months=3),
             "week": pd.DateOffset(weeks=1)}.get(every)
     if step is None:
@@ -32,6 +31,19 @@ def snapshot_dates(start: str, end: str, every: str) -> list[dt.date]:
             raise ValueError(f"every must be month, quarter, week or a number of days like "
                              f"30d, got '{every}'")
         step = pd.DateOffset(days=int(m.group(1)))
+    return step
+
+
+def last_snapshots(end, every: str, n: int) -> list[dt.date]:
+    """``n`` snapshots every ``every`` up to ``end`` (inclusive)."""
+    return snapshot_dates(str((pd.Timestamp(end) - _step(every) * (n - 1)).date()), str(end),
+                          every)
+
+
+def snapshot_dates(start: str, end: str, every: str) -> list[dt.date]:
+    """Snapshots from ``start`` to ``end`` (inclusive): ``every`` is month, quarter, week or
+    a number of days (``30d``)."""
+    step = _step(every)
     first, last = pd.Timestamp(start), pd.Timestamp(end)
     if last < first:
         raise ValueError(f"the history ends ({end}) before it starts ({start})")

@@ -155,13 +155,14 @@ def watch_columns(X: pd.DataFrame, t: dict[str, float], overdue_cycles: float) -
                                    None).astype(object)
     out["one_off_big"] = buyer & (freq <= 2) & (col("max_order_share") >= 0.8) & (
         col("monetary_total") >= t["big_revenue"])
-    if "visits_last_quarter" in X:
+    if "visits_last_quarter" in X and "orders_last_quarter" in X:
         out["window_shopper"] = (col("visits_last_quarter") >= 3) & (
             np.nan_to_num(col("orders_last_quarter")) == 0)
     if "new_product_share" in X:
         out["lead_user"] = buyer & (col("new_product_share") >= t["lead_new_share"]) & (
             col("new_product_share") > 0) & (freq >= t["frequent"])
-    out["week_pattern"] = week_pattern(freq, col("weekend_share"), buyer)
+    if "weekend_share" in X:
+        out["week_pattern"] = week_pattern(freq, col("weekend_share"), buyer)
     out["ladder"] = _ladder(X, buyer, freq, overdue, t)
     return out
 

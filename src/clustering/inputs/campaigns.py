@@ -20,8 +20,8 @@ from clustering.inputs.sql import ident, literals
 
 ROLES = ("customer_id", "campaign", "date", "group", "response")
 TREATED = ("treatment", "treated", "test", "target", "offer", "mailed", "contacted", "t",
-           "1", "true", "yes", "y")
-CONTROL = ("control", "holdout", "hold-out", "hold out", "control group", "c", "0", "false",
+           "1", "1.0", "true", "yes", "y")
+CONTROL = ("control", "holdout", "hold-out", "hold out", "control group", "c", "0", "0.0", "false",
            "no", "n")
 YES = ("1", "1.0", "true", "yes", "y", "responded", "converted", "bought", "t")
 NO = ("0", "0.0", "false", "no", "n", "f", "")

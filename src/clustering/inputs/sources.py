@@ -376,7 +376,8 @@ def sources_for(data, data_dir: str) -> DataSources:
         )
         return DataSources(TableSource(paths["transactions"], "parquet", cols),
                            TableSource(paths["customers"], "parquet", asdict(data.customer_columns)),
-                           paths["truth"], policy, _with(list(data.attributes), role),
+                           paths["truth"], policy,
+                           _with(list(data.attributes), role if s.kind == "b2b" else None),
                            TableSource(paths["events"], "parquet", asdict(data.event_columns)),
                            campaigns=TableSource(paths["campaigns"], "parquet",
                                                  asdict(data.campaign_columns)))

@@ -206,8 +206,8 @@ def fit_rules(frame: pd.DataFrame, segments: np.ndarray, features: list[str],
     X = fitted[features].to_numpy(dtype=float, na_value=np.nan)
     medians = np.nanmedian(np.where(np.isnan(X).all(axis=0), 0.0, X), axis=0) \
         if len(X) else np.zeros(len(features))
-    gaps = frame[features].isna().any()
-    missing = {f: (float(m) if gaps[f] else float("nan")) for f, m in zip(features, medians, strict=True)}
+    # a missing value counts as the fitted median, also where training had none missing
+    missing = {f: float(m) for f, m in zip(features, medians, strict=True)}
     X = np.where(np.isnan(X), medians, X)
     categorical = list(categorical or [])
     onehot = {}  # column of the tree -> (attribute, value)

@@ -30,7 +30,12 @@ def onehot_blocks(C: np.ndarray) -> list[slice]:
             blocks.append(slice(start, j + 1))
             start, run = j + 1, np.zeros(len(C))
     if start != C.shape[1]:
-        raise ValueError("the columns after the numeric ones are not one-hot blocks")
+        # a resample may lack a category: its column is all zeros, and at the very end it
+        # belongs to the last block (elsewhere it joins the next block harmlessly)
+        if blocks and not C[:, start:].any():
+            blocks[-1] = slice(blocks[-1].start, C.shape[1])
+        else:
+            raise ValueError("the columns after the numeric ones are not one-hot blocks")
     return blocks
 
 
@@ -99,10 +104,11 @@ class KPrototypesSegmenter(Segmenter):
                 break
             labels = new
             sizes = np.bincount(labels, minlength=k)
-            for s in np.flatnonzero(sizes == 0):  # an empty segment restarts at the worst fit
-                far = int(cost[np.arange(len(num)), labels].argmax())
-                labels[far] = s
-            sizes = np.bincount(labels, minlength=k)
+            empty = np.flatnonzero(sizes == 0)
+            if len(empty):  # empty segments restart at the worst-fitting customers, one each
+                worst = np.argsort(cost[np.arange(len(num)), labels])[::-1][:len(empty)]
+                labels[worst] = empty[:len(worst)]
+            sizes = np.maximum(np.bincount(labels, minlength=k), 1)
             centers = np.vstack([np.bincount(labels, weights=num[:, j], minlength=k)
                                  for j in range(num.shape[1])]).T / sizes[:, None]
             modes = self._modes(cat, labels, k) if cat.shape[1] else modes

@@ -334,6 +334,8 @@ def _spark_feature_exprs(snapshot: dt.date, lookback_days: int) -> dict[str, str
         "orders_last_quarter": "coalesce(q.orders, 0)",
         "weekend_share": "o.weekend_share",
         "max_order_share": "CASE WHEN o.gross > 0 THEN o.max_order / o.gross END",
+        "order_value_trend": ("CASE WHEN o.n_late >= 2 AND o.n_early >= 2 THEN o.aov_late / "
+                              "nullif(o.aov_early, 0) - 1 END"),
     }
 
 
@@ -390,8 +392,13 @@ def _spark_feature_sql(snapshot: dt.date, lookback_days: int, cols: str,
                       avg(payment_delay_days) AS delay FROM buys GROUP BY customer_id, order_id),
     o AS (SELECT customer_id, count(*) AS frequency, sum(amount) AS gross, min(ts) AS first_w,
                  max(ts) AS last_w, avg(delay) AS mean_payment_delay,
-                 avg(CASE WHEN dayofweek(ts) IN (1, 7) THEN 1.0 ELSE 0.0 END) AS weekend_share,
-                 max(amount) AS max_order
+                 avg(CASE WHEN dayofweek(ts) IN (1, 7) THEN CAST(1 AS DOUBLE)
+                          ELSE CAST(0 AS DOUBLE) END) AS weekend_share,
+                 max(amount) AS max_order,
+                 avg(CASE WHEN ts >= {_lit(mid)} THEN amount END) AS aov_late,
+                 avg(CASE WHEN ts < {_lit(mid)} THEN amount END) AS aov_early,
+                 count(CASE WHEN ts >= {_lit(mid)} THEN 1 END) AS n_late,
+                 count(CASE WHEN ts < {_lit(mid)} THEN 1 END) AS n_early
           FROM orders GROUP BY customer_id),
     n AS (SELECT customer_id, sum(amount) AS net,
                  sum(CASE WHEN is_return OR amount < 0 THEN -amount ELSE 0 END) AS returned
