@@ -14,7 +14,6 @@ from pathlib import Path
 import joblib
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 from sklearn.base import BaseEstimator
 from sklearn.pipeline import Pipeline
 
@@ -24,21 +23,32 @@ from clustering.inputs.checks import QualityPolicy
 OUTPUT_COLUMNS = ["segment", "segment_name", "persona", "confidence", "is_outlier"]
 
 
-def _lookup(names: dict[int, str], ids: np.ndarray) -> np.ndarray:
-    """``names`` per segment id (a lookup table: O(n), no sorting)."""
+def _lookup(names: dict[int, str], ids: np.ndarray) -> pd.Categorical:
+    """``names`` per segment id, as a categorical (a lookup table: O(n), no sorting; text per
+    row cost 0.5 s a column at a million customers)."""
     ids = np.asarray(ids, dtype=np.int64)
     hi = max(max(names, default=0), int(ids.max(initial=0)))
-    lut = np.array([names.get(i, f"segment {i}") for i in range(-1, hi + 1)], dtype=object)
-    return lut[ids + 1]
+    codes, texts = pd.factorize(np.array([names.get(i, f"segment {i}")
+                                          for i in range(-1, hi + 1)], dtype=object), sort=True)
+    return pd.Categorical.from_codes(codes[ids + 1], pd.Index(texts, dtype="str"))
 
 
 def text_from_codes(codes: np.ndarray, categories: list[str]) -> pd.Series:
-    """A text column from integer codes into ``categories`` (-1: empty), taken from an Arrow
-    dictionary: no Python string per row (a million of them took a second a column)."""
-    codes = np.asarray(codes)
-    arr = pa.DictionaryArray.from_arrays(pa.array(codes.astype(np.int32), mask=codes < 0),
-                                         pa.array([str(c) for c in categories], pa.string()))
-    return arr.cast(pa.string()).to_pandas()
+    """A text column from integer codes into ``categories`` (-1: empty), as a pandas
+    categorical of the categories that occur: one byte per customer, where a text column held
+    each row's characters (20 of them at a million customers were 400 MB). Parquet keeps it a
+    dictionary; ``==``, ``.str`` and ``isin`` work as on text."""
+    codes = np.asarray(codes, dtype=np.int64)
+    names, first = np.unique(np.array([str(c) for c in categories] + [""], dtype=object),
+                             return_inverse=True)  # one code per distinct text
+    lut = np.append(first[:-1], -1)  # code -1 (empty) stays empty
+    mapped = lut[np.where(codes >= 0, codes, len(lut) - 1)]
+    keep = np.flatnonzero(np.bincount(mapped[mapped >= 0], minlength=len(names)))
+    renumber = np.full(len(names) + 1, -1, dtype=np.int64)  # the texts that occur, sorted
+    renumber[keep] = np.arange(len(keep))
+    small = np.int8 if len(keep) < 127 else np.int16 if len(keep) < 32_000 else np.int32
+    return pd.Series(pd.Categorical.from_codes(renumber[mapped].astype(small),
+                                               pd.Index(names[keep], dtype="str")))
 
 
 def text_column(values, rows: np.ndarray, others: tuple[np.ndarray, str] | None = None
@@ -253,7 +263,8 @@ class SegmentationModel(BaseEstimator):
         return out
 
     def customer_labels(self, table: pd.DataFrame, id_column: str = "customer_id",
-                        transformed: np.ndarray | None = None) -> pd.DataFrame:
+                        transformed: np.ndarray | None = None,
+                        current: pd.DataFrame | None = None) -> pd.DataFrame:
         """A label for every customer of a feature table: ``relationship`` (prospect, current,
         former), segment (empty for prospects and former customers), its name, the persona
         (the marketer's level; prospects and former customers are their own), confidence,
@@ -261,7 +272,8 @@ class SegmentationModel(BaseEstimator):
         prospects, who have no history).
         Rows without ``is_buyer`` / ``is_prospect`` columns count as current customers.
         ``transformed``: the current customers' rows already preprocessed, in order (training
-        has them; a million rows took 1 s to preprocess again)."""
+        has them; a million rows took 1 s to preprocess again); ``current``: those customers'
+        rows of ``table`` (training holds them: not copied again, 500 MB at a million)."""
         n = len(table)
         buyer = table["is_buyer"].to_numpy(bool) if "is_buyer" in table else np.ones(n, bool)
         prospect = (table["is_prospect"].to_numpy(bool) if "is_prospect" in table
@@ -277,7 +289,12 @@ class SegmentationModel(BaseEstimator):
         segment_names, segment_name = list(personas), kind.copy()
         if buyer.any():
             self.check_columns(table)  # then only the model's columns are copied
-            lab = self.label_frame(table.loc[buyer, list(self.feature_names_in_)], transformed)
+            if transformed is not None:  # only the number of rows is read
+                rows = pd.DataFrame(index=pd.RangeIndex(int(buyer.sum())))
+            else:
+                rows = (current if current is not None else table.loc[buyer])[
+                    list(self.feature_names_in_)]
+            lab = self.label_frame(rows, transformed)
             codes, uniques = pd.factorize(lab["persona"])
             persona[buyer] = codes + len(personas)
             personas += list(uniques)
@@ -287,7 +304,7 @@ class SegmentationModel(BaseEstimator):
             segment[buyer] = lab["segment"].to_numpy()
             confidence[buyer] = lab["confidence"].to_numpy()
             outlier[buyer] = lab["is_outlier"].to_numpy()
-        out = {"customer_id": table[id_column].to_numpy(),
+        out = {"customer_id": table[id_column].array,
                "relationship": text_from_codes(kind, kinds),
                "segment": pd.arrays.IntegerArray(segment, ~buyer),
                "segment_name": text_from_codes(segment_name, segment_names),
@@ -299,12 +316,13 @@ class SegmentationModel(BaseEstimator):
                 signal_columns = list(signals.label_columns(table.head(0)).columns)
                 if not set(signal_columns) <= set(table.columns):  # training passes them computed
                     table = signals.add_to(table)
-            for c in signal_columns:
-                out[c] = table[c].to_numpy()
+            for c in signal_columns:  # as they are (categoricals stay one byte a row)
+                out[c] = table[c].array
         # the baselines label the customers segmented (text columns); a former customer (no
         # purchase in the window) is "former" in each, never a prospect or a hibernating RFM cell
         baselines = getattr(self, "baselines", None) or {}
-        past = table[buyer] if baselines and not buyer.all() else table
+        past = (table if not baselines or buyer.all() else current if current is not None
+                else table[buyer])
         former = kind == 2
         for name, baseline in baselines.items():
             with _needs(table, f"the {name} baseline"):

@@ -56,7 +56,7 @@ class TrainResult:
     persona_fit_matrix: pd.DataFrame
     metrics: dict[str, float]
     baselines: dict[str, Segmentation]
-    figures: dict[str, Any]
+    figures: dict[str, bytes]  # PNG by artifact path, as the report rendered them
     report_markdown: str
     report_html: str
     report_dir: Path

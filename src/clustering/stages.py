@@ -408,10 +408,11 @@ def summarise_features(features: FeatureResult) -> pd.DataFrame:
 
 
 def label_customers(model: SegmentationModel, everyone: pd.DataFrame, Xs: np.ndarray,
-                    say: Say) -> pd.DataFrame:
+                    buyers: pd.DataFrame, say: Say) -> pd.DataFrame:
     """Every customer as scoring labels them: relationship, segment, persona, signals and the
-    baselines' labels (the buyers' preprocessed rows ``Xs`` reused, not computed again)."""
-    labels = model.customer_labels(everyone, transformed=Xs)
+    baselines' labels (the buyers' rows and their preprocessed ``Xs`` reused, not copied or
+    computed again)."""
+    labels = model.customer_labels(everyone, transformed=Xs, current=buyers)
     say(f"{len(labels):,} customers: " + ", ".join(
         f"{n:,} {k}" for k, n in labels["relationship"].value_counts().items()))
     return labels

@@ -38,6 +38,7 @@ from clustering.files import check_writable, digest_files, write_text
 from clustering.graph import Background, Stage, cores, one_openmp_thread, run_stages
 from clustering.inputs.sources import DataSources, sources_for
 from clustering.personas.rules import rules_section
+from clustering.reporting.plots import render
 from clustering.reporting.summary import format_summary
 from clustering.result import Recording, TrainResult
 from clustering.segmenters.fitting import Family, Scaling, family_params
@@ -52,7 +53,7 @@ RESULT = ("features", "sample", "sf", "playbook", "future", "eval_metrics", "seg
           "run_name", "report_name", "snapshot_date", "input_example", "Xs", "names", "curve",
           "model", "figures", "labels", "customer_labels", "labels_path", "truth", "matches",
           "previous", "warnings", "view", "verdict", "holdout_figures", "feature_summary",
-          "rules", "scorecard", "campaign")
+          "rules", "scorecard", "campaign", "pngs")
 
 
 def run_training(cfg: TrainConfig, resolved: dict[str, Any] | None = None,
@@ -323,7 +324,7 @@ def _local_after_segments(cfg: TrainConfig, say, campaigns=None) -> list[Stage]:
         Stage("everyone", st.with_signals, ("features", "signal_cols"), ("everyone",),
               quiet=True),
         Stage("label every customer", partial(st.label_customers, say=say),
-              ("model", "everyone", "Xs"), ("customer_labels",)),
+              ("model", "everyone", "Xs", "buyers"), ("customer_labels",)),
         Stage("input example", lambda X: X.head(5), ("X",), ("input_example",), quiet=True),
         Stage("feature summary", st.summarise_features, ("features",), ("feature_summary",),
               quiet=True),
@@ -373,6 +374,9 @@ def _review_stages(cfg: TrainConfig, say, campaigns) -> list[Stage]:
                   personas),
               ("eval_metrics", "seg_metrics", "future", "campaign", "view", "rules", "buyers",
                "labels", "personas"), ("scorecard",), quiet=True),
+        Stage("render figures", lambda figures, playbook, campaign, holdout_figures: render(
+            figures | playbook.figures | campaign.figures | holdout_figures),
+              ("figures", "playbook", "campaign", "holdout_figures"), ("pngs",), quiet=True),
         Stage("sections", lambda playbook, campaign, rules: playbook.sections
               + campaign.sections + _rules_sections(rules, cfg.data.currency),
               ("playbook", "campaign", "rules"), ("sections",), quiet=True),
@@ -478,6 +482,7 @@ def _distributed_stages(cfg: TrainConfig, sources: DataSources, say) -> list[Sta
                                  say, personas),
               ("eval_metrics", "view", "rules", "sample", "labels", "personas"), ("scorecard",),
               quiet=True),
+        Stage("render figures", render, ("figures",), ("pngs",), quiet=True),
         Stage("sections", lambda rules: _rules_sections(rules, cfg.data.currency), ("rules",),
               ("sections",), quiet=True),
         Stage("no hold-out", dict, (), ("future",), quiet=True),
@@ -507,7 +512,7 @@ def _local_result(values: dict[str, Any], recording: Recording, loaded, digest: 
         recording, v["run_name"], loaded, digest, fr.snapshot_date, dict(fr.skipped),
         v["feature_summary"], v["input_example"], v["Xs"], v["names"], v["curve"], v["model"],
         v["profile"], personas.table, personas.fit_matrix, metrics, baselines,
-        v["figures"] | pb.figures | cp.figures | v["holdout_figures"], md,
+        v["pngs"], md,
         html, _report_dir(reports_dir, v), Path(), v["labels"], features=fr,
         labels=v["customer_labels"], future=future, truth=v["truth"], matches=v["matches"],
         previous_uri=v["previous"][0], warnings=v["warnings"], renamed=personas.renamed,
@@ -532,7 +537,7 @@ def _distributed_result(values: dict[str, Any], recording: Recording, loaded, di
         sample.describe(include="all").T.reset_index(names="feature"),
         v["input_example"], v["Xs"], v["names"], v["curve"], v["model"], v["profile"],
         personas.table, personas.fit_matrix, v["eval_metrics"] | v["agreement"],
-        v["baselines"], v["figures"], md, html, _report_dir(reports_dir, v), Path(), v["labels"],
+        v["baselines"], v["pngs"], md, html, _report_dir(reports_dir, v), Path(), v["labels"],
         labels_path=v["labels_path"], sample=sample, truth=v["truth"], warnings=v["warnings"],
         renamed=personas.renamed, marketing_view=v["view"], verdict=v["verdict"],
         rules=v["rules"], scorecard=v["scorecard"])

@@ -20,8 +20,9 @@ class _Baseline(ClusterMixin, BaseEstimator):
         return self.fit(X).labels_
 
     def label_columns(self, X: pd.DataFrame, name: str) -> pd.DataFrame:
-        """The per-customer label columns this baseline exports (``name``: its label)."""
-        return pd.DataFrame({name: self.predict(X)}, index=X.index)
+        """The per-customer label columns this baseline exports (``name``: its label), as
+        categoricals (text per row cost 0.5 s a column at a million customers)."""
+        return pd.DataFrame({name: pd.Categorical(self.predict(X))}, index=X.index)
 
 
 def quantile_scores(train: np.ndarray, x: np.ndarray, n: int) -> np.ndarray:
@@ -31,14 +32,26 @@ def quantile_scores(train: np.ndarray, x: np.ndarray, n: int) -> np.ndarray:
     n - 1 training values where the score steps up (x above the value: one more), so a million
     customers are compared with four thresholds, not searched among a million values.
     """
+    return scores_at(score_steps(train, n), x)
+
+
+def score_steps(train: np.ndarray, n: int) -> tuple[int, np.ndarray]:
+    """(the lowest score, the training values above which the score steps up): what
+    :func:`quantile_scores` needs of the training values, learnt once (sorting them at each
+    call took 0.15 s per feature at a million customers, and every served request paid it)."""
     s = np.sort(np.asarray(train, dtype=float))
     below = np.arange(len(s) + 1)  # possible counts of training values under x
     by_count = np.clip(np.ceil(n * (below + 1) / len(s) - 1e-9), 1, n)
     first = np.searchsorted(by_count, np.arange(2, n + 1), side="left")  # count reaching s+1
     reach = first[(first > 0) & (first <= len(s))]
-    steps = s[reach - 1]  # x above steps[i]: x has at least reach[i] training values below it
-    return (1 + int((first == 0).sum())
-            + np.searchsorted(steps, np.asarray(x, dtype=float), side="left")).astype(int)
+    return 1 + int((first == 0).sum()), s[reach - 1]  # x above steps[i]: reach[i] values below
+
+
+def scores_at(steps: tuple[int, np.ndarray], x: np.ndarray) -> np.ndarray:
+    """Scores of ``x`` from :func:`score_steps`."""
+    base, thresholds = steps
+    return (base + np.searchsorted(thresholds, np.asarray(x, dtype=float), side="left")
+            ).astype(int)
 
 
 def robust_cut(values: np.ndarray, level: float) -> float:

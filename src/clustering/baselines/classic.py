@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 from sklearn.utils.validation import check_is_fitted
 
-from clustering.baselines.base import _Baseline, _require, quantile_scores, robust_cut
+from clustering.baselines.base import _Baseline, _require, robust_cut, score_steps, scores_at
 from clustering.errors import ConfigError, DataError
 
 #: default named RFM segments for 1-5 scores: first matching rule wins; ranges are inclusive
@@ -55,13 +55,18 @@ class RFMSegmenter(_Baseline):
         if self.bins and not self.rules and any(len(e) + 1 != 5 for e in self.bins.values() if e):
             raise ConfigError("RFM bins give scores 1..len(edges)+1 but the default rule table "
                               "expects 1..5: give 4 edges per dimension, or your own rules")
-        self.train_ = {k: X[c].to_numpy(dtype=float) for k, c in self.COLUMNS.items()}
+        self.steps_ = {k: score_steps(-X[c].to_numpy(dtype=float) if k == "recency"
+                                      else X[c].to_numpy(dtype=float), self.n_scores)
+                       for k, c in self.COLUMNS.items()}
         self.rules_ = list(self.rules or RFM_RULES)
         self.labels_ = self.predict(X)
         return self
 
     def scores(self, X: pd.DataFrame) -> pd.DataFrame:
-        check_is_fitted(self, "train_")
+        if not hasattr(self, "steps_") and hasattr(self, "train_"):  # saved before steps_
+            self.steps_ = {k: score_steps(-v if k == "recency" else v, self.n_scores)
+                           for k, v in self.train_.items()}
+        check_is_fitted(self, "steps_")
         out = {}
         bins = self.bins or {}
         for k, c in self.COLUMNS.items():
@@ -72,10 +77,8 @@ class RFMSegmenter(_Baseline):
                     out[k[0]] = len(edges) + 1 - np.searchsorted(edges, x, side="left")
                 else:
                     out[k[0]] = 1 + np.searchsorted(edges, x, side="right")
-            elif k == "recency":
-                out[k[0]] = quantile_scores(-self.train_[k], -x, self.n_scores)
             else:
-                out[k[0]] = quantile_scores(self.train_[k], x, self.n_scores)
+                out[k[0]] = scores_at(self.steps_[k], -x if k == "recency" else x)
         return pd.DataFrame(out, index=X.index)
 
     def label_columns(self, X: pd.DataFrame, name: str) -> pd.DataFrame:
@@ -83,10 +86,11 @@ class RFMSegmenter(_Baseline):
         s = self.scores(X)
         r, f, m = (s[c].to_numpy(np.int64) for c in "rfm")
         # each distinct cell's text once, then looked up by code (not built per customer)
-        codes, cells = pd.factorize((r * 1000 + f) * 1000 + m)
-        text = np.array([f"R{c // 1_000_000}F{c // 1000 % 1000}M{c % 1000}" for c in cells],
-                        dtype=object)
-        return pd.DataFrame({f"{name}_cell": text[codes], name: self._name(s)}, index=X.index)
+        codes, cells = pd.factorize((r * 1000 + f) * 1000 + m, sort=True)
+        text = pd.Index([f"R{c // 1_000_000}F{c // 1000 % 1000}M{c % 1000}" for c in cells],
+                        dtype="str")
+        return pd.DataFrame({f"{name}_cell": pd.Categorical.from_codes(codes, text),
+                             name: pd.Categorical(self._name(s))}, index=X.index)
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
         return self._name(self.scores(X))
@@ -203,9 +207,11 @@ class ABCXYZSegmenter(_Baseline):
         """ABC, XYZ, the ABC-XYZ cell and its attention tier."""
         a, x = self._abc_codes(X), self._xyz_codes(X)
         cell = a * 3 + x  # codes, looked up: no text built per customer
-        return pd.DataFrame({"abc": np.array(list("ABC"), dtype=object)[a],
-                             "xyz": np.array(list("XYZ"), dtype=object)[x],
-                             name: self.CELLS[cell], f"{name}_tier": self.tier_of(self.CELLS)[cell]},
+        tiers, tier = pd.factorize(self.tier_of(self.CELLS), sort=True)
+        cat = lambda codes, texts: pd.Categorical.from_codes(  # noqa: E731 - one byte a row
+            codes, pd.Index(list(texts), dtype="str"))
+        return pd.DataFrame({"abc": cat(a, "ABC"), "xyz": cat(x, "XYZ"),
+                             name: cat(cell, self.CELLS), f"{name}_tier": cat(tiers[cell], tier)},
                             index=X.index)
 
 

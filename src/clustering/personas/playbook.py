@@ -43,13 +43,16 @@ def _money(x: float, currency: str) -> str:
 def label_summary(labels: np.ndarray, value: np.ndarray, actions: dict[str, str] | None,
                   currency: str, extra: dict[str, np.ndarray] | None = None) -> pd.DataFrame:
     """Per label: customers, share, value share, medians of ``extra`` columns, the action."""
-    df = pd.DataFrame({"label": labels, "value": np.clip(value, 0, None), **(extra or {})})
+    codes, uniques = pd.factorize(labels)  # grouped by integer codes, in order of appearance
+    df = pd.DataFrame({"label": codes, "value": np.clip(value, 0, None), **(extra or {})})
     total = df["value"].sum() or 1.0
-    g = df.groupby("label", sort=False)
+    g = df.groupby("label", sort=True)
     out = pd.DataFrame({"customers": g.size(), "share": g.size() / len(df),
                         "value share": g["value"].sum() / total})
     for c in extra or {}:
         out[f"median {c}"] = g[c].median()
+    out = out.drop(index=-1, errors="ignore")  # no label (NaN) is not a group, as in groupby
+    out.index = np.asarray(uniques, dtype=object)[out.index.to_numpy()]
     # ties keep the order in which the labels first appear: the same table on every run
     out = out.sort_values("value share", ascending=False, kind="stable").reset_index(names="label")
     out["share"] = out["share"].map(_pct)
@@ -155,7 +158,8 @@ def playbook(buyers: pd.DataFrame, personas: np.ndarray, fitted: dict, snapshot:
     if everyone is not None:
         sections += watch_list(everyone, vcol, pb.metrics, pb.tables)
     if role:
-        sections += buying_centre(buyers, role, pd.Series(personas, index=buyers.index),
+        sections += buying_centre(buyers, role, pd.Series(np.asarray(personas, dtype=object),
+                                                          index=buyers.index, dtype=object),
                                   pb.tables)
     if attribute_quality is not None and len(attribute_quality):
         sections.append(_attribute_quality(attribute_quality, pb))
@@ -241,7 +245,7 @@ def _overdue(buyers: pd.DataFrame, personas: np.ndarray, overdue_cycles: float,
     repeat = buyers["frequency"].to_numpy(float) > 1
     pb.metrics["overdue_share"] = float(overdue[repeat].mean()) if repeat.any() else 0.0
     t = (pd.DataFrame({"persona": personas, "overdue": overdue, "repeat": repeat})
-         .groupby("persona").agg(repeat_buyers=("repeat", "sum"), overdue=("overdue", "sum"))
+         .groupby("persona", observed=True).agg(repeat_buyers=("repeat", "sum"), overdue=("overdue", "sum"))
          .reset_index())
     t = t[t["overdue"] > 0].sort_values("overdue", ascending=False, kind="stable")
     t["share of repeat buyers"] = (t["overdue"] / t["repeat_buyers"]).map(_pct)

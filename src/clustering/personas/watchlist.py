@@ -80,7 +80,7 @@ def watch_list(everyone: pd.DataFrame, value_col: str, metrics: dict[str, float]
                      "value share": f"{value[hit].sum() / total:.1%}", "action": action})
     watch = pd.DataFrame(rows)
     tables["playbook/watch_list.csv"] = watch
-    rungs = everyone["ladder"].astype(object)
+    rungs = everyone["ladder"]
     ladder = pd.DataFrame([{"rung": r, "customers": int((rungs == r).sum()),
                             "value share": f"{value[(rungs == r).to_numpy()].sum() / total:.1%}",
                             "action": a} for r, a in LADDER.items()])

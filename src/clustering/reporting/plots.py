@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import threading
+import weakref
 
 import matplotlib
 
@@ -15,6 +17,24 @@ from sklearn.decomposition import PCA  # noqa: E402
 #: pyplot keeps its figures in one registry that is not thread-safe: stages that draw (plots,
 #: playbook, report) side by side hold this while they do
 DRAWING = threading.RLock()
+_PNG: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def png_bytes(fig) -> bytes:
+    """The figure as PNG, rendered once: the report and the run's artifacts share it (each
+    rendered its own before, a second or two at the end of a run)."""
+    with DRAWING:
+        if fig not in _PNG:
+            buf = io.BytesIO()
+            fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+            plt.close(fig)  # out of pyplot's registry; the figure object stays usable
+            _PNG[fig] = buf.getvalue()
+        return _PNG[fig]
+
+
+def render(figures: dict[str, object]) -> dict[str, bytes]:
+    """Each figure of a run as PNG bytes, by artifact path."""
+    return {path: png_bytes(fig) for path, fig in figures.items()}
 
 
 def plot_projection(X: np.ndarray, labels: np.ndarray, max_points: int = 5000, seed: int = 0,

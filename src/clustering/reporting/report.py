@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import html
-import io
 from dataclasses import dataclass
 from typing import Any
 
@@ -83,12 +82,9 @@ def page(title: str, sections: list[Section]) -> tuple[str, str]:
 
 
 def _png(fig) -> str:
-    import matplotlib.pyplot as plt
+    from clustering.reporting.plots import png_bytes  # matplotlib: only once drawing
 
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
-    plt.close(fig)
-    return base64.b64encode(buf.getvalue()).decode()
+    return base64.b64encode(png_bytes(fig)).decode()
 
 
 def plot_size_vs_revenue(cards: pd.DataFrame):

@@ -58,6 +58,18 @@ class KMeansSegmenter(Segmenter):
     def _n_components(self) -> int:
         return len(self.model_.cluster_centers_)
 
+    def __getstate__(self):
+        """Saved without the training labels (here and in scikit-learn's model): predicting
+        needs the centres only, and a million labels made the registered model 11 MB."""
+        import copy
+
+        state = super().__getstate__()
+        state.pop("labels_", None)
+        if "model_" in state and hasattr(state["model_"], "labels_"):
+            state["model_"] = copy.copy(state["model_"])
+            del state["model_"].labels_
+        return state
+
     def _distances(self, X):
         d = np.empty((len(X), len(self.mapping_)))
         d[:, self.mapping_] = self.model_.transform(X)

@@ -189,11 +189,12 @@ def log_text(text: str, artifact_path: str) -> None:
     mlflow.log_text(text, artifact_path)
 
 
-def log_figure(fig, artifact_path: str) -> None:
-    import matplotlib.pyplot as plt
-
-    mlflow.log_figure(fig, artifact_path)
-    plt.close(fig)
+def log_png(png: bytes, artifact_path: str) -> None:
+    """A figure already rendered (the report's PNG) under the run's artifacts."""
+    with tempfile.TemporaryDirectory() as tmp:
+        local = Path(tmp) / Path(artifact_path).name
+        local.write_bytes(png)
+        mlflow.log_artifact(str(local), artifact_path=str(Path(artifact_path).parent) or None)
 
 
 def log_dataset(df: pd.DataFrame, source: str, name: str, digest: str) -> None:
@@ -339,8 +340,8 @@ def log_training(result, say: Callable[[str], None]) -> None:
         if result.labels_path is None or f.resolve() != Path(result.labels_path).resolve():
             (mlflow.log_artifacts(str(f), f"report/{f.name}") if f.is_dir()
              else mlflow.log_artifact(str(f), "report"))
-    for path, fig in result.figures.items():
-        log_figure(fig, path)
+    for path, png in result.figures.items():
+        log_png(png, path)
     for path, table in result.tables.items():
         log_frame(table, path)
     log_text(_yaml(rec.config), "config/resolved.yaml")  # secrets masked, as in the parameters
