@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from clustering.graph import Stage, check_graph, run_stages, stage_order
+from clustering.graph import Stage, chain_lengths, check_graph, run_stages, stage_order
 
 
 def test_values_flow_from_stage_to_stage_and_tuples_unpack():
@@ -31,6 +31,27 @@ def test_independent_stages_overlap_on_two_workers():
 
     stages = [Stage("a", meet, ("x",), ("a",)), Stage("b", meet, ("x",), ("b",))]
     assert run_stages(stages, {"x": 1}, workers=2) == {"x": 1, "a": 1, "b": 1}
+
+
+def test_the_longest_chain_starts_first_when_workers_are_few():
+    """A summary that nothing waits for is declared first, but the stage that the rest of the
+    run waits on gets the free worker (as choosing k did, behind the feature summary); one
+    worker kept busy until the end leaves one for the others, so the order is certain."""
+    started, release = [], threading.Event()
+    stages = [
+        Stage("hold", lambda: release.wait(5), (), ("h",)),
+        Stage("source", lambda: 1, (), ("x",)),
+        Stage("summary", lambda x: x, ("x",), ("s",)),
+        Stage("segment", lambda x: x, ("x",), ("seg",)),
+        Stage("profile", lambda seg: seg, ("seg",), ("p",)),
+        Stage("report", lambda p: release.set() or p, ("p",), ("r",)),
+    ]
+    assert chain_lengths(stages) == {"hold": 0, "source": 3, "summary": 0, "segment": 2,
+                                     "profile": 1, "report": 0}
+    out = run_stages(stages, {}, workers=2, start=started.append)
+    assert out["r"] == 1
+    assert set(started[:2]) == {"hold", "source"}
+    assert started[2:] == ["segment", "profile", "summary", "report"]
 
 
 def test_one_worker_runs_in_declaration_order():

@@ -31,6 +31,7 @@ class Stage:
     needs: tuple[str, ...] = ()
     gives: tuple[str, ...] = ()
     quiet: bool = False  # bookkeeping: neither announced nor timed
+    urgent: bool = False  # before stages of a longer chain (its end lets memory go)
 
 
 def check_graph(stages: Iterable[Stage], given: Iterable[str]) -> None:
@@ -108,9 +109,11 @@ def run_stages(stages: list[Stage], given: Mapping[str, Any], *, workers: int,
                 finish(s.name, seconds)
         return values
     pool = ThreadPoolExecutor(workers, thread_name_prefix="stage")
+    rank = chain_lengths(stages)
     try:
         while pending or running:
-            for s in [s for s in pending if all(n in values for n in s.needs)]:
+            ready = [s for s in pending if all(n in values for n in s.needs)]
+            for s in _first(ready, rank, workers - len(running)):
                 pending.remove(s)
                 running[pool.submit(call, s, {n: values[n] for n in s.needs})] = s
             done, _ = wait(running, return_when=FIRST_COMPLETED)
@@ -133,6 +136,33 @@ def run_stages(stages: list[Stage], given: Mapping[str, Any], *, workers: int,
         raise
     pool.shutdown(wait=True)
     return values
+
+
+def _first(ready: list[Stage], rank: dict[str, int], free: int) -> list[Stage]:
+    """The ``free`` ready stages to start: urgent ones, then the longest chain of stages
+    after it first (a summary nothing waits for does not hold a core the segmentation needs);
+    ties in the order declared."""
+    return sorted(ready, key=lambda s: (not s.urgent, -rank[s.name]))[:max(free, 0)]
+
+
+def chain_lengths(stages: list[Stage]) -> dict[str, int]:
+    """Per stage, the most stages that still have to run one after another once it is done
+    (timed stages count one, bookkeeping none): the runner starts the longest chains first."""
+    users: dict[str, list[Stage]] = {}
+    for s in stages:
+        for n in s.needs:
+            users.setdefault(n, []).append(s)
+    length: dict[str, int] = {}
+
+    def of(s: Stage) -> int:  # the graph has no cycle (check_graph)
+        if s.name not in length:
+            length[s.name] = max((of(t) + (not t.quiet) for g in s.gives
+                                  for t in users.get(g, [])), default=0)
+        return length[s.name]
+
+    for s in stages:
+        of(s)
+    return length
 
 
 def _first_declared(error: Exception, running: dict[Future, Stage],

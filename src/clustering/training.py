@@ -184,6 +184,12 @@ def _recording(cfg: TrainConfig, config: dict[str, Any], tags: dict[str, str]) -
         champion_metric=ml.champion_metric, tags=tags)
 
 
+def _by_future(cfg: TrainConfig) -> bool:
+    """k is chosen by the hold-out (the calibration pass is made before the segmentation)."""
+    m = cfg.model
+    return cfg.evaluate.holdout_days > 0 and m.criterion == "future_auc" and m.k is None
+
+
 def _rules(cfg: TrainConfig) -> dict[str, Any] | None:
     r = cfg.personas.rules
     return {"target": r.target, "max_depth": r.max_depth,
@@ -245,7 +251,7 @@ def _local_stages(cfg: TrainConfig, sources: DataSources, say) -> list[Stage]:
     by the future where asked), then the stages that need the segments."""
     m, ev, sig, pot = cfg.model, cfg.evaluate, cfg.signals, cfg.signals.potential
     seed, scaling = cfg.seed, _scaling(cfg)
-    by_future = ev.holdout_days > 0 and m.criterion == "future_auc" and m.k is None
+    by_future = _by_future(cfg)
     as_features = pot.enabled and pot.as_features  # the segments wait for the signals
     snapshot = (pd.Timestamp(cfg.features.snapshot_date).date()
                 if cfg.features.snapshot_date else None)
@@ -293,6 +299,7 @@ def _local_after_segments(cfg: TrainConfig, say, campaigns=None) -> list[Stage]:
     """The local stages that need the segments: ids, personas, evaluation, the model and what
     it labels, the hold-out, the playbook, plots and the report."""
     ev, sig, ml, seed = cfg.evaluate, cfg.signals, cfg.mlflow, cfg.seed
+    by_future = _by_future(cfg)
     previous_name = tracking.model_name_for(ml.registered_model_name, cfg.data.name)
     graph = [
         Stage("previous model", lambda buyers: tracking.previous_model(
@@ -329,9 +336,12 @@ def _local_after_segments(cfg: TrainConfig, say, campaigns=None) -> list[Stage]:
         Stage("feature summary", st.summarise_features, ("features",), ("feature_summary",),
               quiet=True),
         Stage("segment mix", st.describe_segments, ("engine", "buyers", "labels", "features"),
-              ("mix",)),
-        Stage("let go of the lines", lambda engine, mix, future: engine.release_lines(),
-              ("engine", "mix", "future"), ("lines_released",), quiet=True),
+              ("mix",), urgent=True),  # the last stage to read the lines
+        # the hold-out reads the calibration pass, done by then where it chose k: the lines
+        # (0.9 GB at a million customers) go as soon as the mix has its categories
+        Stage("let go of the lines", lambda engine, mix, **_: engine.release_lines(),
+              ("engine", "mix", "k_chosen" if by_future else "future"), ("lines_released",),
+              quiet=True),
         Stage("population", lambda buyers, features: buyers[features.features].median(),
               ("buyers", "features"), ("population",), quiet=True),
         Stage("extra", lambda features: {"prospects": features.n_prospects,

@@ -55,7 +55,7 @@ def in_words(pairs: list[tuple[str, float]]) -> list[str]:
 
 def _comparable(features: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
     """Features on the scale used for comparisons: signed log for heavy-tailed ones."""
-    out = features[columns].astype(float).copy()
+    out = features[columns].astype(float)  # copy-on-write: only the logged columns are new
     for c in columns:
         if c in DEFAULT_LOG_FEATURES:
             out[c] = signed_log(out[c])
