@@ -55,3 +55,19 @@ def test_labels_are_written_in_the_users_format_and_read_back(tmp_path):
     assert book["persona"].tolist() == ["Key customers", "Prospects"]
     assert book["confidence"].iloc[0] == 0.4522 and pd.isna(book["confidence"].iloc[1])
     assert book["segment"].iloc[0] == 3
+
+
+def test_categorical_labels_are_written_as_text(tmp_path):
+    """The label columns are categoricals in memory (one byte a customer); the files hold
+    text, so two runs' files compare without 'categories must be the same' errors."""
+    a = pd.DataFrame({"persona": pd.Categorical(["Gold", None, "Loyal"]),
+                      "segment": pd.array([1, None, 2], dtype="Int64")})
+    b = pd.DataFrame({"persona": pd.Categorical(["Gold", "Sleeping", "Loyal"]),
+                      "segment": pd.array([1, 3, 2], dtype="Int64")})
+    write_frame(a, tmp_path / "a.parquet")
+    write_frame(b, tmp_path / "b.parquet")
+    ra, rb = pd.read_parquet(tmp_path / "a.parquet"), pd.read_parquet(tmp_path / "b.parquet")
+    assert not isinstance(ra["persona"].dtype, pd.CategoricalDtype)
+    assert ra["persona"].tolist()[0::2] == ["Gold", "Loyal"] and ra["persona"].isna()[1]
+    assert (ra["persona"] == rb["persona"]).tolist() == [True, False, True]
+    assert str(ra["segment"].dtype) == "Int64" and ra["segment"].isna()[1]

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from clustering.errors import ConfigError, DataError
@@ -80,10 +81,21 @@ def write_text(path: str | Path, text: str) -> Path:
 
 
 def plain_text(table: pa.Table) -> pa.Table:
-    """``table`` with its dictionary-encoded columns as plain text (a fast take in Arrow;
-    Parquet's writer falls back slowly from a dictionary of a million order ids)."""
-    return table.cast(pa.schema([pa.field(f.name, f.type.value_type)
-                                 if pa.types.is_dictionary(f.type) else f for f in table.schema]))
+    """``table`` with its dictionary-encoded columns as plain values: readers get text, not
+    categories that refuse comparisons with another file's (Parquet's writer also falls back
+    slowly from a dictionary of a million order ids). Text is taken from the dictionary
+    (17 ms a million rows; a cast took 80-130 ms)."""
+    columns = []
+    for f, col in zip(table.schema, table.columns, strict=True):
+        if pa.types.is_dictionary(f.type) and (pa.types.is_string(f.type.value_type)
+                                               or pa.types.is_large_string(f.type.value_type)):
+            col = pa.chunked_array([pc.take(c.dictionary.cast(pa.large_string()), c.indices)
+                                    for c in col.chunks], pa.large_string())
+        elif pa.types.is_dictionary(f.type):
+            col = col.cast(f.type.value_type)
+        columns.append(col)
+    return pa.Table.from_arrays(columns, names=table.column_names).replace_schema_metadata(
+        table.schema.metadata)
 
 
 def write_frame(df: pd.DataFrame | pa.Table, path: str | Path, delimiter: str = ",",
@@ -108,8 +120,8 @@ def write_frame(df: pd.DataFrame | pa.Table, path: str | Path, delimiter: str = 
             _rounded(df).to_csv(tmp, index=False, sep=delimiter, decimal=decimal)
         elif suffix == ".xlsx":
             _to_excel(df, tmp)
-        else:
-            df.to_parquet(tmp, index=False)
+        else:  # categoricals as text (pandas would write dictionaries)
+            pq.write_table(plain_text(pa.Table.from_pandas(df, preserve_index=False)), tmp)
     return path
 
 

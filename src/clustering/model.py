@@ -30,7 +30,8 @@ def _lookup(names: dict[int, str], ids: np.ndarray) -> pd.Categorical:
     hi = max(max(names, default=0), int(ids.max(initial=0)))
     codes, texts = pd.factorize(np.array([names.get(i, f"segment {i}")
                                           for i in range(-1, hi + 1)], dtype=object), sort=True)
-    return pd.Categorical.from_codes(codes[ids + 1], pd.Index(texts, dtype="str"))
+    return pd.Categorical.from_codes(codes[ids + 1], pd.Index(texts, dtype="str")
+                                     ).remove_unused_categories()  # counts list what occurs
 
 
 def text_from_codes(codes: np.ndarray, categories: list[str]) -> pd.Series:

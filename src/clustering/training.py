@@ -341,7 +341,7 @@ def _local_after_segments(cfg: TrainConfig, say, campaigns=None) -> list[Stage]:
         # (0.9 GB at a million customers) go as soon as the mix has its categories
         Stage("let go of the lines", lambda engine, mix, **_: engine.release_lines(),
               ("engine", "mix", "k_chosen" if by_future else "future"), ("lines_released",),
-              quiet=True),
+              quiet=True, urgent=True),
         Stage("population", lambda buyers, features: buyers[features.features].median(),
               ("buyers", "features"), ("population",), quiet=True),
         Stage("extra", lambda features: {"prospects": features.n_prospects,

@@ -41,6 +41,31 @@ def test_quantile_scores_follow_the_rank_formula_on_any_data():
         np.testing.assert_array_equal(quantile_scores(train, x, n), want)
 
 
+def test_a_saved_rfm_scores_alike_where_the_previous_release_reads_it():
+    """The model keeps n_scores values per feature, not every training value (33 MB at a
+    million customers); the previous release computed its scores from ``train_`` with the
+    rank formula, and gets the same scores from the stand-in as from every value."""
+    rng = np.random.default_rng(1)
+    for trial in range(200):
+        size, n = int(rng.integers(1, 300)), int(rng.integers(2, 8))
+        X = pd.DataFrame({"recency_days": rng.integers(0, 30, size).astype(float),
+                          "frequency": rng.integers(1, 6, size).astype(float),
+                          "monetary_total": rng.lognormal(size=size).round(1)})
+        if trial % 4 == 0:
+            X.loc[X.index[: size // 3], "monetary_total"] = np.nan
+        rfm = RFMSegmenter(n_scores=n).fit(X)
+        assert all(len(v) <= max(n, size) for v in rfm.train_.values())
+        new = pd.DataFrame({c: np.concatenate([X[c], rng.uniform(-5, 40, 30)]) for c in X})
+        ours = rfm.scores(new)
+        for key, column in RFMSegmenter.COLUMNS.items():
+            sign = -1 if key == "recency" else 1  # the previous release ranked -recency
+            before = quantile_scores(sign * X[column].to_numpy(float),
+                                     sign * new[column].to_numpy(float), n)
+            kept = quantile_scores(sign * rfm.train_[key], sign * new[column].to_numpy(float), n)
+            np.testing.assert_array_equal(kept, before)
+            np.testing.assert_array_equal(ours[key[0]].to_numpy(), before)
+
+
 def test_rfm_scores_and_names_by_hand():
     X = pd.DataFrame({
         "recency_days": [5, 10, 200, 300, 20],

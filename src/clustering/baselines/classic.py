@@ -58,9 +58,23 @@ class RFMSegmenter(_Baseline):
         self.steps_ = {k: score_steps(-X[c].to_numpy(dtype=float) if k == "recency"
                                       else X[c].to_numpy(dtype=float), self.n_scores)
                        for k, c in self.COLUMNS.items()}
+        self.train_ = {k: self._stand_in(k, X[c].to_numpy(dtype=float))
+                       for k, c in self.COLUMNS.items()}
         self.rules_ = list(self.rules or RFM_RULES)
         self.labels_ = self.predict(X)
         return self
+
+    def _stand_in(self, k: str, values: np.ndarray) -> np.ndarray:
+        """What the previous release kept as ``train_`` (every training value, sorted at each
+        call), shrunk to ``n_scores`` values that give it the same scores: a model saved
+        here still scores where that release is installed. Beyond ``n_scores`` training
+        values the steps are ``n_scores - 1`` values above a lowest score of 1, and a sorted
+        array of ``n_scores`` values gives exactly those steps."""
+        base, steps = self.steps_[k]
+        if len(values) < self.n_scores or base != 1 or len(steps) != self.n_scores - 1:
+            return values  # a handful of customers: kept as they are
+        stand_in = np.append(steps, steps[-1])
+        return -stand_in if k == "recency" else stand_in
 
     def scores(self, X: pd.DataFrame) -> pd.DataFrame:
         if not hasattr(self, "steps_") and hasattr(self, "train_"):  # saved before steps_

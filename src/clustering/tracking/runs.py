@@ -24,7 +24,7 @@ import pandas as pd
 from mlflow.entities import RunStatus
 
 from clustering.evaluation.scorecard import scorecard_line, scorecard_metrics
-from clustering.files import read_frame
+from clustering.files import read_frame, write_frame
 from clustering.personas.profiles import crosstab
 from clustering.tracking.provenance import log_environment
 from clustering.tracking.pyfunc import log_segmentation_model
@@ -173,8 +173,8 @@ def log_frame(df: pd.DataFrame, artifact_path: str) -> None:
     name = Path(artifact_path).name
     with tempfile.TemporaryDirectory() as tmp:
         local = Path(tmp) / name
-        if name.endswith(".parquet"):
-            df.to_parquet(local, index=False)
+        if name.endswith(".parquet"):  # categoricals as text: files compare across runs
+            write_frame(df, local)
         else:
             df.to_csv(local, index=False)
         mlflow.log_artifact(str(local), artifact_path=str(Path(artifact_path).parent) or None)
