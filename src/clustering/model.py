@@ -24,32 +24,32 @@ OUTPUT_COLUMNS = ["segment", "segment_name", "persona", "confidence", "is_outlie
 
 
 def _lookup(names: dict[int, str], ids: np.ndarray) -> pd.Categorical:
-    """``names`` per segment id, as a categorical (a lookup table: O(n), no sorting; text per
-    row cost 0.5 s a column at a million customers)."""
+    """``names`` per segment id (a lookup table: O(n), no sorting)."""
     ids = np.asarray(ids, dtype=np.int64)
     hi = max(max(names, default=0), int(ids.max(initial=0)))
-    codes, texts = pd.factorize(np.array([names.get(i, f"segment {i}")
-                                          for i in range(-1, hi + 1)], dtype=object), sort=True)
-    return pd.Categorical.from_codes(codes[ids + 1], pd.Index(texts, dtype="str")
-                                     ).remove_unused_categories()  # counts list what occurs
+    return categorical(ids + 1, [names.get(i, f"segment {i}") for i in range(-1, hi + 1)])
+
+
+def categorical(codes: np.ndarray, categories: list) -> pd.Categorical:
+    """Integer ``codes`` into ``categories`` (-1: empty) as a pandas categorical of the
+    distinct texts that occur, sorted: one byte a customer where text held each row's
+    characters, and no Python string per row (pandas 3 turned each 1M-row array of them into
+    Arrow text, 0.5 s a column). The texts that occur are counted, not sorted out (pandas'
+    ``remove_unused_categories`` took 0.15 s a million)."""
+    codes = np.asarray(codes, dtype=np.int64)
+    texts, first = np.unique(np.array([str(c) for c in categories] + [""], dtype=object),
+                             return_inverse=True)  # one code per distinct text
+    mapped = np.append(first[:-1], -1)[np.where(codes >= 0, codes, len(categories))]
+    keep = np.flatnonzero(np.bincount(mapped[mapped >= 0], minlength=len(texts)))
+    renumber = np.full(len(texts) + 1, -1, dtype=np.int64)  # [-1] stays empty
+    renumber[keep] = np.arange(len(keep))
+    return pd.Categorical.from_codes(renumber[mapped], pd.Index(texts[keep], dtype="str"))
 
 
 def text_from_codes(codes: np.ndarray, categories: list[str]) -> pd.Series:
-    """A text column from integer codes into ``categories`` (-1: empty), as a pandas
-    categorical of the categories that occur: one byte per customer, where a text column held
-    each row's characters (20 of them at a million customers were 400 MB). Parquet keeps it a
-    dictionary; ``==``, ``.str`` and ``isin`` work as on text."""
-    codes = np.asarray(codes, dtype=np.int64)
-    names, first = np.unique(np.array([str(c) for c in categories] + [""], dtype=object),
-                             return_inverse=True)  # one code per distinct text
-    lut = np.append(first[:-1], -1)  # code -1 (empty) stays empty
-    mapped = lut[np.where(codes >= 0, codes, len(lut) - 1)]
-    keep = np.flatnonzero(np.bincount(mapped[mapped >= 0], minlength=len(names)))
-    renumber = np.full(len(names) + 1, -1, dtype=np.int64)  # the texts that occur, sorted
-    renumber[keep] = np.arange(len(keep))
-    small = np.int8 if len(keep) < 127 else np.int16 if len(keep) < 32_000 else np.int32
-    return pd.Series(pd.Categorical.from_codes(renumber[mapped].astype(small),
-                                               pd.Index(names[keep], dtype="str")))
+    """A text column from integer codes into ``categories`` (-1: empty), as a categorical
+    (:func:`categorical`); files get text (:func:`clustering.files.plain_text`)."""
+    return pd.Series(categorical(codes, categories))
 
 
 def text_column(values, rows: np.ndarray, others: tuple[np.ndarray, str] | None = None
