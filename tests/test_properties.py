@@ -125,7 +125,7 @@ def test_killed_run_leaves_no_labels_and_is_not_finished(tmp_path, mlflow_uri, s
     while time.time() < deadline:
         line = proc.stdout.readline()
         seen.append(line)
-        if "preprocess + segment" in line:
+        if "] segment (" in line:
             break
     proc.send_signal(sig)
     proc.wait(timeout=120)

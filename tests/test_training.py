@@ -51,7 +51,7 @@ def test_training_run_is_tracked_with_metrics_artifacts_and_model(tmp_path, mlfl
     # every stage's seconds (they overlap: the run's wall time is less than their sum)
     timings = pd.read_csv(mlflow.artifacts.download_artifacts(
         run_id=result.run_id, artifact_path="timings/stages.csv", tracking_uri=mlflow_uri))
-    assert {"load data (local engine)", "preprocess + segment (kmeans)", "evaluate",
+    assert {"load data (local engine)", "preprocess", "segment (kmeans)", "evaluate",
             "persona report"} <= set(timings["stage"])
     assert 0 < run.data.metrics["seconds"] and (timings["seconds"] >= 0).all()
     assert run.inputs.dataset_inputs, "training data logged as an MLflow dataset"

@@ -78,6 +78,8 @@ class TrainResult:
     rules: SegmentRules | None = None  # the segments as rules a CRM can run
     scorecard: pd.DataFrame | None = None  # the practitioners' checklist, measured
     tags: dict[str, str] = field(default_factory=dict)  # the playbook's readings
+    # artifact path -> a file already serialised by a stage (the labels' Parquet)
+    files: dict[str, bytes] = field(default_factory=dict)
     stage_seconds: dict[str, float] = field(default_factory=dict)  # stages overlap
     seconds: float = float("nan")  # wall time of the run until it is recorded
     quarantine_path: Path | None = None

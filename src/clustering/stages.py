@@ -46,19 +46,28 @@ from clustering.features.potential import SOURCES as POTENTIAL_SOURCES
 from clustering.features.potential import PotentialModel
 from clustering.features.preprocess import select_columns
 from clustering.features.signals import CustomerSignals
+from clustering.files import parquet_bytes
 from clustering.inputs.campaigns import read_campaigns
 from clustering.inputs.truth import planted_types
 from clustering.model import SegmentationModel
 from clustering.personas.guardrails import composition, guardrail_warnings, marketing_view
 from clustering.personas.naming import PersonaAssignment, name_segments, weighted_fit
 from clustering.personas.playbook import Playbook, playbook
+from clustering.personas.profiles import crosstab
 from clustering.personas.rules import SegmentRules, fit_rules
 from clustering.personas.stable_ids import match_segments
 from clustering.reporting.glossary import column_label
 from clustering.reporting.plots import DRAWING, plot_holdout_comparison, segmentation_figures
 from clustering.reporting.report import Section, build_report
 from clustering.segmenters import takes_k
-from clustering.segmenters.fitting import Family, Scaling, fit_segmentation, preprocessor_for
+from clustering.segmenters.fitting import (
+    Family,
+    Scaling,
+    fit_preprocessing,
+    fit_segmentation,
+    preprocessor_for,
+    segment_stability,
+)
 
 Say = Callable[[str], None]
 
@@ -216,17 +225,29 @@ def choose_k_by_future(engine, features: FeatureResult, columns: Columns,
     return choose_future_k(curve), curve
 
 
-def segment(X: pd.DataFrame, columns: Columns, k_chosen: int | None,
-            future_curve: pd.DataFrame | None, scaling: Scaling, stability_runs: int,
-            sample_size: int, seed: int, say: Say):
-    """(fitted pipeline, scaled matrix, its column names, k curve, the family's metrics); the
-    curve is the future separation's where k was chosen by it."""
+def preprocess(X: pd.DataFrame, columns: Columns, scaling: Scaling, seed: int
+               ) -> tuple[Any, np.ndarray, list[str]]:
+    """(fitted preprocessing, scaled matrix, its column names): k is not needed for it."""
+    return fit_preprocessing(X, preprocessor_for(columns.numeric, columns.categorical, scaling,
+                                                 seed, columns.potential))
+
+
+def segment(pre, Xs: np.ndarray, columns: Columns, k_chosen: int | None,
+            future_curve: pd.DataFrame | None, stability_runs: int, sample_size: int,
+            seed: int, say: Say):
+    """(fitted pipeline, k curve, the family's metrics); the curve is the future
+    separation's where k was chosen by it."""
     family = columns.family if k_chosen is None else columns.family.with_k(k_chosen)
-    pre = preprocessor_for(columns.numeric, columns.categorical, scaling, seed, columns.potential)
-    pipe, Xs, names, curve, metrics = fit_segmentation(
-        X, pre, family, stability_runs=stability_runs, sample_size=sample_size, seed=seed,
+    pipe, curve, metrics = fit_segmentation(
+        pre, Xs, family, stability_runs=stability_runs, sample_size=sample_size, seed=seed,
         say=say)
-    return pipe, Xs, names, future_curve if future_curve is not None else curve, metrics
+    return pipe, future_curve if future_curve is not None else curve, metrics
+
+
+def stability(pipe, Xs: np.ndarray, fit_metrics: dict[str, float], runs: int, seed: int,
+              say: Say) -> dict[str, float]:
+    """The segmentation's metrics with its stability (refits on subsamples)."""
+    return fit_metrics | segment_stability(pipe, Xs, runs, seed, say)
 
 
 def match_ids(previous: tuple[str | None, SegmentationModel | None], buyers: pd.DataFrame,
@@ -416,6 +437,23 @@ def label_customers(model: SegmentationModel, everyone: pd.DataFrame, Xs: np.nda
     say(f"{len(labels):,} customers: " + ", ".join(
         f"{n:,} {k}" for k, n in labels["relationship"].value_counts().items()))
     return labels
+
+
+def label_file(customer_labels: pd.DataFrame) -> dict[str, bytes]:
+    """The labels' Parquet file that MLflow keeps, written beside the other stages rather
+    than in the logging at the end (a million customers: 1 s)."""
+    return {"segments/labels.parquet": parquet_bytes(customer_labels)}
+
+
+def crosstabs(labels: np.ndarray, baselines: dict[str, Segmentation],
+              truth: np.ndarray | None) -> dict[str, pd.DataFrame]:
+    """Segments against the planted types and against each baseline, by artifact path."""
+    out = {}
+    if truth is not None:
+        out["segments/crosstab_truth.csv"] = crosstab(labels, np.asarray(truth)).reset_index()
+    for b, seg_b in baselines.items():
+        out[f"baselines/crosstab_{b}.csv"] = crosstab(labels, seg_b.labels, b).reset_index()
+    return out
 
 
 def draw_figures(pipe, Xs: np.ndarray, labels: np.ndarray, names: list[str],

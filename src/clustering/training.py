@@ -53,7 +53,7 @@ RESULT = ("features", "sample", "sf", "playbook", "future", "eval_metrics", "seg
           "run_name", "report_name", "snapshot_date", "input_example", "Xs", "names", "curve",
           "model", "figures", "labels", "customer_labels", "labels_path", "truth", "matches",
           "previous", "warnings", "view", "verdict", "holdout_figures", "feature_summary",
-          "rules", "scorecard", "campaign", "pngs")
+          "rules", "scorecard", "campaign", "pngs", "files", "crosstabs")
 
 
 def run_training(cfg: TrainConfig, resolved: dict[str, Any] | None = None,
@@ -287,11 +287,17 @@ def _local_stages(cfg: TrainConfig, sources: DataSources, say) -> list[Stage]:
     else:
         graph.append(Stage("k given", lambda: (None, None), (), ("k_chosen", "future_curve"),
                            quiet=True))
-    graph.append(Stage(f"preprocess + segment ({m.name})",
-                       partial(st.segment, scaling=scaling, stability_runs=ev.stability_runs,
+    graph.append(Stage("preprocess", partial(st.preprocess, scaling=scaling, seed=seed),
+                       ("X", "columns"), ("pre", "Xs", "names")))
+    graph.append(Stage(f"segment ({m.name})",
+                       partial(st.segment, stability_runs=ev.stability_runs,
                                sample_size=ev.silhouette_sample, seed=seed, say=say),
-                       ("X", "columns", "k_chosen", "future_curve"),
-                       ("pipe", "Xs", "names", "curve", "seg_metrics")))
+                       ("pre", "Xs", "columns", "k_chosen", "future_curve"),
+                       ("pipe", "curve", "fit_metrics")))
+    graph.append(Stage("stability", partial(st.stability, runs=ev.stability_runs, seed=seed,
+                                            say=say),
+                       ("pipe", "Xs", "fit_metrics"), ("seg_metrics",),
+                       quiet=ev.stability_runs <= 1))
     return graph + _local_after_segments(cfg, say, sources.campaigns)
 
 
@@ -332,6 +338,7 @@ def _local_after_segments(cfg: TrainConfig, say, campaigns=None) -> list[Stage]:
               quiet=True),
         Stage("label every customer", partial(st.label_customers, say=say),
               ("model", "everyone", "Xs", "buyers"), ("customer_labels",)),
+        Stage("label file", st.label_file, ("customer_labels",), ("files",), quiet=True),
         Stage("input example", lambda X: X.head(5), ("X",), ("input_example",), quiet=True),
         Stage("feature summary", st.summarise_features, ("features",), ("feature_summary",),
               quiet=True),
@@ -410,6 +417,8 @@ def _shared_stages(cfg: TrainConfig, say) -> list[Stage]:
                                     say=say),
               ("profile", "personas", "loaded"), ("warnings", "view"), quiet=True),
         Stage("verdict", verdict, ("future",), ("verdict",), quiet=True),
+        Stage("crosstabs", st.crosstabs, ("labels", "baselines", "truth"), ("crosstabs",),
+              quiet=True),
         Stage("hold-out chart", st.draw_holdout, ("future",), ("holdout_figures",), quiet=True),
         Stage("persona report", partial(st.write_report, data_name=cfg.data.name,
                                         special=cfg.personas.special, currency=cfg.data.currency),
@@ -526,7 +535,8 @@ def _local_result(values: dict[str, Any], recording: Recording, loaded, digest: 
         html, _report_dir(reports_dir, v), Path(), v["labels"], features=fr,
         labels=v["customer_labels"], future=future, truth=v["truth"], matches=v["matches"],
         previous_uri=v["previous"][0], warnings=v["warnings"], renamed=personas.renamed,
-        marketing_view=v["view"], tables=pb.tables | cp.tables, tags=pb.tags,
+        marketing_view=v["view"], tables=pb.tables | cp.tables | v["crosstabs"],
+        tags=pb.tags, files=v["files"],
         verdict=v["verdict"],
         rules=v["rules"], scorecard=v["scorecard"])
 
@@ -550,4 +560,4 @@ def _distributed_result(values: dict[str, Any], recording: Recording, loaded, di
         v["baselines"], v["pngs"], md, html, _report_dir(reports_dir, v), Path(), v["labels"],
         labels_path=v["labels_path"], sample=sample, truth=v["truth"], warnings=v["warnings"],
         renamed=personas.renamed, marketing_view=v["view"], verdict=v["verdict"],
-        rules=v["rules"], scorecard=v["scorecard"])
+        rules=v["rules"], scorecard=v["scorecard"], tables=v["crosstabs"])

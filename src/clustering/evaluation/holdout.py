@@ -189,7 +189,8 @@ def future_k_curve(
     X = buyers[columns]
     fit_on = X.sample(FUTURE_CURVE_FIT_MAX, random_state=seed) if len(X) > FUTURE_CURVE_FIT_MAX else X
     pre = clone(preprocessor).fit(fit_on)
-    Xf, Xall = pre.transform(fit_on), pre.transform(X)
+    # row-major once: scikit-learn's k-means copies a column-major matrix at every call
+    Xf, Xall = (np.ascontiguousarray(pre.transform(x)) for x in (fit_on, X))
 
     positives = int(out["bought_again"].sum())
 

@@ -106,7 +106,9 @@ class Segmenter(ClusterMixin, BaseEstimator):
             self.progress(msg)
 
     def fit(self, X, y=None):
-        X = np.asarray(X, dtype=np.float64)
+        # row-major: a preprocessed pandas frame arrives column-major, and scikit-learn's
+        # estimators copied it at every call (fit, predict, distances)
+        X = np.asarray(X, dtype=np.float64, order="C")
         self.fit_scores_ = {}
         self._fit_raw(X)
         return self._finish(X)
@@ -151,7 +153,7 @@ class Segmenter(ClusterMixin, BaseEstimator):
 
     def predict(self, X) -> np.ndarray:
         check_is_fitted(self, "mapping_")
-        return self._map(self._raw_predict(np.asarray(X, dtype=np.float64)))
+        return self._map(self._raw_predict(np.asarray(X, dtype=np.float64, order="C")))
 
     def _distances(self, X: np.ndarray) -> np.ndarray:
         return distances_to(X, self.cluster_centers_)
@@ -159,7 +161,7 @@ class Segmenter(ClusterMixin, BaseEstimator):
     def transform(self, X) -> np.ndarray:
         """Distance to every segment centre (columns in segment-id order)."""
         check_is_fitted(self, "cluster_centers_")
-        return self._distances(np.asarray(X, dtype=np.float64))
+        return self._distances(np.asarray(X, dtype=np.float64, order="C"))
 
     def membership(self, X) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Labels, confidence in [0, 1] and outlier flags for new customers.
@@ -168,7 +170,7 @@ class Segmenter(ClusterMixin, BaseEstimator):
         the second-nearest centre); outlier = farther from its centre than 99.9% of the
         training customers were. Unassigned customers (-1) get confidence 0.
         """
-        X = np.asarray(X, dtype=np.float64)
+        X = np.asarray(X, dtype=np.float64, order="C")
         labels = self.predict(X)
         d = self._distances(X)
         own = d[np.arange(len(X)), np.maximum(labels, 0)]

@@ -80,7 +80,7 @@ class KMeansSegmenter(Segmenter):
 
     def membership(self, X):
         """One distance computation for labels, margin and outlier flag (the scoring path)."""
-        X = np.asarray(X, dtype=np.float64)
+        X = np.asarray(X, dtype=np.float64, order="C")
         d = self._distances(X)
         labels = d.argmin(axis=1)
         own = d[np.arange(len(X)), labels]

@@ -64,25 +64,29 @@ def preprocessor_for(numeric: list[str], categorical: list[str], scaling: Scalin
     return pre if potential is None else Pipeline([("potential", potential), ("columns", pre)])
 
 
-def fit_segmentation(
-    X: pd.DataFrame, pre, family: Family, *, stability_runs: int, sample_size: int, seed: int,
-    say: Callable[[str], None],
-) -> tuple[Pipeline, np.ndarray, list[str], pd.DataFrame | None, dict[str, float]]:
-    """(fitted pipeline, scaled matrix, its column names, k curve or None, metrics) of the
-    unfitted preprocessing ``pre`` and the segmenter ``family`` on ``X``."""
-    Xs = pre.fit_transform(X)
+def fit_preprocessing(X: pd.DataFrame, pre) -> tuple[Any, np.ndarray, list[str]]:
+    """(the fitted preprocessing ``pre``, the scaled matrix, its column names). It does not
+    depend on k: the run fits it while k is being chosen. The matrix is row-major: pandas'
+    column-major layout came through, and every scikit-learn call copied it (k-means at a
+    million customers: 1.9 -> 1.5 s)."""
+    Xs = np.ascontiguousarray(pre.fit_transform(X))
     names = list(pre.get_feature_names_out())
     check_finite(Xs, names, "preprocessed features")
+    return pre, Xs, names
+
+
+def fit_segmentation(
+    pre, Xs: np.ndarray, family: Family, *, stability_runs: int, sample_size: int, seed: int,
+    say: Callable[[str], None],
+) -> tuple[Pipeline, pd.DataFrame | None, dict[str, float]]:
+    """(fitted pipeline, k curve or None, metrics) of the segmenter ``family`` on the matrix
+    ``Xs`` that the fitted preprocessing ``pre`` made."""
     fitted = make_segmenter(family.name, k=family.k, k_range=(family.k_min, family.k_max),
                             criterion=family.criterion, stability_runs=stability_runs,
                             sample_size=sample_size, random_state=seed, progress=say,
                             **family.params).fit(Xs)
     seg = getattr(fitted, "best_estimator_", fitted).set_params(progress=None)
     metrics = {"k": float(seg.n_clusters_)}
-    if stability_runs > 1:
-        metrics["stability_ari"] = stability_ari(seg, Xs, n_runs=stability_runs, seed=seed)
-        say(f"stability (mean ARI of {stability_runs} refits on 80% subsamples of at most "
-            f"20,000 customers): {metrics['stability_ari']:.3f}")
     metrics |= seg.diagnostics(Xs, seed=seed)
     if "exact_agreement_ari" in metrics:
         say(f"agreement with the exact tree on a {int(metrics['exact_agreement_sample']):,}"
@@ -92,4 +96,16 @@ def fit_segmentation(
     say(f"{seg.n_clusters_} segments" + (f", {int((labels < 0).sum()):,} customers unassigned"
                                          if (labels < 0).any() else ""))
     curve = getattr(fitted, "k_curve_", None)
-    return Pipeline([("preprocess", pre), ("segment", seg)]), Xs, names, curve, metrics
+    return Pipeline([("preprocess", pre), ("segment", seg)]), curve, metrics
+
+
+def segment_stability(pipe: Pipeline, Xs: np.ndarray, runs: int, seed: int,
+                      say: Callable[[str], None]) -> dict[str, float]:
+    """``stability_ari`` of the fitted segmenter (none for ``runs`` <= 1): refits on
+    subsamples that nothing else waits for."""
+    if runs <= 1:
+        return {}
+    ari = stability_ari(pipe[-1], Xs, n_runs=runs, seed=seed)
+    say(f"stability (mean ARI of {runs} refits on 80% subsamples of at most 20,000 "
+        f"customers): {ari:.3f}")
+    return {"stability_ari": ari}

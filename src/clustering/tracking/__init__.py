@@ -28,12 +28,12 @@ from clustering.tracking.runs import (
     flatten,
     latest_run,
     load_table,
+    log_bytes,
     log_dataset,
     log_folder,
     log_frame,
     log_metrics,
     log_params,
-    log_png,
     log_text,
     log_training,
     run_to_read,
@@ -44,7 +44,7 @@ from clustering.tracking.trust import UntrustedModel, check_trusted
 
 __all__ = ["CHAMPION", "LOWER_IS_BETTER", "crown", "UntrustedModel", "check_trusted", "choose_model", "compare_runs", "ensure_experiment", "flatten",
            "git_commit", "latest_run", "load_segmentation_model", "local_model_notice", "log_segmentation_model", "load_table", "log_dataset", "log_environment",
-           "log_png", "log_folder", "log_frame", "log_metrics", "log_params", "log_text", "log_training",
+           "log_bytes", "log_folder", "log_frame", "log_metrics", "log_params", "log_text", "log_training",
            "model_identity", "model_name_for", "open_store", "StoreError", "previous_model", "previous_version", "promote",
            "redact_uri", "run_to_read",
            "resolve_model_uri", "resolve_tracking_uri", "tracked_run", "warm_requirement_check"]

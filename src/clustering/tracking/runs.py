@@ -19,13 +19,11 @@ from pathlib import Path
 from typing import Any
 
 import mlflow
-import numpy as np
 import pandas as pd
 from mlflow.entities import RunStatus
 
 from clustering.evaluation.scorecard import scorecard_line, scorecard_metrics
 from clustering.files import read_frame, write_frame
-from clustering.personas.profiles import crosstab
 from clustering.tracking.provenance import log_environment
 from clustering.tracking.pyfunc import log_segmentation_model
 from clustering.tracking.registry import crown
@@ -189,11 +187,12 @@ def log_text(text: str, artifact_path: str) -> None:
     mlflow.log_text(text, artifact_path)
 
 
-def log_png(png: bytes, artifact_path: str) -> None:
-    """A figure already rendered (the report's PNG) under the run's artifacts."""
+def log_bytes(data: bytes, artifact_path: str) -> None:
+    """A file already serialised (a figure's PNG, the labels' Parquet) under the run's
+    artifacts."""
     with tempfile.TemporaryDirectory() as tmp:
         local = Path(tmp) / Path(artifact_path).name
-        local.write_bytes(png)
+        local.write_bytes(data)
         mlflow.log_artifact(str(local), artifact_path=str(Path(artifact_path).parent) or None)
 
 
@@ -340,8 +339,8 @@ def log_training(result, say: Callable[[str], None]) -> None:
         if result.labels_path is None or f.resolve() != Path(result.labels_path).resolve():
             (mlflow.log_artifacts(str(f), f"report/{f.name}") if f.is_dir()
              else mlflow.log_artifact(str(f), "report"))
-    for path, png in result.figures.items():
-        log_png(png, path)
+    for path, data in (result.figures | result.files).items():
+        log_bytes(data, path)
     for path, table in result.tables.items():
         log_frame(table, path)
     log_text(_yaml(rec.config), "config/resolved.yaml")  # secrets masked, as in the parameters
@@ -364,7 +363,7 @@ def log_training(result, say: Callable[[str], None]) -> None:
 
 
 def _log_segments(result) -> None:
-    """Profiles, personas, guardrails, renames, labels and the crosstabs."""
+    """Profiles, personas, guardrails, renames, the scorecard and the rules."""
     personas = result.personas
     log_frame(result.profile, "segments/profiles.csv")
     log_frame(personas.drop(columns=["persona_key"], errors="ignore").assign(
@@ -379,14 +378,6 @@ def _log_segments(result) -> None:
         log_text("\n".join(result.warnings) + "\n", "segments/guardrails.txt")
     if result.renamed is not None and len(result.renamed):
         log_frame(result.renamed, "segments/renamed.csv")
-    if result.labels is not None:
-        log_frame(result.labels, "segments/labels.parquet")
-    labels = np.asarray(result.segments)
-    if result.truth is not None:
-        log_frame(crosstab(labels, np.asarray(result.truth)).reset_index(),
-                  "segments/crosstab_truth.csv")
-    for b, seg_b in result.baselines.items():
-        log_frame(crosstab(labels, seg_b.labels, b).reset_index(), f"baselines/crosstab_{b}.csv")
     if "clusters" in result.future:
         log_frame(result.future["clusters"][1], "validation/holdout_by_segment.csv")
     if result.scorecard is not None:
