@@ -244,6 +244,14 @@ def one_openmp_thread() -> AbstractContextManager:
     return threadpool_limits(limits=1, user_api="openmp")
 
 
+def one_blas_thread() -> AbstractContextManager:
+    """BLAS (NumPy's OpenBLAS) on one thread, for the whole process: the stages run side by
+    side and each calls BLAS, and OpenBLAS's own threads on top of them oversubscribed the
+    cores and spun while they waited (a million customers on two cores: 69 s of CPU in 40 s,
+    62 s in 37 s with one BLAS thread). One thread also sums in one order on any machine."""
+    return threadpool_limits(limits=1, user_api="blas")
+
+
 def cores() -> int:
     """The cores this process may use."""
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (

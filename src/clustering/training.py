@@ -35,7 +35,14 @@ from clustering.engines import duckdb_connection, interrupt, open_engine
 from clustering.evaluation.holdout import verdict
 from clustering.evaluation.scorecard import Thresholds
 from clustering.files import check_writable, digest_files, write_text
-from clustering.graph import Background, Stage, cores, one_openmp_thread, run_stages
+from clustering.graph import (
+    Background,
+    Stage,
+    cores,
+    one_blas_thread,
+    one_openmp_thread,
+    run_stages,
+)
 from clustering.inputs.sources import DataSources, sources_for
 from clustering.personas.rules import rules_section
 from clustering.reporting.plots import render
@@ -90,7 +97,7 @@ def run_training(cfg: TrainConfig, resolved: dict[str, Any] | None = None,
     with _abandoning(loading), tracking.tracked_run(
             uri, experiment, cfg.mlflow.run_name or f"{model_label(m)}-{k_part}-{cfg.data.name}",
             cfg.paths.root, tags, cfg.mlflow.parent_run_id, config
-    ) as run, threadpool_limits(limits=cfg.threads):
+    ) as run, threadpool_limits(limits=cfg.threads), one_blas_thread():
         with console.stage(f"load data ({cfg.engine.name} engine"
                            + (f" at {cfg.engine.master}, distributed)" if distributed else ")")):
             if cfg.mlflow.log_model:
