@@ -90,6 +90,7 @@ from dataclasses import dataclass, field
 
 import duckdb
 import pandas as pd
+import pyarrow as pa
 
 from clustering.errors import DataError
 from clustering.inputs.checks import resolve_snapshot
@@ -431,6 +432,26 @@ ORDER BY coalesce(o.frequency, 0) = 0, ids.customer_id
 """
 
 
+def query_frame(con: duckdb.DuckDBPyConnection, sql: str, params: dict) -> pd.DataFrame:
+    """``con.execute(sql, params).df()``, the same frame, with its text columns taken from
+    Arrow: DuckDB hands pandas a Python string per row, which pandas then turns into Arrow
+    text again (a million customers' id and four attributes: 7.6 s -> 5.5 s for the query).
+    The other columns go through DuckDB's own conversion (nullable integers and booleans,
+    dates as datetimes), as before; an all-empty text column too (``.df()`` gives objects)."""
+    table = con.sql(sql, params=params).to_arrow_table()
+    text = [f.name for f, col in zip(table.schema, table.columns, strict=True)
+            if (pa.types.is_string(f.type) or pa.types.is_large_string(f.type))
+            and col.null_count < len(col)]
+    if not text or len(set(table.column_names)) < table.num_columns:
+        return con.from_arrow(table).df()
+    rest = table.drop_columns(text)
+    frame = con.from_arrow(rest).df() if rest.num_columns else pd.DataFrame(
+        index=pd.RangeIndex(table.num_rows))
+    columns = {c: table.column(c).to_pandas() if c in text else frame[c]
+               for c in table.column_names}
+    return pd.DataFrame(columns, copy=False)
+
+
 def build_customer_features(
     con: duckdb.DuckDBPyConnection,
     loaded: LoadedData,
@@ -469,7 +490,7 @@ def build_customer_features(
     sql = _feature_sql(loaded, available, features, attrs, sample)
     # only the parameters the query uses (DuckDB refuses unused ones: features.include
     # without mean_interpurchase_days left $lookback unused)
-    table = con.execute(sql, {k: v for k, v in params.items() if f"${k}" in sql}).df()
+    table = query_frame(con, sql, {k: v for k, v in params.items() if f"${k}" in sql})
     if not table["is_buyer"].any():
         raise DataError(
             f"no customer bought anything between {start} and {snap} (the lookback window). "
