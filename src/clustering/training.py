@@ -67,8 +67,6 @@ def run_training(cfg: TrainConfig, resolved: dict[str, Any] | None = None,
                  console: Console | None = None) -> TrainResult:
     """Train one segmentation and record it in MLflow; ``resolved`` is the config to log."""
     console, started = console or Console(verbose=cfg.verbose), time.perf_counter()
-    if not cfg.verbose:
-        quiet_libraries()
     validate_config(cfg)
     distributed = cfg.engine.name == "spark" and cfg.engine.distributed
     check_writable(cfg.paths.reports_dir, "paths.reports_dir")
@@ -76,24 +74,20 @@ def run_training(cfg: TrainConfig, resolved: dict[str, Any] | None = None,
         check_writable(cfg.paths.data_dir, "paths.data_dir")
     random.seed(cfg.seed)
     np.random.seed(cfg.seed)
-    uri = tracking.resolve_tracking_uri(cfg.mlflow.tracking_uri, cfg.paths.root)
-    experiment = cfg.mlflow.experiment or f"segmentation-{cfg.data.name}"
     m = cfg.model
     k_part = f"k{m.k}" if m.k else f"k{m.k_min}-{m.k_max}"
-    console.say(f"Tracking to {tracking.redact_uri(uri)} (experiment '{experiment}')")
     engine_tag = {"engine": "spark-distributed"} if distributed else {}
-    tags = {"git_commit": tracking.git_commit(cfg.paths.root), "data": cfg.data.name,
-            "model": m.name, "seed": str(cfg.seed), "kind": "clustering", **engine_tag,
-            **dict(cfg.mlflow.tags)}
     config = resolved if resolved is not None else dataclasses.asdict(cfg)
-    # the data are read and checked (DuckDB, both cores) while MLflow opens its store (2 s of
-    # imports on one core); a failure of either ends the run as FAILED, as before
+    # the data are read and checked (DuckDB, both cores) while MLflow is imported and opens
+    # its store (2-3 s on one core); a failure of either ends the run as FAILED, as before
     # (Spark starts its session on the caller's thread, where it may set its signal handler)
     spark = cfg.engine.name == "spark"
     con = None if spark else duckdb_connection(cfg.engine.memory_limit, cfg.paths.data_dir,
                                                cfg.threads)
     loading = Background(partial(_load, cfg, con), lambda loaded: loaded[1].close(), "load data",
                          inline=spark, stop=partial(interrupt, con) if con is not None else lambda: None)
+    with _abandoning(loading):
+        uri, experiment, tags = _tracking_target(cfg, engine_tag, console)
     with _abandoning(loading), tracking.tracked_run(
             uri, experiment, cfg.mlflow.run_name or f"{model_label(m)}-{k_part}-{cfg.data.name}",
             cfg.paths.root, tags, cfg.mlflow.parent_run_id, config
@@ -139,6 +133,21 @@ def run_training(cfg: TrainConfig, resolved: dict[str, Any] | None = None,
             engine.close()
     console.timings["total"] = time.perf_counter() - started  # wall: stages overlap
     return result
+
+
+def _tracking_target(cfg: TrainConfig, engine_tag: dict[str, str], console: Console
+                     ) -> tuple[str, str, dict[str, str]]:
+    """(the tracking URI, the experiment, the run's tags); the first use of
+    :mod:`clustering.tracking` imports MLflow."""
+    uri = tracking.resolve_tracking_uri(cfg.mlflow.tracking_uri, cfg.paths.root)
+    if not cfg.verbose:  # once MLflow is imported: it sets its logger's level as it loads
+        quiet_libraries()
+    experiment = cfg.mlflow.experiment or f"segmentation-{cfg.data.name}"
+    console.say(f"Tracking to {tracking.redact_uri(uri)} (experiment '{experiment}')")
+    tags = {"git_commit": tracking.git_commit(cfg.paths.root), "data": cfg.data.name,
+            "model": cfg.model.name, "seed": str(cfg.seed), "kind": "clustering", **engine_tag,
+            **dict(cfg.mlflow.tags)}
+    return uri, experiment, tags
 
 
 def _load(cfg: TrainConfig, con) -> tuple[DataSources, Any]:

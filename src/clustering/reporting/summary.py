@@ -6,8 +6,8 @@ import os
 
 import pandas as pd
 
+from clustering import tracking
 from clustering.evaluation.scorecard import scorecard_line
-from clustering.tracking import redact_uri
 
 SUMMARY_COLUMNS = ["recency_days", "frequency", "monetary_total", "avg_order_value"]
 
@@ -61,7 +61,7 @@ def format_summary(result, currency: str = "", verbose: bool = True) -> str:
         f"Persona report: {result.report_path}",
         *([f"Segment rules for a CRM ({rules.agreement:.1%} agree with the segments): "
            f"{result.report_dir / 'segment_rules.sql'}"] if rules is not None else []),
-        f"MLflow run {result.run_id} in experiment {result.experiment_id} ({redact_uri(result.tracking_uri)})",
+        f"MLflow run {result.run_id} in experiment {result.experiment_id} ({tracking.redact_uri(result.tracking_uri)})",
         ui_link(result.tracking_uri, result.experiment_id, result.run_id),
     ]
     return "\n".join(lines)
@@ -89,6 +89,6 @@ def ui_link(tracking_uri: str | None, experiment_id: str, run_id: str) -> str:
     """Where to see the run: the tracking server's own page, or `make ui` for a local store."""
     page = f"/#/experiments/{experiment_id}/runs/{run_id}?workflowType=machine_learning"
     if tracking_uri and tracking_uri.startswith(("http://", "https://")):
-        return f"Open it at {redact_uri(tracking_uri).rstrip('/')}{page}"
+        return f"Open it at {tracking.redact_uri(tracking_uri).rstrip('/')}{page}"
     return (f"Open the UI with `make ui`, then "
             f"http://127.0.0.1:{os.environ.get('MLFLOW_PORT', '5000')}{page}")
