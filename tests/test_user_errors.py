@@ -71,13 +71,14 @@ def test_data_path_without_data_csv_reads_that_file(tmp_path):
 
 
 @pytest.mark.slow
-def test_the_default_train_prints_at_most_forty_lines(tmp_path):
-    """Quiet by default: a line per stage with its time, the verdict, the personas and where
-    to look; no library chatter (it printed ~100 lines); --verbose for the rest."""
+def test_the_default_train_prints_at_most_forty_five_lines(tmp_path):
+    """Quiet by default: a line per stage with its time (21 on the sample), the verdict, the
+    personas and where to look (21 more); no library chatter (it printed ~100 lines);
+    --verbose for the rest."""
     r = _make("train", f"paths.reports_dir={tmp_path / 'reports'}", tmp_path)
     assert r.returncode == 0, r.stderr[-2000:]
     lines = [ln for ln in (r.stdout + r.stderr).splitlines() if ln.strip()]
-    assert len(lines) <= 40, "\n".join(lines)
+    assert len(lines) <= 45, "\n".join(lines)
     text = "\n".join(lines)
     assert "separate who buys again better" in text and "Personas (what to act on):" in text
     assert "Persona report: " in text and "INFO" not in text and "CloudPickle" not in text
