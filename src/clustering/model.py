@@ -214,9 +214,7 @@ class SegmentationModel(BaseEstimator):
 
     def _transform(self, X: pd.DataFrame) -> np.ndarray:
         self.check_columns(X)
-        # row-major: the preprocessing hands on pandas' column-major layout, which every
-        # scikit-learn call would copy again
-        Xs = np.ascontiguousarray(self.pipeline[:-1].transform(X[list(self.feature_names_in_)]))
+        Xs = self.pipeline[:-1].transform(X[list(self.feature_names_in_)])
         if not np.isfinite(Xs).all():
             raise DataError("NaN or infinite values after preprocessing; check the input features")
         return Xs
