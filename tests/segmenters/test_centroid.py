@@ -38,3 +38,41 @@ def test_kmeans_starts_on_a_sample_reach_the_optimum_of_starts_on_everyone():
     again = make_segmenter("kmeans", n_clusters=6, n_init=8, random_state=1, fit_sample=2_000).fit(X)
     np.testing.assert_array_equal(seg.labels_, again.labels_)
     assert adjusted_rand_score(y, seg.labels_) > 0.9
+
+
+def test_kmeans_starts_side_by_side_are_scikit_learns_starts_to_the_bit():
+    """The starts fitted side by side give scikit-learn's own ``n_init`` model on one OpenMP
+    thread (as the run's stages fit it): the same centres, labels, inertia and iterations, on
+    overlapping clusters (where the starts end in different optima, so the choice of the best
+    counts), in float32 too, and on the segmenter's path of starts on a sample refined on
+    everyone."""
+    from sklearn.cluster import KMeans
+    from sklearn.datasets import make_blobs
+
+    from clustering.graph import one_openmp_thread
+    from clustering.segmenters.centroid import race_starts
+
+    X, _ = make_blobs(n_samples=6_000, centers=7, n_features=4, cluster_std=3.0, random_state=5)
+    inertias = set()
+    for seed, k, n_init, dtype in [(0, 5, 4, np.float64), (3, 7, 8, np.float64),
+                                   (11, 3, 2, np.float32), (4, 9, 6, np.float64)]:
+        data = X.astype(dtype)
+        ours = race_starts(data, k, n_init, 300, seed)
+        with one_openmp_thread():
+            theirs = KMeans(n_clusters=k, n_init=n_init, random_state=seed).fit(data)
+        np.testing.assert_array_equal(ours.cluster_centers_, theirs.cluster_centers_)
+        np.testing.assert_array_equal(ours.labels_, theirs.labels_)
+        assert (ours.inertia_, ours.n_iter_) == (theirs.inertia_, theirs.n_iter_)
+        assert ours.cluster_centers_.dtype == dtype
+        starts = [KMeans(n_clusters=k, n_init=1, random_state=s).fit(data).inertia_
+                  for s in range(n_init)]
+        inertias.add(len(set(np.round(starts, 6))) > 1)
+    assert True in inertias  # the starts disagreed somewhere: the choice was exercised
+    rows = np.sort(np.random.default_rng(2).choice(len(X), 2_000, replace=False))
+    with one_openmp_thread():
+        seg = make_segmenter("kmeans", n_clusters=6, n_init=4, random_state=2,
+                             fit_sample=2_000).fit(X)
+        best = KMeans(n_clusters=6, n_init=4, random_state=2).fit(X[rows])
+        refined = KMeans(n_clusters=6, init=best.cluster_centers_, n_init=1,
+                         random_state=2).fit(X)
+    np.testing.assert_array_equal(seg.model_.cluster_centers_, refined.cluster_centers_)

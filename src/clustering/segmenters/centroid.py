@@ -7,8 +7,11 @@ from collections.abc import Callable
 import numpy as np
 from sklearn.cluster import KMeans, MiniBatchKMeans, kmeans_plusplus
 from sklearn.mixture import GaussianMixture
+from sklearn.utils import check_array, check_random_state
+from sklearn.utils.extmath import row_norms
 
 from clustering.errors import ConfigError
+from clustering.graph import map_side_by_side
 from clustering.segmenters.base import (
     Segmenter,
     check_k,
@@ -16,6 +19,36 @@ from clustering.segmenters.base import (
     margin_confidence,
     nearest_center,
 )
+
+
+def race_starts(X, k: int, n_init: int, max_iter: int, seed) -> KMeans:
+    """``KMeans(k, n_init=n_init, max_iter=max_iter, random_state=seed).fit(X)`` with its starts
+    fitted side by side, one thread each, instead of one after another. The k-means++ starts
+    are drawn as scikit-learn draws them (from the centred data, in turn from one seeded
+    generator), and the best is chosen by its rule (a lower inertia and another partition), so
+    the model is the same to the bit (tested). 4 starts on 200,000 customers and two cores:
+    the starts' fits 0.57 -> 0.33 s; the draws (0.2 s) stay in turn."""
+    X = check_array(X, dtype=[np.float64, np.float32], order="C")
+    centred = X - X.mean(axis=0)
+    norms = row_norms(centred, squared=True)
+    draws = check_random_state(seed)
+    starts = [kmeans_plusplus(centred, k, x_squared_norms=norms, random_state=draws)[1]
+              for _ in range(n_init)]
+    fits = map_side_by_side(
+        lambda rows: KMeans(n_clusters=k, init=X[rows], n_init=1, max_iter=max_iter,
+                            random_state=seed).fit(X), starts)
+    best = fits[0]
+    for fit in fits[1:]:
+        if fit.inertia_ < best.inertia_ and not _same_partition(fit.labels_, best.labels_):
+            best = fit
+    return best
+
+
+def _same_partition(a: np.ndarray, b: np.ndarray) -> bool:
+    """Whether every cluster of ``a`` is within one cluster of ``b`` (scikit-learn's test that
+    a start found the best one's clustering again, with its labels permuted)."""
+    pairs = np.unique(np.stack([a, b]), axis=1)
+    return len(np.unique(pairs[0])) == pairs.shape[1]
 
 
 class KMeansSegmenter(Segmenter):
@@ -41,17 +74,18 @@ class KMeansSegmenter(Segmenter):
         if self.minibatch:
             m = MiniBatchKMeans(n_clusters=k, n_init=self.n_init, max_iter=self.max_iter,
                                 random_state=self.random_state, batch_size=4096)
-        elif self.fit_sample and len(X) > self.fit_sample and self.n_init > 1:
+        elif self.n_init > 1 and self.fit_sample and len(X) > self.fit_sample:
             rng = np.random.default_rng(self.random_state)
             sample = X[np.sort(rng.choice(len(X), self.fit_sample, replace=False))]
-            best = KMeans(n_clusters=k, n_init=self.n_init, max_iter=self.max_iter,
-                          random_state=self.random_state).fit(sample)
+            best = race_starts(sample, k, self.n_init, self.max_iter, self.random_state)
             m = KMeans(n_clusters=k, init=best.cluster_centers_, n_init=1,
                        max_iter=self.max_iter, random_state=self.random_state)
+        elif self.n_init > 1:
+            m = race_starts(X, k, self.n_init, self.max_iter, self.random_state)
         else:
             m = KMeans(n_clusters=k, n_init=self.n_init, max_iter=self.max_iter,
                        random_state=self.random_state)
-        self.model_ = m.fit(X)
+        self.model_ = m if hasattr(m, "labels_") else m.fit(X)
         self.inertia_ = float(m.inertia_)
         self.fit_scores_ = {"inertia": self.inertia_}
 
