@@ -41,6 +41,25 @@ def test_quantile_scores_follow_the_rank_formula_on_any_data():
         np.testing.assert_array_equal(quantile_scores(train, x, n), want)
 
 
+def test_labels_by_code_are_the_labels_of_the_text():
+    """The baselines' labels taken by integer code, and their categorical columns, equal what
+    ``np.select`` on the names and ``pd.Categorical`` on the text give: overlapping conditions
+    (the first wins), none true (the default), missing labels."""
+    from clustering.baselines.base import categorical, choose
+
+    rng = np.random.default_rng(4)
+    for n in (0, 1, 500):
+        conds = [rng.random(n) < p for p in (0.3, 0.5, 0.2)]
+        names = ["gold", "new_churned", "x"]
+        got = choose(conds, names, "rest")
+        want = np.select(conds, names, "rest").astype(object)
+        assert got.dtype == object and got.tolist() == want.tolist()
+        labels = want.copy()
+        labels[: n // 7] = None
+        pd.testing.assert_series_equal(pd.Series(categorical(labels)),
+                                       pd.Series(pd.Categorical(labels)))
+
+
 def test_a_saved_rfm_scores_alike_where_the_previous_release_reads_it():
     """The model keeps n_scores values per feature, not every training value (33 MB at a
     million customers); the previous release computed its scores from ``train_`` with the

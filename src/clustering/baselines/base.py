@@ -22,7 +22,23 @@ class _Baseline(ClusterMixin, BaseEstimator):
     def label_columns(self, X: pd.DataFrame, name: str) -> pd.DataFrame:
         """The per-customer label columns this baseline exports (``name``: its label), as
         categoricals (text per row cost 0.5 s a column at a million customers)."""
-        return pd.DataFrame({name: pd.Categorical(self.predict(X))}, index=X.index)
+        return pd.DataFrame({name: categorical(self.predict(X))}, index=X.index)
+
+
+def categorical(labels: np.ndarray) -> pd.Categorical:
+    """``pd.Categorical(labels)`` (sorted categories, no label a missing value) from pandas'
+    factorisation: building it from the text directly hashed every label twice (a million
+    customers: 0.10-0.21 s -> 0.05 s a column, on the GIL)."""
+    codes, names = pd.factorize(labels, sort=True)
+    return pd.Categorical.from_codes(codes, categories=names)
+
+
+def choose(conditions: list[np.ndarray], names: list[str], default: str) -> np.ndarray:
+    """``np.select(conditions, names, default)`` as an object array of the names, made by
+    taking the names at integer codes: converting the text array to objects made a Python
+    string per customer (a million customers: 0.21 -> 0.02 s, on the GIL)."""
+    codes = np.select(conditions, np.arange(len(names)), len(names))
+    return np.array([*names, default], dtype=object)[codes]
 
 
 def quantile_scores(train: np.ndarray, x: np.ndarray, n: int) -> np.ndarray:

@@ -15,7 +15,15 @@ import numpy as np
 import pandas as pd
 from sklearn.utils.validation import check_is_fitted
 
-from clustering.baselines.base import _Baseline, _require, robust_cut, score_steps, scores_at
+from clustering.baselines.base import (
+    _Baseline,
+    _require,
+    categorical,
+    choose,
+    robust_cut,
+    score_steps,
+    scores_at,
+)
 from clustering.errors import ConfigError, DataError
 
 #: default named RFM segments for 1-5 scores: first matching rule wins; ranges are inclusive
@@ -104,7 +112,7 @@ class RFMSegmenter(_Baseline):
         text = pd.Index([f"R{c // 1_000_000}F{c // 1000 % 1000}M{c % 1000}" for c in cells],
                         dtype="str")
         return pd.DataFrame({f"{name}_cell": pd.Categorical.from_codes(codes, text),
-                             name: pd.Categorical(self._name(s))}, index=X.index)
+                             name: categorical(self._name(s))}, index=X.index)
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
         return self._name(self.scores(X))
@@ -279,8 +287,8 @@ class BCGSegmenter(_Baseline):
         cut = float(self.growth_threshold or 0.0) if cut is None else cut
         big = X["monetary_total"].to_numpy(float) >= self.size_cut_
         grow = (X["revenue_growth"].fillna(-np.inf).to_numpy(float) > cut) & self._repeat(X)
-        return np.select([big & grow, big & ~grow, ~big & grow],
-                         ["star", "cash_cow", "dark_horse"], "dog").astype(object)
+        return choose([big & grow, big & ~grow, ~big & grow], ["star", "cash_cow", "dark_horse"],
+                      "dog")
 
 
 class LifecycleSegmenter(_Baseline):
@@ -330,7 +338,7 @@ class LifecycleSegmenter(_Baseline):
             rec <= self.inactive_days,
         ]
         names = ["prospect", "new", "new_churned", "closed", "sleeping", "active", "inactive"]
-        return np.select(conds, names, "sleeping").astype(object)
+        return choose(conds, names, "sleeping")
 
 
 class ValueClassSegmenter(_Baseline):
@@ -387,4 +395,4 @@ class ValueClassSegmenter(_Baseline):
         conds = [n <= 0, (spend >= self.high_) & many, (spend >= self.mid_) & many,
                  spend >= self.mid_, many]
         names = ["no_visit", "premium", "loyal", "big_ticket_saver", "frequent_small"]
-        return np.select(conds, names, "disloyal").astype(object)
+        return choose(conds, names, "disloyal")

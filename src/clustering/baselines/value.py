@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 from sklearn.utils.validation import check_is_fitted
 
-from clustering.baselines.base import _Baseline, _require, robust_cut
+from clustering.baselines.base import _Baseline, _require, choose, robust_cut
 from clustering.errors import ConfigError
 from clustering.features.potential import SOURCES, PotentialModel
 from clustering.features.signals import value_column
@@ -78,8 +78,8 @@ class ValuePotentialSegmenter(_Baseline):
         check_is_fitted(self, "value_cut_")
         high_v = X[self.value_].fillna(0).to_numpy(float) >= self.value_cut_
         high_p = self._potential(X) >= self.potential_cut_
-        return np.select([high_v & high_p, high_p, high_v], ["hold", "develop", "harvest"],
-                         "release").astype(object)
+        return choose([high_v & high_p, high_p, high_v], ["hold", "develop", "harvest"],
+                      "release")
 
 
 class VIPSegmenter(_Baseline):
@@ -139,8 +139,8 @@ class VIPSegmenter(_Baseline):
     def predict(self, X: pd.DataFrame) -> np.ndarray:
         check_is_fitted(self, "vip_cut_")
         v = X[self.value_].fillna(0).to_numpy(float)
-        return np.select([self.difficult(X), v >= self.vip_cut_, v >= self.good_cut_],
-                         ["difficult", "vip", "good"], "regular").astype(object)
+        return choose([self.difficult(X), v >= self.vip_cut_, v >= self.good_cut_],
+                      ["difficult", "vip", "good"], "regular")
 
 
 def actions() -> dict[str, dict[str, Any]]:
