@@ -40,7 +40,7 @@ def test_kmeans_starts_on_a_sample_reach_the_optimum_of_starts_on_everyone():
     assert adjusted_rand_score(y, seg.labels_) > 0.9
 
 
-def test_kmeans_starts_side_by_side_are_scikit_learns_starts_to_the_bit():
+def test_kmeans_starts_side_by_side_are_scikit_learns_starts_to_the_bit(monkeypatch):
     """The starts fitted side by side give scikit-learn's own ``n_init`` model on one OpenMP
     thread (as the run's stages fit it): the same centres, labels, inertia and iterations, on
     overlapping clusters (where the starts end in different optima, so the choice of the best
@@ -50,8 +50,10 @@ def test_kmeans_starts_side_by_side_are_scikit_learns_starts_to_the_bit():
     from sklearn.datasets import make_blobs
 
     from clustering.graph import one_openmp_thread
+    from clustering.segmenters import centroid
     from clustering.segmenters.centroid import race_starts
 
+    monkeypatch.setattr(centroid, "SIDE_BY_SIDE", 1_000)  # side by side from 1,000 rows here
     X, _ = make_blobs(n_samples=6_000, centers=7, n_features=4, cluster_std=3.0, random_state=5)
     inertias = set()
     for seed, k, n_init, dtype in [(0, 5, 4, np.float64), (3, 7, 8, np.float64),
@@ -76,3 +78,20 @@ def test_kmeans_starts_side_by_side_are_scikit_learns_starts_to_the_bit():
         refined = KMeans(n_clusters=6, init=best.cluster_centers_, n_init=1,
                          random_state=2).fit(X)
     np.testing.assert_array_equal(seg.model_.cluster_centers_, refined.cluster_centers_)
+
+
+def test_a_start_that_finds_the_same_partition_is_recognised_with_its_labels_permuted():
+    """The test for the same clustering against a hand-written one: every cluster of the
+    first labelling maps to one cluster of the second."""
+    from clustering.segmenters.centroid import _same_partition
+
+    def by_hand(a, b):
+        seen = {}
+        return all(seen.setdefault(x, y) == y for x, y in zip(a, b))
+
+    rng = np.random.default_rng(0)
+    for trial in range(500):
+        n, k = int(rng.integers(1, 30)), int(rng.integers(1, 5))
+        a = rng.integers(0, k, n).astype(np.int32)
+        b = rng.permutation(k).astype(np.int32)[a] if trial % 2 else rng.integers(0, k, n)
+        assert _same_partition(a, b) == by_hand(a, b)
