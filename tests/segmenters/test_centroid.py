@@ -87,7 +87,7 @@ def test_a_start_that_finds_the_same_partition_is_recognised_with_its_labels_per
 
     def by_hand(a, b):
         seen = {}
-        return all(seen.setdefault(x, y) == y for x, y in zip(a, b))
+        return all(seen.setdefault(x, y) == y for x, y in zip(a, b, strict=True))
 
     rng = np.random.default_rng(0)
     for trial in range(500):
