@@ -20,7 +20,6 @@ from clustering.segmenters.base import (
     nearest_center,
 )
 
-
 #: rows from which k-means' starts are fitted side by side (:func:`race_starts`)
 SIDE_BY_SIDE = 100_000
 
