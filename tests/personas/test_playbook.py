@@ -50,6 +50,42 @@ def test_b2b_matrix_by_hand_with_blanks_and_size_bands_in_numeric_order():
     assert "top segment" not in b2b_matrix(buyers, personas, value, ["business_type"])
 
 
+def test_b2b_matrix_counts_on_codes_as_pandas_counts_the_values():
+    """The matrix counted on integer codes against a group-by over the values, with blank
+    traits, a trait that is a number, a literal "(blank)", tied personas and missing ones."""
+    from clustering.personas.playbook import _natural, _pct
+
+    def by_values(buyers, personas, value, traits, segments):
+        df = buyers[traits].astype(object).fillna("(blank)").assign(
+            persona=personas, value=np.clip(value, 0, None), segment=segments)
+        total, rows = df["value"].sum() or 1.0, []
+        for key, g in sorted(df.groupby(traits, sort=False), key=lambda kv: _natural(kv[0])):
+            mix = g["persona"].value_counts(normalize=True)
+            top = [f"{p} {s:.0%}" for p, s in mix.head(2).items()]
+            seg = g["segment"].value_counts(normalize=True)
+            rows.append([*key, len(g), _pct(g["value"].sum() / total), top[0],
+                         top[1] if len(top) > 1 else "", f"{seg.index[0]} ({seg.iloc[0]:.0%})"])
+        return rows
+
+    rng = np.random.default_rng(3)
+    for trial in range(30):
+        n = int(rng.integers(5, 400))
+        buyers = pd.DataFrame({
+            "business_type": rng.choice(["shop", "trader", "(blank)", None], n),
+            "employees": rng.choice([1.0, 10.0, 250.0, np.nan], n)})
+        personas = rng.choice(["Gold", "Loyal", "Small"], n).astype(object)
+        traits = ["business_type", "employees"][: 1 + trial % 2]
+        combo = pd.Series(list(zip(*(buyers[t].astype(object).fillna("(blank)")
+                                     for t in traits), strict=True)))
+        missing = rng.random(n) < 0.05
+        missing[~combo.duplicated().to_numpy()] = False  # each combination keeps a named one
+        personas[missing] = None
+        segments = rng.integers(0, 4, n)
+        value = rng.normal(50, 40, n)
+        got = b2b_matrix(buyers, personas, value, traits, segments)
+        assert got.values.tolist() == by_values(buyers, personas, value, traits, segments)
+
+
 def _buyers() -> pd.DataFrame:
     return pd.DataFrame({
         "customer_id": list("vwxyz"),

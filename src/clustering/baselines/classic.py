@@ -118,17 +118,21 @@ class RFMSegmenter(_Baseline):
         return self._name(self.scores(X))
 
     def _name(self, s: pd.DataFrame) -> np.ndarray:
-        labels = np.full(len(s), "unmatched", dtype=object)
+        """Each customer's first matching rule's name, "unmatched" without one (set as rule
+        numbers, then the names taken once: a name set per rule on an object array held the
+        GIL for 0.2 s at a million customers)."""
+        rule_of = np.full(len(s), len(self.rules_))
         free = np.ones(len(s), bool)
-        for rule in self.rules_:
+        scores = {dim: s[dim].to_numpy() for dim in ("r", "f", "m")}
+        for i, rule in enumerate(self.rules_):
             m = free.copy()
             for dim in ("r", "f", "m"):
                 if dim in rule:
                     lo, hi = rule[dim]
-                    m &= (s[dim].to_numpy() >= lo) & (s[dim].to_numpy() <= hi)
-            labels[m] = rule["name"]
+                    m &= (scores[dim] >= lo) & (scores[dim] <= hi)
+            rule_of[m] = i
             free &= ~m
-        return labels
+        return np.array([r["name"] for r in self.rules_] + ["unmatched"], dtype=object)[rule_of]
 
 
 #: attention tiers per ABC-XYZ cell (the domain notes' reading); the last tier takes the rest

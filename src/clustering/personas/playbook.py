@@ -102,25 +102,60 @@ def b2b_matrix(buyers: pd.DataFrame, personas: np.ndarray, value: np.ndarray,
                traits: list[str], segments: np.ndarray | None = None) -> pd.DataFrame:
     """Per combination of external traits (e.g. business type x company size): customers,
     value share, the two most common personas with their shares and, given ``segments``, the
-    most common segment (segments of one persona told apart)."""
-    df = buyers[traits].astype(object).fillna("(blank)").assign(
-        persona=personas, value=np.clip(value, 0, None))
-    if segments is not None:
-        df["segment"] = np.asarray(segments)
-    total = df["value"].sum() or 1.0
+    most common segment (segments of one persona told apart). Counted on integer codes: the
+    traits as Python objects and a group-by over them held the GIL for 0.6 s at a million
+    customers. Ties go to the value met first in the combination, as ``value_counts`` does."""
+    key = np.zeros(len(buyers), dtype=np.int64)
+    names: list[list] = []
+    for t in traits:
+        codes, uniques = pd.factorize(buyers[t])  # a blank trait: -1
+        values = list(uniques.astype(object))
+        if "(blank)" not in values:
+            values.append("(blank)")
+        key = key * len(values) + np.where(codes < 0, values.index("(blank)"), codes)
+        names.append(values)
+    group, keys = pd.factorize(key)  # in order of first appearance, as groupby(sort=False)
+    value = np.clip(np.asarray(value, dtype=float), 0, None)
+    sizes = np.bincount(group, minlength=len(keys))
+    shares = np.bincount(group, weights=value, minlength=len(keys)) / (value.sum() or 1.0)
+    top_personas = _most_common(group, len(keys), personas, 2)
+    top_segments = None if segments is None else _most_common(group, len(keys),
+                                                               np.asarray(segments), 1)
     rows = []
-    for key, g in sorted(df.groupby(traits, sort=False), key=lambda kv: _natural(kv[0])):
-        mix = g["persona"].value_counts(normalize=True)
-        top = [f"{p} {s:.0%}" for p, s in mix.head(2).items()]
-        row = [*(key if isinstance(key, tuple) else (key,)), len(g),
-               _pct(g["value"].sum() / total), top[0], top[1] if len(top) > 1 else ""]
-        if segments is not None:
-            seg = g["segment"].value_counts(normalize=True)
-            row.append(f"{seg.index[0]} ({seg.iloc[0]:.0%})")
+    for g, k in enumerate(keys):
+        parts = []
+        for values in reversed(names):
+            k, i = divmod(int(k), len(values))
+            parts.insert(0, values[i])
+        tops = [f"{p} {share:.0%}" for p, share in top_personas[g]]
+        row = [*parts, int(sizes[g]), _pct(shares[g]), tops[0], tops[1] if len(tops) > 1 else ""]
+        if top_segments is not None:
+            row.append("{} ({:.0%})".format(*top_segments[g][0]))
         rows.append(row)
+    rows.sort(key=lambda r: _natural(tuple(r[:len(traits)])))
     return pd.DataFrame(rows, columns=[*traits, "customers", "value share", "top persona",
                                        "second persona",
                                        *(["top segment"] if segments is not None else [])])
+
+
+def _most_common(group: np.ndarray, n_groups: int, labels: np.ndarray, top: int
+                 ) -> list[list[tuple]]:
+    """Per group, its ``top`` most common labels with their shares of the group; ties go to
+    the label met first in the group."""
+    codes, uniques = pd.factorize(labels)  # a missing label (-1) is not counted
+    rows = np.flatnonzero(codes >= 0)
+    pair = group[rows].astype(np.int64) * len(uniques) + codes[rows]
+    counts = np.bincount(pair, minlength=n_groups * len(uniques)).reshape(n_groups, -1)
+    seen, first = np.unique(pair, return_index=True)
+    first_row = np.full(counts.size, len(labels))
+    first_row[seen] = rows[first]
+    first_row = first_row.reshape(n_groups, -1)
+    out = []
+    for g in range(n_groups):
+        order = np.lexsort((first_row[g], -counts[g]))[:top]
+        size = counts[g].sum()
+        out.append([(uniques[c], counts[g, c] / size) for c in order if counts[g, c] > 0])
+    return out
 
 
 def playbook(buyers: pd.DataFrame, personas: np.ndarray, fitted: dict, snapshot: dt.date,
