@@ -95,11 +95,14 @@ def profile_segments(
     return out.reset_index()
 
 
-def crosstab(labels: np.ndarray, other: np.ndarray, name: str = "truth") -> pd.DataFrame:
+def crosstab(labels: np.ndarray, other: np.ndarray | pd.Series, name: str = "truth"
+             ) -> pd.DataFrame:
     """Segments x another labelling (planted types, a baseline), counts: ``pd.crosstab``'s
     table from hashed codes and one bincount (a million text labels: 0.1 s, not 0.7 s)."""
     a, rows = pd.factorize(np.asarray(labels), sort=True)
-    b, cols = pd.factorize(np.asarray(other), sort=True)
+    # pandas' text (Arrow) is factorised as it is: as an array it is a Python string per row
+    text = isinstance(other, pd.Series) and isinstance(other.dtype, pd.StringDtype)
+    b, cols = pd.factorize(other if text else np.asarray(other), sort=True)
     keep = (a >= 0) & (b >= 0)  # a customer without either label is not counted
     counts = np.bincount(a[keep] * len(cols) + b[keep], minlength=len(rows) * len(cols))
     table = pd.DataFrame(counts.reshape(len(rows), len(cols)),
