@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from clustering.evaluation.metrics import (
@@ -143,3 +144,22 @@ def test_dispersion_indices_beyond_the_sample_size_are_those_of_a_seeded_sample(
     assert len(rows) == 10_000 and got["calinski_harabasz"] == pytest.approx(
         calinski_harabasz_score(X[rows], y[rows]) * (40_000 - 5) / (10_000 - 5), rel=1e-9)
     assert internal_indices(X, y, 500, 0) == got  # the same customers again
+
+
+def test_segment_sizes_from_codes_count_as_value_counts_with_ties_in_order_of_appearance():
+    """Sizes counted on the integer codes: the counts of ``value_counts``, the most first,
+    ties in order of appearance; few and many labels, ties, missing labels, integer labels."""
+    from clustering.evaluation.metrics import Segmentation, int_codes
+
+    rng = np.random.default_rng(5)
+    for trial in range(40):
+        n, k = int(rng.integers(0, 300)), int(rng.integers(1, 30))
+        labels = np.array([f"s{i}" for i in rng.integers(0, k, n)], dtype=object)
+        if trial % 3 == 0:
+            labels[rng.random(n) < 0.1] = None
+        if trial % 5 == 0:
+            labels = rng.integers(-1, k, n)
+        sizes = Segmentation("b", labels, {}, int_codes(labels)).sizes()
+        assert sizes.to_dict() == pd.Series(labels, dtype=object).value_counts().to_dict()
+        appearance = list(dict.fromkeys(x for x in labels.tolist() if x is not None))
+        assert list(sizes.index) == sorted(appearance, key=lambda x: -sizes[x])

@@ -27,6 +27,23 @@ class Segmentation:
     metrics: dict[str, float]
     codes: np.ndarray | None = None  # the labels as integer codes (int_codes)
 
+    def sizes(self) -> pd.Series:
+        """Customers per label, the most first, ties in order of appearance (no missing
+        label). Counted on the integer codes where the labels are text: ``value_counts`` of a
+        million Python strings took 0.1 s a baseline in the run's last, single-threaded step
+        (and left the order of ties to its hash table)."""
+        labels = np.asarray(self.labels)
+        codes = self.codes if self.codes is not None and labels.dtype.kind == "O" else None
+        if codes is None:
+            codes = pd.factorize(labels)[0]
+        kept = codes[codes >= 0]
+        n = int(kept.max()) + 1 if len(kept) else 0
+        # factorised codes number the labels in order of appearance
+        first = [int(np.argmax(codes == c)) for c in range(n)]
+        counts = pd.Series(np.bincount(kept, minlength=n),
+                           index=pd.Index(labels[first], dtype=object), name="count")
+        return counts.sort_values(ascending=False, kind="stable")
+
 
 def int_codes(labels) -> np.ndarray:
     """Integer codes of a labelling: metrics sort their inputs, and sorting a million Python
