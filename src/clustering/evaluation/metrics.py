@@ -36,11 +36,12 @@ class Segmentation:
         codes = self.codes if self.codes is not None and labels.dtype.kind == "O" else None
         if codes is None:
             codes = pd.factorize(labels)[0]
-        kept = codes[codes >= 0]
-        n = int(kept.max()) + 1 if len(kept) else 0
-        # factorised codes number the labels in order of appearance
-        first = [int(np.argmax(codes == c)) for c in range(n)]
-        counts = pd.Series(np.bincount(kept, minlength=n),
+        # factorised codes number the labels 0, 1, ... in order of appearance: the running
+        # maximum reaches each code at its label's first row
+        reached = np.maximum.accumulate(codes) if len(codes) else codes
+        n = int(reached[-1]) + 1 if len(codes) else 0
+        first = np.searchsorted(reached, np.arange(n))
+        counts = pd.Series(np.bincount(codes[codes >= 0], minlength=n),
                            index=pd.Index(labels[first], dtype=object), name="count")
         return counts.sort_values(ascending=False, kind="stable")
 
