@@ -41,12 +41,19 @@ def id_sql(col: str, spark: bool = False, floating: bool = False) -> str:
     if spark:
         text = f"trim(BOTH '{blank}' FROM CAST({col} AS STRING))"
     else:  # trimmed only where an end is blank: a trim with a character list costs 2x a test
-        raw, ends = f"CAST({col} AS VARCHAR)", ", ".join(f"'{c}'" for c in blank)
-        text = (f"(CASE WHEN left({raw}, 1) IN ({ends}) OR right({raw}, 1) IN ({ends}) "
-                f"THEN trim({raw}, '{blank}') ELSE {raw} END)")
+        raw, ends = f"CAST({col} AS VARCHAR)", ", ".join(str(ord(c)) for c in blank)
+        # the ends' code points: left() and right() cost 3x ord() of the text and of its reverse
+        blank_end = f"(ord({raw}) IN ({ends}) OR ord(reverse({raw})) IN ({ends}))"
+        text = f"(CASE WHEN {blank_end} THEN trim({raw}, '{blank}') ELSE {raw} END)"
     has = (lambda c: f"instr({text}, '{c}') > 0") if spark else (lambda c: f"contains({text}, '{c}')")
     whole = f"regexp_replace({text}, '^(-?[0-9]+)[.]0+$', '{'$1' if spark else chr(92) + '1'}')"
-    return f"(CASE WHEN {has('@')} THEN lower({text}) WHEN {has('.')} THEN {whole} ELSE {text} END)"
+    canonical = f"(CASE WHEN {has('@')} THEN lower({text}) WHEN {has('.')} THEN {whole} ELSE {text} END)"
+    if spark:
+        return canonical
+    # most ids need nothing done: they are taken as they are after one test (the full
+    # expression names the text three times, each a test of its ends: 10M lines 1.0 s -> 0.35 s)
+    return (f"(CASE WHEN NOT {blank_end} AND NOT contains({raw}, '@') AND NOT contains({raw}, '.') "
+            f"THEN {raw} ELSE {canonical} END)")
 
 
 def total_row_sql(col: str, no_order: str) -> str:

@@ -82,7 +82,8 @@ def _blank(col: str, sql_type: str | None) -> str:
     timestamp) is not cast to text for it, which took 0.6 s per 10M lines."""
     if sql_type and sql_type != "VARCHAR":
         return f"({col} IS NULL)"
-    return f"(nullif(trim(CAST({col} AS VARCHAR)), '') IS NULL)"
+    text = f"CAST({col} AS VARCHAR)"  # (a trim only of text that starts with a space: 3x faster)
+    return f"({text} IS NULL OR {text} = '' OR (ord({text}) = 32 AND trim({text}) = ''))"
 
 
 @dataclass
