@@ -194,8 +194,10 @@ def _check_lines(con: duckdb.DuckDBPyConnection, rates_sql: str,
              if snapshot is not None else "")
     currency_rule = (f"WHEN {rates_sql} IS NULL THEN 'unknown_currency'"
                      if rates_sql != "NULL" else "")
+    # (a table, not TEMP: its clean lines become ``transactions``, which the background
+    # feature pass reads from its own connection)
     con.execute(f"""
-        CREATE OR REPLACE TEMP TABLE _checked AS
+        CREATE OR REPLACE TABLE _checked AS
         SELECT t.*, CASE
             WHEN t._no_date THEN 'junk_line'
             WHEN {no_customer_sql('t.customer_id')} OR {total_row_sql('t.customer_id', 't._no_order')}
@@ -246,9 +248,9 @@ def _mark_unmatched_returns(con: duckdb.DuckDBPyConnection, where: str) -> None:
 
 
 def _split_checked(con: duckdb.DuckDBPyConnection) -> _Tally:
-    """Write ``_checked`` out as the ``cancelled_orders``, ``transactions`` and ``quarantine``
-    tables (the duplicates included) and count what was set aside."""
-    present = {c for (c,) in con.execute("SELECT column_name FROM (DESCRIBE _checked)").fetchall()}
+    """Write the lines ``_checked`` sets aside out as the ``cancelled_orders`` and
+    ``quarantine`` tables (the duplicates included) and count them."""
+    present = [c for (c,) in con.execute("SELECT column_name FROM (DESCRIBE _checked)").fetchall()]
     # orders whose status cancelled them are set aside, but how often a customer cancels is a
     # trait of their own (the features' cancel_rate): one row per such order, for every pass
     # (a table, not TEMP: the background feature pass reads it from its own connection)
@@ -257,11 +259,7 @@ def _split_checked(con: duckdb.DuckDBPyConnection) -> _Tally:
     con.execute(f"""CREATE OR REPLACE TABLE cancelled_orders AS
         SELECT customer_id, order_id, min(ts) AS ts FROM _checked
         WHERE reason = 'cancelled_order' AND {called_off} GROUP BY customer_id, order_id""")
-    cols = ", ".join(CANONICAL + [c for c in EXTRA if c in present])
-    con.execute(f"CREATE OR REPLACE TABLE transactions AS SELECT {cols} FROM _checked "
-                "WHERE reason IS NULL")
-    raw = [c for (c,) in con.execute("SELECT column_name FROM (DESCRIBE _checked)").fetchall()
-           if c.startswith("raw_")]
+    raw = [c for c in present if c.startswith("raw_")]
     as_text = (" REPLACE (" + ", ".join(f'CAST("{c}" AS VARCHAR) AS "{c}"' for c in raw) + ")"
                if raw else "")
     con.execute("CREATE OR REPLACE TEMP TABLE quarantine AS SELECT reason, 1 AS copies, * "
@@ -281,6 +279,19 @@ def _split_checked(con: duckdb.DuckDBPyConnection) -> _Tally:
             FROM _checked WHERE _copies > 0""")
         counts["duplicate"] = int(n_extra)
     return _Tally(counts, n_read, n_extra, copied_value, kept_value)
+
+
+def _keep_clean_lines(con: duckdb.DuckDBPyConnection) -> None:
+    """Turn ``_checked`` into the ``transactions`` table: its clean lines with the canonical
+    columns. Deleting the few lines set aside and dropping columns moves no data, where
+    copying the clean lines out took 0.6-0.7 s at 10M lines (and held them twice)."""
+    con.execute("DELETE FROM _checked WHERE reason IS NOT NULL")
+    keep = set(CANONICAL + EXTRA)
+    for (c,) in con.execute("SELECT column_name FROM (DESCRIBE _checked)").fetchall():
+        if c not in keep:
+            con.execute(f"ALTER TABLE _checked DROP COLUMN {ident(c)}")
+    con.execute("DROP TABLE IF EXISTS transactions")
+    con.execute("ALTER TABLE _checked RENAME TO transactions")
 
 
 def _per_file_counts(con: duckdb.DuckDBPyConnection
@@ -349,12 +360,12 @@ def _check_share(con: duckdb.DuckDBPyConnection, policy: QualityPolicy, report: 
 def apply_quality(con: duckdb.DuckDBPyConnection, policy: QualityPolicy, snapshot_date,
                   where: str, has_currency: bool, has_orders: bool = True,
                   header: tuple[list[str], dict[str, str]] | None = None) -> QualityReport:
-    """Split ``transactions_typed`` into the ``transactions`` view and ``quarantine`` table.
+    """Split ``transactions_typed`` into the ``transactions`` and ``quarantine`` tables.
 
     The deduplicated lines are materialised once, with their check result and number of extra
     copies, as ``_checked`` (the currencies, which copies cannot change, are listed from the
-    source as it streams); ``transactions`` is a table of its clean lines, and ``_checked`` is
-    dropped once the quarantine is written.
+    source as it streams); once the quarantine is written, ``_checked`` keeps only its clean
+    lines and canonical columns and becomes ``transactions``.
     """
     rates_sql = _rates_sql(con, policy, where, has_currency)
     # without a configured snapshot, it is the day after the last valid line: no line is after it
@@ -369,7 +380,7 @@ def apply_quality(con: duckdb.DuckDBPyConnection, policy: QualityPolicy, snapsho
     _mark_unmatched_returns(con, where)
     tally = _split_checked(con)
     per_file, lost = _per_file_counts(con)
-    con.execute("DROP TABLE _checked")
+    _keep_clean_lines(con)
     kept, last_clean = con.execute("SELECT count(*), max(ts) FROM transactions").fetchall()[0]
     if snapshot_date is None and last_clean is not None:
         # the day after the last line that passed the checks: a trailing day of only zero
