@@ -259,14 +259,17 @@ def _raw_columns(c: _Columns, ts_col: str, per_file: bool) -> list[str]:
 
 
 def _create_views(con: duckdb.DuckDBPyConnection, typed: str, reader: str, per_file: bool,
-                  policy: QualityPolicy) -> None:
+                  policy: QualityPolicy, where: str) -> None:
     """The ``transactions_raw``, ``transactions_typed`` (deduplicated when the policy says so)
     and ``transactions_streamed`` views over the files."""
     con.sql(f"CREATE OR REPLACE VIEW transactions_raw AS SELECT * FROM {reader}")
-    raw = (f"({dedupe_sql(con, per_file)})" if policy.dedupe
-           else "(SELECT *, 0 AS __copies FROM transactions_raw)")
+    try:  # (the duplicates' hashes are listed now: the first read of every line)
+        raw = (dedupe_sql(con, per_file) if policy.dedupe
+               else "SELECT *, 0 AS __copies FROM transactions_raw")
+    except duckdb.Error as exc:
+        raise read_error(exc, where) from None
     con.sql(f"CREATE OR REPLACE VIEW transactions_typed AS SELECT {typed}, __copies AS _copies "
-            f"FROM {raw}")
+            f"FROM ({raw})")
     # the same lines without deduplication: for aggregates that copies cannot change
     con.sql(f"CREATE OR REPLACE VIEW transactions_streamed AS SELECT {typed}, 0 AS _copies "
             "FROM transactions_raw")
@@ -321,7 +324,7 @@ def register_transactions(
     c = _Columns(mapped, present, parse, source, where)
     t = _typed_columns(c)
     typed = ", ".join(t.columns + _raw_columns(c, t.ts_col, inputs.per_file))
-    _create_views(con, typed, inputs.relation, inputs.per_file, policy)
+    _create_views(con, typed, inputs.relation, inputs.per_file, policy, where)
     available = set(mapped) | {"amount", "is_return"} | ({"profit"} if t.profit else set())
     if "order_id" not in mapped:
         available.discard("order_id")
