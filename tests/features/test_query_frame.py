@@ -31,3 +31,20 @@ def test_no_rows_and_no_text():
     expected = con.execute("SELECT 1 AS y, 'a' AS z WHERE false").df()
     assert list(got.columns) == ["y", "z"] and len(got) == 0
     assert got.dtypes.equals(expected.dtypes)
+
+
+def test_doubles_and_booleans_taken_from_arrow_are_duckdbs():
+    """Doubles (NULL as NaN) and booleans without a NULL come from Arrow's conversion: the
+    same dtypes and values as DuckDB's, in a frame the features code may write to."""
+    con = duckdb.connect()
+    sql = """SELECT 'c' || i AS id, i % 3 = 0 AS b, CASE WHEN i % 4 = 0 THEN NULL ELSE i / 7 END
+                    AS d_null, i * 0.5 AS d, CASE WHEN i % 5 = 0 THEN NULL ELSE i % 2 = 0 END
+                    AS b_null, i::INT AS n, 'x' AS v
+             FROM range(5000) t(i)"""
+    expected = con.execute(sql).df()
+    got = query_frame(con, sql, {})
+    assert got.dtypes.equals(expected.dtypes)
+    pd.testing.assert_frame_equal(got, expected)
+    got.loc[0, "d"] = -1.0
+    got.loc[1, "b"] = True
+    assert got["d"].iloc[0] == -1.0 and bool(got["b"].iloc[1])

@@ -436,19 +436,26 @@ def query_frame(con: duckdb.DuckDBPyConnection, sql: str, params: dict) -> pd.Da
     """``con.execute(sql, params).df()``, the same frame, with its text columns taken from
     Arrow: DuckDB hands pandas a Python string per row, which pandas then turns into Arrow
     text again (a million customers' id and four attributes: 7.6 s -> 5.5 s for the query).
-    The other columns go through DuckDB's own conversion (nullable integers and booleans,
-    dates as datetimes), as before; an all-empty text column too (``.df()`` gives objects)."""
+    Doubles, and booleans without a missing value, are converted by Arrow too: the same
+    float64 (NaN where missing) and bool columns, without the table going back through DuckDB
+    first (a copy more of every column at the run's peak: 200 MB at a million customers). The
+    other columns go through DuckDB's own conversion (nullable integers and booleans, dates
+    as datetimes), as before; an all-empty text column too (``.df()`` gives objects)."""
     table = con.sql(sql, params=params).to_arrow_table()
-    text = [f.name for f, col in zip(table.schema, table.columns, strict=True)
-            if (pa.types.is_string(f.type) or pa.types.is_large_string(f.type))
-            and col.null_count < len(col)]
-    if not text or len(set(table.column_names)) < table.num_columns:
+    text, plain = [], []
+    for f, col in zip(table.schema, table.columns, strict=True):
+        if (pa.types.is_string(f.type) or pa.types.is_large_string(f.type)) \
+                and col.null_count < len(col):
+            text.append(f.name)
+        elif pa.types.is_float64(f.type) or (pa.types.is_boolean(f.type) and not col.null_count):
+            plain.append(f.name)
+    if not (text or plain) or len(set(table.column_names)) < table.num_columns:
         return con.from_arrow(table).df()
-    rest = table.drop_columns(text)
-    frame = con.from_arrow(rest).df() if rest.num_columns else pd.DataFrame(
-        index=pd.RangeIndex(table.num_rows))
-    columns = {c: table.column(c).to_pandas() if c in text else frame[c]
-               for c in table.column_names}
+    rest = table.drop_columns(text + plain)
+    frame = con.from_arrow(rest).df() if rest.num_columns else None
+    plain_frame = table.select(plain).to_pandas() if plain else None
+    columns = {c: table.column(c).to_pandas() if c in text
+               else plain_frame[c] if c in plain else frame[c] for c in table.column_names}
     return pd.DataFrame(columns, copy=False)
 
 
