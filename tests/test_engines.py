@@ -66,6 +66,35 @@ def test_top_categories_per_segment_by_share_of_purchase_value(tmp_path, tiny_tr
     engine.close()
 
 
+def test_the_categories_kept_by_the_features_give_the_same_counts_and_mix(tmp_path,
+                                                                         settings_for):
+    """The first features pass keeps each customer's categories: n_categories counts them
+    and the segment mix sums them, as both did from the lines."""
+    from clustering.inputs.sources import sources_for
+
+    cfg, _ = settings_for("data.sample.n_customers=1500", "data.sample.seed=3")
+    engine = LocalEngine(sources_for(cfg.data, cfg.paths.data_dir), lookback_days=730,
+                         data_dir=str(tmp_path))
+    fr = engine.features_at(None)
+    assert engine._categories == (fr.window_start, fr.snapshot_date)
+    from_lines = build_customer_features(engine.con, engine.loaded, fr.snapshot_date, 730)
+    pd.testing.assert_frame_equal(fr.table, from_lines.table)
+    assert fr.table["n_categories"].gt(1).any()
+    buyers = fr.buyers
+    segments = pd.DataFrame({"customer_id": buyers["customer_id"],
+                             "segment": buyers.index.to_numpy() % 5})
+    kept = engine.top_categories(segments, fr.window_start, fr.snapshot_date)
+    engine._categories = None  # the lines again
+    assert kept == engine.top_categories(segments, fr.window_start, fr.snapshot_date)
+    assert len(kept) == 5
+    engine._categories = (fr.window_start, fr.snapshot_date)
+    engine.release_lines()  # the mix is made after the lines are gone
+    assert not engine.con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = "
+                                  "'transactions'").fetchall()[0][0]
+    assert engine.top_categories(segments, fr.window_start, fr.snapshot_date) == kept
+    engine.close()
+
+
 def test_a_prefetched_pass_equals_the_direct_one_and_raises_where_it_is_read(tmp_path,
                                                                              settings_for):
     """The calibration pass started in the background (on a second connection, with the

@@ -21,6 +21,10 @@ from clustering.features.customer import CustomerSample, FeatureResult, build_cu
 from clustering.inputs.checks import write_quarantine
 from clustering.inputs.sources import DataSources, LoadedData, load_local
 
+#: each customer's purchase value per category in the features' window
+#: (:func:`clustering.features.customer.keep_categories`), for the segment mix
+CATEGORIES = "customer_categories"
+
 
 class Engine(Protocol):
     name: str
@@ -86,6 +90,8 @@ class LocalEngine:
         self._outcomes: dict = {}
         self._pool: ThreadPoolExecutor | None = None
         self._background: dict = {}  # (day, sample) -> (its connection, its stop flag)
+        self._categories: tuple | None = None  # the window CATEGORIES holds, once kept
+        self._lines = True  # until release_lines
         # stages run side by side, and a DuckDB connection serves one thread at a time
         self._lock = threading.RLock()
         # ``con``: made by the caller, who may interrupt the loading from another thread
@@ -111,8 +117,13 @@ class LocalEngine:
                 finally:
                     self._end(key, kept)
             elif kept is None:
-                self._features[key] = build_customer_features(
-                    self.con, self.loaded, day, self.lookback_days, self.include, sample)
+                # the first pass of every customer keeps their categories for the segment mix
+                keep = sample is None and self._categories is None
+                fr = self._features[key] = build_customer_features(
+                    self.con, self.loaded, day, self.lookback_days, self.include, sample,
+                    categories=CATEGORIES if keep else None)
+                if keep:
+                    self._categories = (fr.window_start, fr.snapshot_date)
             return self._features[key]
 
     def prefetch(self, day: dt.date, days: int, sample: CustomerSample | None = None) -> None:
@@ -183,10 +194,12 @@ class LocalEngine:
             self._outcomes = {k: v for k, v in self._outcomes.items() if k[0] != day}
 
     def release_lines(self) -> None:
-        """Drop the checked lines and the events once no stage reads them (the segment mix
-        and the hold-out are done): 0.9 GB at a million customers, which set the run's peak
-        while the labels were made. The quarantine stays for the report."""
+        """Drop the checked lines and the events once no stage reads them (the features and
+        the hold-out's calibration pass are done; the segment mix reads the categories the
+        features kept): 0.9 GB at a million customers, which set the run's peak while the
+        final model was fitted. The quarantine stays for the report."""
         with self._lock:
+            self._lines = False
             tables = {t for (t,) in self.con.execute(
                 "SELECT table_name FROM duckdb_tables() WHERE NOT temporary").fetchall()}
             for table in ("transactions", "events"):
@@ -209,17 +222,25 @@ class LocalEngine:
     def _top_categories(self, customers: pd.DataFrame, since: dt.date, until: dt.date,
                         top: int) -> list[tuple]:
         self.con.register("_segments", customers[["customer_id", "segment"]])
-        rows = self.con.execute("""
+        # each customer's categories, kept by the features for this window (2M rows at a
+        # million customers, against 10M lines), else the lines
+        kept = self._categories == (since, until)
+        if not (kept or self._lines):
+            return []  # another window, once the lines are gone: no categories to show
+        values = (f"SELECT customer_id, category, value FROM {CATEGORIES}" if kept else
+                  """SELECT customer_id, category, amount AS value FROM transactions
+                     WHERE ts >= $since::TIMESTAMP AND ts < $until::TIMESTAMP AND amount > 0
+                       AND NOT is_return AND category IS NOT NULL""")
+        params = {"top": top} | ({} if kept else {"since": since, "until": until})
+        rows = self.con.execute(f"""
             WITH v AS (
-              SELECT s.segment, t.category, sum(t.amount) AS value
-              FROM transactions t JOIN _segments s USING (customer_id)
-              WHERE t.ts >= $since::TIMESTAMP AND t.ts < $until::TIMESTAMP AND t.amount > 0
-                AND NOT t.is_return AND t.category IS NOT NULL
+              SELECT s.segment, t.category, sum(t.value) AS value
+              FROM ({values}) t JOIN _segments s USING (customer_id)
               GROUP BY ALL)
             SELECT segment, category, value / sum(value) OVER (PARTITION BY segment) AS share
             FROM v QUALIFY row_number() OVER (PARTITION BY segment ORDER BY value DESC,
                                                          category) <= $top
-            ORDER BY segment, share DESC""", {"since": since, "until": until, "top": top}).fetchall()
+            ORDER BY segment, share DESC""", params).fetchall()
         self.con.unregister("_segments")
         return rows
 

@@ -197,6 +197,18 @@ def fit_baselines(buyers: pd.DataFrame, make_baselines: dict[str, Callable[[], A
     return fitted, planted_types(buyers["customer_id"], truth_path)
 
 
+def calibrate(engine, features: FeatureResult, cal_sample: CustomerSample | None,
+              holdout_days: int) -> bool:
+    """Wait for the calibration pass (the features as of the hold-out's split and the
+    outcomes after it, started in DuckDB beside the Python stages) and keep it: once read, no
+    stage needs the lines. Its error is left for choosing k to explain (False)."""
+    try:
+        engine.features_at(features.snapshot_date - dt.timedelta(days=holdout_days), cal_sample)
+    except DataError:
+        return False
+    return True
+
+
 def choose_k_by_future(engine, features: FeatureResult, columns: Columns,
                        cal_sample: CustomerSample | None, scaling: Scaling, holdout_days: int,
                        seed: int, say: Say

@@ -296,10 +296,14 @@ def _local_stages(cfg: TrainConfig, sources: DataSources, say) -> list[Stage]:
     ]
     if by_future:
         graph.append(Stage(
+            "calibration pass", partial(st.calibrate, holdout_days=ev.holdout_days),
+            ("engine", "features", "cal_sample"), ("calibrated",), quiet=True))
+        graph.append(Stage(
             "choose k by future separation",
-            partial(st.choose_k_by_future, scaling=scaling, holdout_days=ev.holdout_days,
-                    seed=seed, say=say),
-            ("engine", "features", "columns", "cal_sample"), ("k_chosen", "future_curve")))
+            lambda calibrated, **kw: st.choose_k_by_future(
+                **kw, scaling=scaling, holdout_days=ev.holdout_days, seed=seed, say=say),
+            ("engine", "features", "columns", "cal_sample", "calibrated"),
+            ("k_chosen", "future_curve")))
     else:
         graph.append(Stage("k given", lambda: (None, None), (), ("k_chosen", "future_curve"),
                            quiet=True))
@@ -350,10 +354,11 @@ def _local_after_segments(cfg: TrainConfig, say, campaigns=None) -> list[Stage]:
             "role": cfg.data.customer_columns.role}, say=say),
               ("buyers", "model", "labels", "fitted", "features", "everyone", "loaded"),
               ("playbook",)),
-        # made once the lines are let go: the two together set the run's peak (a million
-        # customers: 650 MB and 885 MB), and nothing needs it before the segments are named
-        Stage("everyone", lambda features, signal_cols, lines_released: st.with_signals(
-            features, signal_cols), ("features", "signal_cols", "lines_released"),
+        # made once the lines are let go and the segments fitted: with either it set the
+        # run's peak (a million customers: 650 MB beside 885 MB of lines, or beside the final
+        # fit's copies), and nothing needs it before the segments are named
+        Stage("everyone", lambda features, signal_cols, lines_released, pipe: st.with_signals(
+            features, signal_cols), ("features", "signal_cols", "lines_released", "pipe"),
               ("everyone",), quiet=True),
         Stage("label every customer", partial(st.label_customers, say=say),
               ("model", "everyone", "Xs", "buyers"), ("customer_labels",)),
@@ -362,11 +367,13 @@ def _local_after_segments(cfg: TrainConfig, say, campaigns=None) -> list[Stage]:
         Stage("feature summary", st.summarise_features, ("features",), ("feature_summary",),
               quiet=True),
         Stage("segment mix", st.describe_segments, ("engine", "buyers", "labels", "features"),
-              ("mix",), urgent=True),  # the last stage to read the lines
-        # the hold-out reads the calibration pass, done by then where it chose k: the lines
-        # (0.9 GB at a million customers) go as soon as the mix has its categories
-        Stage("let go of the lines", lambda engine, mix, **_: engine.release_lines(),
-              ("engine", "mix", "k_chosen" if by_future else "future"), ("lines_released",),
+              ("mix",), urgent=True),  # from the categories the features kept, not the lines
+        # the hold-out reads the calibration pass, kept where it chose k: the lines (0.9 GB
+        # at a million customers) go once that pass is read, beside choosing k (with them,
+        # choosing k and the final fit set the run's peak)
+        Stage("let go of the lines", lambda engine, **_: engine.release_lines(),
+              ("engine", "features", "calibrated" if by_future else "future"),
+              ("lines_released",),
               quiet=True, urgent=True),
         Stage("population", lambda buyers, features: buyers[features.features].median(),
               ("buyers", "features"), ("population",), quiet=True),

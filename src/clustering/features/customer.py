@@ -328,9 +328,11 @@ def _life_extra(available: set[str]) -> str:
     return extra
 
 
-def _optional_ctes(features: list[str], has_events: bool, in_sample: str) -> tuple[str, str]:
+def _optional_ctes(features: list[str], has_events: bool, in_sample: str,
+                   categories: str | None = None) -> tuple[str, str]:
     """The per-customer aggregates that only some features need (events ``ev``, categories
-    ``cats``, cancelled orders ``cx``): their CTEs and their joins, only when asked for."""
+    ``cats``, cancelled orders ``cx``): their CTEs and their joins, only when asked for
+    (``categories``: a table of each customer's categories in the window, counted instead)."""
     ev_cte = ev_join = cats_cte = cats_join = cx_cte = cx_join = ""
     if has_events:
         contact = ", ".join(f"'{k}'" for k in CONTACT)
@@ -342,7 +344,11 @@ ev AS (
          count(*) FILTER (WHERE kind = 'visit' AND ts >= $quarter::TIMESTAMP) AS n_visits
   FROM events WHERE ts < $snap::TIMESTAMP GROUP BY customer_id),"""
         ev_join = "LEFT JOIN ev USING (customer_id)"
-    if "n_categories" in features:
+    if "n_categories" in features and categories:
+        cats_cte = f"""
+cats AS (SELECT customer_id, count(*) AS n_categories FROM {categories} GROUP BY customer_id),"""
+        cats_join = "LEFT JOIN cats USING (customer_id)"
+    elif "n_categories" in features:
         # its own grouping of distinct pairs: a DISTINCT aggregate inside ``life`` made that
         # whole aggregation 5x slower (1.6 s against 0.3 + 0.75 s at 10M lines)
         cats_cte = """
@@ -364,13 +370,14 @@ cx AS (
 
 
 def _feature_sql(loaded: LoadedData, available: set[str], features: list[str],
-                 attrs: list[str], sample: CustomerSample | None) -> str:
+                 attrs: list[str], sample: CustomerSample | None,
+                 categories: str | None = None) -> str:
     """The whole feature query: the lines read once (``life`` aggregates them all in one pass),
     orders and months from the window's purchases, the optional aggregates, joined on ids."""
     has_events = "events" in available
     in_sample = f" AND {sample.where()}" if sample else ""
     extra = _life_extra(available)
-    ctes, joins = _optional_ctes(features, has_events, in_sample)
+    ctes, joins = _optional_ctes(features, has_events, in_sample, categories)
     # the mean order value in each half of the window (one pass; ranking each customer's
     # orders took 3 s at a million customers)
     last_two = (",\n         avg(amount) FILTER (WHERE ts >= $mid::TIMESTAMP) AS aov_late,"
@@ -466,6 +473,7 @@ def build_customer_features(
     lookback_days: int = 1095,
     include: list[str] | None = None,
     sample: CustomerSample | None = None,
+    categories: str | None = None,
 ) -> FeatureResult:
     """Aggregate the ``transactions`` (and ``customers``) views into one row per customer.
 
@@ -481,6 +489,9 @@ def build_customer_features(
         is skipped and reported in ``skipped``.
     sample:
         Only these customers (the calibration pass of a large base).
+    categories:
+        A table to keep each customer's purchase value per category in the window in
+        (:func:`keep_categories`), which ``n_categories`` then counts.
     """
     snap = _resolve_snap(con, loaded, snapshot_date)
     if lookback_days < 2:
@@ -494,7 +505,11 @@ def build_customer_features(
               "quarter": snap - dt.timedelta(days=min(QUARTER_DAYS, lookback_days))}
     if "events" in available:
         params["hot"] = snap - dt.timedelta(days=HOT_DAYS)
-    sql = _feature_sql(loaded, available, features, attrs, sample)
+    if categories and "category" in available:
+        keep_categories(con, categories, snap, start, sample)
+    else:
+        categories = None
+    sql = _feature_sql(loaded, available, features, attrs, sample, categories)
     # only the parameters the query uses (DuckDB refuses unused ones: features.include
     # without mean_interpurchase_days left $lookback unused)
     table = query_frame(con, sql, {k: v for k, v in params.items() if f"${k}" in sql})
@@ -506,3 +521,16 @@ def build_customer_features(
     return FeatureResult(table=table, snapshot_date=snap, window_start=start,
                          features=with_derived(table, features), attributes=attrs,
                          skipped=skipped)
+
+
+def keep_categories(con: duckdb.DuckDBPyConnection, table: str, snap: dt.date, start: dt.date,
+                    sample: CustomerSample | None = None) -> None:
+    """Each customer's purchase value per category in [start, snap) as ``table``: the distinct
+    pairs ``n_categories`` counts, which the segment mix sums per segment (2M rows instead of
+    the 10M lines at a million customers)."""
+    in_sample = f" AND {sample.where()}" if sample else ""
+    con.execute(f"""CREATE OR REPLACE TABLE {table} AS
+        SELECT customer_id, category, sum(amount) AS value FROM transactions
+        WHERE ts < $snap::TIMESTAMP AND ts >= $start::TIMESTAMP AND amount > 0 AND NOT is_return
+          AND category IS NOT NULL{in_sample}
+        GROUP BY customer_id, category""", {"snap": snap, "start": start})
