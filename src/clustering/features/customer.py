@@ -531,6 +531,5 @@ def keep_categories(con: duckdb.DuckDBPyConnection, table: str, snap: dt.date, s
     in_sample = f" AND {sample.where()}" if sample else ""
     con.execute(f"""CREATE OR REPLACE TABLE {table} AS
         SELECT customer_id, category, sum(amount) AS value FROM transactions
-        WHERE ts < $snap::TIMESTAMP AND ts >= $start::TIMESTAMP AND amount > 0 AND NOT is_return
-          AND category IS NOT NULL{in_sample}
+        WHERE ts < $snap::TIMESTAMP AND {_BUY} AND category IS NOT NULL{in_sample}
         GROUP BY customer_id, category""", {"snap": snap, "start": start})
