@@ -163,3 +163,17 @@ def test_a_customer_sample_is_those_customers_rows_of_the_whole_pass(tmp_path, s
     engine.close()
     assert calibration_sample(2 * CALIBRATION_CUSTOMERS - 1, 0) is None
     assert calibration_sample(1_000_000, 7) == CustomerSample(4, 7)
+
+
+def test_the_connection_spills_reads_times_in_utc_and_purges_freed_memory(tmp_path):
+    from clustering.engines import duckdb_connection
+
+    con = duckdb_connection("1GB", str(tmp_path), threads=1)
+    settings = dict(con.execute("SELECT name, value FROM duckdb_settings() WHERE name IN "
+                                "('TimeZone', 'threads', 'temp_directory', "
+                                "'allocator_background_threads')").fetchall())
+    assert settings == {"TimeZone": "UTC", "threads": "1",
+                        "temp_directory": str(tmp_path / ".duckdb_tmp"),
+                        "allocator_background_threads": "true"}
+    assert (tmp_path / ".duckdb_tmp").is_dir()
+    con.close()
