@@ -10,8 +10,11 @@ in the same run (ratios, because these machines are noisy), with peak memory.
         --sizes 250000    # make train on the bundled sample vs one hand-written query, 1 core
 
 Every measurement runs in a fresh process, which reports its own wall time and peak resident
-memory. Results: benchmarks/results/results.json and results.md (printed too). The growth
-exponent between two sizes is log(t2 / t1) / log(n2 / n1): 1 = linear, 2 = quadratic.
+memory. Results: benchmarks/results/results.json and results.md (printed too), merged into the
+committed benchmarks/RESULTS.json and RESULTS.md: the latest row per stage, size and machine
+(by its cores). Rows measured on another machine (the 16-core one) join them with
+``--merge its/benchmarks/RESULTS.json``. The growth exponent between two sizes is
+log(t2 / t1) / log(n2 / n1): 1 = linear, 2 = quadratic.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import argparse
 import json
 import math
 import os
+import re
 import resource
 import subprocess
 import sys
@@ -456,13 +460,21 @@ REFERENCES = {"features": ["features_duckdb_checked", "features_duckdb", "featur
               "train_sample": ["features_duckdb_sample", "train_sample_one_core"]}
 
 
+def machine_cores(row: dict) -> int:
+    """The cores of the machine a row was measured on (this one's for a row not yet recorded):
+    the results keep a row per stage, size and machine, and compare rows of one machine."""
+    found = re.search(r"(\d+) cores", row.get("machine", {}).get("cpu", ""))
+    return int(found.group(1)) if found else os.cpu_count()
+
+
 def markdown(rows: list[dict]) -> str:
     lines = ["| stage | customers | seconds | peak MiB | vs reference | notes |",
              "|---|---:|---:|---:|---|---|"]
-    by = {(r["stage"], r["size"]): r for r in rows}
+    by = {(r["stage"], r["size"], machine_cores(r)): r for r in rows}
     for r in rows:
         ratio = ""
-        refs = [by.get((ref, r["size"])) for ref in REFERENCES.get(r["stage"], [])]
+        refs = [by.get((ref, r["size"], machine_cores(r)))
+                for ref in REFERENCES.get(r["stage"], [])]
         refs = [x for x in refs if x and "seconds" in x]
         if refs and "seconds" in r:
             key = "timed_seconds" if "timed_seconds" in r else "seconds"  # timed part only
@@ -476,12 +488,14 @@ def markdown(rows: list[dict]) -> str:
                      f"{r.get('peak_mb', '-')} | {ratio} | {notes} |")
     growth = []
     sizes = sorted({r["size"] for r in rows})
-    for stage in dict.fromkeys(r["stage"] for r in rows):
-        pts = [(n, by[(stage, n)]["seconds"]) for n in sizes
-               if (stage, n) in by and "seconds" in by[(stage, n)]]
+    machines = sorted({machine_cores(r) for r in rows})
+    for stage, cores in dict.fromkeys((r["stage"], machine_cores(r)) for r in rows):
+        pts = [(n, by[(stage, n, cores)]["seconds"]) for n in sizes
+               if (stage, n, cores) in by and "seconds" in by[(stage, n, cores)]]
+        label = stage if len(machines) == 1 else f"{stage} ({cores} cores)"
         for (n1, t1), (n2, t2) in zip(pts, pts[1:], strict=False):
             if t1 > 0 and n2 > n1:
-                growth.append(f"| {stage} | {n1:,} -> {n2:,} | "
+                growth.append(f"| {label} | {n1:,} -> {n2:,} | "
                               f"{math.log(t2 / t1) / math.log(n2 / n1):.2f} |")
     if growth:
         lines += ["", "Growth exponent (1 = linear, 2 = quadratic):", "",
@@ -523,7 +537,7 @@ def growth_plot(rows: list[dict], path: Path) -> Path | None:
     return path
 
 
-RECORD = ROOT / "benchmarks" / "RESULTS.json"  # committed: the latest row per stage and size
+RECORD = ROOT / "benchmarks" / "RESULTS.json"  # committed: the latest per stage, size, machine
 
 
 def machine() -> dict[str, str]:
@@ -548,16 +562,22 @@ def machine() -> dict[str, str]:
     return out
 
 
-def record(rows: list[dict]) -> Path:
-    """Merge this run's rows into ``benchmarks/RESULTS.json`` (latest per stage and size, each
-    with its date, commit and machine) and render ``benchmarks/RESULTS.md`` from it."""
+def record(rows: list[dict], elsewhere: list[dict] = ()) -> Path:
+    """Merge this run's rows, and rows recorded on another machine (``elsewhere``: its
+    ``RESULTS.json``, e.g. the 16-core machine's), into ``benchmarks/RESULTS.json`` (the latest
+    per stage, size and machine's cores, each with its date, commit and machine) and render
+    ``benchmarks/RESULTS.md`` from it."""
     import datetime as dt
+
+    def key(r: dict) -> tuple:
+        return r["stage"], r["size"], machine_cores(r)
 
     old = json.loads(RECORD.read_text()) if RECORD.exists() else []
     stamp = {"date": dt.date.today().isoformat(), "commit": _commit(), "machine": machine()}
-    fresh = {(r["stage"], r["size"]): {**r, **stamp} for r in rows}
-    merged = [r for r in old if (r["stage"], r["size"]) not in fresh] + list(fresh.values())
-    merged.sort(key=lambda r: (r["size"], r["stage"]))
+    fresh = {key(r): r for r in elsewhere if "machine" in r}
+    fresh.update({key(here): here for here in ({**r, **stamp} for r in rows)})
+    merged = [r for r in old if key(r) not in fresh] + list(fresh.values())
+    merged.sort(key=lambda r: (r["size"], r["stage"], machine_cores(r)))
     RECORD.write_text(json.dumps(merged, indent=2) + "\n")
     machines = {json.dumps(r["machine"], sort_keys=True): r["machine"] for r in merged}
     lines = ["# Benchmark results", "",
@@ -565,13 +585,13 @@ def record(rows: list[dict]) -> Path:
              "and size, each stage in a fresh process (wall time, peak resident memory), ratios "
              "against references measured in the same run. Regenerate with `make bench`; a run of "
              "some stages replaces only their rows.", "",
-             "| stage | customers | date | commit | seconds | peak MiB | vs reference | notes |",
-             "|---|---:|---|---|---:|---:|---|---|"]
+             "| stage | customers | date | commit | cores | seconds | peak MiB | vs reference | notes |",
+             "|---|---:|---|---|---:|---:|---:|---|---|"]
     table = markdown(merged).splitlines()
     body = [line for line in table[2:] if line.startswith("| ") and line.count("|") == 7]
     for r, line in zip(merged, body, strict=False):
         cells = line.split("|")
-        cells.insert(3, f" {r['date']} | {r['commit']} ")
+        cells.insert(3, f" {r['date']} | {r['commit']} | {machine_cores(r)} ")
         lines.append("|".join(cells))
     growth = table[table.index("Growth exponent (1 = linear, 2 = quadratic):"):] \
         if "Growth exponent (1 = linear, 2 = quadratic):" in table else []
@@ -609,11 +629,15 @@ def main() -> None:
                     help="seconds one measurement may take before it is recorded as too slow")
     ap.add_argument("--render", action="store_true",
                     help="only write benchmarks/RESULTS.md again from benchmarks/RESULTS.json")
+    ap.add_argument("--merge", metavar="RESULTS_JSON",
+                    help="add the rows of a RESULTS.json recorded on another machine (the "
+                         "16-core one): a row per stage, size and machine's cores")
     ap.add_argument("--child")
     ap.add_argument("--size", type=int)
     args = ap.parse_args()
-    if args.render:
-        print(f"written {record([])}")
+    if args.render or args.merge:
+        elsewhere = json.loads(Path(args.merge).read_text()) if args.merge else []
+        print(f"written {record([], elsewhere)}")
         return
     if args.child:
         t = time.perf_counter()
