@@ -201,22 +201,32 @@ def _assign_hdbscan(paths, reference: bool) -> dict:
             "timed_seconds": round(secs, 3), "noise_share": round(float((labels < 0).mean()), 3)}
 
 
-def _sample_transactions(n: int) -> str:
-    """The bundled generator's base at ``n`` customers (about 40 lines each, as ``make train``
-    reads it), generated once into data/sample/."""
-    from clustering.inputs.sources import resolve_files
-    from clustering.sample.files import ensure_sample_data
+def _sample_settings(n: int):
+    """``make train``'s settings on the bundled sample at ``n`` customers (its own files, as a
+    user's run reads them), with the bench's tracking store."""
+    from hydra import compose, initialize_config_dir
 
-    folder = ensure_sample_data(str(ROOT / "data" / "sample"), n_customers=n, seed=42)
-    return str(Path(resolve_files(folder["transactions"])[0]).parent / "*.parquet")
+    from pipelines.common import CONF_DIR, to_settings
+
+    with initialize_config_dir(config_dir=CONF_DIR, version_base=None):
+        cfg = compose("train", overrides=[
+            f"data.sample.n_customers={n}", "mlflow.register=false",
+            "mlflow.match_previous=false",
+            f"mlflow.tracking_uri=sqlite:///{DATA / 'bench_mlflow.db'}"])
+    return to_settings(cfg)
 
 
 def _on_the_sample(stage: str, n: int) -> dict:
     """``make train`` on the bundled sample at ``n`` customers (issue 30: 250k customers, 10M
     lines), and its reference: the hand-written DuckDB feature query on the same files, best
-    of 3 in one process (the first run also warms the file cache for the others)."""
+    of 3 in one process (the first run also warms the file cache for the others). The files
+    are generated first, where ``make train`` reads them, and the generation is not timed."""
+    from clustering.inputs.sources import resolve_files, sources_for
+
+    settings, resolved = _sample_settings(n)
     t = time.perf_counter()
-    files = _sample_transactions(n)
+    tx = sources_for(settings.data, settings.paths.data_dir).transactions.path
+    files = str(Path(resolve_files(tx)[0]).parent / "*.parquet")
     generating = time.perf_counter() - t  # once per size: not make train's work
     if stage == "features_duckdb_sample":
         import duckdb
@@ -232,18 +242,9 @@ def _on_the_sample(stage: str, n: int) -> dict:
             times.append(time.perf_counter() - t)
         return {"timed_seconds": round(min(times), 2), "customers": rows,
                 "runs": [round(x, 2) for x in times], "snapshot": str(snap)}
-    from hydra import compose, initialize_config_dir
-
     from clustering.console import Console
     from clustering.training import run_training
-    from pipelines.common import CONF_DIR, to_settings
 
-    with initialize_config_dir(config_dir=CONF_DIR, version_base=None):
-        cfg = compose("train", overrides=[
-            f"data.sample.n_customers={n}", "mlflow.register=false",
-            "mlflow.match_previous=false",
-            f"mlflow.tracking_uri=sqlite:///{DATA / 'bench_mlflow.db'}"])
-    settings, resolved = to_settings(cfg)
     console = Console(quiet=True)
     result = run_training(settings, resolved=resolved, console=console)
     lines = result.loaded.quality.rows_read
